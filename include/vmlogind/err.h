@@ -36,7 +36,8 @@ struct err_detail {
 /* Name of an error ("ERR_NOT_FOUND" -> "not_found"); never NULL. */
 const char *err_str(enum err e);
 
-/* Fills d (if not NULL) and returns e, so `return err_set(d, ERR_INVALID, "x", "...")` reads well. */
+/* Fills d (if not NULL) and returns e, so `return err_set(d, ERR_INVALID, "x", "...")` reads well.
+ */
 enum err err_set(struct err_detail *d, enum err e, const char *code, const char *fmt, ...)
     VL_PRINTF(4, 5);
 

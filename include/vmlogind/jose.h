@@ -64,4 +64,10 @@ X509 *pem_load_cert_file(const char *path);
 EVP_PKEY *pem_load_key_mem(const char *pem, size_t len);
 X509 *pem_load_cert_mem(const char *pem, size_t len);
 
+/* A new RSA key pair (bits >= 2048 for use with jws_*). NULL on failure. Caller frees. */
+EVP_PKEY *jose_rsa_generate(unsigned bits);
+/* A self-signed X.509 v3 certificate for key (CN=cn, valid from an hour ago for days days,
+ * SHA-256). For simulators and tests; NULL on failure. Caller frees. */
+X509 *jose_selfsigned_cert(EVP_PKEY *key, const char *cn, int days);
+
 #endif

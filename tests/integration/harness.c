@@ -1,0 +1,395 @@
+/* harness.c: spawn the real binaries, read their URL, talk HTTP with libcurl. Test-only code:
+ * failures abort the test with a message rather than propagating errors. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "vmlogind/clock.h"
+
+static char ca_path[512];
+
+static void die(const char *what)
+{
+    fprintf(stderr, "harness: %s: %s\n", what, strerror(errno));
+    abort();
+}
+
+void h_tmpdir(char *out, size_t cap)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(out, cap, "%s/vmlogind-test-XXXXXX", base && *base ? base : "/tmp");
+    if (mkdtemp(out) == NULL)
+        die("mkdtemp");
+}
+
+void h_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        die(path);
+    fputs(text, f);
+    if (fclose(f) != 0)
+        die(path);
+}
+
+char *h_read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *data;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    data = malloc((size_t)n + 1);
+    if (data == NULL || fread(data, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(data);
+        return NULL;
+    }
+    data[n] = '\0';
+    fclose(f);
+    return data;
+}
+
+bool h_proc_start(struct proc *p, char *const argv[], char *const env[], const char *log_path,
+                  int timeout_ms)
+{
+    int pipefd[2];
+    char line[512];
+    size_t len = 0;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+
+    memset(p, 0, sizeof(*p));
+    snprintf(p->log, sizeof(p->log), "%s", log_path);
+    if (pipe(pipefd) != 0)
+        die("pipe");
+    p->pid = fork();
+    if (p->pid < 0)
+        die("fork");
+    if (p->pid == 0) {
+        int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (logfd < 0)
+            _exit(127);
+        dup2(pipefd[1], STDOUT_FILENO);
+        dup2(logfd, STDERR_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        close(logfd);
+        for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+            putenv(env[i]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    p->out_fd = pipefd[0];
+    while (clock_mono_ms() < deadline) {
+        struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
+        int left = (int)(deadline - clock_mono_ms());
+        if (poll(&pfd, 1, left > 0 ? left : 0) <= 0)
+            continue;
+        ssize_t n = read(p->out_fd, line + len, 1);
+        if (n <= 0)
+            break;
+        if (line[len] == '\n') {
+            line[len] = '\0';
+            if (strncmp(line, "listening on ", 13) == 0) {
+                snprintf(p->url, sizeof(p->url), "%s", line + 13);
+                return true;
+            }
+            len = 0;
+            continue;
+        }
+        if (++len >= sizeof(line) - 1)
+            len = 0;
+    }
+    fprintf(stderr, "harness: %s did not report a URL (log: %s)\n", argv[0], log_path);
+    h_proc_kill(p);
+    return false;
+}
+
+int h_proc_stop(struct proc *p, int timeout_ms)
+{
+    int status = 0;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+
+    if (p->pid <= 0)
+        return -1;
+    kill(p->pid, SIGTERM);
+    while (clock_mono_ms() < deadline) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid) {
+            p->pid = 0;
+            close(p->out_fd);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        clock_sleep_ms(10);
+    }
+    h_proc_kill(p);
+    return -1;
+}
+
+void h_proc_kill(struct proc *p)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, NULL, 0);
+    p->pid = 0;
+    close(p->out_fd);
+}
+
+void h_gen_cert(const char *dir, char *cert, size_t cert_cap, char *key, size_t key_cap)
+{
+    char cmd[2048];
+    snprintf(cert, cert_cap, "%s/tls.crt", dir);
+    snprintf(key, key_cap, "%s/tls.key", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '%s' -out '%s' "
+             ">/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0)
+        die("openssl req");
+}
+
+bool h_sim_start(struct sim *s, const char *scenario_path, const char *const extra_args[])
+{
+    char *argv[32];
+    char log[512];
+    int n = 0;
+
+    if (AZSIM_BIN[0] == '\0')
+        return false;
+    h_tmpdir(s->dir, sizeof(s->dir));
+    h_gen_cert(s->dir, s->cert, sizeof(s->cert), s->key, sizeof(s->key));
+    argv[n++] = (char *)AZSIM_BIN;
+    argv[n++] = (char *)"--listen";
+    argv[n++] = (char *)"127.0.0.1:0";
+    argv[n++] = (char *)"--tls-cert";
+    argv[n++] = s->cert;
+    argv[n++] = (char *)"--tls-key";
+    argv[n++] = s->key;
+    argv[n++] = (char *)"--scenario";
+    argv[n++] = (char *)scenario_path;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && n < 30; i++)
+        argv[n++] = (char *)extra_args[i];
+    argv[n] = NULL;
+    snprintf(log, sizeof(log), "%s/azsim.log", s->dir);
+    h_set_ca(s->cert);
+    return h_proc_start(&s->p, argv, NULL, log, 10000);
+}
+
+void h_sim_stop(struct sim *s)
+{
+    h_proc_stop(&s->p, 5000);
+}
+
+static bool daemon_spawn(struct daemon *d, char *const env[])
+{
+    char log[512];
+    char *argv[] = {(char *)VMLOGIND_BIN,
+                    (char *)"--listen",
+                    (char *)"127.0.0.1:0",
+                    (char *)"--db",
+                    d->db,
+                    (char *)"--config",
+                    d->config,
+                    NULL};
+    snprintf(log, sizeof(log), "%s/vmlogind.log", d->dir);
+    return h_proc_start(&d->p, argv, env, log, 10000);
+}
+
+bool h_daemon_start(struct daemon *d, const char *config_text, char *const env[])
+{
+    memset(d, 0, sizeof(*d));
+    h_tmpdir(d->dir, sizeof(d->dir));
+    snprintf(d->db, sizeof(d->db), "%s/vmlogind.db", d->dir);
+    snprintf(d->config, sizeof(d->config), "%s/vmlogind.conf", d->dir);
+    h_write_file(d->config, config_text ? config_text : "");
+    return daemon_spawn(d, env);
+}
+
+bool h_daemon_restart(struct daemon *d, char *const env[])
+{
+    return daemon_spawn(d, env);
+}
+
+int h_daemon_stop(struct daemon *d)
+{
+    return h_proc_stop(&d->p, 8000);
+}
+
+int h_daemon_run(struct daemon *d, const char *const args[], char **out)
+{
+    char cmd[4096];
+    size_t o;
+    FILE *f;
+    int status;
+    char *data = NULL;
+    size_t len = 0, cap = 0;
+
+    o = (size_t)snprintf(cmd, sizeof(cmd), "'%s'", VMLOGIND_BIN);
+    for (size_t i = 0; args[i] != NULL && o < sizeof(cmd); i++)
+        o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, " '%s'", args[i]);
+    if (o < sizeof(cmd))
+        snprintf(cmd + o, sizeof(cmd) - o, " --db '%s' --config '%s' 2>>'%s/vmlogind.log'", d->db,
+                 d->config, d->dir);
+    f = popen(cmd, "r");
+    if (f == NULL)
+        die("popen");
+    for (;;) {
+        if (len + 1024 > cap) {
+            cap = cap ? cap * 2 : 4096;
+            data = realloc(data, cap);
+            if (data == NULL)
+                die("realloc");
+        }
+        size_t n = fread(data + len, 1, cap - len - 1, f);
+        if (n == 0)
+            break;
+        len += n;
+    }
+    if (data != NULL)
+        data[len] = '\0';
+    status = pclose(f);
+    if (out != NULL)
+        *out = data ? data : strdup("");
+    else
+        free(data);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void h_set_ca(const char *ca_file)
+{
+    snprintf(ca_path, sizeof(ca_path), "%s", ca_file ? ca_file : "");
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct resp *r = arg;
+    size_t add = size * n;
+    char *nb = realloc(r->body, r->len + add + 1);
+    if (nb == NULL)
+        return 0;
+    r->body = nb;
+    memcpy(r->body + r->len, p, add);
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct resp *r = arg;
+    size_t add = size * n;
+    size_t old = r->headers ? strlen(r->headers) : 0;
+    char *nh = realloc(r->headers, old + add + 1);
+    if (nh == NULL)
+        return 0;
+    r->headers = nh;
+    memcpy(r->headers + old, p, add);
+    r->headers[old + add] = '\0';
+    return add;
+}
+
+long h_http(const char *method, const char *url, const char *body, const char *const headers[],
+            struct resp *r)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *hl = NULL;
+    bool has_ct = false;
+
+    memset(r, 0, sizeof(*r));
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        hl = curl_slist_append(hl, headers[i]);
+        if (strncasecmp(headers[i], "content-type:", 13) == 0)
+            has_ct = true;
+    }
+    if (body != NULL && !has_ct)
+        hl = curl_slist_append(hl, "Content-Type: application/json");
+    hl = curl_slist_append(hl, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    if (ca_path[0] != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca_path);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    if (r->body != NULL && r->len > 0) {
+        r->json = json_loadb(r->body, r->len, 0, NULL);
+    }
+    return r->status;
+}
+
+void h_resp_cleanup(struct resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+bool h_resp_header(const struct resp *r, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *p = r->headers;
+
+    while (p != NULL && *p != '\0') {
+        const char *eol = strstr(p, "\r\n");
+        size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+        if (ll > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = ll - (size_t)(v - p);
+            snprintf(out, cap, "%.*s", (int)vl, v);
+            return true;
+        }
+        p = eol ? eol + 2 : NULL;
+    }
+    return false;
+}
+
+bool h_poll(bool (*pred)(void *arg), void *arg, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    int64_t wait = 5;
+
+    for (;;) {
+        if (pred(arg))
+            return true;
+        if (clock_mono_ms() >= deadline)
+            return false;
+        clock_sleep_ms(wait);
+        if (wait < 100)
+            wait *= 2;
+    }
+}

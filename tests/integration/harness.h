@@ -1,0 +1,84 @@
+/* harness.h: what integration tests use to run the real binaries and talk to them over HTTP.
+ * Processes are started on port 0 and their "listening on URL" line is read with a deadline;
+ * stderr goes to a log file in the test's temporary directory so tests can grep it. */
+#ifndef VMLOGIND_HARNESS_H
+#define VMLOGIND_HARNESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct proc {
+    pid_t pid;
+    int out_fd;
+    char url[128]; /* "http://127.0.0.1:PORT" */
+    char log[512]; /* stderr file */
+};
+
+/* Makes a fresh temporary directory (under $TMPDIR or /tmp); aborts the test on failure. */
+void h_tmpdir(char *out, size_t cap);
+/* Writes text to path; aborts on failure. */
+void h_write_file(const char *path, const char *text);
+/* Reads a whole file (NULL if missing). Caller frees. */
+char *h_read_file(const char *path);
+
+/* Starts argv[0] with extra environment entries ("K=V", NULL-terminated, may be NULL), stdout
+ * piped and stderr to log_path; waits up to timeout_ms for "listening on URL". */
+bool h_proc_start(struct proc *p, char *const argv[], char *const env[], const char *log_path,
+                  int timeout_ms);
+/* SIGTERM, then waits up to timeout_ms; returns the exit status, or -1 (then SIGKILLs). */
+int h_proc_stop(struct proc *p, int timeout_ms);
+void h_proc_kill(struct proc *p);
+
+/* A self-signed certificate for 127.0.0.1/localhost, generated now with the openssl CLI. */
+void h_gen_cert(const char *dir, char *cert, size_t cert_cap, char *key, size_t key_cap);
+
+/* azsim on a free port with a scenario file. extra_args NULL-terminated (may be NULL). */
+struct sim {
+    struct proc p;
+    char dir[256];
+    char cert[320];
+    char key[320];
+};
+bool h_sim_start(struct sim *s, const char *scenario_path, const char *const extra_args[]);
+void h_sim_stop(struct sim *s);
+
+/* vmlogind on a free port with a fresh database in its own temporary directory. config_text
+ * (may be NULL) is written to a config file passed with --config; env may be NULL. */
+struct daemon {
+    struct proc p;
+    char dir[256];
+    char db[320];
+    char config[320];
+};
+bool h_daemon_start(struct daemon *d, const char *config_text, char *const env[]);
+/* Starts again on the same directory and database (after a stop or kill). */
+bool h_daemon_restart(struct daemon *d, char *const env[]);
+int h_daemon_stop(struct daemon *d);
+/* Runs vmlogind with args (subcommands) on d's database/config; returns exit status and
+ * the captured stdout (caller frees) if out is not NULL. */
+int h_daemon_run(struct daemon *d, const char *const args[], char **out);
+
+struct resp {
+    long status;
+    char *body;
+    size_t len;
+    json_t *json;  /* parsed body when it is JSON, else NULL */
+    char *headers; /* raw response headers */
+};
+
+/* One HTTP request. headers: NULL-terminated "Name: value" list (may be NULL). body may be
+ * NULL; when given and no Content-Type header is passed, application/json is sent.
+ * The CA file, if set with h_set_ca, is trusted. Returns the status (0 on transport error). */
+long h_http(const char *method, const char *url, const char *body, const char *const headers[],
+            struct resp *r);
+void h_set_ca(const char *ca_file);
+void h_resp_cleanup(struct resp *r);
+/* Header value (case-insensitive name) copied into out; false if absent. */
+bool h_resp_header(const struct resp *r, const char *name, char *out, size_t cap);
+
+/* Polls pred until it returns true or timeout_ms passes; no fixed sleeps in tests. */
+bool h_poll(bool (*pred)(void *arg), void *arg, int timeout_ms);
+
+#endif
