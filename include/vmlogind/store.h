@@ -1,0 +1,324 @@
+/* store.h: the only door to persistent state. SQLite today (WAL, one connection per thread,
+ * statements prepared once), PostgreSQL later, so no sqlite3 type appears here.
+ * Every function works on the calling thread's own connection, opened lazily from the store
+ * handle; a transaction begun on a thread is that thread's. Times are ms since the epoch.
+ * IDs are stored as given next to a lowercased key; lookups by ID are case-insensitive. */
+#ifndef VMLOGIND_STORE_H
+#define VMLOGIND_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmlogind/err.h"
+
+struct store;
+
+/* ---- open, migrate, transactions ------------------------------------------------------- */
+
+/* One embedded migration: migrations/NNNN_name.sql (generated migrations_embedded.c). */
+struct store_migration {
+    int version;
+    const char *name;
+    const char *sql;
+};
+extern const struct store_migration store_migrations[];
+extern const int store_migrations_count;
+
+/* Opens (creating if needed) the database at path (":memory:" allowed: one private in-memory
+ * database shared by this handle's threads). Configures SQLite once per process. Does not
+ * migrate. *out belongs to the caller: store_close() it. */
+enum err store_open(const char *path, struct store **out, struct err_detail *d) VL_MUST_CHECK;
+/* Closes every thread's connection and frees st (NULL allowed). Stop every thread that uses
+ * st first. */
+void store_close(struct store *st);
+/* Closes the calling thread's connection now (it also closes when the thread exits). */
+void store_thread_done(struct store *st);
+
+/* Applies the embedded migrations the database lacks, in order, each in its own write
+ * transaction recorded in schema_migrations and PRAGMA user_version. A failure rolls that
+ * migration back (the database stays as it was) and returns ERR_STORE naming the file and
+ * SQLite's error; a database newer than this binary is refused with ERR_PRECONDITION. */
+enum err store_migrate(struct store *st, struct err_detail *d) VL_MUST_CHECK;
+/* The same with an explicit list (sorted by version); for tests. */
+enum err store_migrate_with(struct store *st, const struct store_migration *list, int n,
+                            struct err_detail *d) VL_MUST_CHECK;
+/* The schema version the database is at (0 when empty). */
+enum err store_schema_version(struct store *st, int *version, struct err_detail *d) VL_MUST_CHECK;
+/* Open and migrated to the newest embedded version: what /readyz asks. */
+bool store_is_ready(struct store *st);
+
+/* Write transaction (BEGIN IMMEDIATE): holds the write lock until commit or rollback; busy is
+ * retried inside. Nested begin on one thread is ERR_INTERNAL. */
+enum err store_tx_begin(struct store *st, struct err_detail *d) VL_MUST_CHECK;
+/* Read transaction: one consistent snapshot for several reads; do not write in it. */
+enum err store_tx_begin_read(struct store *st, struct err_detail *d) VL_MUST_CHECK;
+/* On failure the transaction is rolled back and nothing of it persists. */
+enum err store_tx_commit(struct store *st, struct err_detail *d) VL_MUST_CHECK;
+/* Safe to call when no transaction is open. */
+void store_tx_rollback(struct store *st);
+bool store_in_tx(struct store *st);
+/* Rows inserted, updated or deleted through this thread's connection since it opened. */
+int64_t store_changes(struct store *st);
+
+/* ---- tasks: the reconciler's durable work queue (DESIGN §5) ---------------------------- */
+/* A task names a thing (kind "vm_login", key a VM id), not a step. A task is leasable when it
+ * is pending and due; a lease moves due_at to the lease's end, so a lease held by a dead
+ * worker simply becomes due again. */
+
+enum store_task_state { STORE_TASK_PENDING = 0, STORE_TASK_DONE, STORE_TASK_DEAD };
+
+struct store_task {
+    int64_t id;
+    char *kind;
+    char *key;
+    enum store_task_state state;
+    int64_t due_at;
+    int attempts;      /* leases since it last completed */
+    char *lease_owner; /* NULL when not leased */
+    int64_t lease_until;
+    char *last_error; /* NULL if none */
+    char *op_url;     /* a stored async-operation URL to resume polling, NULL if none */
+    char *payload;    /* JSON text, "{}" by default */
+    int64_t created_at;
+    int64_t updated_at;
+};
+void store_task_clear(struct store_task *t);
+
+/* Creates the task or makes the existing one pending and due at min(due_at, its due time).
+ * A task leased right now keeps its lease and is marked to run again when it is released or
+ * completed. payload may be NULL (keeps the stored one, "{}" for a new task). */
+enum err store_task_upsert(struct store *st, const char *kind, const char *key, int64_t due_at,
+                           const char *payload, int64_t now, struct err_detail *d) VL_MUST_CHECK;
+/* Leases the earliest due pending task (kind NULL: any kind) to owner until now + lease_ms.
+ * ERR_NOT_FOUND when nothing is due. *out is filled; store_task_clear() it. */
+enum err store_task_lease(struct store *st, const char *kind, const char *owner, int64_t now,
+                          int64_t lease_ms, struct store_task *out,
+                          struct err_detail *d) VL_MUST_CHECK;
+/* Extends owner's lease (and stores op_url if not NULL). ERR_CONFLICT if owner lost it. */
+enum err store_task_renew(struct store *st, int64_t id, const char *owner, int64_t now,
+                          int64_t lease_ms, const char *op_url, struct err_detail *d) VL_MUST_CHECK;
+/* Converged: done (or pending again if it was woken while leased); clears error and op_url. */
+enum err store_task_complete(struct store *st, int64_t id, const char *owner, int64_t now,
+                             struct err_detail *d) VL_MUST_CHECK;
+/* Not converged yet: due again at now + delay_ms (use store_task_backoff_ms), with an error
+ * (NULL for none) and the async-operation URL to resume (NULL clears it). */
+enum err store_task_reschedule(struct store *st, int64_t id, const char *owner, int64_t now,
+                               int64_t delay_ms, const char *last_error, const char *op_url,
+                               struct err_detail *d) VL_MUST_CHECK;
+/* Gave up: dead until upserted again. */
+enum err store_task_fail(struct store *st, int64_t id, const char *owner, int64_t now,
+                         const char *last_error, struct err_detail *d) VL_MUST_CHECK;
+/* Gives the lease back untouched (shutdown): due now, the attempt not counted. */
+enum err store_task_release(struct store *st, int64_t id, const char *owner, int64_t now,
+                            struct err_detail *d) VL_MUST_CHECK;
+enum err store_task_get(struct store *st, const char *kind, const char *key, struct store_task *out,
+                        struct err_detail *d) VL_MUST_CHECK;
+/* Exponential backoff for the given attempt: base * 2^(attempts-1) capped at cap, with up
+ * to 20% jitter subtracted (jitter_seed in [0,1): pass a random number; 0 = none). */
+int64_t store_task_backoff_ms(int attempts, int64_t base_ms, int64_t cap_ms, double jitter_seed);
+/* Pending tasks due at or before now (for metrics and tests). */
+enum err store_task_count_due(struct store *st, int64_t now, int64_t *count,
+                              struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- audit log: append-only, hash-chained (DESIGN §6) ---------------------------------- */
+/* hash = sha256_hex over the fields, each written as "<decimal length>:<bytes>;" in the order
+ * prev_hash, seq, at, actor, action, target, request_id, outcome, details (seq and at as
+ * decimal text). The first row's prev_hash is 64 '0'. */
+
+#define STORE_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+
+struct store_audit_entry {
+    int64_t seq; /* set by append */
+    int64_t at;
+    char *actor;      /* "key:<id>", "user:<oid>", "reconciler" */
+    char *action;     /* "loginGrant.create", "entraLogin.put", ... */
+    char *target;     /* resource id or "" */
+    char *request_id; /* "" when none */
+    char *outcome;    /* "accepted", "succeeded", "failed", "denied" */
+    char *details;    /* JSON text, "{}" when none */
+    char prev_hash[65];
+    char hash[65];
+};
+void store_audit_entry_clear(struct store_audit_entry *e);
+
+/* Appends e (fields borrowed; NULL target/request_id/details mean ""/""/"{}"). Inside the
+ * caller's write transaction when one is open, so if this fails the caller rolls back and
+ * the change does not happen; else in its own. Sets e->seq and the hashes on success. */
+enum err store_audit_append(struct store *st, struct store_audit_entry *e,
+                            struct err_detail *d) VL_MUST_CHECK;
+/* Rows with seq > after, ascending, at most limit (1..1000). *out is a new array of *n
+ * entries: store_audit_list_free() it. */
+enum err store_audit_list(struct store *st, int64_t after, int limit,
+                          struct store_audit_entry **out, size_t *n,
+                          struct err_detail *d) VL_MUST_CHECK;
+void store_audit_list_free(struct store_audit_entry *list, size_t n);
+/* Walks the chain. ERR_OK with *broken_seq = 0 when intact (*rows counted); ERR_CONFLICT with
+ * *broken_seq the first row whose hash, link or sequence is wrong. */
+enum err store_audit_verify(struct store *st, int64_t *rows, int64_t *broken_seq,
+                            struct err_detail *d) VL_MUST_CHECK;
+/* The hash function above, for verifiers outside the store. */
+void store_audit_hash(const struct store_audit_entry *e, char out[65]);
+
+/* ---- API keys (DESIGN §6): only the SHA-256 of a key is stored -------------------------- */
+
+struct store_api_key {
+    char *id;
+    char *name;
+    char *role;         /* "reader" | "operator" | "administrator" */
+    char *scopes;       /* JSON array of scope ids, "[]" = unlimited */
+    char *grant_limits; /* JSON object, "{}" = no limit beyond the role */
+    char *key_hash;     /* sha256 hex */
+    char *created_by;
+    int64_t created_at;
+    int64_t revoked_at;   /* 0 = live */
+    int64_t last_used_at; /* 0 = never */
+};
+void store_api_key_clear(struct store_api_key *k);
+void store_api_key_list_free(struct store_api_key *list, size_t n);
+
+/* Inserts k (id, name, role, key_hash required; scopes/grant_limits/created_by may be NULL).
+ * ERR_CONFLICT on a duplicate id or hash, ERR_INVALID on a bad role or JSON. */
+enum err store_api_key_insert(struct store *st, const struct store_api_key *k,
+                              struct err_detail *d) VL_MUST_CHECK;
+/* Live or revoked: the caller checks revoked_at. ERR_NOT_FOUND if unknown. */
+enum err store_api_key_find_by_hash(struct store *st, const char *key_hash,
+                                    struct store_api_key *out, struct err_detail *d) VL_MUST_CHECK;
+enum err store_api_key_get(struct store *st, const char *id, struct store_api_key *out,
+                           struct err_detail *d) VL_MUST_CHECK;
+/* Every key, revoked ones too, by created_at. */
+enum err store_api_key_list(struct store *st, struct store_api_key **out, size_t *n,
+                            struct err_detail *d) VL_MUST_CHECK;
+/* ERR_NOT_FOUND if unknown; revoking a revoked key is ERR_OK and keeps the first time. */
+enum err store_api_key_revoke(struct store *st, const char *id, int64_t now,
+                              struct err_detail *d) VL_MUST_CHECK;
+/* Records use; writes at most once a minute per key so the hot path stays read-only. */
+enum err store_api_key_touch(struct store *st, const char *id, int64_t now,
+                             struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- operations: long work behind 202 + Location ---------------------------------------- */
+
+struct store_operation {
+    char *id;
+    char *kind;   /* "entraLogin.enable", "loginGrant.create", "sync", ... */
+    char *target; /* scope or resource id as given */
+    char *status; /* NotStarted|Running|Succeeded|Failed|PartiallySucceeded|Canceled */
+    char *created_by;
+    char *request_id;
+    char *steps;         /* JSON array */
+    char *error_code;    /* NULL if none */
+    char *error_message; /* NULL if none */
+    int64_t created_at;
+    int64_t updated_at;
+    int64_t ended_at; /* 0 while running */
+};
+void store_operation_clear(struct store_operation *o);
+
+/* Inserts o (id, kind, target required; status defaults to NotStarted, steps to "[]"). */
+enum err store_operation_create(struct store *st, const struct store_operation *o, int64_t now,
+                                struct err_detail *d) VL_MUST_CHECK;
+enum err store_operation_get(struct store *st, const char *id, struct store_operation *out,
+                             struct err_detail *d) VL_MUST_CHECK;
+/* Sets status, and steps / error when not NULL; a terminal status sets ended_at. */
+enum err store_operation_update(struct store *st, const char *id, const char *status,
+                                const char *steps, const char *error_code,
+                                const char *error_message, int64_t now,
+                                struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- VMs (observed) -------------------------------------------------------------------- */
+
+/* What a sync reads about one VM. Borrowed strings; NULL means "". id must be the canonical
+ * ARM id (/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/
+ * virtualMachines/{name}); user_assigned_ids and tags are JSON text (NULL: "[]" / "{}"). */
+struct store_vm_facts {
+    const char *id;
+    const char *subscription_id;
+    const char *resource_group;
+    const char *name;
+    const char *location;
+    const char *vm_id;
+    const char *computer_name;
+    const char *os_type;
+    const char *image_publisher;
+    const char *image_offer;
+    const char *image_sku;
+    const char *image_version;
+    const char *image_id;
+    const char *os_name;
+    const char *os_version;
+    const char *power_state;
+    const char *provisioning_state;
+    const char *identity_type;
+    const char *identity_principal_id;
+    const char *user_assigned_ids;
+    const char *tags;
+};
+
+/* One stored VM. Owns its strings. */
+struct store_vm {
+    char *id;
+    char *id_key;
+    char *subscription_id;
+    char *resource_group;
+    char *name;
+    char *location;
+    char *vm_id;
+    char *computer_name;
+    char *os_type;
+    char *image_publisher;
+    char *image_offer;
+    char *image_sku;
+    char *image_version;
+    char *image_id;
+    char *os_name;
+    char *os_version;
+    char *power_state;
+    char *provisioning_state;
+    char *identity_type;
+    char *identity_principal_id;
+    char *user_assigned_ids;
+    char *tags;
+    int64_t generation; /* bumped whenever any fact changes: key for cached JSON */
+    int64_t first_seen_at;
+    int64_t changed_at; /* when a sync last changed a fact */
+    int64_t gone_at;    /* 0 while present in Azure */
+};
+void store_vm_clear(struct store_vm *v);
+void store_vm_list_free(struct store_vm *list, size_t n);
+
+/* Starts a sync pass on this thread: forgets which VMs were seen. */
+void store_vms_sync_begin(struct store *st);
+/* Upserts n VMs in one write transaction (or the caller's): a VM whose facts are unchanged is
+ * not written at all; a new or changed one gets generation + 1 and changed_at = now; a gone
+ * one comes back. Each VM counts as seen by this sync pass. *changed (may be NULL) counts
+ * rows written. The subscription must exist in subscriptions. */
+enum err store_vms_upsert(struct store *st, const struct store_vm_facts *vms, size_t n, int64_t now,
+                          size_t *changed, struct err_detail *d) VL_MUST_CHECK;
+/* Marks gone every present VM of subscription_id not seen since store_vms_sync_begin. Call
+ * only after a complete listing of that subscription. *gone (may be NULL) counts them. */
+enum err store_vms_mark_gone(struct store *st, const char *subscription_id, int64_t now,
+                             size_t *gone, struct err_detail *d) VL_MUST_CHECK;
+/* By ARM id, any case. ERR_NOT_FOUND if unknown (gone VMs are found, gone_at set). */
+enum err store_vm_get(struct store *st, const char *id, struct store_vm *out,
+                      struct err_detail *d) VL_MUST_CHECK;
+
+struct store_vm_filter {
+    const char *subscription_id; /* NULL: any */
+    const char *resource_group;  /* NULL: any; needs subscription_id */
+    bool include_gone;
+};
+/* A page of at most limit (1..1000) VMs ordered by id key, after the key `after` (NULL or ""
+ * for the first page). *next_after is a new string to pass as `after` for the next page, NULL
+ * on the last page. */
+enum err store_vm_list(struct store *st, const struct store_vm_filter *f, const char *after,
+                       int limit, struct store_vm **out, size_t *n, char **next_after,
+                       struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- subscriptions (observed) ----------------------------------------------------------- */
+
+/* Upserts a subscription seen now; writes nothing if nothing changed. */
+enum err store_subscription_upsert(struct store *st, const char *id, const char *display_name,
+                                   const char *state, const char *tenant_id, int64_t now,
+                                   bool *changed, struct err_detail *d) VL_MUST_CHECK;
+
+#endif

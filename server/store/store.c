@@ -1,0 +1,473 @@
+/* store.c: opening the database, one connection per thread with its statement cache,
+ * transactions with busy retry, and the small helpers every store_<table>.c uses.
+ * It knows no table: the schema lives in migrations/, each table's SQL in its own file. */
+#include <assert.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/log.h"
+#include "vmlogind/xalloc.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define BUSY_RETRIES 20
+
+struct store {
+    char *uri;
+    pthread_key_t key;
+    pthread_mutex_t mu;
+    struct store_conn *conns; /* every open thread connection, under mu */
+    sqlite3 *anchor;          /* keeps an in-memory database (and the WAL) alive */
+};
+
+/* Per connection; WAL is a property of the file and is set once on the anchor. A small page
+ * cache plus a large mmap keeps private memory low (DESIGN §8). */
+static const char SQL_CONN_PRAGMAS[] = "PRAGMA foreign_keys = ON;"
+                                       "PRAGMA synchronous = NORMAL;"
+                                       "PRAGMA cache_size = -2048;"
+                                       "PRAGMA mmap_size = 1073741824;"
+                                       "PRAGMA temp_store = MEMORY;"
+                                       /* VMs seen by this thread's current sync pass */
+                                       "CREATE TEMP TABLE vm_seen (id_key TEXT PRIMARY KEY)"
+                                       " WITHOUT ROWID;";
+static const char SQL_WAL[] = "PRAGMA journal_mode = WAL";
+static const char SQL_BEGIN_WRITE[] = "BEGIN IMMEDIATE";
+static const char SQL_BEGIN_READ[] = "BEGIN";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void config_process(void)
+{
+    /* Connections are never shared between threads, so SQLite's own mutexes are not needed;
+     * memory statistics cost a global mutex on every allocation. Both must precede init;
+     * if another library initialised SQLite first these fail harmlessly. */
+    (void)sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    if (sqlite3_initialize() != SQLITE_OK)
+        fatalx("store_init", "err=\"sqlite3_initialize failed\"");
+}
+
+static void conn_free(struct store_conn *c)
+{
+    for (int i = 0; i < STORE_STMT_SLOTS; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static void conn_unlink(struct store *st, struct store_conn *c)
+{
+    pthread_mutex_lock(&st->mu);
+    for (struct store_conn **p = &st->conns; *p != NULL; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Thread exit: the thread's connection goes with it. */
+static void conn_destroy(void *p)
+{
+    struct store_conn *c = p;
+
+    conn_unlink(c->st, c);
+    conn_free(c);
+}
+
+static enum err open_db(const char *uri, sqlite3 **out, struct err_detail *d)
+{
+    sqlite3 *db = NULL;
+    int rc;
+
+    rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                         NULL);
+    if (rc != SQLITE_OK) {
+        err_set(d, ERR_STORE, "store_open", "cannot open database %s: %s", uri,
+                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return ERR_STORE;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    *out = db;
+    return ERR_OK;
+}
+
+struct store_conn *store_conn_get(struct store *st, struct err_detail *d)
+{
+    struct store_conn *c = pthread_getspecific(st->key);
+    char *msg = NULL;
+
+    if (c != NULL)
+        return c;
+    c = xcalloc(1, sizeof(*c));
+    c->st = st;
+    if (open_db(st->uri, &c->db, d) != ERR_OK) {
+        free(c);
+        return NULL;
+    }
+    if (sqlite3_exec(c->db, SQL_CONN_PRAGMAS, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(d, ERR_STORE, "store_open", "configuring connection: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        conn_free(c);
+        return NULL;
+    }
+    pthread_mutex_lock(&st->mu);
+    c->next = st->conns;
+    st->conns = c;
+    pthread_mutex_unlock(&st->mu);
+    pthread_setspecific(st->key, c);
+    return c;
+}
+
+enum err store_open(const char *path, struct store **out, struct err_detail *d)
+{
+    static atomic_int mem_seq;
+    struct store *st;
+    char *msg = NULL;
+
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return err_set(d, ERR_INVALID, "store_open", "no database path");
+    pthread_once(&config_once, config_process);
+    st = xcalloc(1, sizeof(*st));
+    if (strcmp(path, ":memory:") == 0) {
+        /* Every thread's connection must see the same database: a named shared-cache one. */
+        st->uri = xasprintf("file:vmlogind-mem-%d-%d?mode=memory&cache=shared", (int)getpid(),
+                            atomic_fetch_add(&mem_seq, 1));
+    } else if (strncmp(path, "file:", 5) == 0) {
+        st->uri = xstrdup(path);
+    } else {
+        /* A plain path: let SQLite treat it as a file name, never as a URI. */
+        st->uri = xasprintf("file:%s", path);
+        for (char *p = st->uri + 5; *p != '\0'; p++) {
+            if (*p == '?' || *p == '#' || *p == '%') {
+                free(st->uri);
+                free(st);
+                return err_set(d, ERR_INVALID, "store_open",
+                               "database path must not contain '?', '#' or '%%': %s", path);
+            }
+        }
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    if (pthread_key_create(&st->key, conn_destroy) != 0) {
+        pthread_mutex_destroy(&st->mu);
+        free(st->uri);
+        free(st);
+        return err_set(d, ERR_STORE, "store_open", "no thread key left");
+    }
+    if (open_db(st->uri, &st->anchor, d) != ERR_OK) {
+        store_close(st);
+        return ERR_STORE;
+    }
+    if (sqlite3_exec(st->anchor, SQL_WAL, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(d, ERR_STORE, "store_open", "cannot use %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        store_close(st);
+        return ERR_STORE;
+    }
+    *out = st;
+    return ERR_OK;
+}
+
+void store_close(struct store *st)
+{
+    struct store_conn *c;
+
+    if (st == NULL)
+        return;
+    pthread_key_delete(st->key);
+    while (st->conns != NULL) {
+        c = st->conns;
+        st->conns = c->next;
+        conn_free(c);
+    }
+    sqlite3_close(st->anchor);
+    pthread_mutex_destroy(&st->mu);
+    free(st->uri);
+    free(st);
+}
+
+void store_thread_done(struct store *st)
+{
+    struct store_conn *c = pthread_getspecific(st->key);
+
+    if (c == NULL)
+        return;
+    pthread_setspecific(st->key, NULL);
+    conn_destroy(c);
+}
+
+static size_t slot_of(const char *sql)
+{
+    return ((uintptr_t)sql >> 3) % STORE_STMT_SLOTS;
+}
+
+enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct err_detail *d)
+{
+    struct store_conn *c = store_conn_get(st, d);
+    size_t i;
+    int rc;
+
+    *out = NULL;
+    if (c == NULL)
+        return ERR_STORE;
+    i = slot_of(sql);
+    for (size_t n = 0; n < STORE_STMT_SLOTS; n++, i = (i + 1) % STORE_STMT_SLOTS) {
+        if (c->keys[i] == sql) {
+            sqlite3_clear_bindings(c->stmts[i]);
+            *out = c->stmts[i];
+            return ERR_OK;
+        }
+        if (c->keys[i] == NULL)
+            break;
+    }
+    assert(c->keys[i] == NULL && "statement cache full: raise STORE_STMT_SLOTS");
+    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[i], NULL);
+    if (rc != SQLITE_OK) {
+        /* A statement that doesn't prepare is a bug or a schema not migrated yet. */
+        err_set(d, ERR_STORE, "store_prepare", "prepare failed: %s", sqlite3_errmsg(c->db));
+        log_error("store_prepare", "err=\"%s\"", sqlite3_errmsg(c->db));
+        c->stmts[i] = NULL;
+        return ERR_STORE;
+    }
+    c->keys[i] = sql;
+    *out = c->stmts[i];
+    return ERR_OK;
+}
+
+int store_step(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+
+    /* busy_timeout already waited; outside a transaction a retry is safe. Inside one, the
+     * caller must roll back and start over, so busy is returned. */
+    for (int i = 0; rc == SQLITE_BUSY && i < BUSY_RETRIES; i++) {
+        if (!sqlite3_get_autocommit(sqlite3_db_handle(s)))
+            break;
+        sqlite3_reset(s);
+        clock_sleep_ms(10 + i * 10);
+        rc = sqlite3_step(s);
+    }
+    return rc;
+}
+
+enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *what)
+{
+    sqlite3 *db = sqlite3_db_handle(s);
+    enum err e = ERR_STORE;
+    const char *code = "store";
+
+    switch (rc) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+        e = ERR_CONFLICT;
+        code = "conflict";
+        break;
+    case SQLITE_CONSTRAINT_CHECK:
+    case SQLITE_CONSTRAINT_NOTNULL:
+        e = ERR_INVALID;
+        code = "invalid";
+        break;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        e = ERR_PRECONDITION;
+        code = "missing_reference";
+        break;
+    default:
+        break;
+    }
+    err_set(d, e, code, "%s: %s", what, sqlite3_errmsg(db));
+    if (e == ERR_STORE)
+        log_error("store_error", "op=%s rc=%d err=\"%s\"", what, rc, sqlite3_errmsg(db));
+    sqlite3_reset(s);
+    return e;
+}
+
+enum err store_exec_stmt(sqlite3_stmt *s, struct err_detail *d, const char *what)
+{
+    int rc = store_step(s);
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return store_fail(s, rc, d, what);
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+static enum err exec_cached(struct store *st, const char *sql, struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err rc = store_stmt(st, sql, &s, d);
+
+    if (rc != ERR_OK)
+        return rc;
+    return store_exec_stmt(s, d, sql);
+}
+
+static enum err tx_begin(struct store *st, const char *sql, struct err_detail *d)
+{
+    struct store_conn *c = store_conn_get(st, d);
+    enum err rc;
+
+    if (c == NULL)
+        return ERR_STORE;
+    if (c->in_tx)
+        return err_set(d, ERR_INTERNAL, "store_tx", "transaction already open on this thread");
+    rc = exec_cached(st, sql, d);
+    if (rc == ERR_OK)
+        c->in_tx = true;
+    return rc;
+}
+
+enum err store_tx_begin(struct store *st, struct err_detail *d)
+{
+    return tx_begin(st, SQL_BEGIN_WRITE, d);
+}
+
+enum err store_tx_begin_read(struct store *st, struct err_detail *d)
+{
+    return tx_begin(st, SQL_BEGIN_READ, d);
+}
+
+enum err store_tx_commit(struct store *st, struct err_detail *d)
+{
+    struct store_conn *c = store_conn_get(st, d);
+    sqlite3_stmt *s;
+    enum err e;
+    int rc;
+
+    if (c == NULL || !c->in_tx)
+        return err_set(d, ERR_INTERNAL, "store_tx", "commit without a transaction");
+    e = store_stmt(st, SQL_COMMIT, &s, d);
+    if (e != ERR_OK) {
+        store_tx_rollback(st);
+        return e;
+    }
+    rc = sqlite3_step(s);
+    for (int i = 0; rc == SQLITE_BUSY && i < BUSY_RETRIES; i++) {
+        sqlite3_reset(s);
+        clock_sleep_ms(10 + i * 10);
+        rc = sqlite3_step(s);
+    }
+    if (rc != SQLITE_DONE) {
+        e = store_fail(s, rc, d, "commit");
+        store_tx_rollback(st);
+        return e;
+    }
+    sqlite3_reset(s);
+    c->in_tx = false;
+    return ERR_OK;
+}
+
+void store_tx_rollback(struct store *st)
+{
+    struct store_conn *c = store_conn_get(st, NULL);
+
+    if (c == NULL)
+        return;
+    c->in_tx = false;
+    if (sqlite3_get_autocommit(c->db))
+        return;
+    if (exec_cached(st, SQL_ROLLBACK, NULL) != ERR_OK)
+        log_error("store_rollback", "err=\"%s\"", sqlite3_errmsg(c->db));
+}
+
+bool store_in_tx(struct store *st)
+{
+    struct store_conn *c = pthread_getspecific(st->key);
+
+    return c != NULL && c->in_tx;
+}
+
+int64_t store_changes(struct store *st)
+{
+    struct store_conn *c = store_conn_get(st, NULL);
+
+    return c ? sqlite3_total_changes64(c->db) : 0;
+}
+
+enum err store_own_tx_begin(struct store *st, bool *own, struct err_detail *d)
+{
+    *own = !store_in_tx(st);
+    return *own ? store_tx_begin(st, d) : ERR_OK;
+}
+
+enum err store_own_tx_end(struct store *st, bool own, enum err rc, struct err_detail *d)
+{
+    if (!own)
+        return rc;
+    if (rc != ERR_OK) {
+        store_tx_rollback(st);
+        return rc;
+    }
+    return store_tx_commit(st, d);
+}
+
+/* ---- binding and columns ---- */
+
+static int param(sqlite3_stmt *s, const char *name)
+{
+    int i = sqlite3_bind_parameter_index(s, name);
+
+    assert(i > 0 && "statement has no such parameter");
+    return i;
+}
+
+void bind_text(sqlite3_stmt *s, const char *name, const char *v)
+{
+    int i = param(s, name);
+
+    if (v == NULL)
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+void bind_text_or(sqlite3_stmt *s, const char *name, const char *v, const char *dflt)
+{
+    bind_text(s, name, v != NULL ? v : dflt);
+}
+
+void bind_int64(sqlite3_stmt *s, const char *name, int64_t v)
+{
+    sqlite3_bind_int64(s, param(s, name), v);
+}
+
+void bind_time(sqlite3_stmt *s, const char *name, int64_t v)
+{
+    if (v == 0)
+        sqlite3_bind_null(s, param(s, name));
+    else
+        sqlite3_bind_int64(s, param(s, name), v);
+}
+
+char *col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+
+    return t ? xstrdup((const char *)t) : NULL;
+}
+
+int64_t col_int64(sqlite3_stmt *s, int i)
+{
+    return sqlite3_column_int64(s, i);
+}
+
+char *store_lower(const char *s)
+{
+    char *r = xstrdup(s ? s : "");
+
+    for (char *p = r; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return r;
+}

@@ -1,0 +1,53 @@
+/* store_int.h: what the store_*.c files share and nothing outside server/store/ sees: the
+ * per-thread connection, the per-connection statement cache, binding and column helpers.
+ * Statements are identified by their static SQL constant's address. */
+#ifndef VMLOGIND_STORE_INT_H
+#define VMLOGIND_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "vmlogind/store.h"
+
+#define STORE_STMT_SLOTS 256
+
+struct store_conn {
+    sqlite3 *db;
+    struct store *st;
+    const char *keys[STORE_STMT_SLOTS]; /* SQL constant address -> statement */
+    sqlite3_stmt *stmts[STORE_STMT_SLOTS];
+    bool in_tx;
+    struct store_conn *next; /* in st->conns */
+};
+
+/* The calling thread's connection, opened on first use; NULL (d filled) if it can't open. */
+struct store_conn *store_conn_get(struct store *st, struct err_detail *d);
+/* The cached statement for sql on this thread's connection, prepared on first use and ready
+ * to bind. Finish every use with sqlite3_reset (store_stmt_done does). */
+enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct err_detail *d);
+/* sqlite3_step retrying SQLITE_BUSY outside transactions. */
+int store_step(sqlite3_stmt *s);
+/* Runs s to completion (no rows expected), resets it; maps errors. */
+enum err store_exec_stmt(sqlite3_stmt *s, struct err_detail *d, const char *what);
+/* Maps a failed step's code on s's connection into enum err (constraint -> ERR_CONFLICT or
+ * ERR_INVALID for CHECK) with SQLite's message; resets s. */
+enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *what);
+
+/* Bind by :name; a NULL string binds SQL NULL. Text is not copied: it must live until the
+ * statement is reset. A name the statement lacks is a programmer error (assert). */
+void bind_text(sqlite3_stmt *s, const char *name, const char *v);
+void bind_text_or(sqlite3_stmt *s, const char *name, const char *v, const char *dflt);
+void bind_int64(sqlite3_stmt *s, const char *name, int64_t v);
+/* Binds v, or NULL when v == 0. */
+void bind_time(sqlite3_stmt *s, const char *name, int64_t v);
+/* Copies of column text (NULL stays NULL) and integers (NULL -> 0). */
+char *col_text(sqlite3_stmt *s, int i);
+int64_t col_int64(sqlite3_stmt *s, int i);
+/* Lowercase ASCII copy (ARM ids are case-insensitive; their keys are lowercase). */
+char *store_lower(const char *s);
+
+/* Begins a write transaction unless the thread is in one; *own tells store_own_tx_end whether
+ * to commit (rc == ERR_OK) or roll back. */
+enum err store_own_tx_begin(struct store *st, bool *own, struct err_detail *d);
+enum err store_own_tx_end(struct store *st, bool own, enum err rc, struct err_detail *d);
+
+#endif
