@@ -1,5 +1,315 @@
-/* main.c: placeholder until the daemon lands. */
-int main(void)
+/* main.c: arguments, configuration, store, HTTP, reconciler, signals and shutdown.
+ * Subcommands (migrate, keys, audit) share the same configuration and store. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmlogind/api.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/config.h"
+#include "vmlogind/http.h"
+#include "vmlogind/log.h"
+#include "vmlogind/store.h"
+#include "vmlogind/xalloc.h"
+
+#define MAX_ARGS 64
+
+struct args {
+    const char *config_file;
+    bool check_config;
+    bool list_routes;
+    bool help;
+    bool version;
+    const char *words[MAX_ARGS]; /* positionals: the subcommand */
+    size_t nwords;
+    const char *flag_names[MAX_ARGS]; /* subcommand flags: --name N, --role R, --scope S */
+    const char *flag_values[MAX_ARGS];
+    size_t nflags;
+};
+
+static const char usage[] =
+    "usage:\n"
+    "  vmlogind [--config FILE] [--listen ADDR:PORT] [--db PATH] [--<setting> VALUE]...\n"
+    "  vmlogind --check-config [--config FILE]\n"
+    "  vmlogind --list-routes\n"
+    "  vmlogind migrate [--db PATH]\n"
+    "  vmlogind keys create --name N --role reader|operator|administrator [--scope S]...\n"
+    "  vmlogind keys list | keys revoke --id ID\n"
+    "  vmlogind audit verify [--db PATH]\n"
+    "Every setting also reads VMLOGIND_<SETTING> from the environment.\n";
+
+/* Turns "--sync-interval-s" into "sync_interval_s". */
+static void flag_key(const char *flag, char *out, size_t cap)
 {
+    size_t o = 0;
+    for (const char *p = flag + 2; *p != '\0' && o < cap - 1; p++)
+        out[o++] = *p == '-' ? '_' : *p;
+    out[o] = '\0';
+}
+
+static int parse_args(int argc, char **argv, struct args *a, struct config *flags_cfg,
+                      const char **flag_settings, size_t *nset)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--check-config") == 0) {
+            a->check_config = true;
+        } else if (strcmp(s, "--list-routes") == 0) {
+            a->list_routes = true;
+        } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            a->help = true;
+        } else if (strcmp(s, "--version") == 0) {
+            a->version = true;
+        } else if (strncmp(s, "--", 2) == 0) {
+            char key[128];
+            struct err_detail d;
+            const char *v;
+            if (i + 1 >= argc) {
+                fprintf(stderr, "vmlogind: %s needs a value\n", s);
+                return 2;
+            }
+            v = argv[++i];
+            if (strcmp(s, "--config") == 0) {
+                a->config_file = v;
+                continue;
+            }
+            flag_key(s, key, sizeof(key));
+            if (config_set(flags_cfg, key, v, &d) == ERR_OK) {
+                if (*nset >= MAX_ARGS)
+                    return 2;
+                flag_settings[(*nset)++] = s;
+                flag_settings[(*nset)++] = v;
+                continue;
+            }
+            if (strcmp(d.code, "config_unknown_key") != 0) {
+                fprintf(stderr, "vmlogind: %s\n", d.msg);
+                return 2;
+            }
+            if (a->nflags >= MAX_ARGS)
+                return 2;
+            a->flag_names[a->nflags] = s + 2;
+            a->flag_values[a->nflags++] = v;
+        } else {
+            if (a->nwords >= MAX_ARGS)
+                return 2;
+            a->words[a->nwords++] = s;
+        }
+    }
     return 0;
+}
+
+/* defaults < file < environment < flags */
+static int load_config(const struct args *a, const char **flag_settings, size_t nset,
+                       struct config *cfg)
+{
+    struct err_detail d;
+    enum log_level lvl;
+
+    config_defaults(cfg);
+    if (a->config_file != NULL && config_load_file(cfg, a->config_file, &d) != ERR_OK) {
+        fprintf(stderr, "vmlogind: configuration: %s\n", d.msg);
+        return 2;
+    }
+    if (config_load_env(cfg, &d) != ERR_OK) {
+        fprintf(stderr, "vmlogind: configuration: %s\n", d.msg);
+        return 2;
+    }
+    for (size_t i = 0; i + 1 < nset; i += 2) {
+        char key[128];
+        flag_key(flag_settings[i], key, sizeof(key));
+        if (config_set(cfg, key, flag_settings[i + 1], &d) != ERR_OK) {
+            fprintf(stderr, "vmlogind: %s\n", d.msg);
+            return 2;
+        }
+    }
+    if (config_validate(cfg, &d) != ERR_OK) {
+        fprintf(stderr, "vmlogind: configuration: %s\n", d.msg);
+        return 2;
+    }
+    if (log_level_parse(cfg->log_level, &lvl))
+        log_set_level(lvl);
+    return 0;
+}
+
+static int open_store(const struct config *cfg, struct store **st)
+{
+    struct err_detail d;
+
+    if (store_open(cfg->db, st, &d) != ERR_OK) {
+        log_error("store_open_failed", "db=%s error=\"%s\"", cfg->db, d.msg);
+        return 1;
+    }
+    if (store_migrate(*st, &d) != ERR_OK) {
+        log_error("migration_failed", "db=%s error=\"%s\"", cfg->db, d.msg);
+        fprintf(stderr, "vmlogind: the database %s could not be migrated: %s\n", cfg->db, d.msg);
+        store_close(*st);
+        *st = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_migrate(const struct config *cfg)
+{
+    struct store *st = NULL;
+    int version = 0;
+    struct err_detail d;
+
+    if (open_store(cfg, &st) != 0)
+        return 1;
+    if (store_schema_version(st, &version, &d) != ERR_OK)
+        version = -1;
+    printf("database %s is at schema version %d\n", cfg->db, version);
+    store_close(st);
+    return 0;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *data;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
+        fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    data = xmalloc((size_t)n + 1);
+    if (fread(data, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(data);
+        return NULL;
+    }
+    data[n] = '\0';
+    fclose(f);
+    return data;
+}
+
+static void printable_host(const char *listen, char *out, size_t cap)
+{
+    const char *colon = strrchr(listen, ':');
+    size_t hl = colon ? (size_t)(colon - listen) : strlen(listen);
+
+    if (hl == 7 && strncmp(listen, "0.0.0.0", 7) == 0)
+        snprintf(out, cap, "127.0.0.1");
+    else if (hl == 4 && strncmp(listen, "[::]", 4) == 0)
+        snprintf(out, cap, "[::1]");
+    else
+        snprintf(out, cap, "%.*s", (int)hl, listen);
+}
+
+static int serve(const struct config *cfg)
+{
+    struct app app = {.cfg = cfg, .started_ms = clock_now_ms()};
+    struct http_options ho = {0};
+    struct err_detail d;
+    struct buf dump;
+    char *cert = NULL, *key = NULL, host[256];
+    unsigned port = 0;
+    sigset_t set;
+    int sig = 0, rc = 1;
+
+    /* Every thread inherits this mask; only sigwait below takes the signals. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    buf_init(&dump, 1 << 16);
+    if (config_dump(cfg, &dump) == ERR_OK)
+        log_info("config", "%s", dump.data ? dump.data : "");
+    buf_cleanup(&dump);
+
+    if (open_store(cfg, &app.store) != 0)
+        return 1;
+    if (cfg->tls_cert_file[0] != '\0') {
+        cert = read_file(cfg->tls_cert_file);
+        key = read_file(cfg->tls_key_file);
+        if (cert == NULL || key == NULL) {
+            log_error("tls_unreadable", "cert=%s key=%s", cfg->tls_cert_file, cfg->tls_key_file);
+            goto out;
+        }
+    }
+    ho = (struct http_options){
+        .listen = cfg->listen,
+        .threads = config_threads(cfg),
+        .max_body_bytes = (size_t)cfg->max_body_bytes,
+        .max_header_bytes = (size_t)cfg->max_header_bytes,
+        .request_timeout_s = (unsigned)cfg->request_timeout_s,
+        .max_connections = (unsigned)cfg->max_connections,
+        .tls_cert_pem = cert,
+        .tls_key_pem = key,
+        .routes = api_routes,
+        .nroutes = api_routes_count,
+        .app = &app,
+        .access_log = true,
+    };
+    if (http_server_start(&ho, &app.http, &port, &d) != ERR_OK) {
+        log_error("http_start_failed", "error=\"%s\"", d.msg);
+        goto out;
+    }
+    printable_host(cfg->listen, host, sizeof(host));
+    log_info("listening", "url=%s://%s:%u threads=%d", cert ? "https" : "http", host, port,
+             ho.threads);
+    printf("listening on %s://%s:%u\n", cert ? "https" : "http", host, port);
+    fflush(stdout);
+
+    while (sigwait(&set, &sig) != 0)
+        ;
+    log_info("shutdown", "signal=%d", sig);
+    http_server_stop(app.http);
+    app.http = NULL;
+    rc = 0;
+out:
+    store_close(app.store);
+    free(cert);
+    free(key);
+    log_info("stopped", "exit=%d", rc);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a = {0};
+    struct config flags_cfg, cfg;
+    const char *flag_settings[MAX_ARGS];
+    size_t nset = 0;
+    int rc;
+
+    xalloc_init_json();
+    config_defaults(&flags_cfg);
+    rc = parse_args(argc, argv, &a, &flags_cfg, flag_settings, &nset);
+    if (rc != 0 || a.help) {
+        fputs(usage, rc ? stderr : stdout);
+        return rc;
+    }
+    if (a.version) {
+        printf("vmlogind %s\n", VMLOGIND_VERSION);
+        return 0;
+    }
+    if (a.list_routes) {
+        for (size_t i = 0; i < api_routes_count; i++)
+            printf("%s %s\n", api_routes[i].method, api_routes[i].pattern);
+        return 0;
+    }
+    rc = load_config(&a, flag_settings, nset, &cfg);
+    if (rc != 0)
+        return rc;
+    if (a.check_config) {
+        printf("configuration OK\n");
+        return 0;
+    }
+    if (a.nwords == 0 || strcmp(a.words[0], "serve") == 0)
+        return serve(&cfg);
+    if (strcmp(a.words[0], "migrate") == 0)
+        return cmd_migrate(&cfg);
+    fprintf(stderr, "vmlogind: unknown command '%s'\n%s", a.words[0], usage);
+    return 2;
 }

@@ -1,0 +1,142 @@
+/* http.h: the HTTP core on libmicrohttpd: server lifecycle, the route table and matching,
+ * the per-request context (which owns everything a request allocates), and replies,
+ * including every error as RFC 9457 application/problem+json. It knows nothing of the
+ * resources served: handlers and the authentication hook come from the api layer. */
+#ifndef VMLOGIND_HTTP_H
+#define VMLOGIND_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmlogind/buf.h"
+#include "vmlogind/err.h"
+#include "vmlogind/violations.h"
+
+#define HTTP_MAX_PARAMS 8
+#define HTTP_MAX_EXTRA_HEADERS 8
+
+struct http_request;
+struct http_server;
+
+/* What a route requires of its caller. The api layer's auth hook interprets it. */
+enum http_perm {
+    PERM_PUBLIC = 0, /* no authentication (health, metrics, the contract) */
+    PERM_READ,       /* reader and above */
+    PERM_OPERATE,    /* operator and above */
+    PERM_ADMIN,      /* administrator */
+};
+
+enum http_body {
+    BODY_NONE = 0, /* a body is refused (413 if sent) */
+    BODY_JSON_OPTIONAL,
+    BODY_JSON_REQUIRED,
+};
+
+typedef void (*http_handler)(struct http_request *req);
+
+struct route {
+    const char *method;
+    const char *pattern; /* literal segments and {name} segments, matched case-insensitively */
+    enum http_perm perm;
+    enum http_body body;
+    http_handler handler;
+    const char *summary;
+};
+
+/* The request context: allocated on MHD's first call, freed when the request completes. */
+struct http_request {
+    const char *method;
+    const char *path; /* decoded path, no query */
+    const struct route *route;
+    const char *param_names[HTTP_MAX_PARAMS];
+    const char *param_values[HTTP_MAX_PARAMS];
+    size_t nparams;
+    char request_id[72];
+    char subject[160]; /* who is calling, for logs and audit; "-" if anonymous */
+    void *caller;      /* set by the auth hook; owned by the request (freed with it) */
+    void (*caller_free)(void *);
+    json_t *json; /* parsed body (JSON_REJECT_DUPLICATES), NULL if none */
+    struct buf body;
+    void *app; /* the application context given to http_server_start */
+    /* reply */
+    int status;
+    char *resp;
+    size_t resp_len;
+    const char *resp_type;
+    char *extra_names[HTTP_MAX_EXTRA_HEADERS];
+    char *extra_values[HTTP_MAX_EXTRA_HEADERS];
+    size_t nextra;
+    /* internals */
+    void *conn;
+    int64_t start_mono_ms;
+    int state;
+    bool body_too_large;
+    bool replied;
+    struct alloc_node *allocs;
+};
+
+/* Called after routing and before the handler (if set). Returns true to go on; otherwise it
+ * has replied (401/403/429). */
+typedef bool (*http_auth_hook)(struct http_request *req, void *arg);
+
+struct http_options {
+    const char *listen; /* "127.0.0.1:0", "[::1]:8080", "0.0.0.0:8080" */
+    int threads;
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    unsigned request_timeout_s;
+    unsigned max_connections;
+    const char *tls_cert_pem; /* NULL for plain HTTP */
+    const char *tls_key_pem;
+    const struct route *routes;
+    size_t nroutes;
+    http_auth_hook auth;
+    void *auth_arg;
+    void *app;
+    bool access_log;
+};
+
+/* Starts serving; the bound port is in *port (useful with port 0). */
+enum err http_server_start(const struct http_options *o, struct http_server **out, unsigned *port,
+                           struct err_detail *d) VL_MUST_CHECK;
+/* Stops accepting, lets requests in flight finish, frees the server. NULL is fine. */
+void http_server_stop(struct http_server *s);
+/* Prometheus text for requests by route and status, and the latency histogram. */
+enum err http_server_metrics(struct http_server *s, struct buf *out) VL_MUST_CHECK;
+
+/* Router (pure; unit-tested). Returns the matching route, fills params; on no match, *allowed
+ * lists the methods that would match the path ("GET, PUT") or is empty for 404. */
+const struct route *http_router_match(const struct route *routes, size_t n, const char *method,
+                                      const char *path, struct http_request *req, char *allowed,
+                                      size_t allowed_cap);
+
+/* Request accessors. Borrowed strings live as long as the request. */
+const char *http_param(const struct http_request *req, const char *name);
+const char *http_query(const struct http_request *req, const char *name);
+const char *http_header(const struct http_request *req, const char *name);
+/* Request-owned memory: freed when the request completes. */
+void *http_alloc(struct http_request *req, size_t n);
+char *http_strdup(struct http_request *req, const char *s);
+char *http_strndup(struct http_request *req, const char *s, size_t n);
+char *http_printf(struct http_request *req, const char *fmt, ...) VL_PRINTF(2, 3);
+
+/* Replies. The first reply wins; later ones are ignored. */
+void http_reply_json(struct http_request *req, int status, json_t *body); /* steals body */
+void http_reply_raw(struct http_request *req, int status, const char *type, const char *data,
+                    size_t len);
+void http_add_header(struct http_request *req, const char *name, const char *value);
+/* problem+json with type, title, status, detail, code, instance (the request id), and
+ * errors[] when vs is given. */
+void http_reply_problem(struct http_request *req, int status, const char *code, const char *detail,
+                        const struct violations *vs);
+/* The one mapping from enum err to HTTP status and problem code (d may be NULL). */
+void http_reply_error(struct http_request *req, enum err e, const struct err_detail *d);
+int http_status_for(enum err e);
+
+/* Test seam: the same mapping and body the server produces, without a connection. */
+char *http_problem_body(int status, const char *code, const char *detail, const char *instance,
+                        const struct violations *vs);
+
+#endif

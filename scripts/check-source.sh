@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Cheap source checks: banned functions, the layer rule of DESIGN §3, and the route table
+# against api/openapi.yaml (needs a built vmlogind; skipped with a note otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|atoi|atol|strtok|gets)\s*\(' \
+    $(git ls-files 'server/*.c' 'sim/*.c' 'cli/*.c') ; then
+    echo "banned function used (see above)"; fail=1
+fi
+# Layers call downward only: nothing includes api/; http and azure depend on core only;
+# store never includes azure, azure never includes store.
+check_layer() { # dir pattern message
+    if grep -nE "$2" $(git ls-files "server/$1/*.c" "server/$1/*.h") 2>/dev/null; then
+        echo "layering: $3"; fail=1
+    fi
+}
+check_layer http '#include "vmlogind/(store|azure|auth|api|reconcile)' "http depends on core only"
+check_layer azure '#include "vmlogind/(store|http|auth|api|reconcile)' "azure depends on core only"
+check_layer store '#include "vmlogind/(azure|http|auth|api|reconcile)' "store never calls azure/http"
+check_layer core '#include "vmlogind/(store|azure|http|auth|api|reconcile)' "core is the bottom"
+check_layer reconcile '#include "vmlogind/(api|http)' "reconcile never calls api/http"
+exit $fail

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Sets up everything and runs every test: formatting, the OpenAPI lint, the -Werror build,
+# the whole suite under ASan+UBSan, valgrind over the unit tests, then the whole suite again
+# on the plain build (its ctest summary is the last line).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+./scripts/install-deps.sh
+
+echo "== clang-format"
+mapfile -t files < <(git ls-files 'server/*.c' 'server/*.h' 'include/*.h' 'tests/*.c' \
+    'tests/*.h' 'sim/*.c' 'sim/*.h' 'cli/*.c' 'bench/*.c' 2>/dev/null || true)
+if [ ${#files[@]} -gt 0 ]; then
+    clang-format --dry-run --Werror "${files[@]}"
+fi
+
+echo "== checks: banned functions, layering, routes versus OpenAPI"
+./scripts/check-source.sh
+
+echo "== OpenAPI lint"
+./scripts/lint-openapi.sh
+
+echo "== ASan+UBSan build and suite"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVMLOGIND_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE slow
+
+echo "== valgrind over the unit tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build -j"$jobs"
+for t in build/tests/test_*; do
+    [ -x "$t" ] || continue
+    valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 "$t" \
+        >/dev/null
+done
+
+echo "== the suite"
+ctest --test-dir build --output-on-failure -j"$jobs"

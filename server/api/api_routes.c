@@ -1,0 +1,28 @@
+/* api_routes.c: the one route table. Each row declares its permission and body; 404 versus
+ * 405 + Allow, --list-routes and the OpenAPI check all come from here. */
+#include "vmlogind/api.h"
+
+const struct route api_routes[] = {
+    {.method = "GET",
+     .pattern = "/healthz",
+     .perm = PERM_PUBLIC,
+     .handler = api_health_healthz,
+     .summary = "liveness"},
+    {.method = "GET",
+     .pattern = "/readyz",
+     .perm = PERM_PUBLIC,
+     .handler = api_health_readyz,
+     .summary = "readiness: store open and migrated"},
+    {.method = "GET",
+     .pattern = "/metrics",
+     .perm = PERM_PUBLIC,
+     .handler = api_health_metrics,
+     .summary = "Prometheus metrics"},
+    {.method = "GET",
+     .pattern = "/openapi.yaml",
+     .perm = PERM_PUBLIC,
+     .handler = api_health_openapi,
+     .summary = "the API contract"},
+};
+
+const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,421 @@
+/* http_server.c: libmicrohttpd glue. An epoll thread pool sized to the cores; a request
+ * context per request; the body accumulated into a capped buffer; routing, media-type and
+ * JSON checks before any handler runs; the response queued on the final call of the access
+ * handler (never the first) so keep-alive holds; one access-log line per request.
+ * It owns no resource semantics: handlers and the auth hook come from the caller. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "http_internal.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/log.h"
+#include "vmlogind/uuid.h"
+#include "vmlogind/xalloc.h"
+
+enum { ST_NEW = 0, ST_BODY, ST_DONE };
+
+static const int tracked_status[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409,
+                                     412, 413, 415, 422, 429, 431, 500, 502, 503, 504};
+#define NSTATUS (sizeof(tracked_status) / sizeof(tracked_status[0]) + 1)
+static const double bucket_ms[] = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+#define NBUCKETS (sizeof(bucket_ms) / sizeof(bucket_ms[0]) + 1)
+
+struct route_stats {
+    _Atomic uint64_t status[NSTATUS];
+    _Atomic uint64_t bucket[NBUCKETS];
+    _Atomic uint64_t sum_us;
+};
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    struct http_options o;
+    struct route_stats *stats; /* nroutes + 1 (unmatched) */
+    _Atomic int inflight;
+};
+
+static int status_index(int status)
+{
+    for (size_t i = 0; i < NSTATUS - 1; i++)
+        if (tracked_status[i] == status)
+            return (int)i;
+    return (int)NSTATUS - 1;
+}
+
+static void count(struct http_server *s, const struct http_request *req, int status)
+{
+    size_t ri = req->route ? (size_t)(req->route - s->o.routes) : s->o.nroutes;
+    struct route_stats *rs = &s->stats[ri];
+    int64_t us = (clock_mono_ms() - req->start_mono_ms) * 1000;
+    double ms = (double)us / 1000.0;
+    size_t b = 0;
+
+    atomic_fetch_add(&rs->status[status_index(status)], 1);
+    while (b < NBUCKETS - 1 && ms > bucket_ms[b])
+        b++;
+    atomic_fetch_add(&rs->bucket[b], 1);
+    atomic_fetch_add(&rs->sum_us, (uint64_t)(us > 0 ? us : 0));
+}
+
+static bool valid_request_id(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+    size_t *total = cls;
+    (void)kind;
+    *total += strlen(k) + (v ? strlen(v) : 0) + 4;
+    return MHD_YES;
+}
+
+static enum MHD_Result queue(struct http_server *s, struct http_request *req)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ok;
+
+    if (!req->replied)
+        http_reply_problem(req, 500, "internal", "the handler gave no reply", NULL);
+    r = MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL)
+        return MHD_NO;
+    req->resp = NULL; /* MHD owns it now */
+    MHD_add_response_header(r, "Content-Type", req->resp_type);
+    MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    for (size_t i = 0; i < req->nextra; i++)
+        MHD_add_response_header(r, req->extra_names[i], req->extra_values[i]);
+    count(s, req, req->status);
+    ok = MHD_queue_response(req->conn, (unsigned)req->status, r);
+    MHD_destroy_response(r);
+    req->state = ST_DONE;
+    return ok;
+}
+
+static bool is_json_type(const char *ct)
+{
+    size_t n;
+    if (ct == NULL)
+        return false;
+    n = strcspn(ct, "; \t");
+    return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+           (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0 &&
+            strncasecmp(ct, "application/", 12) == 0);
+}
+
+/* Media type, JSON syntax, duplicate keys and top-level shape, before any handler runs. */
+static bool check_body(struct http_request *req)
+{
+    json_error_t jerr;
+
+    if (req->route->body == BODY_NONE || req->body.len == 0) {
+        if (req->route->body == BODY_JSON_REQUIRED) {
+            http_reply_problem(req, 400, "body_required", "this request needs a JSON body", NULL);
+            return false;
+        }
+        return true;
+    }
+    if (!is_json_type(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+        http_reply_problem(req, 415, "unsupported_media_type",
+                           "send the body as Content-Type: application/json", NULL);
+        return false;
+    }
+    req->json = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (req->json == NULL) {
+        bool dup = json_error_code(&jerr) == json_error_duplicate_key;
+        char *detail =
+            http_printf(req, "%s at line %d, column %d", jerr.text, jerr.line, jerr.column);
+        http_reply_problem(req, 400, dup ? "duplicate_key" : "malformed_json", detail, NULL);
+        return false;
+    }
+    if (!json_is_object(req->json)) {
+        struct violations vs;
+        violations_init(&vs);
+        violations_add(&vs, "", "wrong_type", "the body must be a JSON object");
+        http_reply_problem(req, 400, "validation_failed", "the body must be a JSON object", &vs);
+        return false;
+    }
+    return true;
+}
+
+static void dispatch(struct http_server *s, struct http_request *req)
+{
+    char allowed[128];
+
+    if (req->body_too_large) {
+        http_reply_problem(
+            req, 413, "body_too_large",
+            http_printf(req, "the body is larger than %zu bytes", s->o.max_body_bytes), NULL);
+        return;
+    }
+    if (http_router_match(s->o.routes, s->o.nroutes, req->method, req->path, req, allowed,
+                          sizeof(allowed)) == NULL) {
+        if (allowed[0] != '\0') {
+            http_add_header(req, "Allow", allowed);
+            http_reply_problem(
+                req, 405, "method_not_allowed",
+                http_printf(req, "%s is not allowed here; use %s", req->method, allowed), NULL);
+        } else {
+            http_reply_problem(req, 404, "not_found", "no such path", NULL);
+        }
+        return;
+    }
+    if (s->o.auth != NULL && !s->o.auth(req, s->o.auth_arg))
+        return;
+    if (!check_body(req))
+        return;
+    req->route->handler(req);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct http_request *req = *con_cls;
+    (void)version;
+
+    if (req == NULL) {
+        const char *rid, *cl;
+        size_t hdr_total = 0;
+
+        req = xcalloc(1, sizeof(*req));
+        *con_cls = req;
+        atomic_fetch_add(&s->inflight, 1);
+        req->conn = conn;
+        req->method = method;
+        req->path = url;
+        req->app = s->o.app;
+        req->start_mono_ms = clock_mono_ms();
+        snprintf(req->subject, sizeof(req->subject), "-");
+        buf_init(&req->body, s->o.max_body_bytes);
+        rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        if (rid != NULL && valid_request_id(rid))
+            snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
+        else
+            uuid_v4(req->request_id);
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &hdr_total);
+        if (hdr_total > s->o.max_header_bytes) {
+            http_reply_problem(req, 431, "headers_too_large", "the request headers are too large",
+                               NULL);
+            return queue(s, req);
+        }
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > s->o.max_body_bytes) {
+            req->body_too_large = true;
+            dispatch(s, req);
+            return queue(s, req);
+        }
+        req->state = ST_BODY;
+        return MHD_YES;
+    }
+    if (req->state == ST_DONE) {
+        *upload_size = 0; /* already answered (early 413/431): drop the rest */
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!req->body_too_large && buf_append(&req->body, upload_data, *upload_size) != ERR_OK)
+            req->body_too_large = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    dispatch(s, req);
+    return queue(s, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct http_request *req = *con_cls;
+    (void)conn;
+
+    if (req == NULL)
+        return;
+    if (s->o.access_log) {
+        char path[300];
+        log_info("http_request", "method=%s path=%s status=%d ms=%lld request_id=%s subject=%s%s",
+                 req->method, log_q(path, sizeof(path), req->path), req->replied ? req->status : 0,
+                 (long long)(clock_mono_ms() - req->start_mono_ms), req->request_id, req->subject,
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
+    }
+    http_request_release(req);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+static enum err parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6,
+                             struct err_detail *d)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    char *end = NULL;
+    unsigned long port;
+    size_t hl;
+
+    if (colon == NULL)
+        return err_set(d, ERR_INVALID, "listen", "listen: expected ADDRESS:PORT");
+    port = strtoul(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || port > 65535)
+        return err_set(d, ERR_INVALID, "listen", "listen: bad port in '%s'", listen);
+    hl = (size_t)(colon - listen);
+    if (hl >= sizeof(host))
+        return err_set(d, ERR_INVALID, "listen", "listen: address too long");
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        host[hl - 1] = '\0';
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+            return err_set(d, ERR_INVALID, "listen", "listen: bad IPv6 address");
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *v6 = true;
+        return ERR_OK;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof(host), "127.0.0.1");
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        return err_set(d, ERR_INVALID, "listen", "listen: bad IPv4 address '%s'", host);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    *v6 = false;
+    return ERR_OK;
+}
+
+enum err http_server_start(const struct http_options *o, struct http_server **out, unsigned *port,
+                           struct err_detail *d)
+{
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    struct http_server *s;
+    const union MHD_DaemonInfo *info;
+    enum err rc;
+
+    rc = parse_listen(o->listen, &ss, &v6, d);
+    if (rc != ERR_OK)
+        return rc;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    if (o->tls_cert_pem != NULL) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+            return err_set(d, ERR_INVALID, "tls_unsupported",
+                           "this libmicrohttpd was built without TLS");
+        flags |= MHD_USE_TLS;
+    }
+    s = xcalloc(1, sizeof(*s));
+    s->o = *o;
+    s->stats = xcalloc(o->nroutes + 1, sizeof(*s->stats));
+    if (o->tls_cert_pem != NULL)
+        s->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 1),
+            MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+            o->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(o->max_header_bytes * 2 + 32768), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+            MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, o->tls_key_pem,
+            MHD_OPTION_END);
+    else
+        s->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 1),
+            MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+            o->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(o->max_header_bytes * 2 + 32768), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+            MHD_OPTION_END);
+    if (s->mhd == NULL) {
+        free(s->stats);
+        free(s);
+        return err_set(d, ERR_UNAVAILABLE, "listen_failed",
+                       "could not listen on %s (address in use or not permitted)", o->listen);
+    }
+    info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info != NULL ? info->port : 0;
+    *out = s;
+    return ERR_OK;
+}
+
+void http_server_stop(struct http_server *s)
+{
+    int64_t deadline;
+
+    if (s == NULL)
+        return;
+    /* Stop accepting, then give requests in flight up to 4 s to finish. */
+    MHD_quiesce_daemon(s->mhd);
+    deadline = clock_mono_ms() + 4000;
+    while (atomic_load(&s->inflight) > 0 && clock_mono_ms() < deadline)
+        clock_sleep_ms(10);
+    MHD_stop_daemon(s->mhd);
+    free(s->stats);
+    free(s);
+}
+
+enum err http_server_metrics(struct http_server *s, struct buf *out)
+{
+    enum err rc = ERR_OK;
+
+    rc = buf_appends(out, "# HELP vmlogind_http_requests_total HTTP requests by route and "
+                          "status.\n# TYPE vmlogind_http_requests_total counter\n");
+    for (size_t r = 0; rc == ERR_OK && r <= s->o.nroutes; r++) {
+        const char *m = r < s->o.nroutes ? s->o.routes[r].method : "";
+        const char *p = r < s->o.nroutes ? s->o.routes[r].pattern : "unmatched";
+        for (size_t i = 0; rc == ERR_OK && i < NSTATUS; i++) {
+            uint64_t v = atomic_load(&s->stats[r].status[i]);
+            if (v == 0)
+                continue;
+            if (i < NSTATUS - 1)
+                rc = buf_printf(out,
+                                "vmlogind_http_requests_total{method=\"%s\",route=\"%s\","
+                                "status=\"%d\"} %llu\n",
+                                m, p, tracked_status[i], (unsigned long long)v);
+            else
+                rc = buf_printf(out,
+                                "vmlogind_http_requests_total{method=\"%s\",route=\"%s\","
+                                "status=\"other\"} %llu\n",
+                                m, p, (unsigned long long)v);
+        }
+    }
+    if (rc == ERR_OK)
+        rc = buf_appends(out, "# HELP vmlogind_http_request_duration_seconds Request latency."
+                              "\n# TYPE vmlogind_http_request_duration_seconds histogram\n");
+    /* One histogram over all routes keeps the output small. */
+    uint64_t cum = 0, sum_us = 0, b[NBUCKETS] = {0};
+    for (size_t r = 0; r <= s->o.nroutes; r++) {
+        for (size_t i = 0; i < NBUCKETS; i++)
+            b[i] += atomic_load(&s->stats[r].bucket[i]);
+        sum_us += atomic_load(&s->stats[r].sum_us);
+    }
+    for (size_t i = 0; rc == ERR_OK && i < NBUCKETS; i++) {
+        cum += b[i];
+        if (i < NBUCKETS - 1)
+            rc = buf_printf(out, "vmlogind_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                            bucket_ms[i] / 1000.0, (unsigned long long)cum);
+        else
+            rc = buf_printf(out,
+                            "vmlogind_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                            "vmlogind_http_request_duration_seconds_sum %.6f\n"
+                            "vmlogind_http_request_duration_seconds_count %llu\n",
+                            (unsigned long long)cum, (double)sum_us / 1e6, (unsigned long long)cum);
+    }
+    return rc;
+}

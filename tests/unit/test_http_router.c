@@ -1,0 +1,102 @@
+/* Router matching: literals case-insensitive, {params} copied, 404 vs 405 with Allow. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "http/http_internal.h"
+#include "vmlogind/xalloc.h"
+
+static void h(struct http_request *req)
+{
+    (void)req;
+}
+
+static const struct route routes[] = {
+    {.method = "GET", .pattern = "/healthz", .handler = h},
+    {.method = "GET", .pattern = "/v1/subscriptions/{s}/resourceGroups/{rg}", .handler = h},
+    {.method = "PUT",
+     .pattern = "/v1/subscriptions/{s}/resourceGroups/{rg}/entraLogin",
+     .handler = h},
+    {.method = "GET",
+     .pattern = "/v1/subscriptions/{s}/resourceGroups/{rg}/entraLogin",
+     .handler = h},
+    {.method = "DELETE", .pattern = "/v1/loginGrants/{id}", .handler = h},
+};
+#define N (sizeof(routes) / sizeof(routes[0]))
+
+static struct http_request *new_req(void)
+{
+    return xcalloc(1, sizeof(struct http_request));
+}
+
+static void test_literal(void **state)
+{
+    char allowed[64];
+    struct http_request *req = new_req();
+    (void)state;
+    assert_ptr_equal(http_router_match(routes, N, "GET", "/healthz", req, allowed, 64), &routes[0]);
+    assert_ptr_equal(req->route, &routes[0]);
+    http_request_release(req);
+}
+
+static void test_params_and_case(void **state)
+{
+    char allowed[64];
+    struct http_request *req = new_req();
+    (void)state;
+    assert_ptr_equal(http_router_match(routes, N, "GET",
+                                       "/V1/SUBSCRIPTIONS/abc/resourcegroups/Rg-1", req, allowed,
+                                       64),
+                     &routes[1]);
+    assert_string_equal(http_param(req, "s"), "abc");
+    assert_string_equal(http_param(req, "rg"), "Rg-1");
+    assert_null(http_param(req, "nope"));
+    http_request_release(req);
+}
+
+static void test_405_allow(void **state)
+{
+    char allowed[64];
+    (void)state;
+    assert_null(http_router_match(routes, N, "POST",
+                                  "/v1/subscriptions/a/resourceGroups/b/entraLogin", NULL, allowed,
+                                  sizeof(allowed)));
+    assert_string_equal(allowed, "PUT, GET");
+    assert_null(http_router_match(routes, N, "POST", "/healthz", NULL, allowed, sizeof(allowed)));
+    assert_string_equal(allowed, "GET");
+}
+
+static void test_404(void **state)
+{
+    char allowed[64];
+    (void)state;
+    const char *paths[] = {"/",
+                           "",
+                           "/nope",
+                           "/healthz/",
+                           "/healthz/x",
+                           "//healthz",
+                           "/v1/loginGrants/",
+                           "/v1/loginGrants//",
+                           "/v1/subscriptions/a"};
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        assert_null(http_router_match(routes, N, "GET", paths[i], NULL, allowed, 64));
+        if (strcmp(paths[i], "/v1/loginGrants/") != 0)
+            assert_string_equal(allowed, "");
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_literal),
+        cmocka_unit_test(test_params_and_case),
+        cmocka_unit_test(test_405_allow),
+        cmocka_unit_test(test_404),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
