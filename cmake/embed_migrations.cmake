@@ -1,7 +1,7 @@
 # Writes OUT: a C file with every DIR/NNNN_name.sql as a string, in order.
 file(GLOB files ${DIR}/*.sql)
 list(SORT files)
-set(body "/* Generated from migrations/*.sql; do not edit. */\n#include \"vmlogind/store.h\"\n\n")
+set(body "/* Generated from the migrations folder; do not edit. */\n#include \"vmlogind/store.h\"\n\n")
 set(table "const struct store_migration store_migrations[] = {\n")
 set(i 0)
 foreach(f ${files})
