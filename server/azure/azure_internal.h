@@ -1,0 +1,129 @@
+/* azure_internal.h: what the files of server/azure/ share among themselves and with their unit
+ * tests: the client struct, retry arithmetic, throttle buckets, metrics recording, credentials,
+ * JSON helpers and paging. Nothing outside server/azure/ (and its tests) includes it. */
+#ifndef VMLOGIND_AZURE_INTERNAL_H
+#define VMLOGIND_AZURE_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmlogind/azure.h"
+
+/* ---- retry arithmetic (azure_retry.c) ---------------------------------------------------- */
+
+/* Retry-After as milliseconds: integer or decimal seconds ("10", "2.128") or an HTTP date;
+ * -1 if absent or malformed. now_ms is the wall clock used for a date. */
+int64_t azure_retry_after_parse(const char *value, int64_t now_ms);
+/* Backoff before attempt n (n >= 1 is the first retry): d = min(max, base * 2^(n-1)), result in
+ * [d/2, d] picked with rnd ("equal jitter"). */
+int64_t azure_retry_backoff_ms(long base_ms, long max_ms, int n, uint32_t rnd);
+bool azure_retry_status_retriable(long status);
+bool azure_retry_method_idempotent(const char *method);
+
+/* ---- throttle (azure_throttle.c) --------------------------------------------------------- */
+
+enum azure_op_kind { AZURE_OP_READ = 0, AZURE_OP_WRITE, AZURE_OP_DELETE, AZURE_OP_KINDS };
+
+struct azure_throttle_limits {
+    double capacity[AZURE_OP_KINDS];
+    double rate[AZURE_OP_KINDS]; /* tokens per second */
+    long margin_ms;
+};
+
+struct azure_throttle;
+
+struct azure_throttle *azure_throttle_new(const struct azure_throttle_limits *lim);
+void azure_throttle_free(struct azure_throttle *t);
+/* Takes a token for (key, kind) if one is there and the bucket is not blocked: returns 0.
+ * Otherwise returns how many ms to wait before trying again. key is case-insensitive. */
+int64_t azure_throttle_try(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                           int64_t now_ms);
+/* Waits (sleeping) for a token; ERR_CLOUD_THROTTLED if it cannot come before deadline_ms. */
+enum err azure_throttle_acquire(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                                int64_t deadline_ms) VL_MUST_CHECK;
+/* The server said remaining calls in this bucket: the bucket never holds more than that. */
+void azure_throttle_observe(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                            long remaining, int64_t now_ms);
+/* After a 429: no token until until_ms (+ margin). */
+void azure_throttle_block(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                          int64_t until_ms);
+/* Current tokens (tests). */
+double azure_throttle_tokens(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                             int64_t now_ms);
+enum azure_op_kind azure_throttle_kind(const char *method);
+
+/* ---- metrics (azure_metrics.c) ----------------------------------------------------------- */
+
+void azure_metrics_record(const char *op, int attempts, int throttled, bool error,
+                          int64_t latency_ms);
+
+/* ---- credentials (azure_cred.c) ---------------------------------------------------------- */
+
+struct azure_cred;
+
+enum err azure_cred_new(struct azure_client *c, const struct azure_config *cfg,
+                        struct azure_cred **out, struct err_detail *d) VL_MUST_CHECK;
+void azure_cred_free(struct azure_cred *cr);
+/* Builds the client-assertion JWT for a certificate credential (tests verify it). */
+char *azure_cred_client_assertion(struct azure_cred *cr, const char *aud);
+
+/* ---- the client (azure_client.c) --------------------------------------------------------- */
+
+struct azure_client {
+    struct azure_cloud cloud;
+    char compute_api[32];
+    char authz_api[32];
+    char *ca_bundle;
+    long connect_timeout_ms;
+    long timeout_ms;
+    size_t max_response_bytes;
+    int retry_max_attempts;
+    long retry_max_total_ms;
+    long retry_backoff_base_ms;
+    long retry_backoff_max_ms;
+    long token_refresh_before_ms;
+    long lro_poll_default_ms;
+    long lro_poll_min_ms;
+    long lro_poll_max_ms;
+    long lro_timeout_ms;
+    struct azure_throttle *arm_throttle;
+    struct azure_throttle *graph_throttle;
+    struct azure_cred *cred;
+    void *curl_share;
+    pthread_mutex_t share_locks[8];
+};
+
+/* ---- JSON helpers (azure_json.c) --------------------------------------------------------- */
+
+/* Parses a response body (NULL on bad JSON). */
+json_t *azure_json_load(const struct buf *b);
+/* New copy of a string member (NULL when absent or not a string). */
+char *azure_json_dup(const json_t *o, const char *key);
+/* Borrowed string member or NULL. */
+const char *azure_json_str(const json_t *o, const char *key);
+/* Borrowed string at a dotted path ("properties.osProfile.computerName"), or NULL. */
+const char *azure_json_path_str(const json_t *o, const char *path);
+char *azure_json_path_dup(const json_t *o, const char *path);
+const json_t *azure_json_path(const json_t *o, const char *path);
+/* Copies s into dst (cap bytes), truncating. */
+void azure_strlcpy(char *dst, const char *s, size_t cap);
+/* Appends s as a JSON string literal (quoted, escaped). */
+enum err azure_json_append_str(struct buf *out, const char *s) VL_MUST_CHECK;
+
+/* ---- paging (azure_page.c) --------------------------------------------------------------- */
+
+/* Called with each page's "value" array (possibly empty). Return ERR_OK to continue. */
+typedef enum err (*azure_page_fn)(const json_t *value, void *arg);
+
+/* GETs rq->url, then follows nextLink / @odata.nextLink verbatim until absent. A repeated
+ * nextLink is an error (ERR_CLOUD, code "NextLinkLoop"). */
+enum err azure_page_each(struct azure_client *c, const struct azure_request *rq, azure_page_fn fn,
+                         void *arg, struct azure_error *ae) VL_MUST_CHECK;
+
+/* Small GET/send helpers for the typed calls: sends rq and parses the JSON body into *out. */
+enum err azure_send_json(struct azure_client *c, const struct azure_request *rq, json_t **out,
+                         struct azure_error *ae) VL_MUST_CHECK;
+
+#endif
