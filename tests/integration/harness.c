@@ -393,3 +393,33 @@ bool h_poll(bool (*pred)(void *arg), void *arg, int timeout_ms)
             wait *= 2;
     }
 }
+
+void h_daemon_key(struct daemon *d, const char *role, const char *const scopes[], char *out,
+                  size_t cap)
+{
+    const char *args[40] = {"keys", "create", "--name", "test", "--role", role};
+    size_t n = 6;
+    char *text = NULL;
+    const char *p;
+
+    for (size_t i = 0; scopes != NULL && scopes[i] != NULL && n < 38; i++) {
+        args[n++] = "--scope";
+        args[n++] = scopes[i];
+    }
+    args[n] = NULL;
+    if (h_daemon_run(d, args, &text) != 0 || (p = strstr(text, "vlk_")) == NULL) {
+        fprintf(stderr, "harness: keys create failed: %s\n", text ? text : "");
+        abort();
+    }
+    snprintf(out, cap, "%.*s", (int)strcspn(p, " \r\n\t\""), p);
+    free(text);
+}
+
+const char *h_bearer(const char *token)
+{
+    static _Thread_local char bufs[4][4200];
+    static _Thread_local int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof(bufs[0]), "Authorization: Bearer %s", token);
+    return b;
+}

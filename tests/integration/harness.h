@@ -81,4 +81,13 @@ bool h_resp_header(const struct resp *r, const char *name, char *out, size_t cap
 /* Polls pred until it returns true or timeout_ms passes; no fixed sleeps in tests. */
 bool h_poll(bool (*pred)(void *arg), void *arg, int timeout_ms);
 
+/* Creates an API key with `vmlogind keys create --name NAME --role ROLE [--scope S]...` on
+ * d's database and copies it to out ("vlk_..."). scopes is NULL-terminated (may be NULL).
+ * Aborts the test if the command fails. */
+void h_daemon_key(struct daemon *d, const char *role, const char *const scopes[], char *out,
+                  size_t cap);
+/* "Authorization: Bearer <key>" header line for h_http, in a static per-thread buffer
+ * rotation of 4 (enough for one request's header list). */
+const char *h_bearer(const char *token);
+
 #endif
