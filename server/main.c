@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include "vmlogind/api.h"
+#include "vmlogind/azure.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/config.h"
 #include "vmlogind/http.h"
 #include "vmlogind/log.h"
+#include "vmlogind/reconcile.h"
 #include "vmlogind/store.h"
 #include "vmlogind/xalloc.h"
 
@@ -204,9 +206,91 @@ static void printable_host(const char *listen, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)hl, listen);
 }
 
+static enum azure_cred_kind cred_kind(const char *s)
+{
+    if (strcmp(s, "secret") == 0)
+        return AZURE_CRED_SECRET;
+    if (strcmp(s, "certificate") == 0)
+        return AZURE_CRED_CERTIFICATE;
+    if (strcmp(s, "managed_identity") == 0)
+        return AZURE_CRED_MANAGED_IDENTITY;
+    if (strcmp(s, "workload_identity") == 0)
+        return AZURE_CRED_WORKLOAD_IDENTITY;
+    return AZURE_CRED_AUTO;
+}
+
+static const char *opt(const char *s)
+{
+    return s[0] != '\0' ? s : NULL;
+}
+
+/* The Azure client from settings; NULL (and a log line) when Azure is not configured, so the
+ * daemon still serves its API and the store. */
+static struct azure_client *azure_from_config(const struct config *cfg)
+{
+    struct azure_client *az = NULL;
+    struct err_detail d;
+    struct azure_config ac = {
+        .cloud = cfg->cloud,
+        .arm_url = opt(cfg->arm_url),
+        .login_url = opt(cfg->login_url),
+        .graph_url = opt(cfg->graph_url),
+        .imds_url = opt(cfg->imds_url),
+        .tenant_id = opt(cfg->tenant_id),
+        .client_id = opt(cfg->client_id),
+        .credential = cred_kind(cfg->credential),
+        .client_secret_file = opt(cfg->client_secret_file),
+        .client_secret = opt(cfg->client_secret),
+        .client_certificate_file = opt(cfg->client_certificate_file),
+        .client_assertion_alg = cfg->client_certificate_alg,
+        .federated_token_file = opt(cfg->federated_token_file),
+        .ca_bundle = opt(cfg->ca_bundle),
+        .timeout_ms = (long)cfg->http_timeout_s * 1000,
+        .retry_max_attempts = (int)cfg->retry_max_attempts,
+        .retry_max_total_ms = (long)cfg->retry_max_total_s * 1000,
+        .throttle_read_capacity = (double)cfg->arm_read_bucket,
+        .throttle_read_rate = (double)cfg->arm_read_refill,
+        .throttle_write_capacity = (double)cfg->arm_write_bucket,
+        .throttle_write_rate = (double)cfg->arm_write_refill,
+        .throttle_delete_capacity = (double)cfg->arm_write_bucket,
+        .throttle_delete_rate = (double)cfg->arm_write_refill,
+        .lro_poll_min_ms = (long)cfg->lro_poll_min_ms,
+        .lro_poll_max_ms = (long)cfg->lro_poll_max_ms,
+    };
+
+    if (cfg->tenant_id[0] == '\0' && strcmp(cfg->credential, "managed_identity") != 0) {
+        log_warn("azure_not_configured", "reason=\"tenant_id is not set\" effect=\"the API "
+                                         "serves stored state; nothing reaches Azure\"");
+        return NULL;
+    }
+    if (azure_client_new(&ac, &az, &d) != ERR_OK) {
+        log_error("azure_config_invalid", "error=\"%s\"", d.msg);
+        return NULL;
+    }
+    return az;
+}
+
+static enum err metrics_extra(struct buf *out, void *arg)
+{
+    struct reconciler *r = arg;
+    enum err rc = azure_metrics_render(out);
+    if (rc == ERR_OK && r != NULL)
+        rc = reconciler_metrics(r, out);
+    return rc;
+}
+
+static void wake(void *arg, const char *kind, const char *key)
+{
+    (void)kind;
+    (void)key;
+    reconciler_wake(arg);
+}
+
 static int serve(const struct config *cfg)
 {
     struct app app = {.cfg = cfg, .started_ms = clock_now_ms()};
+    struct azure_client *az = NULL;
+    struct reconciler *rec = NULL;
     struct http_options ho = {0};
     struct err_detail d;
     struct buf dump;
@@ -229,6 +313,18 @@ static int serve(const struct config *cfg)
 
     if (open_store(cfg, &app.store) != 0)
         return 1;
+    az = azure_from_config(cfg);
+    if (az == NULL && cfg->tenant_id[0] != '\0')
+        goto out; /* configured but wrong: refuse to start rather than run half-blind */
+    if (reconciler_start(app.store, az, cfg, reconcile_kinds, reconcile_kinds_count,
+                         (int)cfg->reconcile_workers, &rec, &d) != ERR_OK) {
+        log_error("reconciler_start_failed", "error=\"%s\"", d.msg);
+        goto out;
+    }
+    app.metrics_extra = metrics_extra;
+    app.metrics_arg = rec;
+    app.wake = wake;
+    app.wake_arg = rec;
     if (cfg->tls_cert_file[0] != '\0') {
         cert = read_file(cfg->tls_cert_file);
         key = read_file(cfg->tls_key_file);
@@ -268,6 +364,8 @@ static int serve(const struct config *cfg)
     app.http = NULL;
     rc = 0;
 out:
+    reconciler_stop(rec);
+    azure_client_free(az);
     store_close(app.store);
     free(cert);
     free(key);
@@ -284,6 +382,7 @@ int main(int argc, char **argv)
     int rc;
 
     xalloc_init_json();
+    azure_global_init();
     config_defaults(&flags_cfg);
     rc = parse_args(argc, argv, &a, &flags_cfg, flag_settings, &nset);
     if (rc != 0 || a.help) {

@@ -1,0 +1,78 @@
+/* reconcile.h: the level-triggered reconciler (DESIGN §5). Worker threads lease due tasks
+ * from the store, run the handler registered for the task's kind, and record what it said:
+ * converged, run again later (with the error and any async-operation URL to resume), or
+ * failed for good. Handlers are idempotent; a crash anywhere is repaired by running the task
+ * again once its lease expires. */
+#ifndef VMLOGIND_RECONCILE_H
+#define VMLOGIND_RECONCILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmlogind/buf.h"
+#include "vmlogind/config.h"
+#include "vmlogind/err.h"
+#include "vmlogind/store.h"
+
+struct reconciler;
+struct azure_client;
+
+enum reconcile_outcome {
+    RECONCILE_DONE = 0, /* converged: nothing to do until the task is upserted again */
+    RECONCILE_AGAIN,    /* not yet: run again after delay_ms (0 = backoff by attempts) */
+    RECONCILE_FAILED,   /* gave up: the task stays dead until upserted again */
+};
+
+struct reconcile_result {
+    enum reconcile_outcome outcome;
+    int64_t delay_ms;
+    char error[512];   /* the last error, "" for none */
+    char op_url[2048]; /* AGAIN: an async-operation URL to resume polling, "" for none */
+};
+
+/* What a handler gets: borrowed for the call. */
+struct reconcile_env {
+    struct store *store;
+    struct azure_client *az; /* NULL when Azure is not configured */
+    const struct config *cfg;
+    struct reconciler *rec;
+    const char *owner; /* this worker's lease owner id */
+};
+
+typedef void (*reconcile_fn)(const struct reconcile_env *env, const struct store_task *task,
+                             struct reconcile_result *res);
+
+struct reconcile_kind {
+    const char *kind;
+    reconcile_fn fn;
+};
+
+/* The kinds vmlogind runs (reconcile_kinds.c). */
+extern const struct reconcile_kind reconcile_kinds[];
+extern const size_t reconcile_kinds_count;
+
+/* Starts `workers` threads running kinds[]. st, az and cfg must outlive the reconciler. */
+enum err reconciler_start(struct store *st, struct azure_client *az, const struct config *cfg,
+                          const struct reconcile_kind *kinds, size_t nkinds, int workers,
+                          struct reconciler **out, struct err_detail *d) VL_MUST_CHECK;
+/* Asks every worker to finish its current step, gives unfinished leases back, joins. */
+void reconciler_stop(struct reconciler *r);
+/* Cuts the idle wait short (something became due). Safe from any thread; NULL is fine. */
+void reconciler_wake(struct reconciler *r);
+/* True once stop was asked: long handlers check it between steps. */
+bool reconcile_stopping(const struct reconcile_env *env);
+/* Sleeps up to ms, returning false early if the reconciler is stopping. */
+bool reconcile_sleep(const struct reconcile_env *env, int64_t ms);
+/* Extends the lease of the task being run (long handlers call it between pages). */
+enum err reconcile_renew(const struct reconcile_env *env, const struct store_task *task,
+                         const char *op_url) VL_MUST_CHECK;
+/* Prometheus text: tasks run by kind and outcome. */
+enum err reconciler_metrics(struct reconciler *r, struct buf *out) VL_MUST_CHECK;
+
+/* Helpers for results. */
+void reconcile_done(struct reconcile_result *res);
+void reconcile_again(struct reconcile_result *res, int64_t delay_ms, const char *fmt, ...)
+    VL_PRINTF(3, 4);
+void reconcile_failed(struct reconcile_result *res, const char *fmt, ...) VL_PRINTF(2, 3);
+
+#endif

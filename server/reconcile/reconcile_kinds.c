@@ -1,0 +1,17 @@
+/* reconcile_kinds.c: the one table of task kinds the daemon runs, like the route table. */
+#include "vmlogind/reconcile.h"
+
+/* "noop": converges at once; lets tests and operators prove the loop is alive. */
+static void noop(const struct reconcile_env *env, const struct store_task *task,
+                 struct reconcile_result *res)
+{
+    (void)env;
+    (void)task;
+    reconcile_done(res);
+}
+
+const struct reconcile_kind reconcile_kinds[] = {
+    {.kind = "noop", .fn = noop},
+};
+
+const size_t reconcile_kinds_count = sizeof(reconcile_kinds) / sizeof(reconcile_kinds[0]);

@@ -1,0 +1,315 @@
+/* reconcile_loop.c: the worker threads. A worker leases the earliest due task, runs its
+ * kind's handler, and records the outcome; when nothing is due it waits for a wake-up or the
+ * tick. It knows nothing of VMs or grants: the handlers do. */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmlogind/clock.h"
+#include "vmlogind/log.h"
+#include "vmlogind/reconcile.h"
+#include "vmlogind/uuid.h"
+#include "vmlogind/xalloc.h"
+
+#define MAX_KINDS 32
+
+struct kind_stats {
+    _Atomic uint64_t runs[3];
+};
+
+struct worker {
+    struct reconciler *r;
+    pthread_t thread;
+    char owner[96];
+};
+
+struct reconciler {
+    struct store *store;
+    struct azure_client *az;
+    const struct config *cfg;
+    const struct reconcile_kind *kinds;
+    size_t nkinds;
+    struct kind_stats stats[MAX_KINDS];
+    struct worker *workers;
+    int nworkers;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    _Atomic bool stopping;
+    uint64_t wakes;   /* under mu */
+    int64_t next_due; /* under mu: the soonest reschedule this process made, 0 = none */
+};
+
+void reconcile_done(struct reconcile_result *res)
+{
+    res->outcome = RECONCILE_DONE;
+}
+
+void reconcile_again(struct reconcile_result *res, int64_t delay_ms, const char *fmt, ...)
+{
+    va_list ap;
+    res->outcome = RECONCILE_AGAIN;
+    res->delay_ms = delay_ms;
+    va_start(ap, fmt);
+    vsnprintf(res->error, sizeof(res->error), fmt, ap);
+    va_end(ap);
+}
+
+void reconcile_failed(struct reconcile_result *res, const char *fmt, ...)
+{
+    va_list ap;
+    res->outcome = RECONCILE_FAILED;
+    va_start(ap, fmt);
+    vsnprintf(res->error, sizeof(res->error), fmt, ap);
+    va_end(ap);
+}
+
+bool reconcile_stopping(const struct reconcile_env *env)
+{
+    return env->rec != NULL && atomic_load(&env->rec->stopping);
+}
+
+bool reconcile_sleep(const struct reconcile_env *env, int64_t ms)
+{
+    struct reconciler *r = env->rec;
+    struct timespec ts;
+    int64_t until;
+
+    if (r == NULL) {
+        clock_sleep_ms(ms);
+        return true;
+    }
+    until = clock_now_ms() + ms;
+    pthread_mutex_lock(&r->mu);
+    while (!atomic_load(&r->stopping) && clock_now_ms() < until) {
+        ts.tv_sec = (time_t)(until / 1000);
+        ts.tv_nsec = (long)(until % 1000) * 1000000L;
+        pthread_cond_timedwait(&r->cond, &r->mu, &ts);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return !atomic_load(&r->stopping);
+}
+
+enum err reconcile_renew(const struct reconcile_env *env, const struct store_task *task,
+                         const char *op_url)
+{
+    int64_t lease_ms = env->cfg ? env->cfg->task_lease_s * 1000 : 120000;
+    return store_task_renew(env->store, task->id, env->owner, clock_now_ms(), lease_ms, op_url,
+                            NULL);
+}
+
+void reconciler_wake(struct reconciler *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->wakes++;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static const struct reconcile_kind *find_kind(struct reconciler *r, const char *kind, size_t *idx)
+{
+    for (size_t i = 0; i < r->nkinds; i++) {
+        if (strcmp(r->kinds[i].kind, kind) == 0) {
+            *idx = i;
+            return &r->kinds[i];
+        }
+    }
+    return NULL;
+}
+
+static void record(struct worker *w, const struct store_task *t, struct reconcile_result *res)
+{
+    struct reconciler *r = w->r;
+    struct err_detail d = {0};
+    int64_t now = clock_now_ms();
+    int64_t cap = r->cfg ? r->cfg->task_max_backoff_s * 1000 : 600000;
+    enum err rc = ERR_OK;
+    char q[600];
+
+    switch (res->outcome) {
+    case RECONCILE_DONE:
+        rc = store_task_complete(r->store, t->id, w->owner, now, &d);
+        break;
+    case RECONCILE_AGAIN: {
+        double jitter;
+        int64_t delay = res->delay_ms;
+        unsigned char rb;
+        random_bytes(&rb, 1);
+        jitter = rb / 256.0;
+        if (delay <= 0)
+            delay = store_task_backoff_ms(t->attempts, 1000, cap, jitter);
+        pthread_mutex_lock(&r->mu);
+        if (r->next_due <= now || now + delay < r->next_due)
+            r->next_due = now + delay;
+        pthread_mutex_unlock(&r->mu);
+        rc = store_task_reschedule(r->store, t->id, w->owner, now, delay,
+                                   res->error[0] ? res->error : NULL,
+                                   res->op_url[0] ? res->op_url : NULL, &d);
+        if (res->error[0] != '\0')
+            log_info("task_retry", "kind=%s key=%s attempts=%d delay_ms=%lld error=%s", t->kind,
+                     t->key, t->attempts, (long long)delay, log_q(q, sizeof(q), res->error));
+        break;
+    }
+    case RECONCILE_FAILED:
+        rc = store_task_fail(r->store, t->id, w->owner, now, res->error, &d);
+        log_warn("task_failed", "kind=%s key=%s attempts=%d error=%s", t->kind, t->key, t->attempts,
+                 log_q(q, sizeof(q), res->error));
+        break;
+    }
+    if (rc != ERR_OK)
+        log_warn("task_record_failed", "kind=%s key=%s error=%s", t->kind, t->key,
+                 log_q(q, sizeof(q), d.msg));
+}
+
+static void run_one(struct worker *w, struct store_task *t)
+{
+    struct reconciler *r = w->r;
+    struct reconcile_env env = {
+        .store = r->store, .az = r->az, .cfg = r->cfg, .rec = r, .owner = w->owner};
+    struct reconcile_result *res = xcalloc(1, sizeof(*res));
+    const struct reconcile_kind *k;
+    size_t idx = 0;
+
+    k = find_kind(r, t->kind, &idx);
+    if (k == NULL) {
+        reconcile_failed(res, "no handler for task kind '%s'", t->kind);
+        record(w, t, res);
+        free(res);
+        return;
+    }
+    k->fn(&env, t, res);
+    if (atomic_load(&r->stopping) && res->outcome == RECONCILE_AGAIN && res->error[0] == '\0' &&
+        res->delay_ms <= 0) {
+        /* interrupted by shutdown: give the lease back so the next start resumes at once */
+        struct err_detail d;
+        if (store_task_release(r->store, t->id, w->owner, clock_now_ms(), &d) != ERR_OK)
+            log_warn("task_release_failed", "kind=%s key=%s", t->kind, t->key);
+    } else {
+        record(w, t, res);
+    }
+    if (idx < MAX_KINDS)
+        atomic_fetch_add(&r->stats[idx].runs[res->outcome], 1);
+    free(res);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct reconciler *r = w->r;
+    int64_t lease_ms = r->cfg ? r->cfg->task_lease_s * 1000 : 120000;
+    int64_t tick = r->cfg ? r->cfg->reconcile_tick_ms : 200;
+
+    while (!atomic_load(&r->stopping)) {
+        struct store_task t = {0};
+        struct err_detail d = {0};
+        uint64_t seen;
+        enum err rc;
+
+        pthread_mutex_lock(&r->mu);
+        seen = r->wakes;
+        pthread_mutex_unlock(&r->mu);
+        rc = store_task_lease(r->store, NULL, w->owner, clock_now_ms(), lease_ms, &t, &d);
+        if (rc == ERR_OK) {
+            run_one(w, &t);
+            store_task_clear(&t);
+            continue;
+        }
+        if (rc != ERR_NOT_FOUND)
+            log_warn("task_lease_failed", "error=\"%s\"", d.msg);
+        /* nothing due: wait for a wake-up, the soonest reschedule, or the tick */
+        pthread_mutex_lock(&r->mu);
+        if (r->wakes == seen && !atomic_load(&r->stopping)) {
+            struct timespec ts;
+            int64_t now = clock_now_ms();
+            int64_t until = now + tick;
+            if (r->next_due != 0 && r->next_due <= now) {
+                /* it came due since the lease above looked: look again, once */
+                r->next_due = 0;
+                pthread_mutex_unlock(&r->mu);
+                continue;
+            }
+            if (r->next_due != 0 && r->next_due < until)
+                until = r->next_due;
+            ts.tv_sec = (time_t)(until / 1000);
+            ts.tv_nsec = (long)(until % 1000) * 1000000L;
+            pthread_cond_timedwait(&r->cond, &r->mu, &ts);
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
+    store_thread_done(r->store);
+    return NULL;
+}
+
+enum err reconciler_start(struct store *st, struct azure_client *az, const struct config *cfg,
+                          const struct reconcile_kind *kinds, size_t nkinds, int workers,
+                          struct reconciler **out, struct err_detail *d)
+{
+    struct reconciler *r;
+    char host[64] = "host";
+
+    if (nkinds > MAX_KINDS || workers < 1)
+        return err_set(d, ERR_INVALID, "reconciler", "bad reconciler settings");
+    gethostname(host, sizeof(host) - 1);
+    r = xcalloc(1, sizeof(*r));
+    r->store = st;
+    r->az = az;
+    r->cfg = cfg;
+    r->kinds = kinds;
+    r->nkinds = nkinds;
+    pthread_mutex_init(&r->mu, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_cond_init(&r->cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    r->workers = xcalloc((size_t)workers, sizeof(*r->workers));
+    for (int i = 0; i < workers; i++) {
+        struct worker *w = &r->workers[i];
+        w->r = r;
+        snprintf(w->owner, sizeof(w->owner), "%s/%d/w%d", host, (int)getpid(), i);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            r->nworkers = i;
+            reconciler_stop(r);
+            return err_set(d, ERR_INTERNAL, "reconciler", "could not start worker threads");
+        }
+    }
+    r->nworkers = workers;
+    *out = r;
+    return ERR_OK;
+}
+
+void reconciler_stop(struct reconciler *r)
+{
+    if (r == NULL)
+        return;
+    atomic_store(&r->stopping, true);
+    reconciler_wake(r);
+    for (int i = 0; i < r->nworkers; i++)
+        pthread_join(r->workers[i].thread, NULL);
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->mu);
+    free(r->workers);
+    free(r);
+}
+
+enum err reconciler_metrics(struct reconciler *r, struct buf *out)
+{
+    static const char *names[] = {"done", "again", "failed"};
+    enum err rc;
+
+    rc = buf_appends(out, "# HELP vmlogind_reconcile_runs_total Task runs by kind and outcome."
+                          "\n# TYPE vmlogind_reconcile_runs_total counter\n");
+    for (size_t i = 0; rc == ERR_OK && i < r->nkinds && i < MAX_KINDS; i++)
+        for (int o = 0; rc == ERR_OK && o < 3; o++)
+            rc = buf_printf(out, "vmlogind_reconcile_runs_total{kind=\"%s\",outcome=\"%s\"} %llu\n",
+                            r->kinds[i].kind, names[o],
+                            (unsigned long long)atomic_load(&r->stats[i].runs[o]));
+    return rc;
+}
