@@ -304,6 +304,30 @@ enum err store_exec_stmt(sqlite3_stmt *s, struct err_detail *d, const char *what
     return ERR_OK;
 }
 
+enum err store_exec_count(sqlite3_stmt *s, int64_t *changed, struct err_detail *d, const char *what)
+{
+    int rc = store_step(s);
+
+    *changed = 0;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return store_fail(s, rc, d, what);
+    *changed = sqlite3_changes64(sqlite3_db_handle(s));
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+enum err store_step_one(sqlite3_stmt *s, struct err_detail *d, const char *what)
+{
+    int rc = store_step(s);
+
+    if (rc == SQLITE_ROW)
+        return ERR_OK;
+    if (rc != SQLITE_DONE)
+        return store_fail(s, rc, d, what);
+    sqlite3_reset(s);
+    return err_set(d, ERR_NOT_FOUND, "not_found", "%s: not found", what);
+}
+
 static enum err exec_cached(struct store *st, const char *sql, struct err_detail *d)
 {
     sqlite3_stmt *s;
@@ -393,7 +417,7 @@ int64_t store_changes(struct store *st)
 {
     struct store_conn *c = store_conn_get(st, NULL);
 
-    return c ? sqlite3_total_changes64(c->db) : 0;
+    return c ? sqlite3_total_changes64(c->db) - c->scratch_changes : 0;
 }
 
 enum err store_own_tx_begin(struct store *st, bool *own, struct err_detail *d)

@@ -16,6 +16,7 @@ struct store_conn {
     const char *keys[STORE_STMT_SLOTS]; /* SQL constant address -> statement */
     sqlite3_stmt *stmts[STORE_STMT_SLOTS];
     bool in_tx;
+    int64_t scratch_changes; /* changes to TEMP tables, which store_changes() leaves out */
     struct store_conn *next; /* in st->conns */
 };
 
@@ -28,6 +29,12 @@ enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struc
 int store_step(sqlite3_stmt *s);
 /* Runs s to completion (no rows expected), resets it; maps errors. */
 enum err store_exec_stmt(sqlite3_stmt *s, struct err_detail *d, const char *what);
+/* The same, giving the number of rows the statement changed. */
+enum err store_exec_count(sqlite3_stmt *s, int64_t *changed, struct err_detail *d,
+                          const char *what);
+/* Steps s expecting at most one row: ERR_OK with the row ready to read (the caller resets s),
+ * else ERR_NOT_FOUND or the failure, with s reset. */
+enum err store_step_one(sqlite3_stmt *s, struct err_detail *d, const char *what);
 /* Maps a failed step's code on s's connection into enum err (constraint -> ERR_CONFLICT or
  * ERR_INVALID for CHECK) with SQLite's message; resets s. */
 enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *what);

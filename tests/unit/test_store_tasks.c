@@ -1,0 +1,239 @@
+/* test_store_tasks.c: the durable task queue: upsert without duplicates, lease order and
+ * exclusivity, a dead worker's lease expiring, complete/reschedule/fail/release conditioned on
+ * the lease, wake-ups during a lease, backoff, and two threads leasing concurrently. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "unit/test_store_fixture.h"
+
+#define T0 1000000
+#define LEASE 30000
+
+static void lease_ok(struct store *st, const char *owner, int64_t now, struct store_task *t)
+{
+    struct err_detail d = {0};
+
+    assert_int_equal(store_task_lease(st, NULL, owner, now, LEASE, t, &d), ERR_OK);
+}
+
+static void test_upsert_does_not_duplicate(void **state)
+{
+    struct store *st = ST(state);
+    struct store_task t;
+    int64_t due;
+
+    assert_int_equal(store_task_upsert(st, "vm_login", "/s/1/vm/a", T0 + 500, NULL, T0, NULL),
+                     ERR_OK);
+    assert_int_equal(
+        store_task_upsert(st, "vm_login", "/s/1/vm/a", T0 + 100, "{\"x\":1}", T0, NULL), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "vm_login", "/s/1/vm/a", T0 + 900, NULL, T0, NULL),
+                     ERR_OK);
+    assert_int_equal(store_task_count_due(st, T0 + 1000, &due, NULL), ERR_OK);
+    assert_int_equal(due, 1);
+    assert_int_equal(store_task_get(st, "vm_login", "/s/1/vm/a", &t, NULL), ERR_OK);
+    assert_int_equal(t.due_at, T0 + 100); /* the earliest wins */
+    assert_string_equal(t.payload, "{\"x\":1}");
+    assert_int_equal(t.state, STORE_TASK_PENDING);
+    assert_null(t.lease_owner);
+    store_task_clear(&t);
+    assert_int_equal(store_task_upsert(st, "vm_login", "k", T0, "not json", T0, NULL), ERR_INVALID);
+}
+
+static void test_lease_order_and_exclusivity(void **state)
+{
+    struct store *st = ST(state);
+    struct store_task a;
+    struct store_task b;
+    struct store_task none;
+
+    assert_int_equal(store_task_upsert(st, "grant", "late", T0 + 10, NULL, T0, NULL), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "grant", "early", T0, NULL, T0, NULL), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "grant", "future", T0 + 999999, NULL, T0, NULL), ERR_OK);
+    lease_ok(st, "w1", T0 + 20, &a);
+    assert_string_equal(a.key, "early");
+    assert_string_equal(a.lease_owner, "w1");
+    assert_int_equal(a.lease_until, T0 + 20 + LEASE);
+    assert_int_equal(a.attempts, 1);
+    lease_ok(st, "w2", T0 + 20, &b);
+    assert_string_equal(b.key, "late");
+    assert_int_equal(store_task_lease(st, NULL, "w3", T0 + 20, LEASE, &none, NULL), ERR_NOT_FOUND);
+    assert_int_equal(store_task_lease(st, "other_kind", "w3", T0 + 2000000, LEASE, &none, NULL),
+                     ERR_NOT_FOUND);
+    /* Only the holder may complete. */
+    assert_int_equal(store_task_complete(st, a.id, "w2", T0 + 30, NULL), ERR_CONFLICT);
+    assert_int_equal(store_task_complete(st, a.id, "w1", T0 + 30, NULL), ERR_OK);
+    assert_int_equal(store_task_complete(st, a.id, "w1", T0 + 30, NULL), ERR_CONFLICT);
+    store_task_clear(&a);
+    assert_int_equal(store_task_get(st, "grant", "early", &a, NULL), ERR_OK);
+    assert_int_equal(a.state, STORE_TASK_DONE);
+    assert_int_equal(a.attempts, 0);
+    assert_null(a.lease_owner);
+    store_task_clear(&a);
+    store_task_clear(&b);
+}
+
+static void test_dead_worker_lease_expires(void **state)
+{
+    struct store *st = ST(state);
+    struct store_task a;
+    struct store_task b;
+    struct store_task none;
+
+    assert_int_equal(store_task_upsert(st, "vm_login", "x", T0, NULL, T0, NULL), ERR_OK);
+    lease_ok(st, "dead", T0, &a);
+    /* Before the lease ends nobody else gets it; after, the next worker does. */
+    assert_int_equal(store_task_lease(st, NULL, "w2", T0 + LEASE - 1, LEASE, &none, NULL),
+                     ERR_NOT_FOUND);
+    lease_ok(st, "w2", T0 + LEASE, &b);
+    assert_int_equal(b.id, a.id);
+    assert_int_equal(b.attempts, 2);
+    /* The dead worker, come back, has lost it. */
+    assert_int_equal(store_task_reschedule(st, a.id, "dead", T0 + LEASE + 1, 10, "x", NULL, NULL),
+                     ERR_CONFLICT);
+    assert_int_equal(store_task_renew(st, b.id, "w2", T0 + LEASE + 1, LEASE, "https://op/1", NULL),
+                     ERR_OK);
+    store_task_clear(&b);
+    assert_int_equal(store_task_get(st, "vm_login", "x", &b, NULL), ERR_OK);
+    assert_string_equal(b.op_url, "https://op/1");
+    assert_int_equal(b.lease_until, T0 + LEASE + 1 + LEASE);
+    store_task_clear(&a);
+    store_task_clear(&b);
+}
+
+static void test_reschedule_fail_release(void **state)
+{
+    struct store *st = ST(state);
+    struct store_task a;
+    struct store_task none;
+
+    assert_int_equal(store_task_upsert(st, "vm_login", "y", T0, NULL, T0, NULL), ERR_OK);
+    lease_ok(st, "w", T0, &a);
+    assert_int_equal(
+        store_task_reschedule(st, a.id, "w", T0 + 5, 1000, "Conflict", "https://lro", NULL),
+        ERR_OK);
+    assert_int_equal(store_task_lease(st, NULL, "w", T0 + 1004, LEASE, &none, NULL), ERR_NOT_FOUND);
+    store_task_clear(&a);
+    lease_ok(st, "w", T0 + 1005, &a);
+    assert_string_equal(a.last_error, "Conflict");
+    assert_string_equal(a.op_url, "https://lro");
+    assert_int_equal(a.attempts, 2);
+    /* Release gives it back due now without counting the attempt. */
+    assert_int_equal(store_task_release(st, a.id, "w", T0 + 1006, NULL), ERR_OK);
+    store_task_clear(&a);
+    lease_ok(st, "w", T0 + 1006, &a);
+    assert_int_equal(a.attempts, 2);
+    assert_int_equal(store_task_fail(st, a.id, "w", T0 + 1007, "PrincipalNotFound", NULL), ERR_OK);
+    assert_int_equal(store_task_lease(st, NULL, "w", T0 + 9999999, LEASE, &none, NULL),
+                     ERR_NOT_FOUND);
+    store_task_clear(&a);
+    assert_int_equal(store_task_get(st, "vm_login", "y", &a, NULL), ERR_OK);
+    assert_int_equal(a.state, STORE_TASK_DEAD);
+    assert_string_equal(a.last_error, "PrincipalNotFound");
+    store_task_clear(&a);
+    /* An upsert brings a dead task back. */
+    assert_int_equal(store_task_upsert(st, "vm_login", "y", T0 + 2000, NULL, T0 + 2000, NULL),
+                     ERR_OK);
+    lease_ok(st, "w", T0 + 2000, &a);
+    store_task_clear(&a);
+}
+
+static void test_wake_during_lease(void **state)
+{
+    struct store *st = ST(state);
+    struct store_task a;
+    struct store_task b;
+    struct store_task none;
+
+    assert_int_equal(store_task_upsert(st, "vm_login", "z", T0, NULL, T0, NULL), ERR_OK);
+    lease_ok(st, "w1", T0, &a);
+    /* Desired state changed while w1 works: the lease holds, nobody else runs it... */
+    assert_int_equal(store_task_upsert(st, "vm_login", "z", T0 + 1, NULL, T0 + 1, NULL), ERR_OK);
+    assert_int_equal(store_task_lease(st, NULL, "w2", T0 + 2, LEASE, &none, NULL), ERR_NOT_FOUND);
+    /* ...and completing makes it due again at once instead of done. */
+    assert_int_equal(store_task_complete(st, a.id, "w1", T0 + 3, NULL), ERR_OK);
+    lease_ok(st, "w2", T0 + 3, &b);
+    assert_int_equal(b.id, a.id);
+    assert_int_equal(store_task_complete(st, b.id, "w2", T0 + 4, NULL), ERR_OK);
+    assert_int_equal(store_task_lease(st, NULL, "w2", T0 + 5, LEASE, &none, NULL), ERR_NOT_FOUND);
+    store_task_clear(&a);
+    store_task_clear(&b);
+}
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    assert_int_equal(store_task_backoff_ms(1, 1000, 60000, 0), 1000);
+    assert_int_equal(store_task_backoff_ms(2, 1000, 60000, 0), 2000);
+    assert_int_equal(store_task_backoff_ms(4, 1000, 60000, 0), 8000);
+    assert_int_equal(store_task_backoff_ms(40, 1000, 60000, 0), 60000);
+    assert_int_equal(store_task_backoff_ms(1, 1000, 60000, 0.5), 900);
+}
+
+#define PER_THREAD 200
+
+struct worker {
+    struct store *st;
+    char owner[16];
+    int leased;
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct store_task t;
+
+    for (;;) {
+        if (store_task_lease(w->st, "bulk", w->owner, T0, LEASE, &t, NULL) != ERR_OK)
+            break;
+        if (store_task_complete(w->st, t.id, w->owner, T0, NULL) == ERR_OK)
+            w->leased++;
+        store_task_clear(&t);
+    }
+    store_thread_done(w->st);
+    return NULL;
+}
+
+/* Two threads, each with its own connection, drain the queue: every task exactly once. */
+static void test_two_threads(void **state)
+{
+    struct store *st = ST(state);
+    struct worker w[2] = {{.st = st, .owner = "t1"}, {.st = st, .owner = "t2"}};
+    pthread_t th[2];
+    char key[32];
+
+    assert_int_equal(store_tx_begin(st, NULL), ERR_OK);
+    for (int i = 0; i < 2 * PER_THREAD; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(store_task_upsert(st, "bulk", key, T0, NULL, T0, NULL), ERR_OK);
+    }
+    assert_int_equal(store_tx_commit(st, NULL), ERR_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(w[0].leased + w[1].leased, 2 * PER_THREAD);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_upsert_does_not_duplicate, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lease_order_and_exclusivity, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_dead_worker_lease_expires, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reschedule_fail_release, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_wake_during_lease, fixture_setup, fixture_teardown),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test_setup_teardown(test_two_threads, fixture_setup_file, fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
