@@ -253,7 +253,7 @@ int store_step(sqlite3_stmt *s)
 
     /* busy_timeout already waited; outside a transaction a retry is safe. Inside one, the
      * caller must roll back and start over, so busy is returned. */
-    for (int i = 0; rc == SQLITE_BUSY && i < BUSY_RETRIES; i++) {
+    for (int i = 0; (rc & 0xff) == SQLITE_BUSY && i < BUSY_RETRIES; i++) {
         if (!sqlite3_get_autocommit(sqlite3_db_handle(s)))
             break;
         sqlite3_reset(s);
@@ -378,7 +378,7 @@ enum err store_tx_commit(struct store *st, struct err_detail *d)
         return e;
     }
     rc = sqlite3_step(s);
-    for (int i = 0; rc == SQLITE_BUSY && i < BUSY_RETRIES; i++) {
+    for (int i = 0; (rc & 0xff) == SQLITE_BUSY && i < BUSY_RETRIES; i++) {
         sqlite3_reset(s);
         clock_sleep_ms(10 + i * 10);
         rc = sqlite3_step(s);
