@@ -126,4 +126,42 @@ enum err azure_page_each(struct azure_client *c, const struct azure_request *rq,
 enum err azure_send_json(struct azure_client *c, const struct azure_request *rq, json_t **out,
                          struct azure_error *ae) VL_MUST_CHECK;
 
+/* ---- typed pages (azure_typed.c) --------------------------------------------------------- */
+
+/* Adapts a JSON page to an array of structs: parse each item, deliver, clean up. */
+struct azure_typed_page {
+    size_t size;                                  /* sizeof the struct */
+    void (*parse)(const json_t *item, void *out); /* out is zeroed */
+    void (*cleanup)(void *item);
+    enum err (*deliver)(const struct azure_typed_page *tp, const void *items, size_t n);
+    void (*fn)(void); /* the caller's typed callback, cast back by deliver */
+    void *arg;
+};
+
+/* An azure_page_fn: tp is a struct azure_typed_page. */
+enum err azure_typed_page_cb(const json_t *value, void *tp);
+/* Parses every item of a JSON array into a new array of structs (n may be 0). */
+void *azure_typed_parse_array(const struct azure_typed_page *tp, const json_t *value, size_t *n);
+void azure_typed_free_array(const struct azure_typed_page *tp, void *items, size_t n);
+/* A new array of the strings of a JSON array (non-strings skipped). */
+char **azure_strv_from_json(const json_t *arr, size_t *n);
+void azure_strv_free(char **v, size_t n);
+
+/* ---- parsers the typed calls share with their tests -------------------------------------- */
+
+void azure_vm_parse(const json_t *o, void *out);
+void azure_extension_parse(const json_t *o, void *out);
+void azure_role_assignment_parse(const json_t *o, void *out);
+void azure_directory_object_parse(const json_t *o, void *out);
+/* "atScope() and principalId eq '...'" etc. URL-encoded after "&$filter=" (empty: nothing). */
+enum err azure_ra_filter_append(const void *filter, struct buf *out) VL_MUST_CHECK;
+/* Appends a Graph/OData string literal: quotes doubled, then URL-encoded. */
+enum err azure_odata_quote_append(struct buf *out, const char *s) VL_MUST_CHECK;
+/* Builds an ARM URL for path ("/subscriptions/...") with the given api-version. */
+enum err azure_arm_url(struct azure_client *c, const char *path, const char *api,
+                       const char *query_tail, struct buf *out) VL_MUST_CHECK;
+/* Sends and parses: GET url (ARM, bucket from the id's subscription) into *out (json). */
+enum err azure_arm_get_json(struct azure_client *c, const char *url, const char *sub,
+                            const char *op, json_t **out, struct azure_error *ae) VL_MUST_CHECK;
+
 #endif
