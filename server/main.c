@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "vmlogind/api.h"
+#include "vmlogind/auth.h"
 #include "vmlogind/azure.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/config.h"
@@ -169,6 +170,20 @@ static int cmd_migrate(const struct config *cfg)
     return 0;
 }
 
+/* keys create|list|revoke, audit verify (auth_cli.c). */
+static int cmd_auth(const struct config *cfg, const struct args *a)
+{
+    struct store *st = NULL;
+    int rc;
+
+    if (open_store(cfg, &st) != 0)
+        return 1;
+    rc = auth_cli_run(st, a->words, a->nwords, a->flag_names, a->flag_values, a->nflags, stdout,
+                      stderr);
+    store_close(st);
+    return rc;
+}
+
 static char *read_file(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -325,6 +340,10 @@ static int serve(const struct config *cfg)
     app.metrics_arg = rec;
     app.wake = wake;
     app.wake_arg = rec;
+    if (auth_new(cfg, app.store, &app.auth, &d) != ERR_OK) {
+        log_error("auth_start_failed", "error=\"%s\"", d.msg);
+        goto out;
+    }
     if (cfg->tls_cert_file[0] != '\0') {
         cert = read_file(cfg->tls_cert_file);
         key = read_file(cfg->tls_key_file);
@@ -344,6 +363,8 @@ static int serve(const struct config *cfg)
         .tls_key_pem = key,
         .routes = api_routes,
         .nroutes = api_routes_count,
+        .auth = api_auth_hook,
+        .auth_arg = &app,
         .app = &app,
         .access_log = true,
     };
@@ -366,6 +387,7 @@ static int serve(const struct config *cfg)
 out:
     reconciler_stop(rec);
     azure_client_free(az);
+    auth_free(app.auth);
     store_close(app.store);
     free(cert);
     free(key);
@@ -409,6 +431,8 @@ int main(int argc, char **argv)
         return serve(&cfg);
     if (strcmp(a.words[0], "migrate") == 0)
         return cmd_migrate(&cfg);
+    if (strcmp(a.words[0], "keys") == 0 || strcmp(a.words[0], "audit") == 0)
+        return cmd_auth(&cfg, &a);
     fprintf(stderr, "vmlogind: unknown command '%s'\n%s", a.words[0], usage);
     return 2;
 }

@@ -41,4 +41,24 @@ void api_health_readyz(struct http_request *req);
 void api_health_metrics(struct http_request *req);
 void api_health_openapi(struct http_request *req);
 
+/* ---- authentication and audit (api_auth.c, api_audit.c) ---------------------------------- */
+
+struct auth_caller;
+
+/* The http auth hook (arg is the struct app): see api_auth.c for what it enforces. */
+bool api_auth_hook(struct http_request *req, void *arg);
+/* The authenticated caller (borrowed, lives as long as req); NULL on public routes. Pass it to
+ * auth_check_scope() / auth_check_grant() (vmlogind/auth.h) for what the path does not show. */
+const struct auth_caller *api_caller(const struct http_request *req);
+/* Appends an audit row for req (actor = req->subject, its request id) inside the handler's
+ * open store transaction. outcome: "accepted", "succeeded", "failed" or "denied"; target an
+ * ARM id or resource id (may be NULL); details_json JSON object text (may be NULL). On an
+ * error the handler must not commit: call api_audit_unavailable(). */
+enum err api_audit(struct http_request *req, const char *action, const char *target,
+                   const char *outcome, const char *details_json) VL_MUST_CHECK;
+/* Rolls the thread's store transaction back and answers 503 "audit_unavailable". */
+void api_audit_unavailable(struct http_request *req);
+/* GET /v1/audit?after=&limit=: administrators without scope limits. */
+void api_audit_list(struct http_request *req);
+
 #endif

@@ -35,6 +35,8 @@ struct config {
     int64_t rate_limit_rps;
     int64_t rate_limit_burst;
     int64_t jwt_skew_s;
+    int64_t jwks_refresh_min_s;
+    int64_t jwks_cache_s;
     /* Azure connection */
     char cloud[32];
     char arm_url[CONFIG_STR_MAX];

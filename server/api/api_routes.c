@@ -23,6 +23,11 @@ const struct route api_routes[] = {
      .perm = PERM_PUBLIC,
      .handler = api_health_openapi,
      .summary = "the API contract"},
+    {.method = "GET",
+     .pattern = "/v1/audit",
+     .perm = PERM_ADMIN,
+     .handler = api_audit_list,
+     .summary = "the audit log, paged (administrators without scope limits)"},
 };
 
 const size_t api_routes_count = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -1,0 +1,116 @@
+/* auth.c: the authenticator the daemon holds: reads "Bearer <credential>", sends API keys
+ * ("vlk_...") to auth_keys.c and anything else to the JWT validator, and owns the per-caller
+ * rate limiter. It never logs a credential; errors carry fixed reasons only. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vmlogind/auth.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/xalloc.h"
+
+#define RATE_MAX_IDS 10000
+
+struct auth {
+    struct store *st;
+    struct auth_jwt *jwt; /* NULL when JWTs are not configured */
+    struct auth_rate *rate;
+};
+
+/* The authority's base URL when the configuration names none (public clouds). */
+static const char *default_login(const struct config *cfg)
+{
+    if (cfg->api_login_url[0] != '\0')
+        return cfg->api_login_url;
+    if (cfg->login_url[0] != '\0')
+        return cfg->login_url;
+    if (strcmp(cfg->cloud, "AzureUSGovernment") == 0)
+        return "https://login.microsoftonline.us";
+    if (strcmp(cfg->cloud, "AzureChinaCloud") == 0)
+        return "https://login.chinacloudapi.cn";
+    return "https://login.microsoftonline.com";
+}
+
+enum err auth_new_with(const struct config *cfg, struct store *st,
+                       const struct auth_jwt_options *jo, struct auth **out, struct err_detail *d)
+{
+    struct auth *a = xcalloc(1, sizeof(*a));
+    enum err rc;
+
+    a->st = st;
+    a->rate =
+        auth_rate_new((double)cfg->rate_limit_rps, (double)cfg->rate_limit_burst, RATE_MAX_IDS);
+    if (jo != NULL) {
+        rc = auth_jwt_new(jo, &a->jwt, d);
+        if (rc != ERR_OK) {
+            auth_free(a);
+            return rc;
+        }
+    }
+    *out = a;
+    return ERR_OK;
+}
+
+enum err auth_new(const struct config *cfg, struct store *st, struct auth **out,
+                  struct err_detail *d)
+{
+    const char *tenant = cfg->api_tenant_id[0] ? cfg->api_tenant_id : cfg->tenant_id;
+    struct auth_jwt_options jo = {
+        .login_url = default_login(cfg),
+        .tenant_id = tenant,
+        .audiences = cfg->api_audience,
+        .ca_bundle = cfg->ca_bundle,
+        .skew_s = cfg->jwt_skew_s,
+        .refresh_min_s = cfg->jwks_refresh_min_s,
+        .cache_s = cfg->jwks_cache_s,
+        .timeout_s = cfg->http_timeout_s,
+        .role_reader = cfg->role_reader,
+        .role_operator = cfg->role_operator,
+        .role_administrator = cfg->role_administrator,
+    };
+    bool jwt = cfg->api_audience[0] != '\0' && tenant[0] != '\0';
+
+    return auth_new_with(cfg, st, jwt ? &jo : NULL, out, d);
+}
+
+void auth_free(struct auth *a)
+{
+    if (a == NULL)
+        return;
+    auth_jwt_free(a->jwt);
+    auth_rate_free(a->rate);
+    free(a);
+}
+
+enum err auth_authenticate(struct auth *a, const char *authorization, struct auth_caller **out,
+                           struct err_detail *d)
+{
+    const char *cred;
+
+    *out = NULL;
+    if (authorization == NULL || authorization[0] == '\0')
+        return err_set(d, ERR_UNAUTHORIZED, "unauthenticated",
+                       "send Authorization: Bearer with a token or an API key");
+    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+        return err_set(d, ERR_UNAUTHORIZED, "unsupported_scheme",
+                       "only the Bearer scheme is accepted");
+    cred = authorization + 7;
+    while (*cred == ' ')
+        cred++;
+    if (strncmp(cred, AUTH_KEY_PREFIX, strlen(AUTH_KEY_PREFIX)) == 0)
+        return auth_keys_authenticate(a->st, cred, clock_now_ms(), out, d);
+    if (a->jwt == NULL)
+        return err_set(d, ERR_UNAUTHORIZED, "jwt_not_configured",
+                       "this server accepts API keys only (no api_audience configured)");
+    return auth_jwt_verify(a->jwt, cred, clock_now_ms(), out, d);
+}
+
+bool auth_rate_allow(struct auth *a, const struct auth_caller *c, int64_t *retry_after_s)
+{
+    int64_t wait_ms = 0;
+
+    if (auth_rate_take(a->rate, c->subject, clock_mono_ms(), &wait_ms))
+        return true;
+    *retry_after_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
+    return false;
+}

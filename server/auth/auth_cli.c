@@ -1,0 +1,191 @@
+/* auth_cli.c: the operator's commands for credentials and the audit trail: `keys create`
+ * (prints the new key once, alone on stdout), `keys list` (never a secret), `keys revoke`,
+ * and `audit verify`. Argument parsing of the daemon itself stays in main.c. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmlogind/auth.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/store.h"
+
+#define CLI_ACTOR "cli"
+
+struct cli {
+    const char *const *names;
+    const char *const *values;
+    size_t n;
+    FILE *out;
+    FILE *err;
+};
+
+static const char *flag(const struct cli *c, const char *name)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->names[i], name) == 0)
+            return c->values[i];
+    return NULL;
+}
+
+/* Every flag given must be one of allowed ("|"-separated, with '|' at both ends). */
+static bool flags_known(const struct cli *c, const char *allowed)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        char pat[80];
+        snprintf(pat, sizeof(pat), "|%s|", c->names[i]);
+        if (strstr(allowed, pat) == NULL) {
+            fprintf(c->err, "vmlogind: unknown option --%s\n", c->names[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+static int fail(const struct cli *c, const char *what, const struct err_detail *d)
+{
+    fprintf(c->err, "vmlogind: %s: %s\n", what, d->msg);
+    return 1;
+}
+
+static int keys_create(const struct cli *c, struct store *st)
+{
+    const char *scopes[AUTH_MAX_SCOPES];
+    struct auth_key_spec s = {.name = flag(c, "name"), .actor = CLI_ACTOR, .scopes = scopes};
+    const char *role = flag(c, "role"), *v;
+    char key[AUTH_KEY_LEN + 1], id[AUTH_KEY_ID_LEN + 1];
+    struct err_detail d = {{0}, {0}};
+
+    if (!flags_known(c, "|name|role|scope|grant-roles|grant-principal-types|grant-member-of|"))
+        return 2;
+    if (s.name == NULL || role == NULL || !auth_role_parse(role, &s.role)) {
+        fprintf(c->err, "vmlogind: keys create needs --name N and --role "
+                        "reader|operator|administrator\n");
+        return 2;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->names[i], "scope") != 0)
+            continue;
+        if (s.nscopes >= AUTH_MAX_SCOPES) {
+            fprintf(c->err, "vmlogind: at most %d scopes\n", AUTH_MAX_SCOPES);
+            return 2;
+        }
+        scopes[s.nscopes++] = c->values[i];
+    }
+    v = flag(c, "grant-roles");
+    if (v != NULL && auth_limits_parse_roles(v, &s.limits.grant_roles, &d) != ERR_OK)
+        return fail(c, "--grant-roles", &d) + 1;
+    v = flag(c, "grant-principal-types");
+    if (v != NULL && auth_limits_parse_types(v, &s.limits.principal_types, &d) != ERR_OK)
+        return fail(c, "--grant-principal-types", &d) + 1;
+    v = flag(c, "grant-member-of");
+    if (v != NULL)
+        snprintf(s.limits.member_of, sizeof(s.limits.member_of), "%s", v);
+    if (auth_keys_create(st, &s, key, id, &d) != ERR_OK)
+        return fail(c, "keys create", &d);
+    fprintf(c->out, "%s\n", key);
+    fflush(c->out);
+    fprintf(c->err, "created API key id=%s name=%s role=%s scopes=%zu (the key is shown once)\n",
+            id, s.name, auth_role_name(s.role), s.nscopes);
+    return 0;
+}
+
+static void fmt_time(int64_t ms, char *buf, size_t cap)
+{
+    if (ms == 0)
+        snprintf(buf, cap, "-");
+    else
+        clock_fmt_rfc3339(ms, buf, cap);
+}
+
+static int keys_list(const struct cli *c, struct store *st)
+{
+    struct store_api_key *keys = NULL;
+    size_t n = 0;
+    struct err_detail d = {{0}, {0}};
+
+    if (!flags_known(c, "||"))
+        return 2;
+    if (store_api_key_list(st, &keys, &n, &d) != ERR_OK)
+        return fail(c, "keys list", &d);
+    fprintf(c->out, "%-16s  %-13s  %-24s  %-24s  %-24s  %s  %s  %s\n", "ID", "ROLE", "CREATED",
+            "REVOKED", "LAST_USED", "SCOPES", "LIMITS", "NAME");
+    for (size_t i = 0; i < n; i++) {
+        char created[32], revoked[32], used[32];
+        fmt_time(keys[i].created_at, created, sizeof(created));
+        fmt_time(keys[i].revoked_at, revoked, sizeof(revoked));
+        fmt_time(keys[i].last_used_at, used, sizeof(used));
+        fprintf(c->out, "%-16s  %-13s  %-24s  %-24s  %-24s  %s  %s  %s\n", keys[i].id, keys[i].role,
+                created, revoked, used, keys[i].scopes, keys[i].grant_limits, keys[i].name);
+    }
+    store_api_key_list_free(keys, n);
+    return 0;
+}
+
+static int keys_revoke(const struct cli *c, struct store *st)
+{
+    const char *id = flag(c, "id");
+    struct err_detail d = {{0}, {0}};
+    enum err rc;
+
+    if (!flags_known(c, "|id|"))
+        return 2;
+    if (id == NULL) {
+        fprintf(c->err, "vmlogind: keys revoke needs --id ID\n");
+        return 2;
+    }
+    rc = auth_keys_revoke(st, id, CLI_ACTOR, &d);
+    if (rc == ERR_NOT_FOUND) {
+        fprintf(c->err, "vmlogind: no API key with id %s\n", id);
+        return 1;
+    }
+    if (rc != ERR_OK)
+        return fail(c, "keys revoke", &d);
+    fprintf(c->out, "revoked API key %s\n", id);
+    return 0;
+}
+
+static int audit_verify(const struct cli *c, struct store *st)
+{
+    int64_t rows = 0, broken = 0;
+    struct err_detail d = {{0}, {0}};
+    enum err rc;
+
+    if (!flags_known(c, "||"))
+        return 2;
+    rc = store_audit_verify(st, &rows, &broken, &d);
+    if (rc == ERR_OK && broken == 0) {
+        fprintf(c->out, "audit log intact (%" PRId64 " rows)\n", rows);
+        return 0;
+    }
+    if (broken != 0) {
+        fprintf(c->out, "audit log broken at row %" PRId64 ": %s\n", broken, d.msg);
+        fprintf(c->err, "vmlogind: audit log broken at row %" PRId64 ": %s\n", broken, d.msg);
+        return 1;
+    }
+    return fail(c, "audit verify", &d);
+}
+
+int auth_cli_run(struct store *st, const char *const *words, size_t nwords,
+                 const char *const *flag_names, const char *const *flag_values, size_t nflags,
+                 FILE *out, FILE *err)
+{
+    struct cli c = {
+        .names = flag_names, .values = flag_values, .n = nflags, .out = out, .err = err};
+    const char *sub = nwords > 1 ? words[1] : "";
+
+    if (nwords > 2) {
+        fprintf(err, "vmlogind: unexpected argument '%s'\n", words[2]);
+        return 2;
+    }
+    if (strcmp(words[0], "keys") == 0 && strcmp(sub, "create") == 0)
+        return keys_create(&c, st);
+    if (strcmp(words[0], "keys") == 0 && strcmp(sub, "list") == 0)
+        return keys_list(&c, st);
+    if (strcmp(words[0], "keys") == 0 && strcmp(sub, "revoke") == 0)
+        return keys_revoke(&c, st);
+    if (strcmp(words[0], "audit") == 0 && strcmp(sub, "verify") == 0)
+        return audit_verify(&c, st);
+    fprintf(err, "vmlogind: unknown command '%s %s'\n", words[0], sub);
+    return 2;
+}

@@ -1,0 +1,257 @@
+/* auth_keys.c: API keys. A key is "vlk_" + 32 random bytes in base64url, shown once at
+ * creation; only its SHA-256 is stored, next to its role, scopes and grant limits. Creating
+ * and revoking a key are audited in the same transaction. Never logs a key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "vmlogind/auth.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/jose.h"
+#include "vmlogind/log.h"
+#include "vmlogind/store.h"
+#include "vmlogind/uuid.h"
+#include "vmlogind/xalloc.h"
+
+#define KEY_RANDOM_BYTES 32
+#define KEY_NAME_MAX 100
+
+void auth_key_generate(char out[AUTH_KEY_LEN + 1])
+{
+    unsigned char raw[KEY_RANDOM_BYTES];
+    char *enc;
+
+    random_bytes(raw, sizeof(raw));
+    enc = b64url_encode(raw, sizeof(raw));
+    snprintf(out, AUTH_KEY_LEN + 1, "%s%s", AUTH_KEY_PREFIX, enc);
+    free(enc);
+}
+
+static bool is_b64url(char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_';
+}
+
+bool auth_key_is_well_formed(const char *key)
+{
+    size_t plen = strlen(AUTH_KEY_PREFIX);
+
+    if (key == NULL || strncmp(key, AUTH_KEY_PREFIX, plen) != 0 || strlen(key) != AUTH_KEY_LEN)
+        return false;
+    for (size_t i = plen; i < AUTH_KEY_LEN; i++)
+        if (!is_b64url(key[i]))
+            return false;
+    return true;
+}
+
+void auth_key_hash(const char *key, char out[65])
+{
+    sha256_hex(key, strlen(key), out);
+}
+
+static enum err check_name(const char *name, struct err_detail *d)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    if (n == 0 || n > KEY_NAME_MAX)
+        return err_set(d, ERR_INVALID, "invalid_name", "a key name has 1 to %d characters",
+                       KEY_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return err_set(d, ERR_INVALID, "invalid_name", "a key name is printable text");
+    return ERR_OK;
+}
+
+/* Normalized scopes as a JSON array (new reference) or NULL with d filled. */
+static json_t *scopes_json(const struct auth_key_spec *s, struct err_detail *d)
+{
+    json_t *arr = json_array();
+
+    if (s->nscopes > AUTH_MAX_SCOPES) {
+        json_decref(arr);
+        err_set(d, ERR_INVALID, "too_many_scopes", "at most %d scopes", AUTH_MAX_SCOPES);
+        return NULL;
+    }
+    for (size_t i = 0; i < s->nscopes; i++) {
+        char norm[AUTH_SCOPE_MAX];
+        if (auth_scope_normalize(s->scopes[i], norm, sizeof(norm), d) != ERR_OK) {
+            json_decref(arr);
+            return NULL;
+        }
+        json_array_append_new(arr, json_string(norm));
+    }
+    return arr;
+}
+
+static enum err audit(struct store *st, const char *actor, const char *action, const char *target,
+                      json_t *details, struct err_detail *d)
+{
+    char *text = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
+    struct store_audit_entry e = {
+        .at = clock_now_ms(),
+        .actor = (char *)(actor ? actor : "cli"),
+        .action = (char *)action,
+        .target = (char *)target,
+        .outcome = (char *)"succeeded",
+        .details = text,
+    };
+    enum err rc = store_audit_append(st, &e, d);
+
+    free(text);
+    return rc;
+}
+
+enum err auth_keys_create(struct store *st, const struct auth_key_spec *s,
+                          char key_out[AUTH_KEY_LEN + 1], char id_out[AUTH_KEY_ID_LEN + 1],
+                          struct err_detail *d)
+{
+    unsigned char raw_id[AUTH_KEY_ID_LEN / 2];
+    char hash[65];
+    json_t *scopes = NULL, *details = NULL;
+    char *scopes_text = NULL, *limits_text = NULL;
+    struct store_api_key k;
+    struct auth_limits checked;
+    enum err rc;
+
+    rc = check_name(s->name, d);
+    if (rc != ERR_OK)
+        return rc;
+    if (s->role < AUTH_ROLE_READER || s->role > AUTH_ROLE_ADMINISTRATOR)
+        return err_set(d, ERR_INVALID, "invalid_role",
+                       "the role is reader, operator or administrator");
+    limits_text = auth_limits_to_json(&s->limits);
+    rc = auth_limits_from_json(limits_text, &checked, d); /* e.g. memberOf is an object id */
+    if (rc != ERR_OK) {
+        free(limits_text);
+        return rc;
+    }
+    scopes = scopes_json(s, d);
+    if (scopes == NULL) {
+        free(limits_text);
+        return ERR_INVALID;
+    }
+    random_bytes(raw_id, sizeof(raw_id));
+    for (size_t i = 0; i < sizeof(raw_id); i++)
+        snprintf(id_out + 2 * i, 3, "%02x", raw_id[i]);
+    auth_key_generate(key_out);
+    auth_key_hash(key_out, hash);
+    scopes_text = json_dumps(scopes, JSON_COMPACT);
+    k = (struct store_api_key){
+        .id = id_out,
+        .name = (char *)s->name,
+        .role = (char *)auth_role_name(s->role),
+        .scopes = scopes_text,
+        .grant_limits = limits_text,
+        .key_hash = hash,
+        .created_by = (char *)(s->actor ? s->actor : "cli"),
+        .created_at = clock_now_ms(),
+    };
+    details = json_pack("{s:s, s:s, s:O, s:o}", "name", s->name, "role", auth_role_name(s->role),
+                        "scopes", scopes, "grantLimits", json_loads(limits_text, 0, NULL));
+    rc = store_tx_begin(st, d);
+    if (rc != ERR_OK)
+        goto out;
+    rc = store_api_key_insert(st, &k, d);
+    if (rc == ERR_OK)
+        rc = audit(st, s->actor, "apiKey.create", id_out, details, d);
+    if (rc == ERR_OK)
+        rc = store_tx_commit(st, d);
+    else
+        store_tx_rollback(st);
+out:
+    if (rc != ERR_OK)
+        memset(key_out, 0, AUTH_KEY_LEN + 1);
+    json_decref(details);
+    json_decref(scopes);
+    free(scopes_text);
+    free(limits_text);
+    return rc;
+}
+
+enum err auth_keys_revoke(struct store *st, const char *id, const char *actor, struct err_detail *d)
+{
+    json_t *details = json_object();
+    enum err rc;
+
+    rc = store_tx_begin(st, d);
+    if (rc != ERR_OK)
+        goto out;
+    rc = store_api_key_revoke(st, id, clock_now_ms(), d);
+    if (rc == ERR_OK)
+        rc = audit(st, actor, "apiKey.revoke", id, details, d);
+    if (rc == ERR_OK)
+        rc = store_tx_commit(st, d);
+    else
+        store_tx_rollback(st);
+out:
+    json_decref(details);
+    return rc;
+}
+
+static enum err caller_from_key(const struct store_api_key *k, struct auth_caller **out,
+                                struct err_detail *d)
+{
+    enum auth_role role;
+    json_t *scopes;
+    struct auth_caller *c;
+    char subject[160];
+    enum err rc = ERR_OK;
+    size_t i;
+    json_t *v;
+
+    if (!auth_role_parse(k->role, &role))
+        return err_set(d, ERR_INTERNAL, "bad_key_row", "api key %s has an unknown role", k->id);
+    snprintf(subject, sizeof(subject), "key:%s", k->id);
+    c = auth_caller_new(AUTH_KIND_KEY, role, subject);
+    scopes = json_loads(k->scopes ? k->scopes : "[]", 0, NULL);
+    if (!json_is_array(scopes)) {
+        rc = err_set(d, ERR_INTERNAL, "bad_key_row", "api key %s has malformed scopes", k->id);
+        goto out;
+    }
+    json_array_foreach(scopes, i, v)
+    {
+        rc = auth_caller_add_scope(c, json_string_value(v), d);
+        if (rc != ERR_OK)
+            goto out;
+    }
+    rc = auth_limits_from_json(k->grant_limits, &c->limits, d);
+out:
+    json_decref(scopes);
+    if (rc != ERR_OK) {
+        auth_caller_free(c);
+        return rc == ERR_INVALID ? ERR_INTERNAL : rc;
+    }
+    *out = c;
+    return ERR_OK;
+}
+
+enum err auth_keys_authenticate(struct store *st, const char *key, int64_t now_ms,
+                                struct auth_caller **out, struct err_detail *d)
+{
+    char hash[65];
+    struct store_api_key k = {0};
+    struct err_detail td;
+    enum err rc;
+
+    if (!auth_key_is_well_formed(key))
+        return err_set(d, ERR_UNAUTHORIZED, "invalid_api_key", "the API key is not valid");
+    auth_key_hash(key, hash);
+    rc = store_api_key_find_by_hash(st, hash, &k, d);
+    if (rc == ERR_NOT_FOUND)
+        return err_set(d, ERR_UNAUTHORIZED, "invalid_api_key", "the API key is not valid");
+    if (rc != ERR_OK)
+        return rc == ERR_STORE ? ERR_UNAVAILABLE : rc;
+    if (k.revoked_at != 0) {
+        rc = err_set(d, ERR_UNAUTHORIZED, "api_key_revoked", "the API key was revoked");
+        goto out;
+    }
+    rc = caller_from_key(&k, out, d);
+    if (rc == ERR_OK && store_api_key_touch(st, k.id, now_ms, &td) != ERR_OK)
+        log_debug("api_key_touch_failed", "id=%s error=\"%s\"", k.id, td.msg);
+out:
+    store_api_key_clear(&k);
+    return rc;
+}
