@@ -19,8 +19,9 @@
 
 /* ---- parsing ----------------------------------------------------------------------------- */
 
-static void user_parse(const json_t *o, struct azure_user *u)
+static void user_parse(const json_t *o, void *out)
 {
+    struct azure_user *u = out;
     const json_t *en = json_object_get(o, "accountEnabled");
 
     u->id = azure_json_dup(o, "id");
@@ -116,8 +117,9 @@ void azure_devices_free(struct azure_device *d, size_t n)
     azure_typed_free_array(&device_type, d, n);
 }
 
-static void sp_parse(const json_t *o, struct azure_service_principal *sp)
+static void sp_parse(const json_t *o, void *out)
 {
+    struct azure_service_principal *sp = out;
     sp->id = azure_json_dup(o, "id");
     sp->app_id = azure_json_dup(o, "appId");
     sp->display_name = azure_json_dup(o, "displayName");
@@ -201,11 +203,32 @@ static enum err first_of(struct azure_client *c, const char *url, const char *op
     return rc;
 }
 
+/* Ends a GET whose URL building returned rc: the object (or, when first, the first element of
+ * its "value" list) is parsed into out. Releases url. */
+static enum err graph_fetch(struct azure_client *c, struct buf *url, enum err rc, const char *op,
+                            bool first, void (*parse)(const json_t *, void *), void *out,
+                            struct azure_error *ae)
+{
+    json_t *root = NULL;
+    const json_t *item = NULL;
+
+    if (rc == ERR_OK && first) {
+        rc = first_of(c, url->data, op, &root, &item, ae);
+    } else if (rc == ERR_OK) {
+        rc = graph_get(c, url->data, op, &root, ae);
+        item = root;
+    }
+    if (rc == ERR_OK)
+        parse(item, out);
+    json_decref(root);
+    buf_cleanup(url);
+    return rc;
+}
+
 enum err azure_graph_user_get(struct azure_client *c, const char *id_or_upn, struct azure_user *out,
                               struct azure_error *ae)
 {
     struct buf url;
-    json_t *root = NULL;
     enum err rc;
 
     memset(out, 0, sizeof(*out));
@@ -214,34 +237,20 @@ enum err azure_graph_user_get(struct azure_client *c, const char *id_or_upn, str
         rc = graph_filter_url(c, "/users(", id_or_upn, ")?" USER_SELECT, &url);
     else
         rc = graph_url(c, "/users/", id_or_upn, "?" USER_SELECT, &url);
-    if (rc == ERR_OK)
-        rc = graph_get(c, url.data, "graph_user_get", &root, ae);
-    if (rc == ERR_OK)
-        user_parse(root, out);
-    json_decref(root);
-    buf_cleanup(&url);
-    return rc;
+    return graph_fetch(c, &url, rc, "graph_user_get", false, user_parse, out, ae);
 }
 
 enum err azure_graph_user_find_by_upn(struct azure_client *c, const char *upn,
                                       struct azure_user *out, struct azure_error *ae)
 {
     struct buf url;
-    json_t *root = NULL;
-    const json_t *item = NULL;
     enum err rc;
 
     memset(out, 0, sizeof(*out));
     buf_init(&url, AZURE_URL_MAX_BYTES);
     rc =
         graph_filter_url(c, "/users?$filter=userPrincipalName%20eq%20", upn, "&" USER_SELECT, &url);
-    if (rc == ERR_OK)
-        rc = first_of(c, url.data, "graph_user_find", &root, &item, ae);
-    if (rc == ERR_OK)
-        user_parse(item, out);
-    json_decref(root);
-    buf_cleanup(&url);
-    return rc;
+    return graph_fetch(c, &url, rc, "graph_user_find", true, user_parse, out, ae);
 }
 
 static enum err list_objects(struct azure_client *c, const char *pre, const char *id,
@@ -336,19 +345,13 @@ enum err azure_graph_deleted_item_get(struct azure_client *c, const char *id,
                                       struct azure_directory_object *out, struct azure_error *ae)
 {
     struct buf url;
-    json_t *root = NULL;
     enum err rc;
 
     memset(out, 0, sizeof(*out));
     buf_init(&url, AZURE_URL_MAX_BYTES);
     rc = graph_url(c, "/directory/deletedItems/", id, NULL, &url);
-    if (rc == ERR_OK)
-        rc = graph_get(c, url.data, "graph_deleted_item_get", &root, ae);
-    if (rc == ERR_OK)
-        azure_directory_object_parse(root, out);
-    json_decref(root);
-    buf_cleanup(&url);
-    return rc;
+    return graph_fetch(c, &url, rc, "graph_deleted_item_get", false, azure_directory_object_parse,
+                       out, ae);
 }
 
 enum err azure_graph_devices_by_name(struct azure_client *c, const char *display_name,
@@ -376,21 +379,13 @@ enum err azure_graph_sp_by_app_id(struct azure_client *c, const char *app_id,
                                   struct azure_service_principal *out, struct azure_error *ae)
 {
     struct buf url;
-    json_t *root = NULL;
-    const json_t *item = NULL;
     enum err rc;
 
     memset(out, 0, sizeof(*out));
     buf_init(&url, AZURE_URL_MAX_BYTES);
     rc = graph_filter_url(c, "/servicePrincipals?$filter=appId%20eq%20", app_id, "&" SP_SELECT,
                           &url);
-    if (rc == ERR_OK)
-        rc = first_of(c, url.data, "graph_sp_get", &root, &item, ae);
-    if (rc == ERR_OK)
-        sp_parse(item, out);
-    json_decref(root);
-    buf_cleanup(&url);
-    return rc;
+    return graph_fetch(c, &url, rc, "graph_sp_get", true, sp_parse, out, ae);
 }
 
 enum err azure_graph_sp_create(struct azure_client *c, const char *app_id,
