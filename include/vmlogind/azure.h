@@ -30,7 +30,7 @@ struct azure_config {
     const char *arm_url;   /* custom cloud (or override) */
     const char *login_url; /* custom cloud (or override) */
     const char *graph_url; /* custom cloud (or override) */
-    const char *arm_scope; /* override of the ARM token scope ("<arm_url>/.default") */
+    const char *arm_scope; /* override of the ARM token scope (custom: the public cloud's) */
     const char *graph_scope;
     const char *imds_url; /* http://169.254.169.254 */
     const char *tenant_id;

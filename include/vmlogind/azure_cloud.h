@@ -24,7 +24,8 @@ struct azure_cloud {
 
 /* Fills c for the named cloud (case-insensitive; NULL or "" means AzureCloud). arm_url,
  * login_url and graph_url (each may be NULL) override the table; "custom" requires all three,
- * and its scopes are "<url>/.default". ERR_INVALID for an unknown name or a missing URL. */
+ * and its token scopes are the public cloud's (override them with azure_config.arm_scope /
+ * graph_scope). ERR_INVALID for an unknown name or a missing URL. */
 enum err azure_cloud_init(struct azure_cloud *c, const char *name, const char *arm_url,
                           const char *login_url, const char *graph_url,
                           struct err_detail *d) VL_MUST_CHECK;

@@ -98,8 +98,10 @@ enum err azure_cloud_init(struct azure_cloud *c, const char *name, const char *a
         !set_url(c->login_url, sizeof(c->login_url), given(login_url) ? login_url : row->login) ||
         !set_url(c->graph_url, sizeof(c->graph_url), given(graph_url) ? graph_url : row->graph))
         return err_set(d, ERR_INVALID, "BadCloudUrl", "a cloud URL is not an http(s) URL");
-    if (!set_scope(c->arm_scope, sizeof(c->arm_scope), c->arm_url) ||
-        !set_scope(c->graph_scope, sizeof(c->graph_scope), c->graph_url))
+    /* A custom cloud (azsim, a private endpoint) answers for the public cloud's audiences
+     * unless arm_scope / graph_scope say otherwise. */
+    if (!set_scope(c->arm_scope, sizeof(c->arm_scope), custom ? clouds[0].arm : c->arm_url) ||
+        !set_scope(c->graph_scope, sizeof(c->graph_scope), custom ? clouds[0].graph : c->graph_url))
         return err_set(d, ERR_INVALID, "BadCloudUrl", "a cloud URL is too long");
     if (row != NULL) {
         snprintf(c->device_reg_url, sizeof(c->device_reg_url), "%s", row->device_reg);

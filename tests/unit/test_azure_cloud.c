@@ -116,7 +116,8 @@ static void test_custom_cloud(void **state)
                                       "https://127.0.0.1:8443", "https://127.0.0.1:8443//", &d),
                      ERR_OK);
     assert_string_equal(c.arm_url, "https://127.0.0.1:8443");
-    assert_string_equal(c.arm_scope, "https://127.0.0.1:8443/.default");
+    assert_string_equal(c.arm_scope, "https://management.azure.com/.default");
+    assert_string_equal(c.graph_scope, "https://graph.microsoft.com/.default");
     azure_cloud_set_imds(&c, "http://127.0.0.1:9000/");
     url_is(azure_cloud_imds_token_url(&c, "https://127.0.0.1:8443/.default", "cid-1", &b), &b,
            "http://127.0.0.1:9000/metadata/identity/oauth2/token?api-version=2018-02-01"

@@ -270,8 +270,7 @@ static void test_secret_token_and_cache(void **state)
     r = fake_nth(&F, "/t1/oauth2/v2.0/token", before);
     assert_non_null(strstr(r->body, "client_id=c1"));
     assert_non_null(strstr(r->body, "grant_type=client_credentials"));
-    assert_non_null(strstr(r->body, "scope=http%3A%2F%2F127.0.0.1%3A"));
-    assert_non_null(strstr(r->body, "%2F.default"));
+    assert_non_null(strstr(r->body, "scope=https%3A%2F%2Fmanagement.azure.com%2F.default"));
     assert_non_null(strcasestr(r->headers, "application/x-www-form-urlencoded"));
     /* a second scope has its own token */
     assert_int_equal(azure_token_get(c, azure_client_cloud(c)->graph_scope, &tok, NULL, &ae),
