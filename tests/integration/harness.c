@@ -423,3 +423,39 @@ const char *h_bearer(const char *token)
     snprintf(b, sizeof(bufs[0]), "Authorization: Bearer %s", token);
     return b;
 }
+
+bool h_daemon_start_for_sim(struct daemon *d, const struct sim *s, const char *extra_config)
+{
+    char secret[512];
+    char *cfg;
+    bool ok;
+
+    snprintf(secret, sizeof(secret), "%s/client-secret", s->dir);
+    h_write_file(secret, H_DEMO_SECRET);
+    if (asprintf(&cfg,
+                 "cloud = custom\n"
+                 "arm_url = %s\n"
+                 "login_url = %s\n"
+                 "graph_url = %s\n"
+                 "imds_url = %s\n"
+                 "tenant_id = " H_DEMO_TENANT "\n"
+                 "client_id = " H_DEMO_CLIENT "\n"
+                 "credential = secret\n"
+                 "client_secret_file = %s\n"
+                 "ca_bundle = %s\n"
+                 "api_audience = " H_API_AUDIENCE "\n"
+                 "api_tenant_id = " H_DEMO_TENANT "\n"
+                 "api_login_url = %s\n"
+                 "sync_interval_s = 0\n"
+                 "reconcile_tick_ms = 50\n"
+                 "lro_poll_min_ms = 0\n"
+                 "lro_poll_max_ms = 1000\n"
+                 "log_level = debug\n"
+                 "%s\n",
+                 s->p.url, s->p.url, s->p.url, s->p.url, secret, s->cert, s->p.url,
+                 extra_config ? extra_config : "") < 0)
+        abort();
+    ok = h_daemon_start(d, cfg, NULL);
+    free(cfg);
+    return ok;
+}

@@ -90,4 +90,17 @@ void h_daemon_key(struct daemon *d, const char *role, const char *const scopes[]
  * rotation of 4 (enough for one request's header list). */
 const char *h_bearer(const char *token);
 
+/* The demo tenant of sim/scenarios/demo.json, which h_daemon_start_for_sim signs in to. */
+#define H_DEMO_TENANT "8f3c1a2e-0000-4000-8000-00000000aaaa"
+#define H_DEMO_CLIENT "0a1b2c3d-0000-4000-8000-00000000c001"
+#define H_DEMO_SECRET "azsim-demo-secret-not-a-credential"
+#define H_API_AUDIENCE "api://vmlogind-test"
+#define H_DEMO_SCENARIO SOURCE_DIR "/sim/scenarios/demo.json"
+
+/* vmlogind pointed at azsim: custom cloud on the sim's URL, the demo app's secret (in a file),
+ * the sim's certificate as CA bundle, callers' JWTs from the sim's tenant with audience
+ * H_API_AUDIENCE, no periodic sync, a fast reconciler tick. extra_config (may be NULL) is
+ * appended, so its lines override these. */
+bool h_daemon_start_for_sim(struct daemon *d, const struct sim *s, const char *extra_config);
+
 #endif
