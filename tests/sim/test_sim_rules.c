@@ -1,0 +1,883 @@
+/* test_sim_rules.c: azsim's rules, each as a request against the real binary (demo scenario,
+ * page size 2, instant operations) and the exact answer: Entra tokens and assertions, ARM
+ * authentication and api-version, paging, identity PATCH, extension rules and failure codes,
+ * role assignment rules, Graph, IMDS, throttling and violations, scenario validation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+#include <openssl/pem.h>
+
+#include "harness.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/jose.h"
+#include "vmlogind/uuid.h"
+#include "vmlogind/xalloc.h"
+
+#define SUB1 "5d0f6e8a-0000-4000-8000-00000000bbbb"
+#define TENANT "8f3c1a2e-0000-4000-8000-00000000aaaa"
+#define APP "0a1b2c3d-0000-4000-8000-00000000c001"
+#define SECRET "azsim-demo-secret-not-a-credential"
+#define RG1 "/subscriptions/" SUB1 "/resourceGroups/rg-entra"
+#define VMS RG1 "/providers/Microsoft.Compute/virtualMachines/"
+#define CV "api-version=2024-07-01"
+#define AV "api-version=2022-04-01"
+#define ALICE "6b7c8d9e-0000-4000-8000-00000000d001"
+#define CAROL "6b7c8d9e-0000-4000-8000-00000000d003"
+#define ADMIN_ROLE "1c0163c0-47e6-4577-8991-ea5c82e286e4"
+#define USER_ROLE "fb879df8-f326-4884-b1cf-06f3ad86be52"
+
+static struct sim SIM;
+static char ARM_TOKEN[4096];
+
+static char *url(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *url(const char *fmt, ...)
+{
+    va_list ap;
+    char path[2048];
+
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof(path), fmt, ap);
+    va_end(ap);
+    return xasprintf("%s%s", SIM.p.url, path);
+}
+
+static long call(const char *method, const char *path, const char *body, const char *token,
+                 struct resp *r)
+{
+    char auth[4200];
+    const char *hdrs[] = {auth, NULL};
+    char *u = xasprintf("%s%s", SIM.p.url, path);
+    long st;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token ? token : ARM_TOKEN);
+    memset(r, 0, sizeof(*r));
+    st = h_http(method, u, body, token && !token[0] ? NULL : hdrs, r);
+    free(u);
+    return st;
+}
+
+static const char *jstr(json_t *j, const char *path)
+{
+    char key[128];
+    json_t *cur = j;
+
+    while (cur && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)n, path);
+        cur = json_is_array(cur) ? json_array_get(cur, (size_t)strtol(key, NULL, 10))
+                                 : json_object_get(cur, key);
+        path += n + (path[n] == '.');
+    }
+    return json_string_value(cur);
+}
+
+static const char *err_code(struct resp *r)
+{
+    return jstr(r->json, "error.code");
+}
+
+static void mint(const char *body, char *out, size_t cap)
+{
+    struct resp r;
+    char *u = url("/_sim/tokens");
+
+    assert_int_equal(h_http("POST", u, body, NULL, &r), 200);
+    snprintf(out, cap, "%s", jstr(r.json, "access_token"));
+    h_resp_cleanup(&r);
+    free(u);
+}
+
+static void control(const char *method, const char *path, const char *body, long want)
+{
+    struct resp r;
+    char *u = url("%s", path);
+
+    assert_int_equal(h_http(method, u, body, NULL, &r), want);
+    h_resp_cleanup(&r);
+    free(u);
+}
+
+static int setup(void **state)
+{
+    const char *args[] = {"--page-size", "2", "--time-scale", "0", NULL};
+    char path[512];
+    (void)state;
+    xalloc_init_json();
+    snprintf(path, sizeof(path), "%s/sim/scenarios/demo.json", SOURCE_DIR);
+    if (!h_sim_start(&SIM, path, args))
+        return -1;
+    mint("{\"aud\":\"https://management.azure.com\",\"expiresIn\":3600}", ARM_TOKEN,
+         sizeof(ARM_TOKEN));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    h_sim_stop(&SIM);
+    return 0;
+}
+
+static int reset(void **state)
+{
+    (void)state;
+    control("POST", "/_sim/reset", "{}", 200);
+    return 0;
+}
+
+/* ---- Entra ---- */
+
+static long token_post(const char *path, const char *form, struct resp *r)
+{
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    char *u = url("%s", path);
+    long st;
+
+    memset(r, 0, sizeof(*r));
+    st = h_http("POST", u, form, h, r);
+    free(u);
+    return st;
+}
+
+static void test_discovery_and_jwks(void **state)
+{
+    struct resp r;
+    char *want;
+    (void)state;
+    assert_int_equal(call("GET", "/" TENANT "/v2.0/.well-known/openid-configuration", NULL, "", &r),
+                     200);
+    want = url("/" TENANT "/v2.0");
+    assert_string_equal(jstr(r.json, "issuer"), want);
+    free(want);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/adfs/.well-known/openid-configuration", NULL, "", &r), 200);
+    want = url("/adfs/oauth2/token");
+    assert_string_equal(jstr(r.json, "token_endpoint"), want);
+    free(want);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/" TENANT "/discovery/v2.0/keys", NULL, "", &r), 200);
+    assert_string_equal(jstr(r.json, "keys.0.kty"), "RSA");
+    assert_non_null(jstr(r.json, "keys.0.kid"));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET",
+                          "/00000000-0000-4000-8000-000000000bad/v2.0/.well-known/"
+                          "openid-configuration",
+                          NULL, "", &r),
+                     400);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "error_codes"), 0)),
+                     90002);
+    h_resp_cleanup(&r);
+}
+
+static void test_token_secret(void **state)
+{
+    struct resp r;
+    struct jws j;
+    (void)state;
+    assert_int_equal(token_post("/" TENANT "/oauth2/v2.0/token",
+                                "grant_type=client_credentials&client_id=" APP
+                                "&client_secret=" SECRET
+                                "&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
+                                &r),
+                     200);
+    assert_string_equal(jstr(r.json, "token_type"), "Bearer");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "expires_in")), 3599);
+    assert_int_equal(jws_parse(jstr(r.json, "access_token"), &j, NULL), ERR_OK);
+    assert_string_equal(j.alg, "RS256");
+    assert_string_equal(jstr(j.claims, "aud"), "https://management.azure.com");
+    assert_string_equal(jstr(j.claims, "tid"), TENANT);
+    assert_string_equal(jstr(j.claims, "appid"), APP);
+    assert_string_equal(jstr(j.claims, "idtyp"), "app");
+    jws_cleanup(&j);
+    h_resp_cleanup(&r);
+    assert_int_equal(token_post("/adfs/oauth2/token",
+                                "grant_type=client_credentials&client_id=" APP
+                                "&client_secret=wrong&scope=https%3A%2F%2Fx%2F.default",
+                                &r),
+                     401);
+    assert_string_equal(jstr(r.json, "error"), "invalid_client");
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "error_codes"), 0)),
+                     7000215);
+    assert_non_null(strstr(jstr(r.json, "error_description"), "AADSTS7000215: "));
+    h_resp_cleanup(&r);
+    assert_int_equal(token_post("/adfs/oauth2/token",
+                                "grant_type=client_credentials&client_id="
+                                "11111111-1111-4111-8111-111111111111&client_secret=x&scope=a%2F."
+                                "default",
+                                &r),
+                     400);
+    assert_string_equal(jstr(r.json, "error"), "unauthorized_client");
+    h_resp_cleanup(&r);
+    assert_int_equal(token_post("/adfs/oauth2/token",
+                                "grant_type=client_credentials&client_id=" APP
+                                "&client_secret=" SECRET "&scope=https%3A%2F%2Fx",
+                                &r),
+                     400);
+    assert_string_equal(jstr(r.json, "error"), "invalid_scope");
+    h_resp_cleanup(&r);
+}
+
+static char *cert_pem(X509 *c)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *d;
+    long n;
+    char *out;
+
+    PEM_write_bio_X509(b, c);
+    n = BIO_get_mem_data(b, &d);
+    out = xstrndup(d, (size_t)n);
+    BIO_free(b);
+    return out;
+}
+
+static char *assertion(EVP_PKEY *k, X509 *c, const char *aud, const char *iss, long exp_off,
+                       const char *jti)
+{
+    char *t256 = x5t_sha256(c);
+    json_t *h = json_pack("{s:s}", "x5t#S256", t256);
+    int64_t now = clock_now_ms() / 1000;
+    json_t *cl = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "aud", aud, "iss", iss, "sub", iss,
+                           "jti", jti, "nbf", (json_int_t)now, "exp", (json_int_t)(now + exp_off));
+    char *t = jws_sign(k, "PS256", h, cl);
+
+    json_decref(h);
+    json_decref(cl);
+    free(t256);
+    return t;
+}
+
+static long post_assertion(const char *a, struct resp *r)
+{
+    char *form = xasprintf("grant_type=client_credentials&client_id=" APP
+                           "&scope=https%%3A%%2F%%2Fmanagement.azure.com%%2F.default"
+                           "&client_assertion_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Aclient-"
+                           "assertion-type%%3Ajwt-bearer&client_assertion=%s",
+                           a);
+    long st = token_post("/" TENANT "/oauth2/v2.0/token", form, r);
+
+    free(form);
+    return st;
+}
+
+static int code0(struct resp *r)
+{
+    return (int)json_integer_value(json_array_get(json_object_get(r->json, "error_codes"), 0));
+}
+
+static void test_token_assertion(void **state)
+{
+    EVP_PKEY *k = jose_rsa_generate(2048);
+    X509 *c = jose_selfsigned_cert(k, "sim-test", 1);
+    char *pem = cert_pem(c);
+    json_t *reg = json_pack("{s:s, s:s}", "appId", APP, "certificatePem", pem);
+    char *regs = json_dumps(reg, 0);
+    char *aud = url("/" TENANT "/oauth2/v2.0/token");
+    char jti[UUID_STR_LEN];
+    struct resp r;
+    char *a;
+    (void)state;
+    control("POST", "/_sim/certificates", regs, 201);
+    uuid_v4(jti);
+    a = assertion(k, c, aud, APP, 300, jti);
+    assert_int_equal(post_assertion(a, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(post_assertion(a, &r), 401); /* replayed jti */
+    assert_int_equal(code0(&r), 700223);
+    h_resp_cleanup(&r);
+    free(a);
+    uuid_v4(jti);
+    a = assertion(k, c, "https://login.example/other/token", APP, 300, jti);
+    assert_int_equal(post_assertion(a, &r), 401);
+    assert_int_equal(code0(&r), 50013);
+    h_resp_cleanup(&r);
+    free(a);
+    uuid_v4(jti);
+    a = assertion(k, c, aud, APP, -600, jti);
+    assert_int_equal(post_assertion(a, &r), 401);
+    assert_int_equal(code0(&r), 700024);
+    h_resp_cleanup(&r);
+    free(a);
+    uuid_v4(jti);
+    a = assertion(k, c, aud, "22222222-2222-4222-8222-222222222222", 300, jti);
+    assert_int_equal(post_assertion(a, &r), 401);
+    assert_int_equal(code0(&r), 700021);
+    h_resp_cleanup(&r);
+    free(a);
+    {
+        EVP_PKEY *other = jose_rsa_generate(2048);
+        uuid_v4(jti);
+        a = assertion(other, c, aud, APP, 300, jti); /* right x5t, wrong key */
+        assert_int_equal(post_assertion(a, &r), 401);
+        assert_int_equal(code0(&r), 700027);
+        h_resp_cleanup(&r);
+        free(a);
+        EVP_PKEY_free(other);
+    }
+    free(aud);
+    free(regs);
+    json_decref(reg);
+    free(pem);
+    X509_free(c);
+    EVP_PKEY_free(k);
+}
+
+/* ---- ARM authentication and api-version ---- */
+
+static void expect_arm(const char *token, long status, const char *code)
+{
+    struct resp r;
+
+    assert_int_equal(call("GET", "/subscriptions?api-version=2019-11-01", NULL, token, &r), status);
+    if (code)
+        assert_string_equal(err_code(&r), code);
+    h_resp_cleanup(&r);
+}
+
+static void test_arm_auth(void **state)
+{
+    char t[4096];
+    (void)state;
+    expect_arm("", 401, "AuthenticationFailed");
+    expect_arm("not-a-jwt", 401, "InvalidAuthenticationToken");
+    mint("{\"aud\":\"https://management.azure.com\",\"expiresIn\":-600}", t, sizeof(t));
+    expect_arm(t, 401, "ExpiredAuthenticationToken");
+    mint("{\"aud\":\"https://graph.microsoft.com\"}", t, sizeof(t));
+    expect_arm(t, 401, "InvalidAuthenticationTokenAudience");
+    mint("{\"aud\":\"https://management.azure.com\",\"kid\":\"unknown-kid\"}", t, sizeof(t));
+    expect_arm(t, 401, "InvalidAuthenticationToken");
+    mint("{\"aud\":\"https://management.core.windows.net/\"}", t, sizeof(t));
+    expect_arm(t, 200, NULL);
+    mint("{\"aud\":\"https://management.azure.com/\"}", t, sizeof(t));
+    expect_arm(t, 200, NULL);
+}
+
+static void test_api_version(void **state)
+{
+    struct resp r;
+    (void)state;
+    assert_int_equal(call("GET", VMS "win-vm-01", NULL, NULL, &r), 400);
+    assert_string_equal(err_code(&r), "MissingApiVersionParameter");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?api-version=2015-01-01", NULL, NULL, &r), 400);
+    assert_string_equal(err_code(&r), "NoRegisteredProviderFound");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?api-version=2022-08-01", NULL, NULL, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?api-version=2022-11-01", NULL, NULL, &r), 200);
+    h_resp_cleanup(&r);
+}
+
+/* ---- VMs ---- */
+
+static void test_vm_get_case_insensitive(void **state)
+{
+    struct resp r;
+    char rid[64];
+    (void)state;
+    assert_int_equal(call("GET",
+                          "/SUBSCRIPTIONS/" SUB1 "/resourcegroups/RG-ENTRA/providers/"
+                          "microsoft.compute/VIRTUALMACHINES/WIN-VM-01?" CV "&$expand=instanceView",
+                          NULL, NULL, &r),
+                     200);
+    assert_string_equal(jstr(r.json, "name"), "win-vm-01");
+    assert_string_equal(jstr(r.json, "properties.osProfile.computerName"), "win-vm-01");
+    assert_string_equal(jstr(r.json, "properties.storageProfile.osDisk.osType"), "Windows");
+    assert_string_equal(jstr(r.json, "properties.instanceView.osVersion"), "10.0.17763.6414");
+    assert_string_equal(jstr(r.json, "properties.instanceView.statuses.1.code"),
+                        "PowerState/running");
+    assert_true(h_resp_header(&r, "x-ms-ratelimit-remaining-subscription-reads", rid, sizeof(rid)));
+    assert_true(h_resp_header(&r, "x-ms-request-id", rid, sizeof(rid)));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "nope?" CV, NULL, NULL, &r), 404);
+    assert_string_equal(err_code(&r), "ResourceNotFound");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET",
+                          "/subscriptions/" SUB1 "/resourceGroups/nope/providers/"
+                          "Microsoft.Compute/virtualMachines/x?" CV,
+                          NULL, NULL, &r),
+                     404);
+    assert_string_equal(err_code(&r), "ResourceGroupNotFound");
+    h_resp_cleanup(&r);
+}
+
+static void test_vm_list_paging(void **state)
+{
+    char *next = xasprintf("/subscriptions/" SUB1 "/providers/Microsoft.Compute/"
+                           "virtualMachines?" CV);
+    size_t total = 0, pages = 0, empty = 0;
+    size_t base_len = strlen(SIM.p.url);
+    (void)state;
+    while (next) {
+        struct resp r;
+        const char *nl;
+        assert_int_equal(call("GET", next, NULL, NULL, &r), 200);
+        free(next);
+        next = NULL;
+        total += json_array_size(json_object_get(r.json, "value"));
+        empty += json_array_size(json_object_get(r.json, "value")) == 0;
+        pages++;
+        nl = jstr(r.json, "nextLink");
+        if (nl) {
+            assert_memory_equal(nl, SIM.p.url, base_len); /* absolute, on azsim's host */
+            next = xstrdup(nl + base_len);
+        }
+        h_resp_cleanup(&r);
+        assert_true(pages < 50);
+    }
+    assert_int_equal(total, 10);
+    assert_int_equal(empty, 1);
+    assert_int_equal(pages, 6);
+}
+
+static void patch_identity(const char *vm, const char *body, long want, struct resp *r)
+{
+    char *p = xasprintf(VMS "%s?" CV, vm);
+
+    assert_int_equal(call("PATCH", p, body, NULL, r), want);
+    free(p);
+}
+
+static void test_identity_patch(void **state)
+{
+    struct resp r;
+    char h[512];
+    const char *pid;
+    char *look;
+    (void)state;
+    patch_identity("ws2022-uaonly",
+                   "{\"identity\":{\"type\":\"SystemAssigned, UserAssigned\","
+                   "\"userAssignedIdentities\":{\"/subscriptions/" SUB1
+                   "/resourceGroups/rg-entra/providers/Microsoft.ManagedIdentity/"
+                   "userAssignedIdentities/app-identity\":{}}}}",
+                   200, &r);
+    assert_string_equal(jstr(r.json, "identity.type"), "SystemAssigned, UserAssigned");
+    assert_int_equal(json_object_size(json_object_get(json_object_get(r.json, "identity"),
+                                                      "userAssignedIdentities")),
+                     1);
+    pid = jstr(r.json, "identity.principalId");
+    assert_true(uuid_is_valid(pid));
+    assert_string_equal(jstr(r.json, "identity.tenantId"), TENANT);
+    assert_true(h_resp_header(&r, "Azure-AsyncOperation", h, sizeof(h)));
+    assert_true(strncmp(h, SIM.p.url, strlen(SIM.p.url)) == 0);
+    assert_true(strstr(h, "/providers/Microsoft.Compute/locations/westeurope/operations/"));
+    assert_true(h_resp_header(&r, "Retry-After", h, sizeof(h)));
+    assert_true(strtol(h, NULL, 10) >= 1);
+    look = xasprintf("/_sim/lookup?id=%s", pid);
+    h_resp_cleanup(&r);
+    {
+        struct resp l;
+        char *u = url("%s", look);
+        assert_int_equal(h_http("GET", u, NULL, NULL, &l), 200);
+        assert_string_equal(jstr(l.json, "object.servicePrincipalType"), "ManagedIdentity");
+        h_resp_cleanup(&l);
+        free(u);
+    }
+    free(look);
+    /* SystemAssigned alone drops the user-assigned identities, as real Compute does */
+    patch_identity("ws2022-uaonly", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 200, &r);
+    assert_string_equal(jstr(r.json, "identity.type"), "SystemAssigned");
+    h_resp_cleanup(&r);
+}
+
+/* ---- extensions ---- */
+
+static const char *AAD_BODY = "{\"location\":\"westeurope\",\"properties\":{\"publisher\":"
+                              "\"Microsoft.Azure.ActiveDirectory\",\"type\":\"AADLoginForWindows\","
+                              "\"typeHandlerVersion\":\"1.0\",\"autoUpgradeMinorVersion\":true}}";
+
+static void put_ext(const char *vm, const char *name, long want, const char *code, char *op_url,
+                    size_t cap)
+{
+    struct resp r;
+    char *p = xasprintf(VMS "%s/extensions/%s?" CV, vm, name);
+
+    assert_int_equal(call("PUT", p, AAD_BODY, NULL, &r), want);
+    if (code)
+        assert_string_equal(err_code(&r), code);
+    if (op_url) {
+        char h[512];
+        assert_string_equal(jstr(r.json, "properties.provisioningState"), "Creating");
+        assert_true(h_resp_header(&r, "Azure-AsyncOperation", h, sizeof(h)));
+        snprintf(op_url, cap, "%s", h + strlen(SIM.p.url));
+    }
+    h_resp_cleanup(&r);
+    free(p);
+}
+
+static void expect_failed(const char *vm, const char *op, const char *code, const char *sub)
+{
+    struct resp r;
+    char *p = xasprintf(VMS "%s/extensions/AADLoginForWindows?" CV "&$expand=instanceView", vm);
+    char want[96];
+
+    assert_int_equal(call("GET", op, NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "status"), "Failed");
+    assert_string_equal(jstr(r.json, "error.code"), code);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", p, NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "properties.provisioningState"), "Failed");
+    snprintf(want, sizeof(want), "ProvisioningState/failed/%s", sub);
+    assert_string_equal(jstr(r.json, "properties.instanceView.statuses.0.code"), want);
+    h_resp_cleanup(&r);
+    free(p);
+}
+
+static void test_ext_failure_codes(void **state)
+{
+    char op[512];
+    struct resp r;
+    (void)state;
+    put_ext("ws2016-legacy", "AADLoginForWindows", 201, NULL, op, sizeof(op));
+    expect_failed("ws2016-legacy", op, "VMExtensionProvisioningError", "51");
+    put_ext("win-vm-01", "AADLoginForWindows", 201, NULL, op, sizeof(op));
+    expect_failed("win-vm-01", op, "VMExtensionHandlerNonTransientError", "1007");
+    assert_int_equal(call("GET", op, NULL, NULL, &r), 200);
+    assert_non_null(strstr(jstr(r.json, "error.message"), "terminal error code '1007'"));
+    h_resp_cleanup(&r);
+    put_ext("ws2022-dup", "AADLoginForWindows", 201, NULL, op, sizeof(op));
+    expect_failed("ws2022-dup", op, "VMExtensionProvisioningError", "-2145648509");
+    /* a failed extension blocks other operations on the VM, except itself */
+    patch_identity("win-vm-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 409, &r);
+    assert_string_equal(err_code(&r), "OperationNotAllowed");
+    assert_non_null(strstr(jstr(r.json, "error.message"), "in failed state"));
+    h_resp_cleanup(&r);
+}
+
+static void test_ext_success_and_rules(void **state)
+{
+    char op[512];
+    struct resp r;
+    (void)state;
+    put_ext("ws2022-app-01", "AADLoginForWindows", 201, NULL, op, sizeof(op));
+    assert_int_equal(call("GET", op, NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "status"), "Succeeded");
+    h_resp_cleanup(&r);
+    /* one extension per handler */
+    put_ext("ws2022-app-01", "AADLogin", 400, "BadRequest", NULL, 0);
+    /* VM not running */
+    put_ext("ws2019-stopped", "AADLoginForWindows", 409, "OperationNotAllowed", NULL, 0);
+    /* another operation in progress */
+    control("PUT", "/_sim/faults", "{\"lroDurationsMs\":{\"vmUpdate\":60000}}", 200);
+    patch_identity("win10-desk-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 200, &r);
+    h_resp_cleanup(&r);
+    put_ext("win10-desk-01", "AADLoginForWindows", 409, "OperationNotAllowed", NULL, 0);
+    /* DELETE: 202 with Location, then 204 once gone */
+    assert_int_equal(
+        call("DELETE", VMS "ws2022-app-01/extensions/AADLoginForWindows?" CV, NULL, NULL, &r), 202);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("DELETE", VMS "ws2022-app-01/extensions/AADLoginForWindows?" CV, NULL, NULL, &r), 204);
+    h_resp_cleanup(&r);
+}
+
+/* ---- role assignments ---- */
+
+static long ra_put(const char *scope, const char *name, const char *role, const char *pid,
+                   const char *ptype, struct resp *r)
+{
+    char *p = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments/%s?" AV, scope, name);
+    char *b = xasprintf("{\"properties\":{\"roleDefinitionId\":\"/subscriptions/" SUB1
+                        "/providers/Microsoft.Authorization/roleDefinitions/%s\","
+                        "\"principalId\":\"%s\"%s%s%s}}",
+                        role, pid, ptype ? ",\"principalType\":\"" : "", ptype ? ptype : "",
+                        ptype ? "\"" : "");
+    long st = call("PUT", p, b, NULL, r);
+
+    free(p);
+    free(b);
+    return st;
+}
+
+static void test_role_assignment_rules(void **state)
+{
+    struct resp r;
+    const char *n1 = "c0000000-0000-4000-8000-000000000001";
+    (void)state;
+    assert_int_equal(ra_put(VMS "win-vm-01", "not-a-guid", USER_ROLE, ALICE, NULL, &r), 400);
+    assert_string_equal(err_code(&r), "InvalidRoleAssignmentId");
+    h_resp_cleanup(&r);
+    assert_int_equal(ra_put(VMS "win-vm-01", n1, USER_ROLE, ALICE, NULL, &r), 201);
+    assert_string_equal(jstr(r.json, "properties.principalType"), "User");
+    assert_string_equal(jstr(r.json, "properties.scope"), VMS "win-vm-01");
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000002", USER_ROLE, ALICE, NULL, &r),
+        409);
+    assert_string_equal(err_code(&r), "RoleAssignmentExists");
+    h_resp_cleanup(&r);
+    assert_int_equal(ra_put(VMS "win-vm-01", n1, USER_ROLE, CAROL, NULL, &r), 400);
+    assert_string_equal(err_code(&r), "RoleAssignmentUpdateNotPermitted");
+    h_resp_cleanup(&r);
+    assert_int_equal(ra_put("/providers/Microsoft.Management/managementGroups/mg1",
+                            "c0000000-0000-4000-8000-000000000003", ADMIN_ROLE, ALICE, NULL, &r),
+                     400);
+    assert_string_equal(err_code(&r), "InvalidCreateRoleAssignmentRequest");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("DELETE",
+                          VMS "win-vm-01/providers/Microsoft.Authorization/roleAssignments/"
+                              "c0000000-0000-4000-8000-000000000001?" AV,
+                          NULL, NULL, &r),
+                     200);
+    assert_string_equal(jstr(r.json, "name"), n1);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("DELETE",
+                          VMS "win-vm-01/providers/Microsoft.Authorization/roleAssignments/"
+                              "c0000000-0000-4000-8000-000000000001?" AV,
+                          NULL, NULL, &r),
+                     204);
+    h_resp_cleanup(&r);
+}
+
+static void test_principal_replication_delay(void **state)
+{
+    struct resp r;
+    const char *fresh = "6b7c8d9e-0000-4000-8000-0000000000ff";
+
+    (void)state;
+    control("PUT", "/_sim/config", "{\"replicationDelaySeconds\":600}", 200);
+    control("POST", "/_sim/users",
+            "{\"id\":\"6b7c8d9e-0000-4000-8000-0000000000ff\",\"userPrincipalName\":"
+            "\"new@contoso.example\"}",
+            201);
+    assert_int_equal(
+        ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000010", USER_ROLE, fresh, NULL, &r),
+        400);
+    assert_string_equal(err_code(&r), "PrincipalNotFound");
+    h_resp_cleanup(&r);
+    assert_int_equal(ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000010", USER_ROLE,
+                            fresh, "User", &r),
+                     201);
+    h_resp_cleanup(&r);
+    assert_int_equal(ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000011", ADMIN_ROLE,
+                            fresh, "Group", &r),
+                     400);
+    assert_string_equal(err_code(&r), "UnmatchedPrincipalType");
+    h_resp_cleanup(&r);
+    control("PUT", "/_sim/config", "{\"replicationDelaySeconds\":0}", 200);
+}
+
+static size_t list_count(const char *scope, const char *filter)
+{
+    struct resp r;
+    char *p = xasprintf("%s/providers/Microsoft.Authorization/roleAssignments?" AV "%s%s", scope,
+                        filter ? "&$filter=" : "", filter ? filter : "");
+    size_t n;
+
+    assert_int_equal(call("GET", p, NULL, NULL, &r), 200);
+    n = json_array_size(json_object_get(r.json, "value"));
+    if (jstr(r.json, "nextLink"))
+        n += 1000; /* page size is 2 in this suite: mark "more" */
+    h_resp_cleanup(&r);
+    free(p);
+    return n;
+}
+
+static void test_role_assignment_filters(void **state)
+{
+    struct resp r;
+    (void)state;
+    assert_int_equal(ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000020", ADMIN_ROLE,
+                            ALICE, "User", &r),
+                     201);
+    h_resp_cleanup(&r);
+    /* carol is in Tier1 Operators, nested in VM Users, assigned at rg-entra */
+    assert_int_equal(list_count(VMS "win-vm-01", "assignedTo('" CAROL "')"), 1);
+    assert_int_equal(list_count(VMS "win-vm-01", "principalId%20eq%20'" CAROL "'"), 0);
+    assert_int_equal(list_count(VMS "win-vm-01", "principalId%20eq%20'" ALICE "'"), 1);
+    /* atScope() at the VM: the VM's own, the RG's group assignment, the sub's Owner */
+    assert_int_equal(list_count(VMS "win-vm-01", "atScope()"), 1000 + 2);
+    assert_int_equal(list_count(VMS "ws2022-app-01", "atScope()"), 2);
+    assert_int_equal(call("GET",
+                          VMS "win-vm-01/providers/Microsoft.Authorization/roleAssignments?" AV
+                              "&$filter=bogus",
+                          NULL, NULL, &r),
+                     400);
+    assert_string_equal(err_code(&r), "UnsupportedQuery");
+    h_resp_cleanup(&r);
+}
+
+/* ---- Graph ---- */
+
+static void test_graph(void **state)
+{
+    char t[4096];
+    struct resp r;
+    (void)state;
+    mint("{\"aud\":\"https://graph.microsoft.com\"}", t, sizeof(t));
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, t, &r), 200);
+    assert_string_equal(jstr(r.json, "id"), ALICE);
+    assert_null(json_object_get(r.json, "userType"));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET",
+                          "/v1.0/users/dave_fabrikam.example%23EXT%23@contoso.example"
+                          "?$select=id,userType,accountEnabled",
+                          NULL, t, &r),
+                     200);
+    assert_string_equal(jstr(r.json, "userType"), "Guest");
+    assert_true(json_is_true(json_object_get(r.json, "accountEnabled")));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/users/nobody@contoso.example", NULL, t, &r), 404);
+    assert_string_equal(err_code(&r), "Request_ResourceNotFound");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("POST", "/v1.0/directoryObjects/getByIds",
+                          "{\"ids\":[\"" ALICE "\",\"9a8b7c6d-0000-4000-8000-00000000f001\"]}", t,
+                          &r),
+                     200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r.json, "value"), 0), "@odata.type")),
+                        "#microsoft.graph.user");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(r.json, "value"), 1), "@odata.type")),
+                        "#microsoft.graph.group");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("POST", "/v1.0/users/" CAROL "/checkMemberGroups",
+                          "{\"groupIds\":[\"9a8b7c6d-0000-4000-8000-00000000f003\","
+                          "\"9a8b7c6d-0000-4000-8000-00000000f001\"]}",
+                          t, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 2);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("GET", "/v1.0/devices?$filter=displayName%20eq%20'contoso-ws01'", NULL, t, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 1);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("POST", "/v1.0/servicePrincipals",
+                          "{\"appId\":\"372140e0-b3b7-4226-8ef9-d57986796201\"}", t, &r),
+                     201);
+    assert_string_equal(jstr(r.json, "displayName"),
+                        "Microsoft Azure Windows Virtual Machine Sign-in");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("POST", "/v1.0/servicePrincipals",
+                          "{\"appId\":\"372140e0-b3b7-4226-8ef9-d57986796201\"}", t, &r),
+                     409);
+    assert_string_equal(err_code(&r), "Request_MultipleObjectsWithSameKeyValue");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET",
+                          "/v1.0/servicePrincipals(appId='372140e0-b3b7-4226-8ef9-"
+                          "d57986796201')",
+                          NULL, t, &r),
+                     200);
+    h_resp_cleanup(&r);
+    /* an ARM token is not a Graph token */
+    assert_int_equal(call("GET", "/v1.0/users/" ALICE, NULL, NULL, &r), 401);
+    assert_string_equal(err_code(&r), "InvalidAuthenticationToken");
+    h_resp_cleanup(&r);
+}
+
+/* ---- IMDS ---- */
+
+static void test_imds(void **state)
+{
+    struct resp r;
+    const char *md[] = {"Metadata: true", NULL};
+    char *u = url("/metadata/identity/oauth2/token?api-version=2018-02-01&resource="
+                  "https://management.azure.com/");
+    (void)state;
+    assert_int_equal(h_http("GET", u, NULL, NULL, &r), 400);
+    assert_string_equal(jstr(r.json, "error"), "bad_request_102");
+    h_resp_cleanup(&r);
+    assert_int_equal(h_http("GET", u, NULL, md, &r), 200);
+    assert_true(json_is_string(json_object_get(r.json, "expires_in")));
+    assert_true(json_is_string(json_object_get(r.json, "expires_on")));
+    assert_string_equal(jstr(r.json, "resource"), "https://management.azure.com/");
+    h_resp_cleanup(&r);
+    free(u);
+    u = url("/metadata/identity/info?api-version=2018-02-01");
+    assert_int_equal(h_http("GET", u, NULL, md, &r), 200);
+    assert_string_equal(jstr(r.json, "tenantId"), TENANT);
+    h_resp_cleanup(&r);
+    free(u);
+}
+
+/* ---- throttling ---- */
+
+static void test_throttle_and_violations(void **state)
+{
+    struct resp r;
+    char h[64];
+    (void)state;
+    control("PUT", "/_sim/throttle", "{\"arm\":{\"reads\":{\"burst\":2,\"rate\":0.01}}}", 200);
+    control("POST", "/_sim/stats/reset", "{}", 200);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 200);
+    assert_true(h_resp_header(&r, "x-ms-ratelimit-remaining-subscription-reads", h, sizeof(h)));
+    assert_string_equal(h, "1");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 429);
+    assert_string_equal(err_code(&r), "SubscriptionRequestsThrottled");
+    assert_true(h_resp_header(&r, "Retry-After", h, sizeof(h)));
+    assert_true(strtol(h, NULL, 10) >= 1 && strchr(h, '.') == NULL);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 429); /* too early */
+    h_resp_cleanup(&r);
+    {
+        char *u = url("/_sim/stats");
+        assert_int_equal(h_http("GET", u, NULL, NULL, &r), 200);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "throttled429")), 2);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "violations")), 1);
+        h_resp_cleanup(&r);
+        free(u);
+    }
+    control("PUT", "/_sim/throttle", "{\"arm\":{\"reads\":{\"burst\":250,\"rate\":25}}}", 200);
+}
+
+/* ---- scenario validation ---- */
+
+static void test_bad_scenario(void **state)
+{
+    char dir[256], path[320], log[400];
+    char *cmd;
+    char *text;
+    int st;
+    (void)state;
+    h_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/bad.json", dir);
+    snprintf(log, sizeof(log), "%s/err.txt", dir);
+    h_write_file(path, "{\"tenantId\":\"8f3c1a2e-0000-4000-8000-00000000aaaa\",\"subscriptions\":"
+                       "[{\"subscriptionId\":\"5d0f6e8a-0000-4000-8000-00000000bbbb\"}],"
+                       "\"vms\":[{\"subscriptionId\":\"5d0f6e8a-0000-4000-8000-00000000bbbb\","
+                       "\"resourceGroup\":\"rg\",\"location\":\"westeurope\"}]}");
+    cmd = xasprintf("'%s' --listen 127.0.0.1:0 --tls-cert '%s' --tls-key '%s' --scenario '%s' "
+                    ">/dev/null 2>'%s'",
+                    AZSIM_BIN, SIM.cert, SIM.key, path, log);
+    st = system(cmd);
+    free(cmd);
+    assert_int_equal(WEXITSTATUS(st), 2);
+    text = h_read_file(log);
+    assert_non_null(strstr(text, path));
+    assert_non_null(strstr(text, "$.vms[0]"));
+    assert_non_null(strstr(text, "name"));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_discovery_and_jwks, reset),
+        cmocka_unit_test_setup(test_token_secret, reset),
+        cmocka_unit_test_setup(test_token_assertion, reset),
+        cmocka_unit_test_setup(test_arm_auth, reset),
+        cmocka_unit_test_setup(test_api_version, reset),
+        cmocka_unit_test_setup(test_vm_get_case_insensitive, reset),
+        cmocka_unit_test_setup(test_vm_list_paging, reset),
+        cmocka_unit_test_setup(test_identity_patch, reset),
+        cmocka_unit_test_setup(test_ext_failure_codes, reset),
+        cmocka_unit_test_setup(test_ext_success_and_rules, reset),
+        cmocka_unit_test_setup(test_role_assignment_rules, reset),
+        cmocka_unit_test_setup(test_principal_replication_delay, reset),
+        cmocka_unit_test_setup(test_role_assignment_filters, reset),
+        cmocka_unit_test_setup(test_graph, reset),
+        cmocka_unit_test_setup(test_imds, reset),
+        cmocka_unit_test_setup(test_throttle_and_violations, reset),
+        cmocka_unit_test_setup(test_bad_scenario, reset),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
