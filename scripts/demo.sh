@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Sets up everything and runs the demo: azsim (a simulated Azure with the demo tenant:
+# two subscriptions, a dozen Windows/Linux VMs with the awkward cases) plus vmlogind pointed
+# at it. It syncs the fleet, enables Entra login on a resource group, grants login, shows who
+# can sign in, and then prints what to try. Ctrl-C stops both (without a terminal it stops
+# by itself after the demo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+VMLOGIND_WITH_AZCLI=0 ./scripts/install-deps.sh
+cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-demo -j"$(nproc)" --target vmlogind azsim >/dev/null
+
+work=$(mktemp -d /tmp/vmlogind-demo-XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+json() { python3 -m json.tool 2>/dev/null || cat; }
+
+# A throwaway certificate for azsim's HTTPS, made now.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+    -keyout "$work/tls.key" -out "$work/tls.crt" >/dev/null 2>&1
+
+wait_url() { # file -> prints the URL from "listening on URL"
+    for _ in $(seq 1 200); do
+        url=$(sed -n 's/^listening on //p' "$1" 2>/dev/null | head -n1)
+        [ -n "$url" ] && { echo "$url"; return 0; }
+        sleep 0.05
+    done
+    echo "did not start; see ${1%.out}.log" >&2
+    return 1
+}
+
+say "azsim: the simulated Azure (demo tenant contoso.example)"
+build-demo/sim/azsim --listen 127.0.0.1:0 --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
+    --scenario sim/scenarios/demo.json --time-scale 0.05 >"$work/azsim.out" 2>"$work/azsim.log" &
+pids+=($!)
+sim=$(wait_url "$work/azsim.out")
+echo "azsim at $sim"
+
+printf '%s' "azsim-demo-secret-not-a-credential" >"$work/client-secret"
+cat >"$work/vmlogind.conf" <<CONF
+# vmlogind pointed at azsim: a custom cloud whose ARM, login and Graph endpoints are azsim
+cloud = custom
+arm_url = $sim
+login_url = $sim
+graph_url = $sim
+imds_url = $sim
+tenant_id = 8f3c1a2e-0000-4000-8000-00000000aaaa
+client_id = 0a1b2c3d-0000-4000-8000-00000000c001
+credential = secret
+client_secret_file = $work/client-secret
+ca_bundle = $work/tls.crt
+api_audience = api://vmlogind-demo
+api_login_url = $sim
+sync_interval_s = 60
+lro_poll_min_ms = 200
+lro_poll_max_ms = 1000
+CONF
+build-demo/server/vmlogind migrate --config "$work/vmlogind.conf" --db "$work/vmlogind.db" >/dev/null
+key=$(build-demo/server/vmlogind keys create --name demo --role administrator \
+    --config "$work/vmlogind.conf" --db "$work/vmlogind.db" 2>/dev/null | grep -o 'vlk_[A-Za-z0-9_-]*' | head -n1)
+
+say "vmlogind"
+build-demo/server/vmlogind --config "$work/vmlogind.conf" --db "$work/vmlogind.db" \
+    --listen 127.0.0.1:0 >"$work/vmlogind.out" 2>"$work/vmlogind.log" &
+pids+=($!)
+api=$(wait_url "$work/vmlogind.out")
+echo "vmlogind at $api (log: $work/vmlogind.log)"
+
+H=(-s -H "Authorization: Bearer $key")
+sub=5d0f6e8a-0000-4000-8000-00000000bbbb
+rg=/subscriptions/$sub/resourceGroups/rg-entra
+served() { build-demo/server/vmlogind --list-routes | grep -q "$1"; }
+
+poll() { # url jq-ish python expression that must be true
+    for _ in $(seq 1 150); do
+        if curl "${H[@]}" "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+if served "/v1/sync"; then
+    say "Sync the fleet from azsim"
+    curl "${H[@]}" -X POST "$api/v1/sync" | json
+    poll "$api/v1/sync" "d.get('state') == 'idle' and d.get('lastResult') is not None" || true
+    say "The fleet (GET /v1/virtualMachines)"
+    curl "${H[@]}" "$api/v1/virtualMachines?limit=50" | python3 -c '
+import json, sys
+for v in json.load(sys.stdin).get("value", []):
+    os = v.get("osSupport") or {}
+    print("%-28s %-12s %-14s %s" % (v.get("name"), v.get("powerState"), v.get("loginState"),
+          os.get("reason", "")))'
+fi
+
+if served "/entraLogin"; then
+    say "Enable Entra login on every VM in $rg (PUT .../entraLogin)"
+    curl "${H[@]}" -X PUT -H 'Content-Type: application/json' -d '{}' -D "$work/h" \
+        "$api/v1$rg/entraLogin" | json
+    op=$(sed -n 's/^Location: *\([^\r]*\).*/\1/Ip' "$work/h" | head -n1)
+    if [ -n "$op" ]; then
+        poll "$api$op" "d.get('status') in ('Succeeded','Failed','PartiallySucceeded')" || true
+        say "The operation ($op): per-VM results, failures explained"
+        curl "${H[@]}" "$api$op" | json
+    fi
+    say "Compliance (GET /v1/compliance)"
+    curl "${H[@]}" "$api/v1/compliance" | json
+fi
+
+if served "/v1/loginGrants"; then
+    vm=$rg/virtualMachines/win-vm-01
+    say "Grant alice@contoso.example administrator login on win-vm-01"
+    curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
+        -d "{\"scope\":\"$vm\",\"role\":\"administrator\",\"principal\":{\"upn\":\"alice@contoso.example\"},\"justification\":\"demo\"}" \
+        "$api/v1/loginGrants" | json
+    say "Grant the group VM Users (nested: Tier1 Operators) user login on the whole resource group"
+    curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
+        -d "{\"scope\":\"$rg\",\"role\":\"user\",\"principal\":{\"objectId\":\"9a8b7c6d-0000-4000-8000-00000000f003\",\"type\":\"group\"}}" \
+        "$api/v1/loginGrants" | json
+    say "Refused: a guest, and a management-group scope"
+    curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
+        -d "{\"scope\":\"$vm\",\"role\":\"user\",\"principal\":{\"upn\":\"dave_fabrikam.example#EXT#@contoso.example\"}}" \
+        "$api/v1/loginGrants" | json
+    curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
+        -d '{"scope":"/providers/Microsoft.Management/managementGroups/mg1","role":"user","principal":{"upn":"alice@contoso.example"}}' \
+        "$api/v1/loginGrants" | json
+    poll "$api/v1/loginGrants" "all(g.get('state') != 'pending' for g in d.get('value', []))" || true
+    say "Who can sign in to win-vm-01, and as what? (GET .../access)"
+    curl "${H[@]}" "$api/v1$vm/access" | json
+    say "An RDP file for Entra sign-in (GET .../rdp)"
+    curl "${H[@]}" "$api/v1$vm/rdp?upn=alice@contoso.example"
+fi
+
+cat <<EOF2
+
+== Try it yourself
+export VL=$api KEY=$key
+curl -s -H "Authorization: Bearer \$KEY" \$VL/v1/virtualMachines | python3 -m json.tool
+curl -s -H "Authorization: Bearer \$KEY" -X POST \$VL/v1$rg/virtualMachines/ws2022-app-01/entraLogin/preflight | python3 -m json.tool
+curl -s -H "Authorization: Bearer \$KEY" \$VL/v1/principals/alice@contoso.example/access | python3 -m json.tool
+curl -s -H "Authorization: Bearer \$KEY" "\$VL/v1/audit?limit=20" | python3 -m json.tool
+curl -s \$VL/metrics | grep vmlogind_
+curl -s \$VL/v1/virtualMachines          # no key: 401 problem+json
+azsim's own view of the tenant: curl -sk $sim/_sim/state
+EOF2
+
+if [ -t 0 ]; then
+    echo; echo "Both are running; Ctrl-C stops them."
+    wait
+fi
