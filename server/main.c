@@ -24,6 +24,7 @@ struct args {
     const char *config_file;
     bool check_config;
     bool list_routes;
+    bool list_permissions;
     bool help;
     bool version;
     const char *words[MAX_ARGS]; /* positionals: the subcommand */
@@ -37,7 +38,7 @@ static const char usage[] =
     "usage:\n"
     "  vmlogind [--config FILE] [--listen ADDR:PORT] [--db PATH] [--<setting> VALUE]...\n"
     "  vmlogind --check-config [--config FILE]\n"
-    "  vmlogind --list-routes\n"
+    "  vmlogind --list-routes | --list-permissions\n"
     "  vmlogind migrate [--db PATH]\n"
     "  vmlogind keys create --name N --role reader|operator|administrator [--scope S]...\n"
     "  vmlogind keys list | keys revoke --id ID\n"
@@ -62,6 +63,8 @@ static int parse_args(int argc, char **argv, struct args *a, struct config *flag
             a->check_config = true;
         } else if (strcmp(s, "--list-routes") == 0) {
             a->list_routes = true;
+        } else if (strcmp(s, "--list-permissions") == 0) {
+            a->list_permissions = true;
         } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             a->help = true;
         } else if (strcmp(s, "--version") == 0) {
@@ -413,6 +416,14 @@ int main(int argc, char **argv)
     }
     if (a.version) {
         printf("vmlogind %s\n", VMLOGIND_VERSION);
+        return 0;
+    }
+    if (a.list_permissions) {
+        /* The route table with each route's permission: what the auth matrix test walks. */
+        static const char *const perms[] = {"public", "read", "operate", "admin"};
+        for (size_t i = 0; i < api_routes_count; i++)
+            printf("%s %s %s\n", api_routes[i].method, api_routes[i].pattern,
+                   perms[api_routes[i].perm]);
         return 0;
     }
     if (a.list_routes) {
