@@ -492,13 +492,22 @@ static bool want_iv(struct sim_req *r)
     return (e && sim_ieq(e, "instanceView")) || (so && sim_ieq(so, "true"));
 }
 
+static __thread bool list_iv;
+
+static json_t *render_vm(void *p)
+{
+    sim_lro_settle(p);
+    return sim_vm_to_json(p, list_iv);
+}
+
 static void vm_list(struct sim_req *r)
 {
     struct sim_sub *s = need_sub(r, r->segs[1]);
     bool by_rg = sim_seg_is(r, 2, "resourceGroups");
     bool by_loc = sim_seg_is(r, 4, "locations");
     bool iv = want_iv(r);
-    json_t *items;
+    struct sim_vec match = {0};
+    const struct sim_vec *v;
     char extra[96] = "";
 
     if (!s || (by_rg && !need_rg(r, s, r->segs[3])))
@@ -507,17 +516,20 @@ static void vm_list(struct sim_req *r)
         snprintf(extra, sizeof(extra), "&$expand=instanceView");
     else if (iv)
         snprintf(extra, sizeof(extra), "&statusOnly=true");
-    items = json_array();
-    for (size_t i = 0; i < s->vms.len; i++) {
-        struct sim_vm *vm = s->vms.items[i];
-        if (by_rg && !sim_ieq(vm->rg, r->segs[3]))
-            continue;
-        if (by_loc && !sim_ieq(vm->location, r->segs[5]))
-            continue;
-        sim_lro_settle(vm);
-        json_array_append_new(items, sim_vm_to_json(vm, iv));
+    v = &s->vms;
+    if (by_rg || by_loc) {
+        for (size_t i = 0; i < s->vms.len; i++) {
+            struct sim_vm *vm = s->vms.items[i];
+            if ((by_rg && !sim_ieq(vm->rg, r->segs[3])) ||
+                (by_loc && !sim_ieq(vm->location, r->segs[5])))
+                continue;
+            sim_vec_push(&match, vm);
+        }
+        v = &match;
     }
-    sim_page_reply(r, items, "nextLink", extra);
+    list_iv = iv;
+    sim_page_vec(r, v, render_vm, "nextLink", extra, 0);
+    sim_vec_cleanup(&match);
 }
 
 static void vm_get(struct sim_req *r)
