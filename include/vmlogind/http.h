@@ -94,6 +94,10 @@ struct http_options {
     size_t nroutes;
     http_auth_hook auth;
     void *auth_arg;
+    /* Around the handler, after authentication and body checks (both may be NULL): before
+     * returns false when it replied itself (e.g. an idempotent replay); after sees the reply. */
+    http_auth_hook before_handler;
+    void (*after_handler)(struct http_request *req, void *arg);
     void *app;
     bool access_log;
 };

@@ -180,7 +180,11 @@ static void dispatch(struct http_server *s, struct http_request *req)
         return;
     if (!check_body(req))
         return;
+    if (s->o.before_handler != NULL && !s->o.before_handler(req, s->o.auth_arg))
+        return;
     req->route->handler(req);
+    if (s->o.after_handler != NULL)
+        s->o.after_handler(req, s->o.auth_arg);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,

@@ -1,0 +1,31 @@
+/* store_idempotency.h: Idempotency-Key records for POST requests (DESIGN §4): the first
+ * request with a key claims it, later ones with the same key and body get its response. */
+#ifndef VMLOGIND_STORE_IDEMPOTENCY_H
+#define VMLOGIND_STORE_IDEMPOTENCY_H
+
+#include "vmlogind/store.h"
+
+struct store_idem {
+    char *request_hash;
+    int response_status; /* 0 while the first request is still running */
+    char *response_body;
+    char *location;
+};
+void store_idem_clear(struct store_idem *r);
+
+/* Claims (caller, key) for a request whose hash is request_hash, valid until expires_at.
+ * ERR_OK: claimed, run the request. ERR_CONFLICT: the key is taken; *existing (filled) says by
+ * what (same hash with a response: replay it; same hash without one: still running; another
+ * hash: the key was reused for a different request). Expired claims are replaced. */
+enum err store_idem_claim(struct store *st, const char *caller, const char *key,
+                          const char *request_hash, int64_t now, int64_t expires_at,
+                          struct store_idem *existing, struct err_detail *d) VL_MUST_CHECK;
+/* Records the response of a claimed key. */
+enum err store_idem_finish(struct store *st, const char *caller, const char *key, int status,
+                           const char *body, const char *location,
+                           struct err_detail *d) VL_MUST_CHECK;
+/* Forgets a claim (the request failed in a way a retry may fix). */
+enum err store_idem_release(struct store *st, const char *caller, const char *key,
+                            struct err_detail *d) VL_MUST_CHECK;
+
+#endif
