@@ -4,6 +4,7 @@
  * signed with that key, so the claim checks themselves are fuzzed; anything else is a raw
  * token, which can then never be accepted. */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "fuzz.h"
@@ -16,6 +17,7 @@
 #define AUDIENCE "api://vmlogind"
 
 static EVP_PKEY *key;
+static bool skip_huge_times;
 static char *jwks_text;
 static struct auth_jwt *verifier;
 
@@ -45,6 +47,9 @@ static void setup(void)
     if (verifier != NULL)
         return;
     log_set_level(LOG_ERROR);
+    /* Known finding (findings/auth_jwt/): exp/nbf beyond the int64 range of ms is converted
+     * with undefined behaviour in claim_time(). FUZZ_SKIP_HUGE_TIMES=1 fuzzes past it. */
+    skip_huge_times = getenv("FUZZ_SKIP_HUGE_TIMES") != NULL;
     key = jose_rsa_generate(2048);
     if (key == NULL)
         abort();
@@ -74,6 +79,11 @@ static char *signed_token(const uint8_t *data, size_t size)
                        (json_int_t)1767228600, "ver", "2.0", "roles", "VmLogin.Operator");
     json_object_foreach(in, k, v)
     {
+        if (skip_huge_times && json_is_number(v) && fabs(json_number_value(v)) > 9e15) {
+            json_decref(claims);
+            json_decref(in);
+            return NULL;
+        }
         if (json_is_null(v))
             json_object_del(claims, k);
         else
