@@ -15,6 +15,7 @@
 #include "vmlogind/http.h"
 #include "vmlogind/log.h"
 #include "vmlogind/reconcile.h"
+#include "vmlogind/reconcile_sync.h"
 #include "vmlogind/store.h"
 #include "vmlogind/xalloc.h"
 
@@ -294,6 +295,8 @@ static enum err metrics_extra(struct buf *out, void *arg)
     enum err rc = azure_metrics_render(out);
     if (rc == ERR_OK && r != NULL)
         rc = reconciler_metrics(r, out);
+    if (rc == ERR_OK)
+        rc = reconcile_sync_metrics(out);
     return rc;
 }
 
@@ -334,6 +337,8 @@ static int serve(const struct config *cfg)
     az = azure_from_config(cfg);
     if (az == NULL && cfg->tenant_id[0] != '\0')
         goto out; /* configured but wrong: refuse to start rather than run half-blind */
+    if (az != NULL && reconcile_sync_schedule(app.store, clock_now_ms(), &d) != ERR_OK)
+        log_warn("sync_schedule_failed", "error=\"%s\"", d.msg);
     if (reconciler_start(app.store, az, cfg, reconcile_kinds, reconcile_kinds_count,
                          (int)cfg->reconcile_workers, &rec, &d) != ERR_OK) {
         log_error("reconciler_start_failed", "error=\"%s\"", d.msg);

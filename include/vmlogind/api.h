@@ -40,6 +40,12 @@ void api_health_healthz(struct http_request *req);
 void api_health_readyz(struct http_request *req);
 void api_health_metrics(struct http_request *req);
 void api_health_openapi(struct http_request *req);
+/* The inventory (api_vms.c, api_subscriptions.c, api_sync.c). */
+void api_vms_list(struct http_request *req);
+void api_vms_get(struct http_request *req);
+void api_subscriptions_list(struct http_request *req);
+void api_sync_get(struct http_request *req);
+void api_sync_post(struct http_request *req);
 
 /* ---- authentication and audit (api_auth.c, api_audit.c) ---------------------------------- */
 

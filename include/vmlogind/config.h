@@ -72,6 +72,7 @@ struct config {
     bool create_signin_sp;
     int64_t grant_max_duration_s;
     int64_t principal_not_found_timeout_s;
+    char rdp_dns_suffix[256];
 };
 
 /* Fills c with defaults. */

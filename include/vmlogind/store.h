@@ -321,4 +321,194 @@ enum err store_subscription_upsert(struct store *st, const char *id, const char 
                                    const char *state, const char *tenant_id, int64_t now,
                                    bool *changed, struct err_detail *d) VL_MUST_CHECK;
 
+/* All subscriptions, ordered by id, gone ones too (gone_at set). */
+struct store_subscription {
+    char *id; /* GUID, lowercase */
+    char *display_name;
+    char *state;
+    char *tenant_id;
+    int64_t first_seen_at;
+    int64_t changed_at;
+    int64_t gone_at; /* 0 while Azure lists it */
+};
+void store_subscription_list_free(struct store_subscription *list, size_t n);
+enum err store_subscription_list(struct store *st, struct store_subscription **out, size_t *n,
+                                 struct err_detail *d) VL_MUST_CHECK;
+/* Marks a subscription gone (no longer listed); writes nothing if it already is. */
+enum err store_subscription_mark_gone(struct store *st, const char *id, int64_t now, bool *changed,
+                                      struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- extensions (observed; store_extensions.c) ------------------------------------------- */
+/* A VM's extensions as its embedded resources[] shows them, keyed by (VM, name). Like VMs, a
+ * re-sync of unchanged extensions writes nothing; a sync pass remembers which it saw. */
+
+struct store_extension_facts {
+    const char *vm_id; /* the VM's ARM id (any case) */
+    const char *name;
+    const char *publisher;
+    const char *type;
+    const char *type_handler_version;
+    bool auto_upgrade_minor;
+    const char *provisioning_state;
+    const char *status_code; /* instanceView.statuses[0] when known, else NULL */
+    const char *status_level;
+    const char *status_message;
+};
+
+struct store_extension {
+    char *vm_key;
+    char *name;
+    char *publisher;
+    char *type;
+    char *type_handler_version;
+    bool auto_upgrade_minor;
+    char *provisioning_state;
+    char *status_code;
+    char *status_level;
+    char *status_message;
+    int64_t generation;
+    int64_t changed_at;
+    int64_t gone_at; /* 0 while present */
+};
+void store_extension_clear(struct store_extension *e);
+void store_extension_list_free(struct store_extension *list, size_t n);
+
+/* Starts a sync pass on this thread: forgets which extensions were seen. */
+enum err store_extensions_sync_begin(struct store *st, struct err_detail *d) VL_MUST_CHECK;
+/* Upserts n extensions (their VMs must be stored), writing only changed ones; each counts as
+ * seen. *changed (may be NULL) counts rows written. */
+enum err store_extensions_upsert(struct store *st, const struct store_extension_facts *e, size_t n,
+                                 int64_t now, size_t *changed, struct err_detail *d) VL_MUST_CHECK;
+/* Marks gone every present extension of the subscription's VMs not seen since sync_begin.
+ * Call only after a complete listing of that subscription. */
+enum err store_extensions_mark_gone(struct store *st, const char *subscription_id, int64_t now,
+                                    size_t *gone, struct err_detail *d) VL_MUST_CHECK;
+/* The present extensions of one VM (any case), by name. */
+enum err store_extensions_of_vm(struct store *st, const char *vm_id, struct store_extension **out,
+                                size_t *n, struct err_detail *d) VL_MUST_CHECK;
+/* The present extensions of publisher+type (case-insensitive) on VMs whose key lies in
+ * [from_key, to_key] (VM id keys, lowercase), ordered by VM key: one query for a page. */
+enum err store_extensions_by_type(struct store *st, const char *publisher, const char *type,
+                                  const char *from_key, const char *to_key,
+                                  struct store_extension **out, size_t *n,
+                                  struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- role assignments (observed; store_role_assignments.c) ------------------------------- */
+
+struct store_role_assignment_facts {
+    const char *id; /* full ARM id */
+    const char *name;
+    const char *scope;
+    const char *role_definition_id; /* the role GUID */
+    const char *principal_id;
+    const char *principal_type;
+    int64_t created_on; /* 0: unknown */
+    const char *created_by;
+};
+
+struct store_role_assignment {
+    char *id;
+    char *name;
+    char *scope;
+    char *role_definition_id;
+    char *principal_id;
+    char *principal_type;
+    int64_t created_on;
+    char *created_by;
+    int64_t changed_at;
+    int64_t gone_at;
+};
+void store_role_assignment_clear(struct store_role_assignment *ra);
+void store_role_assignment_list_free(struct store_role_assignment *list, size_t n);
+
+enum err store_role_assignments_sync_begin(struct store *st, struct err_detail *d) VL_MUST_CHECK;
+/* Upserts n assignments, writing only changed ones (GUIDs stored lowercase); each counts as
+ * seen. */
+enum err store_role_assignments_upsert(struct store *st,
+                                       const struct store_role_assignment_facts *ra, size_t n,
+                                       int64_t now, size_t *changed,
+                                       struct err_detail *d) VL_MUST_CHECK;
+/* Marks gone the present assignments not seen since sync_begin whose scope is the
+ * subscription or below it; subscription_id NULL: scopes outside every subscription
+ * (management groups, root). */
+enum err store_role_assignments_mark_gone(struct store *st, const char *subscription_id,
+                                          int64_t now, size_t *gone,
+                                          struct err_detail *d) VL_MUST_CHECK;
+/* Distinct principal ids of present assignments, sorted; *ids is an array of new strings
+ * (free each, then the array). */
+enum err store_role_assignment_principal_ids(struct store *st, char ***ids, size_t *n,
+                                             struct err_detail *d) VL_MUST_CHECK;
+/* Present assignments whose scope is scope or below it (scope NULL: all), by id. */
+enum err store_role_assignments_under(struct store *st, const char *scope,
+                                      struct store_role_assignment **out, size_t *n,
+                                      struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- principals and group members (observed; store_principals.c) -------------------------- */
+
+struct store_principal_facts {
+    const char *id;   /* object id (any case; stored lowercase) */
+    const char *kind; /* user | group | servicePrincipal | device */
+    const char *upn;  /* users; NULL otherwise */
+    const char *display_name;
+    const char *app_id; /* service principals */
+};
+
+struct store_member_facts {
+    const char *member_id;
+    const char *member_kind;
+};
+
+/* Upserts principals seen in the directory now: writes only when a fact changed or the
+ * principal was marked deleted; user_type and account_enabled are left as they are. */
+enum err store_principals_upsert(struct store *st, const struct store_principal_facts *p, size_t n,
+                                 int64_t now, size_t *changed, struct err_detail *d) VL_MUST_CHECK;
+/* Marks a stored principal the directory no longer returns: deleted is "soft" or "gone".
+ * Writes nothing if it is unknown or already so marked. */
+enum err store_principal_mark_deleted(struct store *st, const char *id, const char *deleted,
+                                      int64_t now, bool *changed,
+                                      struct err_detail *d) VL_MUST_CHECK;
+/* Starts a sync pass for group memberships: forgets which groups were refreshed. */
+enum err store_group_members_sync_begin(struct store *st, struct err_detail *d) VL_MUST_CHECK;
+/* Makes group_id's members exactly m[0..n) (the group must be a stored principal): adds the
+ * new ones, deletes the vanished, writes nothing when unchanged. */
+enum err store_group_members_replace(struct store *st, const char *group_id,
+                                     const struct store_member_facts *m, size_t n, int64_t now,
+                                     size_t *changed, struct err_detail *d) VL_MUST_CHECK;
+/* Deletes the memberships of every group not replaced since sync_begin. */
+enum err store_group_members_prune(struct store *st, size_t *removed,
+                                   struct err_detail *d) VL_MUST_CHECK;
+/* Counts for tests and status: principals (not deleted) and membership rows. */
+enum err store_principals_count(struct store *st, int64_t *principals, int64_t *members,
+                                struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- sync runs (store_sync.c) ------------------------------------------------------------ */
+
+struct store_sync_run {
+    int64_t id;
+    char state[16]; /* running | succeeded | partial | failed */
+    int64_t started_at;
+    int64_t finished_at; /* 0 while running */
+    int64_t subscriptions;
+    int64_t vms_seen, vms_changed, vms_gone;
+    int64_t extensions_seen, extensions_changed, extensions_gone;
+    int64_t assignments_seen, assignments_changed, assignments_gone;
+    int64_t principals_seen, principals_changed, members_changed;
+    int64_t rows_written; /* observed rows written by the run */
+    int64_t errors;
+    char last_error[512];
+};
+
+/* Inserts a running row (r->started_at used) and sets r->id; a run still marked running (the
+ * daemon stopped during it) becomes failed "interrupted". Keeps the last 100 runs. */
+enum err store_sync_run_start(struct store *st, struct store_sync_run *r,
+                              struct err_detail *d) VL_MUST_CHECK;
+/* Writes r's state, counts and finish time. */
+enum err store_sync_run_update(struct store *st, const struct store_sync_run *r,
+                               struct err_detail *d) VL_MUST_CHECK;
+/* The newest run, and the newest finished one (either may be absent: ERR_NOT_FOUND when
+ * there was no run at all; last_done->id is 0 when none finished). */
+enum err store_sync_run_latest(struct store *st, struct store_sync_run *latest,
+                               struct store_sync_run *last_done,
+                               struct err_detail *d) VL_MUST_CHECK;
+
 #endif

@@ -98,6 +98,8 @@ static const struct setting settings[] = {
     I(grant_max_duration_s, "7776000", 60, 315360000, "longest time-bound grant (default 90 d)"),
     I(principal_not_found_timeout_s, "600", 1, 86400,
       "how long PrincipalNotFound is retried before a grant fails"),
+    S(rdp_dns_suffix, "", NULL, false,
+      "DNS suffix appended to a VM's computer name in RDP files (e.g. corp.example.com)"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

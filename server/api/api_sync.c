@@ -1,0 +1,116 @@
+/* api_sync.c: GET /v1/sync (progress of the running inventory sync and the last result) and
+ * POST /v1/sync (start one now: make the reconciler's "sync" task due and wake it). The sync
+ * itself runs in the reconciler; this file only reads its run rows and records the intent. */
+#include <string.h>
+
+#include "vmlogind/api.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/store.h"
+
+/* The reconciler's task (reconcile_sync.h); the api layer may not include reconcile headers. */
+#define SYNC_TASK_KIND "sync"
+#define SYNC_TASK_KEY "all"
+
+static json_t *time_or_null(int64_t ms)
+{
+    char buf[32];
+
+    return ms > 0 ? json_string(clock_fmt_rfc3339(ms, buf, sizeof(buf))) : json_null();
+}
+
+static json_t *run_json(const struct store_sync_run *r)
+{
+    json_t *counts = json_pack(
+        "{s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I},"
+        " s:{s:I}, s:I, s:I}",
+        "subscriptions", (json_int_t)r->subscriptions, "vms", "seen", (json_int_t)r->vms_seen,
+        "changed", (json_int_t)r->vms_changed, "gone", (json_int_t)r->vms_gone, "extensions",
+        "seen", (json_int_t)r->extensions_seen, "changed", (json_int_t)r->extensions_changed,
+        "gone", (json_int_t)r->extensions_gone, "assignments", "seen",
+        (json_int_t)r->assignments_seen, "changed", (json_int_t)r->assignments_changed, "gone",
+        (json_int_t)r->assignments_gone, "principals", "seen", (json_int_t)r->principals_seen,
+        "changed", (json_int_t)r->principals_changed, "groupMembers", "changed",
+        (json_int_t)r->members_changed, "rowsWritten", (json_int_t)r->rows_written, "errors",
+        (json_int_t)r->errors);
+
+    return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)r->id, "state", r->state,
+                     "startedAt", time_or_null(r->started_at), "finishedAt",
+                     time_or_null(r->finished_at), "counts", counts, "lastError",
+                     r->last_error[0] ? json_string(r->last_error) : json_null());
+}
+
+/* {state: idle|running, current?, last?, next?} */
+static enum err status_json(struct http_request *req, json_t **out, struct err_detail *d)
+{
+    struct app *app = req->app;
+    struct store_sync_run latest;
+    struct store_sync_run done;
+    struct store_task t = {0};
+    bool running;
+    enum err rc = store_sync_run_latest(app->store, &latest, &done, d);
+    json_t *o;
+
+    if (rc != ERR_OK && rc != ERR_NOT_FOUND)
+        return rc;
+    running = rc == ERR_OK && strcmp(latest.state, "running") == 0;
+    o = json_pack("{s:s}", "state", running ? "running" : "idle");
+    json_object_set_new(o, "current", running ? run_json(&latest) : json_null());
+    json_object_set_new(o, "last", rc == ERR_OK && done.id > 0 ? run_json(&done) : json_null());
+    if (store_task_get(app->store, SYNC_TASK_KIND, SYNC_TASK_KEY, &t, NULL) == ERR_OK &&
+        t.state == STORE_TASK_PENDING)
+        json_object_set_new(o, "nextRunAt", time_or_null(t.due_at));
+    else
+        json_object_set_new(o, "nextRunAt", json_null());
+    store_task_clear(&t);
+    json_object_set_new(o, "intervalSeconds", json_integer(app->cfg->sync_interval_s));
+    *out = o;
+    return ERR_OK;
+}
+
+void api_sync_get(struct http_request *req)
+{
+    struct err_detail d = {{0}, {0}};
+    json_t *o = NULL;
+    enum err rc = status_json(req, &o, &d);
+
+    if (rc != ERR_OK) {
+        http_reply_error(req, rc, &d);
+        return;
+    }
+    http_reply_json(req, 200, o);
+}
+
+void api_sync_post(struct http_request *req)
+{
+    struct app *app = req->app;
+    struct err_detail d = {{0}, {0}};
+    int64_t now = clock_now_ms();
+    json_t *o = NULL;
+    enum err rc = store_tx_begin(app->store, &d);
+
+    if (rc == ERR_OK)
+        rc = store_task_upsert(app->store, SYNC_TASK_KIND, SYNC_TASK_KEY, now, NULL, now, &d);
+    if (rc != ERR_OK) {
+        store_tx_rollback(app->store);
+        http_reply_error(req, rc, &d);
+        return;
+    }
+    if (api_audit(req, "sync.start", "", "accepted", NULL) != ERR_OK) {
+        api_audit_unavailable(req);
+        return;
+    }
+    rc = store_tx_commit(app->store, &d);
+    if (rc != ERR_OK) {
+        http_reply_error(req, rc, &d);
+        return;
+    }
+    if (app->wake != NULL)
+        app->wake(app->wake_arg, SYNC_TASK_KIND, SYNC_TASK_KEY);
+    rc = status_json(req, &o, &d);
+    if (rc != ERR_OK) {
+        http_reply_error(req, rc, &d);
+        return;
+    }
+    http_add_header(req, "Location", "/v1/sync");
+    http_reply_json(req, 202, o);
+}

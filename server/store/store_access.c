@@ -1,0 +1,350 @@
+/* store_access.c: indexed reads for effective access and grant checks. Lists of ids are bound
+ * as one JSON array and expanded with json_each, so every statement stays a static string
+ * prepared once. Only the two VM login role GUIDs are ever selected: Owner, Contributor and
+ * the rest never count as login. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/store_int.h"
+#include "vmlogind/model_grant.h"
+#include "vmlogind/store_access.h"
+#include "vmlogind/xalloc.h"
+
+#define LOGIN_ROLES "('" MODEL_GRANT_ROLE_ADMIN_GUID "', '" MODEL_GRANT_ROLE_USER_GUID "')"
+#define LIVE "('pending', 'active', 'revoking')"
+#define ROLE_OF_GRANT                                                                              \
+    "CASE g.role WHEN 'administrator' THEN '" MODEL_GRANT_ROLE_ADMIN_GUID                          \
+    "' ELSE '" MODEL_GRANT_ROLE_USER_GUID "' END"
+#define PRINCIPAL_COLUMNS "id, kind, upn, display_name, user_type, account_enabled, deleted"
+
+/* Observed rows, each with the live grant behind it (by deterministic name, or by the ARM id
+ * of an assignment the grant adopted). */
+#define OBSERVED(where)                                                                            \
+    "SELECT ra.scope, ra.scope_key, ra.role_definition_id, ra.principal_id, ra.principal_type,"    \
+    " coalesce(g1.id, g2.id), ra.id, coalesce(g1.expires_at, g2.expires_at)"                       \
+    " FROM role_assignments ra"                                                                    \
+    " LEFT JOIN login_grants g1 ON g1.assignment_name = ra.name AND g1.state IN " LIVE             \
+    " LEFT JOIN login_grants g2 ON g2.assignment_id IS NOT NULL"                                   \
+    " AND lower(g2.assignment_id) = ra.id_key AND g2.state IN " LIVE " WHERE " where               \
+    " AND ra.gone_at IS NULL AND ra.role_definition_id IN " LOGIN_ROLES
+#define GRANTED(where)                                                                             \
+    "SELECT g.scope, g.scope_key, " ROLE_OF_GRANT ", g.principal_id, g.principal_type, g.id,"      \
+    " g.assignment_id, g.expires_at FROM login_grants g WHERE " where " AND g.state = 'active'"
+
+static const char SQL_AT_SCOPES[] =
+    OBSERVED("ra.scope_key IN (SELECT value FROM json_each(:keys))") " UNION ALL " GRANTED(
+        "g.scope_key IN (SELECT value FROM json_each(:keys))");
+static const char SQL_OF_PRINCIPALS[] =
+    OBSERVED("ra.principal_id IN (SELECT value FROM json_each(:ids))") " UNION ALL " GRANTED(
+        "g.principal_id IN (SELECT value FROM json_each(:ids))");
+static const char SQL_PRINCIPAL_FIND[] = "SELECT " PRINCIPAL_COLUMNS " FROM principals"
+                                         " WHERE id = lower(:x) OR upn_key = lower(:x) LIMIT 1";
+static const char SQL_PRINCIPALS_GET[] = "SELECT " PRINCIPAL_COLUMNS " FROM principals"
+                                         " WHERE id IN (SELECT value FROM json_each(:ids))";
+/* UNION (not UNION ALL) ends cycles in nested groups. */
+static const char SQL_GROUPS_OF[] =
+    "WITH RECURSIVE up(gid) AS ("
+    " SELECT group_id FROM group_members WHERE member_id = lower(:id)"
+    " UNION SELECT gm.group_id FROM group_members gm JOIN up ON gm.member_id = up.gid)"
+    " SELECT gid FROM up";
+static const char SQL_MEMBERS_OF[] =
+    "WITH RECURSIVE m(root, member_id, member_kind) AS ("
+    " SELECT group_id, member_id, member_kind FROM group_members"
+    " WHERE group_id IN (SELECT value FROM json_each(:ids))"
+    " UNION SELECT m.root, gm.member_id, gm.member_kind FROM m"
+    " JOIN group_members gm ON gm.group_id = m.member_id WHERE m.member_kind = 'group')"
+    " SELECT root, member_id, member_kind FROM m";
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static char *ids_json(const char *const *ids, size_t n)
+{
+    json_t *a = json_array();
+    char *text;
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(ids[i] ? ids[i] : ""));
+    text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
+/* Runs s (bound) collecting rows with read(); each row is size bytes in a growing array. */
+static enum err collect(sqlite3_stmt *s, size_t size, void (*read)(sqlite3_stmt *, void *),
+                        void (*free_list)(void *, size_t), void **out, size_t *n,
+                        struct err_detail *d, const char *what)
+{
+    char *list = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    while ((rc = store_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16;
+            list = xrealloc(list, cap * size);
+        }
+        memset(list + len * size, 0, size);
+        read(s, list + len * size);
+        len++;
+    }
+    if (rc != SQLITE_DONE) {
+        free_list(list, len);
+        return store_fail(s, rc, d, what);
+    }
+    sqlite3_reset(s);
+    *out = list;
+    *n = len;
+    return ERR_OK;
+}
+
+/* ---- principals ---------------------------------------------------------------------------- */
+
+void store_principal_row_clear(struct store_principal_row *p)
+{
+    if (p == NULL)
+        return;
+    free(p->id);
+    free(p->kind);
+    free(p->upn);
+    free(p->display_name);
+    free(p->user_type);
+    free(p->deleted);
+    *p = (struct store_principal_row){0};
+}
+
+void store_principal_rows_free(struct store_principal_row *list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++)
+        store_principal_row_clear(&list[i]);
+    free(list);
+}
+
+static void read_principal(sqlite3_stmt *s, void *p)
+{
+    struct store_principal_row *r = p;
+
+    r->id = col_text(s, 0);
+    r->kind = col_text(s, 1);
+    r->upn = col_text(s, 2);
+    r->display_name = col_text(s, 3);
+    r->user_type = col_text(s, 4);
+    r->account_enabled =
+        sqlite3_column_type(s, 5) == SQLITE_NULL ? -1 : (int)sqlite3_column_int64(s, 5);
+    r->deleted = col_text(s, 6);
+}
+
+static void free_principals(void *list, size_t n)
+{
+    store_principal_rows_free(list, n);
+}
+
+enum err store_access_principal_find(struct store *st, const char *upn_or_id,
+                                     struct store_principal_row *out, struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_PRINCIPAL_FIND, &s, d);
+
+    *out = (struct store_principal_row){0};
+    if (e != ERR_OK)
+        return e;
+    bind_text(s, ":x", upn_or_id);
+    e = store_step_one(s, d, "principal");
+    if (e != ERR_OK)
+        return e;
+    read_principal(s, out);
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+enum err store_access_principals_get(struct store *st, const char *const *ids, size_t nids,
+                                     struct store_principal_row **out, size_t *n,
+                                     struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    char *keys;
+    enum err e;
+
+    *out = NULL;
+    *n = 0;
+    if (nids == 0)
+        return ERR_OK;
+    e = store_stmt(st, SQL_PRINCIPALS_GET, &s, d);
+    if (e != ERR_OK)
+        return e;
+    keys = ids_json(ids, nids);
+    bind_text(s, ":ids", keys);
+    e = collect(s, sizeof(**out), read_principal, free_principals, (void **)out, n, d,
+                "principals");
+    free(keys);
+    return e;
+}
+
+enum err store_access_groups_of(struct store *st, const char *principal_id, char ***out, size_t *n,
+                                struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    char **ids = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    enum err e = store_stmt(st, SQL_GROUPS_OF, &s, d);
+
+    *out = NULL;
+    *n = 0;
+    if (e != ERR_OK)
+        return e;
+    bind_text(s, ":id", principal_id);
+    while ((rc = store_step(s)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            ids = xrealloc(ids, cap * sizeof(*ids));
+        }
+        ids[len++] = col_text(s, 0);
+    }
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < len; i++)
+            free(ids[i]);
+        free(ids);
+        return store_fail(s, rc, d, "groups of");
+    }
+    sqlite3_reset(s);
+    *out = ids;
+    *n = len;
+    return ERR_OK;
+}
+
+bool store_access_is_member(struct store *st, const char *group_id, const char *principal_id)
+{
+    char **groups = NULL;
+    size_t n = 0;
+    bool found;
+
+    if (group_id == NULL || principal_id == NULL)
+        return false;
+    found = strcasecmp(group_id, principal_id) == 0;
+    if (found || store_access_groups_of(st, principal_id, &groups, &n, NULL) != ERR_OK)
+        return found;
+    for (size_t i = 0; i < n; i++) {
+        found = found || strcasecmp(groups[i], group_id) == 0;
+        free(groups[i]);
+    }
+    free(groups);
+    return found;
+}
+
+/* ---- assignments --------------------------------------------------------------------------- */
+
+void store_access_rows_free(struct store_access_row *list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        free(list[i].scope);
+        free(list[i].scope_key);
+        free(list[i].role_guid);
+        free(list[i].principal_id);
+        free(list[i].principal_type);
+        free(list[i].grant_id);
+        free(list[i].assignment_id);
+    }
+    free(list);
+}
+
+static void read_access(sqlite3_stmt *s, void *p)
+{
+    struct store_access_row *r = p;
+
+    r->scope = col_text(s, 0);
+    r->scope_key = col_text(s, 1);
+    r->role_guid = col_text(s, 2);
+    r->principal_id = col_text(s, 3);
+    r->principal_type = col_text(s, 4);
+    r->grant_id = col_text(s, 5);
+    r->assignment_id = col_text(s, 6);
+    r->expires_at = col_int64(s, 7);
+}
+
+static void free_access(void *list, size_t n)
+{
+    store_access_rows_free(list, n);
+}
+
+static enum err access_query(struct store *st, const char *sql, const char *param,
+                             const char *const *ids, size_t nids, struct store_access_row **out,
+                             size_t *n, struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    char *keys;
+    enum err e;
+
+    *out = NULL;
+    *n = 0;
+    if (nids == 0)
+        return ERR_OK;
+    e = store_stmt(st, sql, &s, d);
+    if (e != ERR_OK)
+        return e;
+    keys = ids_json(ids, nids);
+    bind_text(s, param, keys);
+    e = collect(s, sizeof(**out), read_access, free_access, (void **)out, n, d, "access");
+    free(keys);
+    return e;
+}
+
+enum err store_access_at_scopes(struct store *st, const char *const *scope_keys, size_t nkeys,
+                                struct store_access_row **out, size_t *n, struct err_detail *d)
+{
+    return access_query(st, SQL_AT_SCOPES, ":keys", scope_keys, nkeys, out, n, d);
+}
+
+enum err store_access_of_principals(struct store *st, const char *const *ids, size_t nids,
+                                    struct store_access_row **out, size_t *n, struct err_detail *d)
+{
+    return access_query(st, SQL_OF_PRINCIPALS, ":ids", ids, nids, out, n, d);
+}
+
+/* ---- members ------------------------------------------------------------------------------- */
+
+void store_member_rows_free(struct store_member_row *list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        free(list[i].group_id);
+        free(list[i].member_id);
+        free(list[i].member_kind);
+    }
+    free(list);
+}
+
+static void read_member(sqlite3_stmt *s, void *p)
+{
+    struct store_member_row *r = p;
+
+    r->group_id = col_text(s, 0);
+    r->member_id = col_text(s, 1);
+    r->member_kind = col_text(s, 2);
+}
+
+static void free_members(void *list, size_t n)
+{
+    store_member_rows_free(list, n);
+}
+
+enum err store_access_members_of(struct store *st, const char *const *group_ids, size_t ngroups,
+                                 struct store_member_row **out, size_t *n, struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    char *keys;
+    enum err e;
+
+    *out = NULL;
+    *n = 0;
+    if (ngroups == 0)
+        return ERR_OK;
+    e = store_stmt(st, SQL_MEMBERS_OF, &s, d);
+    if (e != ERR_OK)
+        return e;
+    keys = ids_json(group_ids, ngroups);
+    bind_text(s, ":ids", keys);
+    e = collect(s, sizeof(**out), read_member, free_members, (void **)out, n, d, "members");
+    free(keys);
+    return e;
+}

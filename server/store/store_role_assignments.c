@@ -1,0 +1,203 @@
+/* store_role_assignments.c: observed role assignments of the VM login roles, at every scope
+ * that covers a VM (management group, subscription, resource group, VM). Writes only on
+ * change; a sync pass remembers which it saw in the TEMP table ra_seen and marks the rest gone
+ * per subscription. Effective access is computed elsewhere from these rows. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_seen.h"
+#include "vmlogind/xalloc.h"
+
+#define RA_FACTS                                                                                   \
+    "id, name, scope, scope_key, role_definition_id, principal_id, principal_type, created_on,"    \
+    " created_by"
+#define RA_COLUMNS                                                                                 \
+    "id, name, scope, role_definition_id, principal_id, principal_type, created_on, created_by,"   \
+    " changed_at, gone_at"
+
+static const char SQL_SEEN_CREATE[] =
+    "CREATE TEMP TABLE IF NOT EXISTS ra_seen (id_key TEXT PRIMARY KEY) WITHOUT ROWID";
+/* WHERE 1: no truncate optimisation, so SQLite counts these rows like store_changes() does */
+static const char SQL_SEEN_RESET[] = "DELETE FROM ra_seen WHERE 1";
+static const char SQL_SEEN[] =
+    "INSERT INTO ra_seen (id_key) VALUES (lower(:id)) ON CONFLICT DO NOTHING";
+static const char SQL_UPSERT[] =
+    "INSERT INTO role_assignments (id_key, " RA_FACTS ", changed_at)"
+    " VALUES (lower(:id), :id, lower(:name), :scope, lower(:scope), lower(:role),"
+    " lower(:principal_id), :principal_type, :created_on, :created_by, :now)"
+    " ON CONFLICT (id_key) DO UPDATE SET (" RA_FACTS ") = (excluded.id, excluded.name,"
+    " excluded.scope, excluded.scope_key, excluded.role_definition_id, excluded.principal_id,"
+    " excluded.principal_type, excluded.created_on, excluded.created_by),"
+    " changed_at = excluded.changed_at, gone_at = NULL"
+    " WHERE role_assignments.gone_at IS NOT NULL"
+    " OR (role_assignments.id, role_assignments.name, role_assignments.scope,"
+    " role_assignments.role_definition_id, role_assignments.principal_id,"
+    " role_assignments.principal_type, role_assignments.created_on,"
+    " role_assignments.created_by) IS NOT (excluded.id, excluded.name, excluded.scope,"
+    " excluded.role_definition_id, excluded.principal_id, excluded.principal_type,"
+    " excluded.created_on, excluded.created_by)";
+/* The subscription's scope and everything below it. */
+static const char SQL_MARK_GONE_SUB[] =
+    "UPDATE role_assignments SET gone_at = :now, changed_at = :now"
+    " WHERE (scope_key = '/subscriptions/' || lower(:sub)"
+    " OR (scope_key > '/subscriptions/' || lower(:sub) || '/'"
+    " AND scope_key < '/subscriptions/' || lower(:sub) || '0'))"
+    " AND gone_at IS NULL AND id_key NOT IN (SELECT id_key FROM ra_seen)";
+static const char SQL_MARK_GONE_ABOVE[] =
+    "UPDATE role_assignments SET gone_at = :now, changed_at = :now"
+    " WHERE scope_key NOT LIKE '/subscriptions/%' AND gone_at IS NULL"
+    " AND id_key NOT IN (SELECT id_key FROM ra_seen)";
+static const char SQL_PRINCIPALS[] = "SELECT DISTINCT principal_id FROM role_assignments"
+                                     " WHERE gone_at IS NULL ORDER BY principal_id";
+static const char SQL_UNDER[] =
+    "SELECT " RA_COLUMNS " FROM role_assignments WHERE gone_at IS NULL"
+    " AND (:scope IS NULL OR scope_key = lower(:scope)"
+    " OR (scope_key > lower(:scope) || '/' AND scope_key < lower(:scope) || '0'))"
+    " ORDER BY id_key";
+
+static void ra_clear(void *p)
+{
+    store_role_assignment_clear(p);
+}
+
+static void row_to_ra(sqlite3_stmt *s, void *p)
+{
+    struct store_role_assignment *r = p;
+
+    r->id = col_text(s, 0);
+    r->name = col_text(s, 1);
+    r->scope = col_text(s, 2);
+    r->role_definition_id = col_text(s, 3);
+    r->principal_id = col_text(s, 4);
+    r->principal_type = col_text(s, 5);
+    r->created_on = col_int64(s, 6);
+    r->created_by = col_text(s, 7);
+    r->changed_at = col_int64(s, 8);
+    r->gone_at = col_int64(s, 9);
+}
+
+void store_role_assignment_clear(struct store_role_assignment *ra)
+{
+    if (ra == NULL)
+        return;
+    free(ra->id);
+    free(ra->name);
+    free(ra->scope);
+    free(ra->role_definition_id);
+    free(ra->principal_id);
+    free(ra->principal_type);
+    free(ra->created_by);
+    *ra = (struct store_role_assignment){0};
+}
+
+void store_role_assignment_list_free(struct store_role_assignment *list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++)
+        store_role_assignment_clear(&list[i]);
+    free(list);
+}
+
+enum err store_role_assignments_sync_begin(struct store *st, struct err_detail *d)
+{
+    return store_seen_reset(st, SQL_SEEN_CREATE, SQL_SEEN_RESET, d);
+}
+
+static enum err upsert_all(struct store *st, const void *items, size_t n, int64_t now,
+                           size_t *changed, struct err_detail *d)
+{
+    const struct store_role_assignment_facts *ra = items;
+    sqlite3_stmt *up;
+    sqlite3_stmt *seen;
+    int64_t c;
+    enum err e = store_stmt(st, SQL_UPSERT, &up, d);
+
+    if (e == ERR_OK)
+        e = store_stmt(st, SQL_SEEN, &seen, d);
+    for (size_t i = 0; e == ERR_OK && i < n; i++) {
+        if (ra[i].id == NULL || ra[i].scope == NULL || ra[i].role_definition_id == NULL ||
+            ra[i].principal_id == NULL)
+            return err_set(d, ERR_INVALID, "invalid", "role assignment %zu is incomplete", i);
+        bind_text(up, ":id", ra[i].id);
+        bind_text_or(up, ":name", ra[i].name, "");
+        bind_text(up, ":scope", ra[i].scope);
+        bind_text(up, ":role", ra[i].role_definition_id);
+        bind_text(up, ":principal_id", ra[i].principal_id);
+        bind_text_or(up, ":principal_type", ra[i].principal_type, "");
+        bind_time(up, ":created_on", ra[i].created_on);
+        bind_text_or(up, ":created_by", ra[i].created_by, "");
+        bind_int64(up, ":now", now);
+        e = store_exec_count(up, &c, d, "role assignment upsert");
+        *changed += (size_t)c;
+        if (e != ERR_OK)
+            break;
+        bind_text(seen, ":id", ra[i].id);
+        e = store_seen_step(st, seen, d);
+    }
+    return e;
+}
+
+enum err store_role_assignments_upsert(struct store *st,
+                                       const struct store_role_assignment_facts *ra, size_t n,
+                                       int64_t now, size_t *changed, struct err_detail *d)
+{
+    return store_batch(st, upsert_all, ra, n, now, changed, d);
+}
+
+enum err store_role_assignments_mark_gone(struct store *st, const char *subscription_id,
+                                          int64_t now, size_t *gone, struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    int64_t n = 0;
+    enum err e =
+        store_stmt(st, subscription_id != NULL ? SQL_MARK_GONE_SUB : SQL_MARK_GONE_ABOVE, &s, d);
+
+    if (e == ERR_OK) {
+        if (subscription_id != NULL)
+            bind_text(s, ":sub", subscription_id);
+        bind_int64(s, ":now", now);
+        e = store_exec_count(s, &n, d, "role assignment mark gone");
+    }
+    if (gone != NULL)
+        *gone = (size_t)n;
+    return e;
+}
+
+static void row_to_id(sqlite3_stmt *s, void *p)
+{
+    *(char **)p = col_text(s, 0);
+}
+
+static void id_clear(void *p)
+{
+    free(*(char **)p);
+}
+
+enum err store_role_assignment_principal_ids(struct store *st, char ***ids, size_t *n,
+                                             struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_PRINCIPALS, &s, d);
+
+    *ids = NULL;
+    *n = 0;
+    if (e != ERR_OK)
+        return e;
+    return store_collect(s, sizeof(char *), row_to_id, id_clear, (void **)ids, n, d,
+                         "assignment principals");
+}
+
+enum err store_role_assignments_under(struct store *st, const char *scope,
+                                      struct store_role_assignment **out, size_t *n,
+                                      struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_UNDER, &s, d);
+
+    *out = NULL;
+    *n = 0;
+    if (e != ERR_OK)
+        return e;
+    bind_text(s, ":scope", scope);
+    return store_collect(s, sizeof(**out), row_to_ra, ra_clear, (void **)out, n, d,
+                         "assignments under scope");
+}

@@ -1,0 +1,87 @@
+/* store_seen.c: the scratch side of sync passes: statements on this connection's TEMP tables,
+ * whose changes are kept out of store_changes() so a pass that writes nothing observed reports
+ * zero. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_seen.h"
+#include "vmlogind/xalloc.h"
+
+enum err store_seen_step(struct store *st, sqlite3_stmt *s, struct err_detail *d)
+{
+    struct store_conn *c = store_conn_get(st, d);
+    int64_t n = 0;
+    enum err e;
+
+    if (c == NULL)
+        return ERR_STORE;
+    e = store_exec_count(s, &n, d, "sync scratch");
+    c->scratch_changes += n;
+    return e;
+}
+
+enum err store_seen_exec(struct store *st, const char *sql, struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, sql, &s, d);
+
+    return e == ERR_OK ? store_seen_step(st, s, d) : e;
+}
+
+enum err store_collect(sqlite3_stmt *s, size_t elem_size, void (*row)(sqlite3_stmt *, void *),
+                       void (*clear)(void *), void **out, size_t *n, struct err_detail *d,
+                       const char *what)
+{
+    size_t cap = 16;
+    char *arr = xcalloc(cap, elem_size);
+    int rc;
+
+    *n = 0;
+    while ((rc = store_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            arr = xrealloc(arr, cap * 2 * elem_size);
+            memset(arr + cap * elem_size, 0, cap * elem_size);
+            cap *= 2;
+        }
+        row(s, arr + (*n)++ * elem_size);
+    }
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < *n; i++)
+            clear(arr + i * elem_size);
+        free(arr);
+        *out = NULL;
+        *n = 0;
+        return store_fail(s, rc, d, what);
+    }
+    sqlite3_reset(s);
+    *out = arr;
+    return ERR_OK;
+}
+
+enum err store_batch(struct store *st, store_batch_fn fn, const void *items, size_t n, int64_t now,
+                     size_t *changed, struct err_detail *d)
+{
+    size_t dummy = 0;
+    bool own;
+    enum err rc;
+
+    if (changed == NULL)
+        changed = &dummy;
+    *changed = 0;
+    rc = store_own_tx_begin(st, &own, d);
+    if (rc != ERR_OK)
+        return rc;
+    rc = fn(st, items, n, now, changed, d);
+    rc = store_own_tx_end(st, own, rc, d);
+    if (rc != ERR_OK)
+        *changed = 0;
+    return rc;
+}
+
+enum err store_seen_reset(struct store *st, const char *create_sql, const char *reset_sql,
+                          struct err_detail *d)
+{
+    enum err e = store_seen_exec(st, create_sql, d);
+
+    return e == ERR_OK ? store_seen_exec(st, reset_sql, d) : e;
+}

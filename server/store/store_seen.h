@@ -1,0 +1,36 @@
+/* store_seen.h: what the observed-table modules (extensions, role assignments, principals,
+ * sync runs) share beyond store_int.h: per-connection scratch sets a sync pass keeps in TEMP
+ * tables (never in the database file, never counted by store_changes()), and collecting a
+ * query's rows into an array. Private to server/store/. */
+#ifndef VMLOGIND_STORE_SEEN_H
+#define VMLOGIND_STORE_SEEN_H
+
+#include "store/store_int.h"
+
+/* Runs the cached statement sql to completion on a TEMP table and counts its changes as
+ * scratch. Create the table with a "CREATE TEMP TABLE IF NOT EXISTS" run through this first. */
+enum err store_seen_exec(struct store *st, const char *sql, struct err_detail *d);
+/* Creates the TEMP table (create_sql: CREATE TEMP TABLE IF NOT EXISTS) and empties it
+ * (reset_sql): the start of a sync pass. */
+enum err store_seen_reset(struct store *st, const char *create_sql, const char *reset_sql,
+                          struct err_detail *d);
+/* Steps the already bound statement s (on a TEMP table) and counts its changes as scratch. */
+enum err store_seen_step(struct store *st, sqlite3_stmt *s, struct err_detail *d);
+
+/* Steps the bound statement s, converting each row with row(s, element) into a new array of
+ * elements of elem_size bytes. On failure frees what was built with clear(element) and
+ * returns the mapped error; s is reset either way. */
+enum err store_collect(sqlite3_stmt *s, size_t elem_size, void (*row)(sqlite3_stmt *, void *),
+                       void (*clear)(void *), void **out, size_t *n, struct err_detail *d,
+                       const char *what);
+
+/* One batch of an observed table's upserts: writes items[0..n), adding the rows written to
+ * *changed. */
+typedef enum err (*store_batch_fn)(struct store *st, const void *items, size_t n, int64_t now,
+                                   size_t *changed, struct err_detail *d);
+/* Runs fn in one write transaction (or the caller's); *changed (may be NULL) is the rows it
+ * wrote, 0 when it failed and was rolled back. */
+enum err store_batch(struct store *st, store_batch_fn fn, const void *items, size_t n, int64_t now,
+                     size_t *changed, struct err_detail *d);
+
+#endif

@@ -1,0 +1,138 @@
+/* store_sync.c: the inventory sync's own bookkeeping: one sync_runs row per run, its progress
+ * while it runs and its result after. These rows are the only ones a sync with nothing new
+ * writes; the observed tables stay untouched. */
+#include <stdio.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+#define RUN_COUNTS                                                                                 \
+    "subscriptions, vms_seen, vms_changed, vms_gone, extensions_seen, extensions_changed,"         \
+    " extensions_gone, assignments_seen, assignments_changed, assignments_gone,"                   \
+    " principals_seen, principals_changed, members_changed, rows_written, errors"
+
+static const char SQL_START[] =
+    "INSERT INTO sync_runs (state, started_at) VALUES ('running', :started_at)";
+static const char SQL_INTERRUPTED[] =
+    "UPDATE sync_runs SET state = 'failed', finished_at = :now, last_error = 'interrupted'"
+    " WHERE state = 'running'";
+static const char SQL_PRUNE[] = "DELETE FROM sync_runs WHERE id <= :id - 100";
+static const char SQL_UPDATE[] =
+    "UPDATE sync_runs SET state = :state, finished_at = :finished_at, (" RUN_COUNTS ") ="
+    " (:subscriptions, :vms_seen, :vms_changed, :vms_gone, :extensions_seen,"
+    " :extensions_changed, :extensions_gone, :assignments_seen, :assignments_changed,"
+    " :assignments_gone, :principals_seen, :principals_changed, :members_changed,"
+    " :rows_written, :errors), last_error = :last_error WHERE id = :id";
+static const char SQL_LATEST[] = "SELECT id, state, started_at, finished_at, " RUN_COUNTS
+                                 ", last_error FROM sync_runs ORDER BY id DESC LIMIT 1";
+static const char SQL_LAST_DONE[] = "SELECT id, state, started_at, finished_at, " RUN_COUNTS
+                                    ", last_error FROM sync_runs WHERE state <> 'running'"
+                                    " ORDER BY id DESC LIMIT 1";
+
+/* The counters in RUN_COUNTS order. */
+static int64_t *count_at(struct store_sync_run *r, int i)
+{
+    int64_t *c[] = {&r->subscriptions,    &r->vms_seen,         &r->vms_changed,
+                    &r->vms_gone,         &r->extensions_seen,  &r->extensions_changed,
+                    &r->extensions_gone,  &r->assignments_seen, &r->assignments_changed,
+                    &r->assignments_gone, &r->principals_seen,  &r->principals_changed,
+                    &r->members_changed,  &r->rows_written,     &r->errors};
+    return c[i];
+}
+#define RUN_NCOUNTS 15
+static const char *const count_params[RUN_NCOUNTS] = {
+    ":subscriptions",       ":vms_seen",           ":vms_changed",     ":vms_gone",
+    ":extensions_seen",     ":extensions_changed", ":extensions_gone", ":assignments_seen",
+    ":assignments_changed", ":assignments_gone",   ":principals_seen", ":principals_changed",
+    ":members_changed",     ":rows_written",       ":errors"};
+
+enum err store_sync_run_start(struct store *st, struct store_sync_run *r, struct err_detail *d)
+{
+    struct store_conn *c = store_conn_get(st, d);
+    sqlite3_stmt *s;
+    enum err e = c != NULL ? store_stmt(st, SQL_INTERRUPTED, &s, d) : ERR_STORE;
+
+    if (e != ERR_OK)
+        return e;
+    bind_int64(s, ":now", r->started_at);
+    e = store_exec_stmt(s, d, "sync run interrupted");
+    if (e == ERR_OK)
+        e = store_stmt(st, SQL_START, &s, d);
+    if (e != ERR_OK)
+        return e;
+    bind_int64(s, ":started_at", r->started_at);
+    e = store_exec_stmt(s, d, "sync run start");
+    if (e != ERR_OK)
+        return e;
+    r->id = sqlite3_last_insert_rowid(c->db);
+    (void)snprintf(r->state, sizeof(r->state), "running");
+    e = store_stmt(st, SQL_PRUNE, &s, d);
+    if (e == ERR_OK) {
+        bind_int64(s, ":id", r->id);
+        e = store_exec_stmt(s, d, "sync run prune");
+    }
+    return e;
+}
+
+enum err store_sync_run_update(struct store *st, const struct store_sync_run *r,
+                               struct err_detail *d)
+{
+    struct store_sync_run copy = *r;
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_UPDATE, &s, d);
+
+    if (e != ERR_OK)
+        return e;
+    bind_int64(s, ":id", r->id);
+    bind_text(s, ":state", r->state);
+    bind_time(s, ":finished_at", r->finished_at);
+    for (int i = 0; i < RUN_NCOUNTS; i++)
+        bind_int64(s, count_params[i], *count_at(&copy, i));
+    bind_text(s, ":last_error", r->last_error[0] != '\0' ? r->last_error : NULL);
+    return store_exec_stmt(s, d, "sync run update");
+}
+
+static void row_to_run(sqlite3_stmt *s, struct store_sync_run *r)
+{
+    const unsigned char *t;
+
+    *r = (struct store_sync_run){0};
+    r->id = col_int64(s, 0);
+    t = sqlite3_column_text(s, 1);
+    (void)snprintf(r->state, sizeof(r->state), "%s", t != NULL ? (const char *)t : "");
+    r->started_at = col_int64(s, 2);
+    r->finished_at = col_int64(s, 3);
+    for (int i = 0; i < RUN_NCOUNTS; i++)
+        *count_at(r, i) = col_int64(s, 4 + i);
+    t = sqlite3_column_text(s, 4 + RUN_NCOUNTS);
+    (void)snprintf(r->last_error, sizeof(r->last_error), "%s", t != NULL ? (const char *)t : "");
+}
+
+static enum err read_one(struct store *st, const char *sql, struct store_sync_run *out,
+                         struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, sql, &s, d);
+
+    *out = (struct store_sync_run){0};
+    if (e == ERR_OK)
+        e = store_step_one(s, d, "sync run");
+    if (e != ERR_OK)
+        return e;
+    row_to_run(s, out);
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+enum err store_sync_run_latest(struct store *st, struct store_sync_run *latest,
+                               struct store_sync_run *last_done, struct err_detail *d)
+{
+    enum err e = read_one(st, SQL_LATEST, latest, d);
+
+    if (e != ERR_OK) {
+        *last_done = (struct store_sync_run){0};
+        return e;
+    }
+    e = read_one(st, SQL_LAST_DONE, last_done, d);
+    return e == ERR_NOT_FOUND ? ERR_OK : e;
+}
