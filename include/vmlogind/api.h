@@ -35,6 +35,10 @@ extern const size_t api_routes_count;
 extern const char vl_openapi_yaml[];
 extern const size_t vl_openapi_yaml_len;
 
+/* Idempotency-Key for POST: the http before/after hooks (api_idempotency.c). */
+bool api_idem_before(struct http_request *req, void *arg);
+void api_idem_after(struct http_request *req, void *arg);
+
 /* Handlers (one file per resource). */
 void api_health_healthz(struct http_request *req);
 void api_health_readyz(struct http_request *req);
