@@ -373,6 +373,8 @@ static int serve(const struct config *cfg)
         .nroutes = api_routes_count,
         .auth = api_auth_hook,
         .auth_arg = &app,
+        .before_handler = api_idem_before,
+        .after_handler = api_idem_after,
         .app = &app,
         .access_log = true,
     };
