@@ -42,6 +42,8 @@ static const char usage[] =
     "  vmlogind --list-routes | --list-permissions\n"
     "  vmlogind migrate [--db PATH]\n"
     "  vmlogind keys create --name N --role reader|operator|administrator [--scope S]...\n"
+    "           [--grant-roles user,administrator] [--grant-principal-types user,group,...]\n"
+    "           [--grant-member-of GROUP_OBJECT_ID]\n"
     "  vmlogind keys list | keys revoke --id ID\n"
     "  vmlogind audit verify [--db PATH]\n"
     "Every setting also reads VMLOGIND_<SETTING> from the environment.\n";
