@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,6 +19,41 @@
 #include "vmlogind/clock.h"
 
 static char ca_path[512];
+
+/* Every process a test starts is killed when the test exits, even after a failed assertion,
+ * so a failing test never leaves an azsim or vmlogind behind. */
+#define MAX_CHILDREN 64
+static pid_t children[MAX_CHILDREN];
+
+static void kill_children(void)
+{
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (children[i] > 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+            children[i] = 0;
+        }
+    }
+}
+
+static void track(pid_t pid, bool add)
+{
+    static bool registered;
+    if (!registered) {
+        atexit(kill_children);
+        registered = true;
+    }
+    for (int i = 0; i < MAX_CHILDREN; i++) {
+        if (add && children[i] == 0) {
+            children[i] = pid;
+            return;
+        }
+        if (!add && children[i] == pid) {
+            children[i] = 0;
+            return;
+        }
+    }
+}
 
 static void die(const char *what)
 {
@@ -82,6 +118,7 @@ bool h_proc_start(struct proc *p, char *const argv[], char *const env[], const c
         die("fork");
     if (p->pid == 0) {
         int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the test, even on a ctest timeout */
         if (logfd < 0)
             _exit(127);
         dup2(pipefd[1], STDOUT_FILENO);
@@ -95,6 +132,7 @@ bool h_proc_start(struct proc *p, char *const argv[], char *const env[], const c
         _exit(127);
     }
     close(pipefd[1]);
+    track(p->pid, true);
     p->out_fd = pipefd[0];
     while (clock_mono_ms() < deadline) {
         struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
@@ -132,6 +170,7 @@ int h_proc_stop(struct proc *p, int timeout_ms)
     while (clock_mono_ms() < deadline) {
         pid_t r = waitpid(p->pid, &status, WNOHANG);
         if (r == p->pid) {
+            track(p->pid, false);
             p->pid = 0;
             close(p->out_fd);
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -148,6 +187,7 @@ void h_proc_kill(struct proc *p)
         return;
     kill(p->pid, SIGKILL);
     waitpid(p->pid, NULL, 0);
+    track(p->pid, false);
     p->pid = 0;
     close(p->out_fd);
 }
