@@ -51,6 +51,30 @@ void api_subscriptions_list(struct http_request *req);
 void api_sync_get(struct http_request *req);
 void api_sync_post(struct http_request *req);
 
+/* ---- Entra login (api_entra_login.c, api_operations.c, api_compliance.c) ---------------- */
+
+struct store;
+struct store_operation;
+struct store_vm_login_view;
+
+void api_entra_login_put(struct http_request *req);
+void api_entra_login_get(struct http_request *req);
+void api_entra_login_delete(struct http_request *req);
+void api_entra_login_preflight(struct http_request *req);
+void api_operations_get(struct http_request *req);
+void api_compliance_get(struct http_request *req);
+
+/* A VM's login state as the API shows it; strings are static or borrowed from the view. */
+struct api_login_state {
+    const char *state; /* enabled pending failed unsupported excluded notCovered drifted ... */
+    const char *cause; /* failure cause, NULL if none */
+    char os_reason[160];
+};
+void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view *v,
+                              struct api_login_state *out);
+/* The operation with its per-VM items and their diagnosis (new reference). */
+json_t *api_operation_json(struct store *st, const struct store_operation *op, const char *cloud);
+
 /* ---- authentication and audit (api_auth.c, api_audit.c) ---------------------------------- */
 
 struct auth_caller;

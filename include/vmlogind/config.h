@@ -70,6 +70,8 @@ struct config {
     char login_mode[16];
     char extension_version[32];
     bool create_signin_sp;
+    int64_t login_recheck_s;
+    int64_t login_max_attempts;
     int64_t grant_max_duration_s;
     int64_t principal_not_found_timeout_s;
     char rdp_dns_suffix[256];

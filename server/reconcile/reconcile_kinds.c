@@ -1,5 +1,6 @@
 /* reconcile_kinds.c: the one table of task kinds the daemon runs, like the route table. */
 #include "vmlogind/reconcile.h"
+#include "vmlogind/reconcile_login.h"
 #include "vmlogind/reconcile_sync.h"
 
 /* "noop": converges at once; lets tests and operators prove the loop is alive. */
@@ -14,6 +15,9 @@ static void noop(const struct reconcile_env *env, const struct store_task *task,
 const struct reconcile_kind reconcile_kinds[] = {
     {.kind = "noop", .fn = noop},
     {.kind = RECONCILE_SYNC_KIND, .fn = reconcile_sync},
+    {.kind = RECONCILE_KIND_SCOPE_LOGIN, .fn = reconcile_login_scope},
+    {.kind = RECONCILE_KIND_VM_LOGIN, .fn = reconcile_login_vm},
+    {.kind = RECONCILE_KIND_LOGIN_PREFLIGHT, .fn = reconcile_login_preflight},
 };
 
 const size_t reconcile_kinds_count = sizeof(reconcile_kinds) / sizeof(reconcile_kinds[0]);

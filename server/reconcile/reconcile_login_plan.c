@@ -1,0 +1,214 @@
+/* reconcile_login_plan.c: the pure decision of Entra login for one VM: from the desired
+ * setting and what Azure shows, the one next step (DESIGN section 5: plan, then apply). The
+ * order matters and follows the seed: identity before the extension; a failed extension is
+ * re-PUT or removed before anything else; causes that retrying can't fix stop until the facts
+ * change; audit mode never changes anything. No I/O here: reconcile_login.c applies. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vmlogind/reconcile_login.h"
+
+static bool ieq(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcasecmp(a, b) == 0;
+}
+
+static bool ext_transitional(const char *s)
+{
+    return ieq(s, "Creating") || ieq(s, "Updating") || ieq(s, "Deleting");
+}
+
+static void set(struct login_plan_out *o, enum login_action a, const char *state, const char *step,
+                const char *item)
+{
+    o->action = a;
+    o->state = state;
+    o->step = step;
+    o->item_status = item;
+}
+
+static void cause(struct login_plan_out *o, const char *c)
+{
+    snprintf(o->cause, sizeof(o->cause), "%s", c ? c : "");
+}
+
+static void plan_disable(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    if (!in->has_ext) {
+        set(o, LOGIN_ACT_NONE, "disabled", "", "Succeeded");
+        return;
+    }
+    if (ieq(in->ext_state, "Deleting")) {
+        set(o, LOGIN_ACT_WAIT, "disabling", "uninstall", "Running");
+        return;
+    }
+    if (!in->running) {
+        set(o, LOGIN_ACT_WAIT, "disabling", "waitForStart", "Running");
+        snprintf(o->note, sizeof(o->note),
+                 "the VM is not running: the extension is removed once it starts");
+        return;
+    }
+    if (in->vm_busy) {
+        set(o, LOGIN_ACT_WAIT, "disabling", "waitForVm", "Running");
+        return;
+    }
+    set(o, LOGIN_ACT_DELETE_EXT, "disabling", "uninstall", "Running");
+}
+
+static void plan_audit(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    set(o, LOGIN_ACT_REPORT, "drifted", "audit", "Skipped");
+    if (in->has_ext && ieq(in->ext_state, "Failed"))
+        snprintf(o->note, sizeof(o->note), "audit: AADLoginForWindows is in a failed state");
+    else if (!in->has_ext)
+        snprintf(o->note, sizeof(o->note), "audit: AADLoginForWindows is not installed");
+    else if (!in->has_system_identity)
+        snprintf(o->note, sizeof(o->note), "audit: the system-assigned identity is off");
+    else
+        snprintf(o->note, sizeof(o->note), "audit: AADLoginForWindows is %s",
+                 in->ext_state ? in->ext_state : "not ready");
+}
+
+/* The failed extension: re-PUT while retrying can help, else remove it and fail. */
+static void plan_failed_ext(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    const struct model_diagnosis *dg = in->ext_failure;
+    bool retryable = dg == NULL || dg->retryable;
+
+    o->count_failure = true;
+    cause(o, dg ? dg->cause : "unknown");
+    if (!retryable || in->failures + 1 >= in->max_failures) {
+        set(o, LOGIN_ACT_DELETE_EXT, "failed", "removeFailedExtension", "Running");
+        o->then_fail = true;
+        return;
+    }
+    set(o, LOGIN_ACT_PUT_EXT, "applying", "extension", "Running");
+    o->force_update = true;
+}
+
+static void pick_version(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    const char *want = in->want_version && in->want_version[0] ? in->want_version : "1.0";
+
+    if (in->has_ext && in->ext_version && model_version_cmp(in->ext_version, want) > 0)
+        want = in->ext_version; /* never downgrade a newer installed handler */
+    snprintf(o->version, sizeof(o->version), "%s", want);
+}
+
+static bool ext_ok(const struct login_plan_in *in)
+{
+    const char *want = in->want_version && in->want_version[0] ? in->want_version : "1.0";
+
+    return in->has_ext && ieq(in->ext_state, "Succeeded") && in->has_system_identity &&
+           (in->ext_version == NULL || model_version_cmp(in->ext_version, want) >= 0);
+}
+
+static bool plan_blockers(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    bool failed_ext = in->has_ext && ieq(in->ext_state, "Failed");
+    bool stuck = in->prior_failed && in->facts_unchanged &&
+                 (!in->prior_retryable || in->failures >= in->max_failures);
+
+    if (stuck && !failed_ext) {
+        set(o, LOGIN_ACT_FAIL, "failed", "", "Failed");
+        cause(o, in->prior_cause);
+        return true;
+    }
+    if (in->domain_joined) {
+        set(o, LOGIN_ACT_FAIL, "failed", "preflight", "Failed");
+        cause(o, MODEL_CAUSE_DOMAIN_JOINED);
+        return true;
+    }
+    if (in->device_duplicate == MODEL_TRI_YES && !in->was_enabled && !failed_ext) {
+        set(o, LOGIN_ACT_FAIL, "failed", "preflight", "Failed");
+        cause(o, MODEL_CAUSE_HOSTNAME_DUPLICATE);
+        return true;
+    }
+    return false;
+}
+
+void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    *o = (struct login_plan_out){0};
+    pick_version(in, o);
+    if (in->desired == LOGIN_DESIRED_NONE) {
+        set(o, LOGIN_ACT_NONE, "not_covered", "", "Skipped");
+        return;
+    }
+    if (in->desired == LOGIN_DESIRED_DISABLED) {
+        plan_disable(in, o);
+        return;
+    }
+    if (in->excluded) {
+        set(o, LOGIN_ACT_NONE, "excluded", "", "Skipped");
+        return;
+    }
+    if (in->os == MODEL_OS_UNSUPPORTED) {
+        if (in->has_ext && ieq(in->ext_state, "Failed") && in->mode == MODEL_LOGIN_ENFORCE &&
+            in->running && !in->vm_busy) {
+            /* a failed extension blocks every other operation on the VM: remove it */
+            set(o, LOGIN_ACT_DELETE_EXT, "unsupported", "removeFailedExtension", "Running");
+            o->then_fail = true;
+            cause(o, MODEL_CAUSE_PREFLIGHT_OS);
+            return;
+        }
+        set(o, LOGIN_ACT_FAIL, "unsupported", "preflight", in->explicit_vm ? "Failed" : "Skipped");
+        cause(o, MODEL_CAUSE_PREFLIGHT_OS);
+        return;
+    }
+    if (ext_ok(in)) {
+        set(o, LOGIN_ACT_NONE, "enabled", "", "Succeeded");
+        return;
+    }
+    if (in->mode == MODEL_LOGIN_AUDIT) {
+        plan_audit(in, o);
+        return;
+    }
+    if (!in->running) {
+        set(o, LOGIN_ACT_WAIT, "pending", "waitForStart", "Running");
+        snprintf(o->note, sizeof(o->note),
+                 "the VM is not running: vmlogind continues when it starts");
+        return;
+    }
+    if (in->vm_busy || (in->has_ext && ext_transitional(in->ext_state))) {
+        set(o, LOGIN_ACT_WAIT, "pending", "waitForVm", "Running");
+        snprintf(o->note, sizeof(o->note), "another operation is running on the VM");
+        return;
+    }
+    if (plan_blockers(in, o))
+        return;
+    if (in->has_ext && ieq(in->ext_state, "Failed")) {
+        plan_failed_ext(in, o);
+        return;
+    }
+    if (!in->has_system_identity) {
+        set(o, LOGIN_ACT_IDENTITY, "applying", "identity", "Running");
+        return;
+    }
+    set(o, LOGIN_ACT_PUT_EXT, "applying", "extension", "Running");
+}
+
+const char *login_action_str(enum login_action a)
+{
+    static const char *const names[] = {"none",     "wait",         "report",         "fail",
+                                        "identity", "putExtension", "deleteExtension"};
+    return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "none";
+}
+
+const char *reconcile_login_rollup(const char *const *st, size_t n)
+{
+    size_t ok = 0, failed = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (ieq(st[i], "NotStarted") || ieq(st[i], "Running"))
+            return "Running";
+        if (ieq(st[i], "Succeeded") || ieq(st[i], "Skipped"))
+            ok++;
+        else
+            failed++;
+    }
+    if (failed == 0)
+        return "Succeeded";
+    return ok == 0 ? "Failed" : "PartiallySucceeded";
+}
