@@ -44,6 +44,19 @@ void api_health_healthz(struct http_request *req);
 void api_health_readyz(struct http_request *req);
 void api_health_metrics(struct http_request *req);
 void api_health_openapi(struct http_request *req);
+/* Login grants, sweeps and login policy (api_grants.c); effective access (api_access.c); the
+ * RDP file (api_rdp.c). */
+void api_grants_create(struct http_request *req);
+void api_grants_list(struct http_request *req);
+void api_grants_get(struct http_request *req);
+void api_grants_revoke(struct http_request *req);
+void api_grants_sweep(struct http_request *req);
+void api_grants_sweep_get(struct http_request *req);
+void api_grants_policy_get(struct http_request *req);
+void api_grants_policy_put(struct http_request *req);
+void api_access_vm(struct http_request *req);
+void api_access_principal(struct http_request *req);
+void api_rdp_get(struct http_request *req);
 /* The inventory (api_vms.c, api_subscriptions.c, api_sync.c). */
 void api_vms_list(struct http_request *req);
 void api_vms_get(struct http_request *req);
