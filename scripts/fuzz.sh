@@ -49,6 +49,6 @@ for t in "${things[@]}"; do
         echo "   FAILED: see $out/log and $out/crash-* / leak-* / timeout-*"
         fail=1
     fi
-    grep -E "^stat::number_of_executed_runs|^#[0-9]+.*DONE" "$out/log" | tail -2 | sed 's/^/   /'
+    grep -E "^#[0-9]+.*DONE|^SUMMARY|runtime error" "$out/log" | tail -2 | sed 's/^/   /' || true
 done
 exit $fail

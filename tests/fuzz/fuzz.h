@@ -6,8 +6,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,6 +23,39 @@ static inline char *fuzz_strdup(const uint8_t *data, size_t size)
         memcpy(s, data, size);
     s[size] = '\0';
     return s;
+}
+
+/* Writes the input to a private temporary file made on the first call (removed at exit) and
+ * returns its path, for parsers that read files. */
+static inline char *fuzz_tmp_path(void)
+{
+    static char path[64];
+    return path;
+}
+
+static inline void fuzz_tmp_remove(void)
+{
+    unlink(fuzz_tmp_path());
+}
+
+static inline const char *fuzz_write_tmp(const uint8_t *data, size_t size)
+{
+    char *path = fuzz_tmp_path();
+    FILE *f;
+
+    if (path[0] == '\0') {
+        int fd;
+        snprintf(path, 64, "/tmp/vmlogind-fuzz.XXXXXX");
+        fd = mkstemp(path);
+        if (fd < 0)
+            abort();
+        close(fd);
+        atexit(fuzz_tmp_remove);
+    }
+    f = fopen(path, "wb");
+    if (f == NULL || (size > 0 && fwrite(data, 1, size, f) != size) || fclose(f) != 0)
+        abort();
+    return path;
 }
 
 #endif
