@@ -812,19 +812,19 @@ static enum err on_vm(const struct store_vm_login_view *v, void *arg)
     return store_task_upsert(st, RECONCILE_KIND_VM_LOGIN, vs.key, now, s->payload, now, &d);
 }
 
-/* A scope is expanded from the inventory: before the first finished sync it would look empty,
- * so ask for one and wait. */
-static bool inventory_ready(const struct reconcile_env *env)
+/* A scope is expanded from the inventory: it must be at least as fresh as the request, or VMs
+ * created just before it would be missed. Asks for a sync unless one started since. */
+static bool inventory_ready(const struct reconcile_env *env, int64_t since)
 {
     struct store_sync_run latest = {0}, done = {0};
     enum err rc = store_sync_run_latest(env->store, &latest, &done, NULL);
 
-    if (rc == ERR_OK && done.id != 0)
+    if (rc == ERR_OK && done.id != 0 && done.started_at >= since)
         return true;
-    if (rc == ERR_NOT_FOUND || (rc == ERR_OK && latest.finished_at != 0) ||
-        (rc == ERR_OK && latest.id == 0))
-        if (reconcile_sync_schedule(env->store, clock_now_ms(), NULL) != ERR_OK)
-            log_warn("login_sync_schedule_failed", "reason=\"%s\"", "first expansion");
+    if (rc == ERR_OK && latest.finished_at == 0 && latest.started_at >= since)
+        return false; /* one is running and will do */
+    if (reconcile_sync_schedule(env->store, clock_now_ms(), NULL) != ERR_OK)
+        log_warn("login_sync_schedule_failed", "reason=\"%s\"", "first expansion");
     return false;
 }
 
@@ -854,7 +854,7 @@ void reconcile_login_scope(const struct reconcile_env *env, const struct store_t
         ieq(op.status, "NotStarted"))
         first = true;
     s.setting = &set;
-    if (first && sc.kind != MODEL_SCOPE_VM && !inventory_ready(env)) {
+    if (first && sc.kind != MODEL_SCOPE_VM && !inventory_ready(env, set.updated_at)) {
         reconcile_again(res, WAIT_SYNC_MS, "waiting for a first inventory sync");
         goto out;
     }

@@ -21,7 +21,7 @@
 #define RG "rg-entra"
 #define VM_ARM(rg, name)                                                                           \
     "/subscriptions/" SUB "/resourceGroups/" rg "/providers/Microsoft.Compute/"                    \
-                                                "virtualMachines/" name
+    "virtualMachines/" name
 #define VM_API(rg, name) "/v1/subscriptions/" SUB "/resourceGroups/" rg "/virtualMachines/" name
 
 /* Fast enough for tests: LROs scaled to 2% (identity 0.2 s, extension 1.8 s), polls every
@@ -39,7 +39,7 @@ struct lctx {
     char scenario[512];
 };
 
-static void lctx_start(struct lctx *c, const char *time_scale, const char *extra_config)
+static inline void lctx_start(struct lctx *c, const char *time_scale, const char *extra_config)
 {
     const char *args[] = {"--time-scale", time_scale, NULL};
     char cfg[1024];
@@ -51,15 +51,15 @@ static void lctx_start(struct lctx *c, const char *time_scale, const char *extra
     h_daemon_key(&c->d, "administrator", NULL, c->key, sizeof(c->key));
 }
 
-static void lctx_stop(struct lctx *c)
+static inline void lctx_stop(struct lctx *c)
 {
     h_daemon_stop(&c->d);
     h_sim_stop(&c->s);
 }
 
 /* A request to vmlogind with the test key; the parsed body (new reference, may be NULL). */
-static json_t *api(struct lctx *c, const char *method, const char *path, const char *body,
-                   long want, char *location, size_t loc_cap)
+static inline json_t *api(struct lctx *c, const char *method, const char *path, const char *body,
+                          long want, char *location, size_t loc_cap)
 {
     char url[1024];
     const char *h[] = {h_bearer(c->key), NULL};
@@ -79,7 +79,7 @@ static json_t *api(struct lctx *c, const char *method, const char *path, const c
 }
 
 /* azsim's control API (no auth). */
-static json_t *sim(struct lctx *c, const char *method, const char *path, const char *body)
+static inline json_t *sim(struct lctx *c, const char *method, const char *path, const char *body)
 {
     char url[1024];
     struct resp r;
@@ -94,7 +94,7 @@ static json_t *sim(struct lctx *c, const char *method, const char *path, const c
 }
 
 /* azsim's VM object (resources[], identity, powerState...). */
-static json_t *sim_vm(struct lctx *c, const char *arm_id)
+static inline json_t *sim_vm(struct lctx *c, const char *arm_id)
 {
     char path[600];
     json_t *j, *o;
@@ -108,7 +108,7 @@ static json_t *sim_vm(struct lctx *c, const char *arm_id)
 
 /* The AADLoginForWindows extension azsim holds on the VM (matched by publisher + type), and
  * how many there are. Borrowed from vm. */
-static const json_t *sim_aad(const json_t *vm, int *count)
+static inline const json_t *sim_aad(const json_t *vm, int *count)
 {
     const json_t *found = NULL;
     size_t i;
@@ -130,7 +130,7 @@ static const json_t *sim_aad(const json_t *vm, int *count)
 }
 
 /* Mutating ARM requests azsim saw whose path contains needle and whose op is op (NULL: any). */
-static int sim_mutations(struct lctx *c, const char *needle, const char *op)
+static inline int sim_mutations(struct lctx *c, const char *needle, const char *op)
 {
     json_t *st = sim(c, "GET", "/_sim/stats", NULL);
     int n = 0;
@@ -149,8 +149,8 @@ static int sim_mutations(struct lctx *c, const char *needle, const char *op)
 }
 
 /* PUT (or DELETE) .../entraLogin: 202 with Location; copies the operation id into op. */
-static json_t *login_call(struct lctx *c, const char *method, const char *api_scope,
-                          const char *body, char *op, size_t cap)
+static inline json_t *login_call(struct lctx *c, const char *method, const char *api_scope,
+                                 const char *body, char *op, size_t cap)
 {
     char path[600], loc[600];
     json_t *j;
@@ -169,7 +169,7 @@ struct op_wait {
     json_t *last;
 };
 
-static bool op_ended(void *arg)
+static inline bool op_ended(void *arg)
 {
     struct op_wait *w = arg;
     char path[256];
@@ -183,7 +183,7 @@ static bool op_ended(void *arg)
 }
 
 /* Waits for the operation to end; returns it (new reference). */
-static json_t *wait_op(struct lctx *c, const char *op, int timeout_ms)
+static inline json_t *wait_op(struct lctx *c, const char *op, int timeout_ms)
 {
     struct op_wait w = {.c = c, .op = op};
 
@@ -194,7 +194,7 @@ static json_t *wait_op(struct lctx *c, const char *op, int timeout_ms)
 }
 
 /* The operation's item for a VM (borrowed from op). */
-static const json_t *op_item(const json_t *op, const char *arm_id)
+static inline const json_t *op_item(const json_t *op, const char *arm_id)
 {
     size_t i;
     json_t *it;
@@ -210,7 +210,7 @@ static const json_t *op_item(const json_t *op, const char *arm_id)
 }
 
 /* The VM's state in GET .../entraLogin at VM scope (a new string). */
-static char *login_state(struct lctx *c, const char *api_vm)
+static inline char *login_state(struct lctx *c, const char *api_vm)
 {
     char path[600];
     json_t *j, *vms;
