@@ -1,0 +1,491 @@
+/* reconcile_grant.c: one login grant at a time, level-triggered. Reads the grant, decides the
+ * next step from its state, does it against Azure, and records the outcome with an audit row
+ * in one transaction conditional on the generation it read, so a revocation arriving meanwhile
+ * is never overwritten: the task simply runs again and sees it. Every step is idempotent (PUT
+ * under the deterministic name, DELETE where 404/204 mean done). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "vmlogind/azure_arm.h"
+#include "vmlogind/azure_graph.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/log.h"
+#include "vmlogind/model_grant.h"
+#include "vmlogind/reconcile_grant.h"
+#include "vmlogind/store_grants.h"
+#include "vmlogind/uuid.h"
+#include "vmlogind/xalloc.h"
+
+#define NO_AZURE_MS 60000
+#define BACKOFF_BASE_MS 2000
+#define BACKOFF_CAP_MS 30000
+
+struct run {
+    const struct reconcile_env *env;
+    const struct store_task *task;
+    struct reconcile_result *res;
+    struct store_grant g;
+    struct model_scope scope;
+    enum model_grant_role role;
+    int64_t now;
+};
+
+static int64_t backoff(const struct run *r)
+{
+    unsigned char b;
+
+    random_bytes(&b, 1);
+    return store_task_backoff_ms(r->task->attempts, BACKOFF_BASE_MS, BACKOFF_CAP_MS, b / 256.0);
+}
+
+/* Writes a transition and its audit row in one transaction. ERR_CONFLICT means the grant moved
+ * on meanwhile (the caller runs again). */
+static enum err transition(struct run *r, const struct store_grant_update *u, const char *action,
+                           const char *outcome, const char *extra_key, const char *extra_value)
+{
+    struct store *st = r->env->store;
+    struct err_detail d = {{0}, {0}};
+    json_t *det = json_pack("{s:s, s:s, s:s, s:s}", "grantId", r->g.id, "role", r->g.role,
+                            "principalId", u->principal_id ? u->principal_id : r->g.principal_id,
+                            "state", u->state ? u->state : r->g.state);
+    char *text;
+    struct store_audit_entry e = {.at = r->now,
+                                  .actor = "reconciler",
+                                  .action = (char *)action,
+                                  .target = r->g.scope,
+                                  .outcome = (char *)outcome};
+    enum err rc;
+
+    if (u->error_code != NULL)
+        json_object_set_new(det, "error",
+                            json_pack("{s:s, s:s}", "code", u->error_code, "message",
+                                      u->error_message ? u->error_message : ""));
+    if (extra_key != NULL)
+        json_object_set_new(det, extra_key, json_string(extra_value));
+    text = json_dumps(det, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(det);
+    e.details = text;
+    rc = store_tx_begin(st, &d);
+    if (rc == ERR_OK)
+        rc = store_grant_update(st, r->g.id, r->g.generation, u, r->now, &d);
+    if (rc == ERR_OK && action != NULL)
+        rc = store_audit_append(st, &e, &d);
+    if (rc == ERR_OK)
+        rc = store_tx_commit(st, &d);
+    else
+        store_tx_rollback(st);
+    free(text);
+    if (rc != ERR_OK && rc != ERR_CONFLICT)
+        log_warn("grant_record_failed", "grant=%s error=\"%s\"", r->g.id, d.msg);
+    if (rc == ERR_OK && u->state != NULL)
+        log_info("grant_state", "grant=%s scope=%s role=%s state=%s code=%s", r->g.id, r->g.scope,
+                 r->g.role, u->state, u->error_code ? u->error_code : "-");
+    return rc;
+}
+
+/* After a failed transition: run again soon (the grant changed, or the store was busy). */
+static void again_after(struct run *r, enum err rc)
+{
+    reconcile_again(r->res, rc == ERR_CONFLICT ? 1 : 0, "recording grant %s: %s", r->g.id,
+                    err_str(rc));
+}
+
+static void fail_grant(struct run *r, const char *code, const char *fmt, ...) VL_PRINTF(3, 4);
+static void fail_grant(struct run *r, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    struct store_grant_update u = {
+        .state = MODEL_GRANT_FAILED, .error_code = code, .error_message = msg};
+    enum err rc;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    rc = transition(r, &u, "loginGrant.fail", "failed", NULL, NULL);
+    if (rc != ERR_OK) {
+        again_after(r, rc);
+        return;
+    }
+    reconcile_done(r->res);
+}
+
+/* Records a wait (the grant keeps its state; the cause is visible as its error) and runs
+ * again after delay_ms. */
+static void wait_with(struct run *r, int64_t delay_ms, const char *code, const char *msg)
+{
+    struct store_grant_update u = {.error_code = code, .error_message = msg};
+    bool same = r->g.last_error_code != NULL && strcmp(r->g.last_error_code, code) == 0 &&
+                r->g.last_error_message != NULL && strcmp(r->g.last_error_message, msg) == 0;
+
+    if (!same)
+        (void)transition(r, &u, NULL, NULL, NULL, NULL);
+    reconcile_again(r->res, delay_ms, "%s: %s", code, msg);
+}
+
+/* Transient Azure trouble (throttling, 5xx, transport): again, honouring Retry-After. */
+static void cloud_again(struct run *r, const char *what, const struct azure_error *ae)
+{
+    int64_t delay = ae->retry_after_ms > 0 ? ae->retry_after_ms : backoff(r);
+
+    reconcile_again(r->res, delay, "%s %s: %ld %s %s", what, r->g.scope, ae->status, ae->code,
+                    ae->message);
+}
+
+static bool is_transient(enum err rc, const struct azure_error *ae)
+{
+    return rc == ERR_CLOUD_THROTTLED || rc == ERR_TIMEOUT || ae->status == 0 || ae->status >= 500 ||
+           ae->status == 429 || ae->status == 408;
+}
+
+/* ---- principal ---------------------------------------------------------------------------- */
+
+/* Judges a user Graph returned; false after failing the grant. */
+static bool user_ok(struct run *r, const struct azure_user *u)
+{
+    struct model_principal_facts f = {
+        .kind = "user",
+        .user_type = u->user_type,
+        .account_enabled = u->has_account_enabled ? (u->account_enabled ? 1 : 0) : -1,
+    };
+    struct err_detail d = {{0}, {0}};
+
+    if (model_grant_principal_check(&f, &d) == ERR_OK)
+        return true;
+    fail_grant(r, d.code, "%s (%s)", d.msg, u->upn ? u->upn : u->id);
+    return false;
+}
+
+/* A grant by UPN: looks the user up and fixes its object id and assignment name. Returns true
+ * when the run should go on to the PUT (with r->g updated). */
+static bool resolve_upn(struct run *r)
+{
+    struct azure_user u = {0};
+    struct azure_error ae;
+    struct store_grant other = {0};
+    char name[UUID_STR_LEN];
+    struct store_grant_update up = {0};
+    enum err rc;
+
+    azure_error_clear(&ae);
+    rc = azure_graph_user_get(r->env->az, r->g.upn, &u, &ae);
+    if (rc == ERR_NOT_FOUND) {
+        /* A UPN the directory does not know is refused at once, not waited for. */
+        fail_grant(r, "principal_not_found", "no user with UPN %s in the directory", r->g.upn);
+        return false;
+    }
+    if (rc != ERR_OK) {
+        if (is_transient(rc, &ae))
+            cloud_again(r, "looking up the user of", &ae);
+        else
+            fail_grant(r, "directory_error", "Graph refused the lookup of %s: %ld %s %s", r->g.upn,
+                       ae.status, ae.code, ae.message);
+        return false;
+    }
+    if (!user_ok(r, &u) || u.id == NULL) {
+        if (u.id == NULL)
+            fail_grant(r, "directory_error", "Graph returned no object id for %s", r->g.upn);
+        azure_user_cleanup(&u);
+        return false;
+    }
+    model_grant_assignment_name(r->scope.key, r->role, u.id, name);
+    if (store_grant_find_live(r->env->store, name, &other, NULL) == ERR_OK &&
+        strcmp(other.id, r->g.id) != 0) {
+        fail_grant(r, "duplicate_grant", "grant %s already gives %s this role at this scope",
+                   other.id, r->g.upn);
+        store_grant_clear(&other);
+        azure_user_cleanup(&u);
+        return false;
+    }
+    store_grant_clear(&other);
+    up = (struct store_grant_update){.principal_id = u.id, .assignment_name = name};
+    rc = transition(r, &up, "loginGrant.resolve", "succeeded", "upn", r->g.upn);
+    azure_user_cleanup(&u);
+    if (rc != ERR_OK) {
+        again_after(r, rc);
+        return false;
+    }
+    reconcile_again(r->res, 1, "%s", ""); /* resolved: the PUT comes in the next run */
+    return false;
+}
+
+/* A user granted by object id: guests and disabled accounts are refused; an id Graph does not
+ * know yet may be a principal still replicating, so it is waited for (bounded). Returns true
+ * when the PUT may go ahead. */
+static bool check_user_id(struct run *r)
+{
+    struct azure_user u = {0};
+    struct azure_error ae;
+    int64_t deadline = r->g.created_at + r->env->cfg->principal_not_found_timeout_s * 1000;
+    bool ok;
+    enum err rc;
+
+    azure_error_clear(&ae);
+    rc = azure_graph_user_get(r->env->az, r->g.principal_id, &u, &ae);
+    if (rc == ERR_NOT_FOUND) {
+        if (r->now >= deadline)
+            fail_grant(r, "principal_not_found",
+                       "no user with object id %s appeared in the directory within %llds",
+                       r->g.principal_id, (long long)r->env->cfg->principal_not_found_timeout_s);
+        else
+            wait_with(r, backoff(r), "PrincipalNotFound",
+                      "the directory does not know the principal yet (replication delay?); "
+                      "retrying");
+        return false;
+    }
+    if (rc != ERR_OK) {
+        if (is_transient(rc, &ae))
+            cloud_again(r, "looking up the user of", &ae);
+        else
+            fail_grant(r, "directory_error", "Graph refused the lookup of %s: %ld %s %s",
+                       r->g.principal_id, ae.status, ae.code, ae.message);
+        return false;
+    }
+    ok = user_ok(r, &u);
+    azure_user_cleanup(&u);
+    return ok;
+}
+
+/* ---- the assignment ------------------------------------------------------------------------ */
+
+struct find {
+    const char *scope;
+    const char *role_guid;
+    char *id;
+};
+
+static bool same_scope(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    while (la > 0 && a[la - 1] == '/')
+        la--;
+    while (lb > 0 && b[lb - 1] == '/')
+        lb--;
+    return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+static enum err find_cb(const struct azure_role_assignment *ras, size_t n, void *arg)
+{
+    struct find *f = arg;
+
+    for (size_t i = 0; i < n && f->id == NULL; i++) {
+        if (ras[i].scope != NULL && same_scope(ras[i].scope, f->scope) &&
+            ras[i].role_definition_guid != NULL &&
+            strcasecmp(ras[i].role_definition_guid, f->role_guid) == 0 && ras[i].id != NULL)
+            f->id = xstrdup(ras[i].id);
+    }
+    return ERR_OK;
+}
+
+static void activated(struct run *r, const char *assignment_id, bool adopted)
+{
+    struct store_grant_update u = {.state = MODEL_GRANT_ACTIVE, .assignment_id = assignment_id};
+    enum err rc;
+
+    rc = transition(r, &u, adopted ? "loginGrant.adopt" : "loginGrant.activate", "succeeded",
+                    "assignmentId", assignment_id);
+    if (rc != ERR_OK) {
+        again_after(r, rc);
+        return;
+    }
+    if (r->g.expires_at > 0)
+        reconcile_again(r->res, r->g.expires_at - r->now > 0 ? r->g.expires_at - r->now : 1, "%s",
+                        "");
+    else
+        reconcile_done(r->res);
+}
+
+/* 409 RoleAssignmentExists: the same (scope, role, principal) exists under another name. */
+static void adopt(struct run *r)
+{
+    struct find f = {.scope = r->g.scope, .role_guid = model_grant_role_guid(r->role)};
+    struct azure_ra_filter filter = {.principal_id = r->g.principal_id};
+    struct azure_error ae;
+    enum err rc;
+
+    azure_error_clear(&ae);
+    rc = azure_role_assignments_list(r->env->az, r->g.scope, &filter, find_cb, &f, &ae);
+    if (rc != ERR_OK) {
+        free(f.id);
+        cloud_again(r, "listing assignments to adopt at", &ae);
+        return;
+    }
+    if (f.id == NULL) {
+        reconcile_again(r->res, backoff(r),
+                        "RoleAssignmentExists at %s but no matching assignment is listed yet",
+                        r->g.scope);
+        return;
+    }
+    log_info("grant_adopt", "grant=%s assignment=%s", r->g.id, f.id);
+    activated(r, f.id, true);
+    free(f.id);
+}
+
+static void put_assignment(struct run *r)
+{
+    char role_def[160], desc[96];
+    struct azure_role_assignment_spec spec = {
+        .scope = r->g.scope,
+        .name = r->g.assignment_name,
+        .role_definition = role_def,
+        .principal_id = r->g.principal_id,
+        .principal_type = r->g.principal_type,
+        .description = desc,
+    };
+    struct azure_role_assignment out = {0};
+    struct azure_error ae;
+    int64_t deadline = r->g.created_at + r->env->cfg->principal_not_found_timeout_s * 1000;
+    char *id;
+    enum err rc;
+
+    snprintf(role_def, sizeof(role_def),
+             "/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s",
+             r->scope.subscription, model_grant_role_guid(r->role));
+    snprintf(desc, sizeof(desc), "vmlogind grant %s", r->g.id);
+    azure_error_clear(&ae);
+    rc = azure_role_assignment_put(r->env->az, &spec, &out, &ae);
+    if (rc == ERR_OK) {
+        id = out.id ? xstrdup(out.id)
+                    : xasprintf("%s/providers/Microsoft.Authorization/"
+                                "roleAssignments/%s",
+                                r->g.scope, r->g.assignment_name);
+        azure_role_assignment_cleanup(&out);
+        activated(r, id, false);
+        free(id);
+        return;
+    }
+    azure_role_assignment_cleanup(&out);
+    if (azure_error_is(&ae, "RoleAssignmentExists")) {
+        adopt(r);
+    } else if (azure_error_is(&ae, "PrincipalNotFound")) {
+        if (r->now >= deadline)
+            fail_grant(r, "PrincipalNotFound",
+                       "ARM still did not know principal %s after %llds: %s", r->g.principal_id,
+                       (long long)r->env->cfg->principal_not_found_timeout_s, ae.message);
+        else
+            wait_with(r, backoff(r), "PrincipalNotFound",
+                      "ARM does not know the principal yet (directory replication); retrying");
+    } else if (is_transient(rc, &ae)) {
+        cloud_again(r, "creating the assignment at", &ae);
+    } else {
+        fail_grant(r, ae.code[0] ? ae.code : "arm_error", "ARM refused the assignment: %ld %s",
+                   ae.status, ae.message);
+    }
+}
+
+/* The name of the assignment the grant holds: its adopted id's last segment, else its own. */
+static const char *held_name(const struct store_grant *g)
+{
+    const char *slash = g->assignment_id ? strrchr(g->assignment_id, '/') : NULL;
+
+    return slash != NULL && uuid_is_valid(slash + 1) ? slash + 1 : g->assignment_name;
+}
+
+/* Revocation and expiry: delete, then the final state. */
+static void delete_assignment(struct run *r, const char *final_state, const char *action)
+{
+    struct azure_error ae;
+    struct store_grant_update u = {.state = final_state};
+    const char *name = held_name(&r->g);
+    enum err rc;
+
+    azure_error_clear(&ae);
+    rc = azure_role_assignment_delete(r->env->az, r->g.scope, name, NULL, &ae);
+    if (rc == ERR_OK && strcmp(name, r->g.assignment_name) != 0) /* a pending PUT may exist */
+        rc = azure_role_assignment_delete(r->env->az, r->g.scope, r->g.assignment_name, NULL, &ae);
+    if (rc == ERR_NOT_FOUND)
+        rc = ERR_OK; /* gone already */
+    if (rc != ERR_OK) {
+        if (is_transient(rc, &ae))
+            cloud_again(r, "deleting the assignment at", &ae);
+        else
+            wait_with(r, backoff(r) * 4, ae.code[0] ? ae.code : "arm_error", ae.message);
+        return;
+    }
+    rc = transition(r, &u, action, "succeeded", NULL, NULL);
+    if (rc != ERR_OK) {
+        again_after(r, rc);
+        return;
+    }
+    reconcile_done(r->res);
+}
+
+/* An active grant: still there? (re-created if someone deleted it by hand) */
+static void verify_active(struct run *r)
+{
+    struct azure_role_assignment ra = {0};
+    struct azure_error ae;
+    enum err rc;
+
+    azure_error_clear(&ae);
+    rc = azure_role_assignment_get(r->env->az, r->g.scope, held_name(&r->g), &ra, &ae);
+    azure_role_assignment_cleanup(&ra);
+    if (rc == ERR_NOT_FOUND) {
+        log_info("grant_drift", "grant=%s scope=%s: assignment gone, creating it again", r->g.id,
+                 r->g.scope);
+        put_assignment(r);
+        return;
+    }
+    if (rc != ERR_OK) {
+        cloud_again(r, "reading the assignment at", &ae);
+        return;
+    }
+    if (r->g.expires_at > 0)
+        reconcile_again(r->res, r->g.expires_at - r->now, "%s", "");
+    else
+        reconcile_done(r->res);
+}
+
+static void step(struct run *r)
+{
+    const char *s = r->g.state;
+    bool expired = r->g.expires_at > 0 && r->now >= r->g.expires_at;
+
+    if (strcmp(s, MODEL_GRANT_REVOKING) == 0) {
+        delete_assignment(r, MODEL_GRANT_REVOKED, "loginGrant.revoked");
+    } else if (strcmp(s, MODEL_GRANT_PENDING) != 0 && strcmp(s, MODEL_GRANT_ACTIVE) != 0) {
+        reconcile_done(r->res); /* failed, revoked, expired: nothing to do */
+    } else if (expired) {
+        delete_assignment(r, MODEL_GRANT_EXPIRED, "loginGrant.expire");
+    } else if (strcmp(s, MODEL_GRANT_ACTIVE) == 0) {
+        verify_active(r);
+    } else if (r->g.principal_id[0] == '\0') {
+        (void)resolve_upn(r);
+    } else if (strcmp(r->g.principal_type, "User") == 0 && !check_user_id(r)) {
+        return;
+    } else {
+        put_assignment(r);
+    }
+}
+
+void reconcile_grant(const struct reconcile_env *env, const struct store_task *task,
+                     struct reconcile_result *res)
+{
+    struct run r = {.env = env, .task = task, .res = res, .now = clock_now_ms()};
+    struct err_detail d = {{0}, {0}};
+    struct violations vs;
+    enum err rc = store_grant_get(env->store, task->key, &r.g, &d);
+
+    if (rc == ERR_NOT_FOUND) {
+        reconcile_done(res);
+        return;
+    }
+    if (rc != ERR_OK) {
+        reconcile_again(res, 0, "reading grant %s: %s", task->key, d.msg);
+        return;
+    }
+    violations_init(&vs);
+    r.role = model_grant_role_parse(r.g.role);
+    if (!model_scope_parse(r.g.scope, &r.scope, &vs, "scope") || r.role == MODEL_GRANT_ROLE_NONE) {
+        reconcile_failed(res, "grant %s has an invalid scope or role", r.g.id);
+    } else if (env->az == NULL) {
+        reconcile_again(res, NO_AZURE_MS, "Azure is not configured");
+    } else {
+        step(&r);
+    }
+    store_grant_clear(&r.g);
+}
