@@ -464,8 +464,8 @@ static void get_by_ids(struct sim_req *r)
         bool ok = p && json_array_size(types) == 0;
         for (size_t k = 0; p && !ok && k < json_array_size(types); k++)
             ok = sim_ieq(json_string_value(json_array_get(types, k)), odata_type(p) + 17);
-        if (ok)
-            json_array_append_new(value, sim_principal_to_json(p, NULL));
+        if (ok) /* like Graph: $select applies (users show userType only when selected) */
+            json_array_append_new(value, sim_principal_to_json(p, sim_query(r, "$select")));
     }
     ctx = sim_url(r, "/v1.0/$metadata#directoryObjects");
     sim_reply_json(r, 200, json_pack("{s:s, s:o}", "@odata.context", ctx, "value", value));

@@ -32,7 +32,8 @@ enum err azure_graph_user_find_by_upn(struct azure_client *c, const char *upn,
 void azure_user_cleanup(struct azure_user *u);
 
 /* A directory object as lists return it. kind is @odata.type without "#microsoft.graph."
- * ("user", "group", "servicePrincipal", "device", "directoryRole", ...). */
+ * ("user", "group", "servicePrincipal", "device", "directoryRole", ...). Graph returns
+ * userType and accountEnabled only when $select names them, which every list here does. */
 struct azure_directory_object {
     char *id;
     char *kind;
@@ -40,6 +41,9 @@ struct azure_directory_object {
     char *upn;               /* users */
     char *app_id;            /* service principals */
     char *deleted_date_time; /* deleted items */
+    char *user_type;         /* users: Member | Guest; NULL when absent */
+    bool account_enabled;    /* users, service principals, devices */
+    bool has_account_enabled;
 };
 
 void azure_directory_object_cleanup(struct azure_directory_object *o);
@@ -54,8 +58,9 @@ enum err azure_graph_user_member_of(struct azure_client *c, const char *user_id,
 enum err azure_graph_group_members(struct azure_client *c, const char *group_id,
                                    azure_objects_fn fn, void *arg,
                                    struct azure_error *ae) VL_MUST_CHECK;
-/* POST /directoryObjects/getByIds in batches of at most 1000 ids; fn gets each batch's
- * objects (ids that no longer exist are simply missing). */
+/* POST /directoryObjects/getByIds?$select=... in batches of at most 1000 ids; fn gets each
+ * batch's objects (ids that no longer exist are simply missing), users with userType and
+ * accountEnabled. */
 enum err azure_graph_get_by_ids(struct azure_client *c, const char *const *ids, size_t n,
                                 azure_objects_fn fn, void *arg,
                                 struct azure_error *ae) VL_MUST_CHECK;

@@ -450,7 +450,10 @@ struct store_principal_facts {
     const char *kind; /* user | group | servicePrincipal | device */
     const char *upn;  /* users; NULL otherwise */
     const char *display_name;
-    const char *app_id; /* service principals */
+    const char *app_id;       /* service principals */
+    const char *user_type;    /* users: Member | Guest; NULL: not known, the stored one stays */
+    bool has_account_enabled; /* false: not known, the stored account_enabled stays */
+    bool account_enabled;
 };
 
 struct store_member_facts {
@@ -459,7 +462,8 @@ struct store_member_facts {
 };
 
 /* Upserts principals seen in the directory now: writes only when a fact changed or the
- * principal was marked deleted; user_type and account_enabled are left as they are. */
+ * principal was marked deleted. user_type and account_enabled are written when given and
+ * left as they are when not (a listing that did not select them never clears them). */
 enum err store_principals_upsert(struct store *st, const struct store_principal_facts *p, size_t n,
                                  int64_t now, size_t *changed, struct err_detail *d) VL_MUST_CHECK;
 /* Marks a stored principal the directory no longer returns: deleted is "soft" or "gone".

@@ -11,7 +11,7 @@
 #include "vmlogind/xalloc.h"
 
 #define USER_SELECT "$select=id,userPrincipalName,userType,accountEnabled,displayName"
-#define OBJ_SELECT "$select=id,displayName,userPrincipalName,appId"
+#define OBJ_SELECT "$select=id,displayName,userPrincipalName,appId,userType,accountEnabled"
 #define DEVICE_SELECT                                                                              \
     "$select=id,deviceId,displayName,operatingSystem,operatingSystemVersion,trustType,"            \
     "accountEnabled,approximateLastSignInDateTime"
@@ -57,6 +57,9 @@ void azure_directory_object_parse(const json_t *o, void *out)
     d->upn = azure_json_dup(o, "userPrincipalName");
     d->app_id = azure_json_dup(o, "appId");
     d->deleted_date_time = azure_json_dup(o, "deletedDateTime");
+    d->user_type = azure_json_dup(o, "userType");
+    d->has_account_enabled = json_is_boolean(json_object_get(o, "accountEnabled"));
+    d->account_enabled = json_is_true(json_object_get(o, "accountEnabled"));
 }
 
 void azure_directory_object_cleanup(struct azure_directory_object *o)
@@ -69,6 +72,7 @@ void azure_directory_object_cleanup(struct azure_directory_object *o)
     free(o->upn);
     free(o->app_id);
     free(o->deleted_date_time);
+    free(o->user_type);
     memset(o, 0, sizeof(*o));
 }
 
@@ -317,7 +321,7 @@ enum err azure_graph_get_by_ids(struct azure_client *c, const char *const *ids, 
 
     buf_init(&url, AZURE_URL_MAX_BYTES);
     buf_init(&body, 64 * AZURE_GRAPH_GETBYIDS_MAX);
-    rc = azure_cloud_graph_url(&c->cloud, "/directoryObjects/getByIds", &url);
+    rc = azure_cloud_graph_url(&c->cloud, "/directoryObjects/getByIds?" OBJ_SELECT, &url);
     for (size_t off = 0; off < n && rc == ERR_OK; off += AZURE_GRAPH_GETBYIDS_MAX) {
         size_t k = n - off < AZURE_GRAPH_GETBYIDS_MAX ? n - off : AZURE_GRAPH_GETBYIDS_MAX;
         struct azure_request rq = {.method = "POST",

@@ -86,6 +86,7 @@ static void save_run(struct sync *s)
 static enum err progress(struct sync *s)
 {
     int64_t mono = clock_mono_ms();
+    int64_t before;
 
     if (reconcile_stopping(s->env)) {
         s->stopped = true;
@@ -94,8 +95,11 @@ static enum err progress(struct sync *s)
     if (mono - s->last_progress_ms < SYNC_PROGRESS_MS)
         return ERR_OK;
     s->last_progress_ms = mono;
+    /* renewing the lease writes the task row: bookkeeping, not an observed row */
+    before = store_changes(s->env->store);
     if (reconcile_renew(s->env, s->task, NULL) != ERR_OK)
         log_warn("sync_lease_lost", "effect=\"another worker may run the sync too\"");
+    s->bookkeeping += store_changes(s->env->store) - before;
     save_run(s);
     return ERR_OK;
 }
@@ -499,7 +503,10 @@ static enum err upsert_objects(struct sync *s, const struct azure_directory_obje
                                                    .kind = o[i].kind,
                                                    .upn = o[i].upn,
                                                    .display_name = o[i].display_name,
-                                                   .app_id = o[i].app_id};
+                                                   .app_id = o[i].app_id,
+                                                   .user_type = o[i].user_type,
+                                                   .has_account_enabled = o[i].has_account_enabled,
+                                                   .account_enabled = o[i].account_enabled};
         if (remember)
             push(&s->found, &s->n_found, &s->cap_found, o[i].id);
         if (remember && strcmp(o[i].kind, "group") == 0)

@@ -1,24 +1,30 @@
 /* store_principals.c: observed directory objects (users, groups, service principals) named by
  * the login-role assignments and their groups' members, and the groups' member lists. Writes
- * only on change. Sync owns kind, UPN, display name, app id and deletion; user_type and
- * account_enabled are filled by whoever looks a user up, and a sync never clears them.
+ * only on change. Sync owns kind, UPN, display name, app id, user type, account enabled and
+ * deletion; a fact the caller does not know (user_type NULL, !has_account_enabled) keeps its
+ * stored value, so a lookup without those properties never clears them.
  * Memberships are the groups' transitive members (Graph transitiveMembers), so a recursive
  * walk of group_members and a flat lookup give the same answer. */
 #include <stdlib.h>
 
 #include "store/store_seen.h"
 
+/* :user_type and :account_enabled are NULL when unknown: the stored value stays. */
 static const char SQL_UPSERT[] =
-    "INSERT INTO principals (id, kind, upn, upn_key, display_name, app_id, deleted, changed_at,"
-    " checked_at)"
-    " VALUES (lower(:id), :kind, :upn, lower(:upn), :display_name, :app_id, 'none', :now, :now)"
+    "INSERT INTO principals (id, kind, upn, upn_key, display_name, app_id, user_type,"
+    " account_enabled, deleted, changed_at, checked_at)"
+    " VALUES (lower(:id), :kind, :upn, lower(:upn), :display_name, :app_id,"
+    " coalesce(:user_type, ''), :account_enabled, 'none', :now, :now)"
     " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, upn = excluded.upn,"
     " upn_key = excluded.upn_key, display_name = excluded.display_name,"
-    " app_id = excluded.app_id, deleted = 'none', changed_at = excluded.changed_at,"
-    " checked_at = excluded.checked_at"
+    " app_id = excluded.app_id, user_type = coalesce(:user_type, principals.user_type),"
+    " account_enabled = coalesce(:account_enabled, principals.account_enabled),"
+    " deleted = 'none', changed_at = excluded.changed_at, checked_at = excluded.checked_at"
     " WHERE (principals.kind, principals.upn, principals.display_name, principals.app_id,"
-    " principals.deleted) IS NOT (excluded.kind, excluded.upn, excluded.display_name,"
-    " excluded.app_id, 'none')";
+    " principals.user_type, principals.account_enabled, principals.deleted)"
+    " IS NOT (excluded.kind, excluded.upn, excluded.display_name, excluded.app_id,"
+    " coalesce(:user_type, principals.user_type),"
+    " coalesce(:account_enabled, principals.account_enabled), 'none')";
 static const char SQL_MARK_DELETED[] =
     "UPDATE principals SET deleted = :deleted, changed_at = :now, checked_at = :now"
     " WHERE id = lower(:id) AND deleted IS NOT :deleted";
@@ -61,6 +67,11 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
         bind_text(s, ":upn", p[i].upn);
         bind_text_or(s, ":display_name", p[i].display_name, "");
         bind_text(s, ":app_id", p[i].app_id);
+        bind_text(s, ":user_type", p[i].user_type);
+        if (p[i].has_account_enabled)
+            bind_int64(s, ":account_enabled", p[i].account_enabled ? 1 : 0);
+        else
+            bind_text(s, ":account_enabled", NULL);
         bind_int64(s, ":now", now);
         e = store_exec_count(s, &c, d, "principal upsert");
         *changed += (size_t)c;
