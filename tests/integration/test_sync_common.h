@@ -95,6 +95,48 @@ static inline json_t *sc_sync_run(struct sc *c, int timeout_ms)
     return run;
 }
 
+static inline bool sc_any_run_done(void *arg)
+{
+    struct sc *c = arg;
+    char u[512];
+    json_t *j;
+    bool done;
+
+    snprintf(u, sizeof(u), "%s/v1/sync", c->d.p.url);
+    j = sc_get_json(u, c->key, 200);
+    done = json_is_object(json_object_get(j, "last"));
+    json_decref(j);
+    return done;
+}
+
+/* Waits up to timeout_ms for the sync the daemon runs as it starts; returns it (new
+ * reference), asserting it succeeded. */
+static inline json_t *sc_first_run(struct sc *c, int timeout_ms)
+{
+    char u[512];
+    json_t *j;
+    json_t *run;
+
+    assert_true(h_poll(sc_any_run_done, c, timeout_ms));
+    snprintf(u, sizeof(u), "%s/v1/sync", c->d.p.url);
+    j = sc_get_json(u, c->key, 200);
+    run = json_incref(json_object_get(j, "last"));
+    json_decref(j);
+    assert_string_equal(json_string_value(json_object_get(run, "state")), "succeeded");
+    return run;
+}
+
+/* Seconds between a run's startedAt and finishedAt. */
+static inline double sc_run_seconds(const json_t *run)
+{
+    int64_t a = 0;
+    int64_t b = 0;
+
+    assert_true(clock_parse_rfc3339(json_string_value(json_object_get(run, "startedAt")), &a));
+    assert_true(clock_parse_rfc3339(json_string_value(json_object_get(run, "finishedAt")), &b));
+    return (double)(b - a) / 1000.0;
+}
+
 /* The same, asserting the run succeeded. */
 static inline json_t *sc_sync_now(struct sc *c)
 {
