@@ -27,7 +27,7 @@
     " FROM role_assignments ra"                                                                    \
     " LEFT JOIN login_grants g1 ON g1.assignment_name = ra.name AND g1.state IN " LIVE             \
     " LEFT JOIN login_grants g2 ON g2.assignment_id IS NOT NULL"                                   \
-    " AND lower(g2.assignment_id) = ra.id_key AND g2.state IN " LIVE " WHERE " where               \
+    " AND g2.assignment_id = ra.id_key COLLATE NOCASE AND g2.state IN " LIVE " WHERE " where       \
     " AND ra.gone_at IS NULL AND ra.role_definition_id IN " LOGIN_ROLES
 #define GRANTED(where)                                                                             \
     "SELECT g.scope, g.scope_key, " ROLE_OF_GRANT ", g.principal_id, g.principal_type, g.id,"      \

@@ -45,7 +45,7 @@ static const char SQL_EXISTS[] = "SELECT 1 FROM login_grants WHERE id = lower(:i
 static const char SQL_FOR_ASSIGNMENT[] =
     "SELECT id FROM login_grants WHERE state IN " LIVE " AND assignment_name = lower(:name)"
     " UNION ALL SELECT id FROM login_grants WHERE state IN " LIVE
-    " AND assignment_id IS NOT NULL AND lower(assignment_id) = lower(:arm_id) LIMIT 1";
+    " AND assignment_id IS NOT NULL AND assignment_id = :arm_id COLLATE NOCASE LIMIT 1";
 static const char SQL_EXPIRED[] = "SELECT id FROM login_grants"
                                   " WHERE expires_at IS NOT NULL AND expires_at <= :now"
                                   " AND state IN ('pending', 'active') ORDER BY expires_at"
