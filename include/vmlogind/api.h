@@ -81,6 +81,7 @@ void api_compliance_get(struct http_request *req);
 struct api_login_state {
     const char *state; /* enabled pending failed unsupported excluded notCovered drifted ... */
     const char *cause; /* failure cause, NULL if none */
+    char cause_buf[48];
     char os_reason[160];
 };
 void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view *v,

@@ -69,6 +69,19 @@ static void os_of(const struct store_vm *vm, struct model_os_verdict *out)
 
 /* ---- per-VM state, shared with compliance --------------------------------------------------- */
 
+/* A failed extension the sync saw on a VM vmlogind never judged: its cause from the status. */
+static void diagnose_stored(const struct store_extension *e, struct api_login_state *out)
+{
+    struct model_failure f = {.status_code = e->status_code, .status_message = e->status_message};
+    struct model_diagnosis dg;
+
+    if (e->provisioning_state == NULL || strcasecmp(e->provisioning_state, "Failed") != 0)
+        return;
+    model_diagnose(&f, &dg);
+    snprintf(out->cause_buf, sizeof(out->cause_buf), "%s", dg.cause);
+    out->cause = out->cause_buf;
+}
+
 void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view *v,
                               struct api_login_state *out)
 {
@@ -103,12 +116,16 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
                 if (model_is_aadlogin_extension(ex[i].publisher, ex[i].type)) {
                     f.has_extension = true;
                     f.ext_provisioning = ex[i].provisioning_state;
+                    diagnose_stored(&ex[i], out);
                 }
             }
         }
     }
     out->state = model_login_api_state(l ? l->state : NULL, &f);
-    out->cause = l && l->cause_code ? l->cause_code : NULL;
+    if (out->cause == out->cause_buf && strcmp(out->state, "failed") != 0)
+        out->cause = NULL;
+    if (l != NULL && l->cause_code != NULL)
+        out->cause = l->cause_code;
     if (strcmp(out->state, "unsupported") == 0 && out->cause == NULL)
         out->cause = MODEL_CAUSE_PREFLIGHT_OS;
     snprintf(out->os_reason, sizeof(out->os_reason), "%s", os.reason);

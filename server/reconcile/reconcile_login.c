@@ -64,9 +64,13 @@ static const char *cloud_name(const struct reconcile_env *env)
     return env->cfg ? env->cfg->cloud : "AzureCloud";
 }
 
+/* What a look asks Graph: nothing, or the device and service principal lookups, creating the
+ * missing service principal only on the way to a change (never in audit mode or preflight). */
+enum graph_look { GRAPH_NONE = 0, GRAPH_LOOK, GRAPH_LOOK_AND_CREATE };
+
 /* Graph: is there an Entra device named like the VM's hostname; is the sign-in app's service
  * principal there (created when create_signin_sp says so). Errors leave UNKNOWN. */
-static void look_graph(const struct reconcile_env *env, struct look *l)
+static void look_graph(const struct reconcile_env *env, enum graph_look g, struct look *l)
 {
     struct azure_device *devs = NULL;
     size_t n = 0;
@@ -85,7 +89,8 @@ static void look_graph(const struct reconcile_env *env, struct look *l)
     }
     azure_error_clear(&ae);
     rc = azure_graph_sp_by_app_id(env->az, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &ae);
-    if (rc == ERR_NOT_FOUND && env->cfg != NULL && env->cfg->create_signin_sp) {
+    if (rc == ERR_NOT_FOUND && g == GRAPH_LOOK_AND_CREATE && env->cfg != NULL &&
+        env->cfg->create_signin_sp) {
         bool existed = false;
         azure_service_principal_cleanup(&sp);
         azure_error_clear(&ae);
@@ -121,7 +126,7 @@ static void look_diagnose(const struct reconcile_env *env, const struct azure_er
 }
 
 /* GET the VM with its instance view and judge it; graph: also the Graph lookups. */
-static enum err look_at(const struct reconcile_env *env, const char *vm_id, bool graph,
+static enum err look_at(const struct reconcile_env *env, const char *vm_id, enum graph_look graph,
                         bool own_device, const struct azure_error *lro_err, struct look *l,
                         struct azure_error *ae)
 {
@@ -146,8 +151,8 @@ static enum err look_at(const struct reconcile_env *env, const char *vm_id, bool
         .os_version = l->vm.os_version,
     };
     model_os_support(&of, &l->os);
-    if (graph)
-        look_graph(env, l);
+    if (graph != GRAPH_NONE)
+        look_graph(env, graph, l);
     look_diagnose(env, lro_err, l);
     pf = (struct model_preflight_facts){
         .os = &l->os,
@@ -344,14 +349,16 @@ static bool prior_was_enabled(const struct vm_run *r)
 }
 
 /* The Graph lookups matter before the first change; a VM on its way or enabled passed them. */
-static bool wants_graph(const struct vm_run *r)
+static enum graph_look wants_graph(const struct vm_run *r)
 {
     const char *st = r->has_prior ? r->prior.state : NULL;
 
     if (!r->has_setting || strcmp(r->setting.desired, "enabled") != 0)
-        return false;
-    return !(st != NULL && (strcmp(st, "applying") == 0 || strcmp(st, "enabled") == 0) &&
-             r->prior.cause_code == NULL);
+        return GRAPH_NONE;
+    if (st != NULL && (strcmp(st, "applying") == 0 || strcmp(st, "enabled") == 0) &&
+        r->prior.cause_code == NULL)
+        return GRAPH_NONE;
+    return r->spec.mode == MODEL_LOGIN_ENFORCE ? GRAPH_LOOK_AND_CREATE : GRAPH_LOOK;
 }
 
 static void plan_inputs(struct vm_run *r, struct login_plan_in *in)
@@ -710,7 +717,7 @@ void reconcile_login_preflight(const struct reconcile_env *env, const struct sto
     if (!load_desired(&r, res))
         goto out;
     azure_error_clear(&ae);
-    rc = look_at(env, r.scope.arm, true, prior_was_enabled(&r), NULL, &r.look, &ae);
+    rc = look_at(env, r.scope.arm, GRAPH_LOOK, prior_was_enabled(&r), NULL, &r.look, &ae);
     if (rc == ERR_NOT_FOUND) {
         reconcile_done(res);
         goto out;

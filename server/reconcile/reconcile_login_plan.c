@@ -111,7 +111,7 @@ static bool plan_blockers(const struct login_plan_in *in, struct login_plan_out 
                  (!in->prior_retryable || in->failures >= in->max_failures);
 
     if (stuck && !failed_ext) {
-        set(o, LOGIN_ACT_FAIL, "failed", "", "Failed");
+        set(o, LOGIN_ACT_FAIL, "failed", "held", "Failed");
         cause(o, in->prior_cause);
         return true;
     }
