@@ -1,5 +1,6 @@
 /* reconcile_kinds.c: the one table of task kinds the daemon runs, like the route table. */
 #include "vmlogind/reconcile.h"
+#include "vmlogind/reconcile_grant.h"
 #include "vmlogind/reconcile_login.h"
 #include "vmlogind/reconcile_sync.h"
 
@@ -14,6 +15,8 @@ static void noop(const struct reconcile_env *env, const struct store_task *task,
 
 const struct reconcile_kind reconcile_kinds[] = {
     {.kind = "noop", .fn = noop},
+    {.kind = "grant", .fn = reconcile_grant},
+    {.kind = "grant_sweep", .fn = reconcile_grant_sweep},
     {.kind = RECONCILE_SYNC_KIND, .fn = reconcile_sync},
     {.kind = RECONCILE_KIND_SCOPE_LOGIN, .fn = reconcile_login_scope},
     {.kind = RECONCILE_KIND_VM_LOGIN, .fn = reconcile_login_vm},
