@@ -20,6 +20,7 @@ struct model_access_assignment {
     const char *principal_id;   /* lowercase */
     const char *principal_type; /* ARM spelling: User | Group | ServicePrincipal | ... */
     const char *grant_id;       /* the vmlogind grant behind it; NULL = made outside vmlogind */
+    const char *assignment_id;  /* ARM id when known, else NULL */
     int64_t expires_at;         /* 0 = never */
 };
 
@@ -44,7 +45,7 @@ struct model_access_entry {
 bool model_access_scope_covers(const char *scope_key, const char *resource_key);
 
 /* Sorts a and drops duplicates of the same (scope, role, principal), keeping the one with a
- * grant id. Returns the new count. */
+ * grant id (and the assignment id of whichever duplicate knew it). Returns the new count. */
 size_t model_access_dedupe(struct model_access_assignment *a, size_t n);
 
 /* Who can sign in, from assignments that all cover the VM and the transitive memberships of

@@ -48,6 +48,7 @@ static void to_model(struct loaded *l)
             .principal_id = r->principal_id,
             .principal_type = r->principal_type,
             .grant_id = r->grant_id,
+            .assignment_id = r->assignment_id,
             .expires_at = r->expires_at,
         };
     }
@@ -59,19 +60,6 @@ static json_t *time_or_null(int64_t ms)
     char buf[32];
 
     return ms > 0 ? json_string(clock_fmt_rfc3339(ms, buf, sizeof(buf))) : json_null();
-}
-
-/* The assignment id behind a deduped model assignment (for "external" sources). */
-static const char *assignment_id_of(const struct loaded *l, const struct model_access_assignment *a)
-{
-    for (size_t i = 0; i < l->nrows; i++) {
-        const struct store_access_row *r = &l->rows[i];
-        if (r->assignment_id != NULL && strcmp(r->scope_key, a->scope_key) == 0 &&
-            strcmp(r->principal_id, a->principal_id) == 0 &&
-            model_grant_role_from_definition(r->role_guid) == a->role)
-            return r->assignment_id;
-    }
-    return NULL;
 }
 
 static int by_id(const void *pa, const void *pb)
@@ -120,10 +108,10 @@ static const char *blocked_reason(const struct store_principal_row *p)
 }
 
 /* Adds role, via, scope, source and expiry of assignment a (reached via group, or direct). */
-static void add_path(json_t *o, const struct loaded *l, const struct model_access_assignment *a,
-                     const char *via_group, const struct store_principal_row *group)
+static void add_path(json_t *o, const struct model_access_assignment *a, const char *via_group,
+                     const struct store_principal_row *group)
 {
-    const char *aid = assignment_id_of(l, a);
+    const char *aid = a->assignment_id;
 
     json_object_set_new(o, "role", json_string(model_grant_role_name(a->role)));
     json_object_set_new(o, "via", json_string(via_group ? "group" : "direct"));
@@ -244,7 +232,7 @@ void api_access_vm(struct http_request *req)
         const char *blocked = blocked_reason(p);
         json_t *o =
             json_pack("{s:o}", "principal", principal_json(e->principal_id, e->principal_kind, p));
-        add_path(o, &v.l, e->best, e->via_group,
+        add_path(o, e->best, e->via_group,
                  find_principal(v.principals, v.nprincipals, e->via_group));
         json_object_set_new(o, "paths", json_integer((json_int_t)e->paths));
         if (blocked != NULL)
@@ -336,7 +324,7 @@ static json_t *vm_entry(const struct loaded *l, long best, const char *self, con
     json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "vm", "id", vm_id, "name", name, "computerName",
                           computer_name ? computer_name : "");
 
-    add_path(o, l, a, direct ? NULL : a->principal_id,
+    add_path(o, a, direct ? NULL : a->principal_id,
              find_principal(groups, ngroups, a->principal_id));
     return o;
 }
@@ -420,7 +408,7 @@ static json_t *assignments_json(const struct loaded *l, const char *self,
         json_t *o = json_object();
         if (a->role == MODEL_GRANT_ROLE_NONE)
             continue;
-        add_path(o, l, a, direct ? NULL : a->principal_id,
+        add_path(o, a, direct ? NULL : a->principal_id,
                  find_principal(groups, ngroups, a->principal_id));
         json_array_append_new(arr, o);
     }

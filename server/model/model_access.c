@@ -43,8 +43,11 @@ size_t model_access_dedupe(struct model_access_assignment *a, size_t n)
     qsort(a, n, sizeof(*a), by_triple);
     for (size_t i = 0; i < n; i++) {
         if (w > 0 && str_cmp(a[w - 1].scope_key, a[i].scope_key) == 0 &&
-            a[w - 1].role == a[i].role && str_cmp(a[w - 1].principal_id, a[i].principal_id) == 0)
+            a[w - 1].role == a[i].role && str_cmp(a[w - 1].principal_id, a[i].principal_id) == 0) {
+            if (a[w - 1].assignment_id == NULL)
+                a[w - 1].assignment_id = a[i].assignment_id;
             continue;
+        }
         a[w++] = a[i];
     }
     return w;

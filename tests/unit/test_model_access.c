@@ -135,7 +135,10 @@ static void test_direct_beats_group_and_no_expiry_beats_expiry(void **state)
 static void test_dedupe_prefers_grant(void **state)
 {
     struct model_access_assignment a[] = {
-        {.scope_key = VMK, .role = MODEL_GRANT_ROLE_ADMIN, .principal_id = "u"},
+        {.scope_key = VMK,
+         .role = MODEL_GRANT_ROLE_ADMIN,
+         .principal_id = "u",
+         .assignment_id = "/x/roleAssignments/n1"},
         {.scope_key = VMK, .role = MODEL_GRANT_ROLE_ADMIN, .principal_id = "u", .grant_id = "g1"},
         {.scope_key = VMK, .role = MODEL_GRANT_ROLE_USER, .principal_id = "u"},
         {.scope_key = RGK, .role = MODEL_GRANT_ROLE_ADMIN, .principal_id = "u"},
@@ -146,8 +149,11 @@ static void test_dedupe_prefers_grant(void **state)
     n = model_access_dedupe(a, 4);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(a[i].scope_key, VMK) == 0 && a[i].role == MODEL_GRANT_ROLE_ADMIN)
+        if (strcmp(a[i].scope_key, VMK) == 0 && a[i].role == MODEL_GRANT_ROLE_ADMIN) {
             assert_string_equal(a[i].grant_id, "g1");
+            /* the observed duplicate's ARM id is kept */
+            assert_string_equal(a[i].assignment_id, "/x/roleAssignments/n1");
+        }
     }
     assert_int_equal(model_access_dedupe(a, 0), 0);
 }
