@@ -33,6 +33,17 @@ def ready(port):
         return False
 
 
+def stop(p):
+    """SIGTERM to a child this script started, SIGKILL after 10 s."""
+    if p is not None and p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def one(cmd, deadline_s=10.0):
     port = free_port()
     t0 = time.monotonic()
@@ -47,12 +58,7 @@ def one(cmd, deadline_s=10.0):
             time.sleep(0.001)
         sys.exit("bench_startup: not ready within %.0f s" % deadline_s)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop(p)
 
 
 def main():
