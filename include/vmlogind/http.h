@@ -59,7 +59,7 @@ struct http_request {
     void (*caller_free)(void *);
     json_t *json; /* parsed body (JSON_REJECT_DUPLICATES), NULL if none */
     struct buf body;
-    void *app; /* the application context given to http_server_start */
+    void *app;            /* the application context given to http_server_start */
     const char *idem_key; /* Idempotency-Key this request claimed, NULL if none */
     /* reply */
     int status;
