@@ -826,10 +826,7 @@ static bool add_sub(const json_t *j, const char *path, char *err, size_t cap)
         return false;
     if (sim_sub_get(id))
         return fail(err, cap, path, "duplicate subscription '%s'", id);
-    s = xcalloc(1, sizeof(*s));
-    s->id = sim_lc(id);
-    s->display_name = xstrdup(dn ? dn : id);
-    s->rgs = json_object();
+    /* check every resource group before allocating, so a refusal leaks nothing */
     for (size_t i = 0; i < json_array_size(rgs); i++) {
         const char *n = NULL, *loc = NULL;
         char p2[128];
@@ -837,7 +834,15 @@ static bool add_sub(const json_t *j, const char *path, char *err, size_t cap)
         if (!unpack(json_array_get(rgs, i), p2, err, cap, "{s:s, s?s}", "name", &n, "location",
                     &loc))
             return false;
-        ensure_rg(s, n, loc);
+    }
+    s = xcalloc(1, sizeof(*s));
+    s->id = sim_lc(id);
+    s->display_name = xstrdup(dn ? dn : id);
+    s->rgs = json_object();
+    for (size_t i = 0; i < json_array_size(rgs); i++) {
+        const char *n = NULL, *loc = NULL;
+        if (json_unpack(json_array_get(rgs, i), "{s:s, s?s}", "name", &n, "location", &loc) == 0)
+            ensure_rg(s, n, loc);
     }
     k = sim_lc(id);
     sim_map_put(&S.sub_by_id, k, s);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -309,9 +310,15 @@ static bool claim_time(const json_t *claims, const char *name, int64_t *ms)
 {
     json_t *v = json_object_get(claims, name);
 
+    double secs;
+
     if (!json_is_number(v))
         return false;
-    *ms = (int64_t)(json_number_value(v) * 1000.0);
+    secs = json_number_value(v);
+    /* NumericDate seconds; anything outside years 0..9999 is not a time this daemon honours */
+    if (!isfinite(secs) || secs < 0 || secs > 253402300799.0)
+        return false;
+    *ms = (int64_t)(secs * 1000.0);
     return true;
 }
 

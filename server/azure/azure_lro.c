@@ -240,8 +240,8 @@ enum err azure_lro_decode(const char *text, struct azure_lro *l)
 
     azure_lro_init(l);
     if (o == NULL ||
-        json_unpack(o, "{s:s, s:i, s?s, s?s, s?s}", "method", &method, "kind", &kind, "poll", &poll,
-                    "resource", &res, "subscription", &sub) != 0 ||
+        json_unpack(o, "{s:s, s:i, s?s?, s?s?, s?s?}", "method", &method, "kind", &kind, "poll",
+                    &poll, "resource", &res, "subscription", &sub) != 0 ||
         kind < AZURE_LRO_NONE || kind > AZURE_LRO_RESOURCE || (kind != 0 && poll == NULL)) {
         json_decref(o);
         return ERR_INVALID;

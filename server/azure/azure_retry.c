@@ -36,6 +36,8 @@ int64_t azure_retry_after_parse(const char *value, int64_t now_ms)
     when = curl_getdate(value, NULL);
     if (when == (time_t)-1)
         return -1;
+    if ((int64_t)when > (INT64_MAX - RETRY_AFTER_MAX_MS) / 1000 - now_ms / 1000)
+        return RETRY_AFTER_MAX_MS; /* a date absurdly far ahead: wait the longest we ever wait */
     if ((int64_t)when * 1000 <= now_ms)
         return 0;
     if ((int64_t)when * 1000 - now_ms > RETRY_AFTER_MAX_MS)

@@ -22,8 +22,10 @@ int64_t clock_mono_ms(void)
 
 const char *clock_fmt_rfc3339(int64_t epoch_ms, char *buf, size_t cap)
 {
-    time_t secs = (time_t)(epoch_ms / 1000);
-    int ms = (int)(epoch_ms % 1000);
+    /* floor division: a time before 1970 with a fraction keeps a positive millisecond part */
+    int64_t q = epoch_ms / 1000 - (epoch_ms % 1000 < 0 ? 1 : 0);
+    time_t secs = (time_t)q;
+    int ms = (int)(epoch_ms - q * 1000);
     struct tm tm;
 
     gmtime_r(&secs, &tm);
