@@ -188,6 +188,7 @@ int main(int argc, char **argv)
     double secs;
     int rc = 1;
 
+    setvbuf(stdout, NULL, _IOLBF, 0); /* figures appear as they are measured */
     if (AZSIM_BIN[0] == '\0' || vms <= 0) {
         fprintf(stderr, "bench_sync: azsim not built or --vms not positive\n");
         return 2;

@@ -45,6 +45,7 @@ struct sync {
     int64_t now;              /* wall clock of this run: changed_at of what it writes */
     const char *sub;          /* subscription being listed */
     bool stopped;
+    int64_t ms_vms, ms_assignments, ms_principals; /* time per phase, for the log */
     /* principals found by getByIds, sorted for lookups */
     char **found;
     size_t n_found;
@@ -685,8 +686,8 @@ static void run_pass(struct sync *s)
     size_t n_subs = 0;
     bool all_assignments = true;
     size_t gone = 0;
-
     int64_t before;
+    int64_t t;
     enum err rc;
 
     if (sync_subscriptions(s, &subs, &n_subs) != ERR_OK)
@@ -700,8 +701,11 @@ static void run_pass(struct sync *s)
         free_strs(subs, n_subs);
         return;
     }
+    t = clock_mono_ms();
     for (size_t i = 0; i < n_subs && !s->stopped; i++)
         sync_vms(s, subs[i]);
+    s->ms_vms = clock_mono_ms() - t;
+    t = clock_mono_ms();
     for (size_t i = 0; i < n_subs && !s->stopped; i++)
         all_assignments = sync_assignments(s, subs[i]) && all_assignments;
     /* Scopes above every subscription are seen only through the subscriptions' listings. */
@@ -711,9 +715,12 @@ static void run_pass(struct sync *s)
         if (rc != ERR_OK)
             note_error(s, "mark role assignments gone", NULL, rc, NULL, &d);
     }
+    s->ms_assignments = clock_mono_ms() - t;
     s->sub = NULL;
+    t = clock_mono_ms();
     if (!s->stopped)
         sync_principals(s);
+    s->ms_principals = clock_mono_ms() - t;
     free_strs(subs, n_subs);
 }
 
@@ -791,12 +798,14 @@ void reconcile_sync(const struct reconcile_env *env, const struct store_task *ta
     record_metrics(&s, clock_mono_ms() - t0);
     log_info("sync_done",
              "run=%lld state=%s ms=%lld subscriptions=%lld vms=%lld vms_changed=%lld "
-             "vms_gone=%lld assignments=%lld principals=%lld rows_written=%lld errors=%lld",
+             "vms_gone=%lld assignments=%lld principals=%lld rows_written=%lld errors=%lld "
+             "ms_vms=%lld ms_assignments=%lld ms_principals=%lld",
              (long long)s.run.id, s.run.state, (long long)(clock_mono_ms() - t0),
              (long long)s.run.subscriptions, (long long)s.run.vms_seen,
              (long long)s.run.vms_changed, (long long)s.run.vms_gone,
              (long long)s.run.assignments_seen, (long long)s.run.principals_seen,
-             (long long)s.run.rows_written, (long long)s.run.errors);
+             (long long)s.run.rows_written, (long long)s.run.errors, (long long)s.ms_vms,
+             (long long)s.ms_assignments, (long long)s.ms_principals);
     finish(env, task, &s, res);
     free_strs(s.found, s.n_found);
     free_strs(s.groups, s.n_groups);

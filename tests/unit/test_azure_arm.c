@@ -460,6 +460,10 @@ static void test_graph(void **state)
     k = 0;
     assert_int_equal(azure_graph_get_by_ids(c, ids, 1500, count_objs, &k, &ae), ERR_OK);
     assert_int_equal(fake_count(&F, "POST", "/v1.0/directoryObjects/getByIds"), 2);
+    /* Graph returns userType and accountEnabled only when selected */
+    assert_non_null(strstr(fake_nth(&F, "/v1.0/directoryObjects/getByIds", 0)->path,
+                           "?$select=id,displayName,userPrincipalName,appId,userType,"
+                           "accountEnabled"));
     assert_int_equal(k, 4);
     free(ids);
     assert_int_equal(azure_graph_sp_create(c, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &existed, &ae),
