@@ -131,7 +131,9 @@ static void test_bad_queries(void **state)
         assert_string_equal(json_string_value(json_object_get(j, "code")), "invalid_query");
         errors = json_object_get(j, "errors");
         assert_true(json_array_size(errors) >= 1);
-        assert_non_null(strstr(json_dumps(errors, 0), bad[i].field));
+        char *text = json_dumps(errors, 0);
+        assert_non_null(strstr(text, bad[i].field));
+        free(text);
         json_decref(j);
     }
     snprintf(u, sizeof(u),
