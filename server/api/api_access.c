@@ -4,6 +4,7 @@
  * indexed lookups (the VM's three covering scope keys, or the principal and its transitive
  * groups), expand groups transitively, and leave the judgement to model_access.c. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,6 +12,7 @@
 #include "api/api_grants.h"
 #include "vmlogind/api.h"
 #include "vmlogind/auth.h"
+#include "vmlogind/buf.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/model_access.h"
 #include "vmlogind/store.h"
@@ -55,11 +57,134 @@ static void to_model(struct loaded *l)
     l->na = model_access_dedupe(l->a, l->nrows);
 }
 
-static json_t *time_or_null(int64_t ms)
-{
-    char buf[32];
+/* ---- a streaming JSON writer ----------------------------------------------------------------
+ * The answers are built straight into one buffer: no jansson tree per request (DESIGN §8:
+ * building and dumping trees was most of the cost of this hot path). */
 
-    return ms > 0 ? json_string(clock_fmt_rfc3339(ms, buf, sizeof(buf))) : json_null();
+#define JW_DEPTH 8
+
+struct jw {
+    struct buf b;
+    enum err rc;
+    int depth;
+    bool after_key;
+    bool comma[JW_DEPTH];
+};
+
+static void jw_init(struct jw *w)
+{
+    *w = (struct jw){0};
+    buf_init(&w->b, 64u << 20);
+}
+
+static void jw_raw(struct jw *w, const char *s, size_t n)
+{
+    if (w->rc == ERR_OK)
+        w->rc = buf_append(&w->b, s, n);
+}
+
+/* The separator before a value: none right after a key, a comma between siblings. */
+static void jw_sep(struct jw *w)
+{
+    if (w->after_key) {
+        w->after_key = false;
+        return;
+    }
+    if (w->depth > 0 && w->comma[w->depth - 1])
+        jw_raw(w, ",", 1);
+    if (w->depth > 0)
+        w->comma[w->depth - 1] = true;
+}
+
+static void jw_quoted(struct jw *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *run = s;
+
+    jw_raw(w, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jw_raw(w, run, (size_t)(s - run));
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+            jw_raw(w, esc, 2);
+        } else {
+            jw_raw(w, esc, 6);
+        }
+        run = s + 1;
+    }
+    jw_raw(w, run, (size_t)(s - run));
+    jw_raw(w, "\"", 1);
+}
+
+static void jw_open(struct jw *w, char c)
+{
+    jw_sep(w);
+    jw_raw(w, &c, 1);
+    if (w->depth < JW_DEPTH)
+        w->comma[w->depth] = false;
+    w->depth++;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+    w->depth--;
+    jw_raw(w, &c, 1);
+}
+
+static void jw_key(struct jw *w, const char *k)
+{
+    jw_sep(w);
+    jw_quoted(w, k);
+    jw_raw(w, ":", 1);
+    w->after_key = true;
+}
+
+static void jw_str(struct jw *w, const char *k, const char *v)
+{
+    jw_key(w, k);
+    jw_sep(w);
+    if (v != NULL)
+        jw_quoted(w, v);
+    else
+        jw_raw(w, "null", 4);
+}
+
+static void jw_int(struct jw *w, const char *k, int64_t v)
+{
+    char n[24];
+    int len = snprintf(n, sizeof(n), "%lld", (long long)v);
+
+    jw_key(w, k);
+    jw_sep(w);
+    jw_raw(w, n, (size_t)len);
+}
+
+static void jw_bool(struct jw *w, const char *k, bool v)
+{
+    jw_key(w, k);
+    jw_sep(w);
+    jw_raw(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+static void jw_time(struct jw *w, const char *k, int64_t ms)
+{
+    char t[32];
+
+    jw_str(w, k, ms > 0 ? clock_fmt_rfc3339(ms, t, sizeof(t)) : NULL);
+}
+
+/* Replies 200 with the written JSON, or 500 if it could not be written. Frees the buffer. */
+static void jw_reply(struct http_request *req, struct jw *w)
+{
+    if (w->rc != ERR_OK)
+        http_reply_error(req, w->rc, NULL);
+    else
+        http_reply_raw(req, 200, "application/json", w->b.data, w->b.len);
+    buf_cleanup(&w->b);
 }
 
 static int by_id(const void *pa, const void *pb)
@@ -76,20 +201,24 @@ static const struct store_principal_row *find_principal(const struct store_princ
     return id != NULL && n > 0 ? bsearch(&key, p, n, sizeof(*p), by_id) : NULL;
 }
 
-static json_t *principal_json(const char *id, const char *kind, const struct store_principal_row *p)
+/* "principal": {...} */
+static void jw_principal(struct jw *w, const char *id, const char *kind,
+                         const struct store_principal_row *p)
 {
-    json_t *o = json_pack("{s:s, s:s}", "id", id, "type", p != NULL ? p->kind : kind);
-
-    if (p == NULL)
-        return o;
-    if (p->upn != NULL)
-        json_object_set_new(o, "upn", json_string(p->upn));
-    json_object_set_new(o, "displayName", json_string(p->display_name ? p->display_name : ""));
-    if (p->user_type != NULL && p->user_type[0] != '\0')
-        json_object_set_new(o, "userType", json_string(p->user_type));
-    if (p->account_enabled >= 0)
-        json_object_set_new(o, "accountEnabled", json_boolean(p->account_enabled));
-    return o;
+    jw_key(w, "principal");
+    jw_open(w, '{');
+    jw_str(w, "id", id);
+    jw_str(w, "type", p != NULL ? p->kind : kind);
+    if (p != NULL) {
+        if (p->upn != NULL)
+            jw_str(w, "upn", p->upn);
+        jw_str(w, "displayName", p->display_name ? p->display_name : "");
+        if (p->user_type != NULL && p->user_type[0] != '\0')
+            jw_str(w, "userType", p->user_type);
+        if (p->account_enabled >= 0)
+            jw_bool(w, "accountEnabled", p->account_enabled != 0);
+    }
+    jw_close(w, '}');
 }
 
 /* Why a principal that holds a role still can't sign in (NULL when nothing is known
@@ -107,24 +236,26 @@ static const char *blocked_reason(const struct store_principal_row *p)
     return NULL;
 }
 
-/* Adds role, via, scope, source and expiry of assignment a (reached via group, or direct). */
-static void add_path(json_t *o, const struct model_access_assignment *a, const char *via_group,
-                     const struct store_principal_row *group)
+/* Role, via, scope, source and expiry of assignment a (reached via group, or direct), as
+ * members of the open object. */
+static void jw_path(struct jw *w, const struct model_access_assignment *a, const char *via_group,
+                    const struct store_principal_row *group)
 {
-    const char *aid = a->assignment_id;
-
-    json_object_set_new(o, "role", json_string(model_grant_role_name(a->role)));
-    json_object_set_new(o, "via", json_string(via_group ? "group" : "direct"));
-    if (via_group != NULL)
-        json_object_set_new(o, "group",
-                            json_pack("{s:s, s:s}", "id", via_group, "displayName",
-                                      group && group->display_name ? group->display_name : ""));
-    json_object_set_new(o, "scope", json_string(a->scope));
-    json_object_set_new(o, "source", json_string(a->grant_id ? "vmlogind" : "external"));
+    jw_str(w, "role", model_grant_role_name(a->role));
+    jw_str(w, "via", via_group ? "group" : "direct");
+    if (via_group != NULL) {
+        jw_key(w, "group");
+        jw_open(w, '{');
+        jw_str(w, "id", via_group);
+        jw_str(w, "displayName", group && group->display_name ? group->display_name : "");
+        jw_close(w, '}');
+    }
+    jw_str(w, "scope", a->scope);
+    jw_str(w, "source", a->grant_id ? "vmlogind" : "external");
     if (a->grant_id != NULL)
-        json_object_set_new(o, "grantId", json_string(a->grant_id));
-    json_object_set_new(o, "assignmentId", aid ? json_string(aid) : json_null());
-    json_object_set_new(o, "expiresAt", time_or_null(a->expires_at));
+        jw_str(w, "grantId", a->grant_id);
+    jw_str(w, "assignmentId", a->assignment_id);
+    jw_time(w, "expiresAt", a->expires_at);
 }
 
 /* ---- GET /v1{vm}/access -------------------------------------------------------------------- */
@@ -192,19 +323,23 @@ static enum err vm_access_load(struct store *st, const struct model_scope *vm, s
     return rc;
 }
 
-static json_t *vm_json(struct store *st, const struct model_scope *vm)
+/* "vm": {...} */
+static void jw_vm(struct jw *w, struct store *st, const struct model_scope *vm)
 {
     struct store_vm row;
-    json_t *o = json_pack("{s:s, s:s}", "id", vm->arm, "name", vm->vm);
 
+    jw_key(w, "vm");
+    jw_open(w, '{');
+    jw_str(w, "id", vm->arm);
+    jw_str(w, "name", vm->vm);
     if (store_vm_get(st, vm->arm, &row, NULL) != ERR_OK) {
-        json_object_set_new(o, "known", json_false());
-        return o;
+        jw_bool(w, "known", false);
+    } else {
+        jw_bool(w, "known", row.gone_at == 0);
+        jw_str(w, "computerName", row.computer_name ? row.computer_name : "");
+        store_vm_clear(&row);
     }
-    json_object_set_new(o, "known", json_boolean(row.gone_at == 0));
-    json_object_set_new(o, "computerName", json_string(row.computer_name ? row.computer_name : ""));
-    store_vm_clear(&row);
-    return o;
+    jw_close(w, '}');
 }
 
 void api_access_vm(struct http_request *req)
@@ -213,7 +348,7 @@ void api_access_vm(struct http_request *req)
     struct model_scope vm;
     struct vm_access v = {0};
     struct err_detail d = {{0}, {0}};
-    json_t *value;
+    struct jw w;
     enum err rc;
 
     if (!api_grants_path_scope(req, &vm))
@@ -224,23 +359,28 @@ void api_access_vm(struct http_request *req)
         http_reply_error(req, rc, &d);
         return;
     }
-    value = json_array();
+    jw_init(&w);
+    jw_open(&w, '{');
+    jw_vm(&w, app->store, &vm);
+    jw_key(&w, "value");
+    jw_open(&w, '[');
     for (size_t i = 0; i < v.nentries; i++) {
         const struct model_access_entry *e = &v.entries[i];
         const struct store_principal_row *p =
             find_principal(v.principals, v.nprincipals, e->principal_id);
         const char *blocked = blocked_reason(p);
-        json_t *o =
-            json_pack("{s:o}", "principal", principal_json(e->principal_id, e->principal_kind, p));
-        add_path(o, e->best, e->via_group,
-                 find_principal(v.principals, v.nprincipals, e->via_group));
-        json_object_set_new(o, "paths", json_integer((json_int_t)e->paths));
+        jw_open(&w, '{');
+        jw_principal(&w, e->principal_id, e->principal_kind, p);
+        jw_path(&w, e->best, e->via_group,
+                find_principal(v.principals, v.nprincipals, e->via_group));
+        jw_int(&w, "paths", (int64_t)e->paths);
         if (blocked != NULL)
-            json_object_set_new(o, "signInBlocked", json_string(blocked));
-        json_array_append_new(value, o);
+            jw_str(&w, "signInBlocked", blocked);
+        jw_close(&w, '}');
     }
-    http_reply_json(req, 200,
-                    json_pack("{s:o, s:o}", "vm", vm_json(app->store, &vm), "value", value));
+    jw_close(&w, ']');
+    jw_close(&w, '}');
+    jw_reply(req, &w);
     vm_access_free(&v);
 }
 
@@ -315,25 +455,30 @@ static bool principal_id_of(struct store *st, const char *upn_or_id, char *id, s
     return id[0] != '\0';
 }
 
-static json_t *vm_entry(const struct loaded *l, long best, const char *self, const char *vm_id,
-                        const char *name, const char *computer_name,
+static void jw_vm_entry(struct jw *w, const struct loaded *l, long best, const char *self,
+                        const char *vm_id, const char *name, const char *computer_name,
                         const struct store_principal_row *groups, size_t ngroups)
 {
     const struct model_access_assignment *a = &l->a[best];
     bool direct = strcmp(a->principal_id, self) == 0;
-    json_t *o = json_pack("{s:{s:s, s:s, s:s}}", "vm", "id", vm_id, "name", name, "computerName",
-                          computer_name ? computer_name : "");
 
-    add_path(o, a, direct ? NULL : a->principal_id,
-             find_principal(groups, ngroups, a->principal_id));
-    return o;
+    jw_open(w, '{');
+    jw_key(w, "vm");
+    jw_open(w, '{');
+    jw_str(w, "id", vm_id);
+    jw_str(w, "name", name);
+    jw_str(w, "computerName", computer_name ? computer_name : "");
+    jw_close(w, '}');
+    jw_path(w, a, direct ? NULL : a->principal_id,
+            find_principal(groups, ngroups, a->principal_id));
+    jw_close(w, '}');
 }
 
-/* Appends the page of VMs after cursor to value; sets *last to the last VM key (request-owned)
+/* Writes the page of VMs after cursor as array items; sets *last to the last VM key (request-owned)
  * when the page is full. */
 static enum err page_vms(struct http_request *req, const struct loaded *l, const char *self,
                          const struct cover *c, size_t nc, const char *cursor, int limit,
-                         const struct store_principal_row *groups, size_t ngroups, json_t *value,
+                         const struct store_principal_row *groups, size_t ngroups, struct jw *w,
                          char **last)
 {
     struct app *app = req->app;
@@ -349,8 +494,7 @@ static enum err page_vms(struct http_request *req, const struct loaded *l, const
                 continue;
             if (auth_scope_allows(caller, s->arm)) {
                 long b = model_access_best_for(l->a, l->na, s->key, self);
-                json_array_append_new(value,
-                                      vm_entry(l, b, self, s->arm, s->vm, NULL, groups, ngroups));
+                jw_vm_entry(w, l, b, self, s->arm, s->vm, NULL, groups, ngroups);
             }
             if (++have == limit)
                 *last = http_strdup(req, s->key);
@@ -366,8 +510,8 @@ static enum err page_vms(struct http_request *req, const struct loaded *l, const
         for (size_t j = 0; rc == ERR_OK && j < n; j++) {
             if (auth_scope_allows(caller, vms[j].id)) {
                 long b = model_access_best_for(l->a, l->na, vms[j].id_key, self);
-                json_array_append_new(value, vm_entry(l, b, self, vms[j].id, vms[j].name,
-                                                      vms[j].computer_name, groups, ngroups));
+                jw_vm_entry(w, l, b, self, vms[j].id, vms[j].name, vms[j].computer_name, groups,
+                            ngroups);
             }
             if (++have == limit)
                 *last = http_strdup(req, vms[j].id_key);
@@ -397,22 +541,23 @@ static bool query_page(struct http_request *req, const char **cursor, int *limit
     return true;
 }
 
-static json_t *assignments_json(const struct loaded *l, const char *self,
-                                const struct store_principal_row *groups, size_t ngroups)
+/* "assignments": [...] */
+static void jw_assignments(struct jw *w, const struct loaded *l, const char *self,
+                           const struct store_principal_row *groups, size_t ngroups)
 {
-    json_t *arr = json_array();
-
+    jw_key(w, "assignments");
+    jw_open(w, '[');
     for (size_t i = 0; i < l->na; i++) {
         const struct model_access_assignment *a = &l->a[i];
         bool direct = strcmp(a->principal_id, self) == 0;
-        json_t *o = json_object();
         if (a->role == MODEL_GRANT_ROLE_NONE)
             continue;
-        add_path(o, a, direct ? NULL : a->principal_id,
-                 find_principal(groups, ngroups, a->principal_id));
-        json_array_append_new(arr, o);
+        jw_open(w, '{');
+        jw_path(w, a, direct ? NULL : a->principal_id,
+                find_principal(groups, ngroups, a->principal_id));
+        jw_close(w, '}');
     }
-    return arr;
+    jw_close(w, ']');
 }
 
 void api_access_principal(struct http_request *req)
@@ -429,7 +574,7 @@ void api_access_principal(struct http_request *req)
     char *last = NULL;
     size_t ngroups = 0, nrows = 0, nc = 0;
     int limit;
-    json_t *value = NULL, *body;
+    struct jw w;
     enum err rc;
 
     if (!query_page(req, &cursor, &limit)) {
@@ -454,26 +599,30 @@ void api_access_principal(struct http_request *req)
         rc = store_access_principals_get(app->store, ids + 1, ngroups, &groups_rows, &nrows, &d);
     if (rc == ERR_OK && nrows > 1)
         qsort(groups_rows, nrows, sizeof(*groups_rows), by_id);
-    if (rc == ERR_OK) {
-        to_model(&l);
-        c = covers_of(&l, &nc);
-        value = json_array();
-        rc = page_vms(req, &l, id, c, nc, cursor, limit, groups_rows, nrows, value, &last);
-    }
     if (rc != ERR_OK) {
-        json_decref(value);
         http_reply_error(req, rc, &d);
         goto out;
     }
-    body = json_pack("{s:o, s:o, s:o}", "principal",
-                     principal_json(id, p.kind ? p.kind : "unknown", p.id ? &p : NULL),
-                     "assignments", assignments_json(&l, id, groups_rows, nrows), "value", value);
+    to_model(&l);
+    c = covers_of(&l, &nc);
+    jw_init(&w);
+    jw_open(&w, '{');
+    jw_principal(&w, id, p.kind ? p.kind : "unknown", p.id ? &p : NULL);
+    jw_assignments(&w, &l, id, groups_rows, nrows);
+    jw_key(&w, "value");
+    jw_open(&w, '[');
+    rc = page_vms(req, &l, id, c, nc, cursor, limit, groups_rows, nrows, &w, &last);
+    jw_close(&w, ']');
     if (last != NULL)
-        json_object_set_new(
-            body, "nextLink",
-            json_string(
-                http_printf(req, "/v1/principals/%s/access?cursor=%s&limit=%d", id, last, limit)));
-    http_reply_json(req, 200, body);
+        jw_str(&w, "nextLink",
+               http_printf(req, "/v1/principals/%s/access?cursor=%s&limit=%d", id, last, limit));
+    jw_close(&w, '}');
+    if (rc != ERR_OK) {
+        buf_cleanup(&w.b);
+        http_reply_error(req, rc, &d);
+        goto out;
+    }
+    jw_reply(req, &w);
 out:
     for (size_t i = 0; i < ngroups; i++)
         free(groups[i]);
