@@ -33,7 +33,8 @@ import sys
 import time
 import urllib.parse
 
-from bench_startup import stop
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from bench_startup import stop  # noqa: E402
 
 SUB = "5d0f6e8a-0000-4000-8000-00000000bbbb"
 TENANT = "8f3c1a2e-0000-4000-8000-00000000aaaa"

@@ -43,8 +43,8 @@ bench_stop() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.01
     done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     return 0
 }
 
@@ -58,7 +58,11 @@ trap bench_stop_all EXIT
 # bench_fleet_db VMS ASSIGNMENTS: prints the path of a database holding a genfleet fleet of
 # that size (seed 1), filled by fill_fleet.py; built once and reused from $DATA.
 bench_fleet_db() {
-    local vms=$1 ras=$2 dir="$DATA/fleet-$1-$2"
+    # Keyed on the schema and the filler too: a changed migration means a new database.
+    local sum
+    sum=$(cat "$BENCH_SRC"/migrations/*.sql "$BENCH_SRC/bench/fill_fleet.py" \
+        "$BENCH_SRC/sim/tools/genfleet" | sha256sum | cut -c1-12)
+    local vms=$1 ras=$2 dir="$DATA/fleet-$1-$2-$sum"
     local db="$dir/vmlogind.db"
     if [[ ! -f $dir/ok ]]; then
         rm -rf "$dir"
