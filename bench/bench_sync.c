@@ -265,8 +265,9 @@ out:
         (void)h_daemon_stop(&b.d);
     h_sim_stop(&b.s);
     if (has_flag(argc, argv, "--keep"))
-        printf("kept %s\n", dir);
-    else if (snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir) > 0 && system(cmd) != 0)
+        printf("kept %s (fleet), %s (database, log), %s (azsim)\n", dir, b.d.dir, b.s.dir);
+    else if (snprintf(cmd, sizeof(cmd), "rm -rf -- '%s' '%s' '%s'", dir, b.d.dir, b.s.dir) > 0 &&
+             system(cmd) != 0)
         fprintf(stderr, "bench_sync: could not remove %s\n", dir);
     return rc;
 }

@@ -96,6 +96,8 @@ static void test_fleet_10k(void **state)
     sc_free_ids(want, n_want);
     sc_free_ids(got, n_got);
     sc_stop(&c);
+    snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
