@@ -192,26 +192,14 @@ static int cmd_auth(const struct config *cfg, const struct args *a)
 
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    char *data;
-    long n;
+    struct buf b;
 
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
-        fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
+    buf_init(&b, 1 << 20);
+    if (buf_read_file(&b, path) != ERR_OK) {
+        buf_cleanup(&b);
         return NULL;
     }
-    data = xmalloc((size_t)n + 1);
-    if (fread(data, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(data);
-        return NULL;
-    }
-    data[n] = '\0';
-    fclose(f);
-    return data;
+    return buf_steal(&b);
 }
 
 static void printable_host(const char *listen, char *out, size_t cap)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sim.h"
+#include "vmlogind/buf.h"
 #include "vmlogind/log.h"
 #include "vmlogind/xalloc.h"
 
@@ -76,23 +77,14 @@ static bool parse_args(int argc, char **argv, struct opts *o)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    char *data = NULL;
-    size_t len = 0;
-    char chunk[4096];
-    size_t n;
+    struct buf b;
 
-    if (!f)
+    buf_init(&b, 1u << 20); /* a TLS certificate or key */
+    if (buf_read_file(&b, path) != ERR_OK || b.len == 0) {
+        buf_cleanup(&b);
         return NULL;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        data = xrealloc(data, len + n + 1);
-        memcpy(data + len, chunk, n);
-        len += n;
     }
-    fclose(f);
-    if (data)
-        data[len] = '\0';
-    return data;
+    return buf_steal(&b);
 }
 
 /* "127.0.0.1:PORT" with a loopback address only. */

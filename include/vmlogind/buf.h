@@ -21,6 +21,9 @@ enum err buf_append(struct buf *b, const void *p, size_t n) VL_MUST_CHECK;
 enum err buf_appends(struct buf *b, const char *s) VL_MUST_CHECK;
 enum err buf_printf(struct buf *b, const char *fmt, ...) VL_MUST_CHECK
     __attribute__((format(printf, 2, 3)));
+/* Appends the whole file at path to b (within b's cap). ERR_NOT_FOUND if it can't be opened,
+ * ERR_TOO_LARGE past the cap (b is then reset), ERR_INVALID on a read error. */
+enum err buf_read_file(struct buf *b, const char *path) VL_MUST_CHECK;
 /* Hands the data to the caller (who frees it) and re-inits b. Never NULL. */
 char *buf_steal(struct buf *b);
 

@@ -77,23 +77,13 @@ static void wipe_free(char *s)
 /* Reads a small file whole, without trailing whitespace. NULL if unreadable, empty or large. */
 static char *read_secret_file(const char *path)
 {
-    FILE *f = fopen(path, "r");
     struct buf b;
-    char chunk[4096];
-    size_t n;
 
-    if (f == NULL)
-        return NULL;
     buf_init(&b, CRED_FILE_MAX);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf_append(&b, chunk, n) != ERR_OK) {
-            memset(b.data, 0, b.len);
-            buf_cleanup(&b);
-            break;
-        }
+    if (buf_read_file(&b, path) != ERR_OK) {
+        buf_cleanup(&b);
+        return NULL;
     }
-    memset(chunk, 0, sizeof(chunk));
-    fclose(f);
     while (b.len > 0 && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' ||
                          b.data[b.len - 1] == ' ' || b.data[b.len - 1] == '\t'))
         b.data[--b.len] = '\0';

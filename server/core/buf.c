@@ -93,6 +93,29 @@ enum err buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
+enum err buf_read_file(struct buf *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char chunk[8192];
+    size_t n;
+    enum err rc = ERR_OK;
+
+    if (f == NULL)
+        return ERR_NOT_FOUND;
+    while (rc == ERR_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = buf_append(b, chunk, n);
+    if (rc == ERR_OK && ferror(f))
+        rc = ERR_INVALID;
+    fclose(f);
+    /* the chunk may have held a secret */
+    memset(chunk, 0, sizeof(chunk));
+    if (rc != ERR_OK && b->data != NULL) {
+        memset(b->data, 0, b->len);
+        buf_reset(b);
+    }
+    return rc;
+}
+
 char *buf_steal(struct buf *b)
 {
     char *p = b->data;

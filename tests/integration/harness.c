@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "vmlogind/buf.h"
 #include "vmlogind/clock.h"
 
 static char ca_path[512];
@@ -81,24 +82,14 @@ void h_write_file(const char *path, const char *text)
 
 char *h_read_file(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    char *data;
-    long n;
+    struct buf b;
 
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    data = malloc((size_t)n + 1);
-    if (data == NULL || fread(data, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(data);
+    buf_init(&b, 256u << 20);
+    if (buf_read_file(&b, path) != ERR_OK) {
+        buf_cleanup(&b);
         return NULL;
     }
-    data[n] = '\0';
-    fclose(f);
-    return data;
+    return buf_steal(&b);
 }
 
 bool h_proc_start(struct proc *p, char *const argv[], char *const env[], const char *log_path,
