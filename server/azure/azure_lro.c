@@ -239,9 +239,16 @@ enum err azure_lro_decode(const char *text, struct azure_lro *l)
     int kind = 0;
 
     azure_lro_init(l);
+    /* the encoder writes null for absent URLs: treat null like a missing key */
+    if (o != NULL) {
+        const char *nullable[] = {"poll", "resource", "subscription"};
+        for (size_t i = 0; i < 3; i++)
+            if (json_is_null(json_object_get(o, nullable[i])))
+                json_object_del(o, nullable[i]);
+    }
     if (o == NULL ||
-        json_unpack(o, "{s:s, s:i, s?s?, s?s?, s?s?}", "method", &method, "kind", &kind, "poll",
-                    &poll, "resource", &res, "subscription", &sub) != 0 ||
+        json_unpack(o, "{s:s, s:i, s?s, s?s, s?s}", "method", &method, "kind", &kind, "poll", &poll,
+                    "resource", &res, "subscription", &sub) != 0 ||
         kind < AZURE_LRO_NONE || kind > AZURE_LRO_RESOURCE || (kind != 0 && poll == NULL)) {
         json_decref(o);
         return ERR_INVALID;
