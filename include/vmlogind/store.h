@@ -117,6 +117,15 @@ enum err store_task_get(struct store *st, const char *kind, const char *key, str
 /* Exponential backoff for the given attempt: base * 2^(attempts-1) capped at cap, with up
  * to 20% jitter subtracted (jitter_seed in [0,1): pass a random number; 0 = none). */
 int64_t store_task_backoff_ms(int attempts, int64_t base_ms, int64_t cap_ms, double jitter_seed);
+/* Owners (NULL-terminated list, store_strv_free it) holding live leases whose owner id starts
+ * with prefix: how a restarted process finds leases its dead predecessor on this host held. */
+enum err store_task_lease_owners(struct store *st, const char *prefix, int64_t now, char ***owners,
+                                 struct err_detail *d) VL_MUST_CHECK;
+/* Makes every task leased by owner due now, as if its lease had expired. *n (may be NULL)
+ * counts them. Only for owners known to be dead. */
+enum err store_task_release_owner(struct store *st, const char *owner, int64_t now, int64_t *n,
+                                  struct err_detail *d) VL_MUST_CHECK;
+void store_strv_free(char **v);
 /* Pending tasks due at or before now (for metrics and tests). */
 enum err store_task_count_due(struct store *st, int64_t now, int64_t *count,
                               struct err_detail *d) VL_MUST_CHECK;

@@ -1,7 +1,9 @@
 /* reconcile_loop.c: the worker threads. A worker leases the earliest due task, runs its
  * kind's handler, and records the outcome; when nothing is due it waits for a wake-up or the
  * tick. It knows nothing of VMs or grants: the handlers do. */
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -246,6 +248,31 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Leases held by an earlier process on this host that is no longer running (a crash or
+ * SIGKILL) are given back at once instead of waiting out task_lease_s. Owner ids are
+ * "host/pid/wN"; a pid that still exists is left alone, whoever it is. */
+static void release_dead_leases(struct store *st, const char *host)
+{
+    char prefix[96], **owners = NULL;
+    struct err_detail d;
+
+    snprintf(prefix, sizeof(prefix), "%s/", host);
+    if (store_task_lease_owners(st, prefix, clock_now_ms(), &owners, &d) != ERR_OK)
+        return;
+    for (size_t i = 0; owners[i] != NULL; i++) {
+        char *end = NULL;
+        long pid = strtol(owners[i] + strlen(prefix), &end, 10);
+        int64_t n = 0;
+        if (end == NULL || *end != '/' || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (store_task_release_owner(st, owners[i], clock_now_ms(), &n, &d) == ERR_OK && n > 0)
+            log_info("task_leases_recovered", "owner=%s tasks=%lld", owners[i], (long long)n);
+    }
+    store_strv_free(owners);
+}
+
 enum err reconciler_start(struct store *st, struct azure_client *az, const struct config *cfg,
                           const struct reconcile_kind *kinds, size_t nkinds, int workers,
                           struct reconciler **out, struct err_detail *d)
@@ -256,6 +283,7 @@ enum err reconciler_start(struct store *st, struct azure_client *az, const struc
     if (nkinds > MAX_KINDS || workers < 1)
         return err_set(d, ERR_INVALID, "reconciler", "bad reconciler settings");
     gethostname(host, sizeof(host) - 1);
+    release_dead_leases(st, host);
     r = xcalloc(1, sizeof(*r));
     r->store = st;
     r->az = az;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "store/store_int.h"
+#include "vmlogind/xalloc.h"
 
 #define TASK_COLUMNS                                                                               \
     "id, kind, key, state, due_at, attempts, lease_owner, lease_until, last_error, op_url,"        \
@@ -64,6 +65,14 @@ static const char SQL_RELEASE[] =
     "UPDATE tasks SET due_at = :now, attempts = max(attempts - 1, 0), rewake = 0,"
     " lease_owner = NULL, lease_until = NULL, updated_at = :now"
     " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
+
+static const char SQL_OWNERS[] =
+    "SELECT DISTINCT lease_owner FROM tasks WHERE state = 'pending' AND lease_owner IS NOT NULL"
+    " AND lease_until > :now AND substr(lease_owner, 1, length(:prefix)) = :prefix";
+
+static const char SQL_RELEASE_OWNER[] =
+    "UPDATE tasks SET due_at = :now, lease_owner = NULL, lease_until = NULL, updated_at = :now"
+    " WHERE lease_owner = :owner AND state = 'pending'";
 
 static const char SQL_GET[] =
     "SELECT " TASK_COLUMNS " FROM tasks WHERE kind = :kind AND key = :key";
@@ -276,4 +285,58 @@ int64_t store_task_backoff_ms(int attempts, int64_t base_ms, int64_t cap_ms, dou
     if (jitter_seed > 0 && jitter_seed < 1)
         delay -= (int64_t)((double)delay * 0.2 * jitter_seed);
     return delay;
+}
+
+void store_strv_free(char **v)
+{
+    for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+
+enum err store_task_lease_owners(struct store *st, const char *prefix, int64_t now, char ***owners,
+                                 struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    size_t n = 0;
+    char **v = xcalloc(1, sizeof(*v));
+    enum err e = store_stmt(st, SQL_OWNERS, &s, d);
+    int rc;
+
+    *owners = NULL;
+    if (e != ERR_OK) {
+        free(v);
+        return e;
+    }
+    bind_text(s, ":prefix", prefix);
+    bind_int64(s, ":now", now);
+    while ((rc = store_step(s)) == SQLITE_ROW) {
+        v = xrealloc(v, (n + 2) * sizeof(*v));
+        v[n++] = col_text(s, 0);
+        v[n] = NULL;
+    }
+    if (rc != SQLITE_DONE) {
+        store_strv_free(v);
+        return store_fail(s, rc, d, "task lease owners");
+    }
+    sqlite3_reset(s);
+    *owners = v;
+    return ERR_OK;
+}
+
+enum err store_task_release_owner(struct store *st, const char *owner, int64_t now, int64_t *n,
+                                  struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    int64_t changed = 0;
+    enum err e = store_stmt(st, SQL_RELEASE_OWNER, &s, d);
+
+    if (e != ERR_OK)
+        return e;
+    bind_text(s, ":owner", owner);
+    bind_int64(s, ":now", now);
+    e = store_exec_count(s, &changed, d, "task release owner");
+    if (n != NULL)
+        *n = changed;
+    return e;
 }

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "vmlogind/clock.h"
@@ -102,8 +104,43 @@ static void test_loop(void **state)
     store_close(st);
 }
 
+/* A task leased by a process of this host that no longer exists (SIGKILL) runs at once after a
+ * restart, not after its hour-long lease. */
+static void test_dead_predecessor_lease(void **state)
+{
+    struct store *st = NULL;
+    struct reconciler *r = NULL;
+    struct config cfg;
+    struct err_detail d;
+    struct store_task t = {0};
+    char host[64] = "host", owner[128], path[] = "/tmp/vmlogind-rec-XXXXXX";
+    int before = atomic_load(&done_runs);
+    int fd;
+    (void)state;
+
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    gethostname(host, sizeof(host) - 1);
+    snprintf(owner, sizeof(owner), "%s/4194304/w0", host); /* above pid_max: never alive */
+    config_defaults(&cfg);
+    assert_int_equal(store_open(path, &st, &d), ERR_OK);
+    assert_int_equal(store_migrate(st, &d), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "done", "z", clock_now_ms(), NULL, clock_now_ms(), &d),
+                     ERR_OK);
+    assert_int_equal(store_task_lease(st, "done", owner, clock_now_ms(), 3600 * 1000, &t, &d),
+                     ERR_OK);
+    store_task_clear(&t);
+    assert_int_equal(reconciler_start(st, NULL, &cfg, kinds, 3, 1, &r, &d), ERR_OK);
+    assert_true(wait_for(&done_runs, before + 1));
+    reconciler_stop(r);
+    store_close(st);
+    unlink(path);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_loop)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_loop),
+                                       cmocka_unit_test(test_dead_predecessor_lease)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
