@@ -6,6 +6,7 @@
 #ifndef VMLOGIND_RECONCILE_H
 #define VMLOGIND_RECONCILE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,6 +67,12 @@ bool reconcile_sleep(const struct reconcile_env *env, int64_t ms);
 /* Extends the lease of the task being run (long handlers call it between pages). */
 enum err reconcile_renew(const struct reconcile_env *env, const struct store_task *task,
                          const char *op_url) VL_MUST_CHECK;
+/* Appends an audit row with actor "reconciler" (inside the caller's transaction when one is
+ * open). details is stolen (may be NULL). Before every change it makes in Azure a handler
+ * writes a "requested" row and skips the change when that fails: no audit row, no change. */
+enum err reconcile_audit(const struct reconcile_env *env, const char *action, const char *target,
+                         const char *outcome, json_t *details, struct err_detail *d) VL_MUST_CHECK;
+
 /* Prometheus text: tasks run by kind and outcome. */
 enum err reconciler_metrics(struct reconciler *r, struct buf *out) VL_MUST_CHECK;
 

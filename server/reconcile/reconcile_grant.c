@@ -346,6 +346,13 @@ static void put_assignment(struct run *r)
              "/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s",
              r->scope.subscription, model_grant_role_guid(r->role));
     snprintf(desc, sizeof(desc), "vmlogind grant %s", r->g.id);
+    if (reconcile_audit(r->env, "roleAssignment.put", r->g.scope, "requested",
+                        json_pack("{s:s, s:s, s:s}", "grantId", r->g.id, "assignmentName",
+                                  r->g.assignment_name, "principalId", r->g.principal_id),
+                        NULL) != ERR_OK) {
+        reconcile_again(r->res, backoff(r), "audit log unavailable: assignment not attempted");
+        return;
+    }
     azure_error_clear(&ae);
     rc = azure_role_assignment_put(r->env->az, &spec, &out, &ae);
     if (rc == ERR_OK) {
@@ -393,6 +400,12 @@ static void delete_assignment(struct run *r, const char *final_state, const char
     const char *name = held_name(&r->g);
     enum err rc;
 
+    if (reconcile_audit(r->env, "roleAssignment.delete", r->g.scope, "requested",
+                        json_pack("{s:s, s:s}", "grantId", r->g.id, "assignmentName", name),
+                        NULL) != ERR_OK) {
+        reconcile_again(r->res, backoff(r), "audit log unavailable: deletion not attempted");
+        return;
+    }
     azure_error_clear(&ae);
     rc = azure_role_assignment_delete(r->env->az, r->g.scope, name, NULL, &ae);
     if (rc == ERR_OK && strcmp(name, r->g.assignment_name) != 0) /* a pending PUT may exist */

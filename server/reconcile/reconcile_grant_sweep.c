@@ -282,23 +282,16 @@ static void decide(struct sweep *s)
 
 /* ---- acting -------------------------------------------------------------------------------- */
 
-static void audit_removal(struct sweep *s, const struct item *it, const char *outcome)
+static enum err audit_removal(struct sweep *s, const struct item *it, const char *outcome)
 {
     json_t *det = json_pack("{s:s, s:s, s:s, s:s, s:s}", "reason", it->reason, "principalId",
                             it->principal_id, "roleDefinitionId", it->role_guid, "scope", it->scope,
                             "task", s->task->key);
-    char *text = json_dumps(det, JSON_COMPACT | JSON_SORT_KEYS);
-    struct store_audit_entry e = {.at = clock_now_ms(),
-                                  .actor = "reconciler",
-                                  .action = "roleAssignment.remove",
-                                  .target = it->id,
-                                  .outcome = (char *)outcome,
-                                  .details = text};
+    enum err rc = reconcile_audit(s->env, "roleAssignment.remove", it->id, outcome, det, NULL);
 
-    if (store_audit_append(s->env->store, &e, NULL) != ERR_OK)
+    if (rc != ERR_OK)
         log_warn("sweep_audit_failed", "assignment=%s", it->id);
-    free(text);
-    json_decref(det);
+    return rc;
 }
 
 /* Deletes what was decided; returns how many deletions failed. */
@@ -312,6 +305,12 @@ static size_t act(struct sweep *s)
         enum err rc;
         if (it->action == NULL || strcmp(it->action, "removed") != 0)
             continue;
+        if (audit_removal(s, it, "requested") != ERR_OK) {
+            it->action = "failed"; /* no audit row, no change */
+            snprintf(it->error, sizeof(it->error), "audit log unavailable");
+            failed++;
+            continue;
+        }
         azure_error_clear(&ae);
         rc = azure_role_assignment_delete(s->env->az, it->scope, it->name, NULL, &ae);
         if (rc != ERR_OK && rc != ERR_NOT_FOUND) {
@@ -319,7 +318,9 @@ static size_t act(struct sweep *s)
             snprintf(it->error, sizeof(it->error), "%ld %s", ae.status, ae.code);
             failed++;
         }
-        audit_removal(s, it, rc == ERR_OK || rc == ERR_NOT_FOUND ? "succeeded" : "failed");
+        if (audit_removal(s, it, rc == ERR_OK || rc == ERR_NOT_FOUND ? "succeeded" : "failed") !=
+            ERR_OK)
+            log_warn("sweep_outcome_unaudited", "assignment=%s", it->id);
         log_info("sweep_remove", "assignment=%s reason=%s outcome=%s", it->id, it->reason,
                  it->action);
     }

@@ -94,7 +94,9 @@ static void look_graph(const struct reconcile_env *env, enum graph_look g, struc
         bool existed = false;
         azure_service_principal_cleanup(&sp);
         azure_error_clear(&ae);
-        rc = azure_graph_sp_create(env->az, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &existed, &ae);
+        if (reconcile_audit(env, "servicePrincipal.create", AZURE_APP_WINDOWS_VM_SIGNIN,
+                            "requested", NULL, NULL) == ERR_OK)
+            rc = azure_graph_sp_create(env->az, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &existed, &ae);
         if (rc == ERR_OK)
             log_info("login_signin_sp_created", "existed=%d", existed ? 1 : 0);
     }
@@ -240,25 +242,6 @@ static enum err item_set(struct store *st, const char *op_id, const char *vm_id,
         rc = store_operation_item_set(st, op_id, vm_id, status, step, code, msg, now, d);
     if (rc == ERR_OK)
         rc = rollup(st, op_id, now, d);
-    return rc;
-}
-
-static enum err audit(struct store *st, const char *action, const char *target, const char *outcome,
-                      json_t *details, int64_t now, struct err_detail *d)
-{
-    char *text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    struct store_audit_entry e = {
-        .at = now,
-        .actor = "reconciler",
-        .action = (char *)action,
-        .target = (char *)target,
-        .outcome = (char *)outcome,
-        .details = text,
-    };
-    enum err rc = store_audit_append(st, &e, d);
-
-    free(text);
-    json_decref(details);
     return rc;
 }
 
@@ -460,10 +443,11 @@ static enum err record(struct vm_run *r, const struct login_plan_out *p, const c
         rc = item_set(st, r->op_id, l->vm.id ? l->vm.id : r->scope.arm, p->item_status, p->step,
                       item_code, item_msg[0] ? item_msg : NULL, now, &d);
     if (rc == ERR_OK && audit_action != NULL)
-        rc = audit(st, audit_action, l->vm.id ? l->vm.id : r->scope.arm, audit_outcome,
-                   json_pack("{s:s, s:s, s:s?, s:s?}", "state", p->state, "step", p->step, "cause",
-                             failed ? p->cause : NULL, "operationId", r->op_id),
-                   now, &d);
+        rc =
+            reconcile_audit(r->env, audit_action, l->vm.id ? l->vm.id : r->scope.arm, audit_outcome,
+                            json_pack("{s:s, s:s, s:s?, s:s?}", "state", p->state, "step", p->step,
+                                      "cause", failed ? p->cause : NULL, "operationId", r->op_id),
+                            &d);
     if (rc != ERR_OK) {
         store_tx_rollback(st);
         log_warn("login_record_failed", "vm=%s error=\"%s\"", r->scope.arm, d.msg);
@@ -503,6 +487,12 @@ static void apply_change(struct vm_run *r, const struct login_plan_out *p,
     azure_lro_init(&lro);
     azure_error_clear(&ae);
     buf_init(&enc, sizeof(res->op_url) - 1);
+    if (reconcile_audit(env, action, l->vm.id ? l->vm.id : r->scope.arm, "requested",
+                        json_pack("{s:s?}", "operationId", r->op_id), NULL) != ERR_OK) {
+        /* no audit row, no change */
+        reconcile_again(res, WAIT_BUSY_MS, "audit log unavailable: %s not attempted", action);
+        goto out;
+    }
     if (p->action == LOGIN_ACT_IDENTITY) {
         rc = azure_vm_enable_system_identity(env->az, l->vm.id, &l->vm, &lro, &skipped, &ae);
     } else if (p->action == LOGIN_ACT_PUT_EXT) {

@@ -104,6 +104,25 @@ enum err reconcile_renew(const struct reconcile_env *env, const struct store_tas
                             NULL);
 }
 
+enum err reconcile_audit(const struct reconcile_env *env, const char *action, const char *target,
+                         const char *outcome, json_t *details, struct err_detail *d)
+{
+    char *text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    struct store_audit_entry e = {
+        .at = clock_now_ms(),
+        .actor = "reconciler",
+        .action = (char *)action,
+        .target = (char *)(target ? target : ""),
+        .outcome = (char *)outcome,
+        .details = text,
+    };
+    enum err rc = store_audit_append(env->store, &e, d);
+
+    free(text);
+    json_decref(details);
+    return rc;
+}
+
 void reconciler_wake(struct reconciler *r)
 {
     if (r == NULL)
