@@ -186,8 +186,18 @@ def main():
         t_requests = time.monotonic() - t_start
         grant_ids = set(grants)
         op_done = grants_done = None
+        last_write = {}  # op -> when its count was last seen growing (the timeline of writes)
+        seen = {}
+        next_stats = 0.0
         while True:
             now = time.monotonic() - t_start
+            if now >= next_stats:
+                _, st, _ = sim.call("GET", "/_sim/stats", want=200)
+                for k in WRITE_OPS:
+                    c = int(st.get("requests", {}).get(k, 0))
+                    if c != seen.get(k):
+                        seen[k], last_write[k] = c, now
+                next_stats = now + 1.0
             if op_done is None:
                 _, o, _ = vl.call("GET", "/v1/operations/%s" % op["id"], want=200)
                 if o.get("status") not in ("NotStarted", "Running"):
@@ -216,7 +226,7 @@ def main():
             if now > a.timeout:
                 sys.exit("bench_enable200: not done after %.0f s (operation %s, grants %s)"
                          % (now, op_done, grants_done))
-            time.sleep(0.25)
+            time.sleep(0.1)
         elapsed = max(op_done, grants_done)
         _, stats, _ = sim.call("GET", "/_sim/stats", want=200)
         req = stats.get("requests", {})
@@ -233,6 +243,8 @@ def main():
               % (a.vms, elapsed, t_requests, w,
                  ", ".join("%s %d" % kv for kv in writes.items()), stats.get("throttled429", 0),
                  stats.get("violations", 0), bound, throttle_only, lro_chain, chain_bound))
+        print("enable200: last write seen at (1 s resolution): %s"
+              % ", ".join("%s %.0f s" % (k, last_write.get(k, 0)) for k in WRITE_OPS))
         ratio = elapsed / bound if bound > 0 else float("nan")
         viol = int(stats.get("violations", 0))
         print("RESULT\tenable200 time\t-\t%.1f s\t-" % elapsed)

@@ -46,7 +46,7 @@ with open(sys.argv[2], "w") as f:
 EOF
 bench_vm_paths "$db" /access "$DATA/access-paths.txt"
 for paths in list-paths access-paths; do
-    out=$(BENCH_API_KEY=$key wrk -t"$threads" -c64 -d"$burst"s -s "$BENCH_SRC/bench/access.lua" \
+    out=$(BENCH_API_KEY=$key wrk -t"$threads" -c64 -d"$burst"s --timeout 10s -s "$BENCH_SRC/bench/access.lua" \
         "$url" -- "$DATA/$paths.txt" | grep '^WRK ')
     bench_log "burst $paths: $out"
     sed -n 's/.* non2xx=\([0-9]*\) .*/\1/p' <<<"$out" | grep -qx 0 ||

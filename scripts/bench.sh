@@ -46,7 +46,10 @@ run() {
 sync_results() {
     "$build/bench/bench_sync" "$@" | tee /dev/stderr | awk '
         /^ingest / { v = $2; printf "RESULT\tsync ingest\t>= 50000 VMs/s\t%s VMs/s\t%s\n", v, (v >= 50000 ? "PASS" : "FAIL") }
-        /^re-sync rows written/ { v = $4; printf "RESULT\tre-sync rows written\t0\t%s\t%s\n", v, (v == 0 ? "PASS" : "FAIL") }'
+        /^re-sync rows written/ { v = $4; printf "RESULT\tre-sync rows written\t0\t%s\t%s\n", v, (v == 0 ? "PASS" : "FAIL") }
+        /^vmlogind memory/ { for (i = 1; i < NF; i++) if ($i == "RssAnon" && $(i + 1) > rss) rss = $(i + 1) }
+        /^start to ready .*VMs in the database/ { v = $4; printf "RESULT\tstart to ready after sync\t<= 200 ms\t%s ms\t%s\n", v, (v <= 200 ? "PASS" : "FAIL") }
+        END { if (rss) printf "RESULT\tprivate RSS during/after sync\t<= 64 MiB\t%.1f MiB\t%s\n", rss / 1024, (rss <= 65536 ? "PASS" : "FAIL") }'
 }
 
 for b in "${wanted[@]}"; do
