@@ -123,8 +123,9 @@ int main(int argc, char **argv)
     char addr[64];
     int port;
     char err[1024];
-    char *cert_pem;
-    char *key_pem;
+    char *cert_pem = NULL;
+    char *key_pem = NULL;
+    int rc = 2;
     sigset_t set;
     int sig;
 
@@ -142,16 +143,17 @@ int main(int argc, char **argv)
     key_pem = slurp(o.key);
     if (!cert_pem || !key_pem) {
         fprintf(stderr, "azsim: cannot read --tls-cert or --tls-key\n");
-        return 2;
+        goto out;
     }
     state_init(&o);
     if (!sim_keys_init()) {
         fprintf(stderr, "azsim: cannot generate the token signing key\n");
-        return 1;
+        rc = 1;
+        goto out;
     }
     if (!sim_state_load(o.scenario, err, sizeof(err))) {
         fprintf(stderr, "azsim: bad scenario: %s\n", err);
-        return 2;
+        goto out_state;
     }
     if (o.tenant && uuid_is_valid(o.tenant))
         snprintf(S.tenant, sizeof(S.tenant), "%s", o.tenant);
@@ -163,7 +165,8 @@ int main(int argc, char **argv)
     port = sim_http_start(addr, port, cert_pem, key_pem, o.threads);
     if (port < 0) {
         fprintf(stderr, "azsim: cannot listen on %s\n", o.listen);
-        return 1;
+        rc = 1;
+        goto out_state;
     }
     log_info("azsim.start", "port=%d tenant=%s vms=%zu role_assignments=%zu time_scale=%g", port,
              S.tenant, S.vm_by_key.len, S.ras.len, S.time_scale);
@@ -172,10 +175,13 @@ int main(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("azsim.stop", "signal=%d", sig);
     sim_http_stop();
+    rc = 0;
+out_state:
     pthread_mutex_lock(&S.mu);
     sim_state_clear();
     pthread_mutex_unlock(&S.mu);
+out:
     free(cert_pem);
     free(key_pem);
-    return 0;
+    return rc;
 }
