@@ -26,6 +26,7 @@ echo "== ASan+UBSan build and suite"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVMLOGIND_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    VMLOGIND_TEST_TIMEOUT_SCALE=4 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE slow
 
 echo "== valgrind over the unit tests"
