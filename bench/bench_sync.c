@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "vmlogind/clock.h"
@@ -109,6 +110,61 @@ static long proc_kib(pid_t pid, const char *field)
     return v;
 }
 
+/* The per-phase times of the daemon's last sync_done log line. */
+static void print_phases(const struct bench *b)
+{
+    char line[2048];
+    char last[2048] = "";
+    const char *p;
+    FILE *f = fopen(b->d.p.log, "r");
+
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, "msg=sync_done") != NULL)
+            memcpy(last, line, sizeof(last));
+    }
+    fclose(f);
+    p = strstr(last, "ms_vms=");
+    if (p != NULL)
+        printf("%-22s %s", "phases", p);
+}
+
+/* CPU time (user + system, all threads) of pid in ms, -1 if unknown. */
+static long proc_cpu_ms(pid_t pid)
+{
+    char path[64];
+    char line[1024];
+    unsigned long long ut = 0;
+    unsigned long long st = 0;
+    const char *p;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    p = fgets(line, sizeof(line), f) != NULL ? strrchr(line, ')') : NULL;
+    fclose(f);
+    /* after "(comm)": state is field 3; utime and stime are fields 14 and 15 */
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (long)((ut + st) * 1000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+/* CPU each process spent since the last call: wall time on a busy machine says little. */
+static void print_cpu(const char *what, struct bench *b, long *d0, long *s0)
+{
+    long d = proc_cpu_ms(b->d.p.pid);
+    long s = proc_cpu_ms(b->s.p.pid);
+
+    printf("%-22s vmlogind %.2f s, azsim %.2f s\n", what, (double)(d - *d0) / 1000.0,
+           (double)(s - *s0) / 1000.0);
+    *d0 = d;
+    *s0 = s;
+}
+
 static bool ready(void *arg)
 {
     struct bench *b = arg;
@@ -186,6 +242,8 @@ int main(int argc, char **argv)
     int64_t t0;
     json_t *run;
     double secs;
+    long cpu_d = 0;
+    long cpu_s = 0;
     int rc = 1;
 
     setvbuf(stdout, NULL, _IOLBF, 0); /* figures appear as they are measured */
@@ -212,6 +270,7 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("azsim loaded the fleet in %.1f s\n", (double)(clock_mono_ms() - t0) / 1000.0);
+    cpu_s = proc_cpu_ms(b.s.p.pid);
 
     /* the daemon syncs as it starts: that first run ingests the whole fleet */
     t0 = clock_mono_ms();
@@ -230,6 +289,8 @@ int main(int argc, char **argv)
     }
     run = last_run(&b, 0);
     print_run("first sync", run);
+    print_phases(&b);
+    print_cpu("first sync CPU", &b, &cpu_d, &cpu_s);
     secs = run_seconds(run);
     printf("%-22s %.0f VMs/s (budget >= 50000)\n", "ingest",
            secs > 0 ? (double)count(run, "vms", "seen") / secs : 0.0);
@@ -243,6 +304,8 @@ int main(int argc, char **argv)
         goto out;
     }
     print_run("re-sync, no change", run);
+    print_phases(&b);
+    print_cpu("re-sync CPU", &b, &cpu_d, &cpu_s);
     printf("%-22s %lld (must be 0)\n", "re-sync rows written",
            (long long)count(run, "rowsWritten", NULL));
     json_decref(run);

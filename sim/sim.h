@@ -358,6 +358,18 @@ void sim_page_reply(struct sim_req *r, json_t *items, const char *link_key, cons
 /* The same over a vector, rendering only the page's items. */
 void sim_page_vec(struct sim_req *r, const struct sim_vec *v, json_t *(*render)(void *),
                   const char *link_key, const char *extra, size_t size);
+/* sim_page_vec for list pages served often (VMs, role assignments): each item's compact text
+ * is rendered once and kept, keyed by (item, variant), until the state generation moves; the
+ * page is built by concatenation. cacheable(item) (may be NULL) says whether the item may be
+ * kept now (it may settle the item first; a VM with an operation running is rendered fresh). */
+void sim_page_vec_cached(struct sim_req *r, const struct sim_vec *v, json_t *(*render)(void *),
+                         bool (*cacheable)(void *), int variant, const char *link_key,
+                         const char *extra, size_t size);
+/* The state generation: moved (under S.mu) by every request that may change state and by every
+ * operation that settles, so text rendered at one generation is current while it holds. */
+extern uint64_t sim_gen;
+/* Replies with text (taken; compact JSON) as the body. */
+void sim_reply_text(struct sim_req *r, int status, char *text);
 
 /* ---- sim_arm_authz.c ---- */
 json_t *sim_ra_to_json(const struct sim_ra *ra);

@@ -602,7 +602,7 @@ static void ra_list(struct sim_req *r)
         extra = xasprintf("&$filter=%s", enc);
         free(enc);
     }
-    sim_page_vec(r, &out, render_ra, "nextLink", extra ? extra : "", 0);
+    sim_page_vec_cached(r, &out, render_ra, NULL, 0, "nextLink", extra ? extra : "", 0);
 out:
     free(extra);
     sim_vec_cleanup(&out);

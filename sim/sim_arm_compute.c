@@ -418,6 +418,140 @@ void sim_page_vec(struct sim_req *r, const struct sim_vec *v, json_t *(*render)(
     sim_reply_json(r, 200, body);
 }
 
+/* The rendered-text cache of sim_page_vec_cached: open addressing on (item, variant), all of
+ * it dropped when sim_gen moves. */
+struct text_entry {
+    const void *item;
+    int variant;
+    char *text;
+    size_t len;
+};
+
+static struct {
+    uint64_t gen;
+    struct text_entry *e;
+    size_t cap; /* a power of two, or 0 */
+    size_t n;
+} text_cache;
+
+static void text_cache_clear(void)
+{
+    for (size_t i = 0; i < text_cache.cap; i++)
+        free(text_cache.e[i].text);
+    free(text_cache.e);
+    text_cache.e = NULL;
+    text_cache.cap = 0;
+    text_cache.n = 0;
+}
+
+static size_t text_slot(const struct text_entry *e, size_t cap, const void *item, int variant)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)item ^ (uint64_t)variant) * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 20) & (cap - 1);
+
+    while (e[i].item != NULL && (e[i].item != item || e[i].variant != variant))
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+static struct text_entry *text_cache_get(const void *item, int variant)
+{
+    struct text_entry *e;
+
+    if (text_cache.gen != sim_gen) {
+        text_cache_clear();
+        text_cache.gen = sim_gen;
+    }
+    if (2 * (text_cache.n + 1) > text_cache.cap) {
+        size_t cap = text_cache.cap ? text_cache.cap * 2 : 1024;
+        struct text_entry *ne = xcalloc(cap, sizeof(*ne));
+
+        for (size_t i = 0; i < text_cache.cap; i++) {
+            if (text_cache.e[i].item != NULL)
+                ne[text_slot(ne, cap, text_cache.e[i].item, text_cache.e[i].variant)] =
+                    text_cache.e[i];
+        }
+        free(text_cache.e);
+        text_cache.e = ne;
+        text_cache.cap = cap;
+    }
+    e = &text_cache.e[text_slot(text_cache.e, text_cache.cap, item, variant)];
+    return e;
+}
+
+struct text_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+static void text_append(struct text_buf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        while (b->len + n + 1 > b->cap)
+            b->cap = b->cap ? b->cap * 2 : 65536;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void sim_page_vec_cached(struct sim_req *r, const struct sim_vec *v, json_t *(*render)(void *),
+                         bool (*cacheable)(void *), int variant, const char *link_key,
+                         const char *extra, size_t size)
+{
+    bool empty;
+    size_t off = page_offset(r, &empty);
+    json_t *links = json_object();
+    char *tail;
+    struct text_buf b = {0};
+
+    if (size == 0)
+        size = (size_t)sim_page_size();
+    text_append(&b, "{\"value\":[", 10);
+    for (size_t i = off; !empty && i < v->len && i < off + size; i++) {
+        void *item = v->items[i];
+        bool keep = cacheable == NULL || cacheable(item);
+        struct text_entry *e = keep ? text_cache_get(item, variant) : NULL;
+
+        if (i > off)
+            text_append(&b, ",", 1);
+        if (e != NULL && e->item != NULL) {
+            text_append(&b, e->text, e->len);
+            continue;
+        }
+        {
+            json_t *j = render(item);
+            char *t = json_dumps(j, JSON_COMPACT);
+            size_t n = t != NULL ? strlen(t) : 0;
+
+            json_decref(j);
+            if (t == NULL)
+                t = xstrdup("null"), n = 4;
+            text_append(&b, t, n);
+            if (e != NULL) {
+                *e = (struct text_entry){.item = item, .variant = variant, .text = t, .len = n};
+                text_cache.n++;
+            } else {
+                free(t);
+            }
+        }
+    }
+    text_append(&b, "]", 1);
+    page_links(r, links, link_key, extra, empty, off, size, v->len);
+    tail = json_dumps(links, JSON_COMPACT); /* "{}" or {"nextLink":"..."} */
+    json_decref(links);
+    if (tail != NULL && strlen(tail) > 2) {
+        text_append(&b, ",", 1);
+        text_append(&b, tail + 1, strlen(tail + 1));
+    } else {
+        text_append(&b, "}", 1);
+    }
+    free(tail);
+    sim_reply_text(r, 200, b.p);
+}
+
 /* ---- resource manager basics ---- */
 
 static json_t *sub_json(struct sim_sub *s)
@@ -500,6 +634,15 @@ static json_t *render_vm(void *p)
     return sim_vm_to_json(p, list_iv);
 }
 
+/* A VM with an operation running changes with time alone: rendered fresh, never kept. */
+static bool vm_cacheable(void *p)
+{
+    struct sim_vm *vm = p;
+
+    sim_lro_settle(vm);
+    return vm->busy == NULL;
+}
+
 static void vm_list(struct sim_req *r)
 {
     struct sim_sub *s = need_sub(r, r->segs[1]);
@@ -528,7 +671,7 @@ static void vm_list(struct sim_req *r)
         v = &match;
     }
     list_iv = iv;
-    sim_page_vec(r, v, render_vm, "nextLink", extra, 0);
+    sim_page_vec_cached(r, v, render_vm, vm_cacheable, iv ? 1 : 0, "nextLink", extra, 0);
     sim_vec_cleanup(&match);
 }
 

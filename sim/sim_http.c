@@ -15,6 +15,8 @@
 #include "vmlogind/log.h"
 #include "vmlogind/xalloc.h"
 
+uint64_t sim_gen = 1;
+
 static struct MHD_Daemon *daemon_;
 static int port_;
 
@@ -38,6 +40,14 @@ void sim_reply_json(struct sim_req *r, int status, json_t *body)
         r->content_type = "application/json; charset=utf-8";
         json_decref(body);
     }
+}
+
+void sim_reply_text(struct sim_req *r, int status, char *text)
+{
+    r->status = status;
+    free(r->resp);
+    r->resp = text;
+    r->content_type = "application/json; charset=utf-8";
 }
 
 void sim_reply_header(struct sim_req *r, const char *name, const char *fmt, ...)
@@ -193,6 +203,7 @@ static void run(struct sim_req *r)
 {
     struct sim_route rt;
     const char *host = sim_header(r, "Host");
+    bool mutating;
 
     uuid_v4(r->request_id);
     snprintf(r->base, sizeof(r->base), "https://%s", host ? host : "127.0.0.1");
@@ -214,6 +225,9 @@ static void run(struct sim_req *r)
     if (rt.area != AREA_CONTROL && !sim_faults_apply(r, rt.op))
         return;
     pthread_mutex_lock(&S.mu);
+    mutating = rt.area == AREA_CONTROL || strcmp(r->method, "GET") != 0;
+    if (mutating)
+        sim_gen++;
     if (rt.area == AREA_ARM || rt.area == AREA_GRAPH) {
         if (!sim_bearer_check(r, rt.area == AREA_ARM))
             goto out;
@@ -226,6 +240,8 @@ static void run(struct sim_req *r)
     if (rt.area == AREA_ARM && strcmp(r->method, "GET") != 0)
         sim_stats_mutation(r);
 out:
+    if (mutating)
+        sim_gen++; /* text rendered during the change is stale too */
     pthread_mutex_unlock(&S.mu);
 }
 

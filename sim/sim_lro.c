@@ -74,6 +74,7 @@ static void settle_op(struct sim_op *op, struct sim_vm *vm, int64_t now)
     if (op->settled || now < op->end_ms)
         return;
     op->settled = true;
+    sim_gen++; /* the VM's rendering changes */
     snprintf(op->status, sizeof(op->status), "%s",
              canceled       ? "Canceled"
              : op->err_code ? "Failed"

@@ -203,7 +203,7 @@ enum err azure_role_assignments_list(struct azure_client *c, const char *scope,
     rq.url = url.data;
     rq.subscription = scope_sub(scope, sub, sizeof(sub));
     if (rc == ERR_OK)
-        rc = azure_page_each(c, &rq, azure_typed_page_cb, &tp, ae);
+        rc = azure_page_each_typed(c, &rq, &tp, ae);
     buf_cleanup(&tail);
     buf_cleanup(&url);
     return rc;

@@ -299,7 +299,7 @@ static enum err list_typed(struct azure_client *c, const char *url, const char *
     struct azure_request rq = {
         .method = "GET", .url = url, .api = AZURE_API_ARM, .op = op, .subscription = sub};
 
-    return azure_page_each(c, &rq, azure_typed_page_cb, tp, ae);
+    return azure_page_each_typed(c, &rq, tp, ae);
 }
 
 enum err azure_subscriptions_list(struct azure_client *c, azure_subscriptions_fn fn, void *arg,

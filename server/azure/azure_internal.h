@@ -147,6 +147,13 @@ void azure_typed_free_array(const struct azure_typed_page *tp, void *items, size
 char **azure_strv_from_json(const json_t *arr, size_t *n);
 void azure_strv_free(char **v, size_t n);
 
+/* azure_page_each into tp, pipelined: a second thread fetches and parses the next page while
+ * tp->deliver runs on the caller's thread for this one (deliver sees pages in order, alone).
+ * The first error (the caller's or the fetch's) ends it; a fetch error is the result only when
+ * every delivered page succeeded. */
+enum err azure_page_each_typed(struct azure_client *c, const struct azure_request *rq,
+                               const struct azure_typed_page *tp, struct azure_error *ae);
+
 /* ---- parsers the typed calls share with their tests -------------------------------------- */
 
 void azure_vm_parse(const json_t *o, void *out);

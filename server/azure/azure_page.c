@@ -1,6 +1,7 @@
 /* azure_page.c: collection paging for ARM (nextLink) and Graph (@odata.nextLink). The next
  * link is followed verbatim until absent; the end is never inferred from a page's size, and an
  * empty page with a next link is legal. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,5 +65,161 @@ enum err azure_page_each(struct azure_client *c, const struct azure_request *rq,
     }
     free(prev);
     free(url);
+    return rc;
+}
+
+/* ---- pipelined typed paging --------------------------------------------------------------
+ * A fetch thread requests, loads and parses page N+1 into structs while the caller's thread
+ * delivers page N (on two cores the store writes overlap the network and the parse). One
+ * parsed page waits at most; the caller's thread alone calls deliver, in page order. */
+
+struct parsed_page {
+    void *items;
+    size_t n;
+};
+
+struct pipe {
+    struct azure_client *c;
+    struct azure_request rq;
+    const struct azure_typed_page *tp;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct parsed_page slot; /* the page handed over, when full */
+    bool full;
+    bool done;   /* the fetcher has finished (rc, ae say how) */
+    bool cancel; /* the consumer wants no more pages */
+    enum err rc; /* the fetcher's result */
+    struct azure_error ae;
+};
+
+static enum err fetch_one(struct pipe *p, const char *url, struct parsed_page *out, char **next,
+                          struct azure_error *ae)
+{
+    struct azure_request page = p->rq;
+    json_t *root = NULL;
+    const json_t *value;
+    const char *nl;
+    enum err rc;
+
+    page.url = url;
+    rc = azure_send_json(p->c, &page, &root, ae);
+    if (rc != ERR_OK)
+        return rc;
+    value = json_object_get(root, "value");
+    if (!json_is_array(value)) {
+        json_decref(root);
+        return bad_body(ae, "InvalidCollection", "collection body without a value array");
+    }
+    out->items = azure_typed_parse_array(p->tp, value, &out->n);
+    nl = next_link(root);
+    *next = nl != NULL ? xstrdup(nl) : NULL;
+    json_decref(root);
+    return ERR_OK;
+}
+
+static void *fetcher(void *arg)
+{
+    struct pipe *p = arg;
+    char *url = xstrdup(p->rq.url);
+    char *prev = NULL;
+    enum err rc = ERR_OK;
+    struct azure_error ae;
+
+    azure_error_clear(&ae);
+    for (long n = 0; url != NULL && rc == ERR_OK; n++) {
+        struct parsed_page pg = {0};
+        char *next = NULL;
+        bool cancel;
+
+        pthread_mutex_lock(&p->mu);
+        cancel = p->cancel;
+        pthread_mutex_unlock(&p->mu);
+        if (cancel)
+            break;
+        if (n == PAGE_MAX_PAGES) {
+            rc = bad_body(&ae, "TooManyPages", "collection has too many pages");
+            break;
+        }
+        rc = fetch_one(p, url, &pg, &next, &ae);
+        if (rc != ERR_OK)
+            break;
+        pthread_mutex_lock(&p->mu);
+        while (p->full && !p->cancel)
+            pthread_cond_wait(&p->cv, &p->mu);
+        cancel = p->cancel;
+        if (!cancel) {
+            p->slot = pg;
+            p->full = true;
+            pthread_cond_broadcast(&p->cv);
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (cancel) {
+            azure_typed_free_array(p->tp, pg.items, pg.n);
+            free(next);
+            break;
+        }
+        free(prev);
+        prev = url;
+        url = next;
+        if (url != NULL && strcmp(url, prev) == 0)
+            rc = bad_body(&ae, "NextLinkLoop", "nextLink repeats the page just read");
+    }
+    free(prev);
+    free(url);
+    pthread_mutex_lock(&p->mu);
+    p->rc = rc;
+    p->ae = ae;
+    p->done = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+enum err azure_page_each_typed(struct azure_client *c, const struct azure_request *rq,
+                               const struct azure_typed_page *tp, struct azure_error *ae)
+{
+    struct pipe p = {.c = c, .rq = *rq, .tp = tp};
+    pthread_t th;
+    enum err rc = ERR_OK;
+
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    if (pthread_create(&th, NULL, fetcher, &p) != 0) {
+        pthread_cond_destroy(&p.cv);
+        pthread_mutex_destroy(&p.mu);
+        return azure_page_each(c, rq, azure_typed_page_cb, (void *)tp, ae);
+    }
+    for (;;) {
+        struct parsed_page pg;
+
+        pthread_mutex_lock(&p.mu);
+        while (!p.full && !p.done)
+            pthread_cond_wait(&p.cv, &p.mu);
+        if (!p.full) {
+            pthread_mutex_unlock(&p.mu);
+            break; /* the fetcher finished and handed over everything */
+        }
+        pg = p.slot;
+        p.full = false;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        rc = tp->deliver(tp, pg.items, pg.n);
+        azure_typed_free_array(tp, pg.items, pg.n);
+        if (rc != ERR_OK)
+            break;
+    }
+    pthread_mutex_lock(&p.mu);
+    p.cancel = true;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    pthread_join(th, NULL);
+    if (p.full)
+        azure_typed_free_array(tp, p.slot.items, p.slot.n);
+    if (rc == ERR_OK && p.rc != ERR_OK) {
+        rc = p.rc;
+        *ae = p.ae;
+    }
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
     return rc;
 }
