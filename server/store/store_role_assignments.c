@@ -1,7 +1,8 @@
 /* store_role_assignments.c: observed role assignments of the VM login roles, at every scope
  * that covers a VM (management group, subscription, resource group, VM). Writes only on
- * change; a sync pass remembers which it saw in the TEMP table ra_seen and marks the rest gone
- * per subscription. Effective access is computed elsewhere from these rows. */
+ * change; a sync pass remembers which it saw in memory (a seen_set of this thread's connection)
+ * and marks the rest gone per subscription. Effective access is computed elsewhere from these rows.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,12 +16,6 @@
     "id, name, scope, role_definition_id, principal_id, principal_type, created_on, created_by,"   \
     " changed_at, gone_at"
 
-static const char SQL_SEEN_CREATE[] =
-    "CREATE TEMP TABLE IF NOT EXISTS ra_seen (id_key TEXT PRIMARY KEY) WITHOUT ROWID";
-/* WHERE 1: no truncate optimisation, so SQLite counts these rows like store_changes() does */
-static const char SQL_SEEN_RESET[] = "DELETE FROM ra_seen WHERE 1";
-static const char SQL_SEEN[] =
-    "INSERT INTO ra_seen (id_key) VALUES (lower(:id)) ON CONFLICT DO NOTHING";
 static const char SQL_UPSERT[] =
     "INSERT INTO role_assignments (id_key, " RA_FACTS ", changed_at)"
     " VALUES (lower(:id), :id, lower(:name), :scope, lower(:scope), lower(:role),"
@@ -36,17 +31,21 @@ static const char SQL_UPSERT[] =
     " role_assignments.created_by) IS NOT (excluded.id, excluded.name, excluded.scope,"
     " excluded.role_definition_id, excluded.principal_id, excluded.principal_type,"
     " excluded.created_on, excluded.created_by)";
-/* The subscription's scope and everything below it. */
-static const char SQL_MARK_GONE_SUB[] =
-    "UPDATE role_assignments SET gone_at = :now, changed_at = :now"
-    " WHERE (scope_key = '/subscriptions/' || lower(:sub)"
-    " OR (scope_key > '/subscriptions/' || lower(:sub) || '/'"
-    " AND scope_key < '/subscriptions/' || lower(:sub) || '0'))"
-    " AND gone_at IS NULL AND id_key NOT IN (SELECT id_key FROM ra_seen)";
-static const char SQL_MARK_GONE_ABOVE[] =
-    "UPDATE role_assignments SET gone_at = :now, changed_at = :now"
-    " WHERE scope_key NOT LIKE '/subscriptions/%' AND gone_at IS NULL"
-    " AND id_key NOT IN (SELECT id_key FROM ra_seen)";
+/* The present assignments at the subscription's scope and everything below it. */
+static const char SQL_PRESENT_SUB[] = "SELECT id_key FROM role_assignments"
+                                      " WHERE (scope_key = '/subscriptions/' || lower(:sub)"
+                                      " OR (scope_key > '/subscriptions/' || lower(:sub) || '/'"
+                                      " AND scope_key < '/subscriptions/' || lower(:sub) || '0'))"
+                                      " AND gone_at IS NULL";
+/* ... and at the scopes above every subscription. */
+static const char SQL_PRESENT_ABOVE[] = "SELECT id_key FROM role_assignments"
+                                        " WHERE scope_key NOT LIKE '/subscriptions/%'"
+                                        " AND gone_at IS NULL";
+static const char SQL_MARK_GONE[] = "UPDATE role_assignments SET gone_at = :now, changed_at = :now"
+                                    " WHERE id_key = :id_key AND gone_at IS NULL";
+
+/* The assignments this thread's sync pass has seen. */
+static _Thread_local struct seen_set ra_seen;
 static const char SQL_PRINCIPALS[] = "SELECT DISTINCT principal_id FROM role_assignments"
                                      " WHERE gone_at IS NULL ORDER BY principal_id";
 static const char SQL_UNDER[] =
@@ -99,7 +98,9 @@ void store_role_assignment_list_free(struct store_role_assignment *list, size_t 
 
 enum err store_role_assignments_sync_begin(struct store *st, struct err_detail *d)
 {
-    return store_seen_reset(st, SQL_SEEN_CREATE, SQL_SEEN_RESET, d);
+    (void)d;
+    seen_set_reset(&ra_seen, st);
+    return ERR_OK;
 }
 
 static enum err upsert_all(struct store *st, const void *items, size_t n, int64_t now,
@@ -107,12 +108,9 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
 {
     const struct store_role_assignment_facts *ra = items;
     sqlite3_stmt *up;
-    sqlite3_stmt *seen;
     int64_t c;
     enum err e = store_stmt(st, SQL_UPSERT, &up, d);
 
-    if (e == ERR_OK)
-        e = store_stmt(st, SQL_SEEN, &seen, d);
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
         if (ra[i].id == NULL || ra[i].scope == NULL || ra[i].role_definition_id == NULL ||
             ra[i].principal_id == NULL)
@@ -130,8 +128,7 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
         *changed += (size_t)c;
         if (e != ERR_OK)
             break;
-        bind_text(seen, ":id", ra[i].id);
-        e = store_seen_step(st, seen, d);
+        seen_set_add(&ra_seen, st, ra[i].id);
     }
     return e;
 }
@@ -143,22 +140,74 @@ enum err store_role_assignments_upsert(struct store *st,
     return store_batch(st, upsert_all, ra, n, now, changed, d);
 }
 
+/* The present assignments (of the subscription, or above all) this pass has not seen. */
+static enum err unseen(struct store *st, const char *subscription_id, char ***keys, size_t *n,
+                       struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    size_t cap = 0;
+    int rc;
+    enum err e =
+        store_stmt(st, subscription_id != NULL ? SQL_PRESENT_SUB : SQL_PRESENT_ABOVE, &s, d);
+
+    *keys = NULL;
+    *n = 0;
+    if (e != ERR_OK)
+        return e;
+    if (subscription_id != NULL)
+        bind_text(s, ":sub", subscription_id);
+    while ((rc = store_step(s)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(s, 0);
+
+        if (k == NULL || seen_set_has(&ra_seen, st, k))
+            continue;
+        if (*n == cap) {
+            cap = cap != 0 ? 2 * cap : 16;
+            *keys = xrealloc(*keys, cap * sizeof(**keys));
+        }
+        (*keys)[(*n)++] = xstrdup(k);
+    }
+    if (rc != SQLITE_DONE)
+        return store_fail(s, rc, d, "role assignments present");
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+static enum err mark_each(struct store *st, char **keys, size_t n, int64_t now, size_t *gone,
+                          struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    int64_t c;
+    enum err e = store_stmt(st, SQL_MARK_GONE, &s, d);
+
+    for (size_t i = 0; e == ERR_OK && i < n; i++) {
+        bind_text(s, ":id_key", keys[i]);
+        bind_int64(s, ":now", now);
+        e = store_exec_count(s, &c, d, "role assignment mark gone");
+        *gone += (size_t)c;
+    }
+    return e;
+}
+
 enum err store_role_assignments_mark_gone(struct store *st, const char *subscription_id,
                                           int64_t now, size_t *gone, struct err_detail *d)
 {
-    sqlite3_stmt *s;
-    int64_t n = 0;
-    enum err e =
-        store_stmt(st, subscription_id != NULL ? SQL_MARK_GONE_SUB : SQL_MARK_GONE_ABOVE, &s, d);
+    char **keys = NULL;
+    size_t n = 0;
+    size_t marked = 0;
+    bool own = false;
+    enum err e = unseen(st, subscription_id, &keys, &n, d);
 
-    if (e == ERR_OK) {
-        if (subscription_id != NULL)
-            bind_text(s, ":sub", subscription_id);
-        bind_int64(s, ":now", now);
-        e = store_exec_count(s, &n, d, "role assignment mark gone");
+    if (e == ERR_OK && n > 0) {
+        e = store_own_tx_begin(st, &own, d);
+        if (e == ERR_OK)
+            e = store_own_tx_end(st, own, mark_each(st, keys, n, now, &marked, d), d);
     }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
     if (gone != NULL)
-        *gone = (size_t)n;
+        *gone = e == ERR_OK ? marked : 0;
     return e;
 }
 

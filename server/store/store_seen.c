@@ -85,3 +85,66 @@ enum err store_seen_reset(struct store *st, const char *create_sql, const char *
 
     return e == ERR_OK ? store_seen_exec(st, reset_sql, d) : e;
 }
+
+static uint64_t key_hash(const char *k)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the ASCII-lowercased key, then mixed */
+
+    for (const unsigned char *p = (const unsigned char *)k; *p != '\0'; p++) {
+        unsigned char c = *p >= 'A' && *p <= 'Z' ? (unsigned char)(*p + 32) : *p;
+
+        h = (h ^ c) * 0x100000001b3ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h != 0 ? h : 1;
+}
+
+static size_t slot_of(const uint64_t *tab, size_t cap, uint64_t h)
+{
+    size_t i = (size_t)h & (cap - 1);
+
+    while (tab[i] != 0 && tab[i] != h)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+void seen_set_reset(struct seen_set *s, struct store *st)
+{
+    free(s->h);
+    *s = (struct seen_set){.conn = store_conn_get(st, NULL)};
+}
+
+void seen_set_add(struct seen_set *s, struct store *st, const char *key)
+{
+    uint64_t h = key_hash(key);
+    size_t i;
+
+    if (s->conn != store_conn_get(st, NULL))
+        seen_set_reset(s, st); /* another connection's pass: start this one's */
+    if (2 * (s->n + 1) > s->cap) {
+        size_t cap = s->cap != 0 ? 2 * s->cap : 4096;
+        uint64_t *tab = xcalloc(cap, sizeof(*tab));
+
+        for (size_t j = 0; j < s->cap; j++) {
+            if (s->h[j] != 0)
+                tab[slot_of(tab, cap, s->h[j])] = s->h[j];
+        }
+        free(s->h);
+        s->h = tab;
+        s->cap = cap;
+    }
+    i = slot_of(s->h, s->cap, h);
+    if (s->h[i] == 0) {
+        s->h[i] = h;
+        s->n++;
+    }
+}
+
+bool seen_set_has(const struct seen_set *s, struct store *st, const char *key)
+{
+    if (s->cap == 0 || s->conn != store_conn_get(st, NULL))
+        return false;
+    return s->h[slot_of(s->h, s->cap, key_hash(key))] != 0;
+}

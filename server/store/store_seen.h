@@ -5,6 +5,9 @@
 #ifndef VMLOGIND_STORE_SEEN_H
 #define VMLOGIND_STORE_SEEN_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "store/store_int.h"
 
 /* Runs the cached statement sql to completion on a TEMP table and counts its changes as
@@ -32,5 +35,24 @@ typedef enum err (*store_batch_fn)(struct store *st, const void *items, size_t n
  * wrote, 0 when it failed and was rolled back. */
 enum err store_batch(struct store *st, store_batch_fn fn, const void *items, size_t n, int64_t now,
                      size_t *changed, struct err_detail *d);
+
+/* A sync pass's set of seen keys kept in memory instead of a TEMP table: an in-memory TEMP
+ * database never gives its pages back (100k keys held ~30 MiB per worker connection for
+ * good), and every insert into it cost a B-tree write. Keys are 64-bit hashes of the
+ * ASCII-lowercased key (as SQL lower() makes id_key); a pass over n keys misjudges an unseen
+ * key as seen with probability about n^2 / 2^64, so at worst one row is marked gone a pass
+ * later. Owned by the connection that began the pass: on another connection it is empty,
+ * as a TEMP table would be. Use it from one thread (a connection's). */
+struct seen_set {
+    uint64_t *h; /* open addressing; 0 = free slot */
+    size_t cap;  /* a power of two, or 0 */
+    size_t n;
+    const void *conn;
+};
+
+/* Empties s and gives it to this thread's connection. */
+void seen_set_reset(struct seen_set *s, struct store *st);
+void seen_set_add(struct seen_set *s, struct store *st, const char *key);
+bool seen_set_has(const struct seen_set *s, struct store *st, const char *key);
 
 #endif

@@ -1,12 +1,12 @@
 /* store_vms.c: observed VMs. The sync upsert writes a row only when a fact changed (the
  * conflict clause's WHERE compares every fact), so a re-sync of an unchanged fleet writes
  * nothing and generation moves exactly when cached JSON must be rebuilt. Which VMs a sync pass
- * saw lives in this connection's TEMP table vm_seen, never in the database file. */
+ * saw lives in memory (a seen_set of this thread's connection), never in the database file. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store_int.h"
+#include "store/store_seen.h"
 #include "vmlogind/xalloc.h"
 
 #define VM_FACTS                                                                                   \
@@ -40,13 +40,15 @@ static const char SQL_UPSERT[] =
     " generation = vms.generation + 1, changed_at = excluded.changed_at, gone_at = NULL"
     " WHERE vms.gone_at IS NOT NULL OR " VM_FACTS_OF("vms") " IS NOT " VM_FACTS_OF("excluded");
 
-static const char SQL_SEEN[] =
-    "INSERT INTO vm_seen (id_key) VALUES (lower(:id)) ON CONFLICT DO NOTHING";
-static const char SQL_SEEN_RESET[] = "DELETE FROM vm_seen";
+static const char SQL_PRESENT[] = "SELECT id_key FROM vms"
+                                  " WHERE subscription_id = lower(:subscription_id)"
+                                  " AND gone_at IS NULL";
 static const char SQL_MARK_GONE[] =
     "UPDATE vms SET gone_at = :now, changed_at = :now, generation = generation + 1"
-    " WHERE subscription_id = lower(:subscription_id) AND gone_at IS NULL"
-    " AND id_key NOT IN (SELECT id_key FROM vm_seen)";
+    " WHERE id_key = :id_key AND gone_at IS NULL";
+
+/* The VMs this thread's sync pass has seen. */
+static _Thread_local struct seen_set vm_seen;
 static const char SQL_GET[] = "SELECT " VM_COLUMNS " FROM vms WHERE id_key = lower(:id)";
 /* Keys sort by subscription, then resource group, so a filter is a key range. */
 static const char SQL_PAGE[] = "SELECT " VM_COLUMNS " FROM vms"
@@ -120,13 +122,7 @@ void store_vm_list_free(struct store_vm *list, size_t n)
 
 void store_vms_sync_begin(struct store *st)
 {
-    struct store_conn *c = store_conn_get(st, NULL);
-    sqlite3_stmt *s;
-    int64_t n;
-
-    if (c != NULL && store_stmt(st, SQL_SEEN_RESET, &s, NULL) == ERR_OK &&
-        store_exec_count(s, &n, NULL, "vm seen reset") == ERR_OK)
-        c->scratch_changes += n;
+    seen_set_reset(&vm_seen, st);
 }
 
 static void bind_facts(sqlite3_stmt *s, const struct store_vm_facts *v)
@@ -158,13 +154,9 @@ static enum err upsert_all(struct store *st, const struct store_vm_facts *vms, s
                            int64_t now, size_t *changed, struct err_detail *d)
 {
     sqlite3_stmt *up;
-    sqlite3_stmt *seen;
-    struct store_conn *conn = store_conn_get(st, d);
     int64_t c;
     enum err e = store_stmt(st, SQL_UPSERT, &up, d);
 
-    if (e == ERR_OK)
-        e = store_stmt(st, SQL_SEEN, &seen, d);
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
         if (vms[i].id == NULL)
             return err_set(d, ERR_INVALID, "invalid", "VM %zu has no id", i);
@@ -174,9 +166,7 @@ static enum err upsert_all(struct store *st, const struct store_vm_facts *vms, s
         *changed += (size_t)c;
         if (e != ERR_OK)
             break;
-        bind_text(seen, ":id", vms[i].id);
-        e = store_exec_count(seen, &c, d, "vm seen");
-        conn->scratch_changes += c;
+        seen_set_add(&vm_seen, st, vms[i].id);
     }
     return e;
 }
@@ -201,20 +191,72 @@ enum err store_vms_upsert(struct store *st, const struct store_vm_facts *vms, si
     return e;
 }
 
+/* The present VMs of the subscription this pass has not seen, into *keys. */
+static enum err unseen(struct store *st, const char *subscription_id, char ***keys, size_t *n,
+                       struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    size_t cap = 0;
+    int rc;
+    enum err e = store_stmt(st, SQL_PRESENT, &s, d);
+
+    *keys = NULL;
+    *n = 0;
+    if (e != ERR_OK)
+        return e;
+    bind_text(s, ":subscription_id", subscription_id);
+    while ((rc = store_step(s)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(s, 0);
+
+        if (k == NULL || seen_set_has(&vm_seen, st, k))
+            continue;
+        if (*n == cap) {
+            cap = cap != 0 ? 2 * cap : 16;
+            *keys = xrealloc(*keys, cap * sizeof(**keys));
+        }
+        (*keys)[(*n)++] = xstrdup(k);
+    }
+    if (rc != SQLITE_DONE)
+        return store_fail(s, rc, d, "vm present");
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+static enum err mark_each(struct store *st, char **keys, size_t n, int64_t now, size_t *gone,
+                          struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    int64_t c;
+    enum err e = store_stmt(st, SQL_MARK_GONE, &s, d);
+
+    for (size_t i = 0; e == ERR_OK && i < n; i++) {
+        bind_text(s, ":id_key", keys[i]);
+        bind_int64(s, ":now", now);
+        e = store_exec_count(s, &c, d, "vm mark gone");
+        *gone += (size_t)c;
+    }
+    return e;
+}
+
 enum err store_vms_mark_gone(struct store *st, const char *subscription_id, int64_t now,
                              size_t *gone, struct err_detail *d)
 {
-    sqlite3_stmt *s;
-    int64_t n = 0;
-    enum err e = store_stmt(st, SQL_MARK_GONE, &s, d);
+    char **keys = NULL;
+    size_t n = 0;
+    size_t marked = 0;
+    bool own = false;
+    enum err e = unseen(st, subscription_id, &keys, &n, d);
 
-    if (e == ERR_OK) {
-        bind_text(s, ":subscription_id", subscription_id);
-        bind_int64(s, ":now", now);
-        e = store_exec_count(s, &n, d, "vm mark gone");
+    if (e == ERR_OK && n > 0) {
+        e = store_own_tx_begin(st, &own, d);
+        if (e == ERR_OK)
+            e = store_own_tx_end(st, own, mark_each(st, keys, n, now, &marked, d), d);
     }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
     if (gone != NULL)
-        *gone = (size_t)n;
+        *gone = e == ERR_OK ? marked : 0;
     return e;
 }
 
