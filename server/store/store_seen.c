@@ -148,3 +148,66 @@ bool seen_set_has(const struct seen_set *s, struct store *st, const char *key)
         return false;
     return s->h[slot_of(s->h, s->cap, key_hash(key))] != 0;
 }
+
+static enum err unseen(struct store *st, const struct seen_set *set, sqlite3_stmt *s, char ***keys,
+                       size_t *n, struct err_detail *d, const char *what)
+{
+    size_t cap = 0;
+    int rc;
+
+    while ((rc = store_step(s)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(s, 0);
+
+        if (k == NULL || seen_set_has(set, st, k))
+            continue;
+        if (*n == cap) {
+            cap = cap != 0 ? 2 * cap : 16;
+            *keys = xrealloc(*keys, cap * sizeof(**keys));
+        }
+        (*keys)[(*n)++] = xstrdup(k);
+    }
+    if (rc != SQLITE_DONE)
+        return store_fail(s, rc, d, what);
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+static enum err mark_each(struct store *st, const char *sql, char **keys, size_t n, int64_t now,
+                          size_t *gone, struct err_detail *d, const char *what)
+{
+    sqlite3_stmt *s;
+    int64_t c;
+    enum err e = store_stmt(st, sql, &s, d);
+
+    for (size_t i = 0; e == ERR_OK && i < n; i++) {
+        bind_text(s, ":id_key", keys[i]);
+        bind_int64(s, ":now", now);
+        e = store_exec_count(s, &c, d, what);
+        *gone += (size_t)c;
+    }
+    return e;
+}
+
+enum err seen_set_mark_unseen(struct store *st, const struct seen_set *set, sqlite3_stmt *present,
+                              const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
+                              const char *what)
+{
+    char **keys = NULL;
+    size_t n = 0;
+    size_t marked = 0;
+    bool own = false;
+    enum err e = unseen(st, set, present, &keys, &n, d, what);
+
+    if (e == ERR_OK && n > 0) {
+        e = store_own_tx_begin(st, &own, d);
+        if (e == ERR_OK)
+            e = store_own_tx_end(st, own, mark_each(st, mark_sql, keys, n, now, &marked, d, what),
+                                 d);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    if (gone != NULL)
+        *gone = e == ERR_OK ? marked : 0;
+    return e;
+}

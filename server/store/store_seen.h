@@ -54,5 +54,11 @@ struct seen_set {
 void seen_set_reset(struct seen_set *s, struct store *st);
 void seen_set_add(struct seen_set *s, struct store *st, const char *key);
 bool seen_set_has(const struct seen_set *s, struct store *st, const char *key);
+/* Marks gone the keys of the bound statement present (column 0) that set has not seen:
+ * runs mark_sql (binding :id_key and :now) on each in one write transaction, none when all
+ * were seen. *gone is the rows updated (0 on failure). Resets present either way. */
+enum err seen_set_mark_unseen(struct store *st, const struct seen_set *set, sqlite3_stmt *present,
+                              const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
+                              const char *what);
 
 #endif

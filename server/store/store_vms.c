@@ -191,73 +191,18 @@ enum err store_vms_upsert(struct store *st, const struct store_vm_facts *vms, si
     return e;
 }
 
-/* The present VMs of the subscription this pass has not seen, into *keys. */
-static enum err unseen(struct store *st, const char *subscription_id, char ***keys, size_t *n,
-                       struct err_detail *d)
-{
-    sqlite3_stmt *s;
-    size_t cap = 0;
-    int rc;
-    enum err e = store_stmt(st, SQL_PRESENT, &s, d);
-
-    *keys = NULL;
-    *n = 0;
-    if (e != ERR_OK)
-        return e;
-    bind_text(s, ":subscription_id", subscription_id);
-    while ((rc = store_step(s)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(s, 0);
-
-        if (k == NULL || seen_set_has(&vm_seen, st, k))
-            continue;
-        if (*n == cap) {
-            cap = cap != 0 ? 2 * cap : 16;
-            *keys = xrealloc(*keys, cap * sizeof(**keys));
-        }
-        (*keys)[(*n)++] = xstrdup(k);
-    }
-    if (rc != SQLITE_DONE)
-        return store_fail(s, rc, d, "vm present");
-    sqlite3_reset(s);
-    return ERR_OK;
-}
-
-static enum err mark_each(struct store *st, char **keys, size_t n, int64_t now, size_t *gone,
-                          struct err_detail *d)
-{
-    sqlite3_stmt *s;
-    int64_t c;
-    enum err e = store_stmt(st, SQL_MARK_GONE, &s, d);
-
-    for (size_t i = 0; e == ERR_OK && i < n; i++) {
-        bind_text(s, ":id_key", keys[i]);
-        bind_int64(s, ":now", now);
-        e = store_exec_count(s, &c, d, "vm mark gone");
-        *gone += (size_t)c;
-    }
-    return e;
-}
-
 enum err store_vms_mark_gone(struct store *st, const char *subscription_id, int64_t now,
                              size_t *gone, struct err_detail *d)
 {
-    char **keys = NULL;
-    size_t n = 0;
-    size_t marked = 0;
-    bool own = false;
-    enum err e = unseen(st, subscription_id, &keys, &n, d);
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_PRESENT, &s, d);
 
-    if (e == ERR_OK && n > 0) {
-        e = store_own_tx_begin(st, &own, d);
-        if (e == ERR_OK)
-            e = store_own_tx_end(st, own, mark_each(st, keys, n, now, &marked, d), d);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(keys[i]);
-    free(keys);
     if (gone != NULL)
-        *gone = e == ERR_OK ? marked : 0;
-    return e;
+        *gone = 0;
+    if (e != ERR_OK)
+        return e;
+    bind_text(s, ":subscription_id", subscription_id);
+    return seen_set_mark_unseen(st, &vm_seen, s, SQL_MARK_GONE, now, gone, d, "vm mark gone");
 }
 
 enum err store_vm_get(struct store *st, const char *id, struct store_vm *out, struct err_detail *d)
