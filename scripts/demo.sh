@@ -65,7 +65,7 @@ sync_interval_s = 60
 lro_poll_min_ms = 200
 lro_poll_max_ms = 1000
 CONF
-build-demo/server/vmlogind migrate --config "$work/vmlogind.conf" --db "$work/vmlogind.db" >/dev/null
+build-demo/server/vmlogind migrate --config "$work/vmlogind.conf" --db "$work/vmlogind.db" >/dev/null 2>&1
 key=$(build-demo/server/vmlogind keys create --name demo --role administrator \
     --config "$work/vmlogind.conf" --db "$work/vmlogind.db" 2>/dev/null | grep -o 'vlk_[A-Za-z0-9_-]*' | head -n1)
 
@@ -93,8 +93,15 @@ poll() { # url jq-ish python expression that must be true
 
 if served "/v1/sync"; then
     say "Sync the fleet from azsim"
-    curl "${H[@]}" -X POST "$api/v1/sync" | json
-    poll "$api/v1/sync" "d.get('state') == 'idle' and d.get('lastResult') is not None" || true
+    curl "${H[@]}" -X POST "$api/v1/sync" >/dev/null
+    poll "$api/v1/sync" "d.get('state') == 'idle' and d.get('last') is not None" || true
+    curl "${H[@]}" "$api/v1/sync" | python3 -c '
+import json, sys
+l = json.load(sys.stdin).get("last") or {}
+c = l.get("counts", {})
+print("sync %s: %s subscriptions, %s VMs, %s login-role assignments, %s principals, %s rows written" % (
+    l.get("state"), c.get("subscriptions"), c.get("vms", {}).get("seen"),
+    c.get("assignments", {}).get("seen"), c.get("principals", {}).get("seen"), c.get("rowsWritten")))' 
     say "The fleet (GET /v1/virtualMachines)"
     curl "${H[@]}" "$api/v1/virtualMachines?limit=50" | python3 -c '
 import json, sys
@@ -110,12 +117,35 @@ if served "/entraLogin"; then
         "$api/v1$rg/entraLogin" | json
     op=$(sed -n 's/^Location: *\([^\r]*\).*/\1/Ip' "$work/h" | head -n1)
     if [ -n "$op" ]; then
+        showop() {
+            curl "${H[@]}" "$api$op" | python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+print("operation %s: %s %s" % (o["id"], o["status"], o.get("summary", {})))
+for v in o.get("virtualMachines", []):
+    e = v.get("error") or {}
+    print("  %-28s %-10s %-13s %s" % (v["id"].rsplit("/", 1)[1], v["status"], v.get("step") or "",
+          e.get("code") or v.get("note") or ""))
+    if e.get("fix"):
+        print("  %-28s fix: %s" % ("", e["fix"]))'
+        }
+        poll "$api$op" "all(v.get('status') != 'Running' or v.get('step') == 'waitForStart' for v in d.get('virtualMachines', [])) and d.get('virtualMachines')" || true
+        say "The operation: per-VM results, failures explained with the fix"
+        showop
+        say "ws2019-stopped is deallocated: vmlogind waits. Start it in azsim, and watch it finish"
+        curl -sk -X PATCH -H 'Content-Type: application/json' -d '{"powerState":"running"}' \
+            "$sim/_sim/vms?id=$rg/providers/Microsoft.Compute/virtualMachines/ws2019-stopped" >/dev/null
         poll "$api$op" "d.get('status') in ('Succeeded','Failed','PartiallySucceeded')" || true
-        say "The operation ($op): per-VM results, failures explained"
-        curl "${H[@]}" "$api$op" | json
+        showop
     fi
     say "Compliance (GET /v1/compliance)"
-    curl "${H[@]}" "$api/v1/compliance" | json
+    curl "${H[@]}" "$api/v1/compliance" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+for s in c.get("subscriptions", []):
+    n = {k: v for k, v in s["counts"].items() if v}
+    print("  %s: %s  failed by cause: %s" % (s["subscriptionId"], n, s.get("failedByCause") or {}))'
+
 fi
 
 if served "/v1/loginGrants"; then
@@ -129,15 +159,26 @@ if served "/v1/loginGrants"; then
         -d "{\"scope\":\"$rg\",\"role\":\"user\",\"principal\":{\"objectId\":\"9a8b7c6d-0000-4000-8000-00000000f003\",\"type\":\"group\"}}" \
         "$api/v1/loginGrants" | json
     say "Refused: a guest, and a management-group scope"
+    problem() { python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("  %s %s: %s" % (d.get("status", d.get("state")), d.get("code", (d.get("error") or {}).get("code", "")),
+      d.get("detail", (d.get("error") or {}).get("message", ""))))'; }
     curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
         -d "{\"scope\":\"$vm\",\"role\":\"user\",\"principal\":{\"upn\":\"dave_fabrikam.example#EXT#@contoso.example\"}}" \
-        "$api/v1/loginGrants" | json
+        "$api/v1/loginGrants" | problem
     curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
         -d '{"scope":"/providers/Microsoft.Management/managementGroups/mg1","role":"user","principal":{"upn":"alice@contoso.example"}}' \
-        "$api/v1/loginGrants" | json
+        "$api/v1/loginGrants" | problem
     poll "$api/v1/loginGrants" "all(g.get('state') != 'pending' for g in d.get('value', []))" || true
     say "Who can sign in to win-vm-01, and as what? (GET .../access)"
-    curl "${H[@]}" "$api/v1$vm/access" | json
+    curl "${H[@]}" "$api/v1$vm/access" | python3 -c '
+import json, sys
+for a in json.load(sys.stdin).get("value", []):
+    p = a["principal"]
+    via = a["via"] + ((" " + a["group"]["displayName"]) if a.get("group") else "")
+    print("  %-26s %-6s %-14s via %-24s %-9s at %s" % (p.get("upn") or p.get("displayName"),
+          p["type"], a["role"], via, a["source"], a["scope"].split("/")[-1]))'
     say "An RDP file for Entra sign-in (GET .../rdp)"
     curl "${H[@]}" "$api/v1$vm/rdp?upn=alice@contoso.example"
 fi
