@@ -829,7 +829,7 @@ static bool add_sub(const json_t *j, const char *path, char *err, size_t cap)
     /* check every resource group before allocating, so a refusal leaks nothing */
     for (size_t i = 0; i < json_array_size(rgs); i++) {
         const char *n = NULL, *loc = NULL;
-        char p2[128];
+        char p2[256];
         snprintf(p2, sizeof(p2), "%s.resourceGroups[%zu]", path, i);
         if (!unpack(json_array_get(rgs, i), p2, err, cap, "{s:s, s?s}", "name", &n, "location",
                     &loc))
