@@ -253,7 +253,8 @@ void api_entra_login_put(struct http_request *req)
     violations_init(&vs);
     if (!model_login_spec_from_json(req->json, app->cfg->login_mode, app->cfg->extension_version,
                                     &spec, &vs)) {
-        http_reply_problem(req, 400, "invalid_body", "the entraLogin settings are not valid", &vs);
+        http_reply_problem(req, 400, "validation_failed", "the entraLogin settings are not valid",
+                           &vs);
         return;
     }
     put_desired(req, &sc, &spec, true);

@@ -157,7 +157,7 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
         violations_add(&vs, "principal.type", "required",
                        "principal.type is required for an object id the directory sync has not "
                        "seen yet (user, group or servicePrincipal)");
-        http_reply_problem(req, 400, "invalid_request", "the grant request is not valid", &vs);
+        http_reply_problem(req, 400, "validation_failed", "the grant request is not valid", &vs);
         return false;
     }
     if (rc != ERR_OK) {
@@ -261,7 +261,7 @@ void api_grants_create(struct http_request *req)
             if (strcmp(vs.v[i].code, "management_group_scope") == 0)
                 mg = &vs.v[i];
         }
-        http_reply_problem(req, 400, mg ? mg->code : "invalid_request",
+        http_reply_problem(req, 400, mg ? mg->code : "validation_failed",
                            mg ? mg->msg : "the grant request is not valid", &vs);
         return;
     }
@@ -565,7 +565,7 @@ static bool sweep_body(struct http_request *req, bool *dry_run, struct model_sco
     }
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "invalid_request", "the sweep request is not valid", &vs);
+    http_reply_problem(req, 400, "validation_failed", "the sweep request is not valid", &vs);
     return false;
 }
 
@@ -718,7 +718,7 @@ static bool policy_body(struct http_request *req, bool *authoritative, bool *dry
     *dry_run = json_is_true(r);
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "invalid_request", "the policy is not valid", &vs);
+    http_reply_problem(req, 400, "validation_failed", "the policy is not valid", &vs);
     return false;
 }
 

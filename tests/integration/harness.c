@@ -136,7 +136,7 @@ bool h_proc_start(struct proc *p, char *const argv[], char *const env[], const c
         if (line[len] == '\n') {
             line[len] = '\0';
             if (strncmp(line, "listening on ", 13) == 0) {
-                snprintf(p->url, sizeof(p->url), "%s", line + 13);
+                snprintf(p->url, sizeof(p->url), "%.120s", line + 13);
                 return true;
             }
             len = 0;

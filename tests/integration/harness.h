@@ -12,7 +12,7 @@
 struct proc {
     pid_t pid;
     int out_fd;
-    char url[512]; /* "http://127.0.0.1:PORT" */
+    char url[128]; /* "http://127.0.0.1:PORT" */
     char log[512]; /* stderr file */
 };
 

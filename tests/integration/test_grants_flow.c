@@ -252,17 +252,17 @@ static void test_refusals_known_to_the_store(void **state)
                    400, "management_group_scope");
     expect_problem("{\"scope\":\"" RG "\",\"role\":\"owner\","
                    "\"principal\":{\"upn\":\"bob@contoso.example\"}}",
-                   400, "invalid_request");
+                   400, "validation_failed");
     expect_problem("{\"scope\":\"/subscriptions/" SUB "/resourceGroups/rg-entra/providers/"
                    "Microsoft.Network/virtualNetworks/v\",\"role\":\"user\","
                    "\"principal\":{\"upn\":\"bob@contoso.example\"}}",
-                   400, "invalid_request");
+                   400, "validation_failed");
     expect_problem("{\"scope\":\"" RG "\",\"role\":\"user\",\"principal\":{}}", 400,
-                   "invalid_request");
+                   "validation_failed");
     expect_problem("{\"scope\":\"" RG "\",\"role\":\"user\","
                    "\"principal\":{\"upn\":\"bob@contoso.example\"},"
                    "\"expiresAt\":\"2001-01-01T00:00:00Z\"}",
-                   400, "invalid_request");
+                   400, "validation_failed");
 }
 
 /* Principals the sync has not seen: accepted, then failed by the reconciler with the cause. */
