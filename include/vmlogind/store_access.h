@@ -75,4 +75,35 @@ enum err store_access_members_of(struct store *st, const char *const *group_ids,
                                  struct store_member_row **out, size_t *n,
                                  struct err_detail *d) VL_MUST_CHECK;
 
+/* ---- the in-memory access index's sources ---- */
+
+/* The access generation (migration 0005): epoch tells databases apart, gen grows with every
+ * write to role_assignments, principals, group_members or login_grants. */
+enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
+                                 struct err_detail *d) VL_MUST_CHECK;
+
+/* A row of store_access_at_scopes, borrowed for the length of a callback. */
+struct store_access_view {
+    const char *scope;
+    const char *scope_key;
+    const char *role_guid;
+    const char *principal_id;
+    const char *principal_type;
+    const char *grant_id;
+    const char *assignment_id;
+    int64_t expires_at;
+    bool granted; /* from the active-grants half of the union */
+};
+struct store_access_scan_fns {
+    /* every principal (the callee owns *p and its strings) */
+    void (*principal)(void *arg, struct store_principal_row *p);
+    /* every (group, transitive member, kind) as store_access_members_of gives them */
+    void (*member)(void *arg, const char *group_id, const char *member_id, const char *kind);
+    /* every row store_access_at_scopes would give for some scope key */
+    void (*assignment)(void *arg, const struct store_access_view *a);
+};
+/* One consistent read of all of the above, with the generation it was read at. */
+enum err store_access_scan(struct store *st, const struct store_access_scan_fns *fns, void *arg,
+                           int64_t *epoch, int64_t *gen, struct err_detail *d) VL_MUST_CHECK;
+
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api/api_access_index.h"
 #include "api/api_grants.h"
 #include "vmlogind/api.h"
 #include "vmlogind/auth.h"
@@ -238,18 +239,33 @@ static const char *blocked_reason(const struct store_principal_row *p)
 
 /* Role, via, scope, source and expiry of assignment a (reached via group, or direct), as
  * members of the open object. */
+/* "group": {...} */
+static void jw_group(struct jw *w, const char *id, const struct store_principal_row *group)
+{
+    jw_key(w, "group");
+    jw_open(w, '{');
+    jw_str(w, "id", id);
+    jw_str(w, "displayName", group && group->display_name ? group->display_name : "");
+    jw_close(w, '}');
+}
+
+/* A member written before (see frag_of): the separator, then the text. */
+static void jw_member_text(struct jw *w, const char *text)
+{
+    jw_sep(w);
+    jw_raw(w, text, strlen(text));
+}
+
+/* group_frag: the group member as frag_of wrote it for this group, or NULL. */
 static void jw_path(struct jw *w, const struct model_access_assignment *a, const char *via_group,
-                    const struct store_principal_row *group)
+                    const struct store_principal_row *group, const char *group_frag)
 {
     jw_str(w, "role", model_grant_role_name(a->role));
     jw_str(w, "via", via_group ? "group" : "direct");
-    if (via_group != NULL) {
-        jw_key(w, "group");
-        jw_open(w, '{');
-        jw_str(w, "id", via_group);
-        jw_str(w, "displayName", group && group->display_name ? group->display_name : "");
-        jw_close(w, '}');
-    }
+    if (via_group != NULL && group_frag != NULL)
+        jw_member_text(w, group_frag);
+    else if (via_group != NULL)
+        jw_group(w, via_group, group);
     jw_str(w, "scope", a->scope);
     jw_str(w, "source", a->grant_id ? "vmlogind" : "external");
     if (a->grant_id != NULL)
@@ -266,8 +282,12 @@ struct vm_access {
     size_t nmembers;
     struct model_access_entry *entries;
     size_t nentries;
-    struct store_principal_row *principals;
+    struct store_principal_row *principals; /* owned (SQL path) */
     size_t nprincipals;
+    const struct store_principal_row *known; /* sorted by id: principals, or the index's */
+    size_t nknown;
+    struct access_index *ix; /* the in-memory path: everything borrowed from it */
+    char *arena;
 };
 
 static void vm_access_free(struct vm_access *v)
@@ -276,6 +296,76 @@ static void vm_access_free(struct vm_access *v)
     store_member_rows_free(v->members, v->nmembers);
     free(v->entries);
     store_principal_rows_free(v->principals, v->nprincipals);
+    free(v->arena);
+    access_index_release(v->ix);
+}
+
+/* The ids of the groups among the assignments (a new array; the ids are borrowed). */
+static const char **groups_of(const struct loaded *l, size_t *n)
+{
+    const char **groups = xcalloc(l->na + 1, sizeof(*groups));
+
+    *n = 0;
+    for (size_t i = 0; i < l->na; i++) {
+        if (l->a[i].principal_type && strcasecmp(l->a[i].principal_type, "Group") == 0)
+            groups[(*n)++] = l->a[i].principal_id;
+    }
+    return groups;
+}
+
+/* VMLOGIND_ACCESS_INDEX=off answers from SQL only (tests compare the two paths). */
+static bool index_wanted(void)
+{
+    static int wanted = -1;
+
+    if (wanted < 0) {
+        const char *e = getenv("VMLOGIND_ACCESS_INDEX");
+        wanted = e == NULL || strcmp(e, "off") != 0;
+    }
+    return wanted != 0;
+}
+
+/* The members of a known principal's entry that depend on it alone, written once per index:
+ * which 0 is "principal":{...} as jw_principal writes it, 1 is "group":{...} as jw_group
+ * writes it. */
+static char *frag_of(const struct store_principal_row *p, int which)
+{
+    struct jw w;
+    char *text = NULL;
+
+    jw_init(&w);
+    jw_open(&w, '{');
+    if (which == 0)
+        jw_principal(&w, p->id, p->kind, p);
+    else
+        jw_group(&w, p->id, p);
+    if (w.rc == ERR_OK)
+        text = xstrndup(w.b.data + 1, w.b.len - 1);
+    buf_cleanup(&w.b);
+    return text;
+}
+
+/* The in-memory path: false (nothing to free but what vm_access_free frees) if the index is
+ * not current. */
+static bool vm_access_from_index(struct store *st, const char *const keys[3], struct vm_access *v)
+{
+    struct model_access_member *m = NULL;
+    const char **groups;
+    size_t ngroups = 0, nm = 0;
+
+    if (!index_wanted() || (v->ix = access_index_acquire(st, true, frag_of)) == NULL)
+        return false;
+    if (!access_index_at_scopes(v->ix, keys, 3, &v->l.a, &v->l.na, &v->arena)) {
+        access_index_release(v->ix);
+        v->ix = NULL;
+        return false;
+    }
+    groups = groups_of(&v->l, &ngroups);
+    access_index_members_of(v->ix, groups, ngroups, &m, &nm);
+    free(groups);
+    model_access_compute(v->l.a, v->l.na, m, nm, &v->entries, &v->nentries);
+    free(m);
+    return true;
 }
 
 static enum err vm_access_load(struct store *st, const struct model_scope *vm, struct vm_access *v,
@@ -293,15 +383,13 @@ static enum err vm_access_load(struct store *st, const struct model_scope *vm, s
     keys[0] = sub.key;
     keys[1] = rg.key;
     keys[2] = vm->key;
+    if (vm_access_from_index(st, keys, v))
+        return ERR_OK;
     rc = store_access_at_scopes(st, keys, 3, &v->l.rows, &v->l.nrows, d);
     if (rc != ERR_OK)
         return rc;
     to_model(&v->l);
-    groups = xcalloc(v->l.na + 1, sizeof(*groups));
-    for (size_t i = 0; i < v->l.na; i++) {
-        if (v->l.a[i].principal_type && strcasecmp(v->l.a[i].principal_type, "Group") == 0)
-            groups[ngroups++] = v->l.a[i].principal_id;
-    }
+    groups = groups_of(&v->l, &ngroups);
     rc = store_access_members_of(st, groups, ngroups, &v->members, &v->nmembers, d);
     free(groups);
     if (rc != ERR_OK)
@@ -320,7 +408,20 @@ static enum err vm_access_load(struct store *st, const struct model_scope *vm, s
     free(ids);
     if (rc == ERR_OK && v->nprincipals > 1)
         qsort(v->principals, v->nprincipals, sizeof(*v->principals), by_id);
+    v->known = v->principals;
+    v->nknown = v->nprincipals;
     return rc;
+}
+
+/* The known principal with this id (NULL if none); from the index, with its fragments. */
+static const struct store_principal_row *known_principal(const struct vm_access *v, const char *id,
+                                                         const char **frags)
+{
+    if (id == NULL)
+        return NULL;
+    if (v->ix != NULL)
+        return access_index_principal(v->ix, id, frags);
+    return find_principal(v->known, v->nknown, id);
 }
 
 /* "vm": {...} */
@@ -366,13 +467,15 @@ void api_access_vm(struct http_request *req)
     jw_open(&w, '[');
     for (size_t i = 0; i < v.nentries; i++) {
         const struct model_access_entry *e = &v.entries[i];
-        const struct store_principal_row *p =
-            find_principal(v.principals, v.nprincipals, e->principal_id);
+        const char *pf[2] = {NULL, NULL}, *gf[2] = {NULL, NULL};
+        const struct store_principal_row *p = known_principal(&v, e->principal_id, pf);
         const char *blocked = blocked_reason(p);
         jw_open(&w, '{');
-        jw_principal(&w, e->principal_id, e->principal_kind, p);
-        jw_path(&w, e->best, e->via_group,
-                find_principal(v.principals, v.nprincipals, e->via_group));
+        if (pf[0] != NULL)
+            jw_member_text(&w, pf[0]);
+        else
+            jw_principal(&w, e->principal_id, e->principal_kind, p);
+        jw_path(&w, e->best, e->via_group, known_principal(&v, e->via_group, gf), gf[1]);
         jw_int(&w, "paths", (int64_t)e->paths);
         if (blocked != NULL)
             jw_str(&w, "signInBlocked", blocked);
@@ -469,8 +572,8 @@ static void jw_vm_entry(struct jw *w, const struct loaded *l, long best, const c
     jw_str(w, "name", name);
     jw_str(w, "computerName", computer_name ? computer_name : "");
     jw_close(w, '}');
-    jw_path(w, a, direct ? NULL : a->principal_id,
-            find_principal(groups, ngroups, a->principal_id));
+    jw_path(w, a, direct ? NULL : a->principal_id, find_principal(groups, ngroups, a->principal_id),
+            NULL);
     jw_close(w, '}');
 }
 
@@ -554,7 +657,7 @@ static void jw_assignments(struct jw *w, const struct loaded *l, const char *sel
             continue;
         jw_open(w, '{');
         jw_path(w, a, direct ? NULL : a->principal_id,
-                find_principal(groups, ngroups, a->principal_id));
+                find_principal(groups, ngroups, a->principal_id), NULL);
         jw_close(w, '}');
     }
     jw_close(w, ']');

@@ -31,6 +31,19 @@ static int by_triple(const void *pa, const void *pb)
         c = str_cmp(a->principal_id, b->principal_id);
     if (c == 0) /* the one with a grant id first */
         c = (a->grant_id == NULL) - (b->grant_id == NULL);
+    /* then a total order, so that the answer never depends on the order rows were read in */
+    if (c == 0)
+        c = (a->assignment_id == NULL) - (b->assignment_id == NULL);
+    if (c == 0)
+        c = str_cmp(a->assignment_id, b->assignment_id);
+    if (c == 0)
+        c = str_cmp(a->grant_id, b->grant_id);
+    if (c == 0)
+        c = (a->expires_at > b->expires_at) - (a->expires_at < b->expires_at);
+    if (c == 0)
+        c = str_cmp(a->scope, b->scope);
+    if (c == 0)
+        c = str_cmp(a->principal_type, b->principal_type);
     return c;
 }
 
@@ -67,7 +80,20 @@ static bool better(const struct model_access_assignment *x, bool x_direct,
         return x->expires_at > y->expires_at;
     }
     /* the narrower scope explains access more precisely */
-    return strlen(x->scope_key ? x->scope_key : "") > strlen(y->scope_key ? y->scope_key : "");
+    size_t xl = strlen(x->scope_key ? x->scope_key : ""),
+           yl = strlen(y->scope_key ? y->scope_key : "");
+    if (xl != yl)
+        return xl > yl;
+    /* then a total order (the group, the assignment), so that the answer never depends on the
+     * order rows were read in */
+    int c = str_cmp(x->principal_id, y->principal_id);
+    if (c == 0)
+        c = str_cmp(x->scope_key, y->scope_key);
+    if (c == 0)
+        c = str_cmp(x->assignment_id, y->assignment_id);
+    if (c == 0)
+        c = str_cmp(x->grant_id, y->grant_id);
+    return c < 0;
 }
 
 static const char *kind_of_type(const char *arm_type)

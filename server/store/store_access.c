@@ -348,3 +348,115 @@ enum err store_access_members_of(struct store *st, const char *const *group_ids,
     free(keys);
     return e;
 }
+
+/* ---- whole-table scans for the in-memory access index --------------------------------------- */
+
+static const char SQL_GENERATION[] = "SELECT epoch, gen FROM access_generation WHERE id = 1";
+static const char SQL_ALL_ASSIGNMENTS[] =
+    "SELECT *, 0 FROM (" OBSERVED("1") ") UNION ALL SELECT *, 1 FROM (" GRANTED("1") ")";
+static const char SQL_ALL_MEMBERS[] =
+    "WITH RECURSIVE m(root, member_id, member_kind) AS ("
+    " SELECT group_id, member_id, member_kind FROM group_members"
+    " UNION SELECT m.root, gm.member_id, gm.member_kind FROM m"
+    " JOIN group_members gm ON gm.group_id = m.member_id WHERE m.member_kind = 'group')"
+    " SELECT root, member_id, member_kind FROM m";
+static const char SQL_ALL_PRINCIPALS[] = "SELECT " PRINCIPAL_COLUMNS " FROM principals";
+
+enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
+                                 struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_GENERATION, &s, d);
+
+    if (e != ERR_OK)
+        return e;
+    e = store_step_one(s, d, "access generation");
+    if (e != ERR_OK)
+        return e;
+    *epoch = sqlite3_column_int64(s, 0);
+    *gen = sqlite3_column_int64(s, 1);
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+static const char *col_view(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+/* Runs sql and hands each row to row(). */
+static enum err scan(struct store *st, const char *sql, void (*row)(sqlite3_stmt *, void *),
+                     void *arg, struct err_detail *d, const char *what)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, sql, &s, d);
+    int rc;
+
+    if (e != ERR_OK)
+        return e;
+    while ((rc = store_step(s)) == SQLITE_ROW)
+        row(s, arg);
+    if (rc != SQLITE_DONE)
+        return store_fail(s, rc, d, what);
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+struct scan_fn {
+    const struct store_access_scan_fns *fns;
+    void *arg;
+};
+
+static void assignment_row(sqlite3_stmt *s, void *p)
+{
+    const struct scan_fn *f = p;
+    struct store_access_view v = {
+        .scope = col_view(s, 0),
+        .scope_key = col_view(s, 1),
+        .role_guid = col_view(s, 2),
+        .principal_id = col_view(s, 3),
+        .principal_type = col_view(s, 4),
+        .grant_id = col_view(s, 5),
+        .assignment_id = col_view(s, 6),
+        .expires_at = col_int64(s, 7),
+        .granted = sqlite3_column_int(s, 8) != 0,
+    };
+    f->fns->assignment(f->arg, &v);
+}
+
+static void member_row(sqlite3_stmt *s, void *p)
+{
+    const struct scan_fn *f = p;
+
+    f->fns->member(f->arg, col_view(s, 0), col_view(s, 1), col_view(s, 2));
+}
+
+static void principal_row(sqlite3_stmt *s, void *p)
+{
+    const struct scan_fn *f = p;
+    struct store_principal_row r = {0};
+
+    read_principal(s, &r);
+    f->fns->principal(f->arg, &r);
+}
+
+enum err store_access_scan(struct store *st, const struct store_access_scan_fns *fns, void *arg,
+                           int64_t *epoch, int64_t *gen, struct err_detail *d)
+{
+    struct scan_fn f = {.fns = fns, .arg = arg};
+    enum err e = store_tx_begin_read(st, d);
+
+    if (e != ERR_OK)
+        return e;
+    e = store_access_generation(st, epoch, gen, d);
+    if (e == ERR_OK)
+        e = scan(st, SQL_ALL_PRINCIPALS, principal_row, &f, d, "principals");
+    if (e == ERR_OK)
+        e = scan(st, SQL_ALL_MEMBERS, member_row, &f, d, "members");
+    if (e == ERR_OK)
+        e = scan(st, SQL_ALL_ASSIGNMENTS, assignment_row, &f, d, "assignments");
+    if (e == ERR_OK)
+        return store_tx_commit(st, d);
+    store_tx_rollback(st);
+    return e;
+}

@@ -1,0 +1,743 @@
+/* api_access_index.c: the in-memory access index (see api_access_index.h). Compact: an
+ * assignment is 24 bytes (interned principal, role, interned ARM principal type, the
+ * assignment GUID as 16 bytes, its ARM id rebuilt from scope + GUID); one that does not fit
+ * that shape (a grant, an expiry, an ARM id spelled otherwise) keeps its strings on the side.
+ * Strings live in arenas; ids and scope keys are found through open-addressing hash tables. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api_access_index.h"
+#include "vmlogind/clock.h"
+#include "vmlogind/log.h"
+#include "vmlogind/store.h"
+#include "vmlogind/xalloc.h"
+
+#define RA_SUFFIX "/providers/Microsoft.Authorization/roleAssignments/"
+#define RA_SUFFIX_LEN (sizeof(RA_SUFFIX) - 1)
+#define GUID_LEN 36
+#define ARENA_CHUNK (1u << 20)
+#define SMALL_MAX 250
+#define REBUILD_GAP_MS 1000
+
+enum { AX_EXC = 1, AX_GRANTED = 2 };
+
+struct ax_rec {
+    uint32_t principal; /* id index (compact), exception index (AX_EXC) */
+    uint8_t role;
+    uint8_t ptype; /* small-string index */
+    uint8_t flags;
+    uint8_t pad;
+    unsigned char guid[16];
+};
+
+struct ax_exc {
+    char *scope, *principal_id, *principal_type, *grant_id, *assignment_id;
+    enum model_grant_role role;
+    int64_t expires_at;
+};
+
+struct ax_scope {
+    const char *scope; /* as the first row spelled it; the key is its lowercase */
+    uint32_t first, n;
+};
+
+struct ax_member {
+    uint32_t member;
+    uint8_t kind;
+};
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct access_index {
+    int refs;
+    int64_t epoch, gen;
+    bool ok;
+    struct arena_chunk *arena;
+    /* interned small strings (principal types, member kinds) */
+    const char *small[SMALL_MAX];
+    size_t nsmall;
+    /* principal ids */
+    const char **ids;
+    size_t nids, capids;
+    uint32_t *idh; /* hash: index + 1 */
+    size_t idh_cap;
+    uint32_t *mem_first, *mem_n; /* per id: its closure in members */
+    int32_t *prow;               /* per id: its row in principals, or -1 */
+    const char **frags;          /* per principal row: 2 JSON fragments */
+    /* scopes */
+    struct ax_scope *scopes;
+    size_t nscopes, capscopes;
+    uint32_t *sch;
+    size_t sch_cap;
+    /* assignments grouped by scope */
+    struct ax_rec *recs;
+    size_t nrecs, caprecs;
+    uint32_t *rec_scope; /* build only */
+    struct ax_exc *exc;
+    size_t nexc, capexc;
+    /* members sorted by root id */
+    struct ax_member *members;
+    uint32_t *member_root; /* build only */
+    size_t nmembers, capmembers;
+    struct store_principal_row *principals;
+    size_t nprincipals, capprincipals;
+};
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static const char *arena_dup(struct access_index *ix, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    struct arena_chunk *c = ix->arena;
+
+    if (c == NULL || c->cap - c->used < n) {
+        size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+        c = xmalloc(sizeof(*c) + cap);
+        c->cap = cap;
+        c->used = 0;
+        c->next = ix->arena;
+        ix->arena = c;
+    }
+    memcpy(c->data + c->used, s, n);
+    c->used += n;
+    return c->data + c->used - n;
+}
+
+static uint32_t hash_str(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static uint32_t hash_lower(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        h = (h ^ (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c)) * 16777619u;
+    }
+    return h;
+}
+
+/* Is the lowercase of s exactly key? */
+static bool lower_eq(const char *s, const char *key)
+{
+    for (; *s != '\0' && *key != '\0'; s++, key++) {
+        unsigned char c = (unsigned char)*s;
+        if ((char)(c >= 'A' && c <= 'Z' ? c + 32 : c) != *key)
+            return false;
+    }
+    return *s == *key;
+}
+
+static bool is_lower(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s >= 'A' && *s <= 'Z')
+            return false;
+    }
+    return true;
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    while (*cap < need)
+        *cap = *cap ? *cap * 2 : 64;
+    return xrealloc(p, *cap * size);
+}
+
+static int small_of(struct access_index *ix, const char *s)
+{
+    for (size_t i = 0; i < ix->nsmall; i++) {
+        if (strcmp(ix->small[i], s) == 0)
+            return (int)i;
+    }
+    if (ix->nsmall == SMALL_MAX)
+        return -1;
+    ix->small[ix->nsmall] = arena_dup(ix, s);
+    return (int)ix->nsmall++;
+}
+
+/* ---- ids ----------------------------------------------------------------------------------- */
+
+static long id_find(const struct access_index *ix, const char *id)
+{
+    if (ix->idh_cap == 0)
+        return -1;
+    for (size_t h = hash_str(id) & (ix->idh_cap - 1);; h = (h + 1) & (ix->idh_cap - 1)) {
+        uint32_t v = ix->idh[h];
+        if (v == 0)
+            return -1;
+        if (strcmp(ix->ids[v - 1], id) == 0)
+            return (long)v - 1;
+    }
+}
+
+static void id_rehash(struct access_index *ix)
+{
+    size_t cap = ix->idh_cap ? ix->idh_cap * 2 : 1024;
+
+    free(ix->idh);
+    ix->idh = xcalloc(cap, sizeof(*ix->idh));
+    ix->idh_cap = cap;
+    for (size_t i = 0; i < ix->nids; i++) {
+        size_t h = hash_str(ix->ids[i]) & (cap - 1);
+        while (ix->idh[h] != 0)
+            h = (h + 1) & (cap - 1);
+        ix->idh[h] = (uint32_t)i + 1;
+    }
+}
+
+static uint32_t id_intern(struct access_index *ix, const char *id)
+{
+    long f = id_find(ix, id);
+
+    if (f >= 0)
+        return (uint32_t)f;
+    ix->ids = grow(ix->ids, &ix->capids, ix->nids + 1, sizeof(*ix->ids));
+    ix->ids[ix->nids++] = arena_dup(ix, id);
+    if (ix->nids * 2 > ix->idh_cap) {
+        id_rehash(ix);
+    } else {
+        size_t h = hash_str(id) & (ix->idh_cap - 1);
+        while (ix->idh[h] != 0)
+            h = (h + 1) & (ix->idh_cap - 1);
+        ix->idh[h] = (uint32_t)ix->nids;
+    }
+    return (uint32_t)ix->nids - 1;
+}
+
+/* ---- scopes -------------------------------------------------------------------------------- */
+
+static long scope_find(const struct access_index *ix, const char *key)
+{
+    if (ix->sch_cap == 0)
+        return -1;
+    for (size_t h = hash_str(key) & (ix->sch_cap - 1);; h = (h + 1) & (ix->sch_cap - 1)) {
+        uint32_t v = ix->sch[h];
+        if (v == 0)
+            return -1;
+        if (lower_eq(ix->scopes[v - 1].scope, key))
+            return (long)v - 1;
+    }
+}
+
+static void scope_rehash(struct access_index *ix)
+{
+    size_t cap = ix->sch_cap ? ix->sch_cap * 2 : 1024;
+
+    free(ix->sch);
+    ix->sch = xcalloc(cap, sizeof(*ix->sch));
+    ix->sch_cap = cap;
+    for (size_t i = 0; i < ix->nscopes; i++) {
+        size_t h = hash_lower(ix->scopes[i].scope) & (cap - 1);
+        while (ix->sch[h] != 0)
+            h = (h + 1) & (cap - 1);
+        ix->sch[h] = (uint32_t)i + 1;
+    }
+}
+
+/* The scope whose key is scope_key (lowercase), added with this spelling if new; -1 if the
+ * spelling's lowercase is not the key (such rows are held as exceptions). */
+static long scope_intern(struct access_index *ix, const char *scope, const char *scope_key)
+{
+    long f = scope_find(ix, scope_key);
+
+    if (f >= 0)
+        return f;
+    if (!lower_eq(scope, scope_key))
+        return -1;
+    ix->scopes = grow(ix->scopes, &ix->capscopes, ix->nscopes + 1, sizeof(*ix->scopes));
+    ix->scopes[ix->nscopes++] = (struct ax_scope){.scope = arena_dup(ix, scope)};
+    if (ix->nscopes * 2 > ix->sch_cap) {
+        scope_rehash(ix);
+    } else {
+        size_t h = hash_str(scope_key) & (ix->sch_cap - 1);
+        while (ix->sch[h] != 0)
+            h = (h + 1) & (ix->sch_cap - 1);
+        ix->sch[h] = (uint32_t)ix->nscopes;
+    }
+    return (long)ix->nscopes - 1;
+}
+
+/* ---- GUIDs --------------------------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Parses a lowercase 8-4-4-4-12 GUID (exactly GUID_LEN chars, then NUL). */
+static bool guid_parse(const char *s, unsigned char out[16])
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < GUID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+            continue;
+        }
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[k++] = (unsigned char)(hi << 4 | lo);
+        i++;
+    }
+    return s[GUID_LEN] == '\0';
+}
+
+static void guid_format(const unsigned char g[16], char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        out[k++] = hex[g[i] >> 4];
+        out[k++] = hex[g[i] & 15];
+    }
+    out[k] = '\0';
+}
+
+/* ---- building ------------------------------------------------------------------------------ */
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? xstrdup(s) : NULL;
+}
+
+static void on_principal(void *arg, struct store_principal_row *p)
+{
+    struct access_index *ix = arg;
+
+    ix->principals =
+        grow(ix->principals, &ix->capprincipals, ix->nprincipals + 1, sizeof(*ix->principals));
+    ix->principals[ix->nprincipals++] = *p;
+    if (p->id == NULL)
+        ix->ok = false;
+}
+
+static void on_member(void *arg, const char *group_id, const char *member_id, const char *kind)
+{
+    struct access_index *ix = arg;
+    int k;
+
+    if (group_id == NULL || member_id == NULL || kind == NULL || (k = small_of(ix, kind)) < 0) {
+        ix->ok = false;
+        return;
+    }
+    size_t cap = ix->capmembers;
+    ix->members = grow(ix->members, &ix->capmembers, ix->nmembers + 1, sizeof(*ix->members));
+    if (cap != ix->capmembers)
+        ix->member_root = xrealloc(ix->member_root, ix->capmembers * sizeof(*ix->member_root));
+    ix->member_root[ix->nmembers] = id_intern(ix, group_id);
+    ix->members[ix->nmembers++] =
+        (struct ax_member){.member = id_intern(ix, member_id), .kind = (uint8_t)k};
+}
+
+/* Does the row fit the compact shape? Fills r if so. */
+static bool compact(struct access_index *ix, const struct store_access_view *a,
+                    const struct ax_scope *s, struct ax_rec *r)
+{
+    size_t n = strlen(s->scope);
+    int pt;
+    enum model_grant_role role;
+
+    if (a->grant_id != NULL || a->expires_at != 0 || a->assignment_id == NULL ||
+        a->principal_id == NULL || a->principal_type == NULL || a->role_guid == NULL ||
+        strcmp(a->scope, s->scope) != 0)
+        return false;
+    if (strncmp(a->assignment_id, s->scope, n) != 0 ||
+        strncmp(a->assignment_id + n, RA_SUFFIX, RA_SUFFIX_LEN) != 0 ||
+        !guid_parse(a->assignment_id + n + RA_SUFFIX_LEN, r->guid))
+        return false;
+    role = model_grant_role_from_definition(a->role_guid);
+    if (role == MODEL_GRANT_ROLE_NONE || (pt = small_of(ix, a->principal_type)) < 0)
+        return false;
+    r->principal = id_intern(ix, a->principal_id);
+    r->role = (uint8_t)role;
+    r->ptype = (uint8_t)pt;
+    r->flags = 0;
+    return true;
+}
+
+static void on_assignment(void *arg, const struct store_access_view *a)
+{
+    struct access_index *ix = arg;
+    struct ax_rec r = {0};
+    size_t cap = ix->caprecs;
+    long s;
+
+    if (a->scope == NULL || a->scope_key == NULL)
+        return; /* NOT NULL columns: never */
+    if (!is_lower(a->scope_key))
+        return; /* no request key is ever spelled so; never matched */
+    s = scope_intern(ix, a->scope, a->scope_key);
+    if (s < 0) {
+        ix->ok = false; /* a key that is not its scope's lowercase */
+        return;
+    }
+    if (!compact(ix, a, &ix->scopes[s], &r)) {
+        ix->exc = grow(ix->exc, &ix->capexc, ix->nexc + 1, sizeof(*ix->exc));
+        ix->exc[ix->nexc] = (struct ax_exc){
+            .scope = xstrdup(a->scope),
+            .principal_id = dup_or_null(a->principal_id),
+            .principal_type = dup_or_null(a->principal_type),
+            .grant_id = dup_or_null(a->grant_id),
+            .assignment_id = dup_or_null(a->assignment_id),
+            .role = model_grant_role_from_definition(a->role_guid),
+            .expires_at = a->expires_at,
+        };
+        memset(&r, 0, sizeof(r));
+        r.principal = (uint32_t)ix->nexc++;
+        r.flags = AX_EXC;
+    }
+    /* rows of the grants half follow every observed row: keep them apart per request */
+    if (a->granted)
+        r.flags |= AX_GRANTED;
+    ix->recs = grow(ix->recs, &ix->caprecs, ix->nrecs + 1, sizeof(*ix->recs));
+    if (cap != ix->caprecs)
+        ix->rec_scope = xrealloc(ix->rec_scope, ix->caprecs * sizeof(*ix->rec_scope));
+    ix->rec_scope[ix->nrecs] = (uint32_t)s;
+    ix->recs[ix->nrecs++] = r;
+}
+
+static int by_principal_id(const void *pa, const void *pb)
+{
+    return strcmp(((const struct store_principal_row *)pa)->id,
+                  ((const struct store_principal_row *)pb)->id);
+}
+
+/* Groups recs by scope and members by root (a counting sort each; stable). */
+static void finish(struct access_index *ix)
+{
+    struct ax_rec *recs = xmalloc((ix->nrecs ? ix->nrecs : 1) * sizeof(*recs));
+    struct ax_member *mem = xmalloc((ix->nmembers ? ix->nmembers : 1) * sizeof(*mem));
+    uint32_t pos = 0;
+
+    for (size_t i = 0; i < ix->nrecs; i++)
+        ix->scopes[ix->rec_scope[i]].n++;
+    for (size_t i = 0; i < ix->nscopes; i++) {
+        ix->scopes[i].first = pos;
+        pos += ix->scopes[i].n;
+        ix->scopes[i].n = 0;
+    }
+    for (size_t i = 0; i < ix->nrecs; i++) {
+        struct ax_scope *s = &ix->scopes[ix->rec_scope[i]];
+        recs[s->first + s->n++] = ix->recs[i];
+    }
+    free(ix->recs);
+    free(ix->rec_scope);
+    ix->rec_scope = NULL;
+    ix->recs = recs;
+    ix->caprecs = ix->nrecs;
+
+    ix->mem_first = xcalloc(ix->nids + 1, sizeof(*ix->mem_first));
+    ix->mem_n = xcalloc(ix->nids + 1, sizeof(*ix->mem_n));
+    for (size_t i = 0; i < ix->nmembers; i++)
+        ix->mem_n[ix->member_root[i]]++;
+    pos = 0;
+    for (size_t i = 0; i < ix->nids; i++) {
+        ix->mem_first[i] = pos;
+        pos += ix->mem_n[i];
+        ix->mem_n[i] = 0;
+    }
+    for (size_t i = 0; i < ix->nmembers; i++) {
+        uint32_t g = ix->member_root[i];
+        mem[ix->mem_first[g] + ix->mem_n[g]++] = ix->members[i];
+    }
+    free(ix->members);
+    free(ix->member_root);
+    ix->member_root = NULL;
+    ix->members = mem;
+    if (ix->nprincipals > 1)
+        qsort(ix->principals, ix->nprincipals, sizeof(*ix->principals), by_principal_id);
+}
+
+static void index_free(struct access_index *ix)
+{
+    if (ix == NULL)
+        return;
+    while (ix->arena != NULL) {
+        struct arena_chunk *c = ix->arena;
+        ix->arena = c->next;
+        free(c);
+    }
+    for (size_t i = 0; i < ix->nexc; i++) {
+        free(ix->exc[i].scope);
+        free(ix->exc[i].principal_id);
+        free(ix->exc[i].principal_type);
+        free(ix->exc[i].grant_id);
+        free(ix->exc[i].assignment_id);
+    }
+    free(ix->exc);
+    free(ix->ids);
+    free(ix->idh);
+    free(ix->mem_first);
+    free(ix->mem_n);
+    free(ix->prow);
+    free(ix->frags);
+    free(ix->scopes);
+    free(ix->sch);
+    free(ix->recs);
+    free(ix->rec_scope);
+    free(ix->members);
+    free(ix->member_root);
+    store_principal_rows_free(ix->principals, ix->nprincipals);
+    free(ix);
+}
+
+static struct access_index *index_build(struct store *st, access_index_frag_fn frag)
+{
+    static const struct store_access_scan_fns fns = {
+        .principal = on_principal, .member = on_member, .assignment = on_assignment};
+    struct access_index *ix = xcalloc(1, sizeof(*ix));
+
+    ix->ok = true;
+    if (store_access_scan(st, &fns, ix, &ix->epoch, &ix->gen, NULL) != ERR_OK || !ix->ok) {
+        index_free(ix);
+        return NULL;
+    }
+    for (size_t i = 0; i < ix->nprincipals; i++)
+        (void)id_intern(ix, ix->principals[i].id);
+    finish(ix);
+    ix->prow = xmalloc((ix->nids + 1) * sizeof(*ix->prow));
+    for (size_t i = 0; i < ix->nids; i++)
+        ix->prow[i] = -1;
+    ix->frags = xcalloc(ix->nprincipals * 2 + 1, sizeof(*ix->frags));
+    for (size_t i = 0; i < ix->nprincipals; i++) {
+        ix->prow[id_find(ix, ix->principals[i].id)] = (int32_t)i;
+        for (int k = 0; k < 2; k++) {
+            char *f = frag(&ix->principals[i], k);
+            ix->frags[i * 2 + (size_t)k] = f != NULL ? arena_dup(ix, f) : NULL;
+            free(f);
+        }
+    }
+    ix->refs = 1;
+    return ix;
+}
+
+/* ---- the process's index ------------------------------------------------------------------- */
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct access_index *g_cur; /* holds one reference */
+static bool g_building;
+static int64_t g_built_at, g_failed_epoch, g_failed_gen;
+
+static void unref_locked(struct access_index *ix)
+{
+    if (ix != NULL && --ix->refs == 0)
+        index_free(ix);
+}
+
+void access_index_release(struct access_index *ix)
+{
+    if (ix == NULL)
+        return;
+    pthread_mutex_lock(&g_mu);
+    unref_locked(ix);
+    pthread_mutex_unlock(&g_mu);
+}
+
+void access_index_reset(void)
+{
+    pthread_mutex_lock(&g_mu);
+    unref_locked(g_cur);
+    g_cur = NULL;
+    g_built_at = 0;
+    g_failed_epoch = g_failed_gen = 0;
+    pthread_mutex_unlock(&g_mu);
+}
+
+struct access_index *access_index_acquire(struct store *st, bool allow_build,
+                                          access_index_frag_fn frag)
+{
+    struct access_index *ix = NULL, *old = NULL;
+    int64_t epoch, gen, now = clock_mono_ms();
+
+    if (store_in_tx(st) || store_access_generation(st, &epoch, &gen, NULL) != ERR_OK)
+        return NULL;
+    pthread_mutex_lock(&g_mu);
+    if (g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen) {
+        g_cur->refs++;
+        pthread_mutex_unlock(&g_mu);
+        return g_cur;
+    }
+    if (!allow_build || g_building || (g_failed_epoch == epoch && g_failed_gen == gen) ||
+        (g_built_at != 0 && now - g_built_at < REBUILD_GAP_MS)) {
+        pthread_mutex_unlock(&g_mu);
+        return NULL;
+    }
+    /* stale: never served again; its memory goes before the new one is built */
+    old = g_cur;
+    g_cur = NULL;
+    g_building = true;
+    unref_locked(old);
+    pthread_mutex_unlock(&g_mu);
+
+    ix = index_build(st, frag);
+    if (ix != NULL)
+        log_info("access_index_built",
+                 "gen=%lld scopes=%zu assignments=%zu exceptions=%zu principals=%zu ms=%lld",
+                 (long long)ix->gen, ix->nscopes, ix->nrecs, ix->nexc, ix->nprincipals,
+                 (long long)(clock_mono_ms() - now));
+
+    pthread_mutex_lock(&g_mu);
+    g_building = false;
+    g_built_at = clock_mono_ms();
+    if (ix == NULL) {
+        g_failed_epoch = epoch;
+        g_failed_gen = gen;
+    } else {
+        g_cur = ix; /* its reference */
+        ix->refs++; /* the caller's */
+    }
+    pthread_mutex_unlock(&g_mu);
+    return ix;
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+static size_t rec_arena_need(const struct ax_scope *s)
+{
+    return strlen(s->scope) + RA_SUFFIX_LEN + GUID_LEN + 1;
+}
+
+bool access_index_at_scopes(const struct access_index *ix, const char *const *keys, size_t nkeys,
+                            struct model_access_assignment **out, size_t *n, char **arena)
+{
+    const struct ax_scope *sc[8];
+    size_t total = 0, need = 1, w = 0, used = 0;
+    struct model_access_assignment *a;
+    char *buf;
+
+    *out = NULL;
+    *n = 0;
+    *arena = NULL;
+    if (nkeys > 8)
+        return false;
+    for (size_t k = 0; k < nkeys; k++) {
+        long s;
+        if (keys[k] == NULL || !is_lower(keys[k]))
+            return false;
+        s = scope_find(ix, keys[k]);
+        sc[k] = s >= 0 ? &ix->scopes[s] : NULL;
+        if (sc[k] != NULL) {
+            total += sc[k]->n;
+            need += sc[k]->n * rec_arena_need(sc[k]);
+        }
+    }
+    a = xcalloc(total ? total : 1, sizeof(*a));
+    buf = xmalloc(need);
+    /* observed rows first, then the grants half, as the SQL union gives them */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < nkeys; k++) {
+            if (sc[k] == NULL)
+                continue;
+            for (uint32_t i = 0; i < sc[k]->n; i++) {
+                const struct ax_rec *r = &ix->recs[sc[k]->first + i];
+                if (((r->flags & AX_GRANTED) != 0) != (pass == 1))
+                    continue;
+                if (r->flags & AX_EXC) {
+                    const struct ax_exc *e = &ix->exc[r->principal];
+                    a[w++] = (struct model_access_assignment){
+                        .scope = e->scope,
+                        .scope_key = keys[k],
+                        .role = e->role,
+                        .principal_id = e->principal_id,
+                        .principal_type = e->principal_type,
+                        .grant_id = e->grant_id,
+                        .assignment_id = e->assignment_id,
+                        .expires_at = e->expires_at,
+                    };
+                    continue;
+                }
+                char *id = buf + used;
+                size_t len = strlen(sc[k]->scope);
+                memcpy(id, sc[k]->scope, len);
+                memcpy(id + len, RA_SUFFIX, RA_SUFFIX_LEN);
+                guid_format(r->guid, id + len + RA_SUFFIX_LEN);
+                used += len + RA_SUFFIX_LEN + GUID_LEN + 1;
+                a[w++] = (struct model_access_assignment){
+                    .scope = sc[k]->scope,
+                    .scope_key = keys[k],
+                    .role = (enum model_grant_role)r->role,
+                    .principal_id = ix->ids[r->principal],
+                    .principal_type = ix->small[r->ptype],
+                    .assignment_id = id,
+                };
+            }
+        }
+    }
+    *out = a;
+    *n = model_access_dedupe(a, w);
+    *arena = buf;
+    return true;
+}
+
+void access_index_members_of(const struct access_index *ix, const char *const *groups,
+                             size_t ngroups, struct model_access_member **out, size_t *n)
+{
+    size_t total = 0, w = 0;
+    long *g = xcalloc(ngroups + 1, sizeof(*g));
+    struct model_access_member *m;
+
+    for (size_t i = 0; i < ngroups; i++) {
+        g[i] = id_find(ix, groups[i]);
+        for (size_t j = 0; j < i && g[i] >= 0; j++) {
+            if (g[j] == g[i])
+                g[i] = -1; /* the SQL IN list dedupes */
+        }
+        if (g[i] >= 0)
+            total += ix->mem_n[g[i]];
+    }
+    m = xcalloc(total + 1, sizeof(*m));
+    for (size_t i = 0; i < ngroups; i++) {
+        if (g[i] < 0)
+            continue;
+        const char *root = ix->ids[g[i]];
+        for (uint32_t j = 0; j < ix->mem_n[g[i]]; j++) {
+            const struct ax_member *x = &ix->members[ix->mem_first[g[i]] + j];
+            m[w++] = (struct model_access_member){.group_id = root,
+                                                  .member_id = ix->ids[x->member],
+                                                  .member_kind = ix->small[x->kind]};
+        }
+    }
+    free(g);
+    *out = m;
+    *n = w;
+}
+
+const struct store_principal_row *access_index_principal(const struct access_index *ix,
+                                                         const char *id, const char **frags)
+{
+    long i = id != NULL ? id_find(ix, id) : -1;
+    int32_t r = i >= 0 ? ix->prow[i] : -1;
+
+    if (r < 0) {
+        frags[0] = frags[1] = NULL;
+        return NULL;
+    }
+    frags[0] = ix->frags[(size_t)r * 2];
+    frags[1] = ix->frags[(size_t)r * 2 + 1];
+    return &ix->principals[r];
+}
