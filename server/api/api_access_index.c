@@ -3,6 +3,7 @@
  * assignment GUID as 16 bytes, its ARM id rebuilt from scope + GUID); one that does not fit
  * that shape (a grant, an expiry, an ARM id spelled otherwise) keeps its strings on the side.
  * Strings live in arenas; ids and scope keys are found through open-addressing hash tables. */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #define ARENA_CHUNK (1u << 20)
 #define SMALL_MAX 250
 #define REBUILD_GAP_MS 1000
+#define ID_SLOT 40 /* object ids are GUIDs: longer ones are not indexed */
+#define ID_AT(ix, i) ((ix)->ids + (size_t)(i)*ID_SLOT)
 
 enum { AX_EXC = 1, AX_GRANTED = 2 };
 
@@ -64,7 +67,7 @@ struct access_index {
     const char *small[SMALL_MAX];
     size_t nsmall;
     /* principal ids */
-    const char **ids;
+    char *ids; /* ID_SLOT bytes each, so that an id's address gives its index */
     size_t nids, capids;
     uint32_t *idh; /* hash: index + 1 */
     size_t idh_cap;
@@ -181,7 +184,7 @@ static long id_find(const struct access_index *ix, const char *id)
         uint32_t v = ix->idh[h];
         if (v == 0)
             return -1;
-        if (strcmp(ix->ids[v - 1], id) == 0)
+        if (strcmp(ID_AT(ix, v - 1), id) == 0)
             return (long)v - 1;
     }
 }
@@ -194,7 +197,7 @@ static void id_rehash(struct access_index *ix)
     ix->idh = xcalloc(cap, sizeof(*ix->idh));
     ix->idh_cap = cap;
     for (size_t i = 0; i < ix->nids; i++) {
-        size_t h = hash_str(ix->ids[i]) & (cap - 1);
+        size_t h = hash_str(ID_AT(ix, i)) & (cap - 1);
         while (ix->idh[h] != 0)
             h = (h + 1) & (cap - 1);
         ix->idh[h] = (uint32_t)i + 1;
@@ -207,8 +210,13 @@ static uint32_t id_intern(struct access_index *ix, const char *id)
 
     if (f >= 0)
         return (uint32_t)f;
-    ix->ids = grow(ix->ids, &ix->capids, ix->nids + 1, sizeof(*ix->ids));
-    ix->ids[ix->nids++] = arena_dup(ix, id);
+    if (strlen(id) >= ID_SLOT) {
+        ix->ok = false;
+        return 0;
+    }
+    ix->ids = grow(ix->ids, &ix->capids, ix->nids + 1, ID_SLOT);
+    memcpy(ID_AT(ix, ix->nids), id, strlen(id) + 1);
+    ix->nids++;
     if (ix->nids * 2 > ix->idh_cap) {
         id_rehash(ix);
     } else {
@@ -528,9 +536,19 @@ static struct access_index *index_build(struct store *st, access_index_frag_fn f
         ix->prow[id_find(ix, ix->principals[i].id)] = (int32_t)i;
         for (int k = 0; k < 2; k++) {
             char *f = frag(&ix->principals[i], k);
-            ix->frags[i * 2 + (size_t)k] = f != NULL ? arena_dup(ix, f) : NULL;
+            if (f == NULL) {
+                index_free(ix);
+                return NULL;
+            }
+            ix->frags[i * 2 + (size_t)k] = arena_dup(ix, f);
             free(f);
         }
+        /* the fragments hold these; what tells a blocked sign-in stays */
+        struct store_principal_row *p = &ix->principals[i];
+        free(p->kind);
+        free(p->upn);
+        free(p->display_name);
+        p->kind = p->upn = p->display_name = NULL;
     }
     ix->refs = 1;
     return ix;
@@ -595,6 +613,7 @@ struct access_index *access_index_acquire(struct store *st, bool allow_build,
     pthread_mutex_unlock(&g_mu);
 
     ix = index_build(st, frag);
+    malloc_trim(0); /* the build's scratch and the old index go back to the system */
     if (ix != NULL)
         log_info("access_index_built",
                  "gen=%lld scopes=%zu assignments=%zu exceptions=%zu principals=%zu ms=%lld",
@@ -681,7 +700,7 @@ bool access_index_at_scopes(const struct access_index *ix, const char *const *ke
                     .scope = sc[k]->scope,
                     .scope_key = keys[k],
                     .role = (enum model_grant_role)r->role,
-                    .principal_id = ix->ids[r->principal],
+                    .principal_id = ID_AT(ix, r->principal),
                     .principal_type = ix->small[r->ptype],
                     .assignment_id = id,
                 };
@@ -714,11 +733,11 @@ void access_index_members_of(const struct access_index *ix, const char *const *g
     for (size_t i = 0; i < ngroups; i++) {
         if (g[i] < 0)
             continue;
-        const char *root = ix->ids[g[i]];
+        const char *root = ID_AT(ix, g[i]);
         for (uint32_t j = 0; j < ix->mem_n[g[i]]; j++) {
             const struct ax_member *x = &ix->members[ix->mem_first[g[i]] + j];
             m[w++] = (struct model_access_member){.group_id = root,
-                                                  .member_id = ix->ids[x->member],
+                                                  .member_id = ID_AT(ix, x->member),
                                                   .member_kind = ix->small[x->kind]};
         }
     }
@@ -730,8 +749,16 @@ void access_index_members_of(const struct access_index *ix, const char *const *g
 const struct store_principal_row *access_index_principal(const struct access_index *ix,
                                                          const char *id, const char **frags)
 {
-    long i = id != NULL ? id_find(ix, id) : -1;
-    int32_t r = i >= 0 ? ix->prow[i] : -1;
+    long i;
+    int32_t r;
+
+    uintptr_t at = (uintptr_t)id, base = (uintptr_t)ix->ids;
+
+    if (at >= base && at < base + ix->nids * ID_SLOT)
+        i = (long)((at - base) / ID_SLOT); /* an id the index handed out */
+    else
+        i = id != NULL ? id_find(ix, id) : -1;
+    r = i >= 0 ? ix->prow[i] : -1;
 
     if (r < 0) {
         frags[0] = frags[1] = NULL;

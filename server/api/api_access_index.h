@@ -35,7 +35,8 @@ bool access_index_at_scopes(const struct access_index *ix, const char *const *ke
 /* The transitive members of the given groups, as store_access_members_of gives them. */
 void access_index_members_of(const struct access_index *ix, const char *const *groups,
                              size_t ngroups, struct model_access_member **out, size_t *n);
-/* The known principal with this id, or NULL; its fragments (see frag) in frags[0..1]. */
+/* The known principal with this id, or NULL; its fragments (see frag) in frags[0..1]. Of the
+ * row only id, user_type, account_enabled and deleted are kept: the fragments hold the rest. */
 const struct store_principal_row *access_index_principal(const struct access_index *ix,
                                                          const char *id, const char **frags);
 

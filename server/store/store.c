@@ -32,7 +32,9 @@ struct store {
 static const char SQL_CONN_PRAGMAS[] = "PRAGMA foreign_keys = ON;"
                                        "PRAGMA synchronous = NORMAL;"
                                        "PRAGMA cache_size = -2048;"
-                                       "PRAGMA mmap_size = 1073741824;"
+                                       /* the whole file: SQLite caps it at its compiled
+                                        * maximum; pages mapped are shared, not private */
+                                       "PRAGMA mmap_size = 68719476736;"
                                        "PRAGMA temp_store = MEMORY;"
                                        /* VMs seen by this thread's current sync pass */
                                        "CREATE TEMP TABLE vm_seen (id_key TEXT PRIMARY KEY)"
