@@ -384,7 +384,7 @@ static bool vm_access_from_index(struct store *st, const char *const keys[3], st
     const char **groups;
     size_t ngroups = 0, nm = 0;
 
-    if (!index_wanted() || (v->ix = access_index_acquire(st, true, frag_of)) == NULL)
+    if (!index_wanted() || (v->ix = access_index_acquire(st, false, frag_of)) == NULL)
         return false;
     if (!access_index_at_scopes(v->ix, keys, 3, &v->l.a, &v->l.na, &v->arena)) {
         access_index_release(v->ix);
@@ -474,49 +474,66 @@ static void jw_vm(struct jw *w, struct store *st, const struct model_scope *vm)
     jw_close(w, '}');
 }
 
+/* The answer for v into w. */
+static void write_vm_access(struct jw *w, struct store *st, const struct model_scope *vm,
+                            const struct vm_access *v)
+{
+    jw_init(w);
+    jw_open(w, '{');
+    jw_vm(w, st, vm);
+    jw_key(w, "value");
+    jw_open(w, '[');
+    for (size_t i = 0; i < v->nentries; i++) {
+        const struct model_access_entry *e = &v->entries[i];
+        const char *pf[2] = {NULL, NULL}, *gf[2] = {NULL, NULL};
+        const struct store_principal_row *p = known_principal(v, e->principal_id, pf);
+        const struct store_principal_row *g = known_principal(v, e->via_group, gf);
+        const char *blocked = blocked_reason(p);
+        jw_open(w, '{');
+        if (pf[0] != NULL)
+            jw_member_text(w, pf[0]);
+        else
+            jw_principal(w, e->principal_id, e->principal_kind, p);
+        jw_path(w, e->best, e->via_group, g, gf[1]);
+        jw_int(w, "paths", (int64_t)e->paths);
+        if (blocked != NULL)
+            jw_str(w, "signInBlocked", blocked);
+        jw_close(w, '}');
+    }
+    jw_close(w, ']');
+    jw_close(w, '}');
+}
+
 void api_access_vm(struct http_request *req)
 {
     struct app *app = req->app;
+    struct store *st = app->store;
     struct model_scope vm;
     struct vm_access v = {0};
     struct err_detail d = {{0}, {0}};
     struct jw w;
+    bool tx, stale;
     enum err rc;
 
     if (!api_grants_path_scope(req, &vm))
         return;
-    rc = vm_access_load(app->store, &vm, &v, &d);
-    if (rc != ERR_OK) {
-        vm_access_free(&v);
+    /* one read transaction for the generation, the VM's row and, while the index is stale, the
+     * SQL path: each transaction costs a round of file locks */
+    tx = !store_in_tx(st) && store_tx_begin_read(st, NULL) == ERR_OK;
+    rc = vm_access_load(st, &vm, &v, &d);
+    if (rc == ERR_OK)
+        write_vm_access(&w, st, &vm, &v);
+    if (tx && store_tx_commit(st, NULL) != ERR_OK)
+        store_tx_rollback(st);
+    stale = v.ix == NULL && index_wanted();
+    if (rc != ERR_OK)
         http_reply_error(req, rc, &d);
-        return;
-    }
-    jw_init(&w);
-    jw_open(&w, '{');
-    jw_vm(&w, app->store, &vm);
-    jw_key(&w, "value");
-    jw_open(&w, '[');
-    for (size_t i = 0; i < v.nentries; i++) {
-        const struct model_access_entry *e = &v.entries[i];
-        const char *pf[2] = {NULL, NULL}, *gf[2] = {NULL, NULL};
-        const struct store_principal_row *p = known_principal(&v, e->principal_id, pf);
-        const struct store_principal_row *g = known_principal(&v, e->via_group, gf);
-        const char *blocked = blocked_reason(p);
-        jw_open(&w, '{');
-        if (pf[0] != NULL)
-            jw_member_text(&w, pf[0]);
-        else
-            jw_principal(&w, e->principal_id, e->principal_kind, p);
-        jw_path(&w, e->best, e->via_group, g, gf[1]);
-        jw_int(&w, "paths", (int64_t)e->paths);
-        if (blocked != NULL)
-            jw_str(&w, "signInBlocked", blocked);
-        jw_close(&w, '}');
-    }
-    jw_close(&w, ']');
-    jw_close(&w, '}');
-    jw_reply(req, &w);
+    else
+        jw_reply(req, &w);
     vm_access_free(&v);
+    /* this thread rebuilds a stale index (others answer from SQL meanwhile) */
+    if (stale)
+        access_index_release(access_index_acquire(st, true, frag_of));
 }
 
 /* ---- GET /v1/principals/{upnOrId}/access --------------------------------------------------- */

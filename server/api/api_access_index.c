@@ -592,7 +592,7 @@ struct access_index *access_index_acquire(struct store *st, bool allow_build,
     struct access_index *ix = NULL, *old = NULL;
     int64_t epoch, gen, now = clock_mono_ms();
 
-    if (store_in_tx(st) || store_access_generation(st, &epoch, &gen, NULL) != ERR_OK)
+    if (store_access_generation(st, &epoch, &gen, NULL) != ERR_OK)
         return NULL;
     pthread_mutex_lock(&g_mu);
     if (g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen) {
@@ -600,7 +600,8 @@ struct access_index *access_index_acquire(struct store *st, bool allow_build,
         pthread_mutex_unlock(&g_mu);
         return g_cur;
     }
-    if (!allow_build || g_building || (g_failed_epoch == epoch && g_failed_gen == gen) ||
+    if (!allow_build || store_in_tx(st) || g_building ||
+        (g_failed_epoch == epoch && g_failed_gen == gen) ||
         (g_built_at != 0 && now - g_built_at < REBUILD_GAP_MS)) {
         pthread_mutex_unlock(&g_mu);
         return NULL;

@@ -17,7 +17,8 @@ struct access_index;
 
 /* The index for the store's current generation, referenced (release it), or NULL: stale and
  * being rebuilt, the store has no generation table, or the data has a shape it does not hold.
- * Builds it in the calling thread when no other thread is (allow_build). */
+ * Builds it in the calling thread when no other thread is (allow_build, and not in a
+ * transaction); reads only the generation otherwise. */
 /* frag writes the JSON member the access answer shows for a known principal: which 0 is
  * "principal":{...}, which 1 is "group":{...} (a new string, or NULL). */
 typedef char *(*access_index_frag_fn)(const struct store_principal_row *p, int which);
