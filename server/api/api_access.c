@@ -366,6 +366,11 @@ static char *frag_of(const struct store_principal_row *p, int which)
 
     jw_init(&w);
     jw_open(&w, '{');
+    if (which == 2) {
+        const char *blocked = blocked_reason(p);
+        buf_cleanup(&w.b);
+        return blocked != NULL ? xstrdup(blocked) : NULL;
+    }
     if (which == 0)
         jw_principal(&w, p->id, p->kind, p);
     else
@@ -444,17 +449,6 @@ static enum err vm_access_load(struct store *st, const struct model_scope *vm, s
     return rc;
 }
 
-/* The known principal with this id (NULL if none); from the index, with its fragments. */
-static const struct store_principal_row *known_principal(const struct vm_access *v, const char *id,
-                                                         const char **frags)
-{
-    if (id == NULL)
-        return NULL;
-    if (v->ix != NULL)
-        return access_index_principal(v->ix, id, frags);
-    return find_principal(v->known, v->nknown, id);
-}
-
 /* "vm": {...} */
 static void jw_vm(struct jw *w, struct store *st, const struct model_scope *vm)
 {
@@ -485,16 +479,25 @@ static void write_vm_access(struct jw *w, struct store *st, const struct model_s
     jw_open(w, '[');
     for (size_t i = 0; i < v->nentries; i++) {
         const struct model_access_entry *e = &v->entries[i];
-        const char *pf[2] = {NULL, NULL}, *gf[2] = {NULL, NULL};
-        const struct store_principal_row *p = known_principal(v, e->principal_id, pf);
-        const struct store_principal_row *g = known_principal(v, e->via_group, gf);
-        const char *blocked = blocked_reason(p);
+        const char *blocked;
         jw_open(w, '{');
-        if (pf[0] != NULL)
-            jw_member_text(w, pf[0]);
-        else
+        if (v->ix != NULL) {
+            const struct access_index_known *p = access_index_known(v->ix, e->principal_id);
+            const struct access_index_known *g = access_index_known(v->ix, e->via_group);
+            if (p != NULL)
+                jw_member_text(w, p->principal);
+            else
+                jw_principal(w, e->principal_id, e->principal_kind, NULL);
+            jw_path(w, e->best, e->via_group, NULL, g != NULL ? g->group : NULL);
+            blocked = p != NULL ? p->blocked : NULL;
+        } else {
+            const struct store_principal_row *p =
+                find_principal(v->known, v->nknown, e->principal_id);
             jw_principal(w, e->principal_id, e->principal_kind, p);
-        jw_path(w, e->best, e->via_group, g, gf[1]);
+            jw_path(w, e->best, e->via_group, find_principal(v->known, v->nknown, e->via_group),
+                    NULL);
+            blocked = blocked_reason(p);
+        }
         jw_int(w, "paths", (int64_t)e->paths);
         if (blocked != NULL)
             jw_str(w, "signInBlocked", blocked);

@@ -71,9 +71,9 @@ struct access_index {
     size_t nids, capids;
     uint32_t *idh; /* hash: index + 1 */
     size_t idh_cap;
-    uint32_t *mem_first, *mem_n; /* per id: its closure in members */
-    int32_t *prow;               /* per id: its row in principals, or -1 */
-    const char **frags;          /* per principal row: 2 JSON fragments */
+    uint32_t *mem_first, *mem_n;      /* per id: its closure in members */
+    int32_t *prow;                    /* per id: its row in principals, or -1 */
+    struct access_index_known *known; /* per principal row */
     /* scopes */
     struct ax_scope *scopes;
     size_t nscopes, capscopes;
@@ -503,7 +503,7 @@ static void index_free(struct access_index *ix)
     free(ix->mem_first);
     free(ix->mem_n);
     free(ix->prow);
-    free(ix->frags);
+    free(ix->known);
     free(ix->scopes);
     free(ix->sch);
     free(ix->recs);
@@ -531,25 +531,23 @@ static struct access_index *index_build(struct store *st, access_index_frag_fn f
     ix->prow = xmalloc((ix->nids + 1) * sizeof(*ix->prow));
     for (size_t i = 0; i < ix->nids; i++)
         ix->prow[i] = -1;
-    ix->frags = xcalloc(ix->nprincipals * 2 + 1, sizeof(*ix->frags));
+    ix->known = xcalloc(ix->nprincipals + 1, sizeof(*ix->known));
     for (size_t i = 0; i < ix->nprincipals; i++) {
+        const char **to[3] = {&ix->known[i].principal, &ix->known[i].group, &ix->known[i].blocked};
         ix->prow[id_find(ix, ix->principals[i].id)] = (int32_t)i;
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             char *f = frag(&ix->principals[i], k);
-            if (f == NULL) {
+            if (f == NULL && k < 2) {
                 index_free(ix);
                 return NULL;
             }
-            ix->frags[i * 2 + (size_t)k] = arena_dup(ix, f);
+            *to[k] = f != NULL ? arena_dup(ix, f) : NULL;
             free(f);
         }
-        /* the fragments hold these; what tells a blocked sign-in stays */
-        struct store_principal_row *p = &ix->principals[i];
-        free(p->kind);
-        free(p->upn);
-        free(p->display_name);
-        p->kind = p->upn = p->display_name = NULL;
     }
+    /* the fragments hold all the answer shows of a principal */
+    store_principal_rows_free(ix->principals, ix->nprincipals);
+    ix->principals = NULL;
     ix->refs = 1;
     return ix;
 }
@@ -747,25 +745,18 @@ void access_index_members_of(const struct access_index *ix, const char *const *g
     *n = w;
 }
 
-const struct store_principal_row *access_index_principal(const struct access_index *ix,
-                                                         const char *id, const char **frags)
+const struct access_index_known *access_index_known(const struct access_index *ix, const char *id)
 {
+    uintptr_t at = (uintptr_t)id, base = (uintptr_t)ix->ids;
     long i;
     int32_t r;
 
-    uintptr_t at = (uintptr_t)id, base = (uintptr_t)ix->ids;
-
+    if (id == NULL)
+        return NULL;
     if (at >= base && at < base + ix->nids * ID_SLOT)
         i = (long)((at - base) / ID_SLOT); /* an id the index handed out */
     else
-        i = id != NULL ? id_find(ix, id) : -1;
+        i = id_find(ix, id);
     r = i >= 0 ? ix->prow[i] : -1;
-
-    if (r < 0) {
-        frags[0] = frags[1] = NULL;
-        return NULL;
-    }
-    frags[0] = ix->frags[(size_t)r * 2];
-    frags[1] = ix->frags[(size_t)r * 2 + 1];
-    return &ix->principals[r];
+    return r >= 0 ? &ix->known[r] : NULL;
 }

@@ -19,8 +19,14 @@ struct access_index;
  * being rebuilt, the store has no generation table, or the data has a shape it does not hold.
  * Builds it in the calling thread when no other thread is (allow_build, and not in a
  * transaction); reads only the generation otherwise. */
-/* frag writes the JSON member the access answer shows for a known principal: which 0 is
- * "principal":{...}, which 1 is "group":{...} (a new string, or NULL). */
+/* A known principal as the access answer shows it, written once per index by frag: which 0
+ * gives principal ("principal":{...}), 1 group ("group":{...}), 2 blocked (the signInBlocked
+ * reason, NULL when none). A new string; NULL for 0 or 1 fails the build. */
+struct access_index_known {
+    const char *principal;
+    const char *group;
+    const char *blocked;
+};
 typedef char *(*access_index_frag_fn)(const struct store_principal_row *p, int which);
 struct access_index *access_index_acquire(struct store *st, bool allow_build,
                                           access_index_frag_fn frag);
@@ -36,9 +42,7 @@ bool access_index_at_scopes(const struct access_index *ix, const char *const *ke
 /* The transitive members of the given groups, as store_access_members_of gives them. */
 void access_index_members_of(const struct access_index *ix, const char *const *groups,
                              size_t ngroups, struct model_access_member **out, size_t *n);
-/* The known principal with this id, or NULL; its fragments (see frag) in frags[0..1]. Of the
- * row only id, user_type, account_enabled and deleted are kept: the fragments hold the rest. */
-const struct store_principal_row *access_index_principal(const struct access_index *ix,
-                                                         const char *id, const char **frags);
+/* The known principal with this id, or NULL. */
+const struct access_index_known *access_index_known(const struct access_index *ix, const char *id);
 
 #endif
