@@ -21,8 +21,9 @@
 #define GUID_LEN 36
 #define ARENA_CHUNK (1u << 20)
 #define SMALL_MAX 250
-#define REBUILD_GAP_MS 1000
-#define ID_SLOT 40 /* object ids are GUIDs: longer ones are not indexed */
+#define REBUILD_GAP_MS 1000 /* at least this (and the last build's time) between builds */
+#define QUIET_MS 300        /* a generation must hold this long before an index is built for it */
+#define ID_SLOT 40          /* object ids are GUIDs: longer ones are not indexed */
 #define ID_AT(ix, i) ((ix)->ids + (size_t)(i)*ID_SLOT)
 
 enum { AX_EXC = 1, AX_GRANTED = 2 };
@@ -557,7 +558,10 @@ static struct access_index *index_build(struct store *st, access_index_frag_fn f
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct access_index *g_cur; /* holds one reference */
 static bool g_building;
-static int64_t g_built_at, g_failed_epoch, g_failed_gen;
+static int64_t g_built_at, g_build_ms, g_failed_epoch, g_failed_gen;
+/* the last generation a reader saw, and since when: while a sync writes page after page the
+ * generation moves every few ms, and an index built for any of them would be stale at once */
+static int64_t g_seen_epoch, g_seen_gen, g_seen_at;
 
 static void unref_locked(struct access_index *ix)
 {
@@ -579,7 +583,7 @@ void access_index_reset(void)
     pthread_mutex_lock(&g_mu);
     unref_locked(g_cur);
     g_cur = NULL;
-    g_built_at = 0;
+    g_built_at = g_build_ms = 0;
     g_failed_epoch = g_failed_gen = 0;
     pthread_mutex_unlock(&g_mu);
 }
@@ -598,9 +602,15 @@ struct access_index *access_index_acquire(struct store *st, bool allow_build,
         pthread_mutex_unlock(&g_mu);
         return g_cur;
     }
+    if (epoch != g_seen_epoch || gen != g_seen_gen) {
+        g_seen_epoch = epoch;
+        g_seen_gen = gen;
+        g_seen_at = now;
+    }
     if (!allow_build || store_in_tx(st) || g_building ||
         (g_failed_epoch == epoch && g_failed_gen == gen) ||
-        (g_built_at != 0 && now - g_built_at < REBUILD_GAP_MS)) {
+        (g_built_at != 0 && (now - g_built_at < REBUILD_GAP_MS || now - g_built_at < g_build_ms ||
+                             now - g_seen_at < QUIET_MS))) {
         pthread_mutex_unlock(&g_mu);
         return NULL;
     }
@@ -622,6 +632,7 @@ struct access_index *access_index_acquire(struct store *st, bool allow_build,
     pthread_mutex_lock(&g_mu);
     g_building = false;
     g_built_at = clock_mono_ms();
+    g_build_ms = g_built_at - now;
     if (ix == NULL) {
         g_failed_epoch = epoch;
         g_failed_gen = gen;

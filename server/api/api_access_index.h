@@ -2,7 +2,8 @@
  * assignments by scope, transitive group members, principals), built from one consistent read
  * of the store and valid for exactly the access generation it was read at (migration 0005:
  * every write to a source table bumps it). A reader that finds another generation gets NULL
- * and answers from SQL; the index is rebuilt by one request thread meanwhile. */
+ * and answers from SQL; the index is rebuilt by one request thread once the generation has
+ * held still for a moment (not while a sync is writing page after page). */
 #ifndef VMLOGIND_API_ACCESS_INDEX_H
 #define VMLOGIND_API_ACCESS_INDEX_H
 
