@@ -73,10 +73,15 @@ struct jw {
     bool comma[JW_DEPTH];
 };
 
+#define JW_START (32u << 10) /* a VM's answer is 15-21 KB: no regrowth on the way */
+
 static void jw_init(struct jw *w)
 {
     *w = (struct jw){0};
     buf_init(&w->b, 64u << 20);
+    w->b.data = xmalloc(JW_START);
+    w->b.data[0] = '\0';
+    w->b.cap = JW_START;
 }
 
 static void jw_raw(struct jw *w, const char *s, size_t n)
