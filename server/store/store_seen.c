@@ -10,13 +10,17 @@
 enum err store_seen_step(struct store *st, sqlite3_stmt *s, struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
-    int64_t n = 0;
+    int64_t n = 0, before;
     enum err e;
 
     if (c == NULL)
         return ERR_STORE;
+    /* measured as the connection's total before and after: sqlite3_changes() is stale after a
+     * statement that is not INSERT/UPDATE/DELETE (CREATE TEMP TABLE), which once made a
+     * re-sync report -2 rows written */
+    before = sqlite3_total_changes64(c->db);
     e = store_exec_count(s, &n, d, "sync scratch");
-    c->scratch_changes += n;
+    c->scratch_changes += sqlite3_total_changes64(c->db) - before;
     return e;
 }
 
