@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "store/store_int.h"
+#include "store/store_seen.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
 #include "vmlogind/xalloc.h"
@@ -205,6 +206,7 @@ void store_thread_done(struct store *st)
 {
     struct store_conn *c = pthread_getspecific(st->key);
 
+    seen_set_thread_done();
     if (c == NULL)
         return;
     pthread_setspecific(st->key, NULL);

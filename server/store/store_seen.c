@@ -114,6 +114,31 @@ static size_t slot_of(const uint64_t *tab, size_t cap, uint64_t h)
     return i;
 }
 
+/* The sets this thread has allocated (they are thread-local statics of their modules). */
+#define SEEN_SETS_MAX 8
+static _Thread_local struct seen_set *thread_sets[SEEN_SETS_MAX];
+
+static void remember(struct seen_set *s)
+{
+    for (int i = 0; i < SEEN_SETS_MAX; i++) {
+        if (thread_sets[i] == s)
+            return;
+        if (thread_sets[i] == NULL) {
+            thread_sets[i] = s;
+            return;
+        }
+    }
+}
+
+void seen_set_thread_done(void)
+{
+    for (int i = 0; i < SEEN_SETS_MAX && thread_sets[i] != NULL; i++) {
+        free(thread_sets[i]->h);
+        *thread_sets[i] = (struct seen_set){0};
+        thread_sets[i] = NULL;
+    }
+}
+
 void seen_set_reset(struct seen_set *s, struct store *st)
 {
     free(s->h);
@@ -138,6 +163,7 @@ void seen_set_add(struct seen_set *s, struct store *st, const char *key)
         free(s->h);
         s->h = tab;
         s->cap = cap;
+        remember(s);
     }
     i = slot_of(s->h, s->cap, h);
     if (s->h[i] == 0) {

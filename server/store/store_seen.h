@@ -50,6 +50,8 @@ struct seen_set {
     const void *conn;
 };
 
+/* Frees the memory of every seen_set this thread has used (store_thread_done calls it). */
+void seen_set_thread_done(void);
 /* Empties s and gives it to this thread's connection. */
 void seen_set_reset(struct seen_set *s, struct store *st);
 void seen_set_add(struct seen_set *s, struct store *st, const char *key);
