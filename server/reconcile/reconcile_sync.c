@@ -19,7 +19,9 @@
 #include "vmlogind/azure_graph.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
+#include "vmlogind/reconcile_login.h"
 #include "vmlogind/reconcile_sync.h"
+#include "vmlogind/store_login.h"
 #include "vmlogind/xalloc.h"
 
 #define SYNC_PROGRESS_MS 1000    /* progress row and lease renewal at most this often */
@@ -742,6 +744,30 @@ static void record_metrics(const struct sync *s, int64_t duration_ms)
     atomic_fetch_add(&m_rows_written_total, s->run.rows_written);
 }
 
+/* VMs came or went: every entraLogin scope looks again now (new VMs in a covered resource
+ * group or subscription get login at once, not at the next scope re-check). */
+static void cover_changes(const struct reconcile_env *env, const struct sync *s)
+{
+    struct store_login_setting *list = NULL;
+    struct err_detail d;
+    int64_t now = clock_now_ms();
+    size_t n = 0;
+
+    if (s->run.vms_changed == 0 && s->run.vms_gone == 0)
+        return;
+    if (store_login_setting_list(env->store, &list, &n, &d) != ERR_OK) {
+        log_warn("sync_cover_failed", "error=\"%s\"", d.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (store_task_upsert(env->store, RECONCILE_KIND_SCOPE_LOGIN, list[i].scope_key, now, NULL,
+                              now, &d) != ERR_OK)
+            log_warn("sync_cover_failed", "scope=%s error=\"%s\"", list[i].scope_key, d.msg);
+    store_login_setting_list_free(list, n);
+    if (n > 0)
+        reconciler_wake(env->rec);
+}
+
 static void finish(const struct reconcile_env *env, const struct store_task *task, struct sync *s,
                    struct reconcile_result *res)
 {
@@ -809,6 +835,7 @@ void reconcile_sync(const struct reconcile_env *env, const struct store_task *ta
              (long long)s.run.assignments_seen, (long long)s.run.principals_seen,
              (long long)s.run.rows_written, (long long)s.run.errors, (long long)s.ms_vms,
              (long long)s.ms_assignments, (long long)s.ms_principals);
+    cover_changes(env, &s);
     finish(env, task, &s, res);
     free_strs(s.found, s.n_found);
     free_strs(s.groups, s.n_groups);

@@ -67,7 +67,9 @@ static void test_resource_group_scope(void **state)
     char *st;
     (void)state;
 
-    lctx_start(&c, "0.02", SYNC_EVERY_SECOND);
+    /* scopes re-check only hourly here: the VM added later must be picked up because the
+     * sync that finds it wakes the scope */
+    lctx_start(&c, "0.02", SYNC_EVERY_SECOND "login_recheck_s = 3600\n");
     add_vm(&c, "rg-login", "login-a", NULL);
     add_vm(&c, "rg-login", "login-skip", "{\"entra\":\"off\"}");
     json_decref(login_call(&c, "PUT", "/v1/subscriptions/" SUB "/resourceGroups/rg-login",
