@@ -1,5 +1,10 @@
 /* harness.c: spawn the real binaries, read their URL, talk HTTP with libcurl. Test-only code:
  * failures abort the test with a message rather than propagating errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -498,4 +503,28 @@ bool h_daemon_start_for_sim(struct daemon *d, const struct sim *s, const char *e
     ok = h_daemon_start(d, cfg, NULL);
     free(cfg);
     return ok;
+}
+
+json_t *h_api(const char *base_url, const char *key, const char *method, const char *path,
+              const char *body, long want)
+{
+    char u[1024];
+    struct resp r;
+    const char *h[] = {h_bearer(key), NULL};
+    json_t *j;
+    long got;
+
+    snprintf(u, sizeof(u), "%s%s", base_url, path);
+    got = h_http(method, u, body, h, &r);
+    if (got != want)
+        fail_msg("%s %s: %ld (want %ld): %s", method, path, got, want, r.body ? r.body : "");
+    j = json_incref(r.json);
+    h_resp_cleanup(&r);
+    return j;
+}
+
+const char *h_jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
 }

@@ -103,4 +103,11 @@ const char *h_bearer(const char *token);
  * appended, so its lines override these. */
 bool h_daemon_start_for_sim(struct daemon *d, const struct sim *s, const char *extra_config);
 
+/* One API call with a bearer key: fails the test (cmocka) unless the status is want; returns
+ * the parsed body (new reference, may be NULL). */
+json_t *h_api(const char *base_url, const char *key, const char *method, const char *path,
+              const char *body, long want);
+/* A string member of o, or "" (never NULL). */
+const char *h_jstr(const json_t *o, const char *k);
+
 #endif

@@ -19,25 +19,12 @@ static char operator_key[128], reader_key[128], dev_key[128], groups_key[128];
 static json_t *call(const char *key, const char *method, const char *path, const char *body,
                     long want)
 {
-    char u[1024];
-    struct resp r;
-    const char *h[] = {h_bearer(key), NULL};
-    json_t *j;
-    long got;
-
-    snprintf(u, sizeof(u), "%s%s", C.d.p.url, path);
-    got = h_http(method, u, body, h, &r);
-    if (got != want)
-        fail_msg("%s %s: %ld (want %ld): %s", method, path, got, want, r.body ? r.body : "");
-    j = json_incref(r.json);
-    h_resp_cleanup(&r);
-    return j;
+    return h_api(C.d.p.url, key, method, path, body, want);
 }
 
 static const char *jstr(const json_t *o, const char *k)
 {
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
+    return h_jstr(o, k);
 }
 
 static void expect_code(const char *key, const char *body, long status, const char *code)
