@@ -74,7 +74,8 @@ static long count_rows(const char *table)
     char cmd[700], line[64] = "";
     FILE *p;
 
-    snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'SELECT count(*) FROM %s'", d.db, table);
+    snprintf(cmd, sizeof(cmd), "sqlite3 -cmd '.timeout 10000' '%s' 'SELECT count(*) FROM %s'", d.db,
+             table);
     p = popen(cmd, "r");
     assert_non_null(p);
     if (fgets(line, sizeof(line), p) == NULL)

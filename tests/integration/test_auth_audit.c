@@ -147,11 +147,12 @@ static void test_tamper_detected(void **state)
 
     /* the table refuses edits; someone with the file drops the guard and rewrites row 2 */
     snprintf(cmd, sizeof(cmd),
-             "sqlite3 '%s' \"UPDATE audit_log SET actor = 'mallory' WHERE seq = 2\" 2>/dev/null",
+             "sqlite3 -cmd '.timeout 10000' '%s' \"UPDATE audit_log SET actor = 'mallory' WHERE "
+             "seq = 2\" 2>/dev/null",
              d.db);
     assert_true(system(cmd) != 0);
     snprintf(cmd, sizeof(cmd),
-             "sqlite3 '%s' \"DROP TRIGGER audit_log_no_update; "
+             "sqlite3 -cmd '.timeout 10000' '%s' \"DROP TRIGGER audit_log_no_update; "
              "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2\"",
              d.db);
     assert_int_equal(system(cmd), 0);

@@ -33,7 +33,7 @@ static bool audit_has(void *arg)
 static void sqlite(struct lctx *c, const char *sql)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"%s\"", c->d.db, sql);
+    snprintf(cmd, sizeof(cmd), "sqlite3 -cmd '.timeout 10000' '%s' \"%s\"", c->d.db, sql);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -45,7 +45,8 @@ static bool refused_for_audit(void *arg)
     FILE *p;
 
     snprintf(cmd, sizeof(cmd),
-             "sqlite3 '%s' \"SELECT count(*) FROM tasks WHERE kind = 'vm_login' AND "
+             "sqlite3 -cmd '.timeout 10000' '%s' \"SELECT count(*) FROM tasks WHERE kind = "
+             "'vm_login' AND "
              "last_error LIKE '%%audit log unavailable%%'\"",
              c->d.db);
     p = popen(cmd, "r");
