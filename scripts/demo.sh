@@ -164,9 +164,12 @@ import json, sys
 d = json.load(sys.stdin)
 print("  %s %s: %s" % (d.get("status", d.get("state")), d.get("code", (d.get("error") or {}).get("code", "")),
       d.get("detail", (d.get("error") or {}).get("message", ""))))'; }
-    curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
+    gid=$(curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
         -d "{\"scope\":\"$vm\",\"role\":\"user\",\"principal\":{\"upn\":\"dave_fabrikam.example#EXT#@contoso.example\"}}" \
-        "$api/v1/loginGrants" | problem
+        "$api/v1/loginGrants" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))')
+    # the store does not know dave yet: the reconciler asks Graph, then the grant fails with its cause
+    [ -n "$gid" ] && poll "$api/v1/loginGrants/$gid" "d.get('state') != 'pending'" || true
+    [ -n "$gid" ] && curl "${H[@]}" "$api/v1/loginGrants/$gid" | problem
     curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
         -d '{"scope":"/providers/Microsoft.Management/managementGroups/mg1","role":"user","principal":{"upn":"alice@contoso.example"}}' \
         "$api/v1/loginGrants" | problem
