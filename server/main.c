@@ -257,6 +257,8 @@ static struct azure_client *azure_from_config(const struct config *cfg)
         .timeout_ms = (long)cfg->http_timeout_s * 1000,
         .retry_max_attempts = (int)cfg->retry_max_attempts,
         .retry_max_total_ms = (long)cfg->retry_max_total_s * 1000,
+        .retry_backoff_base_ms = (long)cfg->retry_backoff_base_ms,
+        .retry_backoff_max_ms = (long)cfg->retry_backoff_max_ms,
         .throttle_read_capacity = (double)cfg->arm_read_bucket,
         .throttle_read_rate = (double)cfg->arm_read_refill,
         .throttle_write_capacity = (double)cfg->arm_write_bucket,

@@ -59,6 +59,8 @@ struct config {
     int64_t http_timeout_s;
     int64_t retry_max_attempts;
     int64_t retry_max_total_s;
+    int64_t retry_backoff_base_ms;
+    int64_t retry_backoff_max_ms;
     int64_t lro_poll_min_ms;
     int64_t lro_poll_max_ms;
     /* reconciliation */

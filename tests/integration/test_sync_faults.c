@@ -13,11 +13,16 @@
     "/subscriptions/7a1e9c44-0000-4000-8000-00000000cccc/resourceGroups/rg-dev/providers/"         \
     "Microsoft.Compute/virtualMachines/dev-ws2022-01"
 
-/* Fast retries: a timeout costs one second, many attempts make giving up improbable. */
+/* Fast retries: a timeout costs one second, backoff stays under a second (at the default 500 ms
+ * doubling, a request that fails six times in a row waits half a minute, and a whole sync of
+ * pages of 2 under these fault rates could outlast the test's deadline), and many attempts
+ * make giving up improbable. */
 #define FAST_RETRY_CONFIG                                                                          \
     "http_timeout_s = 1\n"                                                                         \
     "retry_max_attempts = 12\n"                                                                    \
-    "retry_max_total_s = 120\n"
+    "retry_max_total_s = 120\n"                                                                    \
+    "retry_backoff_base_ms = 50\n"                                                                 \
+    "retry_backoff_max_ms = 800\n"
 
 static int64_t injected(struct sc *c)
 {
@@ -69,6 +74,8 @@ static void test_faults_survived(void **state)
     /* faults from the very first sync, which writes everything */
     sc_start_daemon(&c, FAST_RETRY_CONFIG);
     run = sc_sync_now(&c);
+    print_message("sync under faults: %.1f s, %lld faults injected\n", sc_run_seconds(run),
+                  (long long)injected(&c));
     assert_int_equal(sc_count(run, "errors", NULL), 0);
     assert_true(injected(&c) > 0);
     n_sim = (int64_t)sc_assert_vms_match_sim(&c);
