@@ -103,7 +103,7 @@ bool h_proc_start(struct proc *p, char *const argv[], char *const env[], const c
     int pipefd[2];
     char line[512];
     size_t len = 0;
-    int64_t deadline = clock_mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + (int64_t)(timeout_ms * h_timeout_scale());
 
     memset(p, 0, sizeof(*p));
     snprintf(p->log, sizeof(p->log), "%s", log_path);
@@ -158,7 +158,7 @@ bool h_proc_start(struct proc *p, char *const argv[], char *const env[], const c
 int h_proc_stop(struct proc *p, int timeout_ms)
 {
     int status = 0;
-    int64_t deadline = clock_mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + (int64_t)(timeout_ms * h_timeout_scale());
 
     if (p->pid <= 0)
         return -1;
@@ -416,7 +416,7 @@ bool h_resp_header(const struct resp *r, const char *name, char *out, size_t cap
 
 /* Deadlines stretch by VMLOGIND_TEST_TIMEOUT_SCALE (the sanitizer pass is several times
  * slower); a passing test never waits for them. */
-static double timeout_scale(void)
+double h_timeout_scale(void)
 {
     const char *v = getenv("VMLOGIND_TEST_TIMEOUT_SCALE");
     double f = v ? strtod(v, NULL) : 1.0;
@@ -425,7 +425,7 @@ static double timeout_scale(void)
 
 bool h_poll(bool (*pred)(void *arg), void *arg, int timeout_ms)
 {
-    int64_t deadline = clock_mono_ms() + (int64_t)(timeout_ms * timeout_scale());
+    int64_t deadline = clock_mono_ms() + (int64_t)(timeout_ms * h_timeout_scale());
     int64_t wait = 5;
 
     for (;;) {
@@ -527,4 +527,54 @@ const char *h_jstr(const json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s ? s : "";
+}
+
+struct wait_field {
+    const char *base_url;
+    const char *key;
+    const char *path;
+    const char *field;
+    const char *want;
+    json_t *last;
+};
+
+/* value is one of the '|'-separated words of list */
+static bool in_list(const char *list, const char *value)
+{
+    size_t n = strlen(value);
+
+    for (const char *p = list; *p != '\0';) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar != NULL ? (size_t)(bar - p) : strlen(p);
+
+        if (l == n && strncmp(p, value, n) == 0)
+            return true;
+        if (bar == NULL)
+            break;
+        p = bar + 1;
+    }
+    return false;
+}
+
+static bool field_matches(void *arg)
+{
+    struct wait_field *w = arg;
+    bool negate = w->want[0] == '!';
+
+    json_decref(w->last);
+    w->last = h_api(w->base_url, w->key, "GET", w->path, NULL, 200);
+    return in_list(w->want + (negate ? 1 : 0), h_jstr(w->last, w->field)) != negate;
+}
+
+json_t *h_wait_field(const char *base_url, const char *key, const char *path, const char *field,
+                     const char *want, int timeout_ms)
+{
+    struct wait_field w = {base_url, key, path, field, want, NULL};
+
+    if (!h_poll(field_matches, &w, timeout_ms)) {
+        char *t = json_dumps(w.last, JSON_COMPACT);
+
+        fail_msg("%s: %s never became %s: %s", path, field, want, t != NULL ? t : "");
+    }
+    return w.last;
 }

@@ -78,7 +78,11 @@ void h_resp_cleanup(struct resp *r);
 /* Header value (case-insensitive name) copied into out; false if absent. */
 bool h_resp_header(const struct resp *r, const char *name, char *out, size_t cap);
 
-/* Polls pred until it returns true or timeout_ms passes; no fixed sleeps in tests. */
+/* How much deadlines stretch: VMLOGIND_TEST_TIMEOUT_SCALE (1 to 20; the sanitizer pass is
+ * several times slower), else 1. */
+double h_timeout_scale(void);
+/* Polls pred until it returns true or timeout_ms passes (times h_timeout_scale()); no fixed
+ * sleeps in tests. */
 bool h_poll(bool (*pred)(void *arg), void *arg, int timeout_ms);
 
 /* Creates an API key with `vmlogind keys create --name NAME --role ROLE [--scope S]...` on
@@ -109,5 +113,11 @@ json_t *h_api(const char *base_url, const char *key, const char *method, const c
               const char *body, long want);
 /* A string member of o, or "" (never NULL). */
 const char *h_jstr(const json_t *o, const char *k);
+/* Polls GET path (with key) until the string member field of its 200 body is one of the
+ * '|'-separated values of want (with a leading '!': none of them), for up to timeout_ms
+ * (stretched like h_poll). Returns that body (new reference); fails the test with the last
+ * body otherwise. */
+json_t *h_wait_field(const char *base_url, const char *key, const char *path, const char *field,
+                     const char *want, int timeout_ms);
 
 #endif

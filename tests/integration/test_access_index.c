@@ -39,23 +39,12 @@ static const char *jstr(const json_t *o, const char *k)
     return h_jstr(o, k);
 }
 
-struct wait {
-    const char *id;
-    const char *state;
-};
-
-static bool in_state(void *arg)
+static void wait_grant(const char *id, const char *state)
 {
-    struct wait *w = arg;
     char p[128];
-    json_t *g;
-    bool ok;
 
-    snprintf(p, sizeof(p), "/v1/loginGrants/%s", w->id);
-    g = call("GET", p, NULL, 200);
-    ok = strcmp(jstr(g, "state"), w->state) == 0;
-    json_decref(g);
-    return ok;
+    snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
+    json_decref(h_wait_field(C.d.p.url, C.key, p, "state", state, 30000));
 }
 
 /* Bob's entry in VM_ACCESS now (a new reference), or NULL. */
@@ -115,7 +104,6 @@ static void test_fresh_after_grant_and_revoke(void **state)
 {
     json_t *g, *e;
     char id[64], p[128];
-    struct wait w = {id, "active"};
 
     (void)state;
     json_decref(bob_entry()); /* the index is built for the synced state */
@@ -125,7 +113,7 @@ static void test_fresh_after_grant_and_revoke(void **state)
              202);
     snprintf(id, sizeof(id), "%s", jstr(g, "id"));
     json_decref(g);
-    assert_true(h_poll(in_state, &w, 30000));
+    wait_grant(id, "active");
     e = bob_entry();
     assert_non_null(e);
     assert_string_equal(jstr(e, "role"), "administrator");
@@ -135,8 +123,7 @@ static void test_fresh_after_grant_and_revoke(void **state)
 
     snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
     json_decref(call("DELETE", p, NULL, 202));
-    w.state = "revoked";
-    assert_true(h_poll(in_state, &w, 30000));
+    wait_grant(id, "revoked");
     e = bob_entry();
     assert_true(e == NULL || strcmp(jstr(e, "grantId"), id) != 0);
     json_decref(e);

@@ -34,33 +34,12 @@ static void expect_code(const char *key, const char *body, long status, const ch
     json_decref(p);
 }
 
-struct wait {
-    const char *id;
-    const char *state;
-};
-
-static bool in_state(void *arg)
-{
-    struct wait *w = arg;
-    char p[128];
-    json_t *g;
-    bool ok;
-
-    snprintf(p, sizeof(p), "/v1/loginGrants/%s", w->id);
-    g = call(C.key, "GET", p, NULL, 200);
-    ok = strcmp(jstr(g, "state"), w->state) == 0;
-    json_decref(g);
-    return ok;
-}
-
 static json_t *wait_grant(const char *id, const char *state)
 {
-    struct wait w = {id, state};
     char p[128];
 
-    assert_true(h_poll(in_state, &w, 30000));
     snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
-    return call(C.key, "GET", p, NULL, 200);
+    return h_wait_field(C.d.p.url, C.key, p, "state", state, 30000);
 }
 
 static int setup(void **state)
