@@ -81,6 +81,8 @@ struct config {
 
 /* Fills c with defaults. */
 void config_defaults(struct config *c);
+/* word is one of the '|'-separated words of list (the form of a setting's allowed values). */
+bool config_word_in(const char *list, const char *word);
 /* Applies "key = value" lines from a file. ERR_INVALID names the line and key in d. */
 enum err config_load_file(struct config *c, const char *path, struct err_detail *d) VL_MUST_CHECK;
 /* Applies VMLOGIND_<KEY> variables from the environment. */

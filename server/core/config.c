@@ -119,7 +119,7 @@ static const struct setting *find(const char *key)
     return NULL;
 }
 
-static bool in_oneof(const char *list, const char *v)
+bool config_word_in(const char *list, const char *v)
 {
     size_t vl = strlen(v);
     const char *p = list;
@@ -146,7 +146,7 @@ static enum err apply(struct config *c, const struct setting *s, const char *v,
         if (strlen(v) >= s->size)
             return err_set(d, ERR_INVALID, "config_too_long", "%s: longer than %zu bytes", s->key,
                            s->size - 1);
-        if (s->oneof != NULL && !in_oneof(s->oneof, v))
+        if (s->oneof != NULL && !config_word_in(s->oneof, v))
             return err_set(d, ERR_INVALID, "config_not_allowed", "%s: '%s' is not one of %s",
                            s->key, v, s->oneof);
         memcpy(base, v, strlen(v) + 1);

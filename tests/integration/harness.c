@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "vmlogind/buf.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/config.h"
 
 static char ca_path[512];
 
@@ -538,24 +539,6 @@ struct wait_field {
     json_t *last;
 };
 
-/* value is one of the '|'-separated words of list */
-static bool in_list(const char *list, const char *value)
-{
-    size_t n = strlen(value);
-
-    for (const char *p = list; *p != '\0';) {
-        const char *bar = strchr(p, '|');
-        size_t l = bar != NULL ? (size_t)(bar - p) : strlen(p);
-
-        if (l == n && strncmp(p, value, n) == 0)
-            return true;
-        if (bar == NULL)
-            break;
-        p = bar + 1;
-    }
-    return false;
-}
-
 static bool field_matches(void *arg)
 {
     struct wait_field *w = arg;
@@ -563,7 +546,7 @@ static bool field_matches(void *arg)
 
     json_decref(w->last);
     w->last = h_api(w->base_url, w->key, "GET", w->path, NULL, 200);
-    return in_list(w->want + (negate ? 1 : 0), h_jstr(w->last, w->field)) != negate;
+    return config_word_in(w->want + (negate ? 1 : 0), h_jstr(w->last, w->field)) != negate;
 }
 
 json_t *h_wait_field(const char *base_url, const char *key, const char *path, const char *field,
