@@ -49,6 +49,7 @@ void api_health_openapi(struct http_request *req);
 void api_grants_create(struct http_request *req);
 void api_grants_list(struct http_request *req);
 void api_grants_get(struct http_request *req);
+void api_grants_change(struct http_request *req);
 void api_grants_revoke(struct http_request *req);
 void api_grants_sweep(struct http_request *req);
 void api_grants_sweep_get(struct http_request *req);

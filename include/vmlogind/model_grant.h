@@ -100,6 +100,12 @@ bool model_grant_validate(const struct model_grant_request *rq, int64_t now_ms,
                           int64_t max_duration_s, struct model_grant_spec *out,
                           struct violations *vs);
 
+/* The body of PATCH /v1/loginGrants/{id}: {"expiresAt": RFC 3339} (required, in the future, at
+ * most max_duration_s ahead of now_ms; unknown fields refused). Collects every violation; true
+ * with *expires_at (ms) when there is none. */
+bool model_grant_change_from_json(const json_t *root, int64_t now_ms, int64_t max_duration_s,
+                                  int64_t *expires_at, struct violations *vs);
+
 /* The role-assignment name for (scope, role, principal): UUIDv5 in MODEL_GRANT_NAME_NAMESPACE
  * of "<lowercase scope>|<role GUID>|<lowercase principal id>". The same triple always gives the
  * same name, so a retried PUT is idempotent. */

@@ -74,6 +74,7 @@ struct store_grant_update {
     const char *principal_id;
     const char *principal_type;
     const char *revoked_by;
+    int64_t expires_at; /* ms; 0 = unchanged */
 };
 /* Applies u when the row is still at generation gen (and bumps it). ERR_CONFLICT when the row
  * moved on (re-read and decide again) or when the new assignment name collides with another

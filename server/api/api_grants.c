@@ -1,8 +1,8 @@
-/* api_grants.c: /v1/loginGrants (grant, list, read, revoke), orphan and drift sweeps, and the
- * per-scope login policy (authoritative mode). Handlers validate, check the caller's right to
- * delegate, record intent with its audit row in one transaction and wake the reconciler; they
- * never call Azure. A principal the inventory sync already knows is judged here (guests,
- * disabled and deleted accounts get 422 at once); one it does not know yet is accepted as
+/* api_grants.c: /v1/loginGrants (grant, list, read, change the expiry, revoke), orphan and drift
+ * sweeps, and the per-scope login policy (authoritative mode). Handlers validate, check the
+ * caller's right to delegate, record intent with its audit row in one transaction and wake the
+ * reconciler; they never call Azure. A principal the inventory sync already knows is judged here
+ * (guests, disabled and deleted accounts get 422 at once); one it does not know yet is accepted as
  * pending and judged by the reconciler through Graph, which fails the grant with the cause. */
 #include <errno.h>
 #include <stdlib.h>
@@ -453,52 +453,104 @@ void api_grants_get(struct http_request *req)
     store_grant_clear(&g);
 }
 
-/* ---- DELETE /v1/loginGrants/{id} ----------------------------------------------------------- */
+/* ---- PATCH and DELETE /v1/loginGrants/{id} -------------------------------------------------- */
 
-void api_grants_revoke(struct http_request *req)
+static bool grant_is_live(const struct store_grant *g)
+{
+    return strcmp(g->state, MODEL_GRANT_PENDING) == 0 || strcmp(g->state, MODEL_GRANT_ACTIVE) == 0;
+}
+
+/* Applies u to the grant as read (g), queues its task and writes the audit row, in one
+ * transaction; wakes the reconciler and fills *now_g with the grant as it is now. Replies and
+ * returns false on failure. */
+static bool change_grant(struct http_request *req, const struct store_grant *g,
+                         const struct store_grant_update *u, const char *action,
+                         struct store_grant *now_g)
+{
+    struct app *app = req->app;
+    struct err_detail d = {{0}, {0}};
+    int64_t now = clock_now_ms();
+    char *details;
+    enum err rc = store_tx_begin(app->store, &d);
+
+    if (rc == ERR_OK)
+        rc = store_grant_update(app->store, g->id, g->generation, u, now, &d);
+    if (rc == ERR_OK)
+        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, NULL, now, &d);
+    if (rc == ERR_OK)
+        rc = store_grant_get(app->store, g->id, now_g, &d);
+    if (rc == ERR_OK) {
+        details = audit_details(now_g);
+        rc = api_audit(req, action, g->scope, "accepted", details);
+        free(details);
+        if (rc != ERR_OK) {
+            api_audit_unavailable(req);
+            return false;
+        }
+    }
+    if (rc != ERR_OK) {
+        store_tx_rollback(app->store);
+        if (rc == ERR_CONFLICT)
+            http_reply_problem(req, 409, "grant_changed",
+                               "the grant changed while it was being updated; try again", NULL);
+        else
+            http_reply_error(req, rc, &d);
+        return false;
+    }
+    return commit_and_wake(req, GRANT_TASK, g->id);
+}
+
+void api_grants_change(struct http_request *req)
 {
     struct app *app = req->app;
     struct store_grant g, now_g = {0};
-    struct err_detail d = {{0}, {0}};
+    struct store_grant_update u = {0};
+    struct violations vs;
+
+    violations_init(&vs);
+    if (!model_grant_change_from_json(req->json, clock_now_ms(), app->cfg->grant_max_duration_s,
+                                      &u.expires_at, &vs)) {
+        http_reply_problem(req, 400, "validation_failed", "the grant change is not valid", &vs);
+        return;
+    }
+    if (!load_grant(req, &g))
+        return;
+    if (!check_delegation(req, g.scope, g.role, g.principal_type, g.principal_id))
+        goto out;
+    if (!grant_is_live(&g)) {
+        http_reply_problem(req, 409, "grant_not_live",
+                           http_printf(req,
+                                       "the grant is %s; only a pending or active grant can be "
+                                       "changed (grant again instead)",
+                                       g.state),
+                           NULL);
+        goto out;
+    }
+    if (change_grant(req, &g, &u, "loginGrant.update", &now_g)) {
+        log_info("grant_updated", "request_id=%s grant=%s expires_at=%lld", req->request_id, g.id,
+                 (long long)u.expires_at);
+        reply_grant(req, 200, &now_g);
+    }
+out:
+    store_grant_clear(&now_g);
+    store_grant_clear(&g);
+}
+
+void api_grants_revoke(struct http_request *req)
+{
+    struct store_grant g, now_g = {0};
     struct store_grant_update u = {.state = MODEL_GRANT_REVOKING, .revoked_by = req->subject};
-    int64_t now = clock_now_ms();
-    char *details;
-    enum err rc;
 
     if (!load_grant(req, &g))
         return;
     if (!check_delegation(req, g.scope, g.role, g.principal_type, g.principal_id))
         goto out;
     /* Only a grant that holds or may hold an assignment has anything to revoke. */
-    if (strcmp(g.state, MODEL_GRANT_PENDING) != 0 && strcmp(g.state, MODEL_GRANT_ACTIVE) != 0) {
+    if (!grant_is_live(&g)) {
         reply_grant(req, strcmp(g.state, MODEL_GRANT_REVOKING) == 0 ? 202 : 200, &g);
         goto out;
     }
-    rc = store_tx_begin(app->store, &d);
-    if (rc == ERR_OK)
-        rc = store_grant_update(app->store, g.id, g.generation, &u, now, &d);
-    if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g.id, now, NULL, now, &d);
-    if (rc == ERR_OK) {
-        details = audit_details(&g);
-        rc = api_audit(req, "loginGrant.revoke", g.scope, "accepted", details);
-        free(details);
-        if (rc != ERR_OK) {
-            api_audit_unavailable(req);
-            goto out;
-        }
-        rc = store_grant_get(app->store, g.id, &now_g, &d);
-    }
-    if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
-        if (rc == ERR_CONFLICT)
-            http_reply_problem(req, 409, "grant_changed",
-                               "the grant changed while it was being revoked; try again", NULL);
-        else
-            http_reply_error(req, rc, &d);
-        goto out;
-    }
-    if (commit_and_wake(req, GRANT_TASK, g.id))
+    if (change_grant(req, &g, &u, "loginGrant.revoke", &now_g))
         reply_grant(req, 202, &now_g);
 out:
     store_grant_clear(&now_g);

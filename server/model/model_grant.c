@@ -378,6 +378,50 @@ static void validate_principal(const struct model_grant_request *rq, struct mode
     }
 }
 
+/* expiresAt: RFC 3339, in the future, at most max_duration_s ahead of now_ms. */
+static bool expiry_valid(const char *text, int64_t now_ms, int64_t max_duration_s, int64_t *out,
+                         struct violations *vs)
+{
+    int64_t exp;
+
+    if (!clock_parse_rfc3339(text, &exp))
+        violations_add(vs, "expiresAt", "invalid_time",
+                       "expiresAt is an RFC 3339 time, e.g. 2026-01-31T18:00:00Z");
+    else if (exp <= now_ms)
+        violations_add(vs, "expiresAt", "expiry_in_past", "expiresAt must be in the future");
+    else if (exp - now_ms > max_duration_s * 1000)
+        violations_add(vs, "expiresAt", "expiry_too_far",
+                       "expiresAt may be at most %lld seconds ahead", (long long)max_duration_s);
+    else {
+        *out = exp;
+        return true;
+    }
+    return false;
+}
+
+bool model_grant_change_from_json(const json_t *root, int64_t now_ms, int64_t max_duration_s,
+                                  int64_t *expires_at, struct violations *vs)
+{
+    static const char *const top[] = {"expiresAt", NULL};
+    const char *text;
+    size_t before = vs->n + vs->dropped;
+
+    *expires_at = 0;
+    if (!json_is_object(root)) {
+        violations_add(vs, "", "wrong_type", "the body must be a JSON object");
+        return false;
+    }
+    unknown_fields(root, top, "", vs);
+    text = str_field(root, "expiresAt", "expiresAt", vs);
+    if (json_object_get(root, "expiresAt") == NULL ||
+        json_is_null(json_object_get(root, "expiresAt")))
+        violations_add(vs, "expiresAt", "required",
+                       "expiresAt is required: an expiry can be moved, not removed");
+    else if (text != NULL)
+        (void)expiry_valid(text, now_ms, max_duration_s, expires_at, vs);
+    return vs->n + vs->dropped == before;
+}
+
 bool model_grant_validate(const struct model_grant_request *rq, int64_t now_ms,
                           int64_t max_duration_s, struct model_grant_spec *out,
                           struct violations *vs)
@@ -397,19 +441,8 @@ bool model_grant_validate(const struct model_grant_request *rq, int64_t now_ms,
                            "\"user\" (Virtual Machine User Login)");
     }
     validate_principal(rq, out, vs);
-    if (rq->expires_at != NULL) {
-        if (!clock_parse_rfc3339(rq->expires_at, &exp))
-            violations_add(vs, "expiresAt", "invalid_time",
-                           "expiresAt is an RFC 3339 time, e.g. 2026-01-31T18:00:00Z");
-        else if (exp <= now_ms)
-            violations_add(vs, "expiresAt", "expiry_in_past", "expiresAt must be in the future");
-        else if (exp - now_ms > max_duration_s * 1000)
-            violations_add(vs, "expiresAt", "expiry_too_far",
-                           "expiresAt may be at most %lld seconds ahead",
-                           (long long)max_duration_s);
-        else
-            out->expires_at = exp;
-    }
+    if (rq->expires_at != NULL && expiry_valid(rq->expires_at, now_ms, max_duration_s, &exp, vs))
+        out->expires_at = exp;
     if (rq->justification != NULL) {
         if (strlen(rq->justification) > MODEL_GRANT_JUSTIFICATION_MAX)
             violations_add(vs, "justification", "too_long",

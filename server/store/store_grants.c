@@ -39,6 +39,7 @@ static const char SQL_UPDATE[] =
     " principal_id = coalesce(lower(:principal_id), principal_id),"
     " principal_type = coalesce(:principal_type, principal_type),"
     " revoked_by = coalesce(:revoked_by, revoked_by),"
+    " expires_at = CASE WHEN :expires_at > 0 THEN :expires_at ELSE expires_at END,"
     " generation = generation + 1, updated_at = :now"
     " WHERE id = lower(:id) AND generation = :gen";
 static const char SQL_EXISTS[] = "SELECT 1 FROM login_grants WHERE id = lower(:id)";
@@ -232,6 +233,7 @@ enum err store_grant_update(struct store *st, const char *id, int64_t gen,
     bind_text(s, ":principal_id", u->principal_id);
     bind_text(s, ":principal_type", u->principal_type);
     bind_text(s, ":revoked_by", u->revoked_by);
+    bind_int64(s, ":expires_at", u->expires_at);
     bind_int64(s, ":now", now);
     e = store_exec_count(s, &changed, d, "grant update");
     if (e != ERR_OK || changed == 1)

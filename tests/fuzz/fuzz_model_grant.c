@@ -1,7 +1,8 @@
-/* fuzz_model_grant.c: the POST /v1/loginGrants body as the API reads it: json_loadb with
- * duplicate keys refused (as http_server does), model_grant_request_from_json (shape), then
- * model_grant_validate (semantics) at a fixed "now". A valid grant must carry a canonical scope
- * that parses back to itself, and a role-assignment name. */
+/* fuzz_model_grant.c: the POST /v1/loginGrants body (and the same bytes as a PATCH body) as the API
+ * reads it: json_loadb with duplicate keys refused (as http_server does),
+ * model_grant_request_from_json (shape), then model_grant_validate (semantics) at a fixed "now". A
+ * valid grant must carry a canonical scope that parses back to itself, and a role-assignment name.
+ */
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -58,6 +59,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* a refusal names at least one violation */
     } else if (vs.n == 0) {
         abort();
+    }
+    /* the same bytes as a PATCH body: a valid expiry is within bounds, a refusal names why */
+    {
+        int64_t exp = 0;
+
+        violations_init(&vs);
+        if (model_grant_change_from_json(root, NOW_MS, MAX_DURATION_S, &exp, &vs)) {
+            if (exp <= NOW_MS || exp > NOW_MS + (int64_t)MAX_DURATION_S * 1000)
+                abort();
+        } else if (vs.n == 0) {
+            abort();
+        }
     }
     json_decref(root);
     return 0;

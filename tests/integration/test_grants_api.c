@@ -88,6 +88,17 @@ static void test_delegation(void **state)
              "{\"scope\":\"" RG "\",\"role\":\"user\","
              "\"principal\":{\"upn\":\"bob@contoso.example\"}}",
              202);
+    /* the same rules hold for moving its expiry: the operator may, a reader may not */
+    {
+        char path[128], body[80], at[40];
+
+        snprintf(path, sizeof(path), "/v1/loginGrants/%s", jstr(g, "id"));
+        clock_fmt_rfc3339(clock_now_ms() + 3600 * 1000, at, sizeof(at));
+        snprintf(body, sizeof(body), "{\"expiresAt\":\"%s\"}", at);
+        json_decref(call(reader_key, "PATCH", path, body, 403));
+        json_decref(call(dev_key, "PATCH", path, body, 403));
+        json_decref(call(operator_key, "PATCH", path, body, 200));
+    }
     json_decref(g);
     /* readers may not grant at all */
     json_decref(call(reader_key, "POST", "/v1/loginGrants",

@@ -352,14 +352,43 @@ static void test_revoke_removes_the_assignment(void **state)
     json_decref(api("DELETE", path, NULL, 200)); /* nothing left to revoke */
 }
 
-static void test_expiry_removes_the_assignment(void **state)
+/* "expiresAt" ms from now as a PATCH or grant body member */
+static void expiry_body(char *out, size_t cap, int64_t from_now_ms)
+{
+    char at[40];
+
+    clock_fmt_rfc3339(clock_now_ms() + from_now_ms, at, sizeof(at));
+    snprintf(out, cap, "{\"expiresAt\":\"%s\"}", at);
+}
+
+/* How many audit rows of action name grant id in their details (the first 1000 rows). */
+static int audited(const char *action, const char *id)
+{
+    json_t *log = api("GET", "/v1/audit?limit=1000", NULL, 200);
+    json_t *e;
+    size_t i;
+    int n = 0;
+
+    json_array_foreach(json_object_get(log, "value"), i, e)
+    {
+        if (strcmp(jstr(e, "action"), action) == 0 &&
+            strcmp(jstr(json_object_get(e, "details"), "grantId"), id) == 0)
+            n++;
+    }
+    json_decref(log);
+    return n;
+}
+
+/* A time-bound grant is extended, then shortened to a moment from now: it expires then and the
+ * assignment goes; an expired grant can't be changed any more. */
+static void test_expiry_moved_and_reached(void **state)
 {
     json_t *g, *ras;
-    char id[64], body[512], at[40];
+    char id[64], body[512], at[40], path[128];
+    int64_t first = 0, moved = 0;
 
     (void)state;
-    /* long enough to be seen active first even on a loaded sanitizer run */
-    clock_fmt_rfc3339(clock_now_ms() + (int64_t)(4000 * h_timeout_scale()), at, sizeof(at));
+    clock_fmt_rfc3339(clock_now_ms() + 3600 * 1000, at, sizeof(at));
     snprintf(body, sizeof(body),
              "{\"scope\":\"" VM_PATH("ws2019-stopped") "\",\"role\":\"user\","
                                                        "\"principal\":{\"upn\":\"carol@contoso."
@@ -367,15 +396,44 @@ static void test_expiry_removes_the_assignment(void **state)
              at);
     g = post_grant(body, 202);
     snprintf(id, sizeof(id), "%s", jstr(g, "id"));
+    snprintf(path, sizeof(path), "/v1/loginGrants/%s", id);
+    assert_true(clock_parse_rfc3339(jstr(g, "expiresAt"), &first));
     json_decref(g);
     json_decref(wait_grant(id, "active"));
     ras = sim_ras(VM_PATH("ws2019-stopped"), CAROL);
     assert_int_equal(json_array_size(ras), 1);
     json_decref(ras);
+
+    /* extended by an hour: the answer and a later read carry the new expiry */
+    expiry_body(body, sizeof(body), 2 * 3600 * 1000);
+    g = api("PATCH", path, body, 200);
+    assert_string_equal(jstr(g, "state"), "active");
+    assert_true(clock_parse_rfc3339(jstr(g, "expiresAt"), &moved));
+    assert_true(moved > first + 3500 * 1000);
+    json_decref(g);
+    /* refused changes leave it as it was */
+    json_decref(api("PATCH", path, "{\"expiresAt\":\"2001-01-01T00:00:00Z\"}", 400));
+    json_decref(api("PATCH", path, "{\"expiresAt\":null}", 400));
+    json_decref(api("PATCH", path, "{\"state\":\"active\"}", 400));
+    json_decref(api("PATCH", path, "{\"expiresAt\":\"2999-01-01T00:00:00Z\"}", 400));
+    json_decref(api("PATCH", "/v1/loginGrants/6b7c8d9e-0000-4000-8000-000000000000", body, 404));
+    g = api("GET", path, NULL, 200);
+    assert_true(clock_parse_rfc3339(jstr(g, "expiresAt"), &first));
+    assert_int_equal(first, moved);
+    json_decref(g);
+
+    /* shortened to a moment from now: it expires and the assignment is removed */
+    expiry_body(body, sizeof(body), (int64_t)(1500 * h_timeout_scale()));
+    json_decref(api("PATCH", path, body, 200));
     json_decref(wait_grant(id, "expired"));
     ras = sim_ras(VM_PATH("ws2019-stopped"), CAROL);
     assert_int_equal(json_array_size(ras), 0);
     json_decref(ras);
+    assert_int_equal(audited("loginGrant.update", id), 2); /* the refused ones left no row */
+    expiry_body(body, sizeof(body), 3600 * 1000);
+    g = api("PATCH", path, body, 409);
+    assert_string_equal(jstr(g, "code"), "grant_not_live");
+    json_decref(g);
 }
 
 /* The entry of principal id in an /access answer (borrowed), or NULL. */
@@ -621,7 +679,7 @@ int main(void)
         cmocka_unit_test(test_adopts_existing_assignment_after_409),
         cmocka_unit_test(test_rides_out_replication_delay),
         cmocka_unit_test(test_revoke_removes_the_assignment),
-        cmocka_unit_test(test_expiry_removes_the_assignment),
+        cmocka_unit_test(test_expiry_moved_and_reached),
         cmocka_unit_test(test_access_nested_groups_and_external),
         cmocka_unit_test(test_external_assignment_made_in_azure),
         cmocka_unit_test(test_orphan_sweep),

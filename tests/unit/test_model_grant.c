@@ -198,6 +198,42 @@ static void test_request_refusals(void **state)
     assert_true(has_code(&vs, "principal.type", "invalid_principal_type"));
 }
 
+/* PATCH body: one required future expiry within the maximum; every refusal names its field. */
+static void change_case(const char *body, bool ok, const char *code)
+{
+    json_t *j = json_loads(body, 0, NULL);
+    struct violations vs;
+    int64_t exp = -1;
+
+    assert_non_null(j);
+    violations_init(&vs);
+    assert_int_equal(model_grant_change_from_json(j, NOW, 7776000, &exp, &vs), ok);
+    if (ok) {
+        assert_true(exp > NOW);
+        assert_int_equal(vs.n, 0);
+    } else {
+        assert_true(vs.n >= 1);
+        assert_string_equal(vs.v[0].code, code);
+    }
+    json_decref(j);
+}
+
+static void test_change(void **state)
+{
+    (void)state;
+    /* NOW is 2027-01-15T08:00:00Z */
+    change_case("{\"expiresAt\":\"2027-01-16T08:00:00Z\"}", true, NULL);
+    change_case("{\"expiresAt\":\"2027-01-14T08:00:00Z\"}", false, "expiry_in_past");
+    change_case("{\"expiresAt\":\"2028-01-16T08:00:00Z\"}", false, "expiry_too_far");
+    change_case("{\"expiresAt\":\"tomorrow\"}", false, "invalid_time");
+    change_case("{\"expiresAt\":7}", false, "wrong_type");
+    change_case("{\"expiresAt\":null}", false, "required");
+    change_case("{}", false, "required");
+    change_case("[]", false, "wrong_type");
+    change_case("{\"expiresAt\":\"2027-01-16T08:00:00Z\",\"role\":\"user\"}", false,
+                "unknown_field");
+}
+
 static void test_names(void **state)
 {
     char a[UUID_STR_LEN], b[UUID_STR_LEN], c[UUID_STR_LEN], p[UUID_STR_LEN];
@@ -257,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_request_ok),
         cmocka_unit_test(test_request_refusals),
+        cmocka_unit_test(test_change),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_principal_check),
     };
