@@ -45,6 +45,9 @@ static const char usage[] =
     "           [--grant-roles user,administrator] [--grant-principal-types user,group,...]\n"
     "           [--grant-member-of GROUP_OBJECT_ID]\n"
     "  vmlogind keys list | keys revoke --id ID\n"
+    "  vmlogind identities limit --subject user:OBJECT_ID|app:APP_ID [--scope S]...\n"
+    "           [--grant-roles ...] [--grant-principal-types ...] [--grant-member-of ID]\n"
+    "  vmlogind identities list | identities unlimit --subject SUBJECT\n"
     "  vmlogind audit verify [--db PATH]\n"
     "Every setting also reads VMLOGIND_<SETTING> from the environment.\n";
 
@@ -176,7 +179,7 @@ static int cmd_migrate(const struct config *cfg)
     return 0;
 }
 
-/* keys create|list|revoke, audit verify (auth_cli.c). */
+/* keys create|list|revoke, identities limit|list|unlimit, audit verify (auth_cli.c). */
 static int cmd_auth(const struct config *cfg, const struct args *a)
 {
     struct store *st = NULL;
@@ -441,7 +444,8 @@ int main(int argc, char **argv)
         return serve(&cfg);
     if (strcmp(a.words[0], "migrate") == 0)
         return cmd_migrate(&cfg);
-    if (strcmp(a.words[0], "keys") == 0 || strcmp(a.words[0], "audit") == 0)
+    if (strcmp(a.words[0], "keys") == 0 || strcmp(a.words[0], "audit") == 0 ||
+        strcmp(a.words[0], "identities") == 0)
         return cmd_auth(&cfg, &a);
     fprintf(stderr, "vmlogind: unknown command '%s'\n%s", a.words[0], usage);
     return 2;

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "vmlogind/buf.h"
 #include "vmlogind/config.h"
 #include "vmlogind/err.h"
@@ -64,6 +66,11 @@ void auth_caller_free(struct auth_caller *c);
 enum err auth_caller_add_scope(struct auth_caller *c, const char *scope,
                                struct err_detail *d) VL_MUST_CHECK;
 
+/* Holds c to stored limits: scopes_json a JSON array of scopes (NULL: none), limits_json the
+ * grant limits object (NULL: none). ERR_INVALID when either is malformed. */
+enum err auth_caller_restrict(struct auth_caller *c, const char *scopes_json,
+                              const char *limits_json, struct err_detail *d) VL_MUST_CHECK;
+
 const char *auth_role_name(enum auth_role r); /* "reader", ..., "none" */
 bool auth_role_parse(const char *s, enum auth_role *out);
 
@@ -113,6 +120,36 @@ enum err auth_limits_parse_roles(const char *list, unsigned *out,
                                  struct err_detail *d) VL_MUST_CHECK;
 enum err auth_limits_parse_types(const char *list, unsigned *out,
                                  struct err_detail *d) VL_MUST_CHECK;
+
+/* Scopes normalized into a JSON array (*scopes_out, new reference) and grant limits checked
+ * and encoded (*limits_text, new string), as stored for an API key or an identity.
+ * ERR_INVALID naming what is wrong. */
+enum err auth_limits_encode(const char *const *scopes, size_t nscopes,
+                            const struct auth_limits *limits, json_t **scopes_out,
+                            char **limits_text, struct err_detail *d) VL_MUST_CHECK;
+/* Ends the transaction of a credential change made from the command line: when rc is ERR_OK,
+ * appends its audit row and commits; otherwise (or if that fails) rolls back. Returns the
+ * outcome. */
+enum err auth_audit_commit(struct store *st, enum err rc, const char *actor, const char *action,
+                           const char *target, json_t *details, struct err_detail *d) VL_MUST_CHECK;
+
+/* ---- limits on Entra callers (auth_identities.c) ------------------------------------------ */
+
+/* Limits for a JWT subject: "user:<object id>" or "app:<application id>". */
+struct auth_identity_spec {
+    const char *subject;
+    const char *const *scopes; /* may be NULL when nscopes is 0 */
+    size_t nscopes;
+    struct auth_limits limits;
+    const char *actor; /* for the audit row ("cli") */
+};
+/* Sets (replaces) the subject's limits with its audit row in one transaction. ERR_INVALID for
+ * a malformed subject, scope or limit. */
+enum err auth_identity_limit(struct store *st, const struct auth_identity_spec *s,
+                             struct err_detail *d) VL_MUST_CHECK;
+/* Removes them (the subject is then held by its role only), audited. ERR_NOT_FOUND if none. */
+enum err auth_identity_unlimit(struct store *st, const char *subject, const char *actor,
+                               struct err_detail *d) VL_MUST_CHECK;
 
 /* ---- API keys (auth_keys.c) --------------------------------------------------------------- */
 

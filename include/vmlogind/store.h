@@ -205,6 +205,30 @@ enum err store_api_key_revoke(struct store *st, const char *id, int64_t now,
 enum err store_api_key_touch(struct store *st, const char *id, int64_t now,
                              struct err_detail *d) VL_MUST_CHECK;
 
+/* ---- identity limits: scopes and grant limits for Entra callers (JWT subjects) ---------- */
+
+struct store_identity_limits {
+    char *subject;      /* "user:<oid>" or "app:<appid>", lowercase */
+    char *scopes;       /* JSON array of scope ids, "[]" = unlimited */
+    char *grant_limits; /* JSON object, "{}" = no limit beyond the role */
+    char *created_by;
+    int64_t updated_at;
+};
+void store_identity_limits_clear(struct store_identity_limits *l);
+void store_identity_limits_list_free(struct store_identity_limits *list, size_t n);
+/* Sets (replaces) the limits of l->subject. ERR_INVALID on a bad subject or JSON. */
+enum err store_identity_limits_put(struct store *st, const struct store_identity_limits *l,
+                                   int64_t now, struct err_detail *d) VL_MUST_CHECK;
+/* ERR_NOT_FOUND when the subject has no limits. */
+enum err store_identity_limits_get(struct store *st, const char *subject,
+                                   struct store_identity_limits *out,
+                                   struct err_detail *d) VL_MUST_CHECK;
+enum err store_identity_limits_list(struct store *st, struct store_identity_limits **out, size_t *n,
+                                    struct err_detail *d) VL_MUST_CHECK;
+/* ERR_NOT_FOUND when the subject had none. */
+enum err store_identity_limits_delete(struct store *st, const char *subject,
+                                      struct err_detail *d) VL_MUST_CHECK;
+
 /* ---- operations: long work behind 202 + Location ---------------------------------------- */
 
 struct store_operation {

@@ -7,6 +7,7 @@
 
 #include "vmlogind/auth.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/store.h"
 #include "vmlogind/xalloc.h"
 
 #define RATE_MAX_IDS 10000
@@ -82,10 +83,30 @@ void auth_free(struct auth *a)
     free(a);
 }
 
+/* An Entra caller named in identity_limits is held to its scopes and grant limits, as an API
+ * key is to its own. Read per request (one primary-key lookup), so a change applies at once. */
+static enum err identity_limits(struct auth *a, struct auth_caller *c, struct err_detail *d)
+{
+    struct store_identity_limits l;
+    enum err rc = store_identity_limits_get(a->st, c->subject, &l, d);
+
+    if (rc == ERR_NOT_FOUND)
+        return ERR_OK;
+    if (rc != ERR_OK)
+        return rc == ERR_STORE ? ERR_UNAVAILABLE : rc;
+    rc = auth_caller_restrict(c, l.scopes, l.grant_limits, d);
+    if (rc != ERR_OK)
+        rc = err_set(d, ERR_INTERNAL, "bad_identity_limits", "stored limits of %s are malformed",
+                     l.subject);
+    store_identity_limits_clear(&l);
+    return rc;
+}
+
 enum err auth_authenticate(struct auth *a, const char *authorization, struct auth_caller **out,
                            struct err_detail *d)
 {
     const char *cred;
+    enum err rc;
 
     *out = NULL;
     if (authorization == NULL || authorization[0] == '\0')
@@ -102,7 +123,14 @@ enum err auth_authenticate(struct auth *a, const char *authorization, struct aut
     if (a->jwt == NULL)
         return err_set(d, ERR_UNAUTHORIZED, "jwt_not_configured",
                        "this server accepts API keys only (no api_audience configured)");
-    return auth_jwt_verify(a->jwt, cred, clock_now_ms(), out, d);
+    rc = auth_jwt_verify(a->jwt, cred, clock_now_ms(), out, d);
+    if (rc == ERR_OK)
+        rc = identity_limits(a, *out, d);
+    if (rc != ERR_OK && *out != NULL) {
+        auth_caller_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 bool auth_rate_allow(struct auth *a, const struct auth_caller *c, int64_t *retry_after_s)

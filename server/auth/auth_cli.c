@@ -1,6 +1,7 @@
 /* auth_cli.c: the operator's commands for credentials and the audit trail: `keys create`
  * (prints the new key once, alone on stdout), `keys list` (never a secret), `keys revoke`,
- * and `audit verify`. Argument parsing of the daemon itself stays in main.c. */
+ * `identities limit|list|unlimit` (scopes and grant limits for Entra callers) and
+ * `audit verify`. Argument parsing of the daemon itself stays in main.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,45 +49,127 @@ static int fail(const struct cli *c, const char *what, const struct err_detail *
     return 1;
 }
 
+/* --scope (repeated), --grant-roles, --grant-principal-types, --grant-member-of into scopes and
+ * limits; 0, or the exit status after a message. */
+static int limits_from_flags(const struct cli *c, const char *scopes[AUTH_MAX_SCOPES],
+                             size_t *nscopes, struct auth_limits *limits)
+{
+    struct err_detail d = {{0}, {0}};
+    const char *v;
+
+    *nscopes = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->names[i], "scope") != 0)
+            continue;
+        if (*nscopes >= AUTH_MAX_SCOPES) {
+            fprintf(c->err, "vmlogind: at most %d scopes\n", AUTH_MAX_SCOPES);
+            return 2;
+        }
+        scopes[(*nscopes)++] = c->values[i];
+    }
+    v = flag(c, "grant-roles");
+    if (v != NULL && auth_limits_parse_roles(v, &limits->grant_roles, &d) != ERR_OK)
+        return fail(c, "--grant-roles", &d) + 1;
+    v = flag(c, "grant-principal-types");
+    if (v != NULL && auth_limits_parse_types(v, &limits->principal_types, &d) != ERR_OK)
+        return fail(c, "--grant-principal-types", &d) + 1;
+    v = flag(c, "grant-member-of");
+    if (v != NULL)
+        snprintf(limits->member_of, sizeof(limits->member_of), "%s", v);
+    return 0;
+}
+
+#define LIMIT_FLAGS "scope|grant-roles|grant-principal-types|grant-member-of|"
+
 static int keys_create(const struct cli *c, struct store *st)
 {
     const char *scopes[AUTH_MAX_SCOPES];
     struct auth_key_spec s = {.name = flag(c, "name"), .actor = CLI_ACTOR, .scopes = scopes};
-    const char *role = flag(c, "role"), *v;
+    const char *role = flag(c, "role");
     char key[AUTH_KEY_LEN + 1], id[AUTH_KEY_ID_LEN + 1];
     struct err_detail d = {{0}, {0}};
+    int rc;
 
-    if (!flags_known(c, "|name|role|scope|grant-roles|grant-principal-types|grant-member-of|"))
+    if (!flags_known(c, "|name|role|" LIMIT_FLAGS))
         return 2;
     if (s.name == NULL || role == NULL || !auth_role_parse(role, &s.role)) {
         fprintf(c->err, "vmlogind: keys create needs --name N and --role "
                         "reader|operator|administrator\n");
         return 2;
     }
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(c->names[i], "scope") != 0)
-            continue;
-        if (s.nscopes >= AUTH_MAX_SCOPES) {
-            fprintf(c->err, "vmlogind: at most %d scopes\n", AUTH_MAX_SCOPES);
-            return 2;
-        }
-        scopes[s.nscopes++] = c->values[i];
-    }
-    v = flag(c, "grant-roles");
-    if (v != NULL && auth_limits_parse_roles(v, &s.limits.grant_roles, &d) != ERR_OK)
-        return fail(c, "--grant-roles", &d) + 1;
-    v = flag(c, "grant-principal-types");
-    if (v != NULL && auth_limits_parse_types(v, &s.limits.principal_types, &d) != ERR_OK)
-        return fail(c, "--grant-principal-types", &d) + 1;
-    v = flag(c, "grant-member-of");
-    if (v != NULL)
-        snprintf(s.limits.member_of, sizeof(s.limits.member_of), "%s", v);
+    rc = limits_from_flags(c, scopes, &s.nscopes, &s.limits);
+    if (rc != 0)
+        return rc;
     if (auth_keys_create(st, &s, key, id, &d) != ERR_OK)
         return fail(c, "keys create", &d);
     fprintf(c->out, "%s\n", key);
     fflush(c->out);
     fprintf(c->err, "created API key id=%s name=%s role=%s scopes=%zu (the key is shown once)\n",
             id, s.name, auth_role_name(s.role), s.nscopes);
+    return 0;
+}
+
+static int identities_limit(const struct cli *c, struct store *st)
+{
+    const char *scopes[AUTH_MAX_SCOPES];
+    struct auth_identity_spec s = {
+        .subject = flag(c, "subject"), .actor = CLI_ACTOR, .scopes = scopes};
+    struct err_detail d = {{0}, {0}};
+    int rc;
+
+    if (!flags_known(c, "|subject|" LIMIT_FLAGS))
+        return 2;
+    if (s.subject == NULL) {
+        fprintf(c->err, "vmlogind: identities limit needs --subject user:<object id> or "
+                        "app:<application id>\n");
+        return 2;
+    }
+    rc = limits_from_flags(c, scopes, &s.nscopes, &s.limits);
+    if (rc != 0)
+        return rc;
+    if (auth_identity_limit(st, &s, &d) != ERR_OK)
+        return fail(c, "identities limit", &d);
+    fprintf(c->out, "limited %s to %zu scope(s)\n", s.subject, s.nscopes);
+    return 0;
+}
+
+static int identities_list(const struct cli *c, struct store *st)
+{
+    struct store_identity_limits *l = NULL;
+    size_t n = 0;
+    struct err_detail d = {{0}, {0}};
+
+    if (!flags_known(c, "||"))
+        return 2;
+    if (store_identity_limits_list(st, &l, &n, &d) != ERR_OK)
+        return fail(c, "identities list", &d);
+    fprintf(c->out, "%-42s  %s  %s\n", "SUBJECT", "SCOPES", "LIMITS");
+    for (size_t i = 0; i < n; i++)
+        fprintf(c->out, "%-42s  %s  %s\n", l[i].subject, l[i].scopes, l[i].grant_limits);
+    store_identity_limits_list_free(l, n);
+    return 0;
+}
+
+static int identities_unlimit(const struct cli *c, struct store *st)
+{
+    const char *subject = flag(c, "subject");
+    struct err_detail d = {{0}, {0}};
+    enum err rc;
+
+    if (!flags_known(c, "|subject|"))
+        return 2;
+    if (subject == NULL) {
+        fprintf(c->err, "vmlogind: identities unlimit needs --subject\n");
+        return 2;
+    }
+    rc = auth_identity_unlimit(st, subject, CLI_ACTOR, &d);
+    if (rc == ERR_NOT_FOUND) {
+        fprintf(c->err, "vmlogind: %s has no limits\n", subject);
+        return 1;
+    }
+    if (rc != ERR_OK)
+        return fail(c, "identities unlimit", &d);
+    fprintf(c->out, "removed the limits of %s\n", subject);
     return 0;
 }
 
@@ -186,6 +269,12 @@ int auth_cli_run(struct store *st, const char *const *words, size_t nwords,
         return keys_revoke(&c, st);
     if (strcmp(words[0], "audit") == 0 && strcmp(sub, "verify") == 0)
         return audit_verify(&c, st);
+    if (strcmp(words[0], "identities") == 0 && strcmp(sub, "limit") == 0)
+        return identities_limit(&c, st);
+    if (strcmp(words[0], "identities") == 0 && strcmp(sub, "list") == 0)
+        return identities_list(&c, st);
+    if (strcmp(words[0], "identities") == 0 && strcmp(sub, "unlimit") == 0)
+        return identities_unlimit(&c, st);
     fprintf(err, "vmlogind: unknown command '%s %s'\n", words[0], sub);
     return 2;
 }

@@ -65,42 +65,61 @@ static enum err check_name(const char *name, struct err_detail *d)
     return ERR_OK;
 }
 
-/* Normalized scopes as a JSON array (new reference) or NULL with d filled. */
-static json_t *scopes_json(const struct auth_key_spec *s, struct err_detail *d)
+enum err auth_limits_encode(const char *const *scopes, size_t nscopes,
+                            const struct auth_limits *limits, json_t **scopes_out,
+                            char **limits_text, struct err_detail *d)
 {
-    json_t *arr = json_array();
+    struct auth_limits checked;
+    json_t *arr;
+    enum err rc;
 
-    if (s->nscopes > AUTH_MAX_SCOPES) {
-        json_decref(arr);
-        err_set(d, ERR_INVALID, "too_many_scopes", "at most %d scopes", AUTH_MAX_SCOPES);
-        return NULL;
-    }
-    for (size_t i = 0; i < s->nscopes; i++) {
+    *scopes_out = NULL;
+    *limits_text = NULL;
+    if (nscopes > AUTH_MAX_SCOPES)
+        return err_set(d, ERR_INVALID, "too_many_scopes", "at most %d scopes", AUTH_MAX_SCOPES);
+    arr = json_array();
+    for (size_t i = 0; i < nscopes; i++) {
         char norm[AUTH_SCOPE_MAX];
-        if (auth_scope_normalize(s->scopes[i], norm, sizeof(norm), d) != ERR_OK) {
+        rc = auth_scope_normalize(scopes[i], norm, sizeof(norm), d);
+        if (rc != ERR_OK) {
             json_decref(arr);
-            return NULL;
+            return rc;
         }
         json_array_append_new(arr, json_string(norm));
     }
-    return arr;
+    *limits_text = auth_limits_to_json(limits);
+    rc = auth_limits_from_json(*limits_text, &checked, d); /* e.g. memberOf is an object id */
+    if (rc != ERR_OK) {
+        json_decref(arr);
+        free(*limits_text);
+        *limits_text = NULL;
+        return rc;
+    }
+    *scopes_out = arr;
+    return ERR_OK;
 }
 
-static enum err audit(struct store *st, const char *actor, const char *action, const char *target,
-                      json_t *details, struct err_detail *d)
+enum err auth_audit_commit(struct store *st, enum err rc, const char *actor, const char *action,
+                           const char *target, json_t *details, struct err_detail *d)
 {
-    char *text = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
-    struct store_audit_entry e = {
-        .at = clock_now_ms(),
-        .actor = (char *)(actor ? actor : "cli"),
-        .action = (char *)action,
-        .target = (char *)target,
-        .outcome = (char *)"succeeded",
-        .details = text,
-    };
-    enum err rc = store_audit_append(st, &e, d);
+    char *text;
 
-    free(text);
+    if (rc == ERR_OK) {
+        text = json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS);
+        struct store_audit_entry e = {
+            .at = clock_now_ms(),
+            .actor = (char *)(actor ? actor : "cli"),
+            .action = (char *)action,
+            .target = (char *)target,
+            .outcome = (char *)"succeeded",
+            .details = text,
+        };
+        rc = store_audit_append(st, &e, d);
+        free(text);
+    }
+    if (rc == ERR_OK)
+        return store_tx_commit(st, d);
+    store_tx_rollback(st);
     return rc;
 }
 
@@ -113,7 +132,6 @@ enum err auth_keys_create(struct store *st, const struct auth_key_spec *s,
     json_t *scopes = NULL, *details = NULL;
     char *scopes_text = NULL, *limits_text = NULL;
     struct store_api_key k;
-    struct auth_limits checked;
     enum err rc;
 
     rc = check_name(s->name, d);
@@ -122,17 +140,9 @@ enum err auth_keys_create(struct store *st, const struct auth_key_spec *s,
     if (s->role < AUTH_ROLE_READER || s->role > AUTH_ROLE_ADMINISTRATOR)
         return err_set(d, ERR_INVALID, "invalid_role",
                        "the role is reader, operator or administrator");
-    limits_text = auth_limits_to_json(&s->limits);
-    rc = auth_limits_from_json(limits_text, &checked, d); /* e.g. memberOf is an object id */
-    if (rc != ERR_OK) {
-        free(limits_text);
+    rc = auth_limits_encode(s->scopes, s->nscopes, &s->limits, &scopes, &limits_text, d);
+    if (rc != ERR_OK)
         return rc;
-    }
-    scopes = scopes_json(s, d);
-    if (scopes == NULL) {
-        free(limits_text);
-        return ERR_INVALID;
-    }
     random_bytes(raw_id, sizeof(raw_id));
     for (size_t i = 0; i < sizeof(raw_id); i++)
         snprintf(id_out + 2 * i, 3, "%02x", raw_id[i]);
@@ -155,12 +165,7 @@ enum err auth_keys_create(struct store *st, const struct auth_key_spec *s,
     if (rc != ERR_OK)
         goto out;
     rc = store_api_key_insert(st, &k, d);
-    if (rc == ERR_OK)
-        rc = audit(st, s->actor, "apiKey.create", id_out, details, d);
-    if (rc == ERR_OK)
-        rc = store_tx_commit(st, d);
-    else
-        store_tx_rollback(st);
+    rc = auth_audit_commit(st, rc, s->actor, "apiKey.create", id_out, details, d);
 out:
     if (rc != ERR_OK)
         memset(key_out, 0, AUTH_KEY_LEN + 1);
@@ -180,12 +185,7 @@ enum err auth_keys_revoke(struct store *st, const char *id, const char *actor, s
     if (rc != ERR_OK)
         goto out;
     rc = store_api_key_revoke(st, id, clock_now_ms(), d);
-    if (rc == ERR_OK)
-        rc = audit(st, actor, "apiKey.revoke", id, details, d);
-    if (rc == ERR_OK)
-        rc = store_tx_commit(st, d);
-    else
-        store_tx_rollback(st);
+    rc = auth_audit_commit(st, rc, actor, "apiKey.revoke", id, details, d);
 out:
     json_decref(details);
     return rc;
@@ -195,34 +195,18 @@ static enum err caller_from_key(const struct store_api_key *k, struct auth_calle
                                 struct err_detail *d)
 {
     enum auth_role role;
-    json_t *scopes;
     struct auth_caller *c;
     char subject[160];
-    enum err rc = ERR_OK;
-    size_t i;
-    json_t *v;
+    enum err rc;
 
     if (!auth_role_parse(k->role, &role))
         return err_set(d, ERR_INTERNAL, "bad_key_row", "api key %s has an unknown role", k->id);
     snprintf(subject, sizeof(subject), "key:%s", k->id);
     c = auth_caller_new(AUTH_KIND_KEY, role, subject);
-    scopes = json_loads(k->scopes ? k->scopes : "[]", 0, NULL);
-    if (!json_is_array(scopes)) {
-        rc = err_set(d, ERR_INTERNAL, "bad_key_row", "api key %s has malformed scopes", k->id);
-        goto out;
-    }
-    json_array_foreach(scopes, i, v)
-    {
-        rc = auth_caller_add_scope(c, json_string_value(v), d);
-        if (rc != ERR_OK)
-            goto out;
-    }
-    rc = auth_limits_from_json(k->grant_limits, &c->limits, d);
-out:
-    json_decref(scopes);
+    rc = auth_caller_restrict(c, k->scopes, k->grant_limits, d);
     if (rc != ERR_OK) {
         auth_caller_free(c);
-        return rc == ERR_INVALID ? ERR_INTERNAL : rc;
+        return err_set(d, ERR_INTERNAL, "bad_key_row", "api key %s has malformed limits", k->id);
     }
     *out = c;
     return ERR_OK;

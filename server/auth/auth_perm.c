@@ -45,6 +45,30 @@ enum err auth_caller_add_scope(struct auth_caller *c, const char *scope, struct 
     return ERR_OK;
 }
 
+enum err auth_caller_restrict(struct auth_caller *c, const char *scopes_json,
+                              const char *limits_json, struct err_detail *d)
+{
+    json_t *scopes = json_loads(scopes_json != NULL ? scopes_json : "[]", 0, NULL);
+    enum err rc = ERR_OK;
+    size_t i;
+    json_t *v;
+
+    if (!json_is_array(scopes)) {
+        json_decref(scopes);
+        return err_set(d, ERR_INVALID, "bad_scopes", "scopes are not a JSON array");
+    }
+    json_array_foreach(scopes, i, v)
+    {
+        rc = auth_caller_add_scope(c, json_string_value(v), d);
+        if (rc != ERR_OK)
+            break;
+    }
+    json_decref(scopes);
+    if (rc == ERR_OK)
+        rc = auth_limits_from_json(limits_json, &c->limits, d);
+    return rc;
+}
+
 static const char *const role_names[] = {"none", "reader", "operator", "administrator"};
 
 const char *auth_role_name(enum auth_role r)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "store/store_int.h"
+#include "store/store_seen.h"
 #include "vmlogind/xalloc.h"
 
 #define KEY_COLUMNS                                                                                \
@@ -23,8 +24,10 @@ static const char SQL_TOUCH[] =
     "UPDATE api_keys SET last_used_at = :now"
     " WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :now - :every)";
 
-static void row_to_api_key(sqlite3_stmt *s, struct store_api_key *k)
+static void row_to_api_key(sqlite3_stmt *s, void *out)
 {
+    struct store_api_key *k = out;
+
     k->id = col_text(s, 0);
     k->name = col_text(s, 1);
     k->role = col_text(s, 2);
@@ -113,34 +116,23 @@ enum err store_api_key_get(struct store *st, const char *id, struct store_api_ke
     return one_key(s, out, d);
 }
 
+static void clear_key(void *k)
+{
+    store_api_key_clear(k);
+}
+
 enum err store_api_key_list(struct store *st, struct store_api_key **out, size_t *n,
                             struct err_detail *d)
 {
     sqlite3_stmt *s;
     enum err e = store_stmt(st, SQL_LIST, &s, d);
-    size_t cap = 0;
-    int rc;
 
     *out = NULL;
     *n = 0;
     if (e != ERR_OK)
         return e;
-    while ((rc = store_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = xrealloc(*out, cap * sizeof(**out));
-        }
-        (*out)[*n] = (struct store_api_key){0};
-        row_to_api_key(s, &(*out)[(*n)++]);
-    }
-    if (rc != SQLITE_DONE) {
-        store_api_key_list_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-        return store_fail(s, rc, d, "api key list");
-    }
-    sqlite3_reset(s);
-    return ERR_OK;
+    return store_collect(s, sizeof(**out), row_to_api_key, clear_key, (void **)out, n, d,
+                         "api key list");
 }
 
 enum err store_api_key_revoke(struct store *st, const char *id, int64_t now, struct err_detail *d)
