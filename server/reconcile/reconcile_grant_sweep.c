@@ -294,6 +294,42 @@ static enum err audit_removal(struct sweep *s, const struct item *it, const char
     return rc;
 }
 
+/* The live grant behind a removed orphan ends failed with the cause: its principal is gone from
+ * the directory, so the assignment can't be made again, and the grant must not go on showing
+ * access that no longer exists. */
+static void fail_grant_of(struct sweep *s, const struct item *it)
+{
+    struct store *st = s->env->store;
+    struct store_grant g = {0};
+    struct err_detail d = {{0}, {0}};
+    struct store_grant_update u = {
+        .state = MODEL_GRANT_FAILED,
+        .error_code = "principal_deleted",
+        .error_message = "the principal was deleted from the directory; a sweep removed its "
+                         "assignment"};
+    enum err rc = store_tx_begin(st, &d);
+
+    if (rc == ERR_OK)
+        rc = store_grant_get(st, it->grant_id, &g, &d);
+    if (rc == ERR_OK &&
+        (strcmp(g.state, MODEL_GRANT_ACTIVE) == 0 || strcmp(g.state, MODEL_GRANT_PENDING) == 0)) {
+        rc = store_grant_update(st, g.id, g.generation, &u, clock_now_ms(), &d);
+        if (rc == ERR_OK)
+            rc = reconcile_audit(s->env, "loginGrant.fail", g.scope, "failed",
+                                 json_pack("{s:s, s:s, s:s, s:s}", "grantId", g.id, "state",
+                                           MODEL_GRANT_FAILED, "code", u.error_code, "task",
+                                           s->task->key),
+                                 &d);
+    }
+    if (rc == ERR_OK)
+        rc = store_tx_commit(st, &d);
+    else
+        store_tx_rollback(st);
+    if (rc != ERR_OK)
+        log_warn("sweep_grant_not_failed", "grant=%s error=\"%s\"", it->grant_id, d.msg);
+    store_grant_clear(&g);
+}
+
 /* Deletes what was decided; returns how many deletions failed. */
 static size_t act(struct sweep *s)
 {
@@ -321,6 +357,8 @@ static size_t act(struct sweep *s)
         if (audit_removal(s, it, rc == ERR_OK || rc == ERR_NOT_FOUND ? "succeeded" : "failed") !=
             ERR_OK)
             log_warn("sweep_outcome_unaudited", "assignment=%s", it->id);
+        if ((rc == ERR_OK || rc == ERR_NOT_FOUND) && it->grant_id != NULL)
+            fail_grant_of(s, it);
         log_info("sweep_remove", "assignment=%s reason=%s outcome=%s", it->id, it->reason,
                  it->action);
     }

@@ -542,8 +542,9 @@ static void test_orphan_sweep(void **state)
     static const char ghost[] = "6b7c8d9e-0000-4000-8000-00000000d0c1";
     static const char softy[] = "6b7c8d9e-0000-4000-8000-00000000d0c2";
     const char *sweep = "{\"dryRun\":false,\"scope\":\"/subscriptions/" SUB_DEV "\"}";
-    json_t *s, *ras;
+    json_t *s, *ras, *g;
     const json_t *it;
+    char gone_grant[64];
 
     (void)state;
     json_decref(sc_sim(&C, "POST", "/_sim/users",
@@ -564,6 +565,20 @@ static void test_orphan_sweep(void **state)
                        "\"principalId\":\"6b7c8d9e-0000-4000-8000-00000000d0c2\","
                        "\"roleName\":\"Virtual Machine User Login\",\"principalType\":\"User\"}",
                        201));
+    /* one of vmlogind's own grants whose principal is deleted later */
+    json_decref(sc_sim(&C, "POST", "/_sim/users",
+                       "{\"id\":\"6b7c8d9e-0000-4000-8000-00000000d0c3\","
+                       "\"userPrincipalName\":\"gone@contoso.example\",\"displayName\":\"G2\"}",
+                       201));
+    g = post_grant("{\"scope\":\"/subscriptions/" SUB_DEV "/resourceGroups/rg-dev\",\"role\":"
+                   "\"user\",\"principal\":{\"objectId\":\"6b7c8d9e-0000-4000-8000-00000000d0c3\","
+                   "\"type\":\"user\"}}",
+                   202);
+    snprintf(gone_grant, sizeof(gone_grant), "%s", jstr(g, "id"));
+    json_decref(g);
+    json_decref(wait_grant(gone_grant, "active"));
+    json_decref(
+        sc_sim(&C, "DELETE", "/_sim/users/6b7c8d9e-0000-4000-8000-00000000d0c3", NULL, 200));
     json_decref(
         sc_sim(&C, "DELETE", "/_sim/users/6b7c8d9e-0000-4000-8000-00000000d0c1", NULL, 200));
     json_decref(sc_sim(&C, "DELETE", "/_sim/users/6b7c8d9e-0000-4000-8000-00000000d0c2?mode=soft",
@@ -612,6 +627,20 @@ static void test_orphan_sweep(void **state)
     ras = sim_ras("/subscriptions/" SUB_DEV "/resourceGroups/rg-dev", softy);
     assert_int_equal(json_array_size(ras), 1);
     json_decref(ras);
+    /* the grant behind a removed orphan ends failed, naming why */
+    ras = sim_ras("/subscriptions/" SUB_DEV "/resourceGroups/rg-dev",
+                  "6b7c8d9e-0000-4000-8000-00000000d0c3");
+    assert_int_equal(json_array_size(ras), 0);
+    json_decref(ras);
+    {
+        char path[128];
+
+        snprintf(path, sizeof(path), "/v1/loginGrants/%s", gone_grant);
+        g = api("GET", path, NULL, 200);
+        assert_string_equal(jstr(g, "state"), "failed");
+        assert_string_equal(jstr(json_object_get(g, "error"), "code"), "principal_deleted");
+        json_decref(g);
+    }
 }
 
 static bool external_gone(void *arg)
