@@ -158,6 +158,14 @@ if served "/v1/loginGrants"; then
     curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
         -d "{\"scope\":\"$rg\",\"role\":\"user\",\"principal\":{\"objectId\":\"9a8b7c6d-0000-4000-8000-00000000f003\",\"type\":\"group\"}}" \
         "$api/v1/loginGrants" | json
+    say "Time-bound: bob@contoso.example gets user login on win-vm-01 for 2 hours, then an hour more (PATCH)"
+    at() { python3 -c 'import datetime,sys; print((datetime.datetime.now(datetime.timezone.utc)+datetime.timedelta(hours=float(sys.argv[1]))).strftime("%Y-%m-%dT%H:%M:%SZ"))' "$1"; }
+    bid=$(curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
+        -d "{\"scope\":\"$vm\",\"role\":\"user\",\"principal\":{\"upn\":\"bob@contoso.example\"},\"expiresAt\":\"$(at 2)\",\"justification\":\"on call\"}" \
+        "$api/v1/loginGrants" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))')
+    [ -n "$bid" ] && curl "${H[@]}" -X PATCH -H 'Content-Type: application/json' \
+        -d "{\"expiresAt\":\"$(at 3)\"}" "$api/v1/loginGrants/$bid" |
+        python3 -c 'import json,sys; g=json.load(sys.stdin); print("  %s %s until %s" % (g.get("principal",{}).get("upn"), g.get("state"), g.get("expiresAt")))'
     say "Refused: a guest, and a management-group scope"
     problem() { python3 -c '
 import json, sys
@@ -180,8 +188,9 @@ import json, sys
 for a in json.load(sys.stdin).get("value", []):
     p = a["principal"]
     via = a["via"] + ((" " + a["group"]["displayName"]) if a.get("group") else "")
-    print("  %-26s %-6s %-14s via %-24s %-9s at %s" % (p.get("upn") or p.get("displayName"),
-          p["type"], a["role"], via, a["source"], a["scope"].split("/")[-1]))'
+    print("  %-26s %-6s %-14s via %-24s %-9s at %-10s %s" % (p.get("upn") or p.get("displayName"),
+          p["type"], a["role"], via, a["source"], a["scope"].split("/")[-1],
+          ("until " + a["expiresAt"]) if a.get("expiresAt") else ""))'
     say "An RDP file for Entra sign-in (GET .../rdp)"
     curl "${H[@]}" "$api/v1$vm/rdp?upn=alice@contoso.example"
 fi
