@@ -247,6 +247,8 @@ static struct azure_client *azure_from_config(const struct config *cfg)
         .arm_url = opt(cfg->arm_url),
         .login_url = opt(cfg->login_url),
         .graph_url = opt(cfg->graph_url),
+        .arm_scope = opt(cfg->arm_scope),
+        .graph_scope = opt(cfg->graph_scope),
         .imds_url = opt(cfg->imds_url),
         .tenant_id = opt(cfg->tenant_id),
         .client_id = opt(cfg->client_id),
@@ -382,6 +384,7 @@ static int serve(const struct config *cfg)
              ho.threads);
     printf("listening on %s://%s:%u\n", cert ? "https" : "http", host, port);
     fflush(stdout);
+    api_access_start(&app); /* after listening: the first index is built meanwhile */
 
     while (sigwait(&set, &sig) != 0)
         ;
@@ -390,6 +393,7 @@ static int serve(const struct config *cfg)
     app.http = NULL;
     rc = 0;
 out:
+    api_access_stop();
     reconciler_stop(rec);
     azure_client_free(az);
     auth_free(app.auth);

@@ -42,6 +42,8 @@ struct config {
     char arm_url[CONFIG_STR_MAX];
     char login_url[CONFIG_STR_MAX];
     char graph_url[CONFIG_STR_MAX];
+    char arm_scope[CONFIG_STR_MAX];
+    char graph_scope[CONFIG_STR_MAX];
     char imds_url[CONFIG_STR_MAX];
     char tenant_id[CONFIG_STR_MAX];
     char client_id[CONFIG_STR_MAX];

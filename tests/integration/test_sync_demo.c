@@ -144,11 +144,42 @@ static void test_bad_queries(void **state)
     sc_stop(&c);
 }
 
+/* arm_scope is the token scope for ARM: the form az uses is accepted, a scope whose audience ARM
+ * does not know makes the sync fail with ARM's own error, and nothing is stored. */
+static void test_arm_scope_setting(void **state)
+{
+    struct sc c;
+    json_t *run;
+    char u[512];
+    json_t *vms;
+    (void)state;
+
+    sc_start(&c, NULL, NULL, "arm_scope = https://management.core.windows.net//.default\n");
+    run = sc_sync_now(&c);
+    assert_true(json_integer_value(json_object_get(
+                    json_object_get(json_object_get(run, "counts"), "vms"), "seen")) > 0);
+    json_decref(run);
+    sc_stop(&c);
+
+    sc_start(&c, NULL, NULL, "arm_scope = https://management.core.example/.default\n");
+    run = sc_sync_run(&c, 60000);
+    assert_string_equal(json_string_value(json_object_get(run, "state")), "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(run, "lastError")),
+                           "InvalidAuthenticationTokenAudience"));
+    json_decref(run);
+    snprintf(u, sizeof(u), "%s/v1/virtualMachines", c.d.p.url);
+    vms = sc_get_json(u, c.key, 200);
+    assert_int_equal(json_array_size(json_object_get(vms, "value")), 0);
+    json_decref(vms);
+    sc_stop(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_sync_exact),
         cmocka_unit_test(test_bad_queries),
+        cmocka_unit_test(test_arm_scope_setting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
