@@ -78,7 +78,10 @@ static bool given(const char *s)
 enum err azure_cloud_init(struct azure_cloud *c, const char *name, const char *arm_url,
                           const char *login_url, const char *graph_url, struct err_detail *d)
 {
-    const struct cloud_row *row = NULL;
+    /* a custom cloud names every URL itself and has no device registration or PAS defaults */
+    static const struct cloud_row custom_row = {
+        .name = "custom", .arm = "", .login = "", .graph = "", .device_reg = "", .pas = ""};
+    const struct cloud_row *row = &custom_row;
     bool custom;
 
     memset(c, 0, sizeof(*c));
@@ -93,7 +96,7 @@ enum err azure_cloud_init(struct azure_cloud *c, const char *name, const char *a
         return err_set(d, ERR_INVALID, "CustomCloudIncomplete",
                        "cloud custom needs arm_url, login_url and graph_url");
     }
-    snprintf(c->name, sizeof(c->name), "%s", custom ? "custom" : row->name);
+    snprintf(c->name, sizeof(c->name), "%s", row->name);
     if (!set_url(c->arm_url, sizeof(c->arm_url), given(arm_url) ? arm_url : row->arm) ||
         !set_url(c->login_url, sizeof(c->login_url), given(login_url) ? login_url : row->login) ||
         !set_url(c->graph_url, sizeof(c->graph_url), given(graph_url) ? graph_url : row->graph))
@@ -103,10 +106,8 @@ enum err azure_cloud_init(struct azure_cloud *c, const char *name, const char *a
     if (!set_scope(c->arm_scope, sizeof(c->arm_scope), custom ? clouds[0].arm : c->arm_url) ||
         !set_scope(c->graph_scope, sizeof(c->graph_scope), custom ? clouds[0].graph : c->graph_url))
         return err_set(d, ERR_INVALID, "BadCloudUrl", "a cloud URL is too long");
-    if (row != NULL) {
-        snprintf(c->device_reg_url, sizeof(c->device_reg_url), "%s", row->device_reg);
-        snprintf(c->pas_url, sizeof(c->pas_url), "%s", row->pas);
-    }
+    snprintf(c->device_reg_url, sizeof(c->device_reg_url), "%s", row->device_reg);
+    snprintf(c->pas_url, sizeof(c->pas_url), "%s", row->pas);
     snprintf(c->imds_url, sizeof(c->imds_url), "%s", IMDS_DEFAULT);
     return ERR_OK;
 }
