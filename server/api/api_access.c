@@ -84,11 +84,25 @@ static void jw_init(struct jw *w)
     w->b.cap = JW_START;
 }
 
+/* Appends n bytes; a piece that fits is one memcpy without a call (an answer is a few
+ * thousand pieces). */
 static void jw_raw(struct jw *w, const char *s, size_t n)
 {
-    if (w->rc == ERR_OK)
-        w->rc = buf_append(&w->b, s, n);
+    struct buf *b = &w->b;
+
+    if (w->rc != ERR_OK)
+        return;
+    if (n < b->cap - b->len) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return;
+    }
+    w->rc = buf_append(b, s, n);
 }
+
+/* A constant piece. */
+#define JW_LIT(w, s) jw_raw((w), (s), sizeof(s) - 1)
 
 /* The separator before a value: none right after a key, a comma between siblings. */
 static void jw_sep(struct jw *w)
@@ -126,10 +140,10 @@ static bool needs_escape(const char *s, size_t n)
     return false;
 }
 
-static void jw_quoted(struct jw *w, const char *s)
+/* s (len bytes) as a JSON string. */
+static void jw_quoted_n(struct jw *w, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t len = strlen(s);
     const char *run = s;
 
     if (!needs_escape(s, len)) {
@@ -155,6 +169,20 @@ static void jw_quoted(struct jw *w, const char *s)
     }
     jw_raw(w, run, (size_t)(s - run));
     jw_raw(w, "\"", 1);
+}
+
+static void jw_quoted(struct jw *w, const char *s)
+{
+    jw_quoted_n(w, s, strlen(s));
+}
+
+/* s as a JSON string, or null. */
+static void jw_quoted_or_null(struct jw *w, const char *s)
+{
+    if (s != NULL)
+        jw_quoted(w, s);
+    else
+        JW_LIT(w, "null");
 }
 
 static void jw_open(struct jw *w, char c)
@@ -192,14 +220,26 @@ static void jw_str(struct jw *w, const char *k, const char *v)
         jw_raw(w, "null", 4);
 }
 
-static void jw_int(struct jw *w, const char *k, int64_t v)
+/* v in decimal, without snprintf (one per entry of an answer). */
+static void jw_uint(struct jw *w, uint64_t v)
 {
     char n[24];
-    int len = snprintf(n, sizeof(n), "%lld", (long long)v);
+    size_t i = sizeof(n);
 
+    do {
+        n[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    jw_raw(w, n + i, sizeof(n) - i);
+}
+
+static void jw_int(struct jw *w, const char *k, int64_t v)
+{
     jw_key(w, k);
     jw_sep(w);
-    jw_raw(w, n, (size_t)len);
+    if (v < 0)
+        JW_LIT(w, "-");
+    jw_uint(w, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
 }
 
 static void jw_bool(struct jw *w, const char *k, bool v)
@@ -288,21 +328,18 @@ static void jw_group(struct jw *w, const char *id, const struct store_principal_
 }
 
 /* A member written before (see frag_of): the separator, then the text. */
-static void jw_member_text(struct jw *w, const char *text)
+static void jw_member_text(struct jw *w, const char *text, size_t len)
 {
     jw_sep(w);
-    jw_raw(w, text, strlen(text));
+    jw_raw(w, text, len);
 }
 
-/* group_frag: the group member as frag_of wrote it for this group, or NULL. */
 static void jw_path(struct jw *w, const struct model_access_assignment *a, const char *via_group,
-                    const struct store_principal_row *group, const char *group_frag)
+                    const struct store_principal_row *group)
 {
     jw_str(w, "role", model_grant_role_name(a->role));
     jw_str(w, "via", via_group ? "group" : "direct");
-    if (via_group != NULL && group_frag != NULL)
-        jw_member_text(w, group_frag);
-    else if (via_group != NULL)
+    if (via_group != NULL)
         jw_group(w, via_group, group);
     jw_str(w, "scope", a->scope);
     jw_str(w, "source", a->grant_id ? "vmlogind" : "external");
@@ -388,21 +425,16 @@ static char *frag_of(const struct store_principal_row *p, int which)
     return text;
 }
 
-/* The in-memory path: false (nothing to free but what vm_access_free frees) if the index is
- * not current. */
-static bool vm_access_from_index(struct store *st, const char *const keys[3], struct vm_access *v)
+/* The in-memory path, from v->ix (referenced by the caller): false if a key is not lowercase
+ * (the caller answers from SQL). */
+static bool vm_access_from_index(const char *const keys[3], struct vm_access *v)
 {
     struct model_access_member *m = NULL;
     const char **groups;
     size_t ngroups = 0, nm = 0;
 
-    if (!index_wanted() || (v->ix = access_index_acquire(st, false, frag_of)) == NULL)
+    if (!access_index_at_scopes(v->ix, keys, 3, &v->l.a, &v->l.na, &v->arena))
         return false;
-    if (!access_index_at_scopes(v->ix, keys, 3, &v->l.a, &v->l.na, &v->arena)) {
-        access_index_release(v->ix);
-        v->ix = NULL;
-        return false;
-    }
     groups = groups_of(&v->l, &ngroups);
     access_index_members_of(v->ix, groups, ngroups, &m, &nm);
     free(groups);
@@ -411,23 +443,15 @@ static bool vm_access_from_index(struct store *st, const char *const keys[3], st
     return true;
 }
 
-static enum err vm_access_load(struct store *st, const struct model_scope *vm, struct vm_access *v,
+/* The SQL path. */
+static enum err vm_access_load(struct store *st, const char *const keys[3], struct vm_access *v,
                                struct err_detail *d)
 {
-    struct model_scope sub, rg;
-    const char *keys[3];
     const char **groups = NULL, **ids = NULL;
     struct model_access_member *m = NULL;
     size_t ngroups = 0;
     enum err rc;
 
-    (void)model_scope_from_parts(vm->subscription, NULL, NULL, &sub, NULL);
-    (void)model_scope_from_parts(vm->subscription, vm->resource_group, NULL, &rg, NULL);
-    keys[0] = sub.key;
-    keys[1] = rg.key;
-    keys[2] = vm->key;
-    if (vm_access_from_index(st, keys, v))
-        return ERR_OK;
     rc = store_access_at_scopes(st, keys, 3, &v->l.rows, &v->l.nrows, d);
     if (rc != ERR_OK)
         return rc;
@@ -456,55 +480,112 @@ static enum err vm_access_load(struct store *st, const struct model_scope *vm, s
     return rc;
 }
 
-/* "vm": {...} */
-static void jw_vm(struct jw *w, struct store *st, const struct model_scope *vm)
+/* "vm": {...}; row is the VM's row as store_access_vm_now reads it. */
+static void jw_vm(struct jw *w, const struct model_scope *vm, const struct store_access_vm_now *row)
 {
-    struct store_vm row;
-
     jw_key(w, "vm");
     jw_open(w, '{');
     jw_str(w, "id", vm->arm);
     jw_str(w, "name", vm->vm);
-    if (store_vm_get(st, vm->arm, &row, NULL) != ERR_OK) {
+    if (!row->found) {
         jw_bool(w, "known", false);
     } else {
-        jw_bool(w, "known", row.gone_at == 0);
-        jw_str(w, "computerName", row.computer_name ? row.computer_name : "");
-        store_vm_clear(&row);
+        jw_bool(w, "known", row->gone_at == 0);
+        jw_str(w, "computerName", row->computer_name ? row->computer_name : "");
+    }
+    jw_close(w, '}');
+}
+
+/* The VM's row as store_vm_get reads it (not found, or any failure: unknown). */
+static void vm_row_get(struct store *st, const struct model_scope *vm,
+                       struct store_access_vm_now *row)
+{
+    struct store_vm r;
+
+    *row = (struct store_access_vm_now){0};
+    if (store_vm_get(st, vm->arm, &r, NULL) != ERR_OK)
+        return;
+    row->found = true;
+    row->gone_at = r.gone_at;
+    row->computer_name = r.computer_name;
+    r.computer_name = NULL;
+    store_vm_clear(&r);
+}
+
+/* One entry of the index's answer: what the SQL path's jw_principal, jw_path, "paths" and
+ * "signInBlocked" write, byte for byte, with the keys as constant pieces and the principal
+ * and group members as the index wrote them once. */
+static void write_entry_ix(struct jw *w, const struct model_access_entry *e,
+                           const struct access_index_known *p, const struct access_index_known *g)
+{
+    const struct model_access_assignment *a = e->best;
+    char t[32];
+
+    jw_open(w, '{');
+    if (p != NULL)
+        jw_member_text(w, p->principal, p->principal_len);
+    else
+        jw_principal(w, e->principal_id, e->principal_kind, NULL);
+    /* the principal member is always there: every piece below starts with its comma */
+    if (a->role == MODEL_GRANT_ROLE_ADMIN)
+        JW_LIT(w, ",\"role\":\"administrator\"");
+    else if (a->role == MODEL_GRANT_ROLE_USER)
+        JW_LIT(w, ",\"role\":\"user\"");
+    else
+        JW_LIT(w, ",\"role\":\"\"");
+    if (e->via_group == NULL) {
+        JW_LIT(w, ",\"via\":\"direct\"");
+    } else {
+        JW_LIT(w, ",\"via\":\"group\"");
+        if (g != NULL)
+            jw_member_text(w, g->group, g->group_len);
+        else
+            jw_group(w, e->via_group, NULL);
+    }
+    JW_LIT(w, ",\"scope\":");
+    jw_quoted_or_null(w, a->scope);
+    if (a->grant_id != NULL) {
+        JW_LIT(w, ",\"source\":\"vmlogind\",\"grantId\":");
+        jw_quoted(w, a->grant_id);
+    } else {
+        JW_LIT(w, ",\"source\":\"external\"");
+    }
+    JW_LIT(w, ",\"assignmentId\":");
+    jw_quoted_or_null(w, a->assignment_id);
+    JW_LIT(w, ",\"expiresAt\":");
+    jw_quoted_or_null(w, a->expires_at > 0 ? clock_fmt_rfc3339(a->expires_at, t, sizeof(t)) : NULL);
+    JW_LIT(w, ",\"paths\":");
+    jw_uint(w, (uint64_t)e->paths);
+    if (p != NULL && p->blocked != NULL) {
+        JW_LIT(w, ",\"signInBlocked\":");
+        jw_quoted(w, p->blocked);
     }
     jw_close(w, '}');
 }
 
 /* The answer for v into w. */
-static void write_vm_access(struct jw *w, struct store *st, const struct model_scope *vm,
-                            const struct vm_access *v)
+static void write_vm_access(struct jw *w, const struct model_scope *vm,
+                            const struct store_access_vm_now *row, const struct vm_access *v)
 {
     jw_init(w);
     jw_open(w, '{');
-    jw_vm(w, st, vm);
+    jw_vm(w, vm, row);
     jw_key(w, "value");
     jw_open(w, '[');
     for (size_t i = 0; i < v->nentries; i++) {
         const struct model_access_entry *e = &v->entries[i];
+        const struct store_principal_row *p;
         const char *blocked;
-        jw_open(w, '{');
         if (v->ix != NULL) {
-            const struct access_index_known *p = access_index_known(v->ix, e->principal_id);
-            const struct access_index_known *g = access_index_known(v->ix, e->via_group);
-            if (p != NULL)
-                jw_member_text(w, p->principal);
-            else
-                jw_principal(w, e->principal_id, e->principal_kind, NULL);
-            jw_path(w, e->best, e->via_group, NULL, g != NULL ? g->group : NULL);
-            blocked = p != NULL ? p->blocked : NULL;
-        } else {
-            const struct store_principal_row *p =
-                find_principal(v->known, v->nknown, e->principal_id);
-            jw_principal(w, e->principal_id, e->principal_kind, p);
-            jw_path(w, e->best, e->via_group, find_principal(v->known, v->nknown, e->via_group),
-                    NULL);
-            blocked = blocked_reason(p);
+            write_entry_ix(w, e, access_index_known(v->ix, e->principal_id),
+                           access_index_known(v->ix, e->via_group));
+            continue;
         }
+        p = find_principal(v->known, v->nknown, e->principal_id);
+        blocked = blocked_reason(p);
+        jw_open(w, '{');
+        jw_principal(w, e->principal_id, e->principal_kind, p);
+        jw_path(w, e->best, e->via_group, find_principal(v->known, v->nknown, e->via_group));
         jw_int(w, "paths", (int64_t)e->paths);
         if (blocked != NULL)
             jw_str(w, "signInBlocked", blocked);
@@ -514,36 +595,63 @@ static void write_vm_access(struct jw *w, struct store *st, const struct model_s
     jw_close(w, '}');
 }
 
+void api_access_start(struct app *app)
+{
+    if (index_wanted())
+        (void)access_index_start(app->store, frag_of);
+}
+
+void api_access_stop(void)
+{
+    access_index_stop();
+}
+
 void api_access_vm(struct http_request *req)
 {
     struct app *app = req->app;
     struct store *st = app->store;
-    struct model_scope vm;
+    struct model_scope vm, sub, rg;
+    struct store_access_vm_now row = {0};
     struct vm_access v = {0};
     struct err_detail d = {{0}, {0}};
+    const char *keys[3];
     struct jw w;
-    bool tx, stale;
-    enum err rc;
+    bool tx;
+    enum err rc = ERR_OK;
 
     if (!api_grants_path_scope(req, &vm))
         return;
-    /* one read transaction for the generation, the VM's row and, while the index is stale, the
-     * SQL path: each transaction costs a round of file locks */
-    tx = !store_in_tx(st) && store_tx_begin_read(st, NULL) == ERR_OK;
-    rc = vm_access_load(st, &vm, &v, &d);
-    if (rc == ERR_OK)
-        write_vm_access(&w, st, &vm, &v);
-    if (tx && store_tx_commit(st, NULL) != ERR_OK)
-        store_tx_rollback(st);
-    stale = v.ix == NULL && index_wanted();
+    (void)model_scope_from_parts(vm.subscription, NULL, NULL, &sub, NULL);
+    (void)model_scope_from_parts(vm.subscription, vm.resource_group, NULL, &rg, NULL);
+    keys[0] = sub.key;
+    keys[1] = rg.key;
+    keys[2] = vm.key;
+    /* the index's answer costs one statement (the generation and the VM's row) and no wait:
+     * the builder thread keeps the index current */
+    if (index_wanted() && !store_in_tx(st) &&
+        store_access_vm_now(st, vm.arm, &row, NULL) == ERR_OK &&
+        (v.ix = access_index_get(row.epoch, row.gen)) != NULL && vm_access_from_index(keys, &v)) {
+        write_vm_access(&w, &vm, &row, &v);
+    } else {
+        /* from SQL, in one read transaction for the VM's row and its access: each transaction
+         * costs a round of file locks */
+        vm_access_free(&v);
+        v = (struct vm_access){0};
+        free(row.computer_name);
+        tx = !store_in_tx(st) && store_tx_begin_read(st, NULL) == ERR_OK;
+        vm_row_get(st, &vm, &row);
+        rc = vm_access_load(st, keys, &v, &d);
+        if (rc == ERR_OK)
+            write_vm_access(&w, &vm, &row, &v);
+        if (tx && store_tx_commit(st, NULL) != ERR_OK)
+            store_tx_rollback(st);
+    }
     if (rc != ERR_OK)
         http_reply_error(req, rc, &d);
     else
         jw_reply(req, &w);
+    free(row.computer_name);
     vm_access_free(&v);
-    /* this thread rebuilds a stale index (others answer from SQL meanwhile) */
-    if (stale)
-        access_index_release(access_index_acquire(st, true, frag_of));
 }
 
 /* ---- GET /v1/principals/{upnOrId}/access --------------------------------------------------- */
@@ -631,8 +739,8 @@ static void jw_vm_entry(struct jw *w, const struct loaded *l, long best, const c
     jw_str(w, "name", name);
     jw_str(w, "computerName", computer_name ? computer_name : "");
     jw_close(w, '}');
-    jw_path(w, a, direct ? NULL : a->principal_id, find_principal(groups, ngroups, a->principal_id),
-            NULL);
+    jw_path(w, a, direct ? NULL : a->principal_id,
+            find_principal(groups, ngroups, a->principal_id));
     jw_close(w, '}');
 }
 
@@ -716,7 +824,7 @@ static void jw_assignments(struct jw *w, const struct loaded *l, const char *sel
             continue;
         jw_open(w, '{');
         jw_path(w, a, direct ? NULL : a->principal_id,
-                find_principal(groups, ngroups, a->principal_id), NULL);
+                find_principal(groups, ngroups, a->principal_id));
         jw_close(w, '}');
     }
     jw_close(w, ']');

@@ -5,10 +5,12 @@
  * Strings live in arenas; ids and scope keys are found through open-addressing hash tables. */
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api/api_access_index.h"
 #include "vmlogind/clock.h"
@@ -23,6 +25,7 @@
 #define SMALL_MAX 250
 #define REBUILD_GAP_MS 1000 /* at least this (and the last build's time) between builds */
 #define QUIET_MS 300        /* a generation must hold this long before an index is built for it */
+#define BUILDER_POLL_MS 50  /* how often the builder looks at the generation */
 #define ID_SLOT 40          /* object ids are GUIDs: longer ones are not indexed */
 #define ID_AT(ix, i) ((ix)->ids + (size_t)(i)*ID_SLOT)
 
@@ -60,7 +63,7 @@ struct arena_chunk {
 };
 
 struct access_index {
-    int refs;
+    atomic_int refs;
     int64_t epoch, gen;
     bool ok;
     struct arena_chunk *arena;
@@ -515,10 +518,20 @@ static void index_free(struct access_index *ix)
     free(ix);
 }
 
+static atomic_bool g_stop; /* the builder thread is to end: a build under way gives up */
+
+static bool stopping(void *arg)
+{
+    (void)arg;
+    return atomic_load(&g_stop);
+}
+
 static struct access_index *index_build(struct store *st, access_index_frag_fn frag)
 {
-    static const struct store_access_scan_fns fns = {
-        .principal = on_principal, .member = on_member, .assignment = on_assignment};
+    static const struct store_access_scan_fns fns = {.principal = on_principal,
+                                                     .member = on_member,
+                                                     .assignment = on_assignment,
+                                                     .stop = stopping};
     struct access_index *ix = xcalloc(1, sizeof(*ix));
 
     ix->ok = true;
@@ -545,83 +558,94 @@ static struct access_index *index_build(struct store *st, access_index_frag_fn f
             *to[k] = f != NULL ? arena_dup(ix, f) : NULL;
             free(f);
         }
+        ix->known[i].principal_len = strlen(ix->known[i].principal);
+        ix->known[i].group_len = strlen(ix->known[i].group);
     }
     /* the fragments hold all the answer shows of a principal */
     store_principal_rows_free(ix->principals, ix->nprincipals);
     ix->principals = NULL;
-    ix->refs = 1;
+    atomic_init(&ix->refs, 1);
     return ix;
 }
 
 /* ---- the process's index ------------------------------------------------------------------- */
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv;
 static struct access_index *g_cur; /* holds one reference */
-static bool g_building;
 static int64_t g_built_at, g_build_ms, g_failed_epoch, g_failed_gen;
-/* the last generation a reader saw, and since when: while a sync writes page after page the
+/* the last generation the builder saw, and since when: while a sync writes page after page the
  * generation moves every few ms, and an index built for any of them would be stale at once */
 static int64_t g_seen_epoch, g_seen_gen, g_seen_at;
+/* the builder thread */
+static struct store *g_st;
+static access_index_frag_fn g_frag;
+static pthread_t g_thread;
+static bool g_started;
 
-static void unref_locked(struct access_index *ix)
+static void unref(struct access_index *ix)
 {
-    if (ix != NULL && --ix->refs == 0)
+    if (ix != NULL && atomic_fetch_sub(&ix->refs, 1) == 1)
         index_free(ix);
 }
 
 void access_index_release(struct access_index *ix)
 {
-    if (ix == NULL)
-        return;
-    pthread_mutex_lock(&g_mu);
-    unref_locked(ix);
-    pthread_mutex_unlock(&g_mu);
+    unref(ix);
 }
 
 void access_index_reset(void)
 {
     pthread_mutex_lock(&g_mu);
-    unref_locked(g_cur);
+    unref(g_cur);
     g_cur = NULL;
     g_built_at = g_build_ms = 0;
     g_failed_epoch = g_failed_gen = 0;
     pthread_mutex_unlock(&g_mu);
 }
 
-struct access_index *access_index_acquire(struct store *st, bool allow_build,
-                                          access_index_frag_fn frag)
+struct access_index *access_index_get(int64_t epoch, int64_t gen)
 {
-    struct access_index *ix = NULL, *old = NULL;
-    int64_t epoch, gen, now = clock_mono_ms();
+    struct access_index *ix = NULL;
 
-    if (store_access_generation(st, &epoch, &gen, NULL) != ERR_OK)
-        return NULL;
     pthread_mutex_lock(&g_mu);
     if (g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen) {
-        g_cur->refs++;
-        pthread_mutex_unlock(&g_mu);
-        return g_cur;
+        ix = g_cur;
+        atomic_fetch_add(&ix->refs, 1);
     }
+    pthread_mutex_unlock(&g_mu);
+    return ix;
+}
+
+/* One look at the generation; builds an index for it when the current one is stale and the
+ * generation has held still long enough. */
+static void builder_step(void)
+{
+    struct access_index *ix, *old;
+    int64_t epoch, gen, now = clock_mono_ms();
+
+    if (store_access_generation(g_st, &epoch, &gen, NULL) != ERR_OK)
+        return;
+    pthread_mutex_lock(&g_mu);
     if (epoch != g_seen_epoch || gen != g_seen_gen) {
         g_seen_epoch = epoch;
         g_seen_gen = gen;
         g_seen_at = now;
     }
-    if (!allow_build || store_in_tx(st) || g_building ||
+    if ((g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen) ||
         (g_failed_epoch == epoch && g_failed_gen == gen) ||
         (g_built_at != 0 && (now - g_built_at < REBUILD_GAP_MS || now - g_built_at < g_build_ms ||
                              now - g_seen_at < QUIET_MS))) {
         pthread_mutex_unlock(&g_mu);
-        return NULL;
+        return;
     }
     /* stale: never served again; its memory goes before the new one is built */
     old = g_cur;
     g_cur = NULL;
-    g_building = true;
-    unref_locked(old);
     pthread_mutex_unlock(&g_mu);
+    unref(old);
 
-    ix = index_build(st, frag);
+    ix = index_build(g_st, g_frag);
     malloc_trim(0); /* the build's scratch and the old index go back to the system */
     if (ix != NULL)
         log_info("access_index_built",
@@ -630,18 +654,71 @@ struct access_index *access_index_acquire(struct store *st, bool allow_build,
                  (long long)(clock_mono_ms() - now));
 
     pthread_mutex_lock(&g_mu);
-    g_building = false;
     g_built_at = clock_mono_ms();
     g_build_ms = g_built_at - now;
-    if (ix == NULL) {
+    if (ix == NULL && !atomic_load(&g_stop)) {
         g_failed_epoch = epoch;
         g_failed_gen = gen;
-    } else {
-        g_cur = ix; /* its reference */
-        ix->refs++; /* the caller's */
     }
+    g_cur = ix; /* its reference */
     pthread_mutex_unlock(&g_mu);
-    return ix;
+}
+
+static void *builder_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&g_stop)) {
+        struct timespec until;
+        builder_step();
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += BUILDER_POLL_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&g_mu);
+        if (!atomic_load(&g_stop))
+            (void)pthread_cond_timedwait(&g_cv, &g_mu, &until);
+        pthread_mutex_unlock(&g_mu);
+    }
+    return NULL;
+}
+
+bool access_index_start(struct store *st, access_index_frag_fn frag)
+{
+    pthread_condattr_t ca;
+    bool ok;
+
+    if (g_started)
+        return true;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    g_st = st;
+    g_frag = frag;
+    atomic_store(&g_stop, false);
+    ok = pthread_create(&g_thread, NULL, builder_main, NULL) == 0;
+    if (!ok) {
+        pthread_cond_destroy(&g_cv);
+        log_warn("access_index_not_started", "reason=\"thread\"");
+    }
+    g_started = ok;
+    return ok;
+}
+
+void access_index_stop(void)
+{
+    if (!g_started)
+        return;
+    pthread_mutex_lock(&g_mu);
+    atomic_store(&g_stop, true);
+    pthread_cond_signal(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    pthread_join(g_thread, NULL);
+    pthread_cond_destroy(&g_cv);
+    g_started = false;
+    access_index_reset();
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */

@@ -2,13 +2,15 @@
  * assignments by scope, transitive group members, principals), built from one consistent read
  * of the store and valid for exactly the access generation it was read at (migration 0005:
  * every write to a source table bumps it). A reader that finds another generation gets NULL
- * and answers from SQL; the index is rebuilt by one request thread once the generation has
- * held still for a moment (not while a sync is writing page after page). */
+ * and answers from SQL. One builder thread (access_index_start) watches the generation and
+ * builds a new index once it has held still for a moment (not while a sync is writing page
+ * after page): no request ever waits for a build. */
 #ifndef VMLOGIND_API_ACCESS_INDEX_H
 #define VMLOGIND_API_ACCESS_INDEX_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmlogind/model_access.h"
 #include "vmlogind/store_access.h"
@@ -16,10 +18,6 @@
 struct store;
 struct access_index;
 
-/* The index for the store's current generation, referenced (release it), or NULL: stale and
- * being rebuilt, the store has no generation table, or the data has a shape it does not hold.
- * Builds it in the calling thread when no other thread is (allow_build, and not in a
- * transaction); reads only the generation otherwise. */
 /* A known principal as the access answer shows it, written once per index by frag: which 0
  * gives principal ("principal":{...}), 1 group ("group":{...}), 2 blocked (the signInBlocked
  * reason, NULL when none). A new string; NULL for 0 or 1 fails the build. */
@@ -27,10 +25,17 @@ struct access_index_known {
     const char *principal;
     const char *group;
     const char *blocked;
+    size_t principal_len, group_len;
 };
 typedef char *(*access_index_frag_fn)(const struct store_principal_row *p, int which);
-struct access_index *access_index_acquire(struct store *st, bool allow_build,
-                                          access_index_frag_fn frag);
+/* Starts the builder thread, which reads through st (a connection of its own) and builds the
+ * first index at once. false if the thread could not start (every answer comes from SQL). */
+bool access_index_start(struct store *st, access_index_frag_fn frag);
+/* Ends the builder (a build under way gives up) and drops the index. */
+void access_index_stop(void);
+/* The index for this generation (store_access_generation), referenced (release it), or NULL:
+ * none built for it yet, or the data has a shape the index does not hold. */
+struct access_index *access_index_get(int64_t epoch, int64_t gen);
 void access_index_release(struct access_index *ix);
 /* Drops the process's index (tests; memory). */
 void access_index_reset(void);

@@ -361,6 +361,11 @@ static const char SQL_ALL_MEMBERS[] =
     " JOIN group_members gm ON gm.group_id = m.member_id WHERE m.member_kind = 'group')"
     " SELECT root, member_id, member_kind FROM m";
 static const char SQL_ALL_PRINCIPALS[] = "SELECT " PRINCIPAL_COLUMNS " FROM principals";
+/* The generation and the VM row's part of an answer, in one statement: one read transaction
+ * (BEGIN, two SELECTs and COMMIT cost four statements and two rounds of WAL read locks). */
+static const char SQL_VM_NOW[] =
+    "SELECT g.epoch, g.gen, v.id_key IS NOT NULL, v.gone_at, v.computer_name"
+    " FROM access_generation g LEFT JOIN vms v ON v.id_key = lower(:id) WHERE g.id = 1";
 
 enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
                                  struct err_detail *d)
@@ -379,33 +384,63 @@ enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
     return ERR_OK;
 }
 
+enum err store_access_vm_now(struct store *st, const char *vm_id, struct store_access_vm_now *out,
+                             struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_VM_NOW, &s, d);
+
+    *out = (struct store_access_vm_now){0};
+    if (e != ERR_OK)
+        return e;
+    bind_text(s, ":id", vm_id);
+    e = store_step_one(s, d, "access generation");
+    if (e != ERR_OK)
+        return e;
+    out->epoch = sqlite3_column_int64(s, 0);
+    out->gen = sqlite3_column_int64(s, 1);
+    out->found = sqlite3_column_int(s, 2) != 0;
+    out->gone_at = col_int64(s, 3);
+    out->computer_name = col_text(s, 4);
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
 static const char *col_view(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
-}
-
-/* Runs sql and hands each row to row(). */
-static enum err scan(struct store *st, const char *sql, void (*row)(sqlite3_stmt *, void *),
-                     void *arg, struct err_detail *d, const char *what)
-{
-    sqlite3_stmt *s;
-    enum err e = store_stmt(st, sql, &s, d);
-    int rc;
-
-    if (e != ERR_OK)
-        return e;
-    while ((rc = store_step(s)) == SQLITE_ROW)
-        row(s, arg);
-    if (rc != SQLITE_DONE)
-        return store_fail(s, rc, d, what);
-    sqlite3_reset(s);
-    return ERR_OK;
 }
 
 struct scan_fn {
     const struct store_access_scan_fns *fns;
     void *arg;
 };
+
+/* Runs sql and hands each row to row(); ends early (ERR_UNAVAILABLE) when the caller's stop()
+ * says so, looked at every 4096 rows: a full scan takes seconds at 1M assignments and must not
+ * hold up a shutdown. */
+static enum err scan(struct store *st, const char *sql, void (*row)(sqlite3_stmt *, void *),
+                     const struct scan_fn *f, struct err_detail *d, const char *what)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, sql, &s, d);
+    unsigned long n = 0;
+    int rc;
+
+    if (e != ERR_OK)
+        return e;
+    while ((rc = store_step(s)) == SQLITE_ROW) {
+        if ((++n & 4095) == 0 && f->fns->stop != NULL && f->fns->stop(f->arg)) {
+            sqlite3_reset(s);
+            return err_set(d, ERR_UNAVAILABLE, "stopped", "%s: scan stopped", what);
+        }
+        row(s, (void *)f);
+    }
+    if (rc != SQLITE_DONE)
+        return store_fail(s, rc, d, what);
+    sqlite3_reset(s);
+    return ERR_OK;
+}
 
 static void assignment_row(sqlite3_stmt *s, void *p)
 {

@@ -1,8 +1,9 @@
 /* test_access_index.c: GET /v1{vm}/access answered from the in-memory access index gives, byte
  * for byte, what the SQL path gives (VMLOGIND_ACCESS_INDEX=off) for every VM of the demo
  * fleet (nested groups, RG and subscription inheritance, administrator over user, external
- * and vmlogind sources, grants that expire); and a grant is visible in the next request after
- * it is active, and gone in the next request after it is revoked. */
+ * and vmlogind sources, grants that expire); a grant is visible in the next request after it
+ * is active, and gone in the next request after it is revoked; and the index catches up with
+ * both by itself. */
 #include <unistd.h>
 
 #include "test_sync_common.h"
@@ -100,33 +101,92 @@ static int teardown(void **state)
     return 0;
 }
 
-static void test_fresh_after_grant_and_revoke(void **state)
+/* Grants bob administrator on RG and waits for it to be active; its id into id. */
+static void grant_bob(char id[64])
 {
-    json_t *g, *e;
-    char id[64], p[128];
+    json_t *g = call("POST", "/v1/loginGrants",
+                     "{\"scope\":\"" RG "\",\"role\":\"administrator\","
+                     "\"principal\":{\"upn\":\"bob@contoso.example\"}}",
+                     202);
 
-    (void)state;
-    json_decref(bob_entry()); /* the index is built for the synced state */
-    g = call("POST", "/v1/loginGrants",
-             "{\"scope\":\"" RG "\",\"role\":\"administrator\","
-             "\"principal\":{\"upn\":\"bob@contoso.example\"}}",
-             202);
-    snprintf(id, sizeof(id), "%s", jstr(g, "id"));
+    snprintf(id, 64, "%s", jstr(g, "id"));
     json_decref(g);
     wait_grant(id, "active");
-    e = bob_entry();
-    assert_non_null(e);
-    assert_string_equal(jstr(e, "role"), "administrator");
-    assert_string_equal(jstr(e, "source"), "vmlogind");
-    assert_string_equal(jstr(e, "grantId"), id);
-    json_decref(e);
+}
+
+/* Revokes grant id and waits for it to be revoked. */
+static void revoke_grant(const char *id)
+{
+    char p[128];
 
     snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
     json_decref(call("DELETE", p, NULL, 202));
     wait_grant(id, "revoked");
-    e = bob_entry();
-    assert_true(e == NULL || strcmp(jstr(e, "grantId"), id) != 0);
+}
+
+/* Bob's entry has grant id (has) or not (!has). */
+static void check_bob(const char *id, bool has)
+{
+    json_t *e = bob_entry();
+
+    if (has) {
+        assert_non_null(e);
+        assert_string_equal(jstr(e, "role"), "administrator");
+        assert_string_equal(jstr(e, "source"), "vmlogind");
+        assert_string_equal(jstr(e, "grantId"), id);
+    } else {
+        assert_true(e == NULL || strcmp(jstr(e, "grantId"), id) != 0);
+    }
     json_decref(e);
+}
+
+static void test_fresh_after_grant_and_revoke(void **state)
+{
+    char id[64];
+
+    (void)state;
+    json_decref(bob_entry()); /* the index is built for the synced state */
+    grant_bob(id);
+    check_bob(id, true);
+    revoke_grant(id);
+    check_bob(id, false);
+}
+
+/* How many indexes the daemon has built so far (its log). */
+static int builds(void)
+{
+    char *log = h_read_file(C.d.p.log);
+    int n = 0;
+
+    for (const char *at = log; at != NULL && (at = strstr(at, "access_index_built")) != NULL; at++)
+        n++;
+    free(log);
+    return n;
+}
+
+static bool built_past(void *arg)
+{
+    return builds() > *(const int *)arg;
+}
+
+/* The builder thread keeps the index current by itself (no request has to ask): a grant made
+ * after an index was built is in the answer once a newer index has been built, and a revoked
+ * one is gone from it. */
+static void test_index_catches_up(void **state)
+{
+    int none = 0, before;
+    char id[64];
+
+    (void)state;
+    assert_true(h_poll(built_past, &none, 30000));
+    before = builds();
+    grant_bob(id);
+    assert_true(h_poll(built_past, &before, 30000));
+    check_bob(id, true);
+    before = builds();
+    revoke_grant(id);
+    assert_true(h_poll(built_past, &before, 30000));
+    check_bob(id, false);
 }
 
 static void test_index_matches_sql(void **state)
@@ -167,6 +227,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fresh_after_grant_and_revoke),
+        cmocka_unit_test(test_index_catches_up),
         cmocka_unit_test(test_index_matches_sql),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
