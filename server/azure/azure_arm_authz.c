@@ -46,6 +46,49 @@ void azure_role_assignment_parse(const json_t *o, void *out)
     ra->updated_on = azure_json_dup(p, "updatedOn");
 }
 
+static void scan_ra_properties(struct azure_scan *s, struct azure_role_assignment *ra)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "scope"))
+            azure_scan_take(&ra->scope, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "roleDefinitionId"))
+            azure_scan_take(&ra->role_definition_id, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "principalId"))
+            azure_scan_take(&ra->principal_id, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "principalType"))
+            azure_scan_take(&ra->principal_type, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "description"))
+            azure_scan_take(&ra->description, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "condition"))
+            azure_scan_take(&ra->condition, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "createdOn"))
+            azure_scan_take(&ra->created_on, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "updatedOn"))
+            azure_scan_take(&ra->updated_on, azure_scan_str(s));
+        else
+            (void)azure_scan_skip(s);
+    }
+}
+
+/* azure_role_assignment_parse from a scanner, inside the item's object (list pages). */
+void azure_role_assignment_scan(struct azure_scan *s, void *out)
+{
+    struct azure_role_assignment *ra = out;
+
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "id"))
+            azure_scan_take(&ra->id, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "name"))
+            azure_scan_take(&ra->name, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "properties")) {
+            if (azure_scan_object(s))
+                scan_ra_properties(s, ra);
+        } else
+            (void)azure_scan_skip(s);
+    }
+    ra->role_definition_guid = trailing_guid(ra->role_definition_id);
+}
+
 void azure_role_assignment_cleanup(struct azure_role_assignment *ra)
 {
     if (ra == NULL)
@@ -185,6 +228,7 @@ enum err azure_role_assignments_list(struct azure_client *c, const char *scope,
 {
     struct azure_typed_page tp = {.size = sizeof(struct azure_role_assignment),
                                   .parse = azure_role_assignment_parse,
+                                  .scan = azure_role_assignment_scan,
                                   .cleanup = ra_cleanup_v,
                                   .deliver = deliver_ras,
                                   .fn = (void (*)(void))fn,

@@ -207,6 +207,390 @@ void azure_vm_parse(const json_t *o, void *out)
     vm->extensions = azure_typed_parse_array(&extension_type, res, &vm->n_extensions);
 }
 
+/* ---- the same from a scanner (list pages: no tree) ---------------------------------------- *
+ * Each scan_* function is called inside its object (after azure_scan_object) and reads it to
+ * its end, keeping what the json_t parser above keeps. A repeated member replaces the earlier
+ * value (jansson keeps the last too); a repeated object member is merged into, where jansson
+ * would keep only the last one (ARM never repeats a member). */
+
+static void scan_status(struct azure_scan *s, struct azure_status *st)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "code"))
+            azure_scan_take(&st->code, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "level"))
+            azure_scan_take(&st->level, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "displayStatus"))
+            azure_scan_take(&st->display_status, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "message"))
+            azure_scan_take(&st->message, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "time"))
+            azure_scan_take(&st->time, azure_scan_str(s));
+        else
+            (void)azure_scan_skip(s);
+    }
+}
+
+/* An array of statuses (anything else: none), replacing *st. */
+static void scan_statuses(struct azure_scan *s, struct azure_status **st, size_t *n)
+{
+    size_t cap = 4;
+
+    statuses_free(*st, *n);
+    *n = 0;
+    *st = xcalloc(cap, sizeof(**st));
+    if (!azure_scan_array(s))
+        return;
+    while (azure_scan_element(s)) {
+        if (!azure_scan_object(s))
+            continue;
+        if (*n == cap) {
+            cap *= 2;
+            *st = xrealloc(*st, cap * sizeof(**st));
+        }
+        (*st)[*n] = (struct azure_status){0};
+        scan_status(s, &(*st)[(*n)++]);
+    }
+}
+
+static void scan_ext_instance_view(struct azure_scan *s, struct azure_extension *e)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "typeHandlerVersion"))
+            azure_scan_take(&e->iv_type_handler_version, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "statuses"))
+            scan_statuses(s, &e->statuses, &e->n_statuses);
+        else if (azure_scan_key_is(s, "substatuses"))
+            scan_statuses(s, &e->substatuses, &e->n_substatuses);
+        else
+            (void)azure_scan_skip(s);
+    }
+}
+
+static void scan_ext_properties(struct azure_scan *s, struct azure_extension *e)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "publisher"))
+            azure_scan_take(&e->publisher, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "type"))
+            azure_scan_take(&e->type, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "typeHandlerVersion"))
+            azure_scan_take(&e->type_handler_version, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "autoUpgradeMinorVersion"))
+            e->auto_upgrade_minor_version = azure_scan_true(s);
+        else if (azure_scan_key_is(s, "provisioningState"))
+            azure_scan_take(&e->provisioning_state, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "instanceView")) {
+            if (azure_scan_object(s))
+                scan_ext_instance_view(s, e);
+        } else
+            (void)azure_scan_skip(s);
+    }
+}
+
+static void scan_extension(struct azure_scan *s, struct azure_extension *e)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "id"))
+            azure_scan_take(&e->id, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "name"))
+            azure_scan_take(&e->name, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "location"))
+            azure_scan_take(&e->location, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "properties")) {
+            if (azure_scan_object(s))
+                scan_ext_properties(s, e);
+        } else
+            (void)azure_scan_skip(s);
+    }
+    /* json_t parsing always allocates these */
+    if (e->statuses == NULL)
+        e->statuses = xcalloc(1, sizeof(*e->statuses));
+    if (e->substatuses == NULL)
+        e->substatuses = xcalloc(1, sizeof(*e->substatuses));
+}
+
+static void scan_extensions(struct azure_scan *s, struct azure_vm *vm)
+{
+    size_t cap = 4;
+
+    azure_extensions_free(vm->extensions, vm->n_extensions);
+    vm->n_extensions = 0;
+    vm->extensions = xcalloc(cap, sizeof(*vm->extensions));
+    if (!azure_scan_array(s))
+        return;
+    while (azure_scan_element(s)) {
+        if (!azure_scan_object(s))
+            continue;
+        if (vm->n_extensions == cap) {
+            cap *= 2;
+            vm->extensions = xrealloc(vm->extensions, cap * sizeof(*vm->extensions));
+        }
+        vm->extensions[vm->n_extensions] = (struct azure_extension){0};
+        scan_extension(s, &vm->extensions[vm->n_extensions++]);
+    }
+}
+
+/* The image reference's strings, resolved as image_parse does once the object is read. */
+struct scan_image {
+    char *version;
+    char *exact;
+    char *id;
+    char *shared;
+    char *community;
+};
+
+static void scan_image_ref(struct azure_scan *s, struct azure_vm *vm, struct scan_image *im)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "publisher"))
+            azure_scan_take(&vm->image_publisher, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "offer"))
+            azure_scan_take(&vm->image_offer, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "sku"))
+            azure_scan_take(&vm->image_sku, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "version"))
+            azure_scan_take(&im->version, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "exactVersion"))
+            azure_scan_take(&im->exact, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "id"))
+            azure_scan_take(&im->id, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "sharedGalleryImageId"))
+            azure_scan_take(&im->shared, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "communityGalleryImageId"))
+            azure_scan_take(&im->community, azure_scan_str(s));
+        else
+            (void)azure_scan_skip(s);
+    }
+}
+
+static void scan_storage(struct azure_scan *s, struct azure_vm *vm, struct scan_image *im)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "imageReference")) {
+            if (azure_scan_object(s))
+                scan_image_ref(s, vm, im);
+        } else if (azure_scan_key_is(s, "osDisk")) {
+            if (!azure_scan_object(s))
+                continue;
+            while (azure_scan_member(s)) {
+                if (azure_scan_key_is(s, "osType"))
+                    azure_scan_take(&vm->os_type, azure_scan_str(s));
+                else
+                    (void)azure_scan_skip(s);
+            }
+        } else {
+            (void)azure_scan_skip(s);
+        }
+    }
+}
+
+/* instanceView's computerName is kept apart: osProfile's wins whatever the member order. */
+static void scan_instance_view(struct azure_scan *s, struct azure_vm *vm, char **iv_computer)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "osName"))
+            azure_scan_take(&vm->os_name, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "osVersion"))
+            azure_scan_take(&vm->os_version, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "computerName"))
+            azure_scan_take(iv_computer, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "statuses"))
+            scan_statuses(s, &vm->statuses, &vm->n_statuses);
+        else
+            (void)azure_scan_skip(s);
+    }
+}
+
+static void scan_vm_properties(struct azure_scan *s, struct azure_vm *vm, struct scan_image *im,
+                               char **iv_computer)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "vmId")) {
+            azure_scan_take(&vm->vm_id, azure_scan_str(s));
+        } else if (azure_scan_key_is(s, "provisioningState")) {
+            azure_scan_take(&vm->provisioning_state, azure_scan_str(s));
+        } else if (azure_scan_key_is(s, "osProfile")) {
+            if (!azure_scan_object(s))
+                continue;
+            while (azure_scan_member(s)) {
+                if (azure_scan_key_is(s, "computerName"))
+                    azure_scan_take(&vm->computer_name, azure_scan_str(s));
+                else
+                    (void)azure_scan_skip(s);
+            }
+        } else if (azure_scan_key_is(s, "storageProfile")) {
+            if (azure_scan_object(s))
+                scan_storage(s, vm, im);
+        } else if (azure_scan_key_is(s, "instanceView")) {
+            if (azure_scan_object(s))
+                scan_instance_view(s, vm, iv_computer);
+        } else {
+            (void)azure_scan_skip(s);
+        }
+    }
+}
+
+/* A repeated key of an object keeps its first place (as in jansson): these find it. */
+static bool has_str(char *const *v, size_t n, const char *k)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i], k) == 0)
+            return true;
+    }
+    return false;
+}
+
+static size_t tag_slot(const struct azure_kv *tags, size_t n, const char *k)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(tags[i].key, k) == 0)
+            return i;
+    }
+    return n;
+}
+
+static void scan_identity(struct azure_scan *s, struct azure_vm *vm)
+{
+    size_t cap = 4;
+
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "type")) {
+            azure_scan_take(&vm->identity_type, azure_scan_str(s));
+        } else if (azure_scan_key_is(s, "principalId")) {
+            azure_scan_take(&vm->identity_principal_id, azure_scan_str(s));
+        } else if (azure_scan_key_is(s, "tenantId")) {
+            azure_scan_take(&vm->identity_tenant_id, azure_scan_str(s));
+        } else if (azure_scan_key_is(s, "userAssignedIdentities")) {
+            azure_strv_free(vm->user_assigned_ids, vm->n_user_assigned);
+            vm->n_user_assigned = 0;
+            vm->user_assigned_ids = xcalloc(cap, sizeof(char *));
+            if (!azure_scan_object(s))
+                continue;
+            while (azure_scan_member(s)) {
+                /* the key first: skipping its value reads the keys inside */
+                char *k = xstrndup(s->key, s->key_len);
+
+                (void)azure_scan_skip(s);
+                if (has_str(vm->user_assigned_ids, vm->n_user_assigned, k)) {
+                    free(k);
+                    continue;
+                }
+                if (vm->n_user_assigned + 1 >= cap) {
+                    cap *= 2;
+                    vm->user_assigned_ids = xrealloc(vm->user_assigned_ids, cap * sizeof(char *));
+                }
+                vm->user_assigned_ids[vm->n_user_assigned++] = k;
+                vm->user_assigned_ids[vm->n_user_assigned] = NULL;
+            }
+        } else {
+            (void)azure_scan_skip(s);
+        }
+    }
+}
+
+static void scan_tags(struct azure_scan *s, struct azure_vm *vm)
+{
+    size_t cap = 4;
+
+    for (size_t i = 0; i < vm->n_tags; i++) {
+        free(vm->tags[i].key);
+        free(vm->tags[i].value);
+    }
+    free(vm->tags);
+    vm->n_tags = 0;
+    vm->tags = xcalloc(cap, sizeof(*vm->tags));
+    if (!azure_scan_object(s))
+        return;
+    while (azure_scan_member(s)) {
+        /* the key first: skipping a non-string value reads the keys inside */
+        char *k = xstrndup(s->key, s->key_len);
+        char *v = azure_scan_str(s);
+        size_t i = tag_slot(vm->tags, vm->n_tags, k);
+
+        if (v == NULL)
+            v = xstrdup("");
+        if (i < vm->n_tags) {
+            azure_scan_take(&vm->tags[i].value, v);
+            free(k);
+            continue;
+        }
+        if (vm->n_tags + 1 >= cap) {
+            cap *= 2;
+            vm->tags = xrealloc(vm->tags, cap * sizeof(*vm->tags));
+        }
+        vm->tags[vm->n_tags].key = k;
+        vm->tags[vm->n_tags].value = v;
+        vm->n_tags++;
+        vm->tags[vm->n_tags] = (struct azure_kv){0};
+    }
+}
+
+void azure_vm_scan(struct azure_scan *s, void *out)
+{
+    struct azure_vm *vm = out;
+    struct scan_image im = {0};
+    char *iv_computer = NULL;
+    const char *version;
+
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "id"))
+            azure_scan_take(&vm->id, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "name"))
+            azure_scan_take(&vm->name, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "location"))
+            azure_scan_take(&vm->location, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "etag"))
+            azure_scan_take(&vm->etag, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "properties")) {
+            if (azure_scan_object(s))
+                scan_vm_properties(s, vm, &im, &iv_computer);
+        } else if (azure_scan_key_is(s, "identity")) {
+            if (azure_scan_object(s))
+                scan_identity(s, vm);
+        } else if (azure_scan_key_is(s, "tags"))
+            scan_tags(s, vm);
+        else if (azure_scan_key_is(s, "resources"))
+            scan_extensions(s, vm);
+        else
+            (void)azure_scan_skip(s);
+    }
+    vm->subscription_id = id_part(vm->id, "subscriptions");
+    vm->resource_group = id_part(vm->id, "resourceGroups");
+    version = im.version;
+    if (version != NULL && strcasecmp(version, "latest") == 0 && im.exact != NULL)
+        version = im.exact;
+    vm->image_version = version != NULL ? xstrdup(version) : NULL;
+    vm->image_id = im.id != NULL ? im.id : im.shared != NULL ? im.shared : im.community;
+    if (vm->image_id != im.id)
+        free(im.id);
+    if (vm->image_id != im.shared)
+        free(im.shared);
+    if (vm->image_id != im.community)
+        free(im.community);
+    free(im.version);
+    free(im.exact);
+    if (vm->computer_name == NULL)
+        azure_scan_take(&vm->computer_name, iv_computer);
+    else
+        free(iv_computer);
+    for (size_t i = 0; i < vm->n_statuses && vm->power_state == NULL; i++) {
+        const char *code = vm->statuses[i].code;
+
+        if (code != NULL && strncasecmp(code, "PowerState/", 11) == 0)
+            vm->power_state = xstrdup(code + 11);
+    }
+    /* json_t parsing always allocates these */
+    if (vm->statuses == NULL)
+        vm->statuses = xcalloc(1, sizeof(*vm->statuses));
+    if (vm->user_assigned_ids == NULL)
+        vm->user_assigned_ids = xcalloc(1, sizeof(char *));
+    if (vm->tags == NULL)
+        vm->tags = xcalloc(1, sizeof(*vm->tags));
+    if (vm->extensions == NULL)
+        vm->extensions = xcalloc(1, sizeof(*vm->extensions));
+}
+
 void azure_vm_cleanup(struct azure_vm *vm)
 {
     char **strs[] = {&vm->id,
@@ -335,6 +719,7 @@ enum err azure_vms_list(struct azure_client *c, const char *subscription_id,
 {
     struct azure_typed_page tp = {.size = sizeof(struct azure_vm),
                                   .parse = azure_vm_parse,
+                                  .scan = azure_vm_scan,
                                   .cleanup = vm_cleanup_v,
                                   .deliver = deliver_vms,
                                   .fn = (void (*)(void))fn,

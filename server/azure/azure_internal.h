@@ -126,12 +126,57 @@ enum err azure_page_each(struct azure_client *c, const struct azure_request *rq,
 enum err azure_send_json(struct azure_client *c, const struct azure_request *rq, json_t **out,
                          struct azure_error *ae) VL_MUST_CHECK;
 
+/* ---- JSON scanning (azure_scan.c) ------------------------------------------------------- */
+
+#define AZURE_SCAN_MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
+
+/* A cursor over JSON text that accepts what json_loadb(text, 0) accepts. Callers walk it:
+ * azure_scan_object() then azure_scan_member() until false (key in key/key_len, the cursor at
+ * its value, which the caller must read or skip), likewise array/element. Once bad, every
+ * call reports the end; azure_scan_done() says whether the whole text was one good value. */
+struct azure_scan {
+    const char *p;
+    const char *end;
+    bool bad;
+    int depth;
+    char *key; /* the last member name, decoded, NUL-terminated */
+    size_t key_len;
+    size_t key_cap;
+    char stack[AZURE_SCAN_MAX_DEPTH]; /* '{' or '[' per open container */
+    bool fresh[AZURE_SCAN_MAX_DEPTH]; /* no item read yet in that container */
+};
+
+void azure_scan_init(struct azure_scan *s, const char *text, size_t len);
+void azure_scan_cleanup(struct azure_scan *s);
+/* The next value's kind: '{', '[', '"', '0' (number), 't', 'f', 'n'; 0 at the end or bad. */
+int azure_scan_peek(struct azure_scan *s);
+/* Skips (and checks) one value. */
+bool azure_scan_skip(struct azure_scan *s);
+/* Enters an object / array; a value of another kind is skipped and false returned. */
+bool azure_scan_object(struct azure_scan *s);
+bool azure_scan_array(struct azure_scan *s);
+/* The next member / element (true) or the container's end (consumed, false). */
+bool azure_scan_member(struct azure_scan *s);
+bool azure_scan_element(struct azure_scan *s);
+bool azure_scan_key_is(const struct azure_scan *s, const char *name);
+/* A string value, decoded (owned); any other value is skipped and NULL returned. */
+char *azure_scan_str(struct azure_scan *s);
+/* Consumes a value; true when it was the literal true. */
+bool azure_scan_true(struct azure_scan *s);
+/* Frees *field and puts value there: a repeated member replaces the earlier one. */
+void azure_scan_take(char **field, char *value);
+/* True when only whitespace is left and all of it was good JSON. */
+bool azure_scan_done(struct azure_scan *s);
+
 /* ---- typed pages (azure_typed.c) --------------------------------------------------------- */
 
 /* Adapts a JSON page to an array of structs: parse each item, deliver, clean up. */
 struct azure_typed_page {
     size_t size;                                  /* sizeof the struct */
     void (*parse)(const json_t *item, void *out); /* out is zeroed */
+    /* the same from a scanner inside the item's object, reading it to its end; when set, list
+     * pages are scanned rather than loaded into a tree */
+    void (*scan)(struct azure_scan *s, void *out);
     void (*cleanup)(void *item);
     enum err (*deliver)(const struct azure_typed_page *tp, const void *items, size_t n);
     void (*fn)(void); /* the caller's typed callback, cast back by deliver */
@@ -153,12 +198,21 @@ void azure_strv_free(char **v, size_t n);
  * every delivered page succeeded. */
 enum err azure_page_each_typed(struct azure_client *c, const struct azure_request *rq,
                                const struct azure_typed_page *tp, struct azure_error *ae);
+/* A page body (len bytes, HTTP status) scanned straight into tp->scan structs, no tree: *items
+ * (free with azure_typed_free_array), *n, *next (owned, NULL on the last page). The verdicts
+ * are azure_send_json's and the json_t path's: not JSON is ERR_CLOUD InvalidResponseBody
+ * (InvalidCollection for a 204), JSON without a value array is InvalidCollection. */
+enum err azure_page_scan(const struct azure_typed_page *tp, const char *body, size_t len,
+                         long status, void **items, size_t *n, char **next,
+                         struct azure_error *ae) VL_MUST_CHECK;
 
 /* ---- parsers the typed calls share with their tests -------------------------------------- */
 
 void azure_vm_parse(const json_t *o, void *out);
 void azure_extension_parse(const json_t *o, void *out);
 void azure_role_assignment_parse(const json_t *o, void *out);
+void azure_vm_scan(struct azure_scan *s, void *out);
+void azure_role_assignment_scan(struct azure_scan *s, void *out);
 void azure_directory_object_parse(const json_t *o, void *out);
 /* "atScope() and principalId eq '...'" etc. URL-encoded after "&$filter=" (empty: nothing). */
 enum err azure_ra_filter_append(const void *filter, struct buf *out) VL_MUST_CHECK;

@@ -92,6 +92,87 @@ struct pipe {
     struct azure_error ae;
 };
 
+/* The items of a "value" array (anything else: none, false), each scanned by tp->scan. */
+static bool scan_items(const struct azure_typed_page *tp, struct azure_scan *s,
+                       struct parsed_page *out)
+{
+    size_t cap = 64;
+
+    azure_typed_free_array(tp, out->items, out->n);
+    out->n = 0;
+    out->items = xcalloc(cap, tp->size);
+    if (!azure_scan_array(s))
+        return false;
+    while (azure_scan_element(s)) {
+        if (!azure_scan_object(s))
+            continue;
+        if (out->n == cap) {
+            out->items = xrealloc(out->items, 2 * cap * tp->size);
+            memset((char *)out->items + cap * tp->size, 0, cap * tp->size);
+            cap *= 2;
+        }
+        tp->scan(s, (char *)out->items + out->n * tp->size);
+        out->n++;
+    }
+    return true;
+}
+
+enum err azure_page_scan(const struct azure_typed_page *tp, const char *body, size_t len,
+                         long status, void **items, size_t *n, char **next, struct azure_error *ae)
+{
+    struct parsed_page pg = {0};
+    struct parsed_page *out = &pg;
+    struct azure_scan s;
+    bool has_value = false;
+    bool is_object;
+    int top;
+    char *link = NULL;
+    char *odata = NULL;
+
+    *items = NULL;
+    *n = 0;
+    *next = NULL;
+    azure_scan_init(&s, body != NULL ? body : "", len);
+    top = azure_scan_peek(&s);
+    is_object = azure_scan_object(&s);
+    while (is_object && azure_scan_member(&s)) {
+        if (azure_scan_key_is(&s, "value"))
+            has_value = scan_items(tp, &s, out);
+        else if (azure_scan_key_is(&s, "nextLink"))
+            azure_scan_take(&link, azure_scan_str(&s));
+        else if (azure_scan_key_is(&s, "@odata.nextLink"))
+            azure_scan_take(&odata, azure_scan_str(&s));
+        else
+            (void)azure_scan_skip(&s);
+    }
+    if (!azure_scan_done(&s) || !is_object || !has_value) {
+        /* jansson wants an object or an array at the top */
+        bool json = (top == '{' || top == '[') && azure_scan_done(&s);
+
+        azure_scan_cleanup(&s);
+        azure_typed_free_array(tp, out->items, out->n);
+        *out = (struct parsed_page){0};
+        free(link);
+        free(odata);
+        if (json || status == 204)
+            return bad_body(ae, "InvalidCollection", "collection body without a value array");
+        (void)bad_body(ae, "InvalidResponseBody", "response body is not JSON");
+        ae->status = status;
+        return ERR_CLOUD;
+    }
+    azure_scan_cleanup(&s);
+    if (link == NULL)
+        link = odata;
+    else
+        free(odata);
+    if (link != NULL && link[0] == '\0')
+        azure_scan_take(&link, NULL);
+    *items = pg.items;
+    *n = pg.n;
+    *next = link;
+    return ERR_OK;
+}
+
 static enum err fetch_one(struct pipe *p, const char *url, struct parsed_page *out, char **next,
                           struct azure_error *ae)
 {
@@ -102,6 +183,16 @@ static enum err fetch_one(struct pipe *p, const char *url, struct parsed_page *o
     enum err rc;
 
     page.url = url;
+    if (p->tp->scan != NULL) {
+        struct azure_response rs;
+
+        rc = azure_http_send(p->c, &page, &rs, ae);
+        if (rc == ERR_OK)
+            rc = azure_page_scan(p->tp, rs.body.data, rs.body.len, rs.status, &out->items, &out->n,
+                                 next, ae);
+        azure_response_cleanup(&rs);
+        return rc;
+    }
     rc = azure_send_json(p->c, &page, &root, ae);
     if (rc != ERR_OK)
         return rc;
