@@ -199,6 +199,19 @@ static void arm_headers(struct sim_req *r)
         sim_reply_header(r, "x-ms-client-request-id", "%s", crid);
 }
 
+/* Whether the request may change what a cached list page shows: control calls and ARM or
+ * Graph writes. Reads sent as POST (Graph getByIds, checkMemberGroups, token requests) keep the
+ * rendered-text cache: a sync pass resolves principals with getByIds, which otherwise dropped
+ * every VM's text and made each pass render the whole fleet again. */
+static bool changes_state(const struct sim_req *r, const struct sim_route *rt)
+{
+    if (rt->area == AREA_CONTROL)
+        return true;
+    if (strcmp(r->method, "GET") == 0 || rt->area == AREA_ENTRA || rt->area == AREA_IMDS)
+        return false;
+    return rt->tkind != 0;
+}
+
 static void run(struct sim_req *r)
 {
     struct sim_route rt;
@@ -225,7 +238,7 @@ static void run(struct sim_req *r)
     if (rt.area != AREA_CONTROL && !sim_faults_apply(r, rt.op))
         return;
     pthread_mutex_lock(&S.mu);
-    mutating = rt.area == AREA_CONTROL || strcmp(r->method, "GET") != 0;
+    mutating = changes_state(r, &rt);
     if (mutating)
         sim_gen++;
     if (rt.area == AREA_ARM || rt.area == AREA_GRAPH) {
