@@ -49,6 +49,7 @@ struct ax_exc {
 struct ax_scope {
     const char *scope; /* as the first row spelled it; the key is its lowercase */
     uint32_t first, n;
+    bool plain; /* nothing in it needs escaping in JSON (nor in its compact assignments' ids) */
 };
 
 struct ax_member {
@@ -76,12 +77,11 @@ struct access_index {
     uint32_t *idh; /* hash: index + 1 */
     size_t idh_cap;
     uint32_t *mem_first, *mem_n;      /* per id: its closure in members */
-    int32_t *prow;                    /* per id: its row in principals, or -1 */
-    struct access_index_known *known; /* per principal row */
+    struct access_index_known *known; /* per id: principal NULL for an id with no principal */
     /* scopes */
     struct ax_scope *scopes;
     size_t nscopes, capscopes;
-    uint32_t *sch;
+    uint64_t *sch; /* SLOT()s */
     size_t sch_cap;
     /* assignments grouped by scope */
     struct ax_rec *recs;
@@ -146,6 +146,17 @@ static bool lower_eq(const char *s, const char *key)
             return false;
     }
     return *s == *key;
+}
+
+/* Does s need no escaping as a JSON string (no control character, '"' or '\\')? */
+static bool json_plain(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == '"' || c == '\\')
+            return false;
+    }
+    return true;
 }
 
 static bool is_lower(const char *s)
@@ -234,17 +245,33 @@ static uint32_t id_intern(struct access_index *ix, const char *id)
 
 /* ---- scopes -------------------------------------------------------------------------------- */
 
+/* A slot of the scope table: the key's hash above, the scope's index + 1 below (0: empty).
+ * The hash tells most other keys apart without reading their scope (a cache miss each). */
+#define SLOT(hash, i) ((uint64_t)(hash) << 32 | ((uint64_t)(i) + 1))
+
 static long scope_find(const struct access_index *ix, const char *key)
 {
+    uint32_t hash = hash_str(key);
+
     if (ix->sch_cap == 0)
         return -1;
-    for (size_t h = hash_str(key) & (ix->sch_cap - 1);; h = (h + 1) & (ix->sch_cap - 1)) {
-        uint32_t v = ix->sch[h];
+    for (size_t h = hash & (ix->sch_cap - 1);; h = (h + 1) & (ix->sch_cap - 1)) {
+        uint64_t v = ix->sch[h];
+        uint32_t i = (uint32_t)v;
         if (v == 0)
             return -1;
-        if (lower_eq(ix->scopes[v - 1].scope, key))
-            return (long)v - 1;
+        if ((uint32_t)(v >> 32) == hash && lower_eq(ix->scopes[i - 1].scope, key))
+            return (long)i - 1;
     }
+}
+
+static void scope_put(struct access_index *ix, uint32_t hash, size_t i)
+{
+    size_t h = hash & (ix->sch_cap - 1);
+
+    while (ix->sch[h] != 0)
+        h = (h + 1) & (ix->sch_cap - 1);
+    ix->sch[h] = SLOT(hash, i);
 }
 
 static void scope_rehash(struct access_index *ix)
@@ -254,12 +281,8 @@ static void scope_rehash(struct access_index *ix)
     free(ix->sch);
     ix->sch = xcalloc(cap, sizeof(*ix->sch));
     ix->sch_cap = cap;
-    for (size_t i = 0; i < ix->nscopes; i++) {
-        size_t h = hash_lower(ix->scopes[i].scope) & (cap - 1);
-        while (ix->sch[h] != 0)
-            h = (h + 1) & (cap - 1);
-        ix->sch[h] = (uint32_t)i + 1;
-    }
+    for (size_t i = 0; i < ix->nscopes; i++)
+        scope_put(ix, hash_lower(ix->scopes[i].scope), i);
 }
 
 /* The scope whose key is scope_key (lowercase), added with this spelling if new; -1 if the
@@ -273,15 +296,12 @@ static long scope_intern(struct access_index *ix, const char *scope, const char 
     if (!lower_eq(scope, scope_key))
         return -1;
     ix->scopes = grow(ix->scopes, &ix->capscopes, ix->nscopes + 1, sizeof(*ix->scopes));
-    ix->scopes[ix->nscopes++] = (struct ax_scope){.scope = arena_dup(ix, scope)};
-    if (ix->nscopes * 2 > ix->sch_cap) {
+    ix->scopes[ix->nscopes++] =
+        (struct ax_scope){.scope = arena_dup(ix, scope), .plain = json_plain(scope)};
+    if (ix->nscopes * 2 > ix->sch_cap)
         scope_rehash(ix);
-    } else {
-        size_t h = hash_str(scope_key) & (ix->sch_cap - 1);
-        while (ix->sch[h] != 0)
-            h = (h + 1) & (ix->sch_cap - 1);
-        ix->sch[h] = (uint32_t)ix->nscopes;
-    }
+    else
+        scope_put(ix, hash_str(scope_key), ix->nscopes - 1);
     return (long)ix->nscopes - 1;
 }
 
@@ -506,7 +526,6 @@ static void index_free(struct access_index *ix)
     free(ix->idh);
     free(ix->mem_first);
     free(ix->mem_n);
-    free(ix->prow);
     free(ix->known);
     free(ix->scopes);
     free(ix->sch);
@@ -542,13 +561,11 @@ static struct access_index *index_build(struct store *st, access_index_frag_fn f
     for (size_t i = 0; i < ix->nprincipals; i++)
         (void)id_intern(ix, ix->principals[i].id);
     finish(ix);
-    ix->prow = xmalloc((ix->nids + 1) * sizeof(*ix->prow));
-    for (size_t i = 0; i < ix->nids; i++)
-        ix->prow[i] = -1;
-    ix->known = xcalloc(ix->nprincipals + 1, sizeof(*ix->known));
+    /* by id, not by principal: an answer's entry finds it in one step */
+    ix->known = xcalloc(ix->nids + 1, sizeof(*ix->known));
     for (size_t i = 0; i < ix->nprincipals; i++) {
-        const char **to[3] = {&ix->known[i].principal, &ix->known[i].group, &ix->known[i].blocked};
-        ix->prow[id_find(ix, ix->principals[i].id)] = (int32_t)i;
+        struct access_index_known *kn = &ix->known[id_find(ix, ix->principals[i].id)];
+        const char **to[3] = {&kn->principal, &kn->group, &kn->blocked};
         for (int k = 0; k < 3; k++) {
             char *f = frag(&ix->principals[i], k);
             if (f == NULL && k < 2) {
@@ -558,8 +575,8 @@ static struct access_index *index_build(struct store *st, access_index_frag_fn f
             *to[k] = f != NULL ? arena_dup(ix, f) : NULL;
             free(f);
         }
-        ix->known[i].principal_len = strlen(ix->known[i].principal);
-        ix->known[i].group_len = strlen(ix->known[i].group);
+        kn->principal_len = strlen(kn->principal);
+        kn->group_len = strlen(kn->group);
     }
     /* the fragments hold all the answer shows of a principal */
     store_principal_rows_free(ix->principals, ix->nprincipals);
@@ -790,6 +807,7 @@ bool access_index_at_scopes(const struct access_index *ix, const char *const *ke
                     .principal_id = ID_AT(ix, r->principal),
                     .principal_type = ix->small[r->ptype],
                     .assignment_id = id,
+                    .json_plain = sc[k]->plain,
                 };
             }
         }
@@ -837,7 +855,6 @@ const struct access_index_known *access_index_known(const struct access_index *i
 {
     uintptr_t at = (uintptr_t)id, base = (uintptr_t)ix->ids;
     long i;
-    int32_t r;
 
     if (id == NULL)
         return NULL;
@@ -845,6 +862,5 @@ const struct access_index_known *access_index_known(const struct access_index *i
         i = (long)((at - base) / ID_SLOT); /* an id the index handed out */
     else
         i = id_find(ix, id);
-    r = i >= 0 ? ix->prow[i] : -1;
-    return r >= 0 ? &ix->known[r] : NULL;
+    return i >= 0 && ix->known[i].principal != NULL ? &ix->known[i] : NULL;
 }

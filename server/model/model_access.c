@@ -17,7 +17,24 @@ bool model_access_scope_covers(const char *scope_key, const char *resource_key)
 
 static int str_cmp(const char *a, const char *b)
 {
+    if (a == b)
+        return 0; /* the same string: scope keys are shared by every assignment at a scope */
     return strcmp(a ? a : "", b ? b : "");
+}
+
+/* qsort, unless a is in order already (entries often come out of reduce() in order): n - 1
+ * comparisons instead of a sort. */
+static void sort_unless_sorted(void *a, size_t n, size_t size,
+                               int (*cmp)(const void *, const void *))
+{
+    const char *p = a;
+
+    for (size_t i = 1; i < n; i++) {
+        if (cmp(p + (i - 1) * size, p + i * size) > 0) {
+            qsort(a, n, size, cmp);
+            return;
+        }
+    }
 }
 
 static int by_triple(const void *pa, const void *pb)
@@ -53,12 +70,14 @@ size_t model_access_dedupe(struct model_access_assignment *a, size_t n)
 
     if (n == 0)
         return 0;
-    qsort(a, n, sizeof(*a), by_triple);
+    sort_unless_sorted(a, n, sizeof(*a), by_triple);
     for (size_t i = 0; i < n; i++) {
         if (w > 0 && str_cmp(a[w - 1].scope_key, a[i].scope_key) == 0 &&
             a[w - 1].role == a[i].role && str_cmp(a[w - 1].principal_id, a[i].principal_id) == 0) {
-            if (a[w - 1].assignment_id == NULL)
+            if (a[w - 1].assignment_id == NULL) {
                 a[w - 1].assignment_id = a[i].assignment_id;
+                a[w - 1].json_plain = false; /* vouched for with another id */
+            }
             continue;
         }
         a[w++] = a[i];
@@ -185,8 +204,7 @@ static void reduce(const struct paths *ps, struct model_access_entry **out, size
                                              .via_group = p->via,
                                              .paths = 1};
     }
-    if (w > 1)
-        qsort(e, w, sizeof(*e), by_entry);
+    sort_unless_sorted(e, w, sizeof(*e), by_entry);
     *out = e;
     *n = w;
 }
@@ -200,8 +218,7 @@ void model_access_compute(const struct model_access_assignment *a, size_t na,
 
     for (size_t j = 0; j < nm; j++)
         ix[j] = &m[j];
-    if (nm > 1)
-        qsort(ix, nm, sizeof(*ix), by_member_group);
+    sort_unless_sorted(ix, nm, sizeof(*ix), by_member_group);
     for (size_t i = 0; i < na; i++) {
         const char *gid = a[i].principal_id;
         if (a[i].role == MODEL_GRANT_ROLE_NONE || gid == NULL || gid[0] == '\0')
@@ -213,8 +230,7 @@ void model_access_compute(const struct model_access_assignment *a, size_t na,
         }
     }
     free(ix);
-    if (ps.n > 1)
-        qsort(ps.p, ps.n, sizeof(*ps.p), by_path_id);
+    sort_unless_sorted(ps.p, ps.n, sizeof(*ps.p), by_path_id);
     reduce(&ps, out, n);
     free(ps.p);
 }
