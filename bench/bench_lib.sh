@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench_lib.sh: sourced by the bench_*.sh scripts. Starting and stopping the processes a
 # benchmark needs (on 127.0.0.1, ports picked by the kernel), the cached 100k-VM fleet
 # database, and the RESULT lines scripts/bench.sh gathers into its summary table:

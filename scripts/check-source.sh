@@ -4,14 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
-if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|atoi|atol|strtok|gets)\s*\(' \
-    $(git ls-files 'server/*.c' 'sim/*.c' 'cli/*.c') ; then
+mapfile -t sources < <(git ls-files 'server/*.c' 'sim/*.c' 'cli/*.c')
+if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|atoi|atol|strtok|gets)\s*\(' "${sources[@]}"; then
     echo "banned function used (see above)"; fail=1
 fi
 # Layers call downward only: nothing includes api/; http and azure depend on core only;
 # store never includes azure, azure never includes store.
 check_layer() { # dir pattern message
-    if grep -nE "$2" $(git ls-files "server/$1/*.c" "server/$1/*.h") 2>/dev/null; then
+    local files
+    mapfile -t files < <(git ls-files "server/$1/*.c" "server/$1/*.h")
+    if [ ${#files[@]} -gt 0 ] && grep -nE "$2" "${files[@]}"; then
         echo "layering: $3"; fail=1
     fi
 }

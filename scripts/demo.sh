@@ -6,7 +6,6 @@
 # by itself after the demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 
 VMLOGIND_WITH_AZCLI=0 ./scripts/install-deps.sh
 cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

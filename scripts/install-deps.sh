@@ -2,9 +2,9 @@
 # Installs everything vmlogind needs to build, test and demo on Debian 12 (run as root).
 # Idempotent: packages already present are left alone.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang-format valgrind curl ca-certificates openssl
-      libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libssl-dev
-      libcmocka-dev sqlite3 python3 iproute2)
+pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind curl
+      ca-certificates openssl libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
+      libsqlite3-dev libssl-dev libcmocka-dev sqlite3 python3 iproute2)
 if [ "${VMLOGIND_WITH_AZCLI:-1}" = 1 ]; then
     pkgs+=(azure-cli)
 fi
