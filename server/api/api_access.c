@@ -637,11 +637,27 @@ void api_access_stop(void)
     access_index_stop();
 }
 
+/* The keys of the VM's subscription and resource group, as model_scope_from_parts gives them:
+ * the VM's key starts with both ("/subscriptions/{s}" and "/resourcegroups/{rg}", lowercase
+ * byte for byte). */
+static void parent_keys(const struct model_scope *vm, char sub[MODEL_GRANT_SCOPE_MAX],
+                        char rg[MODEL_GRANT_SCOPE_MAX])
+{
+    size_t ns = strlen("/subscriptions/") + strlen(vm->subscription);
+    size_t nr = ns + strlen("/resourcegroups/") + strlen(vm->resource_group);
+
+    memcpy(sub, vm->key, ns);
+    sub[ns] = '\0';
+    memcpy(rg, vm->key, nr);
+    rg[nr] = '\0';
+}
+
 void api_access_vm(struct http_request *req)
 {
     struct app *app = req->app;
     struct store *st = app->store;
-    struct model_scope vm, sub, rg;
+    struct model_scope vm;
+    char sub[MODEL_GRANT_SCOPE_MAX], rg[MODEL_GRANT_SCOPE_MAX];
     struct store_access_vm_now row = {0};
     struct vm_access v = {0};
     struct err_detail d = {{0}, {0}};
@@ -652,10 +668,9 @@ void api_access_vm(struct http_request *req)
 
     if (!api_grants_path_scope(req, &vm))
         return;
-    (void)model_scope_from_parts(vm.subscription, NULL, NULL, &sub, NULL);
-    (void)model_scope_from_parts(vm.subscription, vm.resource_group, NULL, &rg, NULL);
-    keys[0] = sub.key;
-    keys[1] = rg.key;
+    parent_keys(&vm, sub, rg);
+    keys[0] = sub;
+    keys[1] = rg;
     keys[2] = vm.key;
     /* the index's answer costs one statement (the generation and the VM's row) and no wait:
      * the builder thread keeps the index current */
