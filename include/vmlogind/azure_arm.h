@@ -112,6 +112,8 @@ bool azure_vm_has_system_identity(const struct azure_vm *vm);
 const struct azure_extension *azure_extension_find(const struct azure_extension *e, size_t n,
                                                    const char *publisher, const char *type);
 
+/* Called per page, in order, on the caller's thread. Also called with n == 0 when the next
+ * page is late (and for an empty page): a moment to commit held work rather than wait. */
 typedef enum err (*azure_vms_fn)(const struct azure_vm *vms, size_t n, void *arg);
 
 /* VMs of a subscription (resource_group NULL) or of one resource group, page by page.
@@ -209,6 +211,7 @@ struct azure_ra_filter {
     const char *assigned_to;  /* assignedTo('{id}'): user/SP incl. transitive groups */
 };
 
+/* Called like azure_vms_fn: per page, and with n == 0 when the next page is late. */
 typedef enum err (*azure_role_assignments_fn)(const struct azure_role_assignment *ras, size_t n,
                                               void *arg);
 enum err azure_role_assignments_list(struct azure_client *c, const char *scope,

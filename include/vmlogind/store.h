@@ -539,6 +539,10 @@ struct store_sync_run {
  * daemon stopped during it) becomes failed "interrupted". Keeps the last 100 runs. */
 enum err store_sync_run_start(struct store *st, struct store_sync_run *r,
                               struct err_detail *d) VL_MUST_CHECK;
+/* A larger page cache on this thread's connection for a sync pass, and back to the usual one
+ * (its memory freed) after it. */
+void store_sync_cache_begin(struct store *st);
+void store_sync_cache_end(struct store *st);
 /* Writes r's state, counts and finish time. */
 enum err store_sync_run_update(struct store *st, const struct store_sync_run *r,
                                struct err_detail *d) VL_MUST_CHECK;

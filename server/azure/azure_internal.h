@@ -177,6 +177,9 @@ struct azure_typed_page {
     /* the same from a scanner inside the item's object, reading it to its end; when set, list
      * pages are scanned rather than loaded into a tree */
     void (*scan)(struct azure_scan *s, void *out);
+    /* pipelined: deliver is also called with no items when the page after a delivered one is
+     * late (50 ms): the caller may commit what it holds open rather than wait holding it */
+    bool idle;
     void (*cleanup)(void *item);
     enum err (*deliver)(const struct azure_typed_page *tp, const void *items, size_t n);
     void (*fn)(void); /* the caller's typed callback, cast back by deliver */

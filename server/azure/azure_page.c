@@ -4,11 +4,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "azure/azure_internal.h"
 #include "vmlogind/xalloc.h"
 
 #define PAGE_MAX_PAGES 1000000
+#define PAGE_IDLE_MS 50 /* a page later than this after the last one: idle is delivered */
 
 static const char *next_link(const json_t *root)
 {
@@ -266,11 +268,31 @@ static void *fetcher(void *arg)
     return NULL;
 }
 
+/* Waits (p->mu held) up to PAGE_IDLE_MS for the fetcher; false if it has handed nothing over
+ * by then. */
+static bool wait_a_little(struct pipe *p)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += PAGE_IDLE_MS * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!p->full && !p->done) {
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0)
+            break;
+    }
+    return p->full || p->done;
+}
+
 enum err azure_page_each_typed(struct azure_client *c, const struct azure_request *rq,
                                const struct azure_typed_page *tp, struct azure_error *ae)
 {
     struct pipe p = {.c = c, .rq = *rq, .tp = tp};
     pthread_t th;
+    bool held = false; /* a page was delivered since the last idle call */
     enum err rc = ERR_OK;
 
     pthread_mutex_init(&p.mu, NULL);
@@ -284,6 +306,15 @@ enum err azure_page_each_typed(struct azure_client *c, const struct azure_reques
         struct parsed_page pg;
 
         pthread_mutex_lock(&p.mu);
+        if (tp->idle && held && !wait_a_little(&p)) {
+            /* the next page is late: the caller may finish what it holds open */
+            pthread_mutex_unlock(&p.mu);
+            held = false;
+            rc = tp->deliver(tp, NULL, 0);
+            if (rc != ERR_OK)
+                break;
+            pthread_mutex_lock(&p.mu);
+        }
         while (!p.full && !p.done)
             pthread_cond_wait(&p.cv, &p.mu);
         if (!p.full) {
@@ -295,6 +326,7 @@ enum err azure_page_each_typed(struct azure_client *c, const struct azure_reques
         pthread_cond_broadcast(&p.cv);
         pthread_mutex_unlock(&p.mu);
         rc = tp->deliver(tp, pg.items, pg.n);
+        held = true;
         azure_typed_free_array(tp, pg.items, pg.n);
         if (rc != ERR_OK)
             break;

@@ -28,6 +28,11 @@
 #define SYNC_DELETED_LOOKUPS 100 /* deletedItems lookups per run for vanished principals */
 #define SYNC_RETRY_BASE_MS 5000  /* after a partial failure */
 #define SYNC_RETRY_CAP_MS 300000
+/* Pages are written in transactions of several pages: a commit writes every index page the
+ * rows touched to the WAL, and rows with random keys touch most of them whatever their
+ * number. The write lock is held at most this long or for this many rows. */
+#define SYNC_TX_MS 250
+#define SYNC_TX_ROWS 20000
 
 /* Process-wide figures for /metrics. */
 static _Atomic int64_t m_runs;
@@ -50,6 +55,9 @@ struct sync {
     int64_t now;              /* wall clock of this run: changed_at of what it writes */
     const char *sub;          /* subscription being listed */
     bool stopped;
+    bool tx_open;                                  /* a transaction spanning pages is open */
+    int64_t tx_start;                              /* monotonic, when it opened */
+    size_t tx_rows;                                /* rows written in it */
     int64_t ms_vms, ms_assignments, ms_principals; /* time per phase, for the log */
     /* principals found by getByIds, sorted for lookups */
     char **found;
@@ -74,6 +82,54 @@ static void note_error(struct sync *s, const char *what, const char *sub, enum e
     s->run.errors++;
     memcpy(s->run.last_error, msg, sizeof(msg));
     log_warn("sync_error", "error=\"%s\"", msg);
+}
+
+/* Commits the transaction spanning pages, if one is open. */
+static enum err tx_flush(struct sync *s, struct err_detail *d)
+{
+    if (!s->tx_open)
+        return ERR_OK;
+    s->tx_open = false;
+    return store_tx_commit(s->env->store, d);
+}
+
+/* Before a page's writes: opens a transaction unless one is open. */
+static enum err tx_page_begin(struct sync *s, struct err_detail *d)
+{
+    enum err rc;
+
+    if (s->tx_open)
+        return ERR_OK;
+    rc = store_tx_begin(s->env->store, d);
+    if (rc == ERR_OK) {
+        s->tx_open = true;
+        s->tx_start = clock_mono_ms();
+        s->tx_rows = 0;
+    }
+    return rc;
+}
+
+/* After a page's writes (rc their result): a failure rolls the open transaction back (with
+ * the pages before it in the same transaction: the listing is then incomplete and marks
+ * nothing gone); a transaction that is old or large enough is committed. */
+static enum err tx_page_end(struct sync *s, size_t rows, enum err rc, struct err_detail *d)
+{
+    if (rc != ERR_OK) {
+        s->tx_open = false;
+        store_tx_rollback(s->env->store);
+        return rc;
+    }
+    s->tx_rows += rows;
+    if (s->tx_rows >= SYNC_TX_ROWS || clock_mono_ms() - s->tx_start >= SYNC_TX_MS)
+        return tx_flush(s, d);
+    return ERR_OK;
+}
+
+/* A commit of the pages of the subscription being listed failed. */
+static enum err note_store(struct sync *s, const struct err_detail *d)
+{
+    note_error(s, "store page of", s->sub, ERR_STORE, NULL, d);
+    return ERR_STORE;
 }
 
 /* Writes the run row; its own changes are bookkeeping, not observed rows. */
@@ -325,18 +381,14 @@ static enum err write_vm_page(struct sync *s, const struct vm_page *p, size_t n_
                               size_t *vms_changed, size_t *exts_changed, struct err_detail *d)
 {
     struct store *st = s->env->store;
-    enum err rc = store_tx_begin(st, d);
+    enum err rc = tx_page_begin(s, d);
 
     if (rc != ERR_OK)
         return rc;
     rc = store_vms_upsert(st, p->vms, n_vms, s->now, vms_changed, d);
     if (rc == ERR_OK && p->n_exts > 0)
         rc = store_extensions_upsert(st, p->exts, p->n_exts, s->now, exts_changed, d);
-    if (rc != ERR_OK) {
-        store_tx_rollback(st);
-        return rc;
-    }
-    return store_tx_commit(st, d);
+    return tx_page_end(s, n_vms + p->n_exts, rc, d);
 }
 
 static enum err on_vms(const struct azure_vm *vms, size_t n, void *arg)
@@ -350,6 +402,8 @@ static enum err on_vms(const struct azure_vm *vms, size_t n, void *arg)
     struct err_detail d;
     enum err rc;
 
+    if (n == 0) /* the next page is late: no write lock held while it comes */
+        return tx_flush(s, &d) == ERR_OK ? progress(s) : note_store(s, &d);
     for (size_t i = 0; i < n; i++)
         n_ext += vms[i].n_extensions;
     p.vms = xcalloc(n + 1, sizeof(*p.vms));
@@ -388,6 +442,10 @@ static void sync_vms(struct sync *s, const char *sub)
     azure_error_clear(&ae);
     s->sub = sub;
     rc = azure_vms_list(s->env->az, sub, NULL, true, on_vms, s, &ae);
+    if (tx_flush(s, &d) != ERR_OK) {
+        note_error(s, "store VMs of", sub, ERR_STORE, NULL, &d);
+        return;
+    }
     if (rc != ERR_OK) {
         if (!s->stopped && s->run.errors == errors)
             note_error(s, "list VMs of", sub, rc, &ae, NULL);
@@ -414,11 +472,15 @@ static bool is_login_role(const char *guid)
 static enum err on_assignments(const struct azure_role_assignment *ras, size_t n, void *arg)
 {
     struct sync *s = arg;
-    struct store_role_assignment_facts *f = xcalloc(n + 1, sizeof(*f));
+    struct store_role_assignment_facts *f;
     size_t kept = 0;
     size_t changed = 0;
     struct err_detail d;
     enum err rc;
+
+    if (n == 0) /* the next page is late: no write lock held while it comes */
+        return tx_flush(s, &d) == ERR_OK ? progress(s) : note_store(s, &d);
+    f = xcalloc(n + 1, sizeof(*f));
 
     for (size_t i = 0; i < n; i++) {
         int64_t created = 0;
@@ -438,7 +500,10 @@ static enum err on_assignments(const struct azure_role_assignment *ras, size_t n
             .created_on = created,
         };
     }
-    rc = store_role_assignments_upsert(s->env->store, f, kept, s->now, &changed, &d);
+    rc = tx_page_begin(s, &d);
+    if (rc == ERR_OK)
+        rc = store_role_assignments_upsert(s->env->store, f, kept, s->now, &changed, &d);
+    rc = tx_page_end(s, kept, rc, &d);
     free(f);
     if (rc != ERR_OK) {
         note_error(s, "store role assignments of", s->sub, rc, NULL, &d);
@@ -463,6 +528,10 @@ static bool sync_assignments(struct sync *s, const char *sub)
     s->sub = sub;
     (void)snprintf(scope, sizeof(scope), "/subscriptions/%s", sub);
     rc = azure_role_assignments_list(s->env->az, scope, NULL, on_assignments, s, &ae);
+    if (tx_flush(s, &d) != ERR_OK) {
+        note_error(s, "store role assignments of", sub, ERR_STORE, NULL, &d);
+        return false;
+    }
     if (rc != ERR_OK) {
         if (!s->stopped && s->run.errors == errors)
             note_error(s, "list role assignments of", sub, rc, &ae, NULL);
@@ -706,6 +775,7 @@ static void run_pass(struct sync *s)
         free_strs(subs, n_subs);
         return;
     }
+    store_sync_cache_begin(s->env->store);
     t = clock_mono_ms();
     for (size_t i = 0; i < n_subs && !s->stopped; i++)
         sync_vms(s, subs[i]);
@@ -726,6 +796,7 @@ static void run_pass(struct sync *s)
     if (!s->stopped)
         sync_principals(s);
     s->ms_principals = clock_mono_ms() - t;
+    store_sync_cache_end(s->env->store);
     free_strs(subs, n_subs);
 }
 

@@ -6,6 +6,8 @@
 
 #include "store/store_int.h"
 
+#define STORE_SYNC_CACHE_KIB "12288" /* 12 MiB */
+
 #define RUN_COUNTS                                                                                 \
     "subscriptions, vms_seen, vms_changed, vms_gone, extensions_seen, extensions_changed,"         \
     " extensions_gone, assignments_seen, assignments_changed, assignments_gone,"                   \
@@ -28,6 +30,37 @@ static const char SQL_LATEST[] = "SELECT id, state, started_at, finished_at, " R
 static const char SQL_LAST_DONE[] = "SELECT id, state, started_at, finished_at, " RUN_COUNTS
                                     ", last_error FROM sync_runs WHERE state <> 'running'"
                                     " ORDER BY id DESC LIMIT 1";
+
+/* A pass writes pages of rows with random keys into five b-trees (table, primary key, three
+ * indexes): with the connection's usual 2 MiB cache a transaction spills and every commit
+ * rewrites most index pages to the WAL. The pass gets a larger cache; after it the cache is
+ * set back and its memory freed (DESIGN §8: private memory). */
+static const char SQL_CACHE_PASS[] = "PRAGMA cache_size = -" STORE_SYNC_CACHE_KIB;
+static const char SQL_CACHE_IDLE[] = "PRAGMA cache_size = -2048"; /* store.c's, per connection */
+static const char SQL_SHRINK[] = "PRAGMA shrink_memory";
+
+static void pragma(struct store *st, const char *sql)
+{
+    sqlite3_stmt *s;
+    struct err_detail d;
+
+    if (store_stmt(st, sql, &s, &d) != ERR_OK)
+        return; /* only a cache size: the pass works without it */
+    while (store_step(s) == SQLITE_ROW)
+        continue;
+    sqlite3_reset(s);
+}
+
+void store_sync_cache_begin(struct store *st)
+{
+    pragma(st, SQL_CACHE_PASS);
+}
+
+void store_sync_cache_end(struct store *st)
+{
+    pragma(st, SQL_CACHE_IDLE);
+    pragma(st, SQL_SHRINK);
+}
 
 /* The counters in RUN_COUNTS order. */
 static int64_t *count_at(struct store_sync_run *r, int i)
