@@ -4,7 +4,6 @@
 # on the plain build (its ctest summary is the last line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 ./scripts/install-deps.sh
@@ -18,6 +17,12 @@ fi
 
 echo "== checks: banned functions, layering, routes versus OpenAPI"
 ./scripts/check-source.sh
+
+echo "== cppcheck and shellcheck"
+cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr \
+    --error-exitcode=1 -I include -I server -I sim server sim
+mapfile -t shells < <(git ls-files '*.sh' .ci/run)
+shellcheck -S warning "${shells[@]}"
 
 echo "== OpenAPI lint"
 ./scripts/lint-openapi.sh

@@ -119,8 +119,8 @@ static enum err replace_members(struct store *st, const void *items, size_t n, i
                                 size_t *changed, struct err_detail *d)
 {
     const struct members_batch *b = items;
-    sqlite3_stmt *up;
-    sqlite3_stmt *seen;
+    sqlite3_stmt *up = NULL;
+    sqlite3_stmt *seen = NULL;
     int64_t c = 0;
     enum err e = store_seen_exec(st, SQL_MEMBERS_RESET, d);
 
