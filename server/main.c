@@ -384,7 +384,7 @@ static int serve(const struct config *cfg)
              ho.threads);
     printf("listening on %s://%s:%u\n", cert ? "https" : "http", host, port);
     fflush(stdout);
-    api_access_start(&app); /* after listening: the first index is built meanwhile */
+    api_access_start(&app); /* the access index's builder; it builds once asked */
 
     while (sigwait(&set, &sig) != 0)
         ;

@@ -56,8 +56,8 @@ void api_grants_sweep_get(struct http_request *req);
 void api_grants_policy_get(struct http_request *req);
 void api_grants_policy_put(struct http_request *req);
 void api_access_vm(struct http_request *req);
-/* The access index's builder thread (api_access_index.h): started once the store is open,
- * stopped before it closes. */
+/* The access index's builder thread (api_access_index.h): started once the server listens,
+ * stopped before the store closes. */
 void api_access_start(struct app *app);
 void api_access_stop(void);
 void api_access_principal(struct http_request *req);

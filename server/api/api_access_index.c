@@ -599,6 +599,10 @@ static struct store *g_st;
 static access_index_frag_fn g_frag;
 static pthread_t g_thread;
 static bool g_started;
+/* a reader found no index for its generation since the builder last found one current: the
+ * first index is built once /access is asked for (not at start: 50 MiB at 1M assignments
+ * that a daemon never asked for access does not hold), and a new one once a reader needs it */
+static bool g_asked;
 
 static void unref(struct access_index *ix)
 {
@@ -629,6 +633,10 @@ struct access_index *access_index_get(int64_t epoch, int64_t gen)
     if (g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen) {
         ix = g_cur;
         atomic_fetch_add(&ix->refs, 1);
+    } else if (!g_asked) {
+        g_asked = true;
+        if (g_started)
+            pthread_cond_signal(&g_cv);
     }
     pthread_mutex_unlock(&g_mu);
     return ix;
@@ -649,8 +657,9 @@ static void builder_step(void)
         g_seen_gen = gen;
         g_seen_at = now;
     }
-    if ((g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen) ||
-        (g_failed_epoch == epoch && g_failed_gen == gen) ||
+    if (g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen)
+        g_asked = false; /* current: nothing to do until a reader finds it stale */
+    if (!g_asked || (g_failed_epoch == epoch && g_failed_gen == gen) ||
         (g_built_at != 0 && (now - g_built_at < REBUILD_GAP_MS || now - g_built_at < g_build_ms ||
                              now - g_seen_at < QUIET_MS))) {
         pthread_mutex_unlock(&g_mu);
@@ -681,11 +690,19 @@ static void builder_step(void)
     pthread_mutex_unlock(&g_mu);
 }
 
+/* Sleeps until a reader asks, then looks at the generation every BUILDER_POLL_MS until the
+ * index is current again. */
 static void *builder_main(void *arg)
 {
     (void)arg;
+    pthread_mutex_lock(&g_mu);
     while (!atomic_load(&g_stop)) {
         struct timespec until;
+        if (!g_asked) {
+            (void)pthread_cond_wait(&g_cv, &g_mu);
+            continue;
+        }
+        pthread_mutex_unlock(&g_mu);
         builder_step();
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_nsec += BUILDER_POLL_MS * 1000000L;
@@ -694,10 +711,10 @@ static void *builder_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&g_mu);
-        if (!atomic_load(&g_stop))
+        if (g_asked && !atomic_load(&g_stop))
             (void)pthread_cond_timedwait(&g_cv, &g_mu, &until);
-        pthread_mutex_unlock(&g_mu);
     }
+    pthread_mutex_unlock(&g_mu);
     return NULL;
 }
 
@@ -719,9 +736,12 @@ bool access_index_start(struct store *st, access_index_frag_fn frag)
     if (!ok) {
         pthread_cond_destroy(&g_cv);
         log_warn("access_index_not_started", "reason=\"thread\"");
+        return false;
     }
-    g_started = ok;
-    return ok;
+    pthread_mutex_lock(&g_mu); /* readers look at it (to wake the builder) */
+    g_started = true;
+    pthread_mutex_unlock(&g_mu);
+    return true;
 }
 
 void access_index_stop(void)
@@ -733,8 +753,11 @@ void access_index_stop(void)
     pthread_cond_signal(&g_cv);
     pthread_mutex_unlock(&g_mu);
     pthread_join(g_thread, NULL);
-    pthread_cond_destroy(&g_cv);
+    pthread_mutex_lock(&g_mu);
     g_started = false;
+    g_asked = false;
+    pthread_mutex_unlock(&g_mu);
+    pthread_cond_destroy(&g_cv);
     access_index_reset();
 }
 

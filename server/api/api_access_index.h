@@ -2,8 +2,8 @@
  * assignments by scope, transitive group members, principals), built from one consistent read
  * of the store and valid for exactly the access generation it was read at (migration 0005:
  * every write to a source table bumps it). A reader that finds another generation gets NULL
- * and answers from SQL. One builder thread (access_index_start) watches the generation and
- * builds a new index once it has held still for a moment (not while a sync is writing page
+ * and answers from SQL, and wakes the builder thread (access_index_start), which builds a new
+ * index once the generation has held still for a moment (not while a sync is writing page
  * after page): no request ever waits for a build. */
 #ifndef VMLOGIND_API_ACCESS_INDEX_H
 #define VMLOGIND_API_ACCESS_INDEX_H
@@ -29,12 +29,14 @@ struct access_index_known {
 };
 typedef char *(*access_index_frag_fn)(const struct store_principal_row *p, int which);
 /* Starts the builder thread, which reads through st (a connection of its own) and builds the
- * first index at once. false if the thread could not start (every answer comes from SQL). */
+ * first index when a reader first asks. false if the thread could not start (every answer
+ * comes from SQL). */
 bool access_index_start(struct store *st, access_index_frag_fn frag);
 /* Ends the builder (a build under way gives up) and drops the index. */
 void access_index_stop(void);
 /* The index for this generation (store_access_generation), referenced (release it), or NULL:
- * none built for it yet, or the data has a shape the index does not hold. */
+ * none built for it yet (the builder is woken), or the data has a shape the index does not
+ * hold. */
 struct access_index *access_index_get(int64_t epoch, int64_t gen);
 void access_index_release(struct access_index *ix);
 /* Drops the process's index (tests; memory). */
