@@ -227,7 +227,7 @@ bool h_sim_start(struct sim *s, const char *scenario_path, const char *const ext
     argv[n] = NULL;
     snprintf(log, sizeof(log), "%s/azsim.log", s->dir);
     h_set_ca(s->cert);
-    return h_proc_start(&s->p, argv, NULL, log, 10000);
+    return h_proc_start(&s->p, argv, NULL, log, 30000);
 }
 
 void h_sim_stop(struct sim *s)
@@ -247,7 +247,7 @@ static bool daemon_spawn(struct daemon *d, char *const env[])
                     d->config,
                     NULL};
     snprintf(log, sizeof(log), "%s/vmlogind.log", d->dir);
-    return h_proc_start(&d->p, argv, env, log, 10000);
+    return h_proc_start(&d->p, argv, env, log, 30000);
 }
 
 bool h_daemon_start(struct daemon *d, const char *config_text, char *const env[])
