@@ -455,17 +455,17 @@ void api_grants_get(struct http_request *req)
 
 /* ---- PATCH and DELETE /v1/loginGrants/{id} -------------------------------------------------- */
 
-static bool grant_is_live(const struct store_grant *g)
-{
-    return strcmp(g->state, MODEL_GRANT_PENDING) == 0 || strcmp(g->state, MODEL_GRANT_ACTIVE) == 0;
-}
+#define CHANGE_ATTEMPTS 5
+
+enum change_outcome { CHANGED, REPLIED, MOVED_ON };
 
 /* Applies u to the grant as read (g), queues its task and writes the audit row, in one
- * transaction; wakes the reconciler and fills *now_g with the grant as it is now. Replies and
- * returns false on failure. */
-static bool change_grant(struct http_request *req, const struct store_grant *g,
-                         const struct store_grant_update *u, const char *action,
-                         struct store_grant *now_g)
+ * transaction; wakes the reconciler and fills *now_g with the grant as it is now. MOVED_ON
+ * (nothing written, nothing replied) when the grant's generation changed since it was read;
+ * REPLIED after replying with any other failure. */
+static enum change_outcome change_grant(struct http_request *req, const struct store_grant *g,
+                                        const struct store_grant_update *u, const char *action,
+                                        struct store_grant *now_g)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
@@ -485,25 +485,85 @@ static bool change_grant(struct http_request *req, const struct store_grant *g,
         free(details);
         if (rc != ERR_OK) {
             api_audit_unavailable(req);
-            return false;
+            return REPLIED;
         }
     }
     if (rc != ERR_OK) {
         store_tx_rollback(app->store);
+        store_grant_clear(now_g);
         if (rc == ERR_CONFLICT)
-            http_reply_problem(req, 409, "grant_changed",
-                               "the grant changed while it was being updated; try again", NULL);
-        else
-            http_reply_error(req, rc, &d);
-        return false;
+            return MOVED_ON;
+        http_reply_error(req, rc, &d);
+        return REPLIED;
     }
-    return commit_and_wake(req, GRANT_TASK, g->id);
+    return commit_and_wake(req, GRANT_TASK, g->id) ? CHANGED : REPLIED;
+}
+
+/* May the request change this grant (as read now)? Replies and returns false if not. */
+typedef bool (*grant_check_fn)(struct http_request *req, const struct store_grant *g);
+
+/* Reads the request's grant, checks the caller's delegation and check(), and applies u. The
+ * reconciler moves grants on by itself (pending to active, an error recorded); when it did so
+ * between the read and the write, the grant is read and judged again rather than refusing the
+ * caller, a few times before a 409. True with *now_g when the change is made; false after a
+ * reply. */
+static bool update_grant(struct http_request *req, grant_check_fn check,
+                         const struct store_grant_update *u, const char *action,
+                         struct store_grant *now_g)
+{
+    struct store_grant g;
+    enum change_outcome r = MOVED_ON;
+
+    for (int attempt = 0; attempt < CHANGE_ATTEMPTS && r == MOVED_ON; attempt++) {
+        if (!load_grant(req, &g))
+            return false;
+        if (!check_delegation(req, g.scope, g.role, g.principal_type, g.principal_id) ||
+            !check(req, &g)) {
+            store_grant_clear(&g);
+            return false;
+        }
+        r = change_grant(req, &g, u, action, now_g);
+        store_grant_clear(&g);
+    }
+    if (r == MOVED_ON)
+        http_reply_problem(req, 409, "grant_changed",
+                           "the grant kept changing while it was being updated; try again", NULL);
+    return r == CHANGED;
+}
+
+static bool grant_is_live(const struct store_grant *g)
+{
+    return strcmp(g->state, MODEL_GRANT_PENDING) == 0 || strcmp(g->state, MODEL_GRANT_ACTIVE) == 0;
+}
+
+static bool changeable(struct http_request *req, const struct store_grant *g)
+{
+    if (grant_is_live(g))
+        return true;
+    http_reply_problem(
+        req, 409, "grant_not_live",
+        http_printf(req,
+                    "the grant is %s; only a pending or active grant can be changed (grant again "
+                    "instead)",
+                    g->state),
+        NULL);
+    return false;
+}
+
+/* Only a grant that holds or may hold an assignment has anything to revoke; any other is
+ * answered as it is. */
+static bool revocable(struct http_request *req, const struct store_grant *g)
+{
+    if (grant_is_live(g))
+        return true;
+    reply_grant(req, strcmp(g->state, MODEL_GRANT_REVOKING) == 0 ? 202 : 200, g);
+    return false;
 }
 
 void api_grants_change(struct http_request *req)
 {
     struct app *app = req->app;
-    struct store_grant g, now_g = {0};
+    struct store_grant now_g = {0};
     struct store_grant_update u = {0};
     struct violations vs;
 
@@ -513,48 +573,22 @@ void api_grants_change(struct http_request *req)
         http_reply_problem(req, 400, "validation_failed", "the grant change is not valid", &vs);
         return;
     }
-    if (!load_grant(req, &g))
-        return;
-    if (!check_delegation(req, g.scope, g.role, g.principal_type, g.principal_id))
-        goto out;
-    if (!grant_is_live(&g)) {
-        http_reply_problem(req, 409, "grant_not_live",
-                           http_printf(req,
-                                       "the grant is %s; only a pending or active grant can be "
-                                       "changed (grant again instead)",
-                                       g.state),
-                           NULL);
-        goto out;
-    }
-    if (change_grant(req, &g, &u, "loginGrant.update", &now_g)) {
-        log_info("grant_updated", "request_id=%s grant=%s expires_at=%lld", req->request_id, g.id,
-                 (long long)u.expires_at);
+    if (update_grant(req, changeable, &u, "loginGrant.update", &now_g)) {
+        log_info("grant_updated", "request_id=%s grant=%s expires_at=%lld", req->request_id,
+                 now_g.id, (long long)u.expires_at);
         reply_grant(req, 200, &now_g);
     }
-out:
     store_grant_clear(&now_g);
-    store_grant_clear(&g);
 }
 
 void api_grants_revoke(struct http_request *req)
 {
-    struct store_grant g, now_g = {0};
+    struct store_grant now_g = {0};
     struct store_grant_update u = {.state = MODEL_GRANT_REVOKING, .revoked_by = req->subject};
 
-    if (!load_grant(req, &g))
-        return;
-    if (!check_delegation(req, g.scope, g.role, g.principal_type, g.principal_id))
-        goto out;
-    /* Only a grant that holds or may hold an assignment has anything to revoke. */
-    if (!grant_is_live(&g)) {
-        reply_grant(req, strcmp(g.state, MODEL_GRANT_REVOKING) == 0 ? 202 : 200, &g);
-        goto out;
-    }
-    if (change_grant(req, &g, &u, "loginGrant.revoke", &now_g))
+    if (update_grant(req, revocable, &u, "loginGrant.revoke", &now_g))
         reply_grant(req, 202, &now_g);
-out:
     store_grant_clear(&now_g);
-    store_grant_clear(&g);
 }
 
 /* ---- sweeps: POST /v1/loginGrants/sweeps, GET /v1/loginGrants/sweeps/{id} ----------------- */

@@ -193,6 +193,35 @@ static void test_list_filters_and_paging(void **state)
     json_decref(page);
 }
 
+/* A change right behind the grant races the reconciler, which moves the grant on (pending to
+ * active) at the same time: the caller's change still lands, never a spurious 409. */
+static void test_change_while_reconciling(void **state)
+{
+    static const char *const users[] = {"alice", "bob", "carol"};
+    static const char *const vms[] = {"ws2022-app-01", "win11-desk-01", "ws2019-stopped"};
+    char body[256], path[128], at[40];
+    (void)state;
+
+    for (int i = 0; i < 9; i++) {
+        json_t *g, *changed;
+
+        snprintf(body, sizeof(body),
+                 "{\"scope\":\"" RG "/providers/Microsoft.Compute/virtualMachines/%s\","
+                 "\"role\":\"user\",\"principal\":{\"upn\":\"%s@contoso.example\"}}",
+                 vms[i / 3], users[i % 3]);
+        g = call(C.key, "POST", "/v1/loginGrants", body, 202);
+        snprintf(path, sizeof(path), "/v1/loginGrants/%s", jstr(g, "id"));
+        json_decref(g);
+        clock_fmt_rfc3339(clock_now_ms() + (int64_t)(i + 2) * 3600 * 1000, at, sizeof(at));
+        snprintf(body, sizeof(body), "{\"expiresAt\":\"%s\"}", at);
+        changed = call(C.key, "PATCH", path, body, 200);
+        assert_string_equal(jstr(changed, "expiresAt"), at);
+        json_decref(changed);
+        if (i % 3 == 2) /* and a revoke right behind */
+            json_decref(call(C.key, "DELETE", path, NULL, 202));
+    }
+}
+
 static void test_principal_never_appears(void **state)
 {
     json_t *g;
@@ -271,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_delegation),
         cmocka_unit_test(test_malformed_requests),
         cmocka_unit_test(test_list_filters_and_paging),
+        cmocka_unit_test(test_change_while_reconciling),
         cmocka_unit_test(test_principal_never_appears),
         cmocka_unit_test(test_converges_after_kill),
         cmocka_unit_test(test_principal_access_paging),
