@@ -131,6 +131,9 @@ char *http_printf(struct http_request *req, const char *fmt, ...) VL_PRINTF(2, 3
 void http_reply_json(struct http_request *req, int status, json_t *body); /* steals body */
 void http_reply_raw(struct http_request *req, int status, const char *type, const char *data,
                     size_t len);
+/* The same with data malloc'd and NUL-terminated at len, taken over instead of copied. */
+void http_reply_take(struct http_request *req, int status, const char *type, char *data,
+                     size_t len);
 void http_add_header(struct http_request *req, const char *name, const char *value);
 /* problem+json with type, title, status, detail, code, instance (the request id), and
  * errors[] when vs is given. */

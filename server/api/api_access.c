@@ -271,13 +271,16 @@ static void jw_time(struct jw *w, const char *k, int64_t ms)
     jw_str(w, k, ms > 0 ? clock_fmt_rfc3339(ms, t, sizeof(t)) : NULL);
 }
 
-/* Replies 200 with the written JSON, or 500 if it could not be written. Frees the buffer. */
+/* Replies 200 with the written JSON (handing the buffer over, no copy), or 500 if it could not
+ * be written. Empties the writer. */
 static void jw_reply(struct http_request *req, struct jw *w)
 {
+    size_t len = w->b.len;
+
     if (w->rc != ERR_OK)
         http_reply_error(req, w->rc, NULL);
     else
-        http_reply_raw(req, 200, "application/json", w->b.data, w->b.len);
+        http_reply_take(req, 200, "application/json", buf_steal(&w->b), len);
     buf_cleanup(&w->b);
 }
 

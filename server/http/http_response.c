@@ -128,6 +128,19 @@ void http_reply_raw(struct http_request *req, int status, const char *type, cons
     req->resp_len = len;
 }
 
+void http_reply_take(struct http_request *req, int status, const char *type, char *data, size_t len)
+{
+    if (req->replied) {
+        free(data);
+        return;
+    }
+    req->replied = true;
+    req->status = status;
+    req->resp_type = type;
+    req->resp = data;
+    req->resp_len = len;
+}
+
 void http_reply_json(struct http_request *req, int status, json_t *body)
 {
     char *text;
