@@ -2,6 +2,7 @@
  * with $filter, get, put under a caller-chosen GUID, delete). Role assignment calls are
  * synchronous: no LRO. Role definitions compare by their trailing GUID. */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,29 +47,22 @@ void azure_role_assignment_parse(const json_t *o, void *out)
     ra->updated_on = azure_json_dup(p, "updatedOn");
 }
 
-static void scan_ra_properties(struct azure_scan *s, struct azure_role_assignment *ra)
-{
-    while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "scope"))
-            azure_scan_take(&ra->scope, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "roleDefinitionId"))
-            azure_scan_take(&ra->role_definition_id, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "principalId"))
-            azure_scan_take(&ra->principal_id, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "principalType"))
-            azure_scan_take(&ra->principal_type, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "description"))
-            azure_scan_take(&ra->description, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "condition"))
-            azure_scan_take(&ra->condition, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "createdOn"))
-            azure_scan_take(&ra->created_on, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "updatedOn"))
-            azure_scan_take(&ra->updated_on, azure_scan_str(s));
-        else
-            (void)azure_scan_skip(s);
-    }
-}
+static const struct azure_scan_field RA_PROPERTY_FIELDS[] = {
+    {"scope", offsetof(struct azure_role_assignment, scope)},
+    {"roleDefinitionId", offsetof(struct azure_role_assignment, role_definition_id)},
+    {"principalId", offsetof(struct azure_role_assignment, principal_id)},
+    {"principalType", offsetof(struct azure_role_assignment, principal_type)},
+    {"description", offsetof(struct azure_role_assignment, description)},
+    {"condition", offsetof(struct azure_role_assignment, condition)},
+    {"createdOn", offsetof(struct azure_role_assignment, created_on)},
+    {"updatedOn", offsetof(struct azure_role_assignment, updated_on)},
+    {NULL, 0},
+};
+static const struct azure_scan_field RA_FIELDS[] = {
+    {"id", offsetof(struct azure_role_assignment, id)},
+    {"name", offsetof(struct azure_role_assignment, name)},
+    {NULL, 0},
+};
 
 /* azure_role_assignment_parse from a scanner, inside the item's object (list pages). */
 void azure_role_assignment_scan(struct azure_scan *s, void *out)
@@ -76,13 +70,11 @@ void azure_role_assignment_scan(struct azure_scan *s, void *out)
     struct azure_role_assignment *ra = out;
 
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "id"))
-            azure_scan_take(&ra->id, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "name"))
-            azure_scan_take(&ra->name, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "properties")) {
+        if (azure_scan_str_member(s, ra, RA_FIELDS))
+            continue;
+        if (azure_scan_key_is(s, "properties")) {
             if (azure_scan_object(s))
-                scan_ra_properties(s, ra);
+                azure_scan_str_object(s, ra, RA_PROPERTY_FIELDS);
         } else
             (void)azure_scan_skip(s);
     }

@@ -1,6 +1,7 @@
 /* azure_arm_compute.c: Microsoft.Compute (and the subscription list): VMs listed, read and
  * PATCHed for their system-assigned identity; extensions listed, read, PUT and DELETEd. JSON is
  * turned into struct azure_vm / azure_extension here and goes no further. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,22 +214,23 @@ void azure_vm_parse(const json_t *o, void *out)
  * value (jansson keeps the last too); a repeated object member is merged into, where jansson
  * would keep only the last one (ARM never repeats a member). */
 
+#define F(type, name, field)                                                                       \
+    {                                                                                              \
+        name, offsetof(type, field)                                                                \
+    }
+
+static const struct azure_scan_field STATUS_FIELDS[] = {
+    F(struct azure_status, "code", code),
+    F(struct azure_status, "level", level),
+    F(struct azure_status, "displayStatus", display_status),
+    F(struct azure_status, "message", message),
+    F(struct azure_status, "time", time),
+    {NULL, 0},
+};
+
 static void scan_status(struct azure_scan *s, struct azure_status *st)
 {
-    while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "code"))
-            azure_scan_take(&st->code, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "level"))
-            azure_scan_take(&st->level, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "displayStatus"))
-            azure_scan_take(&st->display_status, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "message"))
-            azure_scan_take(&st->message, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "time"))
-            azure_scan_take(&st->time, azure_scan_str(s));
-        else
-            (void)azure_scan_skip(s);
-    }
+    azure_scan_str_object(s, st, STATUS_FIELDS);
 }
 
 /* An array of statuses (anything else: none), replacing *st. */
@@ -267,19 +269,21 @@ static void scan_ext_instance_view(struct azure_scan *s, struct azure_extension 
     }
 }
 
+static const struct azure_scan_field EXT_PROPERTY_FIELDS[] = {
+    F(struct azure_extension, "publisher", publisher),
+    F(struct azure_extension, "type", type),
+    F(struct azure_extension, "typeHandlerVersion", type_handler_version),
+    F(struct azure_extension, "provisioningState", provisioning_state),
+    {NULL, 0},
+};
+
 static void scan_ext_properties(struct azure_scan *s, struct azure_extension *e)
 {
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "publisher"))
-            azure_scan_take(&e->publisher, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "type"))
-            azure_scan_take(&e->type, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "typeHandlerVersion"))
-            azure_scan_take(&e->type_handler_version, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "autoUpgradeMinorVersion"))
+        if (azure_scan_str_member(s, e, EXT_PROPERTY_FIELDS))
+            continue;
+        if (azure_scan_key_is(s, "autoUpgradeMinorVersion"))
             e->auto_upgrade_minor_version = azure_scan_true(s);
-        else if (azure_scan_key_is(s, "provisioningState"))
-            azure_scan_take(&e->provisioning_state, azure_scan_str(s));
         else if (azure_scan_key_is(s, "instanceView")) {
             if (azure_scan_object(s))
                 scan_ext_instance_view(s, e);
@@ -288,16 +292,19 @@ static void scan_ext_properties(struct azure_scan *s, struct azure_extension *e)
     }
 }
 
+static const struct azure_scan_field EXT_FIELDS[] = {
+    F(struct azure_extension, "id", id),
+    F(struct azure_extension, "name", name),
+    F(struct azure_extension, "location", location),
+    {NULL, 0},
+};
+
 static void scan_extension(struct azure_scan *s, struct azure_extension *e)
 {
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "id"))
-            azure_scan_take(&e->id, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "name"))
-            azure_scan_take(&e->name, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "location"))
-            azure_scan_take(&e->location, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "properties")) {
+        if (azure_scan_str_member(s, e, EXT_FIELDS))
+            continue;
+        if (azure_scan_key_is(s, "properties")) {
             if (azure_scan_object(s))
                 scan_ext_properties(s, e);
         } else
@@ -340,29 +347,38 @@ struct scan_image {
     char *community;
 };
 
+static const struct azure_scan_field IMAGE_VM_FIELDS[] = {
+    F(struct azure_vm, "publisher", image_publisher),
+    F(struct azure_vm, "offer", image_offer),
+    F(struct azure_vm, "sku", image_sku),
+    {NULL, 0},
+};
+static const struct azure_scan_field IMAGE_FIELDS[] = {
+    F(struct scan_image, "version", version),
+    F(struct scan_image, "exactVersion", exact),
+    F(struct scan_image, "id", id),
+    F(struct scan_image, "sharedGalleryImageId", shared),
+    F(struct scan_image, "communityGalleryImageId", community),
+    {NULL, 0},
+};
+
 static void scan_image_ref(struct azure_scan *s, struct azure_vm *vm, struct scan_image *im)
 {
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "publisher"))
-            azure_scan_take(&vm->image_publisher, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "offer"))
-            azure_scan_take(&vm->image_offer, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "sku"))
-            azure_scan_take(&vm->image_sku, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "version"))
-            azure_scan_take(&im->version, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "exactVersion"))
-            azure_scan_take(&im->exact, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "id"))
-            azure_scan_take(&im->id, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "sharedGalleryImageId"))
-            azure_scan_take(&im->shared, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "communityGalleryImageId"))
-            azure_scan_take(&im->community, azure_scan_str(s));
-        else
+        if (!azure_scan_str_member(s, vm, IMAGE_VM_FIELDS) &&
+            !azure_scan_str_member(s, im, IMAGE_FIELDS))
             (void)azure_scan_skip(s);
     }
 }
+
+static const struct azure_scan_field OS_DISK_FIELDS[] = {
+    F(struct azure_vm, "osType", os_type),
+    {NULL, 0},
+};
+static const struct azure_scan_field OS_PROFILE_FIELDS[] = {
+    F(struct azure_vm, "computerName", computer_name),
+    {NULL, 0},
+};
 
 static void scan_storage(struct azure_scan *s, struct azure_vm *vm, struct scan_image *im)
 {
@@ -371,14 +387,8 @@ static void scan_storage(struct azure_scan *s, struct azure_vm *vm, struct scan_
             if (azure_scan_object(s))
                 scan_image_ref(s, vm, im);
         } else if (azure_scan_key_is(s, "osDisk")) {
-            if (!azure_scan_object(s))
-                continue;
-            while (azure_scan_member(s)) {
-                if (azure_scan_key_is(s, "osType"))
-                    azure_scan_take(&vm->os_type, azure_scan_str(s));
-                else
-                    (void)azure_scan_skip(s);
-            }
+            if (azure_scan_object(s))
+                azure_scan_str_object(s, vm, OS_DISK_FIELDS);
         } else {
             (void)azure_scan_skip(s);
         }
@@ -386,14 +396,18 @@ static void scan_storage(struct azure_scan *s, struct azure_vm *vm, struct scan_
 }
 
 /* instanceView's computerName is kept apart: osProfile's wins whatever the member order. */
+static const struct azure_scan_field VM_IV_FIELDS[] = {
+    F(struct azure_vm, "osName", os_name),
+    F(struct azure_vm, "osVersion", os_version),
+    {NULL, 0},
+};
+
 static void scan_instance_view(struct azure_scan *s, struct azure_vm *vm, char **iv_computer)
 {
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "osName"))
-            azure_scan_take(&vm->os_name, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "osVersion"))
-            azure_scan_take(&vm->os_version, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "computerName"))
+        if (azure_scan_str_member(s, vm, VM_IV_FIELDS))
+            continue;
+        if (azure_scan_key_is(s, "computerName"))
             azure_scan_take(iv_computer, azure_scan_str(s));
         else if (azure_scan_key_is(s, "statuses"))
             scan_statuses(s, &vm->statuses, &vm->n_statuses);
@@ -402,23 +416,21 @@ static void scan_instance_view(struct azure_scan *s, struct azure_vm *vm, char *
     }
 }
 
+static const struct azure_scan_field VM_PROPERTY_FIELDS[] = {
+    F(struct azure_vm, "vmId", vm_id),
+    F(struct azure_vm, "provisioningState", provisioning_state),
+    {NULL, 0},
+};
+
 static void scan_vm_properties(struct azure_scan *s, struct azure_vm *vm, struct scan_image *im,
                                char **iv_computer)
 {
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "vmId")) {
-            azure_scan_take(&vm->vm_id, azure_scan_str(s));
-        } else if (azure_scan_key_is(s, "provisioningState")) {
-            azure_scan_take(&vm->provisioning_state, azure_scan_str(s));
+        if (azure_scan_str_member(s, vm, VM_PROPERTY_FIELDS)) {
+            continue;
         } else if (azure_scan_key_is(s, "osProfile")) {
-            if (!azure_scan_object(s))
-                continue;
-            while (azure_scan_member(s)) {
-                if (azure_scan_key_is(s, "computerName"))
-                    azure_scan_take(&vm->computer_name, azure_scan_str(s));
-                else
-                    (void)azure_scan_skip(s);
-            }
+            if (azure_scan_object(s))
+                azure_scan_str_object(s, vm, OS_PROFILE_FIELDS);
         } else if (azure_scan_key_is(s, "storageProfile")) {
             if (azure_scan_object(s))
                 scan_storage(s, vm, im);
@@ -450,17 +462,20 @@ static size_t tag_slot(const struct azure_kv *tags, size_t n, const char *k)
     return n;
 }
 
+static const struct azure_scan_field IDENTITY_FIELDS[] = {
+    F(struct azure_vm, "type", identity_type),
+    F(struct azure_vm, "principalId", identity_principal_id),
+    F(struct azure_vm, "tenantId", identity_tenant_id),
+    {NULL, 0},
+};
+
 static void scan_identity(struct azure_scan *s, struct azure_vm *vm)
 {
     size_t cap = 4;
 
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "type")) {
-            azure_scan_take(&vm->identity_type, azure_scan_str(s));
-        } else if (azure_scan_key_is(s, "principalId")) {
-            azure_scan_take(&vm->identity_principal_id, azure_scan_str(s));
-        } else if (azure_scan_key_is(s, "tenantId")) {
-            azure_scan_take(&vm->identity_tenant_id, azure_scan_str(s));
+        if (azure_scan_str_member(s, vm, IDENTITY_FIELDS)) {
+            continue;
         } else if (azure_scan_key_is(s, "userAssignedIdentities")) {
             azure_strv_free(vm->user_assigned_ids, vm->n_user_assigned);
             vm->n_user_assigned = 0;
@@ -526,6 +541,14 @@ static void scan_tags(struct azure_scan *s, struct azure_vm *vm)
     }
 }
 
+static const struct azure_scan_field VM_FIELDS[] = {
+    F(struct azure_vm, "id", id),
+    F(struct azure_vm, "name", name),
+    F(struct azure_vm, "location", location),
+    F(struct azure_vm, "etag", etag),
+    {NULL, 0},
+};
+
 void azure_vm_scan(struct azure_scan *s, void *out)
 {
     struct azure_vm *vm = out;
@@ -534,15 +557,9 @@ void azure_vm_scan(struct azure_scan *s, void *out)
     const char *version;
 
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "id"))
-            azure_scan_take(&vm->id, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "name"))
-            azure_scan_take(&vm->name, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "location"))
-            azure_scan_take(&vm->location, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "etag"))
-            azure_scan_take(&vm->etag, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "properties")) {
+        if (azure_scan_str_member(s, vm, VM_FIELDS))
+            continue;
+        if (azure_scan_key_is(s, "properties")) {
             if (azure_scan_object(s))
                 scan_vm_properties(s, vm, &im, &iv_computer);
         } else if (azure_scan_key_is(s, "identity")) {

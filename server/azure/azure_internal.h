@@ -165,6 +165,16 @@ char *azure_scan_str(struct azure_scan *s);
 bool azure_scan_true(struct azure_scan *s);
 /* Frees *field and puts value there: a repeated member replaces the earlier one. */
 void azure_scan_take(char **field, char *value);
+/* A string member read straight into a struct: its name and the field's offsetof. */
+struct azure_scan_field {
+    const char *name;
+    size_t offset;
+};
+/* When the current member is one of fields (ended by a NULL name), takes its string value into
+ * the char * at base + offset (azure_scan_take) and returns true; otherwise reads nothing. */
+bool azure_scan_str_member(struct azure_scan *s, void *base, const struct azure_scan_field *fields);
+/* Reads the rest of an object (already entered) keeping the string members named in fields. */
+void azure_scan_str_object(struct azure_scan *s, void *base, const struct azure_scan_field *fields);
 /* True when only whitespace is left and all of it was good JSON. */
 bool azure_scan_done(struct azure_scan *s);
 

@@ -460,6 +460,25 @@ void azure_scan_take(char **field, char *value)
     *field = value;
 }
 
+bool azure_scan_str_member(struct azure_scan *s, void *base, const struct azure_scan_field *fields)
+{
+    for (const struct azure_scan_field *f = fields; f->name != NULL; f++) {
+        if (azure_scan_key_is(s, f->name)) {
+            azure_scan_take((char **)((char *)base + f->offset), azure_scan_str(s));
+            return true;
+        }
+    }
+    return false;
+}
+
+void azure_scan_str_object(struct azure_scan *s, void *base, const struct azure_scan_field *fields)
+{
+    while (azure_scan_member(s)) {
+        if (!azure_scan_str_member(s, base, fields))
+            (void)azure_scan_skip(s);
+    }
+}
+
 bool azure_scan_done(struct azure_scan *s)
 {
     ws(s);
