@@ -162,12 +162,64 @@ enum err store_audit_list(struct store *st, int64_t after, int limit,
                           struct store_audit_entry **out, size_t *n,
                           struct err_detail *d) VL_MUST_CHECK;
 void store_audit_list_free(struct store_audit_entry *list, size_t n);
-/* Walks the chain. ERR_OK with *broken_seq = 0 when intact (*rows counted); ERR_CONFLICT with
- * *broken_seq the first row whose hash, link or sequence is wrong. */
+/* Walks the chain (store_audit_verify_anchored without a file). ERR_OK with *broken_seq = 0
+ * when intact (*rows counted); ERR_CONFLICT with *broken_seq the first row whose hash, link or
+ * sequence is wrong, or another code (see below) with *broken_seq 0. */
 enum err store_audit_verify(struct store *st, int64_t *rows, int64_t *broken_seq,
                             struct err_detail *d) VL_MUST_CHECK;
-/* The hash function above, for verifiers outside the store. */
+/* The plain SHA-256 hash above (rows older versions wrote), for verifiers outside the store. */
 void store_audit_hash(const struct store_audit_entry *e, char out[65]);
+
+/* ---- audit anchoring: a key outside the database and signed checkpoints ------------------ */
+/* Rows after audit_anchor.legacy_end (the last row an older version wrote, fixed by migration
+ * 0008) are chained with hash = HMAC-SHA256(K_chain, the same encoding as above), so nobody
+ * without the key can recompute the chain after editing a row. A checkpoint signs the head
+ * of the chain: the line
+ *   "vmlogind-audit-checkpoint v1 seq=<seq> hash=<hash> legacy_end=<n> at=<ms>"
+ * with mac = HMAC-SHA256(K_checkpoint, that line), kept in audit_checkpoints and appended as
+ * "<line> mac=<mac>\n" to a file outside the database, so deleting the last rows (with their
+ * checkpoints in the database) is caught by the file. K_chain = HMAC-SHA256(key, "vmlogind
+ * audit chain v1"), K_checkpoint = HMAC-SHA256(key, "vmlogind audit checkpoint v1"), where
+ * key is the key file's bytes (trailing whitespace trimmed). */
+
+#define STORE_AUDIT_KEY_MIN 32 /* bytes of key material at least */
+
+/* Sets the audit key (copied; at least STORE_AUDIT_KEY_MIN bytes). Set it before threads use
+ * st. Without it appends and checkpoints fail with ERR_PRECONDITION, except on a ":memory:"
+ * store, which starts with a random key of its own (nothing of it outlives the process). */
+enum err store_audit_key_set(struct store *st, const void *key, size_t len,
+                             struct err_detail *d) VL_MUST_CHECK;
+/* Reads the key file at path and sets it. When the file does not exist and create is true,
+ * writes a new random key there (64 hex characters, mode 0600, never over an existing file)
+ * and sets *created, but only while no row has been chained with a key: once one has, a lost
+ * key file is ERR_PRECONDITION (a new key would leave the log unverifiable). */
+enum err store_audit_key_load(struct store *st, const char *path, bool create, bool *created,
+                              struct err_detail *d) VL_MUST_CHECK;
+
+/* Signs the head of the chain when it is past the newest checkpoint by at least min_rows
+ * rows, or by any row once min_age_ms passed since that checkpoint, or when there is none
+ * yet: appends the line to file (NULL or "": none) and inserts the checkpoint into the
+ * database. *written (may be NULL) tells whether one was made. Not inside a transaction. */
+enum err store_audit_checkpoint(struct store *st, const char *file, int64_t now, int64_t min_rows,
+                                int64_t min_age_ms, bool *written,
+                                struct err_detail *d) VL_MUST_CHECK;
+
+struct store_audit_report {
+    int64_t rows;           /* rows whose link and hash were checked */
+    int64_t legacy_end;     /* rows 1..legacy_end are plain SHA-256 (older versions) */
+    int64_t broken_seq;     /* the first bad row, 0 if none */
+    int64_t checkpoints;    /* signed checkpoints checked (file and database) */
+    int64_t checkpoint_seq; /* the newest of them */
+};
+/* Walks the chain and holds it to every checkpoint in the database and in file (NULL: the
+ * database's only): each must carry a valid mac, the chain must reach its seq with its hash,
+ * and file must hold at least one. ERR_OK when intact; ERR_CONFLICT with d->code
+ * audit_chain_broken (r->broken_seq), audit_truncated, audit_checkpoint_forged,
+ * audit_checkpoint_mismatch or audit_unanchored, and d->msg saying what is wrong;
+ * ERR_PRECONDITION without a key. */
+enum err store_audit_verify_anchored(struct store *st, const char *file,
+                                     struct store_audit_report *r,
+                                     struct err_detail *d) VL_MUST_CHECK;
 
 /* ---- API keys (DESIGN §6): only the SHA-256 of a key is stored -------------------------- */
 

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "store/store_int.h"
 #include "store/store_seen.h"
 #include "vmlogind/clock.h"
@@ -26,7 +28,13 @@ struct store {
     pthread_mutex_t mu;
     struct store_conn *conns; /* every open thread connection, under mu */
     sqlite3 *anchor;          /* keeps an in-memory database (and the WAL) alive */
+    struct store_audit_keys audit_keys;
 };
+
+struct store_audit_keys *store_audit_keys(struct store *st)
+{
+    return &st->audit_keys;
+}
 
 /* Per connection; WAL is a property of the file and is set once on the anchor. A small page
  * cache plus a large mmap keeps private memory low (DESIGN §8). */
@@ -180,6 +188,8 @@ enum err store_open(const char *path, struct store **out, struct err_detail *d)
         store_close(st);
         return ERR_STORE;
     }
+    if (strncmp(st->uri, "file:vmlogind-mem-", 18) == 0)
+        store_audit_key_random(st);
     *out = st;
     return ERR_OK;
 }
@@ -198,6 +208,7 @@ void store_close(struct store *st)
     }
     sqlite3_close(st->anchor);
     pthread_mutex_destroy(&st->mu);
+    OPENSSL_cleanse(&st->audit_keys, sizeof(st->audit_keys));
     free(st->uri);
     free(st);
 }

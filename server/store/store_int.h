@@ -57,4 +57,32 @@ char *store_lower(const char *s);
 enum err store_own_tx_begin(struct store *st, bool *own, struct err_detail *d);
 enum err store_own_tx_end(struct store *st, bool own, enum err rc, struct err_detail *d);
 
+/* The audit chain's keys (store_audit.c): derived from the key file by store_audit_key_set,
+ * set before threads use the store, then only read. */
+struct store_audit_keys {
+    bool set;
+    unsigned char chain[32];
+    unsigned char checkpoint[32];
+};
+struct store_audit_keys *store_audit_keys(struct store *st);
+/* A random key, for a store nothing outlives (":memory:"). */
+void store_audit_key_random(struct store *st);
+/* HMAC-SHA256 of p under key, as lowercase hex. */
+void store_audit_hmac_hex(const unsigned char key[32], const void *p, size_t n, char out[65]);
+
+/* One signed checkpoint (store_audit_anchor.c), and where it was read (for messages). */
+struct store_audit_cp {
+    int64_t seq;
+    char hash[65];
+    int64_t legacy_end;
+    int64_t at;
+    char mac[65];
+    char where[160];
+};
+/* Walks the chain in the caller's read transaction: rows 1..legacy_end by the plain hash,
+ * later ones by the keyed one, each checkpoint of cps (sorted by seq) held to the row at its
+ * seq. Fills r (rows, broken_seq); ERR_CONFLICT with the code and message of store.h. */
+enum err store_audit_walk(struct store *st, int64_t legacy_end, const struct store_audit_cp *cps,
+                          size_t ncps, struct store_audit_report *r, struct err_detail *d);
+
 #endif

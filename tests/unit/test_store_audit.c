@@ -1,5 +1,8 @@
 /* test_store_audit.c: the hash-chained audit log (append, page, verify, tampering found at the
- * edited row, an append rolled back with its change), API keys and operations. */
+ * edited row, an append rolled back with its change), its anchoring (rows deleted from the
+ * end found by the checkpoint file, a row rewritten with the chain recomputed by plain SHA-256
+ * found, checkpoints forged without the key refused, an older plain-SHA log migrated with no
+ * row lost), API keys and operations. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -101,6 +104,282 @@ static void test_tamper_hash_recomputed_breaks_next(void **state)
     tamper(f->path, "UPDATE audit_log SET hash = '" STORE_AUDIT_GENESIS "' WHERE seq = 2");
     assert_int_equal(store_audit_verify(f->st, &rows, &broken, NULL), ERR_CONFLICT);
     assert_int_equal(broken, 2);
+}
+
+/* Runs SQL on the database file behind the store's back, the guards dropped first. */
+static void raw(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *err = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_exec(db,
+                 "DROP TRIGGER IF EXISTS audit_log_no_update;"
+                 "DROP TRIGGER IF EXISTS audit_log_no_delete;"
+                 "DROP TRIGGER IF EXISTS audit_anchor_no_update;"
+                 "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;",
+                 NULL, NULL, NULL);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err);
+    sqlite3_close(db);
+}
+
+static const char *cp_file(const struct fixture *f)
+{
+    static char p[96];
+    snprintf(p, sizeof(p), "%s.audit-checkpoints", f->path);
+    return p;
+}
+
+/* n rows, then a checkpoint of the head in the database and the file. */
+static void rows_and_checkpoint(struct fixture *f, int n)
+{
+    struct store_audit_entry e;
+    bool written = false;
+
+    for (int i = 1; i <= n; i++)
+        append(f->st, i, &e);
+    assert_int_equal(store_audit_checkpoint(f->st, cp_file(f), 5000, 1, 0, &written, NULL), ERR_OK);
+    assert_true(written);
+}
+
+static void expect_bad(struct fixture *f, const char *file, const char *code, const char *text)
+{
+    struct store_audit_report r;
+    struct err_detail d = {{0}, {0}};
+
+    assert_int_equal(store_audit_verify_anchored(f->st, file, &r, &d), ERR_CONFLICT);
+    assert_string_equal(d.code, code);
+    if (strstr(d.msg, text) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", d.msg, text);
+}
+
+static void test_truncation_found_by_checkpoint_file(void **state)
+{
+    struct fixture *f = *state;
+    struct store_audit_entry e;
+    struct store_audit_report r;
+    struct err_detail d = {{0}, {0}};
+    bool written = true;
+
+    /* An empty log is anchored too: its genesis is signed. */
+    assert_int_equal(store_audit_checkpoint(f->st, cp_file(f), 1000, 1, 0, &written, NULL), ERR_OK);
+    assert_true(written);
+    rows_and_checkpoint(f, 10);
+    /* nothing new: no checkpoint; a row, but neither 5 rows nor 60 s: none either */
+    assert_int_equal(store_audit_checkpoint(f->st, cp_file(f), 6000, 5, 60000, &written, NULL),
+                     ERR_OK);
+    assert_false(written);
+    append(f->st, 11, &e);
+    assert_int_equal(store_audit_checkpoint(f->st, cp_file(f), 6000, 5, 60000, &written, NULL),
+                     ERR_OK);
+    assert_false(written);
+    assert_int_equal(store_audit_verify_anchored(f->st, cp_file(f), &r, &d), ERR_OK);
+    assert_int_equal(r.rows, 11);
+    assert_int_equal(r.checkpoints, 2 * 2); /* seq 0 and 10, each in the file and the table */
+    assert_int_equal(r.checkpoint_seq, 10);
+    assert_int_equal(r.legacy_end, 0);
+
+    /* The last rows go, with the checkpoints in the database: the chain left is intact... */
+    raw(f->path, "DELETE FROM audit_log WHERE seq > 7; DELETE FROM audit_checkpoints");
+    assert_int_equal(store_audit_verify_anchored(f->st, NULL, &r, &d), ERR_OK);
+    assert_int_equal(r.rows, 7);
+    /* ...but the file outside the database still says it reached seq 10. */
+    expect_bad(f, cp_file(f), "audit_truncated", "truncated after checkpoint seq 10");
+    expect_bad(f, cp_file(f), "audit_truncated", "ends at seq 7");
+    /* Without the file there is nothing to hold the chain to. */
+    unlink(cp_file(f));
+    expect_bad(f, cp_file(f), "audit_unanchored", "cannot be ruled out");
+}
+
+static void test_truncation_found_by_database_checkpoint(void **state)
+{
+    struct fixture *f = *state;
+
+    rows_and_checkpoint(f, 6);
+    raw(f->path, "DELETE FROM audit_log WHERE seq > 4");
+    expect_bad(f, NULL, "audit_truncated", "truncated after checkpoint seq 6");
+}
+
+/* What an attacker without the key can do: edit row 5 and recompute every later hash and link
+ * with plain SHA-256, as the chain was computed before. */
+static void rewrite_plain(struct fixture *f, int from, int to)
+{
+    struct store_audit_entry *list;
+    char prev[65] = {0};
+    size_t n;
+
+    assert_int_equal(store_audit_list(f->st, 0, 1000, &list, &n, NULL), ERR_OK);
+    for (size_t i = 0; i < n; i++) {
+        struct store_audit_entry *e = &list[i];
+        char *sql;
+        if (e->seq < from || e->seq > to) {
+            memcpy(prev, e->hash, sizeof(prev));
+            continue;
+        }
+        if (e->seq == from) {
+            free(e->outcome);
+            e->outcome = strdup("denied");
+        } else {
+            memcpy(e->prev_hash, prev, sizeof(prev));
+        }
+        store_audit_hash(e, e->hash);
+        memcpy(prev, e->hash, sizeof(prev));
+        sql = sqlite3_mprintf("UPDATE audit_log SET outcome = %Q, prev_hash = %Q, hash = %Q "
+                              "WHERE seq = %lld",
+                              e->outcome, e->prev_hash, e->hash, (long long)e->seq);
+        raw(f->path, sql);
+        sqlite3_free(sql);
+    }
+    store_audit_list_free(list, n);
+}
+
+static void test_rewrite_with_plain_sha_found(void **state)
+{
+    struct fixture *f = *state;
+    struct store_audit_report r;
+    struct err_detail d = {{0}, {0}};
+
+    rows_and_checkpoint(f, 10);
+    rewrite_plain(f, 5, 10);
+    assert_int_equal(store_audit_verify_anchored(f->st, cp_file(f), &r, &d), ERR_CONFLICT);
+    assert_string_equal(d.code, "audit_chain_broken");
+    assert_int_equal(r.broken_seq, 5);
+    assert_int_equal(r.rows, 4);
+    /* Claiming the whole log predates the key (so plain SHA-256 would do) is caught by the
+     * signed checkpoints, which carry where the keyed chain starts. */
+    raw(f->path, "UPDATE audit_anchor SET legacy_end = 10");
+    rewrite_plain(f, 1, 10);
+    expect_bad(f, cp_file(f), "audit_checkpoint_mismatch", "predate the key");
+}
+
+static void test_checkpoint_forgery_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store *other;
+    struct store_audit_entry *list;
+    char line[512], sha[65], text[256];
+    size_t n;
+    FILE *out;
+
+    rows_and_checkpoint(f, 10);
+    raw(f->path, "DELETE FROM audit_log WHERE seq > 7; DELETE FROM audit_checkpoints");
+    assert_int_equal(store_audit_list(f->st, 6, 1, &list, &n, NULL), ERR_OK);
+    assert_int_equal(n, 1);
+    /* A checkpoint of the new head "signed" with plain SHA-256, replacing the file. */
+    snprintf(text, sizeof(text), "vmlogind-audit-checkpoint v1 seq=7 hash=%s legacy_end=0 at=9000",
+             list[0].hash);
+    sha256_hex(text, strlen(text), sha);
+    snprintf(line, sizeof(line), "%s mac=%s\n", text, sha);
+    out = fopen(cp_file(f), "w");
+    assert_non_null(out);
+    fputs(line, out);
+    fclose(out);
+    expect_bad(f, cp_file(f), "audit_checkpoint_forged", "line 1");
+    /* The same into the database table. */
+    raw(f->path, "DELETE FROM audit_checkpoints");
+    {
+        char *sql = sqlite3_mprintf("INSERT INTO audit_checkpoints VALUES (7, %Q, 0, 9000, %Q)",
+                                    list[0].hash, sha);
+        raw(f->path, sql);
+        sqlite3_free(sql);
+    }
+    expect_bad(f, NULL, "audit_checkpoint_forged", "in the database");
+    raw(f->path, "DELETE FROM audit_checkpoints");
+    /* A checkpoint signed with another key does not pass either. */
+    {
+        struct err_detail d = {{0}, {0}};
+        char other_path[96];
+        unsigned char k[32];
+        for (size_t i = 0; i < sizeof(k); i++)
+            k[i] = (unsigned char)(list[0].hash[i] ^ 0x5a);
+        snprintf(other_path, sizeof(other_path), "%s", f->path);
+        assert_int_equal(store_open(other_path, &other, &d), ERR_OK);
+        assert_int_equal(store_audit_key_set(other, k, sizeof(k), &d), ERR_OK);
+        unlink(cp_file(f));
+        assert_int_equal(store_audit_checkpoint(other, cp_file(f), 9000, 1, 0, NULL, &d), ERR_OK);
+        store_close(other);
+        expect_bad(f, cp_file(f), "audit_checkpoint_forged", "seq 7");
+    }
+    store_audit_list_free(list, n);
+    /* Appends refuse to run without a key. */
+    {
+        struct store *nokey;
+        struct store_audit_entry e = {
+            .at = 1, .actor = (char *)"a", .action = (char *)"b", .outcome = (char *)"c"};
+        assert_int_equal(store_open(f->path, &nokey, NULL), ERR_OK);
+        assert_int_equal(store_audit_append(nokey, &e, NULL), ERR_PRECONDITION);
+        store_close(nokey);
+    }
+}
+
+/* A log an older version wrote (plain SHA-256 rows, no anchor) migrates with every row kept,
+ * verified as it was; the keyed chain starts after it. */
+static void test_legacy_log_migrates(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st;
+    struct store_audit_entry e;
+    struct store_audit_report r;
+    struct err_detail d = {{0}, {0}};
+    char key[96], prev[65] = STORE_AUDIT_GENESIS;
+    bool created = false;
+    int before = 0;
+
+    store_close(f->st);
+    f->st = NULL;
+    unlink(f->path);
+    while (before < store_migrations_count && store_migrations[before].version < 8)
+        before++;
+    assert_int_equal(store_open(f->path, &st, &d), ERR_OK);
+    assert_int_equal(store_migrate_with(st, store_migrations, before, &d), ERR_OK);
+    for (int i = 1; i <= 5; i++) {
+        char *sql;
+        e = (struct store_audit_entry){.seq = i,
+                                       .at = 100 + i,
+                                       .actor = (char *)"cli",
+                                       .action = (char *)"apiKey.create",
+                                       .target = (char *)"k",
+                                       .outcome = (char *)"succeeded"};
+        memcpy(e.prev_hash, prev, sizeof(prev));
+        store_audit_hash(&e, e.hash);
+        memcpy(prev, e.hash, sizeof(prev));
+        sql = sqlite3_mprintf("INSERT INTO audit_log (seq, at, actor, action, target, outcome, "
+                              "prev_hash, hash) VALUES (%d, %d, 'cli', 'apiKey.create', 'k', "
+                              "'succeeded', %Q, %Q)",
+                              i, 100 + i, e.prev_hash, e.hash);
+        raw(f->path, sql);
+        sqlite3_free(sql);
+    }
+    assert_int_equal(store_migrate(st, &d), ERR_OK);
+    snprintf(key, sizeof(key), "%s.audit-key", f->path);
+    unlink(key);
+    assert_int_equal(store_audit_key_load(st, key, true, &created, &d), ERR_OK);
+    assert_true(created);
+    f->st = st;
+    rows_and_checkpoint(f, 3);
+    assert_int_equal(store_audit_verify_anchored(st, cp_file(f), &r, &d), ERR_OK);
+    assert_int_equal(r.rows, 8);
+    assert_int_equal(r.legacy_end, 5);
+    /* The new rows are keyed: their hash is not the plain one. */
+    {
+        struct store_audit_entry *list;
+        size_t n;
+        char plain[65];
+        assert_int_equal(store_audit_list(st, 5, 1, &list, &n, NULL), ERR_OK);
+        assert_string_equal(list[0].prev_hash, prev);
+        store_audit_hash(&list[0], plain);
+        assert_string_not_equal(plain, list[0].hash);
+        store_audit_list_free(list, n);
+    }
+    /* The key file lost once keyed rows exist: no new key is made over it. */
+    unlink(key);
+    assert_int_equal(store_audit_key_load(st, key, true, &created, &d), ERR_PRECONDITION);
+    assert_non_null(strstr(d.msg, "restore"));
+    /* A legacy row rewritten (and the plain chain recomputed up to the key) breaks the link
+     * into the keyed chain. */
+    rewrite_plain(f, 2, 5);
+    expect_bad(f, cp_file(f), "audit_chain_broken", "seq 6");
 }
 
 static void test_append_rolls_back_with_change(void **state)
@@ -224,6 +503,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chain_verify_and_tamper, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_hash_recomputed_breaks_next, fixture_setup_file,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_found_by_checkpoint_file,
+                                        fixture_setup_file, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_found_by_database_checkpoint,
+                                        fixture_setup_file, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rewrite_with_plain_sha_found, fixture_setup_file,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_forgery_refused, fixture_setup_file,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_log_migrates, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_append_rolls_back_with_change, fixture_setup,
                                         fixture_teardown),

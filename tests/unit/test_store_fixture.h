@@ -34,6 +34,14 @@ static inline int fixture_setup_at(void **state, bool on_file)
         fprintf(stderr, "fixture: %s\n", d.msg);
         return -1;
     }
+    if (on_file) { /* a random audit key made now, in a file beside the database */
+        char key[96];
+        snprintf(key, sizeof(key), "%s.audit-key", f->path);
+        if (store_audit_key_load(f->st, key, true, NULL, &d) != ERR_OK) {
+            fprintf(stderr, "fixture: %s\n", d.msg);
+            return -1;
+        }
+    }
     *state = f;
     return 0;
 }
@@ -59,6 +67,10 @@ static inline int fixture_teardown(void **state)
         snprintf(p, sizeof(p), "%s-wal", f->path);
         unlink(p);
         snprintf(p, sizeof(p), "%s-shm", f->path);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s.audit-key", f->path);
+        unlink(p);
+        snprintf(p, sizeof(p), "%s.audit-checkpoints", f->path);
         unlink(p);
     }
     free(f);
