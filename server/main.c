@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmlogind/api.h"
@@ -48,7 +50,7 @@ static const char usage[] =
     "  vmlogind identities limit --subject user:OBJECT_ID|app:APP_ID [--scope S]...\n"
     "           [--grant-roles ...] [--grant-principal-types ...] [--grant-member-of ID]\n"
     "  vmlogind identities list | identities unlimit --subject SUBJECT\n"
-    "  vmlogind audit verify [--db PATH]\n"
+    "  vmlogind audit verify [--db PATH] [--audit-key-file F] [--audit-checkpoint-file F]\n"
     "Every setting also reads VMLOGIND_<SETTING> from the environment.\n";
 
 /* Turns "--sync-interval-s" into "sync_interval_s". */
@@ -164,6 +166,78 @@ static int open_store(const struct config *cfg, struct store **st)
     return 0;
 }
 
+/* Where the audit key and checkpoints live: the settings, else beside the database (nothing
+ * for an in-memory one, whose store keys itself). */
+struct audit_files {
+    char key[CONFIG_STR_MAX + 32];
+    char checkpoints[CONFIG_STR_MAX + 32];
+};
+
+static void audit_files(const struct config *cfg, struct audit_files *f)
+{
+    bool mem = strcmp(cfg->db, ":memory:") == 0;
+
+    snprintf(f->key, sizeof(f->key), "%s", cfg->audit_key_file);
+    if (f->key[0] == '\0' && !mem)
+        snprintf(f->key, sizeof(f->key), "%s.audit-key", cfg->db);
+    snprintf(f->checkpoints, sizeof(f->checkpoints), "%s", cfg->audit_checkpoint_file);
+    if (f->checkpoints[0] == '\0' && !mem)
+        snprintf(f->checkpoints, sizeof(f->checkpoints), "%s.audit-checkpoints", cfg->db);
+}
+
+/* Loads the audit key (making one on first start when create) and, when create, signs the
+ * head of the chain if it moved since the last checkpoint. 0 or 1 after a message. */
+static int audit_open(const struct config *cfg, struct store *st, bool create)
+{
+    struct audit_files f;
+    struct err_detail d;
+    struct stat sb;
+    bool created = false;
+
+    audit_files(cfg, &f);
+    if (f.key[0] == '\0')
+        return 0;
+    if (store_audit_key_load(st, f.key, create, &created, &d) != ERR_OK) {
+        log_error("audit_key_unusable", "path=%s error=\"%s\"", f.key, d.msg);
+        fprintf(stderr, "vmlogind: %s\n", d.msg);
+        return 1;
+    }
+    if (created)
+        log_warn("audit_key_generated",
+                 "path=%s note=\"a new random audit key (mode 0600); keep it, and a copy away "
+                 "from the database: without it the audit log cannot be verified\"",
+                 f.key);
+    if (stat(f.key, &sb) == 0 && (sb.st_mode & 077) != 0)
+        log_warn("audit_key_readable",
+                 "path=%s mode=%03o note=\"others than the owner can "
+                 "read it; chmod 600\"",
+                 f.key, (unsigned)(sb.st_mode & 0777));
+    if (create &&
+        store_audit_checkpoint(st, f.checkpoints, clock_now_ms(), 1, 0, NULL, &d) != ERR_OK) {
+        log_error("audit_checkpoint_failed", "file=%s error=\"%s\"", f.checkpoints, d.msg);
+        fprintf(stderr, "vmlogind: %s\n", d.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* Signs the head of the audit chain when due (min_rows rows or min_age_ms since the last
+ * checkpoint; 1 and 0: whenever it moved). */
+static void audit_checkpoint(const struct config *cfg, struct store *st, int64_t min_rows,
+                             int64_t min_age_ms)
+{
+    struct audit_files f;
+    struct err_detail d;
+    bool written = false;
+
+    audit_files(cfg, &f);
+    if (store_audit_checkpoint(st, f.checkpoints, clock_now_ms(), min_rows, min_age_ms, &written,
+                               &d) != ERR_OK)
+        log_error("audit_checkpoint_failed", "file=%s error=\"%s\"", f.checkpoints, d.msg);
+    else if (written)
+        log_debug("audit_checkpoint", "file=%s", f.checkpoints);
+}
+
 static int cmd_migrate(const struct config *cfg)
 {
     struct store *st = NULL;
@@ -185,10 +259,24 @@ static int cmd_auth(const struct config *cfg, const struct args *a)
     struct store *st = NULL;
     int rc;
 
+    bool verify = strcmp(a->words[0], "audit") == 0;
+    struct audit_files f;
+
     if (open_store(cfg, &st) != 0)
         return 1;
-    rc = auth_cli_run(st, a->words, a->nwords, a->flag_names, a->flag_values, a->nflags, stdout,
-                      stderr);
+    if (audit_open(cfg, st, !verify) != 0) {
+        store_close(st);
+        return 1;
+    }
+    audit_files(cfg, &f);
+    if (verify) {
+        rc = auth_cli_audit(st, f.checkpoints[0] ? f.checkpoints : NULL, a->words, a->nwords,
+                            a->flag_names, a->nflags, stdout, stderr);
+    } else {
+        rc = auth_cli_run(st, a->words, a->nwords, a->flag_names, a->flag_values, a->nflags, stdout,
+                          stderr);
+        audit_checkpoint(cfg, st, 1, 0); /* what the command audited, signed before it exits */
+    }
     store_close(st);
     return rc;
 }
@@ -331,6 +419,8 @@ static int serve(const struct config *cfg)
 
     if (open_store(cfg, &app.store) != 0)
         return 1;
+    if (audit_open(cfg, app.store, true) != 0)
+        goto out;
     az = azure_from_config(cfg);
     if (az == NULL && cfg->tenant_id[0] != '\0')
         goto out; /* configured but wrong: refuse to start rather than run half-blind */
@@ -386,8 +476,11 @@ static int serve(const struct config *cfg)
     fflush(stdout);
     api_access_start(&app); /* the access index's builder; it builds once asked */
 
-    while (sigwait(&set, &sig) != 0)
-        ;
+    /* The main thread waits for a signal and, once a second, signs the audit chain's head
+     * when audit_checkpoint_rows rows or audit_checkpoint_interval_s passed since the last. */
+    while ((sig = sigtimedwait(&set, NULL, &(struct timespec){.tv_sec = 1})) < 0)
+        audit_checkpoint(cfg, app.store, cfg->audit_checkpoint_rows,
+                         cfg->audit_checkpoint_interval_s * 1000);
     log_info("shutdown", "signal=%d", sig);
     http_server_stop(app.http);
     app.http = NULL;
@@ -395,6 +488,8 @@ static int serve(const struct config *cfg)
 out:
     api_access_stop();
     reconciler_stop(rec);
+    if (rc == 0)
+        audit_checkpoint(cfg, app.store, 1, 0); /* the last rows, signed before exit */
     azure_client_free(az);
     auth_free(app.auth);
     store_close(app.store);

@@ -260,5 +260,10 @@ bool auth_rate_allow(struct auth *a, const struct auth_caller *c, int64_t *retry
 int auth_cli_run(struct store *st, const char *const *words, size_t nwords,
                  const char *const *flag_names, const char *const *flag_values, size_t nflags,
                  FILE *out, FILE *err);
+/* Runs "audit verify": the chain held to the signed checkpoints in the database and in
+ * checkpoint_file (NULL: the database's only). Exit 0 when intact; 1 with what is wrong. */
+int auth_cli_audit(struct store *st, const char *checkpoint_file, const char *const *words,
+                   size_t nwords, const char *const *flag_names, size_t nflags, FILE *out,
+                   FILE *err);
 
 #endif

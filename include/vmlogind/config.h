@@ -79,6 +79,11 @@ struct config {
     int64_t grant_max_duration_s;
     int64_t principal_not_found_timeout_s;
     char rdp_dns_suffix[256];
+    /* audit anchoring */
+    char audit_key_file[CONFIG_STR_MAX];
+    char audit_checkpoint_file[CONFIG_STR_MAX];
+    int64_t audit_checkpoint_rows;
+    int64_t audit_checkpoint_interval_s;
 };
 
 /* Fills c with defaults. */

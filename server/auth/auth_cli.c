@@ -228,25 +228,45 @@ static int keys_revoke(const struct cli *c, struct store *st)
     return 0;
 }
 
-static int audit_verify(const struct cli *c, struct store *st)
+static int audit_verify(const struct cli *c, struct store *st, const char *checkpoint_file)
 {
-    int64_t rows = 0, broken = 0;
+    struct store_audit_report r;
     struct err_detail d = {{0}, {0}};
     enum err rc;
 
     if (!flags_known(c, "||"))
         return 2;
-    rc = store_audit_verify(st, &rows, &broken, &d);
-    if (rc == ERR_OK && broken == 0) {
-        fprintf(c->out, "audit log intact (%" PRId64 " rows)\n", rows);
+    rc = store_audit_verify_anchored(st, checkpoint_file, &r, &d);
+    if (rc == ERR_OK) {
+        fprintf(c->out, "audit log intact (%" PRId64 " rows)\n", r.rows);
+        fprintf(c->err,
+                "held to %" PRId64 " signed checkpoints, the newest at seq %" PRId64 "; %" PRId64
+                " rows predate the audit key\n",
+                r.checkpoints, r.checkpoint_seq, r.legacy_end);
         return 0;
     }
-    if (broken != 0) {
-        fprintf(c->out, "audit log broken at row %" PRId64 ": %s\n", broken, d.msg);
-        fprintf(c->err, "vmlogind: audit log broken at row %" PRId64 ": %s\n", broken, d.msg);
+    if (rc == ERR_CONFLICT) {
+        if (r.broken_seq != 0)
+            fprintf(c->out, "audit log broken at row %" PRId64 ": %s\n", r.broken_seq, d.msg);
+        else
+            fprintf(c->out, "audit log not intact: %s\n", d.msg);
+        fprintf(c->err, "vmlogind: audit verify: %s (%s)\n", d.msg, d.code);
         return 1;
     }
     return fail(c, "audit verify", &d);
+}
+
+int auth_cli_audit(struct store *st, const char *checkpoint_file, const char *const *words,
+                   size_t nwords, const char *const *flag_names, size_t nflags, FILE *out,
+                   FILE *err)
+{
+    struct cli c = {.names = flag_names, .n = nflags, .out = out, .err = err};
+
+    if (nwords != 2 || strcmp(words[0], "audit") != 0 || strcmp(words[1], "verify") != 0) {
+        fprintf(err, "vmlogind: unknown command '%s %s'\n", words[0], nwords > 1 ? words[1] : "");
+        return 2;
+    }
+    return audit_verify(&c, st, checkpoint_file);
 }
 
 int auth_cli_run(struct store *st, const char *const *words, size_t nwords,
@@ -268,7 +288,7 @@ int auth_cli_run(struct store *st, const char *const *words, size_t nwords,
     if (strcmp(words[0], "keys") == 0 && strcmp(sub, "revoke") == 0)
         return keys_revoke(&c, st);
     if (strcmp(words[0], "audit") == 0 && strcmp(sub, "verify") == 0)
-        return audit_verify(&c, st);
+        return audit_verify(&c, st, NULL);
     if (strcmp(words[0], "identities") == 0 && strcmp(sub, "limit") == 0)
         return identities_limit(&c, st);
     if (strcmp(words[0], "identities") == 0 && strcmp(sub, "list") == 0)

@@ -111,6 +111,13 @@ static const struct setting settings[] = {
       "how long PrincipalNotFound is retried before a grant fails"),
     S(rdp_dns_suffix, "", NULL, false,
       "DNS suffix appended to a VM's computer name in RDP files (e.g. corp.example.com)"),
+    S(audit_key_file, "", NULL, false,
+      "file holding the audit chain's HMAC key (empty: <db>.audit-key, made on first start)"),
+    S(audit_checkpoint_file, "", NULL, false,
+      "file the signed audit checkpoints are appended to (empty: <db>.audit-checkpoints)"),
+    I(audit_checkpoint_rows, "100", 1, 1000000, "audit rows between signed checkpoints"),
+    I(audit_checkpoint_interval_s, "60", 1, 86400,
+      "longest time a new audit row waits for a signed checkpoint"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
