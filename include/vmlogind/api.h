@@ -109,6 +109,11 @@ const struct auth_caller *api_caller(const struct http_request *req);
  * error the handler must not commit: call api_audit_unavailable(). */
 enum err api_audit(struct http_request *req, const char *action, const char *target,
                    const char *outcome, const char *details_json) VL_MUST_CHECK;
+/* Records a refused privileged attempt (outcome "denied", details {code, status, method,
+ * path}) in its own store transaction; call it outside any. action as for api_audit, or NULL
+ * for "<METHOD> <route pattern>"; target NULL for the request path. A failure is logged. */
+void api_audit_denied(struct http_request *req, const char *action, const char *target,
+                      const char *code, int status);
 /* Rolls the thread's store transaction back and answers 503 "audit_unavailable". */
 void api_audit_unavailable(struct http_request *req);
 /* GET /v1/audit?after=&limit=: administrators without scope limits. */

@@ -1,7 +1,8 @@
 /* api_audit.c: the audit trail as the API sees it. api_audit() appends a row for the request
  * inside the handler's open store transaction (actor = the caller's subject, the request id),
- * so the change and its row commit or vanish together; GET /v1/audit pages the log. The hash
- * chain itself belongs to the store. */
+ * so the change and its row commit or vanish together; api_audit_denied() records a refused
+ * privileged attempt on its own; GET /v1/audit pages the log. The hash chain itself belongs to
+ * the store. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -37,6 +38,24 @@ enum err api_audit(struct http_request *req, const char *action, const char *tar
         log_error("audit_append_failed", "request_id=%s action=%s error=\"%s\"", req->request_id,
                   action, d.msg);
     return rc;
+}
+
+void api_audit_denied(struct http_request *req, const char *action, const char *target,
+                      const char *code, int status)
+{
+    struct app *app = req->app;
+    json_t *j = json_pack("{s:s, s:i, s:s, s:s}", "code", code && code[0] ? code : "forbidden",
+                          "status", status, "method", req->method, "path", req->path);
+    char *details = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    const char *what = action;
+
+    json_decref(j);
+    if (what == NULL)
+        what = http_printf(req, "%s %s", req->method, req->route ? req->route->pattern : req->path);
+    if (app == NULL || app->store == NULL || store_in_tx(app->store) ||
+        api_audit(req, what, target ? target : req->path, "denied", details) != ERR_OK)
+        log_error("audit_denied_lost", "request_id=%s action=%s", req->request_id, what);
+    free(details);
 }
 
 void api_audit_unavailable(struct http_request *req)
@@ -93,6 +112,7 @@ void api_audit_list(struct http_request *req)
 
     /* The log spans every scope, so a scope-limited caller may not read it. */
     if (c == NULL || c->nscopes != 0) {
+        api_audit_denied(req, "audit.read", "/", "scope_forbidden", 403);
         http_reply_problem(req, 403, "scope_forbidden",
                            "the audit log is for administrators without scope limits", NULL);
         return;

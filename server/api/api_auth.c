@@ -2,7 +2,8 @@
  * and before any body check or handler: public routes pass; everything else needs a valid
  * bearer credential (401 + WWW-Authenticate), stays within the caller's rate (429 +
  * Retry-After), holds the route's role (403), and, for paths under /v1/subscriptions/, lies
- * within the caller's scopes (403). Handlers then only check what the path cannot show
+ * within the caller's scopes (403; audited when the route writes or needs an operator or
+ * administrator). Handlers then only check what the path cannot show
  * (a grant's scope and recipient in its body) with auth_check_scope/auth_check_grant. */
 #include <stdio.h>
 #include <string.h>
@@ -97,6 +98,9 @@ bool api_auth_hook(struct http_request *req, void *arg)
     if (rc == ERR_OK && strncasecmp(req->path, SCOPED_PREFIX, strlen(SCOPED_PREFIX)) == 0)
         rc = auth_check_scope(c, req->path + 3, &d);
     if (rc != ERR_OK) {
+        /* A refused write or administrator route is a privileged attempt: audited. */
+        if (req->route->perm >= PERM_OPERATE || strcmp(req->method, "GET") != 0)
+            api_audit_denied(req, NULL, NULL, d.code, 403);
         http_reply_problem(req, 403, d.code, d.msg, NULL);
         return false;
     }

@@ -91,9 +91,10 @@ static bool member_cb(void *arg, const char *group_id, const char *principal_id)
     return store_access_is_member(arg, group_id, principal_id);
 }
 
-/* May the caller grant or revoke this? Replies 403/400 and returns false if not. */
-static bool check_delegation(struct http_request *req, const char *scope, const char *role,
-                             const char *principal_type, const char *principal_id)
+/* May the caller grant or revoke this (action)? Replies 403/400, audits a refusal, and returns
+ * false if not. */
+static bool check_delegation(struct http_request *req, const char *action, const char *scope,
+                             const char *role, const char *principal_type, const char *principal_id)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
@@ -108,6 +109,8 @@ static bool check_delegation(struct http_request *req, const char *scope, const 
     enum err rc = auth_check_grant(api_caller(req), &g, &d);
 
     if (rc != ERR_OK) {
+        if (rc == ERR_FORBIDDEN)
+            api_audit_denied(req, action, scope, d.code, 403);
         http_reply_error(req, rc, &d);
         return false;
     }
@@ -267,8 +270,8 @@ void api_grants_create(struct http_request *req)
     }
     if (!resolve_principal(req, &spec, principal_id, &ptype, &known))
         return;
-    if (!check_delegation(req, spec.scope.arm, model_grant_role_name(spec.role), ptype,
-                          principal_id))
+    if (!check_delegation(req, "loginGrant.create", spec.scope.arm,
+                          model_grant_role_name(spec.role), ptype, principal_id))
         return;
     if (principal_id[0] != '\0')
         model_grant_assignment_name(spec.scope.key, spec.role, principal_id, name);
@@ -517,7 +520,7 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
     for (int attempt = 0; attempt < CHANGE_ATTEMPTS && r == MOVED_ON; attempt++) {
         if (!load_grant(req, &g))
             return false;
-        if (!check_delegation(req, g.scope, g.role, g.principal_type, g.principal_id) ||
+        if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id) ||
             !check(req, &g)) {
             store_grant_clear(&g);
             return false;
@@ -670,10 +673,12 @@ void api_grants_sweep(struct http_request *req)
     if (!sweep_body(req, &dry_run, &scope, &has_scope))
         return;
     if (has_scope && auth_check_scope(api_caller(req), scope.arm, &d) != ERR_OK) {
+        api_audit_denied(req, "loginGrant.sweep", scope.arm, d.code, 403);
         http_reply_error(req, ERR_FORBIDDEN, &d);
         return;
     }
     if (!has_scope && api_caller(req) != NULL && api_caller(req)->nscopes != 0) {
+        api_audit_denied(req, "loginGrant.sweep", "/", "scope_forbidden", 403);
         http_reply_problem(req, 403, "scope_forbidden",
                            "a caller limited to scopes must name one of them as the sweep's scope",
                            NULL);

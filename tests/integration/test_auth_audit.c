@@ -66,16 +66,21 @@ static void test_revoked_key_refused(void **state)
     assert_int_equal(get(&d, "/v1/audit", victim, &r), 401);
     assert_string_equal(json_string_value(json_object_get(r.json, "code")), "api_key_revoked");
     h_resp_cleanup(&r);
-    /* the other key still works, and sees the three CLI actions */
+    /* the other key still works, and sees the three CLI actions and the reader's refused
+     * attempt to read the log */
     assert_int_equal(get(&d, "/v1/audit", admin, &r), 200);
     {
         json_t *v = json_object_get(r.json, "value");
-        assert_int_equal(json_array_size(v), 3);
+        assert_int_equal(json_array_size(v), 4);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(v, 2), "outcome")),
+                            "denied");
         assert_string_equal(json_string_value(json_object_get(json_array_get(v, 2), "action")),
+                            "GET /v1/audit");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(v, 3), "action")),
                             "apiKey.revoke");
-        assert_string_equal(json_string_value(json_object_get(json_array_get(v, 2), "actor")),
+        assert_string_equal(json_string_value(json_object_get(json_array_get(v, 3), "actor")),
                             "cli");
-        assert_string_equal(json_string_value(json_object_get(json_array_get(v, 2), "target")), id);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(v, 3), "target")), id);
     }
     h_resp_cleanup(&r);
     assert_int_equal(h_daemon_stop(&d), 0);
