@@ -189,7 +189,7 @@ static void audit_files(const struct config *cfg, struct audit_files *f)
  * head of the chain if it moved since the last checkpoint. 0 or 1 after a message. */
 static int audit_open(const struct config *cfg, struct store *st, bool create)
 {
-    struct audit_files f;
+    struct audit_files f = {{0}, {0}};
     struct err_detail d;
     struct stat sb;
     bool created = false;
@@ -226,7 +226,7 @@ static int audit_open(const struct config *cfg, struct store *st, bool create)
 static void audit_checkpoint(const struct config *cfg, struct store *st, int64_t min_rows,
                              int64_t min_age_ms)
 {
-    struct audit_files f;
+    struct audit_files f = {{0}, {0}};
     struct err_detail d;
     bool written = false;
 
@@ -260,7 +260,7 @@ static int cmd_auth(const struct config *cfg, const struct args *a)
     int rc;
 
     bool verify = strcmp(a->words[0], "audit") == 0;
-    struct audit_files f;
+    struct audit_files f = {{0}, {0}};
 
     if (open_store(cfg, &st) != 0)
         return 1;
