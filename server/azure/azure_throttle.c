@@ -281,7 +281,10 @@ void azure_throttle_done(struct azure_throttle *t, const char *key, enum azure_o
         block(t, b, a->blocked_until_ms);
     } else if (a != NULL && a->status > 0) {
         b->probing = false;
-        if (a->remaining[kind] >= 0 && ticket > b->seen) {
+        if (ticket > b->seen && a->remaining[kind] < 0) {
+            b->seen = ticket;
+            b->counted = false; /* the newest answer has no count: the local bucket governs */
+        } else if (ticket > b->seen) {
             /* the count is the server's after this request; those still in flight (sent before
              * or after it) may yet come out of it */
             b->seen = ticket;

@@ -179,6 +179,10 @@ static void test_one_probe_after_429(void **state)
                          0);
     /* the count is used up with 7 in flight: an eighth would go beyond it, so it waits */
     assert_true(azure_throttle_try(t, "s", AZURE_OP_WRITE, clock_mono_ms() + 60000, NULL) > 0);
+    /* the newest answer carries no count: the client's own bucket governs again */
+    ok.remaining[AZURE_OP_WRITE] = -1;
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, k1, &ok);
+    assert_int_equal(azure_throttle_try(t, "s", AZURE_OP_WRITE, clock_mono_ms() + 120000, NULL), 0);
     azure_throttle_free(t);
 }
 
