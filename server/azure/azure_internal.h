@@ -100,6 +100,7 @@ struct azure_client {
     long retry_backoff_base_ms;
     long retry_backoff_max_ms;
     long token_refresh_before_ms;
+    long token_failure_cache_ms;
     long lro_poll_default_ms;
     long lro_poll_min_ms;
     long lro_poll_max_ms;
