@@ -53,6 +53,7 @@ struct azure_config {
     long retry_backoff_base_ms;             /* 500 */
     long retry_backoff_max_ms;              /* 30000 */
     long token_refresh_before_ms;           /* 300000: refresh this long before expiry */
+    long token_failure_cache_ms; /* 5000: after a failed fetch, no new one for this long (<0: 0) */
     /* ARM token buckets per subscription (and one for tenant-level calls). */
     double throttle_read_capacity;   /* 250 */
     double throttle_read_rate;       /* 25 per second */
@@ -119,8 +120,11 @@ void azure_global_init(void);
 /* ---- tokens ------------------------------------------------------------------------------ */
 
 /* A bearer token for scope (e.g. cloud->arm_scope), from the cache or freshly fetched; tokens
- * are refreshed token_refresh_before_ms before expiry, one fetch per scope at a time. *token
- * is a new string the caller frees (and never logs). expires_ms (may be NULL): epoch ms. */
+ * are refreshed token_refresh_before_ms before expiry, one fetch per scope at a time. A failed
+ * refresh returns the cached token while it is still valid; a failed fetch is not tried again
+ * for token_failure_cache_ms (callers meanwhile, and those that waited on it, get the cached
+ * token if valid, else its error). *token is a new string the caller frees (and never logs).
+ * expires_ms (may be NULL): epoch ms. */
 enum err azure_token_get(struct azure_client *c, const char *scope, char **token,
                          int64_t *expires_ms, struct azure_error *ae) VL_MUST_CHECK;
 /* Drops the cached token for scope (after a 401 for an expired or revoked token). */

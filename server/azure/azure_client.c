@@ -69,6 +69,10 @@ static void init_settings(struct azure_client *c, const struct azure_config *cfg
         cfg->token_refresh_before_ms != 0 ? cfg->token_refresh_before_ms : 300000;
     if (c->token_refresh_before_ms < 0)
         c->token_refresh_before_ms = 0;
+    c->token_failure_cache_ms =
+        cfg->token_failure_cache_ms != 0 ? cfg->token_failure_cache_ms : 5000;
+    if (c->token_failure_cache_ms < 0)
+        c->token_failure_cache_ms = 0;
     c->lro_poll_default_ms = DEF(cfg->lro_poll_default_ms, 5000);
     c->lro_poll_min_ms = DEF(cfg->lro_poll_min_ms, 1000);
     c->lro_poll_max_ms = DEF(cfg->lro_poll_max_ms, 30000);

@@ -2,7 +2,10 @@
  * secret, certificate (client-assertion JWT, PS256 + x5t#S256 or RS256 + x5t), managed identity
  * through IMDS, workload identity (federated token file, re-read on every fetch). Tokens are
  * cached per scope, refreshed ahead of expiry with one fetch in flight per scope, and are
- * never logged. The HTTP exchange itself goes through azure_http_send. */
+ * never logged. A failed refresh keeps the still-valid token in use, and a failed fetch is
+ * remembered for a short time (token_failure_cache_ms) so that callers waiting on it, and
+ * those that come soon after, share its outcome instead of each fetching anew. The HTTP exchange
+ * itself goes through azure_http_send. */
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -26,6 +29,11 @@ struct tok {
     char *token;
     int64_t expires_ms; /* wall clock */
     bool fetching;
+    /* the last fetch failed: until failed_until_ms (monotonic) nobody fetches again; callers
+     * get the token while it is valid, else this error */
+    int64_t failed_until_ms;
+    enum err failed_rc;
+    struct azure_error failed;
 };
 
 struct azure_cred {
@@ -409,6 +417,36 @@ static void store(struct azure_cred *cr, struct tok *t, char *token, int64_t exp
     cr->fetches++;
 }
 
+/* Called with the lock held: seconds the cached token is still valid (0: none). */
+static long long valid_s(const struct tok *t)
+{
+    int64_t left = t->token != NULL ? t->expires_ms - clock_now_ms() : 0;
+
+    return left > 0 ? (long long)(left / 1000) : 0LL;
+}
+
+/* Called with the lock held: hands out the cached token. */
+static enum err give(const struct tok *t, char **token, int64_t *expires_ms)
+{
+    *token = xstrdup(t->token);
+    if (expires_ms != NULL)
+        *expires_ms = t->expires_ms;
+    return ERR_OK;
+}
+
+/* Called with the lock held: the outcome of a failed fetch (rc, ae filled) once it is in; the
+ * still-valid token when there is one (ae cleared). */
+static enum err after_failure(const struct tok *t, char **token, int64_t *expires_ms,
+                              struct azure_error *ae)
+{
+    if (t->token != NULL && clock_now_ms() < t->expires_ms) {
+        azure_error_clear(ae);
+        return give(t, token, expires_ms);
+    }
+    *ae = t->failed;
+    return t->failed_rc;
+}
+
 enum err azure_token_get(struct azure_client *c, const char *scope, char **token,
                          int64_t *expires_ms, struct azure_error *ae)
 {
@@ -426,11 +464,14 @@ enum err azure_token_get(struct azure_client *c, const char *scope, char **token
         bool valid = t->token != NULL && now < t->expires_ms;
 
         if (valid && (now < t->expires_ms - c->token_refresh_before_ms || t->fetching)) {
-            *token = xstrdup(t->token);
-            if (expires_ms != NULL)
-                *expires_ms = t->expires_ms;
+            rc = give(t, token, expires_ms);
             pthread_mutex_unlock(&cr->mu);
-            return ERR_OK;
+            return rc;
+        }
+        if (!t->fetching && clock_mono_ms() < t->failed_until_ms) {
+            rc = after_failure(t, token, expires_ms, ae); /* failed just now: not again yet */
+            pthread_mutex_unlock(&cr->mu);
+            return rc;
         }
         if (!t->fetching)
             break;
@@ -443,15 +484,21 @@ enum err azure_token_get(struct azure_client *c, const char *scope, char **token
     t->fetching = false;
     if (rc == ERR_OK) {
         store(cr, t, fresh, exp);
+        t->failed_until_ms = 0;
         *token = xstrdup(fresh);
         if (expires_ms != NULL)
             *expires_ms = exp;
         log_info("azure_token", "scope=%s kind=%s expires_in_s=%lld", scope, kind_str(cr->kind),
                  (long long)((exp - clock_now_ms()) / 1000));
     } else {
-        log_warn("azure_token_failed", "scope=%s kind=%s status=%ld code=%s aadsts=%ld", scope,
+        t->failed_until_ms = clock_mono_ms() + c->token_failure_cache_ms;
+        t->failed_rc = rc;
+        t->failed = *ae;
+        log_warn("azure_token_failed",
+                 "scope=%s kind=%s status=%ld code=%s aadsts=%ld cached_valid_s=%lld", scope,
                  kind_str(cr->kind), ae->status, ae->code[0] ? ae->code : "-",
-                 ae->n_aadsts > 0 ? ae->aadsts[0] : 0L);
+                 ae->n_aadsts > 0 ? ae->aadsts[0] : 0L, valid_s(t));
+        rc = after_failure(t, token, expires_ms, ae);
     }
     pthread_cond_broadcast(&cr->cv);
     pthread_mutex_unlock(&cr->mu);

@@ -299,24 +299,22 @@ static int64_t next_wait(struct azure_client *c, const struct azure_request *rq,
     return wait;
 }
 
-/* Feeds the throttle with what the response said about the bucket. */
+/* Hands the request's ticket back to its bucket with what the answer said (status, remaining
+ * counts, the end of a 429's Retry-After); a transport failure tells nothing. */
 static void observe(struct azure_client *c, const struct azure_request *rq, const struct attempt *a,
-                    int64_t backoff_ms)
+                    CURLcode cc, uint64_t ticket, int64_t backoff_ms)
 {
     const char *key = NULL;
     struct azure_throttle *t = bucket_of(c, rq, &key);
-    enum azure_op_kind kind = azure_throttle_kind(rq->method);
-    int64_t now = clock_mono_ms();
+    struct azure_throttle_answer ans = {.status = cc == CURLE_OK ? a->rs->status : 0};
 
     if (t == NULL)
         return;
-    for (int k = 0; k < AZURE_OP_KINDS; k++) {
-        if (a->remaining[k] >= 0)
-            azure_throttle_observe(t, key, (enum azure_op_kind)k, a->remaining[k], now);
-    }
-    if (a->rs->status == 429)
-        azure_throttle_block(
-            t, key, kind, now + (a->rs->retry_after_ms >= 0 ? a->rs->retry_after_ms : backoff_ms));
+    memcpy(ans.remaining, a->remaining, sizeof(ans.remaining));
+    if (ans.status == 429)
+        ans.blocked_until_ms =
+            clock_mono_ms() + (a->rs->retry_after_ms >= 0 ? a->rs->retry_after_ms : backoff_ms);
+    azure_throttle_done(t, key, azure_throttle_kind(rq->method), ticket, &ans);
 }
 
 static void fail(struct azure_error *ae, const struct azure_response *rs, CURLcode cc,
@@ -337,9 +335,10 @@ static void fail(struct azure_error *ae, const struct azure_response *rs, CURLco
     azure_strlcpy(ae->request_id, rs->request_id, sizeof(ae->request_id));
 }
 
-/* Waits for the bucket and fetches the token; ERR_OK or the error (ae filled). */
+/* Fetches the token and waits for the bucket to let the request out (*ticket, to hand back
+ * with observe); ERR_OK or the error (ae filled). */
 static enum err prepare(struct azure_client *c, const struct azure_request *rq, struct call *k,
-                        char **token, struct azure_error *ae)
+                        char **token, uint64_t *ticket, struct azure_error *ae)
 {
     const char *key = NULL;
     struct azure_throttle *t = bucket_of(c, rq, &key);
@@ -351,8 +350,8 @@ static enum err prepare(struct azure_client *c, const struct azure_request *rq, 
         if (rc != ERR_OK)
             return rc;
     }
-    if (t != NULL &&
-        azure_throttle_acquire(t, key, azure_throttle_kind(rq->method), k->deadline) != ERR_OK) {
+    if (t != NULL && azure_throttle_acquire(t, key, azure_throttle_kind(rq->method), k->deadline,
+                                            ticket) != ERR_OK) {
         azure_error_clear(ae);
         ae->status = 429;
         azure_strlcpy(ae->code, "ClientThrottled", sizeof(ae->code));
@@ -383,9 +382,10 @@ static enum err send_loop(struct azure_client *c, const struct azure_request *rq
     for (;;) {
         struct attempt a = {.rs = rs, .remaining = {-1, -1, -1}};
         char *token = NULL;
+        uint64_t ticket = 0;
         CURLcode cc;
         int64_t wait;
-        enum err rc = prepare(c, rq, k, &token, ae);
+        enum err rc = prepare(c, rq, k, &token, &ticket, ae);
 
         if (rc != ERR_OK)
             return rc;
@@ -401,8 +401,7 @@ static enum err send_loop(struct azure_client *c, const struct azure_request *rq
         if (cc == CURLE_WRITE_ERROR && a.too_large)
             cc = CURLE_FILESIZE_EXCEEDED; /* never retried */
         wait = next_wait(c, rq, k, cc, rs, idempotent);
-        if (cc == CURLE_OK)
-            observe(c, rq, &a, wait > 0 ? wait : c->retry_backoff_base_ms);
+        observe(c, rq, &a, cc, ticket, wait > 0 ? wait : c->retry_backoff_base_ms);
         if (cc == CURLE_OK && rs->status < 400)
             return ERR_OK;
         fail(ae, rs, cc, &a);

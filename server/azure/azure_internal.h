@@ -34,19 +34,35 @@ struct azure_throttle_limits {
 
 struct azure_throttle;
 
+/* What came back for a request a bucket let out. */
+struct azure_throttle_answer {
+    long status;                    /* HTTP status; 0: no answer (transport failure) */
+    long remaining[AZURE_OP_KINDS]; /* x-ms-ratelimit-remaining-*; -1: not sent */
+    int64_t blocked_until_ms;       /* after a 429: monotonic end of its Retry-After */
+};
+
 struct azure_throttle *azure_throttle_new(const struct azure_throttle_limits *lim);
 void azure_throttle_free(struct azure_throttle *t);
-/* Takes a token for (key, kind) if one is there and the bucket is not blocked: returns 0.
- * Otherwise returns how many ms to wait before trying again. key is case-insensitive. */
+/* Lets a request out of (key, kind) if the bucket allows it now: returns 0 and sets *ticket
+ * (may be NULL), and the request counts as in flight until azure_throttle_done. Otherwise
+ * returns how many ms to wait at most before trying again. key is case-insensitive. A bucket
+ * lets nothing out while shut after a 429; then one probe, alone; and while requests are in
+ * flight, only those the server's last remaining count has room for. */
 int64_t azure_throttle_try(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
-                           int64_t now_ms);
-/* Waits (sleeping) for a token; ERR_CLOUD_THROTTLED if it cannot come before deadline_ms. */
+                           int64_t now_ms, uint64_t *ticket);
+/* Waits for azure_throttle_try to let the request out (woken early when an answer comes);
+ * ERR_CLOUD_THROTTLED if that cannot happen before deadline_ms. */
 enum err azure_throttle_acquire(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
-                                int64_t deadline_ms) VL_MUST_CHECK;
+                                int64_t deadline_ms, uint64_t *ticket) VL_MUST_CHECK;
+/* The answer to the request with ticket (a NULL a: none): a 429 shuts the bucket until
+ * a->blocked_until_ms (+ margin) and makes the next request a probe; any other answer ends
+ * probing; the remaining counts cap the buckets. */
+void azure_throttle_done(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                         uint64_t ticket, const struct azure_throttle_answer *a);
 /* The server said remaining calls in this bucket: the bucket never holds more than that. */
 void azure_throttle_observe(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
                             long remaining, int64_t now_ms);
-/* After a 429: no token until until_ms (+ margin). */
+/* After a 429: no token until until_ms (+ margin), then one probe. */
 void azure_throttle_block(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
                           int64_t until_ms);
 /* Current tokens (tests). */
@@ -84,6 +100,7 @@ struct azure_client {
     long retry_backoff_base_ms;
     long retry_backoff_max_ms;
     long token_refresh_before_ms;
+    long token_failure_cache_ms;
     long lro_poll_default_ms;
     long lro_poll_min_ms;
     long lro_poll_max_ms;

@@ -1,12 +1,20 @@
 /* azure_throttle.c: client-side token buckets per (key, read|write|delete), mirroring ARM's
  * subscription limits, so vmlogind stays under the throttle by itself. A bucket also follows
- * the server's x-ms-ratelimit-remaining-* count and, after a 429, stays shut until Retry-After
- * has passed: no request is ever sent into a bucket the server throttles. */
+ * the server's x-ms-ratelimit-remaining-* count and counts the requests it let out (in flight):
+ *  - while requests are in flight, another is let out only if the server's last count (less
+ *    those in flight) still has room for it; a request beyond that count goes alone, so the
+ *    server's 429 to it is known before anyone else sends;
+ *  - after a 429 the bucket is shut for every caller until Retry-After (+ margin) has passed,
+ *    without refilling meanwhile; then one request probes, and the others wait for its answer
+ *    (the first request to a new bucket is such a probe too: nothing is known of it yet).
+ * So no request is sent into a bucket the server throttles (azsim counts such "violations"). */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "azure/azure_internal.h"
 #include "vmlogind/clock.h"
@@ -14,11 +22,19 @@
 
 #define THROTTLE_SLOTS 256
 #define THROTTLE_KEY_MAX 128
+/* How long a caller waiting for an answer in flight sleeps at most before looking again (it is
+ * woken as soon as an answer comes). */
+#define THROTTLE_ANSWER_WAIT_MS 1000
 
 struct bucket {
     double tokens;
     int64_t last_ms;          /* of the last refill */
     int64_t blocked_until_ms; /* 0: not blocked */
+    bool probing;             /* after a 429: one request at a time until one is not a 429 */
+    bool counted;             /* the server has told its remaining count */
+    double confirmed;         /* requests that count still has room for */
+    int inflight;             /* requests let out and not yet answered */
+    uint64_t seen;            /* ticket of the newest answer whose count was taken */
 };
 
 struct entry {
@@ -29,7 +45,9 @@ struct entry {
 
 struct azure_throttle {
     pthread_mutex_t mu;
+    pthread_cond_t answered; /* broadcast when a request let out is answered */
     struct azure_throttle_limits lim;
+    uint64_t tickets;
     struct entry *slots[THROTTLE_SLOTS];
 };
 
@@ -37,7 +55,13 @@ struct azure_throttle *azure_throttle_new(const struct azure_throttle_limits *li
 {
     struct azure_throttle *t = xcalloc(1, sizeof(*t));
 
+    pthread_condattr_t ca;
+
     pthread_mutex_init(&t->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the clock of clock_mono_ms */
+    pthread_cond_init(&t->answered, &ca);
+    pthread_condattr_destroy(&ca);
     t->lim = *lim;
     return t;
 }
@@ -56,6 +80,7 @@ void azure_throttle_free(struct azure_throttle *t)
             e = next;
         }
     }
+    pthread_cond_destroy(&t->answered);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }
@@ -93,6 +118,7 @@ static struct entry *lookup(struct azure_throttle *t, const char *key, int64_t n
     for (int i = 0; i < AZURE_OP_KINDS; i++) {
         e->b[i].tokens = t->lim.capacity[i];
         e->b[i].last_ms = now_ms;
+        e->b[i].probing = true; /* the first request learns the server's count, alone */
     }
     e->next = t->slots[h % THROTTLE_SLOTS];
     t->slots[h % THROTTLE_SLOTS] = e;
@@ -110,43 +136,91 @@ static void refill(const struct azure_throttle *t, struct bucket *b, enum azure_
     }
 }
 
-int64_t azure_throttle_try(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
-                           int64_t now_ms)
+/* Called with the lock held: how long until the bucket's next token. */
+static int64_t refill_wait(const struct azure_throttle *t, const struct bucket *b,
+                           enum azure_op_kind kind)
 {
-    struct bucket *b;
-    int64_t wait = 0;
+    double rate = t->lim.rate[kind] > 0 ? t->lim.rate[kind] : 1.0;
+    int64_t wait = (int64_t)ceil((1.0 - b->tokens) * 1000.0 / rate);
+
+    return wait < 1 ? 1 : wait;
+}
+
+/* Called with the lock held: lets a request out (0, *ticket set) or says how long to wait;
+ * *definite is false when the wait is for an answer in flight (it may come sooner or later). */
+static int64_t admit(struct azure_throttle *t, struct bucket *b, enum azure_op_kind kind,
+                     int64_t now_ms, uint64_t *ticket, bool *definite)
+{
+    /* the probe after a 429, or a request the server's count has no room for, goes alone */
+    bool alone = b->probing || (b->counted && b->confirmed < 1.0);
+
+    *definite = true;
+    refill(t, b, kind, now_ms);
+    if (b->blocked_until_ms > now_ms)
+        return b->blocked_until_ms - now_ms;
+    if (alone && b->inflight > 0) {
+        *definite = false;
+        return THROTTLE_ANSWER_WAIT_MS;
+    }
+    if (!b->probing && b->tokens < 1.0)
+        return refill_wait(t, b, kind);
+    if (b->tokens >= 1.0)
+        b->tokens -= 1.0; /* the probe goes without one: the bucket did not refill while shut */
+    if (b->confirmed >= 1.0)
+        b->confirmed -= 1.0;
+    b->inflight++;
+    if (ticket != NULL)
+        *ticket = ++t->tickets;
+    return 0;
+}
+
+int64_t azure_throttle_try(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                           int64_t now_ms, uint64_t *ticket)
+{
+    bool definite;
+    int64_t wait;
 
     pthread_mutex_lock(&t->mu);
-    b = &lookup(t, key, now_ms)->b[kind];
-    refill(t, b, kind, now_ms);
-    if (b->blocked_until_ms > now_ms) {
-        wait = b->blocked_until_ms - now_ms;
-    } else if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
-    } else {
-        double rate = t->lim.rate[kind] > 0 ? t->lim.rate[kind] : 1.0;
-
-        wait = (int64_t)ceil((1.0 - b->tokens) * 1000.0 / rate);
-        if (wait < 1)
-            wait = 1;
-    }
+    wait = admit(t, &lookup(t, key, now_ms)->b[kind], kind, now_ms, ticket, &definite);
     pthread_mutex_unlock(&t->mu);
     return wait;
 }
 
 enum err azure_throttle_acquire(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
-                                int64_t deadline_ms)
+                                int64_t deadline_ms, uint64_t *ticket)
 {
+    enum err rc = ERR_OK;
+
+    pthread_mutex_lock(&t->mu);
     for (;;) {
         int64_t now = clock_mono_ms();
-        int64_t wait = azure_throttle_try(t, key, kind, now);
+        bool definite;
+        int64_t wait = admit(t, &lookup(t, key, now)->b[kind], kind, now, ticket, &definite);
+        int64_t until;
+        struct timespec ts;
 
         if (wait == 0)
-            return ERR_OK;
-        if (now + wait > deadline_ms)
-            return ERR_CLOUD_THROTTLED;
-        clock_sleep_ms(wait);
+            break;
+        if (now + wait > deadline_ms && (definite || now >= deadline_ms)) {
+            rc = ERR_CLOUD_THROTTLED;
+            break;
+        }
+        until = now + wait < deadline_ms ? now + wait : deadline_ms;
+        ts.tv_sec = (time_t)(until / 1000);
+        ts.tv_nsec = (long)(until % 1000) * 1000000L;
+        (void)pthread_cond_timedwait(&t->answered, &t->mu, &ts); /* woken by an answer */
     }
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+/* Called with the lock held. */
+static void cap(struct bucket *b, double remaining)
+{
+    if (remaining < 0)
+        remaining = 0;
+    if (b->tokens > remaining)
+        b->tokens = remaining;
 }
 
 void azure_throttle_observe(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
@@ -159,23 +233,70 @@ void azure_throttle_observe(struct azure_throttle *t, const char *key, enum azur
     pthread_mutex_lock(&t->mu);
     b = &lookup(t, key, now_ms)->b[kind];
     refill(t, b, kind, now_ms);
-    if (b->tokens > (double)remaining)
-        b->tokens = (double)remaining;
+    cap(b, (double)remaining);
     pthread_mutex_unlock(&t->mu);
+}
+
+/* Called with the lock held. */
+static void block(struct azure_throttle *t, struct bucket *b, int64_t until_ms)
+{
+    until_ms += t->lim.margin_ms;
+    b->tokens = 0;
+    b->confirmed = 0;
+    b->probing = true;
+    if (until_ms > b->blocked_until_ms)
+        b->blocked_until_ms = until_ms;
+    if (b->last_ms < b->blocked_until_ms)
+        b->last_ms = b->blocked_until_ms; /* no refill while shut: the server's is empty */
 }
 
 void azure_throttle_block(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
                           int64_t until_ms)
 {
-    struct bucket *b;
+    pthread_mutex_lock(&t->mu);
+    block(t, &lookup(t, key, clock_mono_ms())->b[kind], until_ms);
+    pthread_cond_broadcast(&t->answered);
+    pthread_mutex_unlock(&t->mu);
+}
+
+void azure_throttle_done(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                         uint64_t ticket, const struct azure_throttle_answer *a)
+{
     int64_t now = clock_mono_ms();
+    struct entry *e;
+    struct bucket *b;
 
     pthread_mutex_lock(&t->mu);
-    b = &lookup(t, key, now)->b[kind];
-    refill(t, b, kind, now);
-    b->tokens = 0;
-    if (until_ms + t->lim.margin_ms > b->blocked_until_ms)
-        b->blocked_until_ms = until_ms + t->lim.margin_ms;
+    e = lookup(t, key, now);
+    b = &e->b[kind];
+    if (b->inflight > 0)
+        b->inflight--;
+    for (int k = 0; a != NULL && k < AZURE_OP_KINDS; k++) {
+        if (k != (int)kind && a->remaining[k] >= 0) {
+            refill(t, &e->b[k], (enum azure_op_kind)k, now);
+            cap(&e->b[k], (double)a->remaining[k]);
+        }
+    }
+    if (a != NULL && a->status == 429) {
+        block(t, b, a->blocked_until_ms);
+    } else if (a != NULL && a->status > 0) {
+        b->probing = false;
+        if (ticket > b->seen && a->remaining[kind] < 0) {
+            b->seen = ticket;
+            b->counted = false; /* the newest answer has no count: the local bucket governs */
+        } else if (ticket > b->seen) {
+            /* the count is the server's after this request; those still in flight (sent before
+             * or after it) may yet come out of it */
+            b->seen = ticket;
+            b->counted = true;
+            b->confirmed = (double)(a->remaining[kind] - b->inflight);
+            if (b->confirmed < 0)
+                b->confirmed = 0;
+            refill(t, b, kind, now);
+            cap(b, b->confirmed);
+        }
+    }
+    pthread_cond_broadcast(&t->answered);
     pthread_mutex_unlock(&t->mu);
 }
 
