@@ -689,6 +689,16 @@ static void test_role_assignment_rules(void **state)
     assert_string_equal(jstr(r.json, "properties.principalType"), "User");
     assert_string_equal(jstr(r.json, "properties.scope"), VMS "win-vm-01");
     h_resp_cleanup(&r);
+    /* the same name and body again: 201, as ARM template redeployments rely on */
+    assert_int_equal(ra_put(VMS "win-vm-01", n1, USER_ROLE, ALICE, NULL, &r), 201);
+    assert_string_equal(jstr(r.json, "name"), n1);
+    h_resp_cleanup(&r);
+    /* a scope whose resource does not exist */
+    assert_int_equal(ra_put(VMS "no-such-vm", "c0000000-0000-4000-8000-000000000004", USER_ROLE,
+                            ALICE, NULL, &r),
+                     404);
+    assert_string_equal(err_code(&r), "ResourceNotFound");
+    h_resp_cleanup(&r);
     assert_int_equal(
         ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000002", USER_ROLE, ALICE, NULL, &r),
         409);
@@ -742,6 +752,15 @@ static void test_principal_replication_delay(void **state)
                      400);
     assert_string_equal(err_code(&r), "UnmatchedPrincipalType");
     h_resp_cleanup(&r);
+    /* injected: PrincipalNotFound in the delay although principalType is sent */
+    control("PUT", "/_sim/faults", "{\"principalTypeIgnored\":true}", 200);
+    assert_int_equal(ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000012", ADMIN_ROLE,
+                            fresh, "User", &r),
+                     400);
+    assert_string_equal(err_code(&r), "PrincipalNotFound");
+    h_resp_cleanup(&r);
+    control("PUT", "/_sim/faults", "{\"principalTypeIgnored\":1}", 400);
+    control("PUT", "/_sim/faults", "{}", 200);
     control("PUT", "/_sim/config", "{\"replicationDelaySeconds\":0}", 200);
 }
 
