@@ -1123,3 +1123,8 @@ enum err reconcile_sync_metrics(struct buf *out)
         (long long)atomic_load(&m_vms_seen_total), (long long)atomic_load(&m_vms_changed_total),
         (long long)atomic_load(&m_vms_gone_total), (long long)atomic_load(&m_rows_written_total));
 }
+
+int64_t reconcile_sync_generation(void)
+{
+    return atomic_load(&m_runs);
+}
