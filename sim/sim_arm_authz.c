@@ -241,6 +241,27 @@ static bool is_mg_scope(const char *scope)
 }
 
 /* Checks that the subscription and resource group of a scope exist. */
+/* A VM scope names a VM that exists: ARM answers 404 for an assignment at a resource it does
+ * not find (RoleAssignments_Create at {scope}, authorization-RoleAssignmentsCalls.json
+ * 2022-04-01: the scope is the resource's id). Other resource types azsim does not hold. */
+static bool vm_scope_exists(struct sim_req *r, const char *scope, const char *sub, const char *rg)
+{
+    const char *p = strstr(scope, "/providers/");
+    char name[128] = "";
+
+    if (p == NULL || !sim_iprefix(p, "/providers/Microsoft.Compute/virtualMachines/"))
+        return true;
+    sscanf(p + strlen("/providers/Microsoft.Compute/virtualMachines/"), "%127[^/]", name);
+    if (sim_vm_get(sub, rg, name) != NULL)
+        return true;
+    sim_arm_error(r, 404, "ResourceNotFound",
+                  "The Resource 'Microsoft.Compute/virtualMachines/%s' under resource group '%s' "
+                  "was not found. For more details please go to "
+                  "https://aka.ms/ARMResourceNotFoundFix",
+                  name, rg);
+    return false;
+}
+
 static bool scope_exists(struct sim_req *r, const char *scope)
 {
     char sub[64] = "", rg[128] = "";
@@ -267,7 +288,7 @@ static bool scope_exists(struct sim_req *r, const char *scope)
     if (!ok)
         sim_arm_error(r, 404, "ResourceGroupNotFound", "Resource group '%s' could not be found.",
                       rg);
-    return ok;
+    return ok && vm_scope_exists(r, scope, sub, rg);
 }
 
 /* a is at or above b (both lowercase, no trailing slash except "/"). */
@@ -363,6 +384,12 @@ static bool principal_known(struct sim_req *r, const char *pid, const char *ptyp
     struct sim_principal *p = sim_principal_get(pid);
     int64_t age = p && p->created_ms ? clock_now_ms() - p->created_ms : INT64_MAX;
 
+    /* principalType lets ARM skip the directory look-up, but PrincipalNotFound during the
+     * replication delay is reported to happen with it too; faults.principalTypeIgnored injects
+     * that (https://learn.microsoft.com/azure/role-based-access-control/troubleshooting,
+     * "Symptom - Assigning a role to a new principal sometimes fails"). */
+    if (ptype && json_is_true(json_object_get(S.faults, "principalTypeIgnored")))
+        ptype = NULL;
     if (ptype) {
         if (p && !sim_ieq(ptype, ptype_of(p)) && !sim_ieq(ptype, "ForeignGroup")) {
             sim_arm_error(r, 400, "UnmatchedPrincipalType",
@@ -450,8 +477,12 @@ static void ra_put(struct sim_req *r)
         bool same = strcmp(ra->sc->scope_lc, sl) == 0 && sim_ieq(ra->principal, pid) &&
                     sim_ieq(ra->role, ro->guid);
         free(sl);
+        /* The same name and body again succeeds (201), as redeploying an ARM template that
+         * holds the assignment does (https://learn.microsoft.com/azure/role-based-access-control/
+         * role-assignments-template: the name GUID makes the deployment idempotent); another
+         * name for the same scope, role and principal is RoleAssignmentExists (below). */
         if (same)
-            sim_arm_error(r, 409, "RoleAssignmentExists", "The role assignment already exists.");
+            sim_reply_json(r, 201, sim_ra_to_json(ra));
         else
             sim_arm_error(r, 400, "RoleAssignmentUpdateNotPermitted",
                           "Tenant ID, application ID, principal ID, and scope are not allowed to "

@@ -16,25 +16,6 @@
 #define MIN_BUILD 17763
 #define DEFAULT_PAGE 1000
 
-static const char *V_COMPUTE[] = {"2021-03-01", "2021-07-01", "2021-11-01", "2022-03-01",
-                                  "2022-08-01", "2022-11-01", "2023-03-01", "2023-07-01",
-                                  "2023-09-01", "2024-03-01", "2024-07-01", "2024-11-01",
-                                  "2025-04-01", "2025-11-01", NULL};
-static const char *V_AUTHZ[] = {"2015-07-01",
-                                "2018-01-01-preview",
-                                "2018-07-01",
-                                "2018-09-01-preview",
-                                "2020-03-01-preview",
-                                "2020-04-01-preview",
-                                "2020-08-01-preview",
-                                "2020-10-01-preview",
-                                "2022-04-01",
-                                "2022-05-01-preview",
-                                NULL};
-static const char *V_RESOURCES[] = {"2016-06-01", "2018-06-01", "2019-06-01", "2019-11-01",
-                                    "2020-01-01", "2021-01-01", "2022-01-01", "2022-09-01",
-                                    "2022-12-01", NULL};
-
 struct image {
     const char *publisher;
     const char *type;
@@ -53,38 +34,118 @@ static const struct image IMAGES[] = {
 };
 #define N_IMAGES (sizeof(IMAGES) / sizeof(IMAGES[0]))
 
+/* ---- api-versions ----
+ * One table: each resource type azsim serves and every api-version azure-rest-api-specs lists
+ * for it (stable and preview). Sources, per row:
+ * - Compute: specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/<v>/ and
+ *   (from 2025-04-01) .../Microsoft.Compute/Compute/stable/<v>/ComputeRP.json (virtualMachine,
+ *   virtualMachineExtension and runCommand paths are in each of them); preview/2016-04-30-preview.
+ * - Authorization: specification/authorization/resource-manager/Microsoft.Authorization/
+ *   Authorization/readme.md input files: authorization-RoleAssignmentsCalls.json (stable
+ *   2015-07-01, 2022-04-01; preview 2018-01-01, 2018-09-01, 2020-03-01, 2020-04-01,
+ *   2020-08-01, 2020-10-01) and authorization-RoleDefinitionsCalls.json, which also holds
+ *   the permissions paths (stable 2015-07-01, 2022-04-01; preview 2018-01-01, 2022-05-01).
+ * - Resources: specification/resources/resource-manager/Microsoft.Resources/subscriptions/
+ *   readme.md (subscriptions.json) and .../resources/readme.md (resources.json: resourceGroups).
+ * A version outside its row is refused with 400 NoRegisteredProviderFound, worded as ARM words it
+ * (seen in service output: /work/shared/reference/azure-wire.md section 2). */
+#define V_COMPUTE                                                                                  \
+    "2015-06-15", "2016-03-30", "2016-04-30-preview", "2017-03-30", "2017-12-01", "2018-04-01",    \
+        "2018-06-01", "2018-10-01", "2019-03-01", "2019-07-01", "2019-12-01", "2020-06-01",        \
+        "2020-12-01", "2021-03-01", "2021-04-01", "2021-07-01", "2021-11-01", "2022-03-01",        \
+        "2022-08-01", "2022-11-01", "2023-03-01", "2023-07-01", "2023-09-01", "2024-03-01",        \
+        "2024-07-01", "2024-11-01", "2025-04-01", "2025-11-01", "2026-03-01"
+#define V_ROLE_DEFINITIONS "2015-07-01", "2018-01-01-preview", "2022-04-01", "2022-05-01-preview"
+
+static const struct api_row {
+    const char *op_prefix; /* route operation names starting with it */
+    const char *type;      /* resource type, as ARM names it in the error */
+    const char *versions[40];
+} API_VERSIONS[] = {
+    {"ext.", "virtualMachines/extensions", {V_COMPUTE, NULL}},
+    {"runcmd.", "virtualMachines/runCommands", {V_COMPUTE, NULL}},
+    {"ra.",
+     "roleAssignments",
+     {"2015-07-01", "2018-01-01-preview", "2018-09-01-preview", "2020-03-01-preview",
+      "2020-04-01-preview", "2020-08-01-preview", "2020-10-01-preview", "2022-04-01", NULL}},
+    {"rd.", "roleDefinitions", {V_ROLE_DEFINITIONS, NULL}},
+    {"perm.", "permissions", {V_ROLE_DEFINITIONS, NULL}},
+    {"sub.",
+     "subscriptions",
+     {"2015-11-01", "2016-06-01", "2018-06-01", "2019-06-01", "2019-11-01", "2020-01-01",
+      "2021-01-01", "2022-12-01", NULL}},
+    {"tenant.",
+     "tenants",
+     {"2015-11-01", "2016-06-01", "2018-06-01", "2019-06-01", "2019-11-01", "2020-01-01",
+      "2021-01-01", "2022-12-01", NULL}},
+    {"rg.", "resourceGroups", {"2015-11-01", "2016-02-01", "2016-07-01", "2016-09-01", "2017-05-10",
+                               "2018-02-01", "2018-05-01", "2019-03-01", "2019-05-01", "2019-05-10",
+                               "2019-07-01", "2019-08-01", "2019-10-01", "2020-06-01", "2020-08-01",
+                               "2020-10-01", "2021-01-01", "2021-04-01", "2022-09-01", "2023-07-01",
+                               "2024-03-01", "2024-07-01", "2024-11-01", "2025-03-01", "2025-04-01",
+                               NULL}},
+    /* last: every other ARM operation azsim serves is Microsoft.Compute */
+    {"", "virtualMachines", {V_COMPUTE, NULL}},
+};
+
+static const struct api_row *api_row(const char *op)
+{
+    size_t i = 0;
+
+    while (strncmp(op, API_VERSIONS[i].op_prefix, strlen(API_VERSIONS[i].op_prefix)) != 0)
+        i++;
+    return &API_VERSIONS[i];
+}
+
+/* The location ARM names in NoRegisteredProviderFound: the addressed VM's, a /locations/{l}
+ * segment, the resource group's; "global" for the global providers and unaddressed lists. */
+static const char *request_location(struct sim_req *r, const struct api_row *row)
+{
+    struct sim_sub *s;
+    json_t *rg;
+    char *k;
+
+    if (row->type[0] != 'v')
+        return "global";
+    if (r->nseg >= 6 && sim_seg_is(r, 4, "locations"))
+        return r->segs[5];
+    if (r->nseg >= 8 && sim_seg_is(r, 2, "resourceGroups")) {
+        struct sim_vm *vm = sim_vm_get(r->segs[1], r->segs[3], r->segs[7]);
+        if (vm)
+            return vm->location;
+    }
+    s = r->nseg >= 4 && sim_seg_is(r, 2, "resourceGroups") ? sim_sub_get(r->segs[1]) : NULL;
+    if (s == NULL)
+        return "global";
+    k = sim_lc(r->segs[3]);
+    rg = json_object_get(s->rgs, k);
+    free(k);
+    return rg ? sim_or(json_string_value(json_object_get(rg, "location")), "global") : "global";
+}
+
 bool sim_api_version_ok(struct sim_req *r, const char *op)
 {
     const char *v = sim_query(r, "api-version");
-    const char **set = V_RESOURCES;
-    const char *type = "subscriptions";
-    char list[512] = "";
+    const struct api_row *row = api_row(op);
+    char list[1024] = "";
     size_t o = 0;
 
-    if (strncmp(op, "ra.", 3) == 0 || strncmp(op, "rd.", 3) == 0) {
-        set = V_AUTHZ;
-        type = strncmp(op, "ra.", 3) == 0 ? "roleAssignments" : "roleDefinitions";
-    } else if (strncmp(op, "sub.", 4) != 0 && strncmp(op, "tenant.", 7) != 0 &&
-               strncmp(op, "rg.", 3) != 0) {
-        set = V_COMPUTE;
-        type = strncmp(op, "ext.", 4) == 0 ? "virtualMachines/extensions" : "virtualMachines";
-    }
     if (!v || !v[0]) {
         sim_arm_error(r, 400, "MissingApiVersionParameter",
                       "The api-version query parameter (?api-version=) is required for all "
                       "requests.");
         return false;
     }
-    for (int i = 0; set[i]; i++) {
-        if (strcmp(set[i], v) == 0)
+    for (int i = 0; row->versions[i]; i++) {
+        if (strcmp(row->versions[i], v) == 0)
             return true;
-        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", set[i]);
+        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", row->versions[i]);
     }
     sim_arm_error(r, 400, "NoRegisteredProviderFound",
-                  "No registered resource provider found for location 'westeurope' and API "
-                  "version '%s' for type '%s'. The supported api-versions are '%s'. The "
-                  "supported locations are 'westeurope, northeurope, eastus, westus2'.",
-                  v, type, list);
+                  "No registered resource provider found for location '%s' and API version '%s' "
+                  "for type '%s'. The supported api-versions are '%s'. The supported locations "
+                  "are 'westeurope, northeurope, eastus, westus2'.",
+                  request_location(r, row), v, row->type, list);
     return false;
 }
 
@@ -139,17 +200,25 @@ static struct sim_vm *need_vm(struct sim_req *r, bool parent)
 
 /* ---- rendering ---- */
 
-static json_t *status(const char *code, const char *level, const char *display, const char *msg)
+static json_t *status_at(const char *code, const char *level, const char *display, const char *msg,
+                         bool timed)
 {
     char ts[32];
     json_t *s;
 
-    clock_fmt_rfc3339(clock_now_ms(), ts, sizeof(ts));
-    s = json_pack("{s:s, s:s, s:s, s:s}", "code", code, "level", level, "displayStatus", display,
-                  "time", ts);
+    s = json_pack("{s:s, s:s, s:s}", "code", code, "level", level, "displayStatus", display);
     if (msg)
         json_object_set_new(s, "message", json_string(msg));
+    if (timed) {
+        clock_fmt_rfc3339(clock_now_ms(), ts, sizeof(ts));
+        json_object_set_new(s, "time", json_string(ts));
+    }
     return s;
+}
+
+static json_t *status(const char *code, const char *level, const char *display, const char *msg)
+{
+    return status_at(code, level, display, msg, true);
 }
 
 static const char *ext_state_str(enum sim_ext_state st)
@@ -233,23 +302,92 @@ static const char *power_display(const char *p)
     return p;
 }
 
+static struct sim_ext *failed_ext(struct sim_vm *vm, const char *except);
+
+/* The error ARM reports for a failed extension: the terminal handler error or the provisioning
+ * error, with the handler's message (service output quoted in azure-wire.md section 6 [O]). */
+static const char *ext_error(const struct sim_ext *e, char **message)
+{
+    const char *msg = e->fail_message ? e->fail_message : "Extension failed";
+
+    if (e->fail_terminal) {
+        *message =
+            xasprintf("Handler '%s.%s' has reported failure for VM Extension '%s' with "
+                      "terminal error code '%s' and error message: '%s'",
+                      e->publisher, e->type, e->name, e->fail_code ? e->fail_code : "0", msg);
+        return "VMExtensionHandlerNonTransientError";
+    }
+    *message =
+        xasprintf("VM has reported a failure when processing extension '%s' (publisher "
+                  "'%s' and type '%s'). Error message: \"%s\"\r\n\r\nMore information on "
+                  "troubleshooting is available at https://aka.ms/VMExtensionWindowsTroubleshoot ",
+                  e->name, e->publisher, e->type, msg);
+    return "VMExtensionProvisioningError";
+}
+
+/* The VM's provisioning status: ProvisioningState/<state> in lower case, or, when an
+ * extension has failed, ProvisioningState/failed/<error code> with its message
+ * (VirtualMachineInstanceView.statuses, InstanceViewStatus in virtualMachine.json 2024-07-01;
+ * codes and lower case as in the example VirtualMachine_Get_InstanceView.json). */
+static json_t *vm_prov_status(struct sim_vm *vm)
+{
+    struct sim_ext *f = failed_ext(vm, NULL);
+    char *code;
+    char *lc;
+    json_t *st;
+
+    if (f != NULL) {
+        char *msg = NULL;
+        const char *err = ext_error(f, &msg);
+
+        code = xasprintf("ProvisioningState/failed/%s", err);
+        st = status(code, "Error", "Provisioning failed", msg);
+        free(msg);
+        free(code);
+        return st;
+    }
+    lc = sim_lc(vm->prov_state);
+    code = xasprintf("ProvisioningState/%s", lc);
+    if (strcmp(lc, "succeeded") == 0)
+        st = status(code, "Info", "Provisioning succeeded", NULL);
+    else
+        st = status(code, "Info", vm->prov_state, NULL);
+    free(lc);
+    free(code);
+    return st;
+}
+
+/* osVersion as the Windows guest agent reports it: "Microsoft Windows NT 10.0.14393.0"
+ * (example VirtualMachine_Get_InstanceView.json; also service output in azure-powershell
+ * #9470). A scenario may give the bare "10.0.17763.6414". */
+static char *os_version_text(const struct sim_vm *vm)
+{
+    unsigned a = 0, b = 0, c = 0;
+
+    if (sim_ieq(vm->os_type, "Windows") && sscanf(vm->os_version, "%u.%u.%u", &a, &b, &c) == 3)
+        return xasprintf("Microsoft Windows NT %u.%u.%u.0", a, b, c);
+    return xstrdup(vm->os_version);
+}
+
 static json_t *vm_instance_view(struct sim_vm *vm)
 {
     bool running = sim_ieq(vm->power, "running");
     char *pcode = xasprintf("PowerState/%s", vm->power);
-    char *pscode = xasprintf("ProvisioningState/%s", vm->prov_state);
-    json_t *iv = json_pack("{s:s, s:[o,o]}", "hyperVGeneration", "V2", "statuses",
-                           status(pscode, "Info", "Provisioning succeeded", NULL),
-                           status(pcode, "Info", power_display(vm->power), NULL));
+    /* the power status carries no time (example VirtualMachine_Get_InstanceView.json) */
+    json_t *iv =
+        json_pack("{s:s, s:[o,o]}", "hyperVGeneration", "V2", "statuses", vm_prov_status(vm),
+                  status_at(pcode, "Info", power_display(vm->power), NULL, false));
 
     free(pcode);
-    free(pscode);
     if (running) {
         json_t *exts = json_array();
         json_t *handlers = json_array();
+        char *osv = os_version_text(vm);
+
         json_object_set_new(iv, "computerName", json_string(vm->computer_name));
         json_object_set_new(iv, "osName", json_string(vm->os_name));
-        json_object_set_new(iv, "osVersion", json_string(vm->os_version));
+        json_object_set_new(iv, "osVersion", json_string(osv));
+        free(osv);
         for (size_t i = 0; i < vm->exts.len; i++) {
             struct sim_ext *e = vm->exts.items[i];
             json_t *eiv = ext_instance_view(e);
@@ -270,13 +408,28 @@ static json_t *vm_instance_view(struct sim_vm *vm)
     return iv;
 }
 
-json_t *sim_vm_to_json(struct sim_vm *vm, bool instance_view)
+/* imageReference.exactVersion: the platform image version the VM was made from; it differs
+ * from version only when version is "latest" (ImageReference in virtualMachine.json
+ * 2024-07-01). azsim derives it from the OS build: "17763.6414.241010" for 10.0.17763.6414. */
+static char *exact_version(const struct sim_vm *vm)
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+
+    if (!sim_ieq(vm->img_version, "latest"))
+        return xstrdup(vm->img_version);
+    if (sscanf(vm->os_version, "%u.%u.%u.%u", &a, &b, &c, &d) == 4)
+        return xasprintf("%u.%u.241010", c, d);
+    return xasprintf("%s.20241010", vm->os_version);
+}
+
+static json_t *vm_model(struct sim_vm *vm)
 {
     bool win = sim_ieq(vm->os_type, "Windows");
     char *nic = xasprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/"
                           "networkInterfaces/%s-nic",
                           vm->sub, vm->rg, vm->name);
     char *disk = xasprintf("%s_OsDisk_1", vm->name);
+    char *exact = exact_version(vm);
     char etag[32];
     char created[32];
     json_t *osprof, *props, *j, *identity;
@@ -300,12 +453,9 @@ json_t *sim_vm_to_json(struct sim_vm *vm, bool instance_view)
         "vmId", vm->vm_id, "provisioningState", vm->prov_state, "hardwareProfile", "vmSize",
         "Standard_D2s_v3", "storageProfile", "imageReference", "publisher", vm->img_publisher,
         "offer", vm->img_offer, "sku", vm->img_sku, "version", vm->img_version, "exactVersion",
-        "20348.2762.241006", "osDisk", "osType", vm->os_type, "name", disk, "createOption",
-        "FromImage", "caching", "ReadWrite", "managedDisk", "storageAccountType", "Premium_LRS",
-        "osProfile", osprof, "networkProfile", "networkInterfaces", "id", nic, "timeCreated",
-        created);
-    if (instance_view)
-        json_object_set_new(props, "instanceView", vm_instance_view(vm));
+        exact, "osDisk", "osType", vm->os_type, "name", disk, "createOption", "FromImage",
+        "caching", "ReadWrite", "managedDisk", "storageAccountType", "Premium_LRS", "osProfile",
+        osprof, "networkProfile", "networkInterfaces", "id", nic, "timeCreated", created);
     j = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:o}", "id", vm->id, "name", vm->name, "type",
                   "Microsoft.Compute/virtualMachines", "location", vm->location, "tags", vm->tags,
                   "etag", etag, "properties", props);
@@ -320,7 +470,41 @@ json_t *sim_vm_to_json(struct sim_vm *vm, bool instance_view)
     }
     free(nic);
     free(disk);
+    free(exact);
     return j;
+}
+
+/* What a VM answer holds depends on the request's form (virtualMachine.json 2024-07-01):
+ * - VIEW_MODEL: the model; a plain GET or list, PATCH's answer. No instanceView, no userData.
+ * - VIEW_MODEL_IV: the model with properties.instanceView ($expand=instanceView).
+ * - VIEW_STATUS: the run-time status only (list with statusOnly=true: "fetch the run time
+ *   status of all Virtual Machines"; the model is not in it, as service output in
+ *   azure-powershell #19751 shows and azure-wire.md section 3 notes): id, name, type,
+ *   location and properties.instanceView.
+ * userData is only in a GET with $expand=userData (InstanceViewTypes in virtualMachine.json). */
+enum vm_view { VIEW_MODEL, VIEW_MODEL_IV, VIEW_STATUS };
+
+static json_t *vm_render(struct sim_vm *vm, enum vm_view view, bool user_data)
+{
+    json_t *j;
+    const char *ud;
+
+    if (view == VIEW_STATUS)
+        return json_pack("{s:s, s:s, s:s, s:s, s:{s:o}}", "id", vm->id, "name", vm->name, "type",
+                         "Microsoft.Compute/virtualMachines", "location", vm->location,
+                         "properties", "instanceView", vm_instance_view(vm));
+    j = vm_model(vm);
+    if (view == VIEW_MODEL_IV)
+        json_object_set_new(json_object_get(j, "properties"), "instanceView", vm_instance_view(vm));
+    ud = json_string_value(json_object_get(vm->facts, "userData"));
+    if (user_data && ud)
+        json_object_set_new(json_object_get(j, "properties"), "userData", json_string(ud));
+    return j;
+}
+
+json_t *sim_vm_to_json(struct sim_vm *vm, bool instance_view)
+{
+    return vm_render(vm, instance_view ? VIEW_MODEL_IV : VIEW_MODEL, false);
 }
 
 /* ---- paging ---- */
@@ -618,20 +802,29 @@ static void rg_get(struct sim_req *r)
 
 /* ---- VMs ---- */
 
-static bool want_iv(struct sim_req *r)
+static bool query_is(struct sim_req *r, const char *name, const char *value)
 {
-    const char *e = sim_query(r, "$expand");
-    const char *so = sim_query(r, "statusOnly");
+    const char *v = sim_query(r, name);
 
-    return (e && sim_ieq(e, "instanceView")) || (so && sim_ieq(so, "true"));
+    return v != NULL && sim_ieq(v, value);
 }
 
-static __thread bool list_iv;
+/* The view a list asks for: statusOnly=true the run-time status, $expand=instanceView the
+ * model with its instance view, else the model (VirtualMachines_ListAll / _List parameters in
+ * virtualMachine.json 2024-07-01). */
+static enum vm_view list_view(struct sim_req *r)
+{
+    if (query_is(r, "statusOnly", "true"))
+        return VIEW_STATUS;
+    return query_is(r, "$expand", "instanceView") ? VIEW_MODEL_IV : VIEW_MODEL;
+}
+
+static __thread enum vm_view list_as;
 
 static json_t *render_vm(void *p)
 {
     sim_lro_settle(p);
-    return sim_vm_to_json(p, list_iv);
+    return vm_render(p, list_as, false);
 }
 
 /* A VM with an operation running changes with time alone: rendered fresh, never kept. */
@@ -648,17 +841,15 @@ static void vm_list(struct sim_req *r)
     struct sim_sub *s = need_sub(r, r->segs[1]);
     bool by_rg = sim_seg_is(r, 2, "resourceGroups");
     bool by_loc = sim_seg_is(r, 4, "locations");
-    bool iv = want_iv(r);
+    enum vm_view view = list_view(r);
     struct sim_vec match = {0};
     const struct sim_vec *v;
-    char extra[96] = "";
+    const char *extra = view == VIEW_STATUS     ? "&statusOnly=true"
+                        : view == VIEW_MODEL_IV ? "&$expand=instanceView"
+                                                : "";
 
     if (!s || (by_rg && !need_rg(r, s, r->segs[3])))
         return;
-    if (sim_query(r, "$expand") && iv)
-        snprintf(extra, sizeof(extra), "&$expand=instanceView");
-    else if (iv)
-        snprintf(extra, sizeof(extra), "&statusOnly=true");
     v = &s->vms;
     if (by_rg || by_loc) {
         for (size_t i = 0; i < s->vms.len; i++) {
@@ -670,17 +861,22 @@ static void vm_list(struct sim_req *r)
         }
         v = &match;
     }
-    list_iv = iv;
-    sim_page_vec_cached(r, v, render_vm, vm_cacheable, iv ? 1 : 0, "nextLink", extra, 0);
+    list_as = view;
+    sim_page_vec_cached(r, v, render_vm, vm_cacheable, (int)view, "nextLink", extra, 0);
     sim_vec_cleanup(&match);
 }
 
+/* GET: $expand=instanceView adds the instance view, $expand=userData the user data
+ * (InstanceViewTypes in virtualMachine.json 2024-07-01). */
 static void vm_get(struct sim_req *r)
 {
     struct sim_vm *vm = need_vm(r, false);
 
     if (vm)
-        sim_reply_json(r, 200, sim_vm_to_json(vm, want_iv(r)));
+        sim_reply_json(
+            r, 200,
+            vm_render(vm, query_is(r, "$expand", "instanceView") ? VIEW_MODEL_IV : VIEW_MODEL,
+                      query_is(r, "$expand", "userData")));
 }
 
 static void vm_instance_view_get(struct sim_req *r)
@@ -949,19 +1145,7 @@ static void aad_outcome(struct sim_vm *vm, struct sim_op *op, struct sim_ext *e)
     e->fail_terminal = terminal;
     free(op->err_code);
     free(op->err_message);
-    if (terminal) {
-        op->err_code = xstrdup("VMExtensionHandlerNonTransientError");
-        op->err_message = xasprintf("Handler '%s' has reported failure for VM Extension '%s' with "
-                                    "terminal error code '%s' and error message: '%s'",
-                                    handler, e->name, code, msg);
-    } else {
-        op->err_code = xstrdup("VMExtensionProvisioningError");
-        op->err_message = xasprintf(
-            "VM has reported a failure when processing extension '%s' (publisher '%s' and type "
-            "'%s'). Error message: \"%s\"\r\n\r\nMore information on troubleshooting is "
-            "available at https://aka.ms/VMExtensionWindowsTroubleshoot ",
-            e->name, e->publisher, e->type, msg);
-    }
+    op->err_code = xstrdup(ext_error(e, &op->err_message));
 }
 
 static bool ext_body(struct sim_req *r, json_t *body, const char **pub, const char **type,

@@ -108,10 +108,13 @@ bool sim_faults_set(const json_t *j, char *err, size_t cap)
     }
     json_object_foreach((json_t *)j, k, v)
     {
-        bool known = strcmp(k, "timeoutMs") == 0;
+        bool flag = strcmp(k, "principalTypeIgnored") == 0; /* sim_arm_authz.c */
+        bool known = strcmp(k, "timeoutMs") == 0 || flag;
         for (size_t i = 0; i < 4 && !known; i++)
             known = strcmp(k, sections[i]) == 0;
-        if (!known || (strcmp(k, "timeoutMs") == 0 ? !json_is_integer(v) : !json_is_object(v))) {
+        if (!known || (flag                          ? !json_is_boolean(v)
+                       : strcmp(k, "timeoutMs") == 0 ? !json_is_integer(v)
+                                                     : !json_is_object(v))) {
             snprintf(err, cap, "faults.%s: unknown key or wrong type", k);
             return false;
         }

@@ -97,10 +97,13 @@ struct azure_vm {
     size_t n_user_assigned;
     struct azure_kv *tags;
     size_t n_tags;
-    struct azure_extension *extensions; /* resources[] (and instanceView.extensions merged) */
+    /* resources[], with the statuses of instanceView.extensions joined by name; an instance-view
+     * extension without a resource is added (publisher and type split from "Publisher.Type") */
+    struct azure_extension *extensions;
     size_t n_extensions;
     struct azure_status *statuses; /* instanceView.statuses */
     size_t n_statuses;
+    bool has_resources; /* the answer had a resources[] member (a list need not embed it) */
 };
 
 void azure_vm_cleanup(struct azure_vm *vm);

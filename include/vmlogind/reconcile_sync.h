@@ -21,5 +21,8 @@ void reconcile_sync(const struct reconcile_env *env, const struct store_task *ta
 enum err reconcile_sync_schedule(struct store *st, int64_t now, struct err_detail *d) VL_MUST_CHECK;
 /* Prometheus text: runs, last duration, VMs seen/changed/gone, rows written. */
 enum err reconcile_sync_metrics(struct buf *out) VL_MUST_CHECK;
+/* How many syncs this process has started: what was looked up in Azure once per sync (the
+ * sign-in app's service principal) holds while it stays the same. */
+int64_t reconcile_sync_generation(void);
 
 #endif

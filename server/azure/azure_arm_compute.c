@@ -162,6 +162,85 @@ static void image_parse(const json_t *img, struct azure_vm *vm)
         vm->image_id = azure_json_dup(img, "communityGalleryImageId");
 }
 
+/* An item of instanceView.extensions (VirtualMachineExtensionInstanceView in
+ * virtualMachine.json 2024-07-01): name, type ("Publisher.Type"), typeHandlerVersion,
+ * statuses, substatuses. */
+static void iv_extension_parse(const json_t *o, void *out)
+{
+    struct azure_extension *e = out;
+
+    e->name = azure_json_dup(o, "name");
+    e->type = azure_json_dup(o, "type");
+    e->iv_type_handler_version = azure_json_dup(o, "typeHandlerVersion");
+    e->statuses = statuses_parse(json_object_get(o, "statuses"), &e->n_statuses);
+    e->substatuses = statuses_parse(json_object_get(o, "substatuses"), &e->n_substatuses);
+}
+
+static const struct azure_typed_page iv_extension_type = {
+    .size = sizeof(struct azure_extension),
+    .parse = iv_extension_parse,
+    .cleanup = extension_cleanup_v,
+};
+
+static struct azure_extension *extension_named(struct azure_extension *e, size_t n,
+                                               const char *name)
+{
+    for (size_t i = 0; name != NULL && i < n; i++) {
+        if (e[i].name != NULL && strcasecmp(e[i].name, name) == 0)
+            return &e[i];
+    }
+    return NULL;
+}
+
+static void swap_statuses(struct azure_status **a, size_t *na, struct azure_status **b, size_t *nb)
+{
+    struct azure_status *t = *a;
+    size_t tn = *na;
+
+    *a = *b;
+    *na = *nb;
+    *b = t;
+    *nb = tn;
+}
+
+/* Joins instanceView.extensions (iv, n; taken) to the VM's resources[] by name. ARM embeds no
+ * instance view in resources[] (VirtualMachine_Get.json 2025-04-01), so a resource takes its
+ * statuses from there; an instance-view extension without a resource (a statusOnly list has
+ * no resources[]) is added with its type "Publisher.Type" split at the last dot. */
+static void iv_extensions_merge(struct azure_vm *vm, struct azure_extension *iv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct azure_extension *e = extension_named(vm->extensions, vm->n_extensions, iv[i].name);
+        const char *dot;
+
+        if (e != NULL) {
+            if (e->n_statuses == 0)
+                swap_statuses(&e->statuses, &e->n_statuses, &iv[i].statuses, &iv[i].n_statuses);
+            if (e->n_substatuses == 0)
+                swap_statuses(&e->substatuses, &e->n_substatuses, &iv[i].substatuses,
+                              &iv[i].n_substatuses);
+            if (e->iv_type_handler_version == NULL) {
+                e->iv_type_handler_version = iv[i].iv_type_handler_version;
+                iv[i].iv_type_handler_version = NULL;
+            }
+            azure_extension_cleanup(&iv[i]);
+            continue;
+        }
+        dot = iv[i].type != NULL ? strrchr(iv[i].type, '.') : NULL;
+        if (dot != NULL) {
+            char *full = iv[i].type;
+
+            iv[i].publisher = xstrndup(full, (size_t)(dot - full));
+            iv[i].type = xstrdup(dot + 1);
+            free(full);
+        }
+        vm->extensions = xrealloc(vm->extensions, (vm->n_extensions + 2) * sizeof(*vm->extensions));
+        vm->extensions[vm->n_extensions++] = iv[i];
+        vm->extensions[vm->n_extensions] = (struct azure_extension){0};
+    }
+    free(iv);
+}
+
 /* instanceView: OS facts, statuses, power state ("PowerState/running" -> "running"). */
 static void instance_view_parse(const json_t *iv, struct azure_vm *vm)
 {
@@ -190,6 +269,8 @@ void azure_vm_parse(const json_t *o, void *out)
     struct azure_vm *vm = out;
     const json_t *props = json_object_get(o, "properties");
     const json_t *res = json_object_get(o, "resources");
+    struct azure_extension *iv;
+    size_t n_iv = 0;
 
     vm->id = azure_json_dup(o, "id");
     vm->name = azure_json_dup(o, "name");
@@ -205,7 +286,11 @@ void azure_vm_parse(const json_t *o, void *out)
     instance_view_parse(json_object_get(props, "instanceView"), vm);
     identity_parse(json_object_get(o, "identity"), vm);
     tags_parse(json_object_get(o, "tags"), vm);
+    vm->has_resources = res != NULL;
     vm->extensions = azure_typed_parse_array(&extension_type, res, &vm->n_extensions);
+    iv = azure_typed_parse_array(&iv_extension_type,
+                                 azure_json_path(props, "instanceView.extensions"), &n_iv);
+    iv_extensions_merge(vm, iv, n_iv);
 }
 
 /* ---- the same from a scanner (list pages: no tree) ---------------------------------------- *
@@ -255,18 +340,51 @@ static void scan_statuses(struct azure_scan *s, struct azure_status **st, size_t
     }
 }
 
+/* A member of an extension's instance view, if it is one read; false: not read. */
+static bool scan_ext_iv_member(struct azure_scan *s, struct azure_extension *e)
+{
+    if (azure_scan_key_is(s, "typeHandlerVersion"))
+        azure_scan_take(&e->iv_type_handler_version, azure_scan_str(s));
+    else if (azure_scan_key_is(s, "statuses"))
+        scan_statuses(s, &e->statuses, &e->n_statuses);
+    else if (azure_scan_key_is(s, "substatuses"))
+        scan_statuses(s, &e->substatuses, &e->n_substatuses);
+    else
+        return false;
+    return true;
+}
+
+static void ext_arrays_alloc(struct azure_extension *e)
+{
+    /* json_t parsing always allocates these */
+    if (e->statuses == NULL)
+        e->statuses = xcalloc(1, sizeof(*e->statuses));
+    if (e->substatuses == NULL)
+        e->substatuses = xcalloc(1, sizeof(*e->substatuses));
+}
+
 static void scan_ext_instance_view(struct azure_scan *s, struct azure_extension *e)
 {
     while (azure_scan_member(s)) {
-        if (azure_scan_key_is(s, "typeHandlerVersion"))
-            azure_scan_take(&e->iv_type_handler_version, azure_scan_str(s));
-        else if (azure_scan_key_is(s, "statuses"))
-            scan_statuses(s, &e->statuses, &e->n_statuses);
-        else if (azure_scan_key_is(s, "substatuses"))
-            scan_statuses(s, &e->substatuses, &e->n_substatuses);
-        else
+        if (!scan_ext_iv_member(s, e))
             (void)azure_scan_skip(s);
     }
+}
+
+static const struct azure_scan_field IV_EXT_FIELDS[] = {
+    F(struct azure_extension, "name", name),
+    F(struct azure_extension, "type", type),
+    {NULL, 0},
+};
+
+/* An item of instanceView.extensions, as iv_extension_parse reads it. */
+static void scan_iv_extension(struct azure_scan *s, struct azure_extension *e)
+{
+    while (azure_scan_member(s)) {
+        if (!azure_scan_str_member(s, e, IV_EXT_FIELDS) && !scan_ext_iv_member(s, e))
+            (void)azure_scan_skip(s);
+    }
+    ext_arrays_alloc(e);
 }
 
 static const struct azure_scan_field EXT_PROPERTY_FIELDS[] = {
@@ -310,31 +428,29 @@ static void scan_extension(struct azure_scan *s, struct azure_extension *e)
         } else
             (void)azure_scan_skip(s);
     }
-    /* json_t parsing always allocates these */
-    if (e->statuses == NULL)
-        e->statuses = xcalloc(1, sizeof(*e->statuses));
-    if (e->substatuses == NULL)
-        e->substatuses = xcalloc(1, sizeof(*e->substatuses));
+    ext_arrays_alloc(e);
 }
 
-static void scan_extensions(struct azure_scan *s, struct azure_vm *vm)
+/* An array of extension objects, each read by item, replacing *arr. */
+static void scan_ext_array(struct azure_scan *s, struct azure_extension **arr, size_t *n,
+                           void (*item)(struct azure_scan *, struct azure_extension *))
 {
     size_t cap = 4;
 
-    azure_extensions_free(vm->extensions, vm->n_extensions);
-    vm->n_extensions = 0;
-    vm->extensions = xcalloc(cap, sizeof(*vm->extensions));
+    azure_extensions_free(*arr, *n);
+    *n = 0;
+    *arr = xcalloc(cap, sizeof(**arr));
     if (!azure_scan_array(s))
         return;
     while (azure_scan_element(s)) {
         if (!azure_scan_object(s))
             continue;
-        if (vm->n_extensions == cap) {
+        if (*n == cap) {
             cap *= 2;
-            vm->extensions = xrealloc(vm->extensions, cap * sizeof(*vm->extensions));
+            *arr = xrealloc(*arr, cap * sizeof(**arr));
         }
-        vm->extensions[vm->n_extensions] = (struct azure_extension){0};
-        scan_extension(s, &vm->extensions[vm->n_extensions++]);
+        (*arr)[*n] = (struct azure_extension){0};
+        item(s, &(*arr)[(*n)++]);
     }
 }
 
@@ -402,13 +518,24 @@ static const struct azure_scan_field VM_IV_FIELDS[] = {
     {NULL, 0},
 };
 
-static void scan_instance_view(struct azure_scan *s, struct azure_vm *vm, char **iv_computer)
+/* What a VM's scan holds until the VM's object is read: the image reference's strings, the
+ * instance view's computer name and its extensions. */
+struct scan_vm {
+    struct scan_image im;
+    char *iv_computer;
+    struct azure_extension *iv_ext;
+    size_t n_iv_ext;
+};
+
+static void scan_instance_view(struct azure_scan *s, struct azure_vm *vm, struct scan_vm *sv)
 {
     while (azure_scan_member(s)) {
         if (azure_scan_str_member(s, vm, VM_IV_FIELDS))
             continue;
         if (azure_scan_key_is(s, "computerName"))
-            azure_scan_take(iv_computer, azure_scan_str(s));
+            azure_scan_take(&sv->iv_computer, azure_scan_str(s));
+        else if (azure_scan_key_is(s, "extensions"))
+            scan_ext_array(s, &sv->iv_ext, &sv->n_iv_ext, scan_iv_extension);
         else if (azure_scan_key_is(s, "statuses"))
             scan_statuses(s, &vm->statuses, &vm->n_statuses);
         else
@@ -422,8 +549,7 @@ static const struct azure_scan_field VM_PROPERTY_FIELDS[] = {
     {NULL, 0},
 };
 
-static void scan_vm_properties(struct azure_scan *s, struct azure_vm *vm, struct scan_image *im,
-                               char **iv_computer)
+static void scan_vm_properties(struct azure_scan *s, struct azure_vm *vm, struct scan_vm *sv)
 {
     while (azure_scan_member(s)) {
         if (azure_scan_str_member(s, vm, VM_PROPERTY_FIELDS)) {
@@ -433,10 +559,10 @@ static void scan_vm_properties(struct azure_scan *s, struct azure_vm *vm, struct
                 azure_scan_str_object(s, vm, OS_PROFILE_FIELDS);
         } else if (azure_scan_key_is(s, "storageProfile")) {
             if (azure_scan_object(s))
-                scan_storage(s, vm, im);
+                scan_storage(s, vm, &sv->im);
         } else if (azure_scan_key_is(s, "instanceView")) {
             if (azure_scan_object(s))
-                scan_instance_view(s, vm, iv_computer);
+                scan_instance_view(s, vm, sv);
         } else {
             (void)azure_scan_skip(s);
         }
@@ -552,8 +678,8 @@ static const struct azure_scan_field VM_FIELDS[] = {
 void azure_vm_scan(struct azure_scan *s, void *out)
 {
     struct azure_vm *vm = out;
-    struct scan_image im = {0};
-    char *iv_computer = NULL;
+    struct scan_vm sv = {0};
+    struct scan_image *im = &sv.im;
     const char *version;
 
     while (azure_scan_member(s)) {
@@ -561,36 +687,37 @@ void azure_vm_scan(struct azure_scan *s, void *out)
             continue;
         if (azure_scan_key_is(s, "properties")) {
             if (azure_scan_object(s))
-                scan_vm_properties(s, vm, &im, &iv_computer);
+                scan_vm_properties(s, vm, &sv);
         } else if (azure_scan_key_is(s, "identity")) {
             if (azure_scan_object(s))
                 scan_identity(s, vm);
         } else if (azure_scan_key_is(s, "tags"))
             scan_tags(s, vm);
-        else if (azure_scan_key_is(s, "resources"))
-            scan_extensions(s, vm);
-        else
+        else if (azure_scan_key_is(s, "resources")) {
+            vm->has_resources = true;
+            scan_ext_array(s, &vm->extensions, &vm->n_extensions, scan_extension);
+        } else
             (void)azure_scan_skip(s);
     }
     vm->subscription_id = id_part(vm->id, "subscriptions");
     vm->resource_group = id_part(vm->id, "resourceGroups");
-    version = im.version;
-    if (version != NULL && strcasecmp(version, "latest") == 0 && im.exact != NULL)
-        version = im.exact;
+    version = im->version;
+    if (version != NULL && strcasecmp(version, "latest") == 0 && im->exact != NULL)
+        version = im->exact;
     vm->image_version = version != NULL ? xstrdup(version) : NULL;
-    vm->image_id = im.id != NULL ? im.id : im.shared != NULL ? im.shared : im.community;
-    if (vm->image_id != im.id)
-        free(im.id);
-    if (vm->image_id != im.shared)
-        free(im.shared);
-    if (vm->image_id != im.community)
-        free(im.community);
-    free(im.version);
-    free(im.exact);
+    vm->image_id = im->id != NULL ? im->id : im->shared != NULL ? im->shared : im->community;
+    if (vm->image_id != im->id)
+        free(im->id);
+    if (vm->image_id != im->shared)
+        free(im->shared);
+    if (vm->image_id != im->community)
+        free(im->community);
+    free(im->version);
+    free(im->exact);
     if (vm->computer_name == NULL)
-        azure_scan_take(&vm->computer_name, iv_computer);
+        azure_scan_take(&vm->computer_name, sv.iv_computer);
     else
-        free(iv_computer);
+        free(sv.iv_computer);
     for (size_t i = 0; i < vm->n_statuses && vm->power_state == NULL; i++) {
         const char *code = vm->statuses[i].code;
 
@@ -606,6 +733,7 @@ void azure_vm_scan(struct azure_scan *s, void *out)
         vm->tags = xcalloc(1, sizeof(*vm->tags));
     if (vm->extensions == NULL)
         vm->extensions = xcalloc(1, sizeof(*vm->extensions));
+    iv_extensions_merge(vm, sv.iv_ext, sv.n_iv_ext);
 }
 
 void azure_vm_cleanup(struct azure_vm *vm)

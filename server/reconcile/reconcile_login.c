@@ -8,6 +8,7 @@
  * trail. "login_preflight" only looks. The task key is the VM, so the lease guarantees one
  * mutating operation per VM at a time. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,25 +69,22 @@ static const char *cloud_name(const struct reconcile_env *env)
  * missing service principal only on the way to a change (never in audit mode or preflight). */
 enum graph_look { GRAPH_NONE = 0, GRAPH_LOOK, GRAPH_LOOK_AND_CREATE };
 
-/* Graph: is there an Entra device named like the VM's hostname; is the sign-in app's service
- * principal there (created when create_signin_sp says so). Errors leave UNKNOWN. */
-static void look_graph(const struct reconcile_env *env, enum graph_look g, struct look *l)
+/* The sign-in app's service principal is one fact of the tenant, not of a VM: looked up once
+ * per sync (reconcile_sync_generation), by one worker while the others wait for its answer, so
+ * a pass over a thousand VMs asks Graph once. Found or not found is kept until the next sync
+ * starts; an error is not kept, and not found is looked at again on the way to creating it. */
+static struct {
+    pthread_mutex_t mu;
+    int64_t gen; /* the sync generation sp was found in, -1 none */
+    enum model_tri sp;
+} signin_sp = {.mu = PTHREAD_MUTEX_INITIALIZER, .gen = -1};
+
+static enum model_tri signin_sp_lookup(const struct reconcile_env *env, enum graph_look g)
 {
-    struct azure_device *devs = NULL;
-    size_t n = 0;
     struct azure_service_principal sp = {0};
     struct azure_error ae;
     enum err rc;
 
-    if (l->vm.computer_name != NULL && l->vm.computer_name[0] != '\0') {
-        azure_error_clear(&ae);
-        rc = azure_graph_devices_by_name(env->az, l->vm.computer_name, &devs, &n, &ae);
-        if (rc == ERR_OK)
-            l->device_dup = n > 0 ? MODEL_TRI_YES : MODEL_TRI_NO;
-        else
-            log_warn("login_device_lookup_failed", "vm=%s code=%s", l->vm.id, ae.code);
-        azure_devices_free(devs, n);
-    }
     azure_error_clear(&ae);
     rc = azure_graph_sp_by_app_id(env->az, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &ae);
     if (rc == ERR_NOT_FOUND && g == GRAPH_LOOK_AND_CREATE && env->cfg != NULL &&
@@ -100,8 +98,47 @@ static void look_graph(const struct reconcile_env *env, enum graph_look g, struc
         if (rc == ERR_OK)
             log_info("login_signin_sp_created", "existed=%d", existed ? 1 : 0);
     }
-    l->sp = rc == ERR_OK ? MODEL_TRI_YES : rc == ERR_NOT_FOUND ? MODEL_TRI_NO : MODEL_TRI_UNKNOWN;
     azure_service_principal_cleanup(&sp);
+    return rc == ERR_OK ? MODEL_TRI_YES : rc == ERR_NOT_FOUND ? MODEL_TRI_NO : MODEL_TRI_UNKNOWN;
+}
+
+static enum model_tri signin_sp_known(const struct reconcile_env *env, enum graph_look g)
+{
+    int64_t gen = reconcile_sync_generation();
+    bool creating = g == GRAPH_LOOK_AND_CREATE && env->cfg != NULL && env->cfg->create_signin_sp;
+    enum model_tri sp;
+
+    pthread_mutex_lock(&signin_sp.mu);
+    if (signin_sp.gen == gen && (signin_sp.sp == MODEL_TRI_YES || !creating)) {
+        sp = signin_sp.sp;
+    } else {
+        sp = signin_sp_lookup(env, g);
+        signin_sp.gen = sp != MODEL_TRI_UNKNOWN ? gen : -1;
+        signin_sp.sp = sp;
+    }
+    pthread_mutex_unlock(&signin_sp.mu);
+    return sp;
+}
+
+/* Graph: is there an Entra device named like the VM's hostname; is the sign-in app's service
+ * principal there (created when create_signin_sp says so). Errors leave UNKNOWN. */
+static void look_graph(const struct reconcile_env *env, enum graph_look g, struct look *l)
+{
+    struct azure_device *devs = NULL;
+    size_t n = 0;
+    struct azure_error ae;
+    enum err rc;
+
+    if (l->vm.computer_name != NULL && l->vm.computer_name[0] != '\0') {
+        azure_error_clear(&ae);
+        rc = azure_graph_devices_by_name(env->az, l->vm.computer_name, &devs, &n, &ae);
+        if (rc == ERR_OK)
+            l->device_dup = n > 0 ? MODEL_TRI_YES : MODEL_TRI_NO;
+        else
+            log_warn("login_device_lookup_failed", "vm=%s code=%s", l->vm.id, ae.code);
+        azure_devices_free(devs, n);
+    }
+    l->sp = signin_sp_known(env, g);
 }
 
 static void look_diagnose(const struct reconcile_env *env, const struct azure_error *lro_err,

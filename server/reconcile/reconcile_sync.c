@@ -1,11 +1,14 @@
 /* reconcile_sync.c: the inventory sync. One pass lists subscriptions, each subscription's VMs
- * (with statusOnly=true: power state and OS build from the instance view, extensions from the
- * embedded resources[], so no per-VM call), the VM-login role assignments per subscription
- * (the listing includes the scopes above and below it), then resolves the principals they
- * name through Graph getByIds and each group's transitive members. Each page is written in
- * one transaction as it arrives; the store writes only rows that changed. Things are marked
- * gone only after a complete listing of their subscription, so a failed page never deletes.
- * It does not judge or change anything in Azure. */
+ * twice as Azure documents it (virtualMachine.json, VirtualMachines_ListAll): statusOnly=true
+ * for the run-time status (power state, OS name and version, extension statuses from the
+ * instance view), then the plain list for the model (image, identity, tags, extensions from
+ * resources[]), joined by id; a VM whose extensions these do not tell in full (not running, or
+ * resources[] not embedded) has them listed on their own. Then the VM-login role assignments per
+ * subscription (the listing includes the scopes above and below it), then resolves the principals
+ * they name through Graph getByIds and each group's transitive members. Each page is written in one
+ * transaction as it arrives; the store writes only rows that changed. Things are marked gone only
+ * after a complete listing of their subscription, so a failed page never deletes. It does not judge
+ * or change anything in Azure. */
 #include <jansson.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -45,6 +48,13 @@ static _Atomic int64_t m_vms_gone_total;
 static _Atomic int64_t m_rows_written_total;
 static _Atomic int64_t m_last_success_ms;
 
+/* The statusOnly listing of the subscription being synced, sorted by id for the join. */
+struct vm_status {
+    struct azure_vm *v;
+    size_t n;
+    size_t cap;
+};
+
 struct sync {
     const struct reconcile_env *env;
     const struct store_task *task;
@@ -66,6 +76,10 @@ struct sync {
     char **groups;
     size_t n_groups;
     size_t cap_groups;
+    struct vm_status status; /* statusOnly listing of s->sub, for the join */
+    char **ext_lists;        /* VMs of s->sub whose extensions are listed on their own */
+    size_t n_ext_lists;
+    size_t cap_ext_lists;
 };
 
 static void note_error(struct sync *s, const char *what, const char *sub, enum err rc,
@@ -311,6 +325,35 @@ static char *user_ids_json(const struct azure_vm *vm)
     return json_text(a);
 }
 
+static void vm_status_free(struct vm_status *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        azure_vm_cleanup(&st->v[i]);
+    free(st->v);
+    *st = (struct vm_status){0};
+}
+
+static int vm_id_cmp(const void *a, const void *b)
+{
+    return strcasecmp(((const struct azure_vm *)a)->id, ((const struct azure_vm *)b)->id);
+}
+
+static const struct azure_vm *vm_status_find(const struct vm_status *st, const char *id)
+{
+    struct azure_vm key = {.id = (char *)id};
+
+    return st->n > 0 ? bsearch(&key, st->v, st->n, sizeof(*st->v), vm_id_cmp) : NULL;
+}
+
+static const struct azure_extension *ext_named(const struct azure_vm *vm, const char *name)
+{
+    for (size_t i = 0; vm != NULL && name != NULL && i < vm->n_extensions; i++) {
+        if (vm->extensions[i].name != NULL && strcasecmp(vm->extensions[i].name, name) == 0)
+            return &vm->extensions[i];
+    }
+    return NULL;
+}
+
 struct vm_page {
     struct store_vm_facts *vms;
     char **owned; /* JSON texts to free */
@@ -326,7 +369,10 @@ static void vm_page_free(struct vm_page *p)
     free(p->exts);
 }
 
-static void vm_facts(const struct azure_vm *vm, struct store_vm_facts *f, struct vm_page *p)
+/* The facts of a VM: its model (vm) joined with its run-time status (st, may be NULL: the VM
+ * came after the status listing; its power state is then unknown until the next sync). */
+static void vm_facts(const struct azure_vm *vm, const struct azure_vm *st, struct store_vm_facts *f,
+                     struct vm_page *p)
 {
     char *tags = tags_json(vm);
     char *uai = user_ids_json(vm);
@@ -340,16 +386,17 @@ static void vm_facts(const struct azure_vm *vm, struct store_vm_facts *f, struct
         .name = vm->name,
         .location = vm->location,
         .vm_id = vm->vm_id,
-        .computer_name = vm->computer_name,
+        .computer_name =
+            vm->computer_name != NULL || st == NULL ? vm->computer_name : st->computer_name,
         .os_type = vm->os_type,
         .image_publisher = vm->image_publisher,
         .image_offer = vm->image_offer,
         .image_sku = vm->image_sku,
         .image_version = vm->image_version,
         .image_id = vm->image_id,
-        .os_name = vm->os_name,
-        .os_version = vm->os_version,
-        .power_state = vm->power_state,
+        .os_name = st != NULL ? st->os_name : vm->os_name,
+        .os_version = st != NULL ? st->os_version : vm->os_version,
+        .power_state = st != NULL ? st->power_state : vm->power_state,
         .provisioning_state = vm->provisioning_state,
         .identity_type = vm->identity_type,
         .identity_principal_id = vm->identity_principal_id,
@@ -358,13 +405,17 @@ static void vm_facts(const struct azure_vm *vm, struct store_vm_facts *f, struct
     };
 }
 
-static void ext_facts(const struct azure_vm *vm, const struct azure_extension *e,
-                      struct store_extension_facts *f)
+/* The facts of extension e of VM vm_id; its status from e, else from iv (the same extension
+ * in the VM's instance view, may be NULL). */
+static void ext_facts(const char *vm_id, const struct azure_extension *e,
+                      const struct azure_extension *iv, struct store_extension_facts *f)
 {
-    const struct azure_status *st = e->n_statuses > 0 ? &e->statuses[0] : NULL;
+    const struct azure_status *st = e->n_statuses > 0                  ? &e->statuses[0]
+                                    : iv != NULL && iv->n_statuses > 0 ? &iv->statuses[0]
+                                                                       : NULL;
 
     *f = (struct store_extension_facts){
-        .vm_id = vm->id,
+        .vm_id = vm_id,
         .name = e->name,
         .publisher = e->publisher,
         .type = e->type,
@@ -391,6 +442,56 @@ static enum err write_vm_page(struct sync *s, const struct vm_page *p, size_t n_
     return tx_page_end(s, n_vms + p->n_exts, rc, d);
 }
 
+/* The statusOnly pages: kept whole (the items are taken from the page) until the model
+ * list is joined to them. */
+static enum err on_vm_status(const struct azure_vm *vms, size_t n, void *arg)
+{
+    struct sync *s = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        struct azure_vm *v = (struct azure_vm *)&vms[i]; /* taken: left empty for the page */
+
+        if (v->id == NULL)
+            continue;
+        if (s->status.n == s->status.cap) {
+            s->status.cap = s->status.cap ? s->status.cap * 2 : 256;
+            s->status.v = xrealloc(s->status.v, s->status.cap * sizeof(*s->status.v));
+        }
+        s->status.v[s->status.n++] = *v;
+        memset(v, 0, sizeof(*v));
+    }
+    return progress(s);
+}
+
+static void note_ext_list(struct sync *s, const char *vm_id)
+{
+    if (s->n_ext_lists == s->cap_ext_lists) {
+        s->cap_ext_lists = s->cap_ext_lists ? s->cap_ext_lists * 2 : 64;
+        s->ext_lists = xrealloc(s->ext_lists, s->cap_ext_lists * sizeof(*s->ext_lists));
+    }
+    s->ext_lists[s->n_ext_lists++] = xstrdup(vm_id);
+}
+
+/* Whether a VM's extensions must be listed on their own: the model (resources[], absent when
+ * there are none) and the instance view (extension statuses, absent when the VM is not
+ * running) do not tell them all: an extension of the model has no status, or one of the
+ * instance view is not in the model (a list need not embed resources[]). */
+static bool needs_ext_list(const struct azure_vm *vm, const struct azure_vm *st)
+{
+    for (size_t j = 0; j < vm->n_extensions; j++) {
+        const struct azure_extension *e = &vm->extensions[j];
+        const struct azure_extension *iv = ext_named(st, e->name);
+
+        if (e->name != NULL && e->n_statuses == 0 && (iv == NULL || iv->n_statuses == 0))
+            return true;
+    }
+    for (size_t j = 0; st != NULL && j < st->n_extensions; j++) {
+        if (st->extensions[j].name != NULL && ext_named(vm, st->extensions[j].name) == NULL)
+            return true;
+    }
+    return false;
+}
+
 static enum err on_vms(const struct azure_vm *vms, size_t n, void *arg)
 {
     struct sync *s = arg;
@@ -410,12 +511,21 @@ static enum err on_vms(const struct azure_vm *vms, size_t n, void *arg)
     p.owned = xcalloc(2 * n + 1, sizeof(*p.owned));
     p.exts = xcalloc(n_ext + 1, sizeof(*p.exts));
     for (size_t i = 0; i < n; i++) {
+        const struct azure_vm *st;
+
         if (vms[i].id == NULL || vms[i].subscription_id == NULL)
             continue; /* not an ARM VM id: nothing to key it by */
-        vm_facts(&vms[i], &p.vms[kept++], &p);
+        st = vm_status_find(&s->status, vms[i].id);
+        vm_facts(&vms[i], st, &p.vms[kept++], &p);
+        if (needs_ext_list(&vms[i], st)) {
+            note_ext_list(s, vms[i].id);
+            continue;
+        }
         for (size_t j = 0; j < vms[i].n_extensions; j++) {
-            if (vms[i].extensions[j].name != NULL)
-                ext_facts(&vms[i], &vms[i].extensions[j], &p.exts[p.n_exts++]);
+            const struct azure_extension *e = &vms[i].extensions[j];
+
+            if (e->name != NULL)
+                ext_facts(vms[i].id, e, ext_named(st, e->name), &p.exts[p.n_exts++]);
         }
     }
     rc = write_vm_page(s, &p, kept, &vms_changed, &exts_changed, &d);
@@ -431,6 +541,60 @@ static enum err on_vms(const struct azure_vm *vms, size_t n, void *arg)
     return progress(s);
 }
 
+/* The extensions of the VMs needs_ext_list picked: listed per VM with their
+ * instance view (VirtualMachineExtensions_List) and written like a page. */
+static enum err sync_ext_lists(struct sync *s)
+{
+    struct err_detail d;
+    enum err rc = ERR_OK;
+
+    for (size_t i = 0; i < s->n_ext_lists && rc == ERR_OK; i++) {
+        struct azure_extension *e = NULL;
+        size_t n = 0;
+        struct azure_error ae;
+        struct store_extension_facts *f;
+        size_t changed = 0;
+
+        azure_error_clear(&ae);
+        rc = azure_extensions_list(s->env->az, s->ext_lists[i], true, &e, &n, &ae);
+        if (rc != ERR_OK) {
+            note_error(s, "list extensions of", s->ext_lists[i], rc, &ae, NULL);
+            break;
+        }
+        f = xcalloc(n + 1, sizeof(*f));
+        for (size_t j = 0; j < n; j++)
+            ext_facts(s->ext_lists[i], &e[j], NULL, &f[j]);
+        rc = tx_page_begin(s, &d);
+        if (rc == ERR_OK && n > 0)
+            rc = store_extensions_upsert(s->env->store, f, n, s->now, &changed, &d);
+        rc = tx_page_end(s, n, rc, &d);
+        if (rc != ERR_OK)
+            note_error(s, "store extensions of", s->ext_lists[i], rc, NULL, &d);
+        s->run.extensions_seen += (int64_t)n;
+        s->run.extensions_changed += (int64_t)changed;
+        free(f);
+        azure_extensions_free(e, n);
+        if (rc == ERR_OK)
+            rc = progress(s);
+    }
+    return rc;
+}
+
+/* Lists the subscription's VMs: status first, then the model joined to it page by page.
+ * ERR_OK only when both listings (and the extension lists they call for) are complete. */
+static enum err list_vms(struct sync *s, const char *sub, struct azure_error *ae)
+{
+    enum err rc = azure_vms_list(s->env->az, sub, NULL, true, on_vm_status, s, ae);
+
+    if (rc != ERR_OK)
+        return rc;
+    qsort(s->status.v, s->status.n, sizeof(*s->status.v), vm_id_cmp);
+    rc = azure_vms_list(s->env->az, sub, NULL, false, on_vms, s, ae);
+    if (rc == ERR_OK)
+        rc = sync_ext_lists(s);
+    return rc;
+}
+
 static void sync_vms(struct sync *s, const char *sub)
 {
     struct azure_error ae;
@@ -441,7 +605,11 @@ static void sync_vms(struct sync *s, const char *sub)
 
     azure_error_clear(&ae);
     s->sub = sub;
-    rc = azure_vms_list(s->env->az, sub, NULL, true, on_vms, s, &ae);
+    rc = list_vms(s, sub, &ae);
+    vm_status_free(&s->status);
+    free_strs(s->ext_lists, s->n_ext_lists);
+    s->ext_lists = NULL;
+    s->n_ext_lists = s->cap_ext_lists = 0;
     if (tx_flush(s, &d) != ERR_OK) {
         note_error(s, "store VMs of", sub, ERR_STORE, NULL, &d);
         return;
@@ -954,4 +1122,9 @@ enum err reconcile_sync_metrics(struct buf *out)
         (double)atomic_load(&m_last_success_ms) / 1000.0, (long long)atomic_load(&m_last_vms),
         (long long)atomic_load(&m_vms_seen_total), (long long)atomic_load(&m_vms_changed_total),
         (long long)atomic_load(&m_vms_gone_total), (long long)atomic_load(&m_rows_written_total));
+}
+
+int64_t reconcile_sync_generation(void)
+{
+    return atomic_load(&m_runs);
 }

@@ -105,6 +105,7 @@ static void same_vm(const struct azure_vm *a, const struct azure_vm *b)
         same_str("tag value", a->tags[i].value, b->tags[i].value);
     }
     same_statuses(a->statuses, a->n_statuses, b->statuses, b->n_statuses);
+    same_n("has resources", a->has_resources, b->has_resources);
     same_n("extensions", a->n_extensions, b->n_extensions);
     for (size_t i = 0; i < a->n_extensions; i++)
         same_ext(&a->extensions[i], &b->extensions[i]);

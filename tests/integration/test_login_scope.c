@@ -115,6 +115,48 @@ static void test_resource_group_scope(void **state)
     lctx_stop(&c);
 }
 
+static bool first_sync_done(void *arg)
+{
+    json_t *j = api(arg, "GET", "/v1/sync", NULL, 200, NULL, 0);
+    bool done = json_is_object(json_object_get(j, "last"));
+
+    json_decref(j);
+    return done;
+}
+
+static int64_t sim_requests(struct lctx *c, const char *op)
+{
+    json_t *st = sim(c, "GET", "/_sim/stats", NULL);
+    int64_t n = json_integer_value(json_object_get(json_object_get(st, "requests"), op));
+
+    json_decref(st);
+    return n;
+}
+
+static bool many_looks(void *arg)
+{
+    return sim_requests(arg, "graph.devices.list") >= 12;
+}
+
+/* The sign-in app's service principal is looked up once per sync, not once per VM look: a
+ * resource group of ten VMs, each looked at several times, asks Graph for it at most twice
+ * (before and after the sync at start). */
+static void test_signin_sp_once_per_sync(void **state)
+{
+    struct lctx c;
+    char op[64];
+    (void)state;
+
+    lctx_start(&c, "0.02", "sync_interval_s = 3600\n");
+    assert_true(h_poll(first_sync_done, &c, 30000));
+    json_decref(login_call(&c, "PUT", "/v1/subscriptions/" SUB "/resourceGroups/rg-entra", "{}", op,
+                           sizeof(op)));
+    assert_true(h_poll(many_looks, &c, 60000)); /* the device lookup is per VM and look */
+    assert_true(sim_requests(&c, "graph.sp.list") >= 1);
+    assert_true(sim_requests(&c, "graph.sp.list") <= 2);
+    lctx_stop(&c);
+}
+
 static void enable_vm(struct lctx *c, const char *api_vm, const char *body)
 {
     char op[64];
@@ -252,6 +294,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resource_group_scope),
+        cmocka_unit_test(test_signin_sp_once_per_sync),
         cmocka_unit_test(test_disable_keeps_identity),
         cmocka_unit_test(test_drift_enforce_repairs),
         cmocka_unit_test(test_drift_audit_reports),

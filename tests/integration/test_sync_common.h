@@ -43,7 +43,7 @@ static inline json_t *sc_get_json(const char *url, const char *key, long want)
 static inline json_t *sc_sim(struct sc *c, const char *method, const char *path, const char *body,
                              long want)
 {
-    char u[1024];
+    char u[2048]; /* room for the URL and a path of up to 1024 bytes (-Wformat-truncation) */
     struct resp r;
     json_t *j;
 

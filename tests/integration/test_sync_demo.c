@@ -98,6 +98,152 @@ static void test_demo_sync_exact(void **state)
     sc_stop(&c);
 }
 
+static const char *path_str(json_t *j, const char *path)
+{
+    json_t *cur = j;
+    char key[64];
+
+    while (cur != NULL && *path) {
+        size_t n = strcspn(path, ".");
+
+        snprintf(key, sizeof(key), "%.*s", (int)n, path);
+        cur = json_object_get(cur, key);
+        path += n + (path[n] == '.');
+    }
+    return json_string_value(cur);
+}
+
+static void same_fact(const char *vm, const char *what, const char *want, json_t *got)
+{
+    const char *g = json_string_value(got);
+
+    if ((want == NULL) != (g == NULL) || (want != NULL && strcmp(want, g) != 0))
+        fail_msg("%s: %s is '%s' in azsim, '%s' in vmlogind", vm, what, want ? want : "(null)",
+                 g ? g : "(null)");
+}
+
+/* The status azsim gives as the first instance-view status of extension name. */
+static const char *iv_ext_status(json_t *vm, const char *name)
+{
+    json_t *exts = json_object_get(
+        json_object_get(json_object_get(vm, "properties"), "instanceView"), "extensions");
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(exts, i, e)
+    {
+        if (strcasecmp(json_string_value(json_object_get(e, "name")), name) == 0)
+            return path_str(json_array_get(json_object_get(e, "statuses"), 0), "code");
+    }
+    return NULL;
+}
+
+/* Every fact of every VM, as azsim holds it (model and instance view), is in vmlogind after a
+ * sync that reads only Azure's documented shapes: the model from the plain list, the status
+ * from statusOnly=true, joined by id. */
+static void test_sync_keeps_every_fact(void **state)
+{
+    struct sc c;
+    char **ids = NULL;
+    int pages = 0;
+    size_t n;
+    json_t *run;
+    char u[1024];
+    (void)state;
+
+    sc_start(&c, NULL, NULL, NULL);
+    /* a deallocated VM reports no extension in its instance view: its extensions are listed */
+    json_decref(sc_sim(&c, "POST", "/_sim/vms",
+                       "{\"subscriptionId\":\"5d0f6e8a-0000-4000-8000-00000000bbbb\","
+                       "\"resourceGroup\":\"rg-entra\",\"name\":\"ws2022-off-ext\","
+                       "\"location\":\"westeurope\",\"powerState\":\"deallocated\","
+                       "\"extensions\":[{\"name\":\"AADLoginForWindows\",\"publisher\":"
+                       "\"Microsoft.Azure.ActiveDirectory\",\"type\":\"AADLoginForWindows\","
+                       "\"typeHandlerVersion\":\"1.0\",\"provisioningState\":\"Succeeded\"}]}",
+                       201));
+    run = sc_sync_now(&c);
+    assert_int_equal(sc_count(run, "errors", NULL), 0);
+    json_decref(run);
+    n = sc_api_vm_ids(&c, "?limit=1000", &ids, &pages);
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        json_t *sim, *vm, *got, *exts, *e;
+        const char *power;
+        size_t k;
+
+        snprintf(u, sizeof(u), "/_sim/lookup?id=%s", ids[i]);
+        sim = sc_sim(&c, "GET", u, NULL, 200);
+        vm = json_object_get(sim, "object");
+        power = path_str(vm, "powerState");
+        {
+            char sub[64], rg[128], name[128];
+
+            assert_int_equal(sscanf(ids[i],
+                                    "/subscriptions/%63[^/]/resourceGroups/%127[^/]/providers/"
+                                    "Microsoft.Compute/virtualMachines/%127s",
+                                    sub, rg, name),
+                             3);
+            snprintf(u, sizeof(u), "%s/v1/subscriptions/%s/resourceGroups/%s/virtualMachines/%s",
+                     c.d.p.url, sub, rg, name);
+        }
+        got = sc_get_json(u, c.key, 200);
+        same_fact(ids[i], "vmId", path_str(vm, "properties.vmId"), json_object_get(got, "vmId"));
+        same_fact(ids[i], "computerName", path_str(vm, "properties.osProfile.computerName"),
+                  json_object_get(got, "computerName"));
+        same_fact(ids[i], "osType", path_str(vm, "properties.storageProfile.osDisk.osType"),
+                  json_object_get(got, "osType"));
+        same_fact(ids[i], "osName", path_str(vm, "properties.instanceView.osName"),
+                  json_object_get(got, "osName"));
+        same_fact(ids[i], "osVersion", path_str(vm, "properties.instanceView.osVersion"),
+                  json_object_get(got, "osVersion"));
+        same_fact(ids[i], "powerState", power, json_object_get(got, "powerState"));
+        same_fact(ids[i], "provisioningState", path_str(vm, "properties.provisioningState"),
+                  json_object_get(got, "provisioningState"));
+        same_fact(ids[i], "image sku", path_str(vm, "properties.storageProfile.imageReference.sku"),
+                  json_object_get(json_object_get(got, "image"), "sku"));
+        same_fact(ids[i], "image version",
+                  path_str(vm, "properties.storageProfile.imageReference.exactVersion"),
+                  json_object_get(json_object_get(got, "image"), "version"));
+        same_fact(ids[i], "identity type", path_str(vm, "identity.type"),
+                  json_object_get(json_object_get(got, "identity"), "type"));
+        same_fact(ids[i], "identity principalId", path_str(vm, "identity.principalId"),
+                  json_object_get(json_object_get(got, "identity"), "principalId"));
+        assert_true(json_equal(json_object_get(vm, "tags"), json_object_get(got, "tags")));
+        exts = json_object_get(vm, "resources");
+        assert_int_equal(json_array_size(exts),
+                         json_array_size(json_object_get(got, "extensions")));
+        json_array_foreach(exts, k, e)
+        {
+            const char *name = json_string_value(json_object_get(e, "name"));
+            json_t *mine = NULL;
+            size_t m;
+            json_t *x;
+
+            json_array_foreach(json_object_get(got, "extensions"), m, x)
+            {
+                if (strcasecmp(json_string_value(json_object_get(x, "name")), name) == 0)
+                    mine = x;
+            }
+            assert_non_null(mine);
+            same_fact(ids[i], "extension provisioningState",
+                      path_str(e, "properties.provisioningState"),
+                      json_object_get(mine, "provisioningState"));
+            same_fact(ids[i], "extension typeHandlerVersion",
+                      path_str(e, "properties.typeHandlerVersion"),
+                      json_object_get(mine, "typeHandlerVersion"));
+            if (iv_ext_status(vm, name) != NULL)
+                same_fact(ids[i], "extension status", iv_ext_status(vm, name),
+                          json_object_get(json_object_get(mine, "status"), "code"));
+            else /* not running: listed on its own, with its status */
+                assert_non_null(json_object_get(json_object_get(mine, "status"), "code"));
+        }
+        json_decref(got);
+        json_decref(sim);
+    }
+    sc_free_ids(ids, n);
+    sc_stop(&c);
+}
+
 static void test_bad_queries(void **state)
 {
     static const struct {
@@ -178,6 +324,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_demo_sync_exact),
+        cmocka_unit_test(test_sync_keeps_every_fact),
         cmocka_unit_test(test_bad_queries),
         cmocka_unit_test(test_arm_scope_setting),
     };

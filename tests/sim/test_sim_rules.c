@@ -374,6 +374,42 @@ static void test_api_version(void **state)
     h_resp_cleanup(&r);
 }
 
+/* Every version azure-rest-api-specs lists is taken, the newest and previews included; an
+ * unknown one is refused naming the resource's own location and the supported list. */
+static void test_api_versions_current(void **state)
+{
+    static const char *ok[] = {
+        VMS "win-vm-01?api-version=2026-03-01",
+        VMS "win-vm-01?api-version=2025-11-01",
+        VMS "win-vm-01?api-version=2016-04-30-preview",
+        VMS "win-vm-01/extensions?api-version=2026-03-01",
+        RG1 "?api-version=2025-04-01",
+        "/subscriptions/" SUB1 "?api-version=2022-12-01",
+        RG1 "/providers/Microsoft.Authorization/roleAssignments?api-version=2020-10-01-preview",
+        RG1 "/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-05-01-preview",
+    };
+    struct resp r;
+    const char *msg;
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_int_equal(call("GET", ok[i], NULL, NULL, &r), 200);
+        h_resp_cleanup(&r);
+    }
+    assert_int_equal(call("GET", VMS "win-vm-01?api-version=2026-09-01", NULL, NULL, &r), 400);
+    assert_string_equal(err_code(&r), "NoRegisteredProviderFound");
+    msg = jstr(r.json, "error.message");
+    assert_non_null(strstr(msg, "location 'westeurope' and API version '2026-09-01' for type "
+                                "'virtualMachines'"));
+    assert_non_null(strstr(msg, "2025-11-01, 2026-03-01'"));
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("GET", RG1 "/providers/Microsoft.Authorization/roleAssignments?api-version=2024-07-01",
+             NULL, NULL, &r),
+        400);
+    assert_non_null(strstr(jstr(r.json, "error.message"), "for type 'roleAssignments'"));
+    h_resp_cleanup(&r);
+}
+
 /* ---- VMs ---- */
 
 static void test_vm_get_case_insensitive(void **state)
@@ -389,7 +425,8 @@ static void test_vm_get_case_insensitive(void **state)
     assert_string_equal(jstr(r.json, "name"), "win-vm-01");
     assert_string_equal(jstr(r.json, "properties.osProfile.computerName"), "win-vm-01");
     assert_string_equal(jstr(r.json, "properties.storageProfile.osDisk.osType"), "Windows");
-    assert_string_equal(jstr(r.json, "properties.instanceView.osVersion"), "10.0.17763.6414");
+    assert_string_equal(jstr(r.json, "properties.instanceView.osVersion"),
+                        "Microsoft Windows NT 10.0.17763.0");
     assert_string_equal(jstr(r.json, "properties.instanceView.statuses.1.code"),
                         "PowerState/running");
     assert_true(h_resp_header(&r, "x-ms-ratelimit-remaining-subscription-reads", rid, sizeof(rid)));
@@ -550,6 +587,51 @@ static void test_ext_failure_codes(void **state)
     h_resp_cleanup(&r);
 }
 
+static json_t *first_item(const char *path, struct resp *r)
+{
+    assert_int_equal(call("GET", path, NULL, NULL, r), 200);
+    return json_array_get(json_object_get(r->json, "value"), 0);
+}
+
+/* What each request form answers (virtualMachine.json 2024-07-01; azure-powershell #19751):
+ * the plain list the model, statusOnly=true the status alone, $expand=instanceView both. */
+static void test_vm_shapes(void **state)
+{
+    char op[512];
+    struct resp r;
+    json_t *vm;
+    (void)state;
+    vm = first_item(RG1 "/providers/Microsoft.Compute/virtualMachines?" CV, &r);
+    assert_non_null(jstr(vm, "properties.storageProfile.imageReference.exactVersion"));
+    assert_string_equal(jstr(vm, "properties.storageProfile.imageReference.exactVersion"),
+                        "17763.6414.241010");
+    assert_non_null(jstr(vm, "properties.osProfile.computerName"));
+    assert_null(json_object_get(json_object_get(vm, "properties"), "instanceView"));
+    assert_null(json_object_get(json_object_get(vm, "properties"), "userData"));
+    h_resp_cleanup(&r);
+    vm = first_item(RG1 "/providers/Microsoft.Compute/virtualMachines?" CV "&statusOnly=true", &r);
+    assert_non_null(jstr(vm, "id"));
+    assert_string_equal(jstr(vm, "properties.instanceView.statuses.1.code"), "PowerState/running");
+    assert_null(json_object_get(json_object_get(vm, "properties"), "storageProfile"));
+    assert_null(json_object_get(json_object_get(vm, "properties"), "osProfile"));
+    assert_null(json_object_get(vm, "identity"));
+    assert_null(json_object_get(vm, "resources"));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV "&$expand=userData", NULL, NULL, &r), 200);
+    assert_null(json_object_get(json_object_get(r.json, "properties"), "instanceView"));
+    h_resp_cleanup(&r);
+    /* a failed extension shows in the VM's own provisioning status */
+    put_ext("win-vm-01", "AADLoginForWindows", 201, NULL, op, sizeof(op));
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV "&$expand=instanceView", NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "properties.instanceView.statuses.0.code"),
+                        "ProvisioningState/failed/VMExtensionHandlerNonTransientError");
+    assert_string_equal(jstr(r.json, "properties.instanceView.statuses.0.level"), "Error");
+    assert_non_null(strstr(jstr(r.json, "properties.instanceView.statuses.0.message"),
+                           "terminal error code '1007'"));
+    assert_non_null(jstr(r.json, "properties.storageProfile.osDisk.osType"));
+    h_resp_cleanup(&r);
+}
+
 static void test_ext_success_and_rules(void **state)
 {
     char op[512];
@@ -607,6 +689,16 @@ static void test_role_assignment_rules(void **state)
     assert_string_equal(jstr(r.json, "properties.principalType"), "User");
     assert_string_equal(jstr(r.json, "properties.scope"), VMS "win-vm-01");
     h_resp_cleanup(&r);
+    /* the same name and body again: 201, as ARM template redeployments rely on */
+    assert_int_equal(ra_put(VMS "win-vm-01", n1, USER_ROLE, ALICE, NULL, &r), 201);
+    assert_string_equal(jstr(r.json, "name"), n1);
+    h_resp_cleanup(&r);
+    /* a scope whose resource does not exist */
+    assert_int_equal(ra_put(VMS "no-such-vm", "c0000000-0000-4000-8000-000000000004", USER_ROLE,
+                            ALICE, NULL, &r),
+                     404);
+    assert_string_equal(err_code(&r), "ResourceNotFound");
+    h_resp_cleanup(&r);
     assert_int_equal(
         ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000002", USER_ROLE, ALICE, NULL, &r),
         409);
@@ -660,6 +752,15 @@ static void test_principal_replication_delay(void **state)
                      400);
     assert_string_equal(err_code(&r), "UnmatchedPrincipalType");
     h_resp_cleanup(&r);
+    /* injected: PrincipalNotFound in the delay although principalType is sent */
+    control("PUT", "/_sim/faults", "{\"principalTypeIgnored\":true}", 200);
+    assert_int_equal(ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-000000000012", ADMIN_ROLE,
+                            fresh, "User", &r),
+                     400);
+    assert_string_equal(err_code(&r), "PrincipalNotFound");
+    h_resp_cleanup(&r);
+    control("PUT", "/_sim/faults", "{\"principalTypeIgnored\":1}", 400);
+    control("PUT", "/_sim/faults", "{}", 200);
     control("PUT", "/_sim/config", "{\"replicationDelaySeconds\":0}", 200);
 }
 
@@ -866,10 +967,12 @@ int main(void)
         cmocka_unit_test_setup(test_token_assertion, reset),
         cmocka_unit_test_setup(test_arm_auth, reset),
         cmocka_unit_test_setup(test_api_version, reset),
+        cmocka_unit_test_setup(test_api_versions_current, reset),
         cmocka_unit_test_setup(test_vm_get_case_insensitive, reset),
         cmocka_unit_test_setup(test_vm_list_paging, reset),
         cmocka_unit_test_setup(test_identity_patch, reset),
         cmocka_unit_test_setup(test_ext_failure_codes, reset),
+        cmocka_unit_test_setup(test_vm_shapes, reset),
         cmocka_unit_test_setup(test_ext_success_and_rules, reset),
         cmocka_unit_test_setup(test_role_assignment_rules, reset),
         cmocka_unit_test_setup(test_principal_replication_delay, reset),
