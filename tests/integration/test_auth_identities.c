@@ -19,6 +19,7 @@
 #define RG_DEV "/subscriptions/7a1e9c44-0000-4000-8000-00000000cccc/resourceGroups/rg-dev"
 #define OPERATOR_OID "6b7c8d9e-0000-4000-8000-00000000e0e1"
 #define ADMIN_APP "0a1b2c3d-0000-4000-8000-00000000c0de"
+#define LIMITED_APP "0a1b2c3d-0000-4000-8000-00000000c0df"
 
 static struct sim S;
 static struct daemon D;
@@ -166,6 +167,48 @@ static void test_app_limited_loses_the_audit_log(void **state)
     }
 }
 
+/* Entra sends idtyp only as an optional claim: an app token without it is still an app, held
+ * to its app: limits (no audit log, no login enabled outside its scope); and a user calling
+ * through that application is held to the application's limits too. */
+static void test_app_without_idtyp_is_held(void **state)
+{
+    const char *limit[] = {"identities", "limit", "--subject", "app:" LIMITED_APP,
+                           "--scope",    RG_DEV,  NULL};
+    const char *unlimit[] = {"identities", "unlimit", "--subject", "app:" LIMITED_APP, NULL};
+    char *app, *user, *out = NULL;
+    json_t *j;
+    (void)state;
+
+    if (AZSIM_BIN[0] == '\0')
+        skip();
+    app = mint("{\"aud\":\"" H_API_AUDIENCE "\",\"appid\":\"" LIMITED_APP "\",\"idtyp\":null,"
+               "\"roles\":[\"VmLogin.Administrator\"]}");
+    user = mint("{\"aud\":\"" H_API_AUDIENCE
+                "\",\"upn\":\"ops@contoso.example\",\"azp\":\"" LIMITED_APP
+                "\",\"idtyp\":null,\"roles\":[\"VmLogin.Administrator\"]}");
+    assert_int_equal(run(limit, &out), 0);
+    free(out);
+    j = h_api(D.p.url, app, "GET", "/v1/audit?limit=1", NULL, 403);
+    assert_string_equal(h_jstr(j, "code"), "scope_forbidden");
+    json_decref(j);
+    j = h_api(D.p.url, app, "PUT", "/v1" RG_ENTRA "/entraLogin", "{}", 403);
+    assert_string_equal(h_jstr(j, "code"), "scope_forbidden");
+    json_decref(j);
+    grant(app, RG_ENTRA, CAROL, 403, "scope_forbidden");
+    json_decref(h_api(D.p.url, app, "GET", "/v1" RG_DEV "/entraLogin", NULL, 200));
+    /* the user is held through the application it calls with */
+    json_decref(h_api(D.p.url, user, "GET", "/v1/audit?limit=1", NULL, 403));
+    j = h_api(D.p.url, user, "PUT", "/v1" RG_ENTRA "/entraLogin", "{}", 403);
+    assert_string_equal(h_jstr(j, "code"), "scope_forbidden");
+    json_decref(j);
+    assert_int_equal(run(unlimit, &out), 0);
+    free(out);
+    json_decref(h_api(D.p.url, app, "GET", "/v1/audit?limit=1", NULL, 200));
+    json_decref(h_api(D.p.url, user, "GET", "/v1/audit?limit=1", NULL, 200));
+    free(app);
+    free(user);
+}
+
 static void test_bad_limits_refused(void **state)
 {
     const char *bad_subject[] = {"identities", "limit", "--subject", "bob@contoso.example",
@@ -198,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_held_to_a_resource_group),
         cmocka_unit_test(test_app_limited_loses_the_audit_log),
+        cmocka_unit_test(test_app_without_idtyp_is_held),
         cmocka_unit_test(test_bad_limits_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

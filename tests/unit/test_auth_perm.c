@@ -215,6 +215,46 @@ static void test_limits_json(void **state)
     assert_int_equal(auth_limits_parse_types("", &l.principal_types, NULL), ERR_INVALID);
 }
 
+/* A caller held to two sets of limits (its own and its application's) gets the intersection,
+ * never the union; disjoint scopes leave it no scope at all (not "unlimited"). */
+static void test_restrict_twice_intersects(void **state)
+{
+    struct auth_caller *c = auth_caller_new(AUTH_KIND_USER, AUTH_ROLE_ADMINISTRATOR, "user:x");
+    struct auth_grant_request g = {.scope = "/subscriptions/s1/resourceGroups/rg1",
+                                   .login_role = "user",
+                                   .principal_type = "User",
+                                   .principal_id = "00000000-0000-0000-0000-000000000001"};
+
+    (void)state;
+    assert_int_equal(auth_caller_restrict(c, "[\"/subscriptions/s1\",\"/subscriptions/s2\"]",
+                                          "{\"loginRoles\":[\"user\",\"administrator\"]}", NULL),
+                     ERR_OK);
+    assert_int_equal(auth_caller_restrict(c, "[\"/subscriptions/S1/resourceGroups/RG1\"]",
+                                          "{\"loginRoles\":[\"administrator\"]}", NULL),
+                     ERR_OK);
+    assert_true(auth_scope_allows(c, "/subscriptions/s1/resourceGroups/rg1/x"));
+    assert_false(auth_scope_allows(c, "/subscriptions/s1/resourceGroups/rg2"));
+    assert_false(auth_scope_allows(c, "/subscriptions/s2"));
+    assert_int_equal(auth_check_grant(c, &g, NULL), ERR_FORBIDDEN); /* user login: not both */
+    /* a restriction without scopes keeps the scopes */
+    assert_int_equal(auth_caller_restrict(c, NULL, NULL, NULL), ERR_OK);
+    assert_true(auth_scope_allows(c, "/subscriptions/s1/resourceGroups/rg1"));
+    /* disjoint: nothing at all */
+    assert_int_equal(auth_caller_restrict(c, "[\"/subscriptions/s2\"]", NULL, NULL), ERR_OK);
+    assert_int_not_equal(c->nscopes, 0);
+    assert_false(auth_scope_allows(c, "/subscriptions/s1/resourceGroups/rg1"));
+    assert_false(auth_scope_allows(c, "/subscriptions/s2"));
+    assert_false(auth_scope_allows(c, "/"));
+    auth_caller_free(c);
+    /* two different memberOf groups: nothing may be granted */
+    c = auth_caller_new(AUTH_KIND_USER, AUTH_ROLE_ADMINISTRATOR, "user:y");
+    assert_int_equal(auth_caller_restrict(c, NULL, "{\"memberOf\":\"aaaa\"}", NULL), ERR_OK);
+    assert_int_equal(auth_caller_restrict(c, NULL, "{\"memberOf\":\"bbbb\"}", NULL), ERR_OK);
+    g.principal_id = "aaaa";
+    assert_int_equal(auth_check_grant(c, &g, NULL), ERR_FORBIDDEN);
+    auth_caller_free(c);
+}
+
 static void test_rate_limit(void **state)
 {
     struct auth_rate *r = auth_rate_new(2, 3, 2);
@@ -243,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_delegation_by_role),
         cmocka_unit_test(test_delegation_limits),
         cmocka_unit_test(test_limits_json),
+        cmocka_unit_test(test_restrict_twice_intersects),
         cmocka_unit_test(test_rate_limit),
     };
     xalloc_init_json();
