@@ -19,6 +19,7 @@
 #include "vmlogind/store_access.h"
 #include "vmlogind/store_grants.h"
 #include "vmlogind/uuid.h"
+#include "vmlogind/xalloc.h"
 
 #define GRANTS_PAGE_DEFAULT 100
 #define GRANTS_PAGE_MAX 1000
@@ -343,8 +344,7 @@ static bool list_filters(struct http_request *req, struct store_grant_filter *f,
     return false;
 }
 
-/* Percent-encodes s for a query value (request-owned). */
-static char *query_escape(struct http_request *req, const char *s)
+char *api_grants_query_escape(struct http_request *req, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(s), w = 0;
@@ -368,8 +368,8 @@ static char *query_escape(struct http_request *req, const char *s)
 static char *next_link(struct http_request *req, const struct store_grant_filter *f,
                        const char *scope_arm, const char *after, int limit)
 {
-    char *esc_scope = scope_arm ? query_escape(req, scope_arm) : NULL;
-    char *esc_principal = f->principal ? query_escape(req, f->principal) : NULL;
+    char *esc_scope = scope_arm ? api_grants_query_escape(req, scope_arm) : NULL;
+    char *esc_principal = f->principal ? api_grants_query_escape(req, f->principal) : NULL;
 
     return http_printf(req, "/v1/loginGrants?cursor=%s&limit=%d%s%s%s%s%s%s", after, limit,
                        esc_scope ? "&scope=" : "", esc_scope ? esc_scope : "",
@@ -377,33 +377,62 @@ static char *next_link(struct http_request *req, const struct store_grant_filter
                        f->state ? "&state=" : "", f->state ? f->state : "");
 }
 
+/* Up to limit grants after cursor that the caller may see, appended to value. Store pages are
+ * read until the answer is full, so grants outside the caller's scopes neither shorten a page
+ * nor reach the cursor: *after (new string, NULL on the last page) names a grant shown. */
+static enum err visible_grants(struct http_request *req, const struct store_grant_filter *f,
+                               const char *cursor, int limit, json_t *value, char **after,
+                               struct err_detail *d)
+{
+    const struct auth_caller *c = api_caller(req);
+    struct app *app = req->app;
+    char *from = cursor != NULL ? xstrdup(cursor) : NULL;
+    enum err rc = ERR_OK;
+
+    *after = NULL;
+    while (rc == ERR_OK && *after == NULL) {
+        struct store_grant *rows = NULL;
+        size_t n = 0;
+        char *next = NULL;
+        rc = store_grant_list(app->store, f, from, limit, &rows, &n, &next, d);
+        for (size_t i = 0; rc == ERR_OK && i < n && *after == NULL; i++) {
+            if (!auth_scope_allows(c, rows[i].scope))
+                continue;
+            json_array_append_new(value, grant_json(&rows[i]));
+            /* full: more may follow this one */
+            if (json_array_size(value) == (size_t)limit && (i + 1 < n || next != NULL))
+                *after = xstrdup(rows[i].id);
+        }
+        store_grant_list_free(rows, n);
+        free(from);
+        from = next;
+        if (from == NULL || json_array_size(value) == (size_t)limit)
+            break;
+    }
+    free(from);
+    return rc;
+}
+
 void api_grants_list(struct http_request *req)
 {
-    struct app *app = req->app;
-    const struct auth_caller *c = api_caller(req);
     struct store_grant_filter f;
     struct model_scope scope;
-    struct store_grant *rows = NULL;
     struct err_detail d = {{0}, {0}};
     const char *cursor;
     char *after = NULL;
-    size_t n = 0;
     int limit;
     json_t *value, *body;
     enum err rc;
 
     if (!list_filters(req, &f, &scope, &cursor, &limit))
         return;
-    rc = store_grant_list(app->store, &f, cursor, limit, &rows, &n, &after, &d);
+    value = json_array();
+    rc = visible_grants(req, &f, cursor, limit, value, &after, &d);
     if (rc != ERR_OK) {
+        json_decref(value);
+        free(after);
         http_reply_error(req, rc, &d);
         return;
-    }
-    value = json_array();
-    for (size_t i = 0; i < n; i++) {
-        /* scope-limited callers see the grants within their scopes only */
-        if (auth_scope_allows(c, rows[i].scope))
-            json_array_append_new(value, grant_json(&rows[i]));
     }
     body = json_pack("{s:o}", "value", value);
     if (after != NULL)
@@ -411,7 +440,6 @@ void api_grants_list(struct http_request *req)
             body, "nextLink",
             json_string(next_link(req, &f, f.scope_key ? scope.arm : NULL, after, limit)));
     free(after);
-    store_grant_list_free(rows, n);
     http_reply_json(req, 200, body);
 }
 
@@ -429,12 +457,19 @@ static bool load_grant(struct http_request *req, struct store_grant *g)
         return false;
     }
     rc = store_grant_get(app->store, id, g, &d);
+    /* outside the caller's scopes: a read finds nothing (a 403 would confirm the id), a write
+     * is refused without naming the grant's scope */
+    if (rc == ERR_OK && !auth_scope_allows(api_caller(req), g->scope) &&
+        strcmp(req->method, "GET") != 0)
+        rc = err_set(&d, ERR_FORBIDDEN, "scope_forbidden",
+                     "the caller may not act on this grant (outside its scopes)");
+    else if (rc == ERR_OK && !auth_scope_allows(api_caller(req), g->scope))
+        rc = ERR_NOT_FOUND;
     if (rc == ERR_NOT_FOUND) {
+        store_grant_clear(g);
         http_reply_problem(req, 404, "grant_not_found", "no login grant with that id", NULL);
         return false;
     }
-    if (rc == ERR_OK && !auth_scope_allows(api_caller(req), g->scope))
-        rc = auth_check_scope(api_caller(req), g->scope, &d);
     if (rc != ERR_OK) {
         store_grant_clear(g);
         http_reply_error(req, rc, &d);
@@ -728,7 +763,7 @@ void api_grants_sweep_get(struct http_request *req)
     if (rc == ERR_OK && strcmp(o.kind, SWEEP_KIND) != 0)
         rc = ERR_NOT_FOUND;
     if (rc == ERR_OK && !auth_scope_allows(api_caller(req), o.target))
-        rc = auth_check_scope(api_caller(req), o.target, &d);
+        rc = ERR_NOT_FOUND; /* outside the caller's scopes: as if it did not exist */
     if (rc == ERR_NOT_FOUND)
         http_reply_problem(req, 404, "sweep_not_found", "no sweep with that id", NULL);
     else if (rc != ERR_OK)
