@@ -108,11 +108,21 @@ struct auth_grant_request {
      * caller is limited to a group's members; NULL then means refused. */
     bool (*is_member)(void *arg, const char *group_id, const char *principal_id);
     void *is_member_arg;
+    /* Does the store know group_id's members, so that is_member's "no" is an answer? NULL:
+     * it always does. */
+    bool (*knows_members)(void *arg, const char *group_id);
+    /* principal_type is what the caller claims (the directory has not seen the principal). */
+    bool type_unverified;
+    /* When not NULL, what the store cannot tell (membership of a group it does not know, a
+     * claimed type) does not refuse the grant: *deferred is set and the caller has the
+     * reconciler verify it against the directory before anything is applied. When NULL, it
+     * refuses. */
+    bool *deferred;
 };
 /* Constrained delegation for grants and revocations alike: operator or above; the scope
  * within c's scopes; the login role allowed by c's role (operator: "user" only) and limits;
- * the principal's type and group membership allowed by c's limits. ERR_FORBIDDEN with a
- * stable code ("insufficient_role", "scope_forbidden", "grant_role_forbidden",
+ * the principal's type and group membership allowed by c's limits (see g->deferred). ERR_FORBIDDEN
+ * with a stable code ("insufficient_role", "scope_forbidden", "grant_role_forbidden",
  * "principal_type_forbidden", "principal_not_member") and a reason in d; ERR_INVALID for an
  * unknown login role or principal type. */
 enum err auth_check_grant(const struct auth_caller *c, const struct auth_grant_request *g,

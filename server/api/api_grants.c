@@ -92,9 +92,19 @@ static bool member_cb(void *arg, const char *group_id, const char *principal_id)
     return store_access_is_member(arg, group_id, principal_id);
 }
 
-/* May the caller grant or revoke this? Replies 403/400 and returns false if not. */
+static bool knows_cb(void *arg, const char *group_id)
+{
+    return store_access_knows_members(arg, group_id);
+}
+
+/* May the caller grant or revoke this? Replies 403/400 and returns false if not. With
+ * deferred (grants only), what only the directory can tell (the real type of a principal the
+ * sync has not seen, membership of a group whose members the store does not know) does not
+ * refuse: *deferred is set and the reconciler checks it against Graph before the assignment
+ * is made (a request thread never waits on Azure). */
 static bool check_delegation(struct http_request *req, const char *scope, const char *role,
-                             const char *principal_type, const char *principal_id)
+                             const char *principal_type, const char *principal_id,
+                             bool type_unverified, bool *deferred)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
@@ -105,6 +115,9 @@ static bool check_delegation(struct http_request *req, const char *scope, const 
         .principal_id = principal_id != NULL && principal_id[0] != '\0' ? principal_id : NULL,
         .is_member = member_cb,
         .is_member_arg = app->store,
+        .knows_members = knows_cb,
+        .type_unverified = type_unverified,
+        .deferred = deferred,
     };
     enum err rc = auth_check_grant(api_caller(req), &g, &d);
 
@@ -113,6 +126,24 @@ static bool check_delegation(struct http_request *req, const char *scope, const 
         return false;
     }
     return true;
+}
+
+/* The grant task's payload when delegation is deferred: the caller's type and membership
+ * limits, for the reconciler to check (request-owned), else NULL. */
+static const char *delegation_payload(struct http_request *req, bool deferred)
+{
+    const struct auth_caller *c = api_caller(req);
+    struct auth_limits l = {0};
+    char *limits, *text;
+
+    if (!deferred || c == NULL)
+        return NULL;
+    l.principal_types = c->limits.principal_types;
+    snprintf(l.member_of, sizeof(l.member_of), "%s", c->limits.member_of);
+    limits = auth_limits_to_json(&l);
+    text = http_printf(req, "{\"delegation\":%s}", limits);
+    free(limits);
+    return text;
 }
 
 /* Commits the write transaction and wakes the reconciler for (kind, key). */
@@ -191,8 +222,8 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
 
 /* Inserts g with its audit row and task, or finds the live grant with its name. *existing
  * tells which; false after replying an error. */
-static bool insert_grant(struct http_request *req, struct store_grant *g, struct store_grant *out,
-                         bool *existing)
+static bool insert_grant(struct http_request *req, struct store_grant *g, const char *payload,
+                         struct store_grant *out, bool *existing)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
@@ -220,7 +251,7 @@ static bool insert_grant(struct http_request *req, struct store_grant *g, struct
             return true;
     }
     if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, NULL, now, &d);
+        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, payload, now, &d);
     if (rc == ERR_OK) {
         details = audit_details(g);
         if (api_audit(req, "loginGrant.create", g->scope, "accepted", details) != ERR_OK) {
@@ -252,7 +283,7 @@ void api_grants_create(struct http_request *req)
     struct store_grant out = {0};
     char id[UUID_STR_LEN], principal_id[UUID_STR_LEN], name[UUID_STR_LEN];
     const char *ptype = NULL;
-    bool known = false, existing = false;
+    bool known = false, existing = false, deferred = false;
 
     violations_init(&vs);
     if (!model_grant_request_from_json(req->json, &rq, &vs) ||
@@ -269,7 +300,7 @@ void api_grants_create(struct http_request *req)
     if (!resolve_principal(req, &spec, principal_id, &ptype, &known))
         return;
     if (!check_delegation(req, spec.scope.arm, model_grant_role_name(spec.role), ptype,
-                          principal_id))
+                          principal_id, !known, &deferred))
         return;
     if (principal_id[0] != '\0')
         model_grant_assignment_name(spec.scope.key, spec.role, principal_id, name);
@@ -288,10 +319,11 @@ void api_grants_create(struct http_request *req)
         .assignment_name = name,
         .created_by = req->subject,
     };
-    if (!insert_grant(req, &g, &out, &existing))
+    if (!insert_grant(req, &g, delegation_payload(req, deferred), &out, &existing))
         return;
-    log_info("grant_requested", "request_id=%s grant=%s scope=%s role=%s existing=%d",
-             req->request_id, out.id, out.scope, out.role, existing ? 1 : 0);
+    log_info("grant_requested",
+             "request_id=%s grant=%s scope=%s role=%s existing=%d delegation_deferred=%d",
+             req->request_id, out.id, out.scope, out.role, existing ? 1 : 0, deferred ? 1 : 0);
     reply_grant(req, existing ? 200 : 202, &out);
     store_grant_clear(&out);
 }
@@ -552,7 +584,8 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
     for (int attempt = 0; attempt < CHANGE_ATTEMPTS && r == MOVED_ON; attempt++) {
         if (!load_grant(req, &g))
             return false;
-        if (!check_delegation(req, g.scope, g.role, g.principal_type, g.principal_id) ||
+        if (!check_delegation(req, g.scope, g.role, g.principal_type, g.principal_id, false,
+                              NULL) ||
             !check(req, &g)) {
             store_grant_clear(&g);
             return false;

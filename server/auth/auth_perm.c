@@ -430,6 +430,12 @@ enum err auth_check_grant(const struct auth_caller *c, const struct auth_grant_r
         return err_set(d, ERR_FORBIDDEN, "principal_type_forbidden",
                        "the caller may not grant login to a principal of type %s",
                        g->principal_type);
+    if (c->limits.principal_types != 0 && g->type_unverified) {
+        if (g->deferred == NULL)
+            return err_set(d, ERR_FORBIDDEN, "principal_type_forbidden",
+                           "the directory has not confirmed the principal's type");
+        *g->deferred = true; /* the claimed type passes; the real one is checked before use */
+    }
     if (c->limits.member_of[0] == '\0')
         return ERR_OK;
     if (g->principal_id != NULL && strcasecmp(g->principal_id, c->limits.member_of) == 0)
@@ -437,6 +443,13 @@ enum err auth_check_grant(const struct auth_caller *c, const struct auth_grant_r
     if (g->principal_id != NULL && g->is_member != NULL &&
         g->is_member(g->is_member_arg, c->limits.member_of, g->principal_id))
         return ERR_OK;
+    /* the store knows members of groups that hold assignments only: ask the directory later */
+    if (g->deferred != NULL &&
+        (g->principal_id == NULL || g->type_unverified ||
+         (g->knows_members != NULL && !g->knows_members(g->is_member_arg, c->limits.member_of)))) {
+        *g->deferred = true;
+        return ERR_OK;
+    }
     return err_set(d, ERR_FORBIDDEN, "principal_not_member",
                    "the caller may grant login only to members of group %s", c->limits.member_of);
 }

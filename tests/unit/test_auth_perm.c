@@ -217,6 +217,65 @@ static void test_limits_json(void **state)
 
 /* A caller held to two sets of limits (its own and its application's) gets the intersection,
  * never the union; disjoint scopes leave it no scope at all (not "unlimited"). */
+static bool knows_nothing(void *arg, const char *group)
+{
+    (void)arg;
+    (void)group;
+    return false;
+}
+
+static bool knows_all(void *arg, const char *group)
+{
+    (void)arg;
+    (void)group;
+    return true;
+}
+
+/* What only the directory can tell is deferred to the reconciler when the caller allows it,
+ * and refused when it does not; what the store does know is judged at once. */
+static void test_delegation_deferred(void **state)
+{
+    struct auth_caller *grp = caller(AUTH_ROLE_OPERATOR, NULL);
+    bool deferred = false;
+    struct auth_grant_request g = {.scope = VM,
+                                   .login_role = "user",
+                                   .principal_type = "User",
+                                   .principal_id = STRANGER,
+                                   .is_member = fake_member,
+                                   .knows_members = knows_nothing,
+                                   .deferred = &deferred};
+
+    (void)state;
+    snprintf(grp->limits.member_of, sizeof(grp->limits.member_of), "%s", GROUP);
+    /* the store does not know the group's members: deferred */
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_OK);
+    assert_true(deferred);
+    /* it knows them: refused now */
+    deferred = false;
+    g.knows_members = knows_all;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_FORBIDDEN);
+    assert_false(deferred);
+    /* a member by the store needs no deferral */
+    g.principal_id = MEMBER;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_OK);
+    assert_false(deferred);
+    /* a principal the sync has not seen under a types limit: the claim passes, deferred */
+    grp->limits.member_of[0] = '\0';
+    grp->limits.principal_types = AUTH_PT_GROUP;
+    g.principal_type = "Group";
+    g.type_unverified = true;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_OK);
+    assert_true(deferred);
+    g.principal_type = "User"; /* a claim outside the limit is refused at once */
+    deferred = false;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_FORBIDDEN);
+    /* without a way to defer (revocations), unverified is refused */
+    g.principal_type = "Group";
+    g.deferred = NULL;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_FORBIDDEN);
+    auth_caller_free(grp);
+}
+
 static void test_restrict_twice_intersects(void **state)
 {
     struct auth_caller *c = auth_caller_new(AUTH_KIND_USER, AUTH_ROLE_ADMINISTRATOR, "user:x");
@@ -283,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_delegation_by_role),
         cmocka_unit_test(test_delegation_limits),
         cmocka_unit_test(test_limits_json),
+        cmocka_unit_test(test_delegation_deferred),
         cmocka_unit_test(test_restrict_twice_intersects),
         cmocka_unit_test(test_rate_limit),
     };
