@@ -418,7 +418,10 @@ static void scoped_setup(struct scoped *x)
     char body[512], p[256];
     json_t *g;
 
+    /* a scan budget the hidden VMs of the sibling group would spend (cursor naming one) */
+    setenv("VMLOGIND_VMS_SCAN_BUDGET", "2", 1);
     sc_start(&x->c, NULL, NULL, "rate_limit_rps = 10000\nrate_limit_burst = 10000");
+    unsetenv("VMLOGIND_VMS_SCAN_BUDGET");
     for (int i = 1; i <= 3; i++) {
         snprintf(body, sizeof(body), vm, i);
         json_decref(sc_sim(&x->c, "POST", "/_sim/vms", body, 201));
@@ -507,6 +510,37 @@ static void fill_in(const struct scoped *x, const char *pattern, int variant, ch
     }
 }
 
+/* The cursor of a nextLink, percent-decoded and, when it is base64url, decoded again: an
+ * opaque cursor must not carry what lies outside either. */
+static void check_cursor(const struct scoped *x, const char *who, const char *next)
+{
+    const char *c = strstr(next, "cursor=");
+    char plain[1024];
+    size_t o = 0, len;
+    unsigned char *raw;
+
+    if (c == NULL)
+        return;
+    for (c += 7; *c != '\0' && *c != '&' && o + 1 < sizeof(plain); c++) {
+        unsigned hex;
+        if (*c == '%' && sscanf(c + 1, "%2x", &hex) == 1) {
+            plain[o++] = (char)hex;
+            c += 2;
+        } else {
+            plain[o++] = *c;
+        }
+    }
+    plain[o] = '\0';
+    check_clean(x, who, next, plain);
+    raw = b64url_decode(plain, o, &len);
+    if (raw != NULL) {
+        char *text = strndup((const char *)raw, len);
+        check_clean(x, who, next, text);
+        free(text);
+        free(raw);
+    }
+}
+
 /* GET path (and every nextLink after it) as token: the status of the first answer; every page
  * is checked clean, and a page that carries a nextLink must be full (limit entries). */
 static long read_all(struct scoped *x, const char *who, const char *token, const char *path,
@@ -542,6 +576,7 @@ static long read_all(struct scoped *x, const char *who, const char *token, const
         }
         assert_true(strncmp(next, "/v1/", 4) == 0);
         assert_null(strpbrk(next, " \"<>"));
+        check_cursor(x, who, next);
         snprintf(cur, sizeof(cur), "%s", next);
         h_resp_cleanup(&r);
     }
