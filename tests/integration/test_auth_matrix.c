@@ -634,6 +634,14 @@ static void scoped_reads_as(struct scoped *x, const char *who, const char *token
             }
         }
     }
+    /* the sync status: no fleet-wide counts for a caller that sees part of the fleet */
+    {
+        json_t *sync = h_api(x->c.d.p.url, token, "GET", "/v1/sync", NULL, 200);
+        json_t *last = json_object_get(sync, "last");
+        assert_true(json_is_object(last));
+        assert_true(json_is_null(json_object_get(last, "counts")));
+        json_decref(sync);
+    }
     /* filters naming what lies outside: nothing, or a refusal */
     snprintf(q, sizeof(q), "/v1/virtualMachines?subscription=%s", OTHER_SUB);
     assert_int_equal(read_all(x, who, token, q, 0, &n), 200);
