@@ -364,7 +364,8 @@ struct scoped {
     struct sc c;
     char *marks[MAX_MARKS]; /* lowercase strings naming things outside RG_IN */
     size_t nmarks;
-    char grant_in[64], grant_out[64], op_in[64], op_out[64], sweep_in[64], sweep_out[64];
+    char grant_in[64], grant_out[64], grant_sub[64], op_in[64], op_out[64], sweep_in[64],
+        sweep_out[64];
     unsigned reads[MAX_ROUTES]; /* 200 answers per GET route */
 };
 
@@ -446,8 +447,15 @@ static void scoped_setup(struct scoped *x)
     snprintf(p, sizeof(p), "%s", h_jstr(g, "id"));
     mark(x, p);
     json_decref(g);
-    for (int i = 0; i < 3; i++) {
-        const char *id = i == 0 ? x->grant_in : i == 1 ? x->grant_out : p;
+    /* and across the whole subscription: it holds RG_IN (shown) and the sibling RG (not) */
+    g = h_api(x->c.d.p.url, x->c.key, "POST", "/v1/loginGrants",
+              "{\"scope\":\"/subscriptions/" SUB
+              "\",\"role\":\"user\",\"principal\":{\"upn\":\"" BOB_UPN "\"}}",
+              202);
+    snprintf(x->grant_sub, sizeof(x->grant_sub), "%s", h_jstr(g, "id"));
+    json_decref(g);
+    for (int i = 0; i < 4; i++) {
+        const char *id = i == 0 ? x->grant_in : i == 1 ? x->grant_out : i == 2 ? p : x->grant_sub;
         char path[400];
         snprintf(path, sizeof(path), "/v1/loginGrants/%s", id);
         json_decref(h_wait_field(x->c.d.p.url, x->c.key, path, "state", "active", 30000));
@@ -649,9 +657,18 @@ static void scoped_reads_as(struct scoped *x, const char *who, const char *token
     snprintf(q, sizeof(q), "/v1/loginGrants?principal=%s&limit=1", BOB_UPN);
     assert_int_equal(read_all(x, who, token, q, 1, &n), 200);
     assert_int_equal(n, 1); /* bob's grant in RG_IN only */
-    snprintf(q, sizeof(q), "/v1/principals/%s/access?limit=1", BOB_UPN);
-    assert_int_equal(read_all(x, who, token, q, 1, &n), 200);
-    assert_true(n > 0);
+    /* bob's VMs, a page at a time, are exactly the VMs of RG_IN (he holds it through a group, a
+     * grant there and one on the subscription) */
+    {
+        size_t in_rg = 0;
+        snprintf(q, sizeof(q), "/v1/virtualMachines?subscription=%s&resourceGroup=%s&limit=1000",
+                 SUB, RG_IN);
+        assert_int_equal(read_all(x, who, token, q, 0, &in_rg), 200);
+        snprintf(q, sizeof(q), "/v1/principals/%s/access?limit=1", BOB_UPN);
+        assert_int_equal(read_all(x, who, token, q, 1, &n), 200);
+        assert_true(in_rg > 0);
+        assert_int_equal(n, in_rg);
+    }
     snprintf(path, sizeof(path), "/v1/operations/%s", x->op_out);
     probe_out(x, who, token, path);
     snprintf(path, sizeof(path), "/v1/loginGrants/%s", x->grant_out);
