@@ -119,7 +119,7 @@ static bool is_write(const char *method)
 static long call(const struct daemon *d, const struct route_row *rt, const char *path,
                  const char *token, struct resp *r)
 {
-    char url[1024];
+    char url[1024 + 128]; /* base URL + a path of up to 1024 */
     const char *hdrs[3] = {NULL, NULL, NULL};
 
     snprintf(url, sizeof(url), "%s%s", d->p.url, path);
