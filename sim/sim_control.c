@@ -439,6 +439,44 @@ static void reset(struct sim_req *r)
     sim_reply_json(r, 200, sim_state_summary());
 }
 
+/* A user's sub: pairwise, unique to the user and the client app, never the oid (Entra access
+ * token claims,
+ * https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference "sub").
+ * Stable per oid here, since azsim has one client. */
+static json_t *pairwise_sub(const char *oid)
+{
+    unsigned long h = 5381;
+    char sub[64];
+
+    for (const char *p = oid; *p != '\0'; p++)
+        h = h * 33u + (unsigned char)*p;
+    snprintf(sub, sizeof(sub), "pw%016lx-%.12s", h, oid);
+    return json_string(sub);
+}
+
+/* The claims Entra always sends to tell an app from a user (access-token-claims-reference,
+ * the docs page above): a delegated token carries scp and a pairwise sub; an
+ * app-only token has no scp, sub == oid, and both name the client application in appid (v1)
+ * or azp (v2). idtyp is only an optional claim: it is sent by default, and tests remove it
+ * with "idtyp": null. The client is the body's appid or azp, else a fixed one. */
+static void client_claims(json_t *c, json_t *b, bool user, const char *ver)
+{
+    const char *client = json_string_value(json_object_get(b, "appid"));
+    bool v1 = ver != NULL && strcmp(ver, "1.0") == 0;
+
+    if (client == NULL)
+        client = json_string_value(json_object_get(b, "azp"));
+    if (client == NULL)
+        client = user ? "04b07795-8ddb-461a-bbee-02f9e1bf7b46" /* the Azure CLI's client id */
+                      : "5e1c0b7a-0000-4000-8000-00000000a99d";
+    json_object_set_new(c, v1 ? "appid" : "azp", json_string(client));
+    json_object_set_new(c, "idtyp", json_string(user ? "user" : "app"));
+    if (user) {
+        json_object_set_new(c, "scp", json_string("user_impersonation"));
+        json_object_set_new(c, "sub", pairwise_sub(json_string_value(json_object_get(c, "oid"))));
+    }
+}
+
 static void tokens(struct sim_req *r)
 {
     json_t *b = body_obj(r);
@@ -487,22 +525,36 @@ static void tokens(struct sim_req *r)
                   uti, "ver", ver ? ver : "2.0");
     free(iss);
     if (!type || !sim_ieq(type, "federated"))
-        json_object_set_new(c, "idtyp", json_string(upn ? "user" : "app"));
+        client_claims(c, b, upn != NULL, ver);
     if (upn)
         json_object_set_new(c, "upn", json_string(upn));
-    /* explicit fields win: oid, tid, iss, sub, nbf, idtyp, roles, scp, appid, azp, name */
+    /* explicit fields win: oid, tid, iss, sub, nbf, idtyp, roles, scp, appid, azp, name; a
+     * null one is left out of the token */
     {
         static const char *pass[] = {"oid", "tid",   "iss", "sub",  "nbf",    "idtyp", "roles",
                                      "scp", "appid", "azp", "name", "groups", "iat",   NULL};
+        const char *k;
+        json_t *v;
         for (int i = 0; pass[i]; i++) {
-            json_t *v = json_object_get(b, pass[i]);
+            v = json_object_get(b, pass[i]);
             if (v)
                 json_object_set(c, pass[i], v);
         }
-        if (json_is_string(json_object_get(b, "oid")) && !json_object_get(b, "sub"))
-            json_object_set(c, "sub", json_object_get(b, "oid"));
+        v = json_object_get(b, "oid");
+        if (json_is_string(v) && !json_object_get(b, "sub"))
+            json_object_set_new(c, "sub",
+                                upn ? pairwise_sub(json_string_value(v)) : json_incref(v));
         if (json_is_object(json_object_get(b, "claims")))
             json_object_update(c, json_object_get(b, "claims"));
+        json_object_foreach(json_object_get(b, "claims"), k, v)
+        {
+            if (json_is_null(v))
+                json_object_del(c, k);
+        }
+        for (int i = 0; pass[i]; i++) {
+            if (json_is_null(json_object_get(b, pass[i])))
+                json_object_del(c, pass[i]);
+        }
     }
     tok = sim_token_sign(json_incref(c), kid);
     sim_reply_json(r, 200,

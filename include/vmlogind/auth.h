@@ -35,10 +35,12 @@ enum auth_role {
 /* Login roles (bits of auth_limits.grant_roles). */
 #define AUTH_GRANT_USER 1u
 #define AUTH_GRANT_ADMINISTRATOR 2u
+#define AUTH_GRANT_DENY 0x100u /* matches no login role: the caller may grant nothing */
 /* Principal types (bits of auth_limits.principal_types). */
 #define AUTH_PT_USER 1u
 #define AUTH_PT_GROUP 2u
 #define AUTH_PT_SERVICE_PRINCIPAL 4u
+#define AUTH_PT_DENY 0x100u /* matches no principal type */
 
 /* Constrained delegation: what a caller may grant, on top of its role (operator: user login
  * only; administrator: both). Zero values mean "no limit beyond the role". Stored with a key
@@ -59,6 +61,9 @@ struct auth_caller {
     size_t nscopes;    /* 0 = unlimited */
     char *scopes[AUTH_MAX_SCOPES]; /* lowercase ARM scopes without a trailing '/' */
     struct auth_limits limits;
+    /* JWT callers: the application the token was issued to (appid/azp), "" for keys. A user
+     * calling through a limited application is held to that application's limits too. */
+    char app_id[64];
 };
 struct auth_caller *auth_caller_new(enum auth_kind kind, enum auth_role role, const char *subject);
 void auth_caller_free(struct auth_caller *c);
@@ -67,7 +72,9 @@ enum err auth_caller_add_scope(struct auth_caller *c, const char *scope,
                                struct err_detail *d) VL_MUST_CHECK;
 
 /* Holds c to stored limits: scopes_json a JSON array of scopes (NULL: none), limits_json the
- * grant limits object (NULL: none). ERR_INVALID when either is malformed. */
+ * grant limits object (NULL: none). A caller already limited is held to both: its scopes
+ * become the intersection (possibly none at all) and its grant limits the stricter ones.
+ * ERR_INVALID when either is malformed. */
 enum err auth_caller_restrict(struct auth_caller *c, const char *scopes_json,
                               const char *limits_json, struct err_detail *d) VL_MUST_CHECK;
 
@@ -101,11 +108,21 @@ struct auth_grant_request {
      * caller is limited to a group's members; NULL then means refused. */
     bool (*is_member)(void *arg, const char *group_id, const char *principal_id);
     void *is_member_arg;
+    /* Does the store know group_id's members, so that is_member's "no" is an answer? NULL:
+     * it always does. */
+    bool (*knows_members)(void *arg, const char *group_id);
+    /* principal_type is what the caller claims (the directory has not seen the principal). */
+    bool type_unverified;
+    /* When not NULL, what the store cannot tell (membership of a group it does not know, a
+     * claimed type) does not refuse the grant: *deferred is set and the caller has the
+     * reconciler verify it against the directory before anything is applied. When NULL, it
+     * refuses. */
+    bool *deferred;
 };
 /* Constrained delegation for grants and revocations alike: operator or above; the scope
  * within c's scopes; the login role allowed by c's role (operator: "user" only) and limits;
- * the principal's type and group membership allowed by c's limits. ERR_FORBIDDEN with a
- * stable code ("insufficient_role", "scope_forbidden", "grant_role_forbidden",
+ * the principal's type and group membership allowed by c's limits (see g->deferred). ERR_FORBIDDEN
+ * with a stable code ("insufficient_role", "scope_forbidden", "grant_role_forbidden",
  * "principal_type_forbidden", "principal_not_member") and a reason in d; ERR_INVALID for an
  * unknown login role or principal type. */
 enum err auth_check_grant(const struct auth_caller *c, const struct auth_grant_request *g,
@@ -204,20 +221,31 @@ struct auth_jwt_options {
     /* Test seam: fetch url into out (NULL: libcurl over HTTPS). */
     enum err (*fetch)(void *arg, const char *url, struct buf *out, struct err_detail *d);
     void *fetch_arg;
+    int64_t max_lifetime_s;  /* longest exp - iat/nbf (and exp - now) accepted; 0: 86400 */
+    int64_t (*now_ms)(void); /* test seam: the clock of key refreshes (NULL: clock_now_ms) */
 };
 
 #define AUTH_JWT_MAX_BYTES 16384
 
-/* Copies o. Fetches nothing yet: discovery happens on the first token. */
+/* Copies o and starts the background thread that alone fetches discovery and the JWKS; waits
+ * (at start-up only, at most min(timeout_s, 5) s) for the first fetch. A request never waits
+ * on the network: a stale cache or an unknown kid asks the thread for a refresh, at most once
+ * per refresh_min_s, and the request goes on with the keys at hand. */
 enum err auth_jwt_new(const struct auth_jwt_options *o, struct auth_jwt **out,
                       struct err_detail *d) VL_MUST_CHECK;
+/* Waits until no refresh is asked for or running (tests, fuzzers). */
+void auth_jwt_settle(struct auth_jwt *j);
 void auth_jwt_free(struct auth_jwt *j);
 /* Validates a compact JWT at time now_ms: RS256 only, kid in the JWKS, signature, exp/nbf
- * with skew, iss (v1 or v2 form for the tenant), tid, aud; roles mapped to the highest role
- * named. ERR_UNAUTHORIZED with a stable code in d ("token_too_large", "invalid_token",
- * "unsupported_alg", "unknown_kid", "invalid_signature", "token_expired",
- * "token_not_yet_valid", "invalid_issuer", "invalid_tenant", "invalid_audience",
- * "jwks_unavailable"); else a new caller in *out. */
+ * with skew (both NumericDates; a lifetime over max_lifetime_s refused), iss (v1 or v2 form
+ * for the tenant), tid, aud; roles mapped to the highest role named. App or user is told by
+ * the claims Entra always sends: a delegated (user) token carries scp, an app-only token
+ * does not and names its application in appid (v1) or azp (v2). ERR_UNAUTHORIZED with a
+ * stable code in d ("token_too_large", "invalid_token", "unsupported_alg", "unknown_kid",
+ * "invalid_signature", "token_expired", "token_not_yet_valid", "token_lifetime_too_long",
+ * "invalid_issuer", "invalid_tenant", "invalid_audience"); ERR_UNAVAILABLE
+ * ("jwks_unavailable": no keys yet; "jwks_refreshing": an unknown kid started a refresh, try
+ * again); else a new caller in *out. */
 enum err auth_jwt_verify(struct auth_jwt *j, const char *token, int64_t now_ms,
                          struct auth_caller **out, struct err_detail *d) VL_MUST_CHECK;
 /* How many times discovery + JWKS were fetched (for tests). */

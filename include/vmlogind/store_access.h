@@ -36,6 +36,9 @@ enum err store_access_principals_get(struct store *st, const char *const *ids, s
                                      struct err_detail *d) VL_MUST_CHECK;
 /* Is principal_id group_id itself or a transitive member of it? false on any error. */
 bool store_access_is_member(struct store *st, const char *group_id, const char *principal_id);
+/* Has the inventory sync recorded members of group_id (it does for groups that hold role
+ * assignments)? When not, store_access_is_member's false is no answer. false on any error. */
+bool store_access_knows_members(struct store *st, const char *group_id);
 /* The groups principal_id belongs to, transitively. *out: free each id and the array. */
 enum err store_access_groups_of(struct store *st, const char *principal_id, char ***out, size_t *n,
                                 struct err_detail *d) VL_MUST_CHECK;

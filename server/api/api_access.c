@@ -717,20 +717,41 @@ static int by_sort(const void *pa, const void *pb)
     return strcmp(((const struct cover *)pa)->sort, ((const struct cover *)pb)->sort);
 }
 
-/* Distinct scopes of a, none inside another, sorted like VM keys. *n set. */
-static struct cover *covers_of(const struct loaded *l, size_t *n)
+/* Adds the cover of assignment a at scope x as far as the caller may see it: x itself when it
+ * lies within one of the caller's scopes, and each caller scope that lies within x. */
+static void cover_add(struct cover *c, size_t *w, const struct auth_caller *caller,
+                      const struct model_access_assignment *a, const struct model_scope *x)
 {
-    struct cover *c = xcalloc(l->na + 1, sizeof(*c));
+    struct cover y = {.a = a, .scope = *x};
+
+    if (caller == NULL || caller->nscopes == 0 || auth_scope_allows(caller, x->arm)) {
+        snprintf(y.sort, sizeof(y.sort), "%s%s", x->key, x->kind == MODEL_SCOPE_VM ? "" : "/");
+        c[(*w)++] = y;
+        return;
+    }
+    for (size_t i = 0; i < caller->nscopes; i++) {
+        if (!model_access_scope_covers(x->key, caller->scopes[i]) ||
+            !model_scope_parse(caller->scopes[i], &y.scope, NULL, "scope"))
+            continue;
+        snprintf(y.sort, sizeof(y.sort), "%s/", y.scope.key);
+        c[(*w)++] = y;
+    }
+}
+
+/* Distinct scopes of a within the caller's scopes, none inside another, sorted like VM keys.
+ * *n set. */
+static struct cover *covers_of(const struct loaded *l, const struct auth_caller *caller, size_t *n)
+{
+    size_t per = caller != NULL && caller->nscopes > 0 ? caller->nscopes : 1;
+    struct cover *c = xcalloc(l->na * per + 1, sizeof(*c));
     size_t w = 0;
 
     for (size_t i = 0; i < l->na; i++) {
-        struct cover x = {.a = &l->a[i]};
+        struct model_scope x;
         if (l->a[i].role == MODEL_GRANT_ROLE_NONE ||
-            !model_scope_parse(l->a[i].scope, &x.scope, NULL, "scope"))
+            !model_scope_parse(l->a[i].scope, &x, NULL, "scope"))
             continue; /* management-group assignments never reach here; skip oddities */
-        snprintf(x.sort, sizeof(x.sort), "%s%s", x.scope.key,
-                 x.scope.kind == MODEL_SCOPE_VM ? "" : "/");
-        c[w++] = x;
+        cover_add(c, &w, caller, &l->a[i], &x);
     }
     qsort(c, w, sizeof(*c), by_sort);
     /* drop scopes inside an earlier one (and duplicates) */
@@ -742,6 +763,22 @@ static struct cover *covers_of(const struct loaded *l, size_t *n)
     }
     *n = k;
     return c;
+}
+
+/* May the caller see assignment scope s: it lies within one of the caller's scopes, or holds
+ * one of them (it then applies to VMs the caller sees)? */
+static bool scope_visible(const struct auth_caller *caller, const char *s)
+{
+    struct model_scope x;
+
+    if (caller == NULL || caller->nscopes == 0 || auth_scope_allows(caller, s))
+        return true;
+    if (!model_scope_parse(s, &x, NULL, "scope"))
+        return false;
+    for (size_t i = 0; i < caller->nscopes; i++)
+        if (model_access_scope_covers(x.key, caller->scopes[i]))
+            return true;
+    return false;
 }
 
 /* Resolves upn_or_id to an object id through the store (principals, else grants). */
@@ -811,10 +848,10 @@ static enum err page_vms(struct http_request *req, const struct loaded *l, const
         if (s->kind == MODEL_SCOPE_VM) {
             if (cursor != NULL && strcmp(s->key, cursor) <= 0)
                 continue;
-            if (auth_scope_allows(caller, s->arm)) {
-                long b = model_access_best_for(l->a, l->na, s->key, self);
-                jw_vm_entry(w, l, b, self, s->arm, s->vm, NULL, groups, ngroups);
-            }
+            if (!auth_scope_allows(caller, s->arm))
+                continue; /* never counted: a hidden VM neither fills a page nor names a cursor */
+            long b = model_access_best_for(l->a, l->na, s->key, self);
+            jw_vm_entry(w, l, b, self, s->arm, s->vm, NULL, groups, ngroups);
             if (++have == limit)
                 *last = http_strdup(req, s->key);
             continue;
@@ -827,11 +864,11 @@ static enum err page_vms(struct http_request *req, const struct loaded *l, const
         char *next = NULL;
         rc = store_vm_list(app->store, &f, cursor, limit - have, &vms, &n, &next, NULL);
         for (size_t j = 0; rc == ERR_OK && j < n; j++) {
-            if (auth_scope_allows(caller, vms[j].id)) {
-                long b = model_access_best_for(l->a, l->na, vms[j].id_key, self);
-                jw_vm_entry(w, l, b, self, vms[j].id, vms[j].name, vms[j].computer_name, groups,
-                            ngroups);
-            }
+            if (!auth_scope_allows(caller, vms[j].id))
+                continue; /* covers lie within the caller's scopes: should not happen */
+            long b = model_access_best_for(l->a, l->na, vms[j].id_key, self);
+            jw_vm_entry(w, l, b, self, vms[j].id, vms[j].name, vms[j].computer_name, groups,
+                        ngroups);
             if (++have == limit)
                 *last = http_strdup(req, vms[j].id_key);
         }
@@ -860,8 +897,9 @@ static bool query_page(struct http_request *req, const char **cursor, int *limit
     return true;
 }
 
-/* "assignments": [...] */
+/* "assignments": [...], those the caller may see (scope_visible). */
 static void jw_assignments(struct jw *w, const struct loaded *l, const char *self,
+                           const struct auth_caller *caller,
                            const struct store_principal_row *groups, size_t ngroups)
 {
     jw_key(w, "assignments");
@@ -869,7 +907,7 @@ static void jw_assignments(struct jw *w, const struct loaded *l, const char *sel
     for (size_t i = 0; i < l->na; i++) {
         const struct model_access_assignment *a = &l->a[i];
         bool direct = strcmp(a->principal_id, self) == 0;
-        if (a->role == MODEL_GRANT_ROLE_NONE)
+        if (a->role == MODEL_GRANT_ROLE_NONE || !scope_visible(caller, a->scope))
             continue;
         jw_open(w, '{');
         jw_path(w, a, direct ? NULL : a->principal_id,
@@ -923,18 +961,20 @@ void api_access_principal(struct http_request *req)
         goto out;
     }
     to_model(&l);
-    c = covers_of(&l, &nc);
+    c = covers_of(&l, api_caller(req), &nc);
     jw_init(&w);
     jw_open(&w, '{');
     jw_principal(&w, id, p.kind ? p.kind : "unknown", p.id ? &p : NULL);
-    jw_assignments(&w, &l, id, groups_rows, nrows);
+    jw_assignments(&w, &l, id, api_caller(req), groups_rows, nrows);
     jw_key(&w, "value");
     jw_open(&w, '[');
     rc = page_vms(req, &l, id, c, nc, cursor, limit, groups_rows, nrows, &w, &last);
     jw_close(&w, ']');
     if (last != NULL)
         jw_str(&w, "nextLink",
-               http_printf(req, "/v1/principals/%s/access?cursor=%s&limit=%d", id, last, limit));
+               http_printf(req, "/v1/principals/%s/access?cursor=%s&limit=%d",
+                           api_grants_query_escape(req, id), api_grants_query_escape(req, last),
+                           limit));
     jw_close(&w, '}');
     if (rc != ERR_OK) {
         buf_cleanup(&w.b);

@@ -78,6 +78,8 @@ bool api_auth_hook(struct http_request *req, void *arg)
     }
     if (rc != ERR_OK) {
         log_warn("auth_failed", "request_id=%s code=%s", req->request_id, d.code);
+        if (rc == ERR_UNAVAILABLE) /* keys being fetched in the background: soon */
+            http_add_header(req, "Retry-After", "1");
         http_reply_problem(req, rc == ERR_UNAVAILABLE ? 503 : 500,
                            d.code[0] ? d.code : "auth_failed", "the caller could not be checked",
                            NULL);

@@ -19,6 +19,7 @@
 #include "vmlogind/store_access.h"
 #include "vmlogind/store_grants.h"
 #include "vmlogind/uuid.h"
+#include "vmlogind/xalloc.h"
 
 #define GRANTS_PAGE_DEFAULT 100
 #define GRANTS_PAGE_MAX 1000
@@ -91,10 +92,19 @@ static bool member_cb(void *arg, const char *group_id, const char *principal_id)
     return store_access_is_member(arg, group_id, principal_id);
 }
 
+static bool knows_cb(void *arg, const char *group_id)
+{
+    return store_access_knows_members(arg, group_id);
+}
+
 /* May the caller grant or revoke this (action)? Replies 403/400, audits a refusal, and returns
- * false if not. */
+ * false if not. With deferred (grants only), what only the directory can tell (the real type of a
+ * principal the sync has not seen, membership of a group whose members the store does not know)
+ * does not refuse: *deferred is set and the reconciler checks it against Graph before the
+ * assignment is made (a request thread never waits on Azure). */
 static bool check_delegation(struct http_request *req, const char *action, const char *scope,
-                             const char *role, const char *principal_type, const char *principal_id)
+                             const char *role, const char *principal_type, const char *principal_id,
+                             bool type_unverified, bool *deferred)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
@@ -105,6 +115,9 @@ static bool check_delegation(struct http_request *req, const char *action, const
         .principal_id = principal_id != NULL && principal_id[0] != '\0' ? principal_id : NULL,
         .is_member = member_cb,
         .is_member_arg = app->store,
+        .knows_members = knows_cb,
+        .type_unverified = type_unverified,
+        .deferred = deferred,
     };
     enum err rc = auth_check_grant(api_caller(req), &g, &d);
 
@@ -115,6 +128,24 @@ static bool check_delegation(struct http_request *req, const char *action, const
         return false;
     }
     return true;
+}
+
+/* The grant task's payload when delegation is deferred: the caller's type and membership
+ * limits, for the reconciler to check (request-owned), else NULL. */
+static const char *delegation_payload(struct http_request *req, bool deferred)
+{
+    const struct auth_caller *c = api_caller(req);
+    struct auth_limits l = {0};
+    char *limits, *text;
+
+    if (!deferred || c == NULL)
+        return NULL;
+    l.principal_types = c->limits.principal_types;
+    snprintf(l.member_of, sizeof(l.member_of), "%s", c->limits.member_of);
+    limits = auth_limits_to_json(&l);
+    text = http_printf(req, "{\"delegation\":%s}", limits);
+    free(limits);
+    return text;
 }
 
 /* Commits the write transaction and wakes the reconciler for (kind, key). */
@@ -193,8 +224,8 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
 
 /* Inserts g with its audit row and task, or finds the live grant with its name. *existing
  * tells which; false after replying an error. */
-static bool insert_grant(struct http_request *req, struct store_grant *g, struct store_grant *out,
-                         bool *existing)
+static bool insert_grant(struct http_request *req, struct store_grant *g, const char *payload,
+                         struct store_grant *out, bool *existing)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
@@ -222,7 +253,7 @@ static bool insert_grant(struct http_request *req, struct store_grant *g, struct
             return true;
     }
     if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, NULL, now, &d);
+        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, payload, now, &d);
     if (rc == ERR_OK) {
         details = audit_details(g);
         if (api_audit(req, "loginGrant.create", g->scope, "accepted", details) != ERR_OK) {
@@ -254,7 +285,7 @@ void api_grants_create(struct http_request *req)
     struct store_grant out = {0};
     char id[UUID_STR_LEN], principal_id[UUID_STR_LEN], name[UUID_STR_LEN];
     const char *ptype = NULL;
-    bool known = false, existing = false;
+    bool known = false, existing = false, deferred = false;
 
     violations_init(&vs);
     if (!model_grant_request_from_json(req->json, &rq, &vs) ||
@@ -271,7 +302,7 @@ void api_grants_create(struct http_request *req)
     if (!resolve_principal(req, &spec, principal_id, &ptype, &known))
         return;
     if (!check_delegation(req, "loginGrant.create", spec.scope.arm,
-                          model_grant_role_name(spec.role), ptype, principal_id))
+                          model_grant_role_name(spec.role), ptype, principal_id, !known, &deferred))
         return;
     if (principal_id[0] != '\0')
         model_grant_assignment_name(spec.scope.key, spec.role, principal_id, name);
@@ -290,10 +321,11 @@ void api_grants_create(struct http_request *req)
         .assignment_name = name,
         .created_by = req->subject,
     };
-    if (!insert_grant(req, &g, &out, &existing))
+    if (!insert_grant(req, &g, delegation_payload(req, deferred), &out, &existing))
         return;
-    log_info("grant_requested", "request_id=%s grant=%s scope=%s role=%s existing=%d",
-             req->request_id, out.id, out.scope, out.role, existing ? 1 : 0);
+    log_info("grant_requested",
+             "request_id=%s grant=%s scope=%s role=%s existing=%d delegation_deferred=%d",
+             req->request_id, out.id, out.scope, out.role, existing ? 1 : 0, deferred ? 1 : 0);
     reply_grant(req, existing ? 200 : 202, &out);
     store_grant_clear(&out);
 }
@@ -346,8 +378,7 @@ static bool list_filters(struct http_request *req, struct store_grant_filter *f,
     return false;
 }
 
-/* Percent-encodes s for a query value (request-owned). */
-static char *query_escape(struct http_request *req, const char *s)
+char *api_grants_query_escape(struct http_request *req, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(s), w = 0;
@@ -371,8 +402,8 @@ static char *query_escape(struct http_request *req, const char *s)
 static char *next_link(struct http_request *req, const struct store_grant_filter *f,
                        const char *scope_arm, const char *after, int limit)
 {
-    char *esc_scope = scope_arm ? query_escape(req, scope_arm) : NULL;
-    char *esc_principal = f->principal ? query_escape(req, f->principal) : NULL;
+    char *esc_scope = scope_arm ? api_grants_query_escape(req, scope_arm) : NULL;
+    char *esc_principal = f->principal ? api_grants_query_escape(req, f->principal) : NULL;
 
     return http_printf(req, "/v1/loginGrants?cursor=%s&limit=%d%s%s%s%s%s%s", after, limit,
                        esc_scope ? "&scope=" : "", esc_scope ? esc_scope : "",
@@ -380,33 +411,62 @@ static char *next_link(struct http_request *req, const struct store_grant_filter
                        f->state ? "&state=" : "", f->state ? f->state : "");
 }
 
+/* Up to limit grants after cursor that the caller may see, appended to value. Store pages are
+ * read until the answer is full, so grants outside the caller's scopes neither shorten a page
+ * nor reach the cursor: *after (new string, NULL on the last page) names a grant shown. */
+static enum err visible_grants(struct http_request *req, const struct store_grant_filter *f,
+                               const char *cursor, int limit, json_t *value, char **after,
+                               struct err_detail *d)
+{
+    const struct auth_caller *c = api_caller(req);
+    struct app *app = req->app;
+    char *from = cursor != NULL ? xstrdup(cursor) : NULL;
+    enum err rc = ERR_OK;
+
+    *after = NULL;
+    while (rc == ERR_OK && *after == NULL) {
+        struct store_grant *rows = NULL;
+        size_t n = 0;
+        char *next = NULL;
+        rc = store_grant_list(app->store, f, from, limit, &rows, &n, &next, d);
+        for (size_t i = 0; rc == ERR_OK && i < n && *after == NULL; i++) {
+            if (!auth_scope_allows(c, rows[i].scope))
+                continue;
+            json_array_append_new(value, grant_json(&rows[i]));
+            /* full: more may follow this one */
+            if (json_array_size(value) == (size_t)limit && (i + 1 < n || next != NULL))
+                *after = xstrdup(rows[i].id);
+        }
+        store_grant_list_free(rows, n);
+        free(from);
+        from = next;
+        if (from == NULL || json_array_size(value) == (size_t)limit)
+            break;
+    }
+    free(from);
+    return rc;
+}
+
 void api_grants_list(struct http_request *req)
 {
-    struct app *app = req->app;
-    const struct auth_caller *c = api_caller(req);
     struct store_grant_filter f;
     struct model_scope scope;
-    struct store_grant *rows = NULL;
     struct err_detail d = {{0}, {0}};
     const char *cursor;
     char *after = NULL;
-    size_t n = 0;
     int limit;
     json_t *value, *body;
     enum err rc;
 
     if (!list_filters(req, &f, &scope, &cursor, &limit))
         return;
-    rc = store_grant_list(app->store, &f, cursor, limit, &rows, &n, &after, &d);
+    value = json_array();
+    rc = visible_grants(req, &f, cursor, limit, value, &after, &d);
     if (rc != ERR_OK) {
+        json_decref(value);
+        free(after);
         http_reply_error(req, rc, &d);
         return;
-    }
-    value = json_array();
-    for (size_t i = 0; i < n; i++) {
-        /* scope-limited callers see the grants within their scopes only */
-        if (auth_scope_allows(c, rows[i].scope))
-            json_array_append_new(value, grant_json(&rows[i]));
     }
     body = json_pack("{s:o}", "value", value);
     if (after != NULL)
@@ -414,7 +474,6 @@ void api_grants_list(struct http_request *req)
             body, "nextLink",
             json_string(next_link(req, &f, f.scope_key ? scope.arm : NULL, after, limit)));
     free(after);
-    store_grant_list_free(rows, n);
     http_reply_json(req, 200, body);
 }
 
@@ -432,12 +491,19 @@ static bool load_grant(struct http_request *req, struct store_grant *g)
         return false;
     }
     rc = store_grant_get(app->store, id, g, &d);
+    /* outside the caller's scopes: a read finds nothing (a 403 would confirm the id), a write
+     * is refused without naming the grant's scope */
+    if (rc == ERR_OK && !auth_scope_allows(api_caller(req), g->scope) &&
+        strcmp(req->method, "GET") != 0)
+        rc = err_set(&d, ERR_FORBIDDEN, "scope_forbidden",
+                     "the caller may not act on this grant (outside its scopes)");
+    else if (rc == ERR_OK && !auth_scope_allows(api_caller(req), g->scope))
+        rc = ERR_NOT_FOUND;
     if (rc == ERR_NOT_FOUND) {
+        store_grant_clear(g);
         http_reply_problem(req, 404, "grant_not_found", "no login grant with that id", NULL);
         return false;
     }
-    if (rc == ERR_OK && !auth_scope_allows(api_caller(req), g->scope))
-        rc = auth_check_scope(api_caller(req), g->scope, &d);
     if (rc != ERR_OK) {
         store_grant_clear(g);
         http_reply_error(req, rc, &d);
@@ -520,7 +586,8 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
     for (int attempt = 0; attempt < CHANGE_ATTEMPTS && r == MOVED_ON; attempt++) {
         if (!load_grant(req, &g))
             return false;
-        if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id) ||
+        if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id, false,
+                              NULL) ||
             !check(req, &g)) {
             store_grant_clear(&g);
             return false;
@@ -733,7 +800,7 @@ void api_grants_sweep_get(struct http_request *req)
     if (rc == ERR_OK && strcmp(o.kind, SWEEP_KIND) != 0)
         rc = ERR_NOT_FOUND;
     if (rc == ERR_OK && !auth_scope_allows(api_caller(req), o.target))
-        rc = auth_check_scope(api_caller(req), o.target, &d);
+        rc = ERR_NOT_FOUND; /* outside the caller's scopes: as if it did not exist */
     if (rc == ERR_NOT_FOUND)
         http_reply_problem(req, 404, "sweep_not_found", "no sweep with that id", NULL);
     else if (rc != ERR_OK)

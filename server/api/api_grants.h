@@ -11,4 +11,7 @@
  * replies 400 "invalid_scope" and returns false when they do not form one. */
 bool api_grants_path_scope(struct http_request *req, struct model_scope *out);
 
+/* Percent-encodes s for a query value (request-owned). */
+char *api_grants_query_escape(struct http_request *req, const char *s);
+
 #endif

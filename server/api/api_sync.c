@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vmlogind/api.h"
+#include "vmlogind/auth.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/store.h"
 
@@ -18,7 +19,9 @@ static json_t *time_or_null(int64_t ms)
     return ms > 0 ? json_string(clock_fmt_rfc3339(ms, buf, sizeof(buf))) : json_null();
 }
 
-static json_t *run_json(const struct store_sync_run *r)
+/* A run as the caller may see it: a caller limited to scopes sees neither the fleet-wide
+ * counts nor the error text (which can name any subscription), only whether it failed. */
+static json_t *run_json(const struct store_sync_run *r, bool scoped)
 {
     json_t *counts = json_pack(
         "{s:I, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I, s:I},"
@@ -33,10 +36,16 @@ static json_t *run_json(const struct store_sync_run *r)
         (json_int_t)r->members_changed, "rowsWritten", (json_int_t)r->rows_written, "errors",
         (json_int_t)r->errors);
 
+    if (scoped) {
+        json_decref(counts);
+        counts = json_null();
+    }
     return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)r->id, "state", r->state,
                      "startedAt", time_or_null(r->started_at), "finishedAt",
                      time_or_null(r->finished_at), "counts", counts, "lastError",
-                     r->last_error[0] ? json_string(r->last_error) : json_null());
+                     r->last_error[0] == '\0' ? json_null()
+                     : scoped                 ? json_string("the run had errors")
+                                              : json_string(r->last_error));
 }
 
 /* {state: idle|running, current?, last?, next?} */
@@ -46,6 +55,8 @@ static enum err status_json(struct http_request *req, json_t **out, struct err_d
     struct store_sync_run latest;
     struct store_sync_run done;
     struct store_task t = {0};
+    const struct auth_caller *c = api_caller(req);
+    bool scoped = c != NULL && c->nscopes != 0;
     bool running;
     enum err rc = store_sync_run_latest(app->store, &latest, &done, d);
     json_t *o;
@@ -54,8 +65,9 @@ static enum err status_json(struct http_request *req, json_t **out, struct err_d
         return rc;
     running = rc == ERR_OK && strcmp(latest.state, "running") == 0;
     o = json_pack("{s:s}", "state", running ? "running" : "idle");
-    json_object_set_new(o, "current", running ? run_json(&latest) : json_null());
-    json_object_set_new(o, "last", rc == ERR_OK && done.id > 0 ? run_json(&done) : json_null());
+    json_object_set_new(o, "current", running ? run_json(&latest, scoped) : json_null());
+    json_object_set_new(o, "last",
+                        rc == ERR_OK && done.id > 0 ? run_json(&done, scoped) : json_null());
     if (store_task_get(app->store, SYNC_TASK_KIND, SYNC_TASK_KEY, &t, NULL) == ERR_OK &&
         t.state == STORE_TASK_PENDING)
         json_object_set_new(o, "nextRunAt", time_or_null(t.due_at));

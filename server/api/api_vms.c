@@ -342,6 +342,20 @@ static const struct store_extension *ext_of(const struct store_vm *v,
     return *k < n && strcmp(exts[*k].vm_key, v->id_key) == 0 ? &exts[*k] : NULL;
 }
 
+/* Rows one request may look at: VMS_SCAN_BUDGET, or VMLOGIND_VMS_SCAN_BUDGET (tests make it
+ * small to reach the budget with a small fleet). */
+static size_t scan_budget(void)
+{
+    static size_t budget;
+
+    if (budget == 0) {
+        const char *e = getenv("VMLOGIND_VMS_SCAN_BUDGET");
+        long v = e != NULL ? strtol(e, NULL, 10) : 0;
+        budget = v > 0 && v < VMS_SCAN_BUDGET ? (size_t)v : VMS_SCAN_BUDGET;
+    }
+    return budget;
+}
+
 struct vm_scan {
     json_t *value;
     size_t matched;
@@ -379,7 +393,7 @@ static enum err scan_page(struct http_request *req, const struct vm_query *q,
             json_array_append_new(sc->value, vm_json(&vms[i], &os, ext));
             sc->matched++;
         }
-        if (sc->matched == (size_t)q->limit || sc->scanned >= VMS_SCAN_BUDGET) {
+        if (sc->matched == (size_t)q->limit || sc->scanned >= scan_budget()) {
             *stop = i;
             break;
         }
@@ -388,15 +402,80 @@ static enum err scan_page(struct http_request *req, const struct vm_query *q,
     return rc;
 }
 
-static enum err scan(struct http_request *req, const struct vm_query *q, struct vm_scan *sc,
-                     struct err_detail *d)
+/* One store filter a caller may list: a subscription, or a resource group in it. */
+struct vm_range {
+    char sub[130], rg[130]; /* a scope's segments are at most 128 characters */
+    char key[320];          /* "/subscriptions/s/[resourcegroups/rg/]": sorts like VM keys */
+    bool has_sub, has_rg;
+};
+
+static int by_range_key(const void *a, const void *b)
+{
+    return strcmp(((const struct vm_range *)a)->key, ((const struct vm_range *)b)->key);
+}
+
+/* The ranges c may see of q's filter, in VM-key order, none inside another: q's own filter for
+ * an unlimited caller, else each of c's scopes narrowed by q (none when q names what lies
+ * outside them). Listing by these keeps VMs outside the scopes out of the scan altogether, so
+ * they neither spend the scan budget nor end up in a cursor. */
+static size_t vm_ranges(const struct auth_caller *c, const struct vm_query *q, struct vm_range *out)
+{
+    size_t n = 0, k = 0;
+
+    if (c == NULL || c->nscopes == 0) {
+        out[0] = (struct vm_range){.has_sub = q->subscription != NULL,
+                                   .has_rg = q->resource_group != NULL};
+        snprintf(out[0].sub, sizeof(out[0].sub), "%s", q->subscription ? q->subscription : "");
+        snprintf(out[0].rg, sizeof(out[0].rg), "%s", q->resource_group ? q->resource_group : "");
+        return 1;
+    }
+    for (size_t i = 0; i < c->nscopes; i++) {
+        struct vm_range r = {.has_sub = true};
+        const char *sp = c->scopes[i], *rgp;
+        if (strncmp(sp, "/subscriptions/", 15) != 0)
+            continue; /* the "no scope" marker */
+        sp += 15;
+        rgp = strstr(sp, "/resourcegroups/");
+        snprintf(r.sub, sizeof(r.sub), "%.*s", (int)(rgp ? (size_t)(rgp - sp) : strlen(sp)), sp);
+        if (rgp != NULL) {
+            r.has_rg = true;
+            snprintf(r.rg, sizeof(r.rg), "%s", rgp + 16);
+        }
+        if (q->subscription != NULL && strcasecmp(q->subscription, r.sub) != 0)
+            continue;
+        if (q->resource_group != NULL && r.has_rg && strcasecmp(q->resource_group, r.rg) != 0)
+            continue;
+        if (q->resource_group != NULL && !r.has_rg) {
+            r.has_rg = true;
+            snprintf(r.rg, sizeof(r.rg), "%s", q->resource_group);
+        }
+        snprintf(r.key, sizeof(r.key), "/subscriptions/%s/%s%s%s", r.sub,
+                 r.has_rg ? "resourcegroups/" : "", r.has_rg ? r.rg : "", r.has_rg ? "/" : "");
+        for (char *p = r.key; *p != '\0'; p++)
+            *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        out[n++] = r;
+    }
+    qsort(out, n, sizeof(*out), by_range_key);
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && strncmp(out[k - 1].key, out[i].key, strlen(out[k - 1].key)) == 0)
+            continue; /* inside the previous one, or the same */
+        out[k++] = out[i];
+    }
+    return k;
+}
+
+/* Scans one range from the cursor; *stopped when the answer is full or the budget spent. */
+static enum err scan_range(struct http_request *req, const struct vm_query *q,
+                           const struct vm_range *r, bool last_range, struct vm_scan *sc,
+                           bool *stopped, struct err_detail *d)
 {
     struct app *app = req->app;
-    struct store_vm_filter f = {.subscription_id = q->subscription,
-                                .resource_group = q->resource_group};
+    struct store_vm_filter f = {.subscription_id = r->has_sub ? r->sub : NULL,
+                                .resource_group = r->has_rg ? r->rg : NULL};
     char *after = q->after != NULL ? xstrdup(q->after) : NULL;
     enum err rc = ERR_OK;
 
+    *stopped = false;
     for (;;) {
         struct store_vm *vms = NULL;
         size_t n = 0;
@@ -408,13 +487,27 @@ static enum err scan(struct http_request *req, const struct vm_query *q, struct 
             rc = scan_page(req, q, vms, n, sc, &stop, d);
         free(after);
         after = next;
-        if (rc == ERR_OK && stop < n && (stop + 1 < n || next != NULL))
+        if (rc == ERR_OK && stop < n && (stop + 1 < n || next != NULL || !last_range))
             sc->next_after = xstrdup(vms[stop].id_key); /* more may follow the stopping VM */
+        *stopped = stop < n;
         store_vm_list_free(vms, n);
         if (rc != ERR_OK || stop < n || next == NULL)
             break;
     }
     free(after);
+    return rc;
+}
+
+static enum err scan(struct http_request *req, const struct vm_query *q, struct vm_scan *sc,
+                     struct err_detail *d)
+{
+    struct vm_range ranges[AUTH_MAX_SCOPES + 1];
+    size_t n = vm_ranges(api_caller(req), q, ranges);
+    bool stopped = false;
+    enum err rc = ERR_OK;
+
+    for (size_t i = 0; rc == ERR_OK && !stopped && i < n; i++)
+        rc = scan_range(req, q, &ranges[i], i + 1 == n, sc, &stopped, d);
     return rc;
 }
 

@@ -1,6 +1,7 @@
 /* auth.c: the authenticator the daemon holds: reads "Bearer <credential>", sends API keys
  * ("vlk_...") to auth_keys.c and anything else to the JWT validator, and owns the per-caller
  * rate limiter. It never logs a credential; errors carry fixed reasons only. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -83,12 +84,13 @@ void auth_free(struct auth *a)
     free(a);
 }
 
-/* An Entra caller named in identity_limits is held to its scopes and grant limits, as an API
- * key is to its own. Read per request (one primary-key lookup), so a change applies at once. */
-static enum err identity_limits(struct auth *a, struct auth_caller *c, struct err_detail *d)
+/* Holds c to the limits stored for subject, if any. Read per request (one primary-key lookup),
+ * so a change applies at once. */
+static enum err limits_of(struct auth *a, struct auth_caller *c, const char *subject,
+                          struct err_detail *d)
 {
     struct store_identity_limits l;
-    enum err rc = store_identity_limits_get(a->st, c->subject, &l, d);
+    enum err rc = store_identity_limits_get(a->st, subject, &l, d);
 
     if (rc == ERR_NOT_FOUND)
         return ERR_OK;
@@ -100,6 +102,22 @@ static enum err identity_limits(struct auth *a, struct auth_caller *c, struct er
                      l.subject);
     store_identity_limits_clear(&l);
     return rc;
+}
+
+/* An Entra caller named in identity_limits is held to its scopes and grant limits, as an API
+ * key is to its own; and whenever the token names an application, to that application's
+ * limits as well (a user calling through a limited app is held to both). */
+static enum err identity_limits(struct auth *a, struct auth_caller *c, struct err_detail *d)
+{
+    char app[sizeof(c->app_id) + 4];
+    enum err rc = limits_of(a, c, c->subject, d);
+
+    if (rc != ERR_OK || c->app_id[0] == '\0')
+        return rc;
+    snprintf(app, sizeof(app), "app:%s", c->app_id);
+    if (strcmp(app, c->subject) == 0)
+        return ERR_OK;
+    return limits_of(a, c, app, d);
 }
 
 enum err auth_authenticate(struct auth *a, const char *authorization, struct auth_caller **out,

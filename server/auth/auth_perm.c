@@ -45,27 +45,96 @@ enum err auth_caller_add_scope(struct auth_caller *c, const char *scope, struct 
     return ERR_OK;
 }
 
+/* Is id equal to scope or under it, comparing case-insensitively on segment boundaries? */
+static bool under(const char *scope, const char *id)
+{
+    size_t n = strlen(scope);
+
+    if (strncasecmp(scope, id, n) != 0)
+        return false;
+    return id[n] == '\0' || id[n] == '/';
+}
+
+/* Stands for "no scope at all" when an intersection is empty: no ARM id starts with it, and
+ * it is not empty (nscopes 0 means unlimited). */
+static const char NO_SCOPE[] = "\x7f";
+
+/* c's scopes := c's scopes intersected with the normalized scopes in b[0..nb): of two nested
+ * scopes the inner one; disjoint ones drop out. */
+static void intersect(struct auth_caller *c, char *const *b, size_t nb)
+{
+    char *keep[AUTH_MAX_SCOPES];
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->nscopes; i++) {
+        for (size_t k = 0; k < nb && n < AUTH_MAX_SCOPES; k++) {
+            if (under(b[k], c->scopes[i]))
+                keep[n++] = xstrdup(c->scopes[i]);
+            else if (under(c->scopes[i], b[k]))
+                keep[n++] = xstrdup(b[k]);
+        }
+        free(c->scopes[i]);
+    }
+    if (n == 0)
+        keep[n++] = xstrdup(NO_SCOPE);
+    memcpy(c->scopes, keep, n * sizeof(keep[0]));
+    c->nscopes = n;
+}
+
+/* The stricter of two grant limits. Two different memberOf groups cannot both be held in one
+ * field, so the caller may then grant nothing (AUTH_GRANT_DENY matches no role). */
+static void limits_meet(struct auth_limits *a, const struct auth_limits *b)
+{
+    if (b->grant_roles != 0)
+        a->grant_roles = a->grant_roles != 0 ? a->grant_roles & b->grant_roles : b->grant_roles;
+    if (a->grant_roles == 0 && b->grant_roles != 0)
+        a->grant_roles = AUTH_GRANT_DENY;
+    if (b->principal_types != 0)
+        a->principal_types =
+            a->principal_types != 0 ? a->principal_types & b->principal_types : b->principal_types;
+    if (a->principal_types == 0 && b->principal_types != 0)
+        a->principal_types = AUTH_PT_DENY;
+    if (b->member_of[0] != '\0' && a->member_of[0] == '\0')
+        snprintf(a->member_of, sizeof(a->member_of), "%s", b->member_of);
+    else if (b->member_of[0] != '\0' && strcasecmp(a->member_of, b->member_of) != 0)
+        a->grant_roles = AUTH_GRANT_DENY;
+}
+
 enum err auth_caller_restrict(struct auth_caller *c, const char *scopes_json,
                               const char *limits_json, struct err_detail *d)
 {
     json_t *scopes = json_loads(scopes_json != NULL ? scopes_json : "[]", 0, NULL);
+    struct auth_caller *t = auth_caller_new(c->kind, c->role, c->subject);
+    struct auth_limits l;
     enum err rc = ERR_OK;
     size_t i;
     json_t *v;
 
     if (!json_is_array(scopes)) {
         json_decref(scopes);
+        auth_caller_free(t);
         return err_set(d, ERR_INVALID, "bad_scopes", "scopes are not a JSON array");
     }
     json_array_foreach(scopes, i, v)
     {
-        rc = auth_caller_add_scope(c, json_string_value(v), d);
+        rc = auth_caller_add_scope(t, json_string_value(v), d);
         if (rc != ERR_OK)
             break;
     }
     json_decref(scopes);
     if (rc == ERR_OK)
-        rc = auth_limits_from_json(limits_json, &c->limits, d);
+        rc = auth_limits_from_json(limits_json, &l, d);
+    if (rc == ERR_OK) {
+        if (c->nscopes == 0) {
+            memcpy(c->scopes, t->scopes, t->nscopes * sizeof(t->scopes[0]));
+            c->nscopes = t->nscopes;
+            t->nscopes = 0;
+        } else if (t->nscopes != 0) {
+            intersect(c, t->scopes, t->nscopes);
+        }
+        limits_meet(&c->limits, &l);
+    }
+    auth_caller_free(t);
     return rc;
 }
 
@@ -150,16 +219,6 @@ enum err auth_check_role(const struct auth_caller *c, enum auth_role need, struc
     return err_set(d, ERR_FORBIDDEN, "insufficient_role",
                    "this needs the %s role; the caller is %s", auth_role_name(need),
                    c ? auth_role_name(c->role) : "anonymous");
-}
-
-/* Is id equal to scope or under it, comparing case-insensitively on segment boundaries? */
-static bool under(const char *scope, const char *id)
-{
-    size_t n = strlen(scope);
-
-    if (strncasecmp(scope, id, n) != 0)
-        return false;
-    return id[n] == '\0' || id[n] == '/';
 }
 
 bool auth_scope_allows(const struct auth_caller *c, const char *arm_id)
@@ -371,6 +430,12 @@ enum err auth_check_grant(const struct auth_caller *c, const struct auth_grant_r
         return err_set(d, ERR_FORBIDDEN, "principal_type_forbidden",
                        "the caller may not grant login to a principal of type %s",
                        g->principal_type);
+    if (c->limits.principal_types != 0 && g->type_unverified) {
+        if (g->deferred == NULL)
+            return err_set(d, ERR_FORBIDDEN, "principal_type_forbidden",
+                           "the directory has not confirmed the principal's type");
+        *g->deferred = true; /* the claimed type passes; the real one is checked before use */
+    }
     if (c->limits.member_of[0] == '\0')
         return ERR_OK;
     if (g->principal_id != NULL && strcasecmp(g->principal_id, c->limits.member_of) == 0)
@@ -378,6 +443,13 @@ enum err auth_check_grant(const struct auth_caller *c, const struct auth_grant_r
     if (g->principal_id != NULL && g->is_member != NULL &&
         g->is_member(g->is_member_arg, c->limits.member_of, g->principal_id))
         return ERR_OK;
+    /* the store knows members of groups that hold assignments only: ask the directory later */
+    if (g->deferred != NULL &&
+        (g->principal_id == NULL || g->type_unverified ||
+         (g->knows_members != NULL && !g->knows_members(g->is_member_arg, c->limits.member_of)))) {
+        *g->deferred = true;
+        return ERR_OK;
+    }
     return err_set(d, ERR_FORBIDDEN, "principal_not_member",
                    "the caller may grant login only to members of group %s", c->limits.member_of);
 }

@@ -3,6 +3,7 @@
  * in one transaction conditional on the generation it read, so a revocation arriving meanwhile
  * is never overwritten: the task simply runs again and sees it. Every step is idempotent (PUT
  * under the deterministic name, DELETE where 404/204 mean done). */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 #include "vmlogind/xalloc.h"
 
 #define NO_AZURE_MS 60000
+#define MEMBER_CACHE_SIZE 64
+#define MEMBER_CACHE_MS 300000 /* a directory answer about membership is reused this long */
 #define BACKOFF_BASE_MS 2000
 #define BACKOFF_CAP_MS 30000
 
@@ -249,6 +252,163 @@ static bool check_user_id(struct run *r)
     return ok;
 }
 
+/* ---- constrained delegation the API could not judge (task payload "delegation") ----------- */
+
+/* Graph answers about (group, member), kept a short while so that a burst of grants by one
+ * delegated caller does not page the same group again and again. */
+struct member_answer {
+    char group[40], member[40];
+    bool is_member;
+    int64_t at;
+};
+static struct member_answer member_cache[MEMBER_CACHE_SIZE];
+static pthread_mutex_t member_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int cached_membership(const char *group, const char *member, int64_t now)
+{
+    int found = -1;
+
+    pthread_mutex_lock(&member_mu);
+    for (size_t i = 0; i < MEMBER_CACHE_SIZE && found < 0; i++) {
+        const struct member_answer *a = &member_cache[i];
+        if (a->at > 0 && now - a->at < MEMBER_CACHE_MS && strcasecmp(a->group, group) == 0 &&
+            strcasecmp(a->member, member) == 0)
+            found = a->is_member ? 1 : 0;
+    }
+    pthread_mutex_unlock(&member_mu);
+    return found;
+}
+
+static void remember_membership(const char *group, const char *member, bool is_member, int64_t now)
+{
+    size_t oldest = 0;
+
+    pthread_mutex_lock(&member_mu);
+    for (size_t i = 1; i < MEMBER_CACHE_SIZE; i++)
+        if (member_cache[i].at < member_cache[oldest].at)
+            oldest = i;
+    member_cache[oldest] = (struct member_answer){.is_member = is_member, .at = now};
+    snprintf(member_cache[oldest].group, sizeof(member_cache[oldest].group), "%s", group);
+    snprintf(member_cache[oldest].member, sizeof(member_cache[oldest].member), "%s", member);
+    pthread_mutex_unlock(&member_mu);
+}
+
+struct seek {
+    const char *id;
+    char *kind; /* set when found */
+};
+
+static enum err seek_cb(const struct azure_directory_object *objs, size_t n, void *arg)
+{
+    struct seek *k = arg;
+
+    for (size_t i = 0; i < n && k->kind == NULL; i++) {
+        if (objs[i].id != NULL && strcasecmp(objs[i].id, k->id) == 0)
+            k->kind = xstrdup(objs[i].kind ? objs[i].kind : "");
+    }
+    return ERR_OK;
+}
+
+/* Is the grant's principal of a type the delegating caller may grant to, and the type the grant
+ * says? Returns true to go on; false after failing the grant or scheduling a retry. */
+static bool delegation_type_ok(struct run *r, const json_t *types)
+{
+    struct seek k = {.id = r->g.principal_id};
+    const char *ids[] = {r->g.principal_id};
+    const char *arm;
+    struct azure_error ae;
+    bool allowed = !json_is_array(types) || json_array_size(types) == 0;
+    json_t *v;
+    size_t i;
+    enum err rc;
+
+    azure_error_clear(&ae);
+    rc = azure_graph_get_by_ids(r->env->az, ids, 1, seek_cb, &k, &ae);
+    if (rc != ERR_OK) {
+        free(k.kind);
+        if (is_transient(rc, &ae))
+            cloud_again(r, "looking up the principal of", &ae);
+        else
+            fail_grant(r, "directory_error", "Graph refused the lookup of %s: %ld %s %s",
+                       r->g.principal_id, ae.status, ae.code, ae.message);
+        return false;
+    }
+    if (k.kind == NULL) {
+        if (r->now >= r->g.created_at + r->env->cfg->principal_not_found_timeout_s * 1000)
+            fail_grant(r, "principal_not_found", "no principal with object id %s in the directory",
+                       r->g.principal_id);
+        else
+            wait_with(r, backoff(r), "PrincipalNotFound",
+                      "the directory does not know the principal yet; retrying");
+        return false;
+    }
+    json_array_foreach(types, i, v)
+    {
+        if (json_is_string(v) && strcasecmp(json_string_value(v), k.kind) == 0)
+            allowed = true;
+    }
+    arm = model_grant_principal_type_arm(k.kind);
+    if (!allowed)
+        fail_grant(r, "principal_type_forbidden",
+                   "the directory says %s is a %s, which the grant's author may not grant to",
+                   r->g.principal_id, k.kind);
+    else if (arm == NULL || strcmp(arm, r->g.principal_type) != 0)
+        fail_grant(r, "principal_type_mismatch", "the directory says %s is a %s, not a %s",
+                   r->g.principal_id, k.kind, r->g.principal_type);
+    free(k.kind);
+    return allowed && arm != NULL && strcmp(arm, r->g.principal_type) == 0;
+}
+
+/* Is the grant's principal group itself or a transitive member of it, by Graph (cached)?
+ * Returns true to go on; false after failing the grant or scheduling a retry. */
+static bool delegation_member_ok(struct run *r, const char *group)
+{
+    struct seek k = {.id = r->g.principal_id};
+    struct azure_error ae;
+    int known = cached_membership(group, r->g.principal_id, r->now);
+    enum err rc = ERR_OK;
+
+    if (strcasecmp(group, r->g.principal_id) == 0)
+        return true;
+    if (known < 0) {
+        azure_error_clear(&ae);
+        rc = azure_graph_group_members(r->env->az, group, seek_cb, &k, &ae);
+        if (rc != ERR_OK && rc != ERR_NOT_FOUND) {
+            free(k.kind);
+            if (is_transient(rc, &ae))
+                cloud_again(r, "listing the members of the delegation group for", &ae);
+            else
+                fail_grant(r, "directory_error", "Graph refused the members of %s: %ld %s %s",
+                           group, ae.status, ae.code, ae.message);
+            return false;
+        }
+        known = k.kind != NULL ? 1 : 0;
+        free(k.kind);
+        remember_membership(group, r->g.principal_id, known == 1, r->now);
+    }
+    if (known == 1)
+        return true;
+    fail_grant(r, "principal_not_member",
+               "%s is not a member of group %s, to whose members the grant's author is limited",
+               r->g.principal_id, group);
+    return false;
+}
+
+/* What the API deferred to the directory: checked before any assignment is made. */
+static bool delegation_ok(struct run *r)
+{
+    json_t *p = json_loads(r->task->payload ? r->task->payload : "{}", 0, NULL);
+    json_t *del = json_object_get(p, "delegation");
+    const char *group = json_string_value(json_object_get(del, "memberOf"));
+    json_t *types = json_object_get(del, "principalTypes");
+    bool ok = true;
+
+    if (json_is_object(del))
+        ok = delegation_type_ok(r, types) && (group == NULL || delegation_member_ok(r, group));
+    json_decref(p);
+    return ok;
+}
+
 /* ---- the assignment ------------------------------------------------------------------------ */
 
 struct find {
@@ -468,6 +628,8 @@ static void step(struct run *r)
         verify_active(r);
     } else if (r->g.principal_id[0] == '\0') {
         (void)resolve_upn(r);
+    } else if (!delegation_ok(r)) {
+        return;
     } else if (strcmp(r->g.principal_type, "User") == 0 && !check_user_id(r)) {
         return;
     } else {

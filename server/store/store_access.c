@@ -49,6 +49,8 @@ static const char SQL_GROUPS_OF[] =
     " SELECT group_id FROM group_members WHERE member_id = lower(:id)"
     " UNION SELECT gm.group_id FROM group_members gm JOIN up ON gm.member_id = up.gid)"
     " SELECT gid FROM up";
+static const char SQL_KNOWS_MEMBERS[] =
+    "SELECT 1 FROM group_members WHERE group_id = lower(:id) LIMIT 1";
 static const char SQL_MEMBERS_OF[] =
     "WITH RECURSIVE m(root, member_id, member_kind) AS ("
     " SELECT group_id, member_id, member_kind FROM group_members"
@@ -231,6 +233,21 @@ bool store_access_is_member(struct store *st, const char *group_id, const char *
     }
     free(groups);
     return found;
+}
+
+bool store_access_knows_members(struct store *st, const char *group_id)
+{
+    sqlite3_stmt *s;
+    bool known;
+    int rc;
+
+    if (group_id == NULL || store_stmt(st, SQL_KNOWS_MEMBERS, &s, NULL) != ERR_OK)
+        return false;
+    bind_text(s, ":id", group_id);
+    rc = store_step(s);
+    known = rc == SQLITE_ROW;
+    sqlite3_reset(s);
+    return known;
 }
 
 /* ---- assignments --------------------------------------------------------------------------- */

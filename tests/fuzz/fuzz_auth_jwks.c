@@ -34,9 +34,10 @@ static void setup(void)
     key = jose_rsa_generate(2048);
     if (key == NULL)
         abort();
-    claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "iss", FUZZ_ISSUER, "tid", FUZZ_TENANT,
-                       "aud", "api://vmlogind", "oid", "0b7f5a1e-3c9d-4e2f-8a6b-1d2c3e4f5a6b",
-                       "exp", (json_int_t)1767228600, "ver", "2.0");
+    claims = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "iss", FUZZ_ISSUER, "tid", FUZZ_TENANT, "aud",
+        "api://vmlogind", "oid", "0b7f5a1e-3c9d-4e2f-8a6b-1d2c3e4f5a6b", "azp",
+        "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "exp", (json_int_t)1767228600, "ver", "2.0");
     hdr = json_pack("{s:s}", "kid", FUZZ_KID);
     token = jws_sign(key, "RS256", hdr, claims);
     jwk = jwk_from_pkey(key, FUZZ_KID, NULL);

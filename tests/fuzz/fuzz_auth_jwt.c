@@ -73,10 +73,12 @@ static char *signed_token(const uint8_t *data, size_t size)
         json_decref(in);
         return NULL;
     }
-    claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:[s]}", "iss", FUZZ_ISSUER, "tid",
-                       FUZZ_TENANT, "aud", AUDIENCE, "oid", "0b7f5a1e-3c9d-4e2f-8a6b-1d2c3e4f5a6b",
-                       "iat", (json_int_t)1767225000, "nbf", (json_int_t)1767225000, "exp",
-                       (json_int_t)1767228600, "ver", "2.0", "roles", "VmLogin.Operator");
+    claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:[s]}", "iss",
+                       FUZZ_ISSUER, "tid", FUZZ_TENANT, "aud", AUDIENCE, "oid",
+                       "0b7f5a1e-3c9d-4e2f-8a6b-1d2c3e4f5a6b", "scp", "user_impersonation", "azp",
+                       "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "iat", (json_int_t)1767225000, "nbf",
+                       (json_int_t)1767225000, "exp", (json_int_t)1767228600, "ver", "2.0", "roles",
+                       "VmLogin.Operator");
     json_object_foreach(in, k, v)
     {
         if (skip_huge_times && json_is_number(v) && fabs(json_number_value(v)) > 9e15) {

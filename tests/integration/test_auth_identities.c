@@ -19,6 +19,9 @@
 #define RG_DEV "/subscriptions/7a1e9c44-0000-4000-8000-00000000cccc/resourceGroups/rg-dev"
 #define OPERATOR_OID "6b7c8d9e-0000-4000-8000-00000000e0e1"
 #define ADMIN_APP "0a1b2c3d-0000-4000-8000-00000000c0de"
+#define LIMITED_APP "0a1b2c3d-0000-4000-8000-00000000c0df"
+#define VM_ADMINS "9a8b7c6d-0000-4000-8000-00000000f001"
+#define NEW_USER "6b7c8d9e-0000-4000-8000-00000000d0f1"
 
 static struct sim S;
 static struct daemon D;
@@ -166,6 +169,129 @@ static void test_app_limited_loses_the_audit_log(void **state)
     }
 }
 
+/* Entra sends idtyp only as an optional claim: an app token without it is still an app, held
+ * to its app: limits (no audit log, no login enabled outside its scope); and a user calling
+ * through that application is held to the application's limits too. */
+static void test_app_without_idtyp_is_held(void **state)
+{
+    const char *limit[] = {"identities", "limit", "--subject", "app:" LIMITED_APP,
+                           "--scope",    RG_DEV,  NULL};
+    const char *unlimit[] = {"identities", "unlimit", "--subject", "app:" LIMITED_APP, NULL};
+    char *app, *user, *out = NULL;
+    json_t *j;
+    (void)state;
+
+    if (AZSIM_BIN[0] == '\0')
+        skip();
+    app = mint("{\"aud\":\"" H_API_AUDIENCE "\",\"appid\":\"" LIMITED_APP "\",\"idtyp\":null,"
+               "\"roles\":[\"VmLogin.Administrator\"]}");
+    user = mint("{\"aud\":\"" H_API_AUDIENCE
+                "\",\"upn\":\"ops@contoso.example\",\"azp\":\"" LIMITED_APP
+                "\",\"idtyp\":null,\"roles\":[\"VmLogin.Administrator\"]}");
+    assert_int_equal(run(limit, &out), 0);
+    free(out);
+    j = h_api(D.p.url, app, "GET", "/v1/audit?limit=1", NULL, 403);
+    assert_string_equal(h_jstr(j, "code"), "scope_forbidden");
+    json_decref(j);
+    j = h_api(D.p.url, app, "PUT", "/v1" RG_ENTRA "/entraLogin", "{}", 403);
+    assert_string_equal(h_jstr(j, "code"), "scope_forbidden");
+    json_decref(j);
+    grant(app, RG_ENTRA, CAROL, 403, "scope_forbidden");
+    json_decref(h_api(D.p.url, app, "GET", "/v1" RG_DEV "/entraLogin", NULL, 200));
+    /* the user is held through the application it calls with */
+    json_decref(h_api(D.p.url, user, "GET", "/v1/audit?limit=1", NULL, 403));
+    j = h_api(D.p.url, user, "PUT", "/v1" RG_ENTRA "/entraLogin", "{}", 403);
+    assert_string_equal(h_jstr(j, "code"), "scope_forbidden");
+    json_decref(j);
+    assert_int_equal(run(unlimit, &out), 0);
+    free(out);
+    json_decref(h_api(D.p.url, app, "GET", "/v1/audit?limit=1", NULL, 200));
+    json_decref(h_api(D.p.url, user, "GET", "/v1/audit?limit=1", NULL, 200));
+    free(app);
+    free(user);
+}
+
+/* GET /v1/loginGrants/{id} until its state is final; the answer (new reference). */
+static json_t *settled(const char *token, const json_t *g)
+{
+    char path[128];
+
+    snprintf(path, sizeof(path), "/v1/loginGrants/%s", h_jstr(g, "id"));
+    return h_wait_field(D.p.url, token, path, "state", "active|failed", 30000);
+}
+
+static json_t *grant_json(const char *token, const char *scope, const char *principal)
+{
+    char body[512];
+
+    snprintf(body, sizeof(body),
+             "{\"scope\":\"%s\",\"role\":\"user\",\"principal\":%s,\"justification\":\"t\"}", scope,
+             principal);
+    return h_api(D.p.url, token, "POST", "/v1/loginGrants", body, 202);
+}
+
+/* --grant-member-of a group the store knows no members of (it holds no assignment): its direct
+ * members are granted (the reconciler asks Graph), others end failed principal_not_member.
+ * --grant-principal-types judges the directory's type, not the type the caller claims. */
+static void test_delegation_checked_in_the_directory(void **state)
+{
+    const char *member_of[] = {"identities",         "limit",   "--subject",
+                               "user:" OPERATOR_OID, "--scope", RG_ENTRA,
+                               "--grant-member-of",  VM_ADMINS, NULL};
+    const char *groups_only[] = {"identities",
+                                 "limit",
+                                 "--subject",
+                                 "user:" OPERATOR_OID,
+                                 "--scope",
+                                 RG_ENTRA,
+                                 "--grant-principal-types",
+                                 "group",
+                                 NULL};
+    const char *unlimit[] = {"identities", "unlimit", "--subject", "user:" OPERATOR_OID, NULL};
+    char url[512];
+    struct resp r;
+    json_t *g, *done;
+    char *out = NULL;
+    (void)state;
+
+    if (AZSIM_BIN[0] == '\0')
+        skip();
+    assert_int_equal(run(member_of, &out), 0);
+    free(out);
+    /* alice is a direct member of VM Admins (no assignment, so not in the store's members) */
+    g = grant_json(operator_token, RG_ENTRA, "{\"upn\":\"alice@contoso.example\"}");
+    done = settled(operator_token, g);
+    assert_string_equal(h_jstr(done, "state"), "active");
+    json_decref(done);
+    json_decref(g);
+    /* bob is not a member: accepted, then failed before anything reached Azure */
+    g = grant_json(operator_token, RG_ENTRA, "{\"upn\":\"bob@contoso.example\"}");
+    done = settled(operator_token, g);
+    assert_string_equal(h_jstr(done, "state"), "failed");
+    assert_string_equal(h_jstr(json_object_get(done, "error"), "code"), "principal_not_member");
+    json_decref(done);
+    json_decref(g);
+    /* a user the sync has not seen, claimed to be a group */
+    snprintf(url, sizeof(url), "%s/_sim/users", S.p.url);
+    assert_int_equal(h_http("POST", url,
+                            "{\"id\":\"" NEW_USER
+                            "\",\"userPrincipalName\":\"frank@contoso.example\","
+                            "\"displayName\":\"Frank New\"}",
+                            NULL, &r),
+                     201);
+    h_resp_cleanup(&r);
+    assert_int_equal(run(groups_only, &out), 0);
+    free(out);
+    g = grant_json(operator_token, RG_ENTRA, "{\"objectId\":\"" NEW_USER "\",\"type\":\"group\"}");
+    done = settled(operator_token, g);
+    assert_string_equal(h_jstr(done, "state"), "failed");
+    assert_string_equal(h_jstr(json_object_get(done, "error"), "code"), "principal_type_forbidden");
+    json_decref(done);
+    json_decref(g);
+    assert_int_equal(run(unlimit, &out), 0);
+    free(out);
+}
+
 static void test_bad_limits_refused(void **state)
 {
     const char *bad_subject[] = {"identities", "limit", "--subject", "bob@contoso.example",
@@ -198,6 +324,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_held_to_a_resource_group),
         cmocka_unit_test(test_app_limited_loses_the_audit_log),
+        cmocka_unit_test(test_app_without_idtyp_is_held),
+        cmocka_unit_test(test_delegation_checked_in_the_directory),
         cmocka_unit_test(test_bad_limits_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,7 +4,10 @@
  * unknown kid) on every non-public route; a reader 403 on what needs more and never 401/403 on
  * reads; an operator key limited to one resource group 403 outside it and on admin routes; an
  * administrator never refused. Tokens come from azsim. At the end the daemon's whole log is
- * searched for every token and key used: none may appear. Also: per-caller rate limits. */
+ * searched for every token and key used: none may appear. Also: per-caller rate limits; and a
+ * caller limited to one resource group (an API key, and an Entra app token without idtyp held
+ * by `identities limit`) reads every GET route of the table: no part of any answer (value[],
+ * nested arrays, counts, nextLink cursors, error details) names anything outside its scope. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "test_sync_common.h"
 #include "vmlogind/jose.h"
 
 #define SUB "5d0f6e8a-0000-4000-8000-00000000bbbb"
@@ -115,7 +119,7 @@ static bool is_write(const char *method)
 static long call(const struct daemon *d, const struct route_row *rt, const char *path,
                  const char *token, struct resp *r)
 {
-    char url[1024];
+    char url[1024 + 128]; /* base URL + a path of up to 1024 */
     const char *hdrs[3] = {NULL, NULL, NULL};
 
     snprintf(url, sizeof(url), "%s%s", d->p.url, path);
@@ -343,6 +347,383 @@ static void test_matrix(void **state)
     nsecrets = 0;
 }
 
+/* ---- scoped reads: every GET route as a caller limited to one resource group ------------- */
+
+#define OTHER_SUB "7a1e9c44-0000-4000-8000-00000000cccc"
+#define RG_IN_ARM "/subscriptions/" SUB "/resourceGroups/" RG_IN
+#define RG_SIB_ARM "/subscriptions/" SUB "/resourceGroups/" RG_OUT
+#define RG_DEV_ARM "/subscriptions/" OTHER_SUB "/resourceGroups/rg-dev"
+#define BOB_UPN "bob@contoso.example"
+#define BOB_ID "6b7c8d9e-0000-4000-8000-00000000d002"
+#define ALICE_UPN "alice@contoso.example"
+#define SCOPED_APP "0a1b2c3d-0000-4000-8000-00000000c5c0"
+#define MAX_MARKS 24
+
+/* What the scoped caller may never be shown, and the ids that are in its scope. */
+struct scoped {
+    struct sc c;
+    char *marks[MAX_MARKS]; /* lowercase strings naming things outside RG_IN */
+    size_t nmarks;
+    char grant_in[64], grant_out[64], grant_sub[64], op_in[64], op_out[64], sweep_in[64],
+        sweep_out[64];
+    unsigned reads[MAX_ROUTES]; /* 200 answers per GET route */
+};
+
+static void mark(struct scoped *x, const char *s)
+{
+    assert_true(x->nmarks < MAX_MARKS);
+    x->marks[x->nmarks] = strdup(s);
+    for (char *p = x->marks[x->nmarks]; *p != '\0'; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    x->nmarks++;
+}
+
+/* The body must name nothing of marks (case-insensitively). */
+static void check_clean(const struct scoped *x, const char *who, const char *path, const char *body)
+{
+    for (size_t i = 0; body != NULL && i < x->nmarks; i++) {
+        if (strcasestr(body, x->marks[i]) != NULL)
+            fail_msg("GET %s as %s names %s, outside its scope: %.600s", path, who, x->marks[i],
+                     body);
+    }
+}
+
+static void id_of(json_t *j, char out[64])
+{
+    assert_non_null(j);
+    snprintf(out, 64, "%s", h_jstr(j, "id"));
+    assert_true(out[0] != '\0');
+    json_decref(j);
+}
+
+/* The operation id in a 202's Location header. */
+static void op_of(struct scoped *x, const char *method, const char *path, const char *body,
+                  char out[64])
+{
+    char u[1024], loc[512];
+    const char *h[] = {h_bearer(x->c.key), NULL};
+    struct resp r;
+
+    snprintf(u, sizeof(u), "%s%s", x->c.d.p.url, path);
+    assert_int_equal(h_http(method, u, body, h, &r), 202);
+    assert_true(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    snprintf(out, 64, "%s", strrchr(loc, '/') + 1);
+    h_resp_cleanup(&r);
+}
+
+static void scoped_setup(struct scoped *x)
+{
+    static const char vm[] =
+        "{\"subscriptionId\":\"" SUB "\",\"resourceGroup\":\"" RG_OUT "\",\"name\":\"vm-sib-%d\","
+        "\"location\":\"westeurope\",\"osType\":\"Windows\"}";
+    char body[512], p[256];
+    json_t *g;
+
+    /* a scan budget the hidden VMs of the sibling group would spend (cursor naming one) */
+    setenv("VMLOGIND_VMS_SCAN_BUDGET", "2", 1);
+    sc_start(&x->c, NULL, NULL, "rate_limit_rps = 10000\nrate_limit_burst = 10000");
+    unsetenv("VMLOGIND_VMS_SCAN_BUDGET");
+    for (int i = 1; i <= 3; i++) {
+        snprintf(body, sizeof(body), vm, i);
+        json_decref(sc_sim(&x->c, "POST", "/_sim/vms", body, 201));
+    }
+    json_decref(sc_sync_run(&x->c, 30000));
+    /* bob: user login in RG_IN, in the sibling RG and in the other subscription */
+    g = h_api(x->c.d.p.url, x->c.key, "POST", "/v1/loginGrants",
+              "{\"scope\":\"" RG_IN_ARM "\",\"role\":\"user\",\"principal\":{\"upn\":\"" BOB_UPN
+              "\"}}",
+              202);
+    id_of(g, x->grant_in);
+    g = h_api(x->c.d.p.url, x->c.key, "POST", "/v1/loginGrants",
+              "{\"scope\":\"" RG_SIB_ARM
+              "\",\"role\":\"administrator\",\"principal\":{\"upn\":\"" BOB_UPN "\"}}",
+              202);
+    id_of(g, x->grant_out);
+    mark(x, x->grant_out);
+    g = h_api(x->c.d.p.url, x->c.key, "POST", "/v1/loginGrants",
+              "{\"scope\":\"" RG_DEV_ARM "\",\"role\":\"user\",\"principal\":{\"upn\":\"" BOB_UPN
+              "\"}}",
+              202);
+    snprintf(p, sizeof(p), "%s", h_jstr(g, "id"));
+    mark(x, p);
+    json_decref(g);
+    /* and across the whole subscription: it holds RG_IN (shown) and the sibling RG (not) */
+    g = h_api(x->c.d.p.url, x->c.key, "POST", "/v1/loginGrants",
+              "{\"scope\":\"/subscriptions/" SUB
+              "\",\"role\":\"user\",\"principal\":{\"upn\":\"" BOB_UPN "\"}}",
+              202);
+    snprintf(x->grant_sub, sizeof(x->grant_sub), "%s", h_jstr(g, "id"));
+    json_decref(g);
+    for (int i = 0; i < 4; i++) {
+        const char *id = i == 0 ? x->grant_in : i == 1 ? x->grant_out : i == 2 ? p : x->grant_sub;
+        char path[400];
+        snprintf(path, sizeof(path), "/v1/loginGrants/%s", id);
+        json_decref(h_wait_field(x->c.d.p.url, x->c.key, path, "state", "active", 30000));
+    }
+    /* what the grants made in Azure, as the store now knows it */
+    json_decref(sc_sync_run(&x->c, 30000));
+    op_of(x, "PUT", "/v1" RG_DEV_ARM "/entraLogin", "{}", x->op_out);
+    mark(x, x->op_out);
+    op_of(x, "PUT", "/v1" RG_IN_ARM "/virtualMachines/win-vm-01/entraLogin", "{}", x->op_in);
+    id_of(h_api(x->c.d.p.url, x->c.key, "POST", "/v1/loginGrants/sweeps",
+                "{\"scope\":\"" RG_DEV_ARM "\"}", 202),
+          x->sweep_out);
+    mark(x, x->sweep_out);
+    id_of(h_api(x->c.d.p.url, x->c.key, "POST", "/v1/loginGrants/sweeps",
+                "{\"scope\":\"" RG_IN_ARM "\"}", 202),
+          x->sweep_in);
+    mark(x, OTHER_SUB);
+    mark(x, "/resourceGroups/" RG_OUT);
+    mark(x, "vm-sib-");
+    mark(x, "rg-dev");
+    mark(x, "dev-ws2022");
+    mark(x, "Contoso Development");
+    mark(x, "b0000000-0000-4000-8000-000000000002"); /* alice's assignment in rg-dev */
+}
+
+/* The pattern filled with the in-scope ids of x; variant picks the principal. */
+static void fill_in(const struct scoped *x, const char *pattern, int variant, char *out, size_t cap)
+{
+    static const char *const principals[] = {BOB_UPN, BOB_ID, ALICE_UPN};
+    const char *p = pattern;
+    size_t o = 0;
+
+    while (*p != '\0' && o + 1 < cap) {
+        size_t n;
+        const char *val = NULL;
+        p++;
+        n = strcspn(p, "/");
+        if (n >= 2 && p[0] == '{') {
+            if (strncmp(p, "{s}", n) == 0)
+                val = SUB;
+            else if (strncmp(p, "{rg}", n) == 0)
+                val = RG_IN;
+            else if (strncmp(p, "{name}", n) == 0)
+                val = "win-vm-01";
+            else if (strncmp(p, "{operationId}", n) == 0)
+                val = x->op_in;
+            else if (strncmp(p, "{grantId}", n) == 0)
+                val = x->grant_in;
+            else if (strncmp(p, "{sweepId}", n) == 0)
+                val = x->sweep_in;
+            else if (strncmp(p, "{principal}", n) == 0)
+                val = principals[variant % 3];
+            else
+                fail_msg("no in-scope value for %.*s in %s", (int)n, p, pattern);
+            o += (size_t)snprintf(out + o, cap - o, "/%s", val);
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "/%.*s", (int)n, p);
+        }
+        p += n;
+    }
+}
+
+/* The cursor of a nextLink, percent-decoded and, when it is base64url, decoded again: an
+ * opaque cursor must not carry what lies outside either. */
+static void check_cursor(const struct scoped *x, const char *who, const char *next)
+{
+    const char *c = strstr(next, "cursor=");
+    char plain[1024];
+    size_t o = 0, len;
+    unsigned char *raw;
+
+    if (c == NULL)
+        return;
+    for (c += 7; *c != '\0' && *c != '&' && o + 1 < sizeof(plain); c++) {
+        unsigned hex;
+        if (*c == '%' && sscanf(c + 1, "%2x", &hex) == 1) {
+            plain[o++] = (char)hex;
+            c += 2;
+        } else {
+            plain[o++] = *c;
+        }
+    }
+    plain[o] = '\0';
+    check_clean(x, who, next, plain);
+    raw = b64url_decode(plain, o, &len);
+    if (raw != NULL) {
+        char *text = strndup((const char *)raw, len);
+        check_clean(x, who, next, text);
+        free(text);
+        free(raw);
+    }
+}
+
+/* GET path (and every nextLink after it) as token: the status of the first answer; every page
+ * is checked clean, and a page that carries a nextLink must be full (limit entries). */
+static long read_all(struct scoped *x, const char *who, const char *token, const char *path,
+                     int limit, size_t *nvalue)
+{
+    char cur[2048];
+    long first = 0;
+
+    snprintf(cur, sizeof(cur), "%s", path);
+    *nvalue = 0;
+    for (int page = 0; page < 100; page++) {
+        char u[2300];
+        const char *h[] = {h_bearer(token), NULL};
+        struct resp r;
+        const char *next;
+        json_t *value;
+        long st;
+        snprintf(u, sizeof(u), "%s%s", x->c.d.p.url, cur);
+        st = h_http("GET", u, NULL, h, &r);
+        if (page == 0)
+            first = st;
+        check_clean(x, who, cur, r.body);
+        value = json_object_get(r.json, "value");
+        next = json_string_value(json_object_get(r.json, "nextLink"));
+        if (json_is_array(value))
+            *nvalue += json_array_size(value);
+        if (next != NULL && limit > 0 && json_array_size(value) != (size_t)limit)
+            fail_msg("GET %s as %s: a page of %zu with a nextLink (limit %d)", cur, who,
+                     json_array_size(value), limit);
+        if (next == NULL || st != 200) {
+            h_resp_cleanup(&r);
+            return first;
+        }
+        assert_true(strncmp(next, "/v1/", 4) == 0);
+        assert_null(strpbrk(next, " \"<>"));
+        check_cursor(x, who, next);
+        snprintf(cur, sizeof(cur), "%s", next);
+        h_resp_cleanup(&r);
+    }
+    fail_msg("GET %s as %s: more than 100 pages", path, who);
+    return first;
+}
+
+/* Out-of-scope ids are not found (404) or refused (403), and the refusal names nothing. */
+static void probe_out(struct scoped *x, const char *who, const char *token, const char *path)
+{
+    char u[1024];
+    const char *h[] = {h_bearer(token), NULL};
+    struct resp r;
+    long st;
+
+    snprintf(u, sizeof(u), "%s%s", x->c.d.p.url, path);
+    st = h_http("GET", u, NULL, h, &r);
+    if (st != 404 && st != 403)
+        fail_msg("GET %s as %s: %ld, want 403 or 404", path, who, st);
+    if (strstr(path, "/subscriptions/") == NULL) /* a path the caller wrote may be echoed */
+        check_clean(x, who, path, r.body);
+    h_resp_cleanup(&r);
+}
+
+static void scoped_reads_as(struct scoped *x, const char *who, const char *token)
+{
+    static const char *const paged[] = {"/v1/virtualMachines", "/v1/loginGrants",
+                                        "/v1/principals/{principal}/access", "/v1/audit"};
+    char path[1024], q[1100];
+    size_t n;
+
+    for (size_t i = 0; i < nroutes; i++) {
+        const struct route_row *rt = &routes[i];
+        if (strcmp(rt->method, "GET") != 0)
+            continue;
+        for (int v = 0; v < (strstr(rt->pattern, "{principal}") ? 3 : 1); v++) {
+            long st;
+            fill_in(x, rt->pattern, v, path, sizeof(path));
+            /* the whole log and a subscription's settings lie outside a resource group */
+            bool wider =
+                strcmp(rt->pattern, "/v1/audit") == 0 ||
+                (strstr(rt->pattern, "{s}") != NULL && strstr(rt->pattern, "{rg}") == NULL);
+            long want = wider ? 403 : 200;
+            st = read_all(x, who, token, path, 0, &n);
+            if (strcmp(rt->perm, "public") != 0 && st != want)
+                fail_msg("GET %s as %s: %ld, want %ld", path, who, st, want);
+            x->reads[i]++;
+            for (size_t k = 0; k < sizeof(paged) / sizeof(paged[0]); k++) {
+                if (strcmp(rt->pattern, paged[k]) != 0)
+                    continue;
+                for (int lim = 1; lim <= 2; lim++) {
+                    snprintf(q, sizeof(q), "%s?limit=%d", path, lim);
+                    (void)read_all(x, who, token, q, lim, &n);
+                }
+            }
+        }
+    }
+    /* the sync status: no fleet-wide counts for a caller that sees part of the fleet */
+    {
+        json_t *sync = h_api(x->c.d.p.url, token, "GET", "/v1/sync", NULL, 200);
+        json_t *last = json_object_get(sync, "last");
+        assert_true(json_is_object(last));
+        assert_true(json_is_null(json_object_get(last, "counts")));
+        json_decref(sync);
+    }
+    /* filters naming what lies outside: nothing, or a refusal */
+    snprintf(q, sizeof(q), "/v1/virtualMachines?subscription=%s", OTHER_SUB);
+    assert_int_equal(read_all(x, who, token, q, 0, &n), 200);
+    assert_int_equal(n, 0);
+    snprintf(q, sizeof(q), "/v1/loginGrants?principal=%s&limit=1", BOB_UPN);
+    assert_int_equal(read_all(x, who, token, q, 1, &n), 200);
+    assert_int_equal(n, 1); /* bob's grant in RG_IN only */
+    /* bob's VMs, a page at a time, are exactly the VMs of RG_IN (he holds it through a group, a
+     * grant there and one on the subscription) */
+    {
+        size_t in_rg = 0;
+        snprintf(q, sizeof(q), "/v1/virtualMachines?subscription=%s&resourceGroup=%s&limit=1000",
+                 SUB, RG_IN);
+        assert_int_equal(read_all(x, who, token, q, 0, &in_rg), 200);
+        snprintf(q, sizeof(q), "/v1/principals/%s/access?limit=1", BOB_UPN);
+        assert_int_equal(read_all(x, who, token, q, 1, &n), 200);
+        assert_true(in_rg > 0);
+        assert_int_equal(n, in_rg);
+    }
+    snprintf(path, sizeof(path), "/v1/operations/%s", x->op_out);
+    probe_out(x, who, token, path);
+    snprintf(path, sizeof(path), "/v1/loginGrants/%s", x->grant_out);
+    probe_out(x, who, token, path);
+    snprintf(path, sizeof(path), "/v1/loginGrants/sweeps/%s", x->sweep_out);
+    probe_out(x, who, token, path);
+    probe_out(x, who, token, "/v1" RG_DEV_ARM "/virtualMachines/dev-ws2022-01/access");
+    probe_out(x, who, token, "/v1" RG_SIB_ARM "/entraLogin");
+}
+
+static void test_scoped_reads(void **state)
+{
+    struct scoped x;
+    char key[128], *app;
+    const char *rg_scope[] = {RG_IN_ARM, NULL};
+    const char *limit[] = {"identities", "limit",   "--subject", "app:" SCOPED_APP,
+                           "--scope",    RG_IN_ARM, NULL};
+    char *out = NULL;
+    (void)state;
+
+    if (AZSIM_BIN[0] == '\0')
+        skip();
+    memset(&x, 0, sizeof(x));
+    load_routes();
+    scoped_setup(&x);
+    h_daemon_key(&x.c.d, "reader", rg_scope, key, sizeof(key));
+    scoped_reads_as(&x, "reader key@rg", key);
+    h_daemon_key(&x.c.d, "operator", rg_scope, key, sizeof(key));
+    scoped_reads_as(&x, "operator key@rg", key);
+    assert_int_equal(h_daemon_run(&x.c.d, limit, &out), 0);
+    free(out);
+    {
+        char url[512];
+        struct resp r;
+        snprintf(url, sizeof(url), "%s/_sim/tokens", x.c.s.p.url);
+        assert_int_equal(h_http("POST", url,
+                                "{\"aud\":\"" H_API_AUDIENCE "\",\"appid\":\"" SCOPED_APP
+                                "\",\"idtyp\":null,\"roles\":[\"VmLogin.Administrator\"]}",
+                                NULL, &r),
+                         200);
+        app = strdup(h_jstr(r.json, "access_token"));
+        h_resp_cleanup(&r);
+    }
+    scoped_reads_as(&x, "administrator app@rg", app);
+    free(app);
+    /* every GET route of the table was read by a scoped caller */
+    for (size_t i = 0; i < nroutes; i++) {
+        if (strcmp(routes[i].method, "GET") == 0 && x.reads[i] == 0)
+            fail_msg("GET %s was never read by a scoped caller", routes[i].pattern);
+    }
+    for (size_t i = 0; i < x.nmarks; i++)
+        free(x.marks[i]);
+    sc_stop(&x.c);
+}
+
 static void test_rate_limit(void **state)
 {
     struct daemon d;
@@ -382,6 +763,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matrix),
+        cmocka_unit_test(test_scoped_reads),
         cmocka_unit_test(test_rate_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

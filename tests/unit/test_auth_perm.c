@@ -215,6 +215,105 @@ static void test_limits_json(void **state)
     assert_int_equal(auth_limits_parse_types("", &l.principal_types, NULL), ERR_INVALID);
 }
 
+/* A caller held to two sets of limits (its own and its application's) gets the intersection,
+ * never the union; disjoint scopes leave it no scope at all (not "unlimited"). */
+static bool knows_nothing(void *arg, const char *group)
+{
+    (void)arg;
+    (void)group;
+    return false;
+}
+
+static bool knows_all(void *arg, const char *group)
+{
+    (void)arg;
+    (void)group;
+    return true;
+}
+
+/* What only the directory can tell is deferred to the reconciler when the caller allows it,
+ * and refused when it does not; what the store does know is judged at once. */
+static void test_delegation_deferred(void **state)
+{
+    struct auth_caller *grp = caller(AUTH_ROLE_OPERATOR, NULL);
+    bool deferred = false;
+    struct auth_grant_request g = {.scope = VM,
+                                   .login_role = "user",
+                                   .principal_type = "User",
+                                   .principal_id = STRANGER,
+                                   .is_member = fake_member,
+                                   .knows_members = knows_nothing,
+                                   .deferred = &deferred};
+
+    (void)state;
+    snprintf(grp->limits.member_of, sizeof(grp->limits.member_of), "%s", GROUP);
+    /* the store does not know the group's members: deferred */
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_OK);
+    assert_true(deferred);
+    /* it knows them: refused now */
+    deferred = false;
+    g.knows_members = knows_all;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_FORBIDDEN);
+    assert_false(deferred);
+    /* a member by the store needs no deferral */
+    g.principal_id = MEMBER;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_OK);
+    assert_false(deferred);
+    /* a principal the sync has not seen under a types limit: the claim passes, deferred */
+    grp->limits.member_of[0] = '\0';
+    grp->limits.principal_types = AUTH_PT_GROUP;
+    g.principal_type = "Group";
+    g.type_unverified = true;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_OK);
+    assert_true(deferred);
+    g.principal_type = "User"; /* a claim outside the limit is refused at once */
+    deferred = false;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_FORBIDDEN);
+    /* without a way to defer (revocations), unverified is refused */
+    g.principal_type = "Group";
+    g.deferred = NULL;
+    assert_int_equal(auth_check_grant(grp, &g, NULL), ERR_FORBIDDEN);
+    auth_caller_free(grp);
+}
+
+static void test_restrict_twice_intersects(void **state)
+{
+    struct auth_caller *c = auth_caller_new(AUTH_KIND_USER, AUTH_ROLE_ADMINISTRATOR, "user:x");
+    struct auth_grant_request g = {.scope = "/subscriptions/s1/resourceGroups/rg1",
+                                   .login_role = "user",
+                                   .principal_type = "User",
+                                   .principal_id = "00000000-0000-0000-0000-000000000001"};
+
+    (void)state;
+    assert_int_equal(auth_caller_restrict(c, "[\"/subscriptions/s1\",\"/subscriptions/s2\"]",
+                                          "{\"loginRoles\":[\"user\",\"administrator\"]}", NULL),
+                     ERR_OK);
+    assert_int_equal(auth_caller_restrict(c, "[\"/subscriptions/S1/resourceGroups/RG1\"]",
+                                          "{\"loginRoles\":[\"administrator\"]}", NULL),
+                     ERR_OK);
+    assert_true(auth_scope_allows(c, "/subscriptions/s1/resourceGroups/rg1/x"));
+    assert_false(auth_scope_allows(c, "/subscriptions/s1/resourceGroups/rg2"));
+    assert_false(auth_scope_allows(c, "/subscriptions/s2"));
+    assert_int_equal(auth_check_grant(c, &g, NULL), ERR_FORBIDDEN); /* user login: not both */
+    /* a restriction without scopes keeps the scopes */
+    assert_int_equal(auth_caller_restrict(c, NULL, NULL, NULL), ERR_OK);
+    assert_true(auth_scope_allows(c, "/subscriptions/s1/resourceGroups/rg1"));
+    /* disjoint: nothing at all */
+    assert_int_equal(auth_caller_restrict(c, "[\"/subscriptions/s2\"]", NULL, NULL), ERR_OK);
+    assert_int_not_equal(c->nscopes, 0);
+    assert_false(auth_scope_allows(c, "/subscriptions/s1/resourceGroups/rg1"));
+    assert_false(auth_scope_allows(c, "/subscriptions/s2"));
+    assert_false(auth_scope_allows(c, "/"));
+    auth_caller_free(c);
+    /* two different memberOf groups: nothing may be granted */
+    c = auth_caller_new(AUTH_KIND_USER, AUTH_ROLE_ADMINISTRATOR, "user:y");
+    assert_int_equal(auth_caller_restrict(c, NULL, "{\"memberOf\":\"aaaa\"}", NULL), ERR_OK);
+    assert_int_equal(auth_caller_restrict(c, NULL, "{\"memberOf\":\"bbbb\"}", NULL), ERR_OK);
+    g.principal_id = "aaaa";
+    assert_int_equal(auth_check_grant(c, &g, NULL), ERR_FORBIDDEN);
+    auth_caller_free(c);
+}
+
 static void test_rate_limit(void **state)
 {
     struct auth_rate *r = auth_rate_new(2, 3, 2);
@@ -243,6 +342,8 @@ int main(void)
         cmocka_unit_test(test_delegation_by_role),
         cmocka_unit_test(test_delegation_limits),
         cmocka_unit_test(test_limits_json),
+        cmocka_unit_test(test_delegation_deferred),
+        cmocka_unit_test(test_restrict_twice_intersects),
         cmocka_unit_test(test_rate_limit),
     };
     xalloc_init_json();
