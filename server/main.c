@@ -364,6 +364,8 @@ static int serve(const struct config *cfg)
         .max_header_bytes = (size_t)cfg->max_header_bytes,
         .request_timeout_s = (unsigned)cfg->request_timeout_s,
         .max_connections = (unsigned)cfg->max_connections,
+        .max_connections_per_ip = (unsigned)cfg->max_connections_per_ip,
+        .header_timeout_s = (unsigned)cfg->header_timeout_s,
         .tls_cert_pem = cert,
         .tls_key_pem = key,
         .routes = api_routes,
