@@ -331,6 +331,7 @@ static int serve(const struct config *cfg)
 
     if (open_store(cfg, &app.store) != 0)
         return 1;
+    api_idem_recover(app.store);
     az = azure_from_config(cfg);
     if (az == NULL && cfg->tenant_id[0] != '\0')
         goto out; /* configured but wrong: refuse to start rather than run half-blind */
