@@ -10,6 +10,10 @@
 /* Frees the request and everything it owns. */
 void http_request_release(struct http_request *req);
 
+/* http_mhd_errors.c: turns libmicrohttpd's own HTML error answers into problem+json (call
+ * once before starting a daemon). */
+void http_mhd_errors_init(void);
+
 /* http_guard.c: connection tracking against slow clients (per-IP limit, a reserve near the
  * connection limit, header and body deadlines that trickled bytes do not extend). */
 enum http_guard_reason {

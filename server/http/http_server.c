@@ -209,6 +209,7 @@ static struct http_request *new_request(struct http_server *s, struct MHD_Connec
     req->path = http_strndup(req, uri, n < 256 ? n : 256); /* until the decoded path is in */
     req->app = s->o.app;
     req->start_mono_ms = clock_mono_ms();
+    uuid_v4(req->request_id); /* replaced by a valid X-Request-Id once the headers are in */
     snprintf(req->subject, sizeof(req->subject), "-");
     buf_init(&req->body, s->o.max_body_bytes);
     return req;
@@ -349,8 +350,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
         req->status = st != NULL ? (int)st->http_status : 0;
         req->replied = req->status != 0;
-        if (!req->replied)
-            toe = MHD_REQUEST_TERMINATED_CLIENT_ABORT;
+        toe = req->replied ? MHD_REQUEST_TERMINATED_COMPLETED_OK
+                           : MHD_REQUEST_TERMINATED_CLIENT_ABORT;
     }
     if (s->o.access_log) {
         char path[300];
@@ -429,6 +430,7 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
         tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem};
         tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem};
     }
+    http_mhd_errors_init();
     s = xcalloc(1, sizeof(*s));
     s->o = *o;
     s->stats = xcalloc(o->nroutes + 1, sizeof(*s->stats));
