@@ -3,10 +3,12 @@
  * has not finished its request headers within header_timeout (an idle keep-alive connection
  * counts: it is waiting for the next headers) or its body within request_timeout is shut
  * down, however slowly it keeps trickling bytes: libmicrohttpd's own timeout restarts on every
- * byte, this deadline does not. At accept, one address may hold max_per_ip connections, and
- * when the server is near max_connections a reserve is kept free: in both cases the oldest
- * connection still in its header phase makes room, so a prompt caller (a health check, an
- * authenticated portal) is served while stalled ones go. It knows nothing of requests. */
+ * byte, this deadline does not. When a connection starts, one address may hold max_per_ip
+ * connections, and near max_connections a reserve is kept free: in both cases the oldest
+ * connection still in its header phase makes room (for the address limit that may be the new
+ * one itself), so a prompt caller (a health check, an authenticated portal) is served while
+ * stalled ones go. Limits are enforced as the connection is registered, under the lock, so
+ * accepts racing on several threads cannot overshoot them. It knows nothing of requests. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -85,15 +87,17 @@ static void evict(struct http_guard *g, struct http_conn *c, enum http_guard_rea
     atomic_fetch_add(&g->count[why], 1);
 }
 
-/* The connection that has waited longest for its headers (of one address if ip is given). */
-static struct http_conn *oldest_header(struct http_guard *g, int family, const unsigned char *ip)
+/* The connection that has waited longest for its headers (of one address if ip is given),
+ * other than skip. */
+static struct http_conn *oldest_header(struct http_guard *g, int family, const unsigned char *ip,
+                                       const struct http_conn *skip)
 {
     struct http_conn *best = NULL;
     int64_t best_start = 0;
 
     for (struct http_conn *c = g->head; c != NULL; c = c->next) {
         int64_t start = atomic_load(&c->phase_start_ms);
-        if (c->evicted || atomic_load(&c->phase) != PH_HEADER)
+        if (c == skip || c->evicted || atomic_load(&c->phase) != PH_HEADER)
             continue;
         if (ip != NULL && !same_ip(c, family, ip))
             continue;
@@ -105,36 +109,27 @@ static struct http_conn *oldest_header(struct http_guard *g, int family, const u
     return best;
 }
 
-enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+/* c was just registered: holds its address to per_ip (the oldest waiting for headers goes,
+ * the new one included) and keeps the reserve (never by closing the new one). Under mu. */
+static void enforce(struct http_guard *g, struct http_conn *c)
 {
-    struct http_guard *g = cls;
-    unsigned char ip[16];
     unsigned same = 0;
-    int family;
-    enum MHD_Result ok = MHD_YES;
-    (void)addrlen;
 
-    ip_of(addr, &family, ip);
-    pthread_mutex_lock(&g->mu);
-    for (struct http_conn *c = g->head; c != NULL; c = c->next)
-        if (!c->evicted && same_ip(c, family, ip))
+    for (struct http_conn *o = g->head; o != NULL; o = o->next)
+        if (!o->evicted && same_ip(o, c->family, c->ip))
             same++;
-    if (g->per_ip > 0 && same >= g->per_ip) {
-        struct http_conn *victim = oldest_header(g, family, ip);
-        if (victim != NULL) {
-            evict(g, victim, HTTP_GUARD_PER_IP);
-        } else {
-            atomic_fetch_add(&g->count[HTTP_GUARD_REFUSED_PER_IP], 1);
-            ok = MHD_NO;
-        }
+    while (g->per_ip > 0 && same > g->per_ip) {
+        struct http_conn *victim = oldest_header(g, c->family, c->ip, NULL);
+        if (victim == NULL)
+            break;
+        evict(g, victim, victim == c ? HTTP_GUARD_REFUSED_PER_IP : HTTP_GUARD_PER_IP);
+        same--;
     }
-    if (ok == MHD_YES && g->live >= g->soft_limit) {
-        struct http_conn *victim = oldest_header(g, AF_UNSPEC, NULL);
+    if (!c->evicted && g->live > g->soft_limit) {
+        struct http_conn *victim = oldest_header(g, AF_UNSPEC, NULL, c);
         if (victim != NULL)
             evict(g, victim, HTTP_GUARD_RESERVE);
     }
-    pthread_mutex_unlock(&g->mu);
-    return ok;
 }
 
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -159,6 +154,7 @@ void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_con
             g->head->prev = c;
         g->head = c;
         g->live++;
+        enforce(g, c);
         pthread_mutex_unlock(&g->mu);
         *socket_context = c;
         return;

@@ -3,7 +3,6 @@
 #define VMLOGIND_HTTP_INTERNAL_H
 
 #include <microhttpd.h>
-#include <sys/socket.h>
 
 #include "vmlogind/http.h"
 
@@ -28,8 +27,7 @@ struct http_guard;
 /* Starts the sweeper thread; limits come from o. http_guard_free stops and frees it. */
 struct http_guard *http_guard_new(const struct http_options *o);
 void http_guard_free(struct http_guard *g);
-/* MHD_OPTION_ACCEPT_POLICY-style callback and MHD_OPTION_NOTIFY_CONNECTION callback (cls: g). */
-enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* The MHD_OPTION_NOTIFY_CONNECTION callback (cls: g): registers, limits and forgets. */
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);
 /* Phase changes of a connection's current request: headers complete (the access handler's

@@ -438,8 +438,8 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     /* The pool holds the request line and headers: four times the header limit, so that
      * targets and headers over our limits still fit and get our problem+json answer. */
     s->mhd = MHD_start_daemon(
-        flags | MHD_USE_ERROR_LOG, 0, http_guard_accept, s->guard, on_access, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        flags | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(o->threads > 0 ? o->threads : 1), MHD_OPTION_CONNECTION_TIMEOUT,
         o->request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(o->max_header_bytes * 4 + 32768),
