@@ -27,7 +27,8 @@
 #define SWEEP_MS 200
 #define SUMMARY_MS 10000
 
-enum { PH_HEADER = 0, PH_BODY, PH_REPLY };
+/* waiting for headers; receiving the body; handling and answering (no deadline of ours) */
+enum { PH_HEADER = 0, PH_BODY, PH_SERVE };
 
 static const char *const reason_names[HTTP_GUARD_NREASONS] = {
     [HTTP_GUARD_HEADER_TIMEOUT] = "header_timeout",
@@ -193,9 +194,9 @@ void http_guard_headers_done(struct MHD_Connection *conn)
     set_phase(conn, PH_BODY);
 }
 
-void http_guard_replied(struct MHD_Connection *conn)
+void http_guard_body_done(struct MHD_Connection *conn)
 {
-    set_phase(conn, PH_REPLY);
+    set_phase(conn, PH_SERVE);
 }
 
 void http_guard_request_done(struct MHD_Connection *conn)

@@ -31,9 +31,10 @@ void http_guard_free(struct http_guard *g);
 void http_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);
 /* Phase changes of a connection's current request: headers complete (the access handler's
- * first call), reply queued, request completed (back to waiting for headers). */
+ * first call), body complete (the handler runs next, or an early answer is queued), request
+ * completed (back to waiting for headers). */
 void http_guard_headers_done(struct MHD_Connection *conn);
-void http_guard_replied(struct MHD_Connection *conn);
+void http_guard_body_done(struct MHD_Connection *conn);
 void http_guard_request_done(struct MHD_Connection *conn);
 /* Prometheus text: open connections, and closes by reason. */
 enum err http_guard_metrics(struct http_guard *g, struct buf *out) VL_MUST_CHECK;

@@ -111,7 +111,7 @@ static enum MHD_Result queue(struct http_server *s, struct http_request *req)
     for (size_t i = 0; i < req->nextra; i++)
         MHD_add_response_header(r, req->extra_names[i], req->extra_values[i]);
     count(s, req, req->status);
-    http_guard_replied(req->conn);
+    http_guard_body_done(req->conn);
     ok = MHD_queue_response(req->conn, (unsigned)req->status, r);
     MHD_destroy_response(r);
     req->state = ST_DONE;
@@ -330,6 +330,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_size = 0;
         return MHD_YES;
     }
+    http_guard_body_done(conn); /* the handler's own time is not the client's to be cut for */
     dispatch(s, req);
     return queue(s, req);
 }

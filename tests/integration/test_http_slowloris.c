@@ -169,26 +169,43 @@ static int prompt_get(unsigned port, const char *path, const char *bearer)
     return status;
 }
 
-/* One connection trickling a header line every TRICKLE_MS is cut at the 1 s header deadline,
- * although the idle timeout (60 s) never runs out: the trickle does not extend it. */
-static void test_header_deadline_ignores_trickle(void **state)
+/* Opens one connection with head, then sends unit every TRICKLE_MS for up to 40 rounds
+ * (16 s: far past a 1-2 s deadline, far short of the 60 s idle timeout); true if the server
+ * closed it meanwhile. */
+static bool cut_while_trickling(unsigned port, const char *head, const char *unit)
 {
-    struct daemon d;
-    struct slow s = {.n = 1};
+    struct slow s = {.n = 1, .port = port};
     int rounds = 0;
-    (void)state;
 
-    assert_true(h_daemon_start(&d, "header_timeout_s = 1\nrequest_timeout_s = 60\n", NULL));
-    s.port = port_of(&d);
-    s.fd[0] = slow_open(s.port);
+    s.fd[0] = dial(port);
     assert_true(s.fd[0] >= 0);
-    /* 40 rounds of TRICKLE_MS: far past the header deadline, far short of the idle timeout */
+    assert_true(send_all(s.fd[0], head));
     while (s.cut == 0 && rounds++ < 40) {
-        trickle(&s, false);
-        wait_cuts(&s, TRICKLE_MS);
+        if (!send_all(s.fd[0], unit))
+            s.cut++;
+        else
+            wait_cuts(&s, TRICKLE_MS);
     }
     slow_close(&s);
-    assert_int_equal(s.cut, 1);
+    return s.cut > 0;
+}
+
+/* A connection trickling a header line every TRICKLE_MS is cut at the 1 s header deadline,
+ * and one trickling its body at the 2 s request deadline, although bytes keep coming (the
+ * idle timeout would never run out): trickling extends neither. */
+static void test_deadlines_ignore_trickle(void **state)
+{
+    struct daemon d;
+    (void)state;
+
+    assert_true(h_daemon_start(&d, "header_timeout_s = 1\nrequest_timeout_s = 2\n", NULL));
+    assert_true(cut_while_trickling(port_of(&d), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                                    "X-Slow: 1\r\n"));
+    assert_true(cut_while_trickling(port_of(&d),
+                                    "POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                    "Content-Type: application/json\r\n"
+                                    "Content-Length: 1000\r\n\r\n{",
+                                    " "));
     assert_int_equal(prompt_get(port_of(&d), "/healthz", NULL), 200);
     assert_int_equal(h_daemon_stop(&d), 0);
 }
@@ -251,7 +268,7 @@ static void test_per_ip_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_deadline_ignores_trickle),
+        cmocka_unit_test(test_deadlines_ignore_trickle),
         cmocka_unit_test(test_slowloris_leaves_room),
         cmocka_unit_test(test_per_ip_limit),
     };
