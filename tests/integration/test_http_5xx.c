@@ -40,7 +40,9 @@ static void test_store_error_is_generic(void **state)
     assert_int_equal(h_http("GET", url, NULL, hdrs, &r), 200);
     h_resp_cleanup(&r);
 
-    snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'DROP TABLE subscriptions'", d.db);
+    /* waits for the daemon's write lock like the daemon waits for ours */
+    snprintf(cmd, sizeof(cmd), "sqlite3 -cmd '.timeout 20000' '%s' 'DROP TABLE subscriptions'",
+             d.db);
     assert_int_equal(system(cmd), 0);
     h_http("GET", url, NULL, hdrs, &r);
     assert_true(r.status >= 500 && r.status < 600);

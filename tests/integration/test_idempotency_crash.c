@@ -31,7 +31,8 @@ static int sql(const char *text, char *out, size_t cap)
     FILE *p;
     int rc;
 
-    snprintf(cmd, sizeof(cmd), "sqlite3 -bail '%s' \"%s\"", d.db, text);
+    /* the daemon writes too (keys, the reconciler): wait for its lock like it waits for ours */
+    snprintf(cmd, sizeof(cmd), "sqlite3 -bail -cmd '.timeout 20000' '%s' \"%s\"", d.db, text);
     p = popen(cmd, "r");
     assert_non_null(p);
     if (out != NULL && (fgets(out, (int)cap, p) == NULL))
