@@ -421,6 +421,7 @@ static int serve(const struct config *cfg)
         return 1;
     if (audit_open(cfg, app.store, true) != 0)
         goto out;
+    api_idem_recover(app.store);
     az = azure_from_config(cfg);
     if (az == NULL && cfg->tenant_id[0] != '\0')
         goto out; /* configured but wrong: refuse to start rather than run half-blind */
@@ -454,6 +455,8 @@ static int serve(const struct config *cfg)
         .max_header_bytes = (size_t)cfg->max_header_bytes,
         .request_timeout_s = (unsigned)cfg->request_timeout_s,
         .max_connections = (unsigned)cfg->max_connections,
+        .max_connections_per_ip = (unsigned)cfg->max_connections_per_ip,
+        .header_timeout_s = (unsigned)cfg->header_timeout_s,
         .tls_cert_pem = cert,
         .tls_key_pem = key,
         .routes = api_routes,

@@ -38,6 +38,9 @@ extern const size_t vl_openapi_yaml_len;
 /* Idempotency-Key for POST: the http before/after hooks (api_idempotency.c). */
 bool api_idem_before(struct http_request *req, void *arg);
 void api_idem_after(struct http_request *req, void *arg);
+/* At start, before serving: releases the claims of requests that died with the previous
+ * process, so their retries run instead of answering 409 (logs what it did). */
+void api_idem_recover(struct store *st);
 
 /* Handlers (one file per resource). */
 void api_health_healthz(struct http_request *req);

@@ -23,6 +23,8 @@ struct config {
     int64_t max_header_bytes;
     int64_t request_timeout_s;
     int64_t max_connections;
+    int64_t max_connections_per_ip;
+    int64_t header_timeout_s;
     char tls_cert_file[CONFIG_STR_MAX];
     char tls_key_file[CONFIG_STR_MAX];
     /* inbound auth */

@@ -73,6 +73,9 @@ struct http_request {
     void *conn;
     int64_t start_mono_ms;
     int state;
+    int early_status; /* a limit of the request line was crossed: answered once headers are in */
+    const char *early_code;
+    const char *early_detail;
     bool body_too_large;
     bool replied;
     struct alloc_node *allocs;
@@ -89,7 +92,9 @@ struct http_options {
     size_t max_header_bytes;
     unsigned request_timeout_s;
     unsigned max_connections;
-    const char *tls_cert_pem; /* NULL for plain HTTP */
+    unsigned max_connections_per_ip; /* 0: no per-address limit */
+    unsigned header_timeout_s;       /* whole header phase, however slowly bytes trickle */
+    const char *tls_cert_pem;        /* NULL for plain HTTP */
     const char *tls_key_pem;
     const struct route *routes;
     size_t nroutes;

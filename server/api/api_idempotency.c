@@ -1,17 +1,22 @@
 /* api_idempotency.c: Idempotency-Key for POST (DESIGN §4). The first request with a key runs
  * and its response is kept for a day; a retry with the same key and body gets that response
  * again (Idempotency-Replayed: true); the same key with another body is refused (422); a retry
- * while the first is still running gets 409 with Retry-After. Keys are per caller. */
+ * while the first is still running gets 409 with Retry-After. Keys are per caller. A running
+ * claim is a lease of IDEM_LEASE_MS, and claims left by a crash are released at start
+ * (api_idem_recover), so a crash never strands a key for the day. */
 #include <stdio.h>
 #include <string.h>
 
 #include "vmlogind/api.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/jose.h"
+#include "vmlogind/log.h"
 #include "vmlogind/store_idempotency.h"
 
 #define IDEM_KEY_MAX 255
 #define IDEM_TTL_MS (24LL * 3600 * 1000)
+/* Requests record intent and never wait on Azure: two minutes is far beyond any of them. */
+#define IDEM_LEASE_MS (120LL * 1000)
 
 static bool key_ok(const char *k)
 {
@@ -65,7 +70,7 @@ bool api_idem_before(struct http_request *req, void *arg)
         return false;
     }
     request_hash(req, hash);
-    e = store_idem_claim(app->store, req->subject, key, hash, now, now + IDEM_TTL_MS, &prior, &d);
+    e = store_idem_claim(app->store, req->subject, key, hash, now, now + IDEM_LEASE_MS, &prior, &d);
     if (e == ERR_OK) {
         req->idem_key = http_strdup(req, key);
         return true;
@@ -111,8 +116,23 @@ void api_idem_after(struct http_request *req, void *arg)
     /* keep what a retry should see again; forget what a retry might fix */
     if (req->status < 500 && req->status != 429)
         e = store_idem_finish(app->store, req->subject, req->idem_key, req->status,
-                              req->resp ? req->resp : "", location, &d);
+                              req->resp ? req->resp : "", location, clock_now_ms() + IDEM_TTL_MS,
+                              &d);
     else
         e = store_idem_release(app->store, req->subject, req->idem_key, &d);
     (void)e; /* best effort: a lost record means a retry runs again, which is idempotent */
+}
+
+void api_idem_recover(struct store *st)
+{
+    struct err_detail d;
+    int64_t n = 0;
+
+    if (store_idem_release_unfinished(st, &n, &d) != ERR_OK)
+        log_warn("idempotency_recover_failed",
+                 "error=\"%s\" effect=\"keys claimed before "
+                 "a crash answer 409 until their lease ends\"",
+                 d.msg);
+    else if (n > 0)
+        log_info("idempotency_recovered", "released=%lld", (long long)n);
 }

@@ -1,10 +1,13 @@
 /* http_response.c: replies, and the one mapping from enum err to status and problem+json
- * (RFC 9457). Problem bodies always carry a stable `code`; validation adds `errors[]`. */
+ * (RFC 9457). Problem bodies always carry a stable `code`; validation adds `errors[]`. A 5xx
+ * never carries its detail (an SQLite message, a statement) to the client: the detail goes
+ * to the log under the request id, and the answer says only what kind of failure it was. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_internal.h"
+#include "vmlogind/log.h"
 #include "vmlogind/xalloc.h"
 
 static const char *title_for(int status)
@@ -26,6 +29,8 @@ static const char *title_for(int status)
         return "Precondition Failed";
     case 413:
         return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 415:
         return "Unsupported Media Type";
     case 422:
@@ -162,6 +167,23 @@ void http_reply_json(struct http_request *req, int status, json_t *body)
     req->resp_len = strlen(text);
 }
 
+static const char *server_error_detail(int status)
+{
+    switch (status) {
+    case 502:
+        return "a service this server depends on failed; the details are logged under this "
+               "request's id (instance)";
+    case 503:
+        return "the service is unavailable; try again later (the cause is logged under this "
+               "request's id, instance)";
+    case 504:
+        return "a service this server depends on did not answer in time";
+    default:
+        return "an internal error occurred; the details are logged under this request's id "
+               "(instance)";
+    }
+}
+
 void http_reply_problem(struct http_request *req, int status, const char *code, const char *detail,
                         const struct violations *vs)
 {
@@ -169,6 +191,13 @@ void http_reply_problem(struct http_request *req, int status, const char *code, 
 
     if (req->replied)
         return;
+    if (status >= 500) {
+        char q[600];
+        log_error("http_server_error", "request_id=%s status=%d code=%s detail=%s", req->request_id,
+                  status, code, log_q(q, sizeof(q), detail ? detail : ""));
+        detail = server_error_detail(status);
+        vs = NULL;
+    }
     text = http_problem_body(status, code, detail, req->request_id, vs);
     req->replied = true;
     req->status = status;

@@ -1,11 +1,15 @@
 /* http_server.c: libmicrohttpd glue. An epoll thread pool sized to the cores; a request
- * context per request; the body accumulated into a capped buffer; routing, media-type and
- * JSON checks before any handler runs; the response queued on the final call of the access
- * handler (never the first) so keep-alive holds; one access-log line per request.
- * It owns no resource semantics: handlers and the auth hook come from the caller. */
+ * context per request, made as soon as the request line is in so that the request-target's
+ * limits (length, query parameters) are ours to answer; the body accumulated into a capped
+ * buffer; routing, media-type and JSON checks before any handler runs; the response queued on
+ * the final call of the access handler (never the first) so keep-alive holds; one access-log
+ * line per request, including those libmicrohttpd rejects itself. Slow clients are the
+ * guard's (http_guard.c). It owns no resource semantics: handlers and the auth hook come from
+ * the caller. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +25,12 @@
 
 enum { ST_NEW = 0, ST_BODY, ST_DONE };
 
+/* More query parameters than any route reads; libmicrohttpd 0.9.75 drops the connection
+ * without an answer when its per-connection pool cannot hold them all. */
+#define HTTP_MAX_QUERY_PARAMS 64
+
 static const int tracked_status[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409,
-                                     412, 413, 415, 422, 429, 431, 500, 502, 503, 504};
+                                     412, 413, 414, 415, 422, 429, 431, 500, 502, 503, 504};
 #define NSTATUS (sizeof(tracked_status) / sizeof(tracked_status[0]) + 1)
 static const double bucket_ms[] = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
 #define NBUCKETS (sizeof(bucket_ms) / sizeof(bucket_ms[0]) + 1)
@@ -35,6 +43,7 @@ struct route_stats {
 
 struct http_server {
     struct MHD_Daemon *mhd;
+    struct http_guard *guard;
     struct http_options o;
     struct route_stats *stats; /* nroutes + 1 (unmatched) */
     _Atomic int inflight;
@@ -102,6 +111,7 @@ static enum MHD_Result queue(struct http_server *s, struct http_request *req)
     for (size_t i = 0; i < req->nextra; i++)
         MHD_add_response_header(r, req->extra_names[i], req->extra_values[i]);
     count(s, req, req->status);
+    http_guard_body_done(req->conn);
     ok = MHD_queue_response(req->conn, (unsigned)req->status, r);
     MHD_destroy_response(r);
     req->state = ST_DONE;
@@ -187,6 +197,88 @@ static void dispatch(struct http_server *s, struct http_request *req)
         s->o.after_handler(req, s->o.auth_arg);
 }
 
+static struct http_request *new_request(struct http_server *s, struct MHD_Connection *conn,
+                                        const char *uri)
+{
+    struct http_request *req = xcalloc(1, sizeof(*req));
+    size_t n = strcspn(uri, "?");
+
+    atomic_fetch_add(&s->inflight, 1);
+    req->conn = conn;
+    req->method = "-";
+    req->path = http_strndup(req, uri, n < 256 ? n : 256); /* until the decoded path is in */
+    req->app = s->o.app;
+    req->start_mono_ms = clock_mono_ms();
+    uuid_v4(req->request_id); /* replaced by a valid X-Request-Id once the headers are in */
+    snprintf(req->subject, sizeof(req->subject), "-");
+    buf_init(&req->body, s->o.max_body_bytes);
+    return req;
+}
+
+/* The request line is in, its query not yet parsed (MHD_OPTION_URI_LOG_CALLBACK). Limits on
+ * the request-target are checked here and answered later as problem+json. Too many query
+ * parameters are cut off before libmicrohttpd parses them into its pool: the callback is
+ * given the raw target inside the connection's (writable) read buffer, and libmicrohttpd
+ * parses the query from the byte after '?' once this returns, so ending the string there
+ * leaves it nothing to parse. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct http_server *s = cls;
+    struct http_request *req = new_request(s, conn, uri);
+    const char *q = strchr(uri, '?');
+    size_t nparams = 0;
+
+    if (q != NULL && q[1] != '\0') {
+        nparams = 1;
+        for (const char *p = q + 1; *p != '\0'; p++)
+            nparams += *p == '&';
+    }
+    if (strlen(uri) > s->o.max_header_bytes) {
+        req->early_status = 414;
+        req->early_code = "uri_too_long";
+        req->early_detail =
+            http_printf(req, "the request target is longer than %zu bytes", s->o.max_header_bytes);
+    } else if (nparams > HTTP_MAX_QUERY_PARAMS) {
+        req->early_status = 414;
+        req->early_code = "too_many_query_parameters";
+        req->early_detail = http_printf(req, "the query has %zu parameters; at most %d are read",
+                                        nparams, HTTP_MAX_QUERY_PARAMS);
+    }
+    if (req->early_status != 0 && q != NULL)
+        ((char *)q)[1] = '\0';
+    return req;
+}
+
+/* libmicrohttpd's own messages (MHD_OPTION_EXTERNAL_LOGGER). The ones that matter are its own
+ * answers to requests too large for a connection's memory (414, 431, with a fixed HTML text
+ * we cannot replace): those are logged and counted; the rest is debug detail. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http_server *s = cls;
+    char msg[512], quoted[600];
+    const char *code;
+    int status = 0;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+#pragma GCC diagnostic pop
+    msg[strcspn(msg, "\r\n")] = '\0';
+    code = strstr(msg, "HTTP response code is ");
+    if (code != NULL)
+        status = (int)strtol(code + strlen("HTTP response code is "), NULL, 10);
+    if (status < 400) {
+        log_debug("http_mhd", "message=%s", log_q(quoted, sizeof(quoted), msg));
+        return;
+    }
+    atomic_fetch_add(&s->stats[s->o.nroutes].status[status_index(status)], 1);
+    log_warn("http_rejected", "status=%d by=libmicrohttpd reason=%s", status,
+             log_q(quoted, sizeof(quoted),
+                   status == 414   ? "request line larger than a connection's memory"
+                   : status == 431 ? "request headers larger than a connection's memory"
+                                   : "malformed request"));
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_size, void **con_cls)
@@ -195,25 +287,24 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     struct http_request *req = *con_cls;
     (void)version;
 
-    if (req == NULL) {
+    if (req == NULL) /* no request-line callback ran (not expected): make the context now */
+        req = *con_cls = new_request(s, conn, url);
+    if (req->state == ST_NEW) {
         const char *rid, *cl;
         size_t hdr_total = 0;
 
-        req = xcalloc(1, sizeof(*req));
-        *con_cls = req;
-        atomic_fetch_add(&s->inflight, 1);
-        req->conn = conn;
+        http_guard_headers_done(conn);
         req->method = method;
         req->path = url;
-        req->app = s->o.app;
-        req->start_mono_ms = clock_mono_ms();
-        snprintf(req->subject, sizeof(req->subject), "-");
-        buf_init(&req->body, s->o.max_body_bytes);
         rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
         if (rid != NULL && valid_request_id(rid))
             snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
         else
             uuid_v4(req->request_id);
+        if (req->early_status != 0) {
+            http_reply_problem(req, req->early_status, req->early_code, req->early_detail, NULL);
+            return queue(s, req);
+        }
         MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &hdr_total);
         if (hdr_total > s->o.max_header_bytes) {
             http_reply_problem(req, 431, "headers_too_large", "the request headers are too large",
@@ -239,6 +330,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *upload_size = 0;
         return MHD_YES;
     }
+    http_guard_body_done(conn); /* the handler's own time is not the client's to be cut for */
     dispatch(s, req);
     return queue(s, req);
 }
@@ -248,10 +340,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct http_server *s = cls;
     struct http_request *req = *con_cls;
-    (void)conn;
 
+    http_guard_request_done(conn);
     if (req == NULL)
         return;
+    if (req->state == ST_NEW) {
+        /* never reached the access handler: libmicrohttpd answered it itself (counted in
+         * on_mhd_log) or the client went away before its headers were in */
+        const union MHD_ConnectionInfo *st =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+        req->status = st != NULL ? (int)st->http_status : 0;
+        req->replied = req->status != 0;
+        toe = req->replied ? MHD_REQUEST_TERMINATED_COMPLETED_OK
+                           : MHD_REQUEST_TERMINATED_CLIENT_ABORT;
+    }
     if (s->o.access_log) {
         char path[300];
         log_info("http_request", "method=%s path=%s status=%d ms=%lld request_id=%s subject=%s%s",
@@ -313,6 +415,7 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
     struct http_server *s;
     const union MHD_DaemonInfo *info;
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
     enum err rc;
 
     rc = parse_listen(o->listen, &ss, &v6, d);
@@ -325,28 +428,27 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
             return err_set(d, ERR_INVALID, "tls_unsupported",
                            "this libmicrohttpd was built without TLS");
         flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem};
     }
+    http_mhd_errors_init();
     s = xcalloc(1, sizeof(*s));
     s->o = *o;
     s->stats = xcalloc(o->nroutes + 1, sizeof(*s->stats));
-    if (o->tls_cert_pem != NULL)
-        s->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 1),
-            MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-            o->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)(o->max_header_bytes * 2 + 32768), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-            MHD_OPTION_HTTPS_MEM_CERT, o->tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, o->tls_key_pem,
-            MHD_OPTION_END);
-    else
-        s->mhd = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o->threads > 0 ? o->threads : 1),
-            MHD_OPTION_CONNECTION_TIMEOUT, o->request_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-            o->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)(o->max_header_bytes * 2 + 32768), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-            MHD_OPTION_END);
+    s->guard = http_guard_new(o);
+    /* The pool holds the request line and headers: four times the header limit, so that
+     * targets and headers over our limits still fit and get our problem+json answer. */
+    s->mhd = MHD_start_daemon(
+        flags | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(o->threads > 0 ? o->threads : 1), MHD_OPTION_CONNECTION_TIMEOUT,
+        o->request_timeout_s, MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(o->max_header_bytes * 4 + 32768),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+        http_guard_notify, s->guard, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (s->mhd == NULL) {
+        http_guard_free(s->guard);
         free(s->stats);
         free(s);
         return err_set(d, ERR_UNAVAILABLE, "listen_failed",
@@ -370,6 +472,7 @@ void http_server_stop(struct http_server *s)
     while (atomic_load(&s->inflight) > 0 && clock_mono_ms() < deadline)
         clock_sleep_ms(10);
     MHD_stop_daemon(s->mhd);
+    http_guard_free(s->guard);
     free(s->stats);
     free(s);
 }
@@ -421,5 +524,7 @@ enum err http_server_metrics(struct http_server *s, struct buf *out)
                             "vmlogind_http_request_duration_seconds_count %llu\n",
                             (unsigned long long)cum, (double)sum_us / 1e6, (unsigned long long)cum);
     }
+    if (rc == ERR_OK)
+        rc = http_guard_metrics(s->guard, out);
     return rc;
 }

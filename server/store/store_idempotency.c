@@ -1,5 +1,7 @@
 /* store_idempotency.c: the idempotency_keys table. A claim is one INSERT that either wins or
- * shows the row that holds the key; expired rows are replaced in the same statement. */
+ * shows the row that holds the key; expired rows are replaced in the same statement. While
+ * its request runs a claim expires after a short lease; finishing sets the record's real
+ * expiry. A finished record is never overwritten or released by a late finisher. */
 #include <stdlib.h>
 
 #include "store/store_int.h"
@@ -16,9 +18,13 @@ static const char SQL_GET[] = "SELECT request_hash, response_status, response_bo
                               " FROM idempotency_keys WHERE caller = :caller AND key = :key";
 static const char SQL_FINISH[] =
     "UPDATE idempotency_keys SET response_status = :status, response_body = :body,"
-    " location = :location WHERE caller = :caller AND key = :key";
+    " location = :location, expires_at = :expires"
+    " WHERE caller = :caller AND key = :key AND response_status IS NULL";
 static const char SQL_RELEASE[] =
-    "DELETE FROM idempotency_keys WHERE caller = :caller AND key = :key";
+    "DELETE FROM idempotency_keys"
+    " WHERE caller = :caller AND key = :key AND response_status IS NULL";
+static const char SQL_RELEASE_UNFINISHED[] =
+    "DELETE FROM idempotency_keys WHERE response_status IS NULL";
 
 void store_idem_clear(struct store_idem *r)
 {
@@ -64,7 +70,8 @@ enum err store_idem_claim(struct store *st, const char *caller, const char *key,
 }
 
 enum err store_idem_finish(struct store *st, const char *caller, const char *key, int status,
-                           const char *body, const char *location, struct err_detail *d)
+                           const char *body, const char *location, int64_t expires_at,
+                           struct err_detail *d)
 {
     sqlite3_stmt *s;
     enum err e = store_stmt(st, SQL_FINISH, &s, d);
@@ -76,6 +83,7 @@ enum err store_idem_finish(struct store *st, const char *caller, const char *key
     bind_int64(s, ":status", status);
     bind_text(s, ":body", body);
     bind_text(s, ":location", location);
+    bind_int64(s, ":expires", expires_at);
     return store_exec_stmt(s, d, "idempotency finish");
 }
 
@@ -90,4 +98,15 @@ enum err store_idem_release(struct store *st, const char *caller, const char *ke
     bind_text(s, ":caller", caller);
     bind_text(s, ":key", key);
     return store_exec_stmt(s, d, "idempotency release");
+}
+
+enum err store_idem_release_unfinished(struct store *st, int64_t *released, struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_RELEASE_UNFINISHED, &s, d);
+
+    *released = 0;
+    if (e != ERR_OK)
+        return e;
+    return store_exec_count(s, released, d, "idempotency release unfinished");
 }

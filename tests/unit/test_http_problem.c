@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -69,9 +70,48 @@ static void test_violations_cap(void **state)
     assert_int_equal(vs.dropped, 5);
 }
 
+/* A 5xx answers a generic detail; what went wrong inside (here an SQLite message naming a
+ * table and a statement) stays in the log. A 4xx keeps its detail. */
+static void test_server_error_hides_detail(void **state)
+{
+    struct http_request req = {.request_id = "req-5xx"};
+    struct err_detail d = {.code = "store"};
+    json_t *j;
+    (void)state;
+
+    snprintf(d.msg, sizeof(d.msg), "grants list: no such table: grants (SELECT id FROM grants)");
+    http_reply_error(&req, ERR_STORE, &d);
+    assert_int_equal(req.status, 503);
+    assert_string_equal(req.resp_type, "application/problem+json");
+    assert_null(strstr(req.resp, "no such table"));
+    assert_null(strstr(req.resp, "SELECT"));
+    assert_null(strstr(req.resp, "grants"));
+    j = json_loads(req.resp, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "store");
+    assert_string_equal(json_string_value(json_object_get(j, "instance")), "req-5xx");
+    assert_string_equal(json_string_value(json_object_get(j, "title")), "Service Unavailable");
+    json_decref(j);
+    free(req.resp);
+
+    memset(&req, 0, sizeof(req));
+    http_reply_problem(&req, 500, "internal", "sqlite3_step: database disk image is malformed",
+                       NULL);
+    assert_int_equal(req.status, 500);
+    assert_null(strstr(req.resp, "sqlite"));
+    assert_null(strstr(req.resp, "malformed"));
+    free(req.resp);
+
+    memset(&req, 0, sizeof(req));
+    http_reply_problem(&req, 404, "not_found", "no such grant", NULL);
+    assert_non_null(strstr(req.resp, "no such grant"));
+    free(req.resp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_error_hides_detail),
         cmocka_unit_test(test_status_map),
         cmocka_unit_test(test_problem_body),
         cmocka_unit_test(test_violations_cap),

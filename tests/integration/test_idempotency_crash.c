@@ -1,0 +1,124 @@
+/* kill -9 while a POST with an Idempotency-Key runs: after a restart, a retry with the same
+ * key gets a real answer (it runs), not 409 "still running" for the rest of the day. The
+ * request is held inside its handler by a trigger (installed with the sqlite3 CLI) that makes
+ * the task insert of POST /v1/sync compute for minutes; the daemon is killed once the claim
+ * is visible in the database. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define IDEM_KEY "crash-sync-1"
+
+static struct daemon d;
+
+/* Runs one SQL text with the sqlite3 CLI on the daemon's database; its first output line is
+ * copied to out (may be NULL). Returns the exit status. */
+static int sql(const char *text, char *out, size_t cap)
+{
+    char cmd[2048];
+    FILE *p;
+    int rc;
+
+    /* the daemon writes too (keys, the reconciler): wait for its lock like it waits for ours */
+    snprintf(cmd, sizeof(cmd), "sqlite3 -bail -cmd '.timeout 20000' '%s' \"%s\"", d.db, text);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    if (out != NULL && (fgets(out, (int)cap, p) == NULL))
+        out[0] = '\0';
+    if (out != NULL)
+        out[strcspn(out, "\n")] = '\0';
+    rc = pclose(p);
+    return rc;
+}
+
+static bool claimed(void *arg)
+{
+    char n[32];
+    (void)arg;
+    sql("SELECT count(*) FROM idempotency_keys WHERE key = '" IDEM_KEY
+        "' AND response_status IS NULL",
+        n, sizeof(n));
+    return strcmp(n, "1") == 0;
+}
+
+/* Sends the POST on a raw socket and returns without waiting for the answer. */
+static int post_async(const char *key)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    char req[512];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t n;
+
+    assert_true(fd >= 0);
+    sa.sin_port = htons((uint16_t)strtoul(strrchr(d.p.url, ':') + 1, NULL, 10));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    n = (size_t)snprintf(req, sizeof(req),
+                         "POST /v1/sync HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n"
+                         "Idempotency-Key: " IDEM_KEY "\r\nContent-Length: 0\r\n\r\n",
+                         h_bearer(key));
+    assert_int_equal(send(fd, req, n, MSG_NOSIGNAL), (ssize_t)n);
+    return fd;
+}
+
+static void test_kill_during_idempotent_post(void **state)
+{
+    char key[128], url[512];
+    const char *hdrs[3];
+    struct resp r;
+    int fd;
+    (void)state;
+
+    assert_true(h_daemon_start(&d, "sync_interval_s = 0\n", NULL));
+    h_daemon_key(&d, "operator", NULL, key, sizeof(key));
+    /* 2000^3 rows to count: minutes of work inside the handler's transaction */
+    assert_int_equal(sql("CREATE TABLE slow_rows (x INTEGER);"
+                         " WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+                         " LIMIT 2000) INSERT INTO slow_rows SELECT x FROM c;"
+                         " CREATE TRIGGER slow_sync BEFORE INSERT ON tasks"
+                         " WHEN NEW.kind = 'sync' BEGIN"
+                         " SELECT count(*) FROM slow_rows a, slow_rows b, slow_rows c; END;",
+                         NULL, 0),
+                     0);
+    fd = post_async(key);
+    assert_true(h_poll(claimed, NULL, 20000));
+    h_proc_kill(&d.p); /* kill -9 while the request runs */
+    close(fd);
+
+    assert_int_equal(sql("DROP TRIGGER slow_sync; DROP TABLE slow_rows;", NULL, 0), 0);
+    assert_true(h_daemon_restart(&d, NULL));
+    hdrs[0] = h_bearer(key);
+    hdrs[1] = "Idempotency-Key: " IDEM_KEY;
+    hdrs[2] = NULL;
+    snprintf(url, sizeof(url), "%s/v1/sync", d.p.url);
+    h_http("POST", url, NULL, hdrs, &r);
+    if (r.status != 202)
+        fail_msg("retry after the crash: %ld, want 202: %s", r.status, r.body ? r.body : "");
+    h_resp_cleanup(&r);
+    /* and the key now replays that answer */
+    h_http("POST", url, NULL, hdrs, &r);
+    assert_int_equal(r.status, 202);
+    assert_true(h_resp_header(&r, "Idempotency-Replayed", url, sizeof(url)));
+    h_resp_cleanup(&r);
+    assert_int_equal(h_daemon_stop(&d), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kill_during_idempotent_post),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
