@@ -2,7 +2,8 @@
  * (and a repeated PUT creating no new work), a VM with a user-assigned identity keeps it,
  * Server 2016 refused by preflight with no ARM change, an Entra device with the VM's hostname
  * found before any change, an injected 1007 failure diagnosed with its remedy, retried and
- * removed, and a deallocated VM enabled once azsim starts it. */
+ * removed, and a deallocated VM enabled once azsim starts it (also under a resource group whose
+ * scope re-checks only hourly: the sync that sees it running wakes it). */
 #include "test_login_common.h"
 
 static void test_enable_one_vm(void **state)
@@ -256,12 +257,67 @@ static void test_deallocated_waits(void **state)
     lctx_stop(&c);
 }
 
+struct item_status_wait {
+    struct lctx *c;
+    const char *op;
+    const char *vm;
+    const char *status;
+};
+
+static bool item_has_status(void *arg)
+{
+    struct item_status_wait *w = arg;
+    char path[128];
+    json_t *j;
+    const char *st;
+    bool ok;
+
+    snprintf(path, sizeof(path), "/v1/operations/%s", w->op);
+    j = api(w->c, "GET", path, NULL, 200, NULL, 0);
+    st = json_string_value(json_object_get(op_item(j, w->vm), "status"));
+    ok = st != NULL && strcmp(st, w->status) == 0;
+    json_decref(j);
+    return ok;
+}
+
+/* A deallocated VM under an enabled resource group is enabled once a sync sees it running,
+ * not at its next re-check: login_recheck_s is an hour here. */
+static void test_started_vm_woken_by_sync(void **state)
+{
+    struct lctx c;
+    char op[64];
+    struct item_wait w;
+    struct item_status_wait sw;
+    int n = 0;
+    json_t *vm;
+    (void)state;
+
+    lctx_start(&c, "0.02", "sync_interval_s = 1\nlogin_recheck_s = 3600\n");
+    json_decref(login_call(&c, "PUT", "/v1/subscriptions/" SUB "/resourceGroups/" RG, NULL, op,
+                           sizeof(op)));
+    w = (struct item_wait){&c, op, VM_ARM(RG, "ws2019-stopped"), "waitForStart"};
+    assert_true(h_poll(item_at_step, &w, 30000));
+    json_decref(sim(&c, "PATCH", "/_sim/vms?id=" VM_ARM(RG, "ws2019-stopped"),
+                    "{\"powerState\":\"running\"}"));
+    sw = (struct item_status_wait){&c, op, VM_ARM(RG, "ws2019-stopped"), "Succeeded"};
+    assert_true(h_poll(item_has_status, &sw, 60000));
+    vm = sim_vm(&c, VM_ARM(RG, "ws2019-stopped"));
+    assert_non_null(sim_aad(vm, &n));
+    assert_int_equal(n, 1);
+    json_decref(vm);
+    lctx_stop(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_enable_one_vm),       cmocka_unit_test(test_user_assigned_kept),
-        cmocka_unit_test(test_unsupported_refused), cmocka_unit_test(test_hostname_collision),
-        cmocka_unit_test(test_1007_diagnosed),      cmocka_unit_test(test_deallocated_waits),
+        cmocka_unit_test(test_enable_one_vm),
+        cmocka_unit_test(test_user_assigned_kept),
+        cmocka_unit_test(test_unsupported_refused),
+        cmocka_unit_test(test_hostname_collision),
+        cmocka_unit_test(test_1007_diagnosed),
+        cmocka_unit_test(test_deallocated_waits),
+        cmocka_unit_test(test_started_vm_woken_by_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
