@@ -33,7 +33,14 @@ mount -t proc proc "$root/proc"
 mounted+=("$root/proc")
 rbind /sys
 rbind /dev
+# The host's network settings: its resolver, and the CAs it added locally (a host behind a
+# TLS-inspecting proxy trusts it that way; the ca-certificates package that install-deps.sh
+# installs takes them in, as on the host).
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+if [ -d /usr/local/share/ca-certificates ]; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+fi
 mkdir -p "$root/src"
 git archive HEAD | tar -x -C "$root/src"
 echo "== ./scripts/test.sh in a bare Debian 12 ($root)"

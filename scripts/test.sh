@@ -17,7 +17,7 @@ mapfile -t files < <(list_files 'server/*.c' 'server/*.h' 'include/*.h' 'tests/*
 need_files "C sources" "${files[@]}"
 clang-format --dry-run --Werror "${files[@]}"
 
-echo "== checks: banned functions, layering, routes versus OpenAPI"
+echo "== checks: banned functions, layering (check-source.sh)"
 ./scripts/check-source.sh
 
 echo "== cppcheck and shellcheck"
