@@ -37,6 +37,11 @@ rbind /dev
 # TLS-inspecting proxy trusts it that way; the ca-certificates package that install-deps.sh
 # installs takes them in, as on the host).
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# debootstrap writes no /etc/hosts; an installed Debian (the installer) or a container (its
+# runtime) always has one: the installer's.
+[ -e "$root/etc/hosts" ] || printf '%s\n' '127.0.0.1	localhost' \
+    '::1		localhost ip6-localhost ip6-loopback' 'ff02::1		ip6-allnodes' \
+    'ff02::2		ip6-allrouters' >"$root/etc/hosts"
 if [ -d /usr/local/share/ca-certificates ]; then
     mkdir -p "$root/usr/local/share/ca-certificates"
     cp -a /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"

@@ -29,6 +29,13 @@ if [ -z "${AZSIM_NETNS:-}" ]; then
     exit 77
 fi
 ip link set lo up
+# az reaches azsim's Graph as https://localhost:PORT (a name other than ARM's 127.0.0.1), so
+# the name must resolve without DNS: /etc/hosts (every Debian install has the line).
+case "$(python3 -c 'import socket; print(socket.gethostbyname("localhost"))' 2>/dev/null)" in
+127.*) ;;
+*) echo "FAIL: 'localhost' does not resolve to 127.0.0.1 here: add '127.0.0.1 localhost' to /etc/hosts"
+   exit 1 ;;
+esac
 
 WORK=$(mktemp -d)
 SIM_PID=""
