@@ -73,7 +73,7 @@ for b in "${wanted[@]}"; do
 done
 
 echo
-echo "Summary ($(nproc) cores, $(date -u +%FT%TZ), $(git -C "$root" rev-parse --short HEAD))"
+echo "Summary ($(nproc) cores, $(date -u +%FT%TZ), $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "no git"))"
 awk -F'\t' 'BEGIN { printf "%-34s %-16s %-16s %s\n", "figure", "budget", "measured", "verdict" }
             { printf "%-34s %-16s %-16s %s\n", $2, $3, $4, $5 }' "$results"
 ! grep -q $'\tFAIL$' "$results"

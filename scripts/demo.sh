@@ -3,7 +3,8 @@
 # two subscriptions, a dozen Windows/Linux VMs with the awkward cases) plus vmlogind pointed
 # at it. It syncs the fleet, enables Entra login on a resource group, grants login, shows who
 # can sign in, and then prints what to try. Ctrl-C stops both (without a terminal it stops
-# by itself after the demo).
+# by itself after the demo). Each step it waits for has a deadline: when one does not finish in
+# time the demo says which and exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,20 +81,30 @@ sub=5d0f6e8a-0000-4000-8000-00000000bbbb
 rg=/subscriptions/$sub/resourceGroups/rg-entra
 served() { build-demo/server/vmlogind --list-routes | grep -q "$1"; }
 
-poll() { # url jq-ish python expression that must be true
-    for _ in $(seq 1 150); do
-        if curl "${H[@]}" "$1" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($2) else 1)" 2>/dev/null; then
+fail() { # message: the step the demo shows did not work; stop loudly
+    printf '\n\033[1;31mdemo FAILED: %s\033[0m\nlogs: %s, %s\n' "$1" "$work/vmlogind.log" \
+        "$work/azsim.log" >&2
+    exit 1
+}
+# poll WHAT SECONDS URL EXPR: waits until the python expression EXPR holds for the JSON at URL
+# (as d); when it does not within SECONDS, says that WHAT did not happen and stops the demo.
+poll() {
+    local deadline=$((SECONDS + $2))
+    while [ $SECONDS -lt "$deadline" ]; do
+        if curl "${H[@]}" "$3" | python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($4) else 1)" 2>/dev/null; then
             return 0
         fi
         sleep 0.2
     done
-    return 1
+    echo "last answer of GET $3:" >&2
+    curl "${H[@]}" "$3" >&2 || true
+    fail "$1 did not happen within $2 s"
 }
 
 if served "/v1/sync"; then
     say "Sync the fleet from azsim"
     curl "${H[@]}" -X POST "$api/v1/sync" >/dev/null
-    poll "$api/v1/sync" "d.get('state') == 'idle' and d.get('last') is not None" || true
+    poll "the first sync" 60 "$api/v1/sync" "d.get('state') == 'idle' and d.get('last') is not None"
     curl "${H[@]}" "$api/v1/sync" | python3 -c '
 import json, sys
 l = json.load(sys.stdin).get("last") or {}
@@ -115,6 +126,7 @@ if served "/entraLogin"; then
     curl "${H[@]}" -X PUT -H 'Content-Type: application/json' -d '{}' -D "$work/h" \
         "$api/v1$rg/entraLogin" | json
     op=$(sed -n 's/^Location: *\([^\r]*\).*/\1/Ip' "$work/h" | head -n1)
+    [ -n "$op" ] || fail "PUT .../entraLogin answered without a Location"
     if [ -n "$op" ]; then
         showop() {
             curl "${H[@]}" "$api$op" | python3 -c '
@@ -128,13 +140,21 @@ for v in o.get("virtualMachines", []):
     if e.get("fix"):
         print("  %-28s fix: %s" % ("", e["fix"]))'
         }
-        poll "$api$op" "all(v.get('status') != 'Running' or v.get('step') == 'waitForStart' for v in d.get('virtualMachines', [])) and d.get('virtualMachines')" || true
+        poll "enabling Entra login on $rg" 90 "$api$op" "all(v.get('status') != 'Running' or v.get('step') == 'waitForStart' for v in d.get('virtualMachines', [])) and d.get('virtualMachines')"
         say "The operation: per-VM results, failures explained with the fix"
         showop
-        say "ws2019-stopped is deallocated: vmlogind waits. Start it in azsim, and watch it finish"
-        curl -sk -X PATCH -H 'Content-Type: application/json' -d '{"powerState":"running"}' \
-            "$sim/_sim/vms?id=$rg/providers/Microsoft.Compute/virtualMachines/ws2019-stopped" >/dev/null
-        poll "$api$op" "d.get('status') in ('Succeeded','Failed','PartiallySucceeded')" || true
+        say "ws2019-stopped is deallocated: vmlogind waits. Start it in azsim, sync, and watch it finish"
+        # vmlogind looks at a waiting VM again every login_recheck_s (120 s), or as soon as a
+        # sync sees its power state change: the demo asks for that sync (POST /v1/sync) rather
+        # than waiting for the next periodic one.
+        stopped=$rg/providers/Microsoft.Compute/virtualMachines/ws2019-stopped
+        curl -skf -X PATCH -H 'Content-Type: application/json' -d '{"powerState":"running"}' \
+            "$sim/_sim/vms?id=$stopped" >/dev/null
+        curl "${H[@]}" -f -X POST "$api/v1/sync" >/dev/null
+        started=$SECONDS
+        poll "ws2019-stopped's Entra login after its start" 90 "$api$op" \
+            "d.get('status') in ('Succeeded','Failed','PartiallySucceeded') and any(v['id'].lower() == '$stopped'.lower() and v['status'] == 'Succeeded' for v in d.get('virtualMachines', []))"
+        echo "ws2019-stopped: Entra login enabled $((SECONDS - started)) s after its start"
         showop
     fi
     say "Compliance (GET /v1/compliance)"
@@ -162,7 +182,8 @@ if served "/v1/loginGrants"; then
     bid=$(curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
         -d "{\"scope\":\"$vm\",\"role\":\"user\",\"principal\":{\"upn\":\"bob@contoso.example\"},\"expiresAt\":\"$(at 2)\",\"justification\":\"on call\"}" \
         "$api/v1/loginGrants" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))')
-    [ -n "$bid" ] && curl "${H[@]}" -X PATCH -H 'Content-Type: application/json' \
+    [ -n "$bid" ] || fail "POST /v1/loginGrants for bob answered no grant id"
+    curl "${H[@]}" -X PATCH -H 'Content-Type: application/json' \
         -d "{\"expiresAt\":\"$(at 3)\"}" "$api/v1/loginGrants/$bid" |
         python3 -c 'import json,sys; g=json.load(sys.stdin); print("  %s %s until %s" % (g.get("principal",{}).get("upn"), g.get("state"), g.get("expiresAt")))'
     say "Refused: a guest, and a management-group scope"
@@ -175,12 +196,13 @@ print("  %s %s: %s" % (d.get("status", d.get("state")), d.get("code", (d.get("er
         -d "{\"scope\":\"$vm\",\"role\":\"user\",\"principal\":{\"upn\":\"dave_fabrikam.example#EXT#@contoso.example\"}}" \
         "$api/v1/loginGrants" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))')
     # the store does not know dave yet: the reconciler asks Graph, then the grant fails with its cause
-    [ -n "$gid" ] && poll "$api/v1/loginGrants/$gid" "d.get('state') != 'pending'" || true
-    [ -n "$gid" ] && curl "${H[@]}" "$api/v1/loginGrants/$gid" | problem
+    [ -n "$gid" ] || fail "POST /v1/loginGrants for the guest answered no grant id"
+    poll "the guest's grant failing with its cause" 60 "$api/v1/loginGrants/$gid" "d.get('state') != 'pending'"
+    curl "${H[@]}" "$api/v1/loginGrants/$gid" | problem
     curl "${H[@]}" -X POST -H 'Content-Type: application/json' \
         -d '{"scope":"/providers/Microsoft.Management/managementGroups/mg1","role":"user","principal":{"upn":"alice@contoso.example"}}' \
         "$api/v1/loginGrants" | problem
-    poll "$api/v1/loginGrants" "all(g.get('state') != 'pending' for g in d.get('value', []))" || true
+    poll "the grants being applied" 60 "$api/v1/loginGrants" "all(g.get('state') != 'pending' for g in d.get('value', []))"
     say "Who can sign in to win-vm-01, and as what? (GET .../access)"
     curl "${H[@]}" "$api/v1$vm/access" | python3 -c '
 import json, sys

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything vmlogind needs to build, test and demo on Debian 12 (run as root).
-# Idempotent: packages already present are left alone.
+# Idempotent: packages already present are left alone. The scripts need no git (a release
+# tarball has no .git; scripts/lib.sh lists files with find there).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind curl
       ca-certificates openssl libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
@@ -8,12 +9,17 @@ pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind
 if [ "${VMLOGIND_WITH_AZCLI:-1}" = 1 ]; then
     pkgs+=(azure-cli)
 fi
+# The OpenAPI linter (scripts/lint-openapi.sh) runs on Node.js: Debian's, unless one is already
+# on the PATH (a Node.js from elsewhere bundles its own npm, which Debian's npm conflicts with).
+if ! command -v npm >/dev/null 2>&1; then
+    pkgs+=(nodejs npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get update -q </dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi

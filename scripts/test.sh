@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# Sets up everything and runs every test: formatting, the OpenAPI lint, the -Werror build,
-# the whole suite under ASan+UBSan, valgrind over the unit tests, then the whole suite again
-# on the plain build (its ctest summary is the last line).
+# Sets up everything (install-deps.sh, as root on Debian 12) and runs every test:
+# clang-format, check-source.sh (banned functions, layering), cppcheck and shellcheck, the
+# OpenAPI lint, the ASan+UBSan -Werror build and its suite (without the slow label), valgrind
+# over the unit tests of the plain -Werror build, then that build's whole suite (its ctest
+# summary is the last line). Works from a git clone or a release tarball (no .git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 
 ./scripts/install-deps.sh
 
 echo "== clang-format"
-mapfile -t files < <(git ls-files 'server/*.c' 'server/*.h' 'include/*.h' 'tests/*.c' \
-    'tests/*.h' 'sim/*.c' 'sim/*.h' 'cli/*.c' 'bench/*.c' 2>/dev/null || true)
-if [ ${#files[@]} -gt 0 ]; then
-    clang-format --dry-run --Werror "${files[@]}"
-fi
+mapfile -t files < <(list_files 'server/*.c' 'server/*.h' 'include/*.h' 'tests/*.c' \
+    'tests/*.h' 'sim/*.c' 'sim/*.h' 'cli/*.c' 'bench/*.c')
+need_files "C sources" "${files[@]}"
+clang-format --dry-run --Werror "${files[@]}"
 
-echo "== checks: banned functions, layering, routes versus OpenAPI"
+echo "== checks: banned functions, layering (check-source.sh)"
 ./scripts/check-source.sh
 
 echo "== cppcheck and shellcheck"
 cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr \
     --error-exitcode=1 -I include -I server -I sim server sim
-mapfile -t shells < <(git ls-files '*.sh' .ci/run)
+mapfile -t shells < <(list_files '*.sh' .ci/run)
+need_files "shell scripts" "${shells[@]}"
 shellcheck -S warning "${shells[@]}"
 
 echo "== OpenAPI lint"

@@ -28,6 +28,7 @@ struct args {
     bool check_config;
     bool list_routes;
     bool list_permissions;
+    bool list_settings;
     bool help;
     bool version;
     const char *words[MAX_ARGS]; /* positionals: the subcommand */
@@ -41,7 +42,7 @@ static const char usage[] =
     "usage:\n"
     "  vmlogind [--config FILE] [--listen ADDR:PORT] [--db PATH] [--<setting> VALUE]...\n"
     "  vmlogind --check-config [--config FILE]\n"
-    "  vmlogind --list-routes | --list-permissions\n"
+    "  vmlogind --list-routes | --list-permissions | --list-settings\n"
     "  vmlogind migrate [--db PATH]\n"
     "  vmlogind keys create --name N --role reader|operator|administrator [--scope S]...\n"
     "           [--grant-roles user,administrator] [--grant-principal-types user,group,...]\n"
@@ -73,6 +74,8 @@ static int parse_args(int argc, char **argv, struct args *a, struct config *flag
             a->list_routes = true;
         } else if (strcmp(s, "--list-permissions") == 0) {
             a->list_permissions = true;
+        } else if (strcmp(s, "--list-settings") == 0) {
+            a->list_settings = true;
         } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             a->help = true;
         } else if (strcmp(s, "--version") == 0) {
@@ -528,6 +531,14 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < api_routes_count; i++)
             printf("%s %s %s\n", api_routes[i].method, api_routes[i].pattern,
                    perms[api_routes[i].perm]);
+        return 0;
+    }
+    if (a.list_settings) {
+        /* The settings table, one "key<TAB>default<TAB>help" line each: what the test holding
+         * deploy/vmlogind.conf.example to it reads. */
+        const char *key, *def, *help;
+        for (size_t i = 0; config_setting_at(i, &key, &def, &help); i++)
+            printf("%s\t%s\t%s\n", key, def, help);
         return 0;
     }
     if (a.list_routes) {

@@ -105,5 +105,8 @@ enum err config_validate(const struct config *c, struct err_detail *d) VL_MUST_C
 enum err config_dump(const struct config *c, struct buf *out) VL_MUST_CHECK;
 /* Number of ms in the host's core count based thread default. */
 int config_threads(const struct config *c);
+/* The i-th entry of the settings table: its key, default and one-line help (false past the
+ * end). What `vmlogind --list-settings` prints. */
+bool config_setting_at(size_t i, const char **key, const char **def, const char **help);
 
 #endif

@@ -338,6 +338,16 @@ enum err config_dump(const struct config *c, struct buf *out)
     return ERR_OK;
 }
 
+bool config_setting_at(size_t i, const char **key, const char **def, const char **help)
+{
+    if (i >= NSETTINGS)
+        return false;
+    *key = settings[i].key;
+    *def = settings[i].def;
+    *help = settings[i].help;
+    return true;
+}
+
 int config_threads(const struct config *c)
 {
     long n;

@@ -2,7 +2,8 @@
  * (and a repeated PUT creating no new work), a VM with a user-assigned identity keeps it,
  * Server 2016 refused by preflight with no ARM change, an Entra device with the VM's hostname
  * found before any change, an injected 1007 failure diagnosed with its remedy, retried and
- * removed, and a deallocated VM enabled once azsim starts it. */
+ * removed, and a deallocated VM enabled once azsim starts it (also under a resource group whose
+ * scope re-checks only hourly: the sync that sees it running wakes it). */
 #include "test_login_common.h"
 
 static void test_enable_one_vm(void **state)
@@ -195,29 +196,33 @@ static void test_1007_diagnosed(void **state)
     lctx_stop(&c);
 }
 
+/* The operation has an item for the VM whose field (step or status) is want (h_poll). */
 struct item_wait {
     struct lctx *c;
     const char *op;
     const char *vm;
-    const char *step;
+    const char *field;
+    const char *want;
 };
 
-static bool item_at_step(void *arg)
+static bool item_is(void *arg)
 {
     struct item_wait *w = arg;
     char path[128];
     json_t *j;
-    const json_t *it = NULL;
-    size_t i;
     json_t *x;
+    size_t i;
     bool ok = false;
 
     snprintf(path, sizeof(path), "/v1/operations/%s", w->op);
     j = api(w->c, "GET", path, NULL, 200, NULL, 0);
-    json_array_foreach(json_object_get(j, "virtualMachines"), i,
-                       x) if (strcasecmp(json_string_value(json_object_get(x, "id")), w->vm) == 0)
-        it = x;
-    ok = it && strcmp(json_string_value(json_object_get(it, "step")), w->step) == 0;
+    json_array_foreach(json_object_get(j, "virtualMachines"), i, x)
+    {
+        const char *id = json_string_value(json_object_get(x, "id"));
+        const char *v = json_string_value(json_object_get(x, w->field));
+        if (id != NULL && strcasecmp(id, w->vm) == 0)
+            ok = v != NULL && strcmp(v, w->want) == 0;
+    }
     json_decref(j);
     return ok;
 }
@@ -233,8 +238,8 @@ static void test_deallocated_waits(void **state)
 
     lctx_start(&c, "0.02", NULL);
     json_decref(login_call(&c, "PUT", VM_API(RG, "ws2019-stopped"), NULL, op, sizeof(op)));
-    w = (struct item_wait){&c, op, VM_ARM(RG, "ws2019-stopped"), "waitForStart"};
-    assert_true(h_poll(item_at_step, &w, 20000));
+    w = (struct item_wait){&c, op, VM_ARM(RG, "ws2019-stopped"), "step", "waitForStart"};
+    assert_true(h_poll(item_is, &w, 20000));
     {
         char path[128];
         snprintf(path, sizeof(path), "/v1/operations/%s", op);
@@ -256,12 +261,43 @@ static void test_deallocated_waits(void **state)
     lctx_stop(&c);
 }
 
+/* A deallocated VM under an enabled resource group is enabled once a sync sees it running,
+ * not at its next re-check: login_recheck_s is an hour here. */
+static void test_started_vm_woken_by_sync(void **state)
+{
+    struct lctx c;
+    char op[64];
+    struct item_wait w;
+    int n = 0;
+    json_t *vm;
+    (void)state;
+
+    lctx_start(&c, "0.02", "sync_interval_s = 1\nlogin_recheck_s = 3600\n");
+    json_decref(login_call(&c, "PUT", "/v1/subscriptions/" SUB "/resourceGroups/" RG, NULL, op,
+                           sizeof(op)));
+    w = (struct item_wait){&c, op, VM_ARM(RG, "ws2019-stopped"), "step", "waitForStart"};
+    assert_true(h_poll(item_is, &w, 30000));
+    json_decref(sim(&c, "PATCH", "/_sim/vms?id=" VM_ARM(RG, "ws2019-stopped"),
+                    "{\"powerState\":\"running\"}"));
+    w = (struct item_wait){&c, op, VM_ARM(RG, "ws2019-stopped"), "status", "Succeeded"};
+    assert_true(h_poll(item_is, &w, 60000));
+    vm = sim_vm(&c, VM_ARM(RG, "ws2019-stopped"));
+    assert_non_null(sim_aad(vm, &n));
+    assert_int_equal(n, 1);
+    json_decref(vm);
+    lctx_stop(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_enable_one_vm),       cmocka_unit_test(test_user_assigned_kept),
-        cmocka_unit_test(test_unsupported_refused), cmocka_unit_test(test_hostname_collision),
-        cmocka_unit_test(test_1007_diagnosed),      cmocka_unit_test(test_deallocated_waits),
+        cmocka_unit_test(test_enable_one_vm),
+        cmocka_unit_test(test_user_assigned_kept),
+        cmocka_unit_test(test_unsupported_refused),
+        cmocka_unit_test(test_hostname_collision),
+        cmocka_unit_test(test_1007_diagnosed),
+        cmocka_unit_test(test_deallocated_waits),
+        cmocka_unit_test(test_started_vm_woken_by_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

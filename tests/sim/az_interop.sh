@@ -7,15 +7,16 @@ set -euo pipefail
 
 AZSIM=${1:?azsim binary}
 SOURCE_DIR=${2:?source dir}
-SHIM="${SHARED_DIR:-$SOURCE_DIR/../shared}/tools/azcli-debian-shim"
+# Works around Debian 12's azure-cli packaging bugs for az only (see its header); carried here.
+SHIM="$SOURCE_DIR/tests/sim/azcli-shim"
 
 if ! command -v az >/dev/null 2>&1; then
     echo "SKIP: az not installed (scripts/install-deps.sh installs azure-cli)"
     exit 77
 fi
 if [ ! -f "$SHIM/sitecustomize.py" ]; then
-    echo "SKIP: $SHIM/sitecustomize.py not found (set SHARED_DIR)"
-    exit 77
+    echo "FAIL: $SHIM/sitecustomize.py missing from the source tree"
+    exit 1
 fi
 if [ -z "${AZSIM_NETNS:-}" ]; then
     # A fresh network namespace with only lo: nothing az does can leave the machine.
@@ -28,6 +29,13 @@ if [ -z "${AZSIM_NETNS:-}" ]; then
     exit 77
 fi
 ip link set lo up
+# az reaches azsim's Graph as https://localhost:PORT (a name other than ARM's 127.0.0.1), so
+# the name must resolve without DNS: /etc/hosts (every Debian install has the line).
+case "$(python3 -c 'import socket; print(socket.gethostbyname("localhost"))' 2>/dev/null)" in
+127.*) ;;
+*) echo "FAIL: 'localhost' does not resolve to 127.0.0.1 here: add '127.0.0.1 localhost' to /etc/hosts"
+   exit 1 ;;
+esac
 
 WORK=$(mktemp -d)
 SIM_PID=""
