@@ -248,7 +248,7 @@ static void scan_statuses(struct azure_scan *s, struct azure_status **st, size_t
             continue;
         if (*n == cap) {
             cap *= 2;
-            *st = xrealloc(*st, cap * sizeof(**st));
+            *st = xreallocarray(*st, cap, sizeof(**st));
         }
         (*st)[*n] = (struct azure_status){0};
         scan_status(s, &(*st)[(*n)++]);
@@ -331,7 +331,7 @@ static void scan_extensions(struct azure_scan *s, struct azure_vm *vm)
             continue;
         if (vm->n_extensions == cap) {
             cap *= 2;
-            vm->extensions = xrealloc(vm->extensions, cap * sizeof(*vm->extensions));
+            vm->extensions = xreallocarray(vm->extensions, cap, sizeof(*vm->extensions));
         }
         vm->extensions[vm->n_extensions] = (struct azure_extension){0};
         scan_extension(s, &vm->extensions[vm->n_extensions++]);
@@ -493,7 +493,8 @@ static void scan_identity(struct azure_scan *s, struct azure_vm *vm)
                 }
                 if (vm->n_user_assigned + 1 >= cap) {
                     cap *= 2;
-                    vm->user_assigned_ids = xrealloc(vm->user_assigned_ids, cap * sizeof(char *));
+                    vm->user_assigned_ids =
+                        xreallocarray(vm->user_assigned_ids, cap, sizeof(char *));
                 }
                 vm->user_assigned_ids[vm->n_user_assigned++] = k;
                 vm->user_assigned_ids[vm->n_user_assigned] = NULL;
@@ -532,7 +533,7 @@ static void scan_tags(struct azure_scan *s, struct azure_vm *vm)
         }
         if (vm->n_tags + 1 >= cap) {
             cap *= 2;
-            vm->tags = xrealloc(vm->tags, cap * sizeof(*vm->tags));
+            vm->tags = xreallocarray(vm->tags, cap, sizeof(*vm->tags));
         }
         vm->tags[vm->n_tags].key = k;
         vm->tags[vm->n_tags].value = v;

@@ -192,7 +192,7 @@ static enum err on_subs(const struct azure_subscription *subs, size_t n, void *a
             return l->rc;
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 8;
-            l->ids = xrealloc(l->ids, l->cap * sizeof(*l->ids));
+            l->ids = xreallocarray(l->ids, l->cap, sizeof(*l->ids));
         }
         l->ids[l->n++] = xstrdup(subs[i].subscription_id);
     }
@@ -556,7 +556,7 @@ static void push(char ***v, size_t *n, size_t *cap, const char *s)
 {
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
-        *v = xrealloc(*v, *cap * sizeof(**v));
+        *v = xreallocarray(*v, *cap, sizeof(**v));
     }
     (*v)[(*n)++] = xstrdup(s);
 }
@@ -666,8 +666,8 @@ static enum err on_members(const struct azure_directory_object *o, size_t n, voi
             continue;
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 64;
-            l->m = xrealloc(l->m, l->cap * sizeof(*l->m));
-            l->owned = xrealloc(l->owned, 2 * l->cap * sizeof(*l->owned));
+            l->m = xreallocarray(l->m, l->cap, sizeof(*l->m));
+            l->owned = xreallocarray(l->owned, xmul(2, l->cap), sizeof(*l->owned));
         }
         l->owned[2 * l->n] = xstrdup(o[i].id);
         l->owned[2 * l->n + 1] = xstrdup(o[i].kind);
