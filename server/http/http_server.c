@@ -329,6 +329,9 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     s = xcalloc(1, sizeof(*s));
     s->o = *o;
     s->stats = xcalloc(o->nroutes + 1, sizeof(*s->stats));
+    /* before the first request can run: handlers read it (GET /metrics), and a store after
+     * MHD's threads start raced with them */
+    *out = s;
     if (o->tls_cert_pem != NULL)
         s->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -347,6 +350,7 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
             (size_t)(o->max_header_bytes * 2 + 32768), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
             MHD_OPTION_END);
     if (s->mhd == NULL) {
+        *out = NULL;
         free(s->stats);
         free(s);
         return err_set(d, ERR_UNAVAILABLE, "listen_failed",
@@ -354,7 +358,6 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     }
     info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     *port = info != NULL ? info->port : 0;
-    *out = s;
     return ERR_OK;
 }
 
