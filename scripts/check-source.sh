@@ -11,6 +11,11 @@ need_files "C sources (server/, sim/)" "${sources[@]}"
 if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|atoi|atol|strtok|gets)\s*\(' "${sources[@]}" </dev/null; then
     echo "banned function used (see above)"; fail=1
 fi
+# A size multiplied inside an allocation can wrap around: xmallocarray/xreallocarray/xmul
+# (core/xalloc.c) check the product.
+if grep -nE '\bx?(malloc|realloc)\([^;]*[])A-Za-z0-9_] \* ' "${sources[@]}"; then
+    echo "multiplied allocation size: use xmallocarray, xreallocarray or xmul"; fail=1
+fi
 # Layers call downward only: nothing includes api/; http and azure depend on core only;
 # store never includes azure, azure never includes store.
 check_layer() { # dir pattern message

@@ -354,7 +354,7 @@ void sim_http_stop(void)
 char *sim_urlenc(const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    char *o = xmalloc(strlen(s) * 3 + 1);
+    char *o = xmalloc(xadd(xmul(strlen(s), 3), 1));
     size_t n = 0;
 
     for (; *s; s++) {

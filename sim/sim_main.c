@@ -168,8 +168,10 @@ int main(int argc, char **argv)
         rc = 1;
         goto out_state;
     }
+    pthread_mutex_lock(&S.mu); /* requests may already be changing the state */
     log_info("azsim.start", "port=%d tenant=%s vms=%zu role_assignments=%zu time_scale=%g", port,
              S.tenant, S.vm_by_key.len, S.ras.len, S.time_scale);
+    pthread_mutex_unlock(&S.mu);
     printf("listening on https://%s:%d\n", addr, port);
     fflush(stdout);
     sigwait(&set, &sig);

@@ -147,7 +147,7 @@ void sim_vec_push(struct sim_vec *v, void *p)
 {
     if (v->len == v->cap) {
         v->cap = v->cap ? v->cap * 2 : 8;
-        v->items = xrealloc(v->items, v->cap * sizeof(void *));
+        v->items = xreallocarray(v->items, v->cap, sizeof(void *));
     }
     v->items[v->len++] = p;
 }

@@ -108,7 +108,8 @@ struct http_options {
     bool access_log;
 };
 
-/* Starts serving; the bound port is in *port (useful with port 0). */
+/* Starts serving; the bound port is in *port (useful with port 0). *out is set before the
+ * first request can reach a handler, so handlers may read it through the app context. */
 enum err http_server_start(const struct http_options *o, struct http_server **out, unsigned *port,
                            struct err_detail *d) VL_MUST_CHECK;
 /* Stops accepting, lets requests in flight finish, frees the server. NULL is fine. */

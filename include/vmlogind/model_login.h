@@ -56,6 +56,9 @@ bool model_login_spec_from_json(const json_t *body, const char *default_mode,
                                 struct violations *vs);
 /* Canonical JSON text of the spec (sorted tags): equal specs give equal text. New string. */
 char *model_login_spec_to_text(const struct model_login_spec *s);
+/* Canonical JSON text of the excludeTags object alone (the store's exclude_tags column), as
+ * it appears inside model_login_spec_to_text's. New string. */
+char *model_login_spec_tags_text(const struct model_login_spec *s);
 /* Back from the canonical text (the store's spec column). */
 bool model_login_spec_from_text(const char *text, struct model_login_spec *out);
 const char *model_login_mode_str(enum model_login_mode m);

@@ -4,6 +4,7 @@
  * indexed lookups (the VM's three covering scope keys, or the principal and its transitive
  * groups), expand groups transitively, and leave the judgement to model_access.c. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,10 +112,17 @@ static void jw_sep(struct jw *w)
         w->after_key = false;
         return;
     }
-    if (w->depth > 0 && w->comma[w->depth - 1])
+    if (w->depth <= 0)
+        return;
+    if (w->depth > JW_DEPTH) {
+        /* deeper than comma[] tracks (jw_open flagged it): a bug of this file, never input */
+        if (w->rc == ERR_OK)
+            w->rc = ERR_INTERNAL;
+        return;
+    }
+    if (w->comma[w->depth - 1])
         jw_raw(w, ",", 1);
-    if (w->depth > 0)
-        w->comma[w->depth - 1] = true;
+    w->comma[w->depth - 1] = true;
 }
 
 /* Does any of the n bytes at s need escaping in a JSON string (control, '"', '\\')? Eight
@@ -206,6 +214,8 @@ static void jw_open(struct jw *w, char c)
     jw_raw(w, &c, 1);
     if (w->depth < JW_DEPTH)
         w->comma[w->depth] = false;
+    else if (w->rc == ERR_OK)
+        w->rc = ERR_INTERNAL;
     w->depth++;
 }
 
@@ -409,13 +419,17 @@ static const char **groups_of(const struct loaded *l, size_t *n)
 /* VMLOGIND_ACCESS_INDEX=off answers from SQL only (tests compare the two paths). */
 static bool index_wanted(void)
 {
-    static int wanted = -1;
+    /* read by every HTTP thread: atomic, so the first ones to look may each set it (to the
+     * same value) without a data race */
+    static atomic_int wanted = -1;
+    int v = atomic_load_explicit(&wanted, memory_order_relaxed);
 
-    if (wanted < 0) {
+    if (v < 0) {
         const char *e = getenv("VMLOGIND_ACCESS_INDEX");
-        wanted = e == NULL || strcmp(e, "off") != 0;
+        v = e == NULL || strcmp(e, "off") != 0;
+        atomic_store_explicit(&wanted, v, memory_order_relaxed);
     }
-    return wanted != 0;
+    return v != 0;
 }
 
 /* The members of a known principal's entry that depend on it alone, written once per index:

@@ -174,7 +174,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
         return p;
     while (*cap < need)
         *cap = *cap ? *cap * 2 : 64;
-    return xrealloc(p, *cap * size);
+    return xreallocarray(p, *cap, size);
 }
 
 static int small_of(struct access_index *ix, const char *s)
@@ -380,7 +380,7 @@ static void on_member(void *arg, const char *group_id, const char *member_id, co
     size_t cap = ix->capmembers;
     ix->members = grow(ix->members, &ix->capmembers, ix->nmembers + 1, sizeof(*ix->members));
     if (cap != ix->capmembers)
-        ix->member_root = xrealloc(ix->member_root, ix->capmembers * sizeof(*ix->member_root));
+        ix->member_root = xreallocarray(ix->member_root, ix->capmembers, sizeof(*ix->member_root));
     ix->member_root[ix->nmembers] = id_intern(ix, group_id);
     ix->members[ix->nmembers++] =
         (struct ax_member){.member = id_intern(ix, member_id), .kind = (uint8_t)k};
@@ -448,7 +448,7 @@ static void on_assignment(void *arg, const struct store_access_view *a)
         r.flags |= AX_GRANTED;
     ix->recs = grow(ix->recs, &ix->caprecs, ix->nrecs + 1, sizeof(*ix->recs));
     if (cap != ix->caprecs)
-        ix->rec_scope = xrealloc(ix->rec_scope, ix->caprecs * sizeof(*ix->rec_scope));
+        ix->rec_scope = xreallocarray(ix->rec_scope, ix->caprecs, sizeof(*ix->rec_scope));
     ix->rec_scope[ix->nrecs] = (uint32_t)s;
     ix->recs[ix->nrecs++] = r;
 }
@@ -462,8 +462,8 @@ static int by_principal_id(const void *pa, const void *pb)
 /* Groups recs by scope and members by root (a counting sort each; stable). */
 static void finish(struct access_index *ix)
 {
-    struct ax_rec *recs = xmalloc((ix->nrecs ? ix->nrecs : 1) * sizeof(*recs));
-    struct ax_member *mem = xmalloc((ix->nmembers ? ix->nmembers : 1) * sizeof(*mem));
+    struct ax_rec *recs = xmallocarray(ix->nrecs ? ix->nrecs : 1, sizeof(*recs));
+    struct ax_member *mem = xmallocarray(ix->nmembers ? ix->nmembers : 1, sizeof(*mem));
     uint32_t pos = 0;
 
     for (size_t i = 0; i < ix->nrecs; i++)

@@ -189,11 +189,7 @@ static void put_desired(struct http_request *req, const struct model_scope *sc,
         .created_by = req->subject,
         .request_id = req->request_id,
     };
-    {
-        json_t *j = json_loads(text, 0, NULL);
-        tags = json_dumps(json_object_get(j, "excludeTags"), JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(j);
-    }
+    tags = model_login_spec_tags_text(spec);
     rc = store_operation_create(st, &op, now, &d);
     if (rc == ERR_OK) {
         struct store_login_setting s = {

@@ -234,7 +234,8 @@ static void iv_extensions_merge(struct azure_vm *vm, struct azure_extension *iv,
             iv[i].type = xstrdup(dot + 1);
             free(full);
         }
-        vm->extensions = xrealloc(vm->extensions, (vm->n_extensions + 2) * sizeof(*vm->extensions));
+        vm->extensions =
+            xreallocarray(vm->extensions, vm->n_extensions + 2, sizeof(*vm->extensions));
         vm->extensions[vm->n_extensions++] = iv[i];
         vm->extensions[vm->n_extensions] = (struct azure_extension){0};
     }
@@ -333,7 +334,7 @@ static void scan_statuses(struct azure_scan *s, struct azure_status **st, size_t
             continue;
         if (*n == cap) {
             cap *= 2;
-            *st = xrealloc(*st, cap * sizeof(**st));
+            *st = xreallocarray(*st, cap, sizeof(**st));
         }
         (*st)[*n] = (struct azure_status){0};
         scan_status(s, &(*st)[(*n)++]);
@@ -447,7 +448,7 @@ static void scan_ext_array(struct azure_scan *s, struct azure_extension **arr, s
             continue;
         if (*n == cap) {
             cap *= 2;
-            *arr = xrealloc(*arr, cap * sizeof(**arr));
+            *arr = xreallocarray(*arr, cap, sizeof(**arr));
         }
         (*arr)[*n] = (struct azure_extension){0};
         item(s, &(*arr)[(*n)++]);
@@ -619,7 +620,8 @@ static void scan_identity(struct azure_scan *s, struct azure_vm *vm)
                 }
                 if (vm->n_user_assigned + 1 >= cap) {
                     cap *= 2;
-                    vm->user_assigned_ids = xrealloc(vm->user_assigned_ids, cap * sizeof(char *));
+                    vm->user_assigned_ids =
+                        xreallocarray(vm->user_assigned_ids, cap, sizeof(char *));
                 }
                 vm->user_assigned_ids[vm->n_user_assigned++] = k;
                 vm->user_assigned_ids[vm->n_user_assigned] = NULL;
@@ -658,7 +660,7 @@ static void scan_tags(struct azure_scan *s, struct azure_vm *vm)
         }
         if (vm->n_tags + 1 >= cap) {
             cap *= 2;
-            vm->tags = xrealloc(vm->tags, cap * sizeof(*vm->tags));
+            vm->tags = xreallocarray(vm->tags, cap, sizeof(*vm->tags));
         }
         vm->tags[vm->n_tags].key = k;
         vm->tags[vm->n_tags].value = v;

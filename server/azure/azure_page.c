@@ -109,7 +109,7 @@ static bool scan_items(const struct azure_typed_page *tp, struct azure_scan *s,
         if (!azure_scan_object(s))
             continue;
         if (out->n == cap) {
-            out->items = xrealloc(out->items, 2 * cap * tp->size);
+            out->items = xreallocarray(out->items, xmul(2, cap), tp->size);
             memset((char *)out->items + cap * tp->size, 0, cap * tp->size);
             cap *= 2;
         }

@@ -25,7 +25,7 @@ static const char B64_URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 static char *encode(const char *alphabet, bool pad, const void *p, size_t n)
 {
     const unsigned char *in = p;
-    char *out = xmalloc((n + 2) / 3 * 4 + 1);
+    char *out = xmalloc(xadd(xmul(n / 3 + 1, 4), 1));
     size_t o = 0;
     size_t i = 0;
 
@@ -73,7 +73,7 @@ static unsigned char *decode(const char *alphabet, const char *s, size_t slen, s
         slen--;
     if (slen % 4 == 1)
         return NULL;
-    out = xmalloc(slen / 4 * 3 + 3);
+    out = xmalloc(xmul(slen / 4, 3) + 3);
     for (size_t i = 0; i < slen; i++) {
         int v = sextet(alphabet, s[i]);
         if (v < 0) {

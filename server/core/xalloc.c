@@ -8,12 +8,24 @@
 
 #include "vmlogind/xalloc.h"
 
+static void die(const char *msg, size_t len)
+{
+    if (write(STDERR_FILENO, msg, len) < 0)
+        abort();
+    abort();
+}
+
 static void oom(void)
 {
     static const char msg[] = "level=error msg=out_of_memory\n";
-    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
-        abort();
-    abort();
+    die(msg, sizeof(msg) - 1);
+}
+
+/* A size that overflows size_t: no allocation of it could succeed. */
+static void overflow(void)
+{
+    static const char msg[] = "level=error msg=size_overflow\n";
+    die(msg, sizeof(msg) - 1);
 }
 
 void *xmalloc(size_t n)
@@ -38,6 +50,34 @@ void *xrealloc(void *p, size_t n)
     if (q == NULL)
         oom();
     return q;
+}
+
+size_t xmul(size_t a, size_t b)
+{
+    size_t r;
+
+    if (__builtin_mul_overflow(a, b, &r))
+        overflow();
+    return r;
+}
+
+size_t xadd(size_t a, size_t b)
+{
+    size_t r;
+
+    if (__builtin_add_overflow(a, b, &r))
+        overflow();
+    return r;
+}
+
+void *xmallocarray(size_t n, size_t size)
+{
+    return xmalloc(xmul(n, size));
+}
+
+void *xreallocarray(void *p, size_t n, size_t size)
+{
+    return xrealloc(p, xmul(n, size));
 }
 
 char *xstrdup(const char *s)

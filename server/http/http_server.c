@@ -436,6 +436,9 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     s->o = *o;
     s->stats = xcalloc(o->nroutes + 1, sizeof(*s->stats));
     s->guard = http_guard_new(o);
+    /* before the first request can run: handlers read it (GET /metrics), and a store after
+     * MHD's threads start raced with them */
+    *out = s;
     /* The pool holds the request line and headers: four times the header limit, so that
      * targets and headers over our limits still fit and get our problem+json answer. */
     s->mhd = MHD_start_daemon(
@@ -448,6 +451,7 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
         http_guard_notify, s->guard, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (s->mhd == NULL) {
+        *out = NULL;
         http_guard_free(s->guard);
         free(s->stats);
         free(s);
@@ -456,7 +460,6 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     }
     info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     *port = info != NULL ? info->port : 0;
-    *out = s;
     return ERR_OK;
 }
 

@@ -137,7 +137,7 @@ static void push(struct paths *ps, const char *id, const char *kind,
 {
     if (ps->n == ps->cap) {
         ps->cap = ps->cap ? ps->cap * 2 : 32;
-        ps->p = xrealloc(ps->p, ps->cap * sizeof(*ps->p));
+        ps->p = xreallocarray(ps->p, ps->cap, sizeof(*ps->p));
     }
     ps->p[ps->n++] = (struct path){.id = id, .kind = kind, .a = a, .via = via};
 }
@@ -164,9 +164,9 @@ static void sort_paths(struct path *p, size_t n)
 
     if (n < 2)
         return;
-    pre = xmalloc(2 * n * sizeof(*pre));
+    pre = xmallocarray(xmul(2, n), sizeof(*pre));
     tpre = pre + n;
-    tmp = xmalloc(n * sizeof(*tmp));
+    tmp = xmallocarray(n, sizeof(*tmp));
     for (size_t i = 0; i < n; i++)
         pre[i] = prefix_of(p[i].id);
     for (size_t width = 1; width < n; width *= 2) {
@@ -239,7 +239,7 @@ static void order_by_role(struct model_access_entry *e, size_t n)
 
     if (n < 2)
         return;
-    t = xmalloc(n * sizeof(*t));
+    t = xmallocarray(n, sizeof(*t));
     for (size_t r = 0; r < sizeof(order) / sizeof(order[0]); r++) {
         for (size_t i = 0; i < n; i++) {
             if (e[i].role == order[r])

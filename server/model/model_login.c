@@ -194,16 +194,31 @@ const char *model_login_mode_str(enum model_login_mode m)
     return m == MODEL_LOGIN_AUDIT ? "audit" : "enforce";
 }
 
-char *model_login_spec_to_text(const struct model_login_spec *s)
+static json_t *tags_json(const struct model_login_spec *s)
 {
     json_t *tags = json_object();
-    json_t *j;
-    char *text;
 
     for (size_t i = 0; i < s->n_exclude; i++)
         json_object_set_new(tags, s->exclude[i].name, json_string(s->exclude[i].value));
-    j = json_pack("{s:s, s:o, s:s}", "mode", model_login_mode_str(s->mode), "excludeTags", tags,
-                  "extensionVersion", s->extension_version);
+    return tags;
+}
+
+char *model_login_spec_tags_text(const struct model_login_spec *s)
+{
+    json_t *tags = tags_json(s);
+    char *text = json_dumps(tags, JSON_COMPACT | JSON_SORT_KEYS);
+
+    json_decref(tags);
+    return text;
+}
+
+char *model_login_spec_to_text(const struct model_login_spec *s)
+{
+    json_t *j;
+    char *text;
+
+    j = json_pack("{s:s, s:o, s:s}", "mode", model_login_mode_str(s->mode), "excludeTags",
+                  tags_json(s), "extensionVersion", s->extension_version);
     text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     return text;

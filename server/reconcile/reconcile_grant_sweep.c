@@ -101,7 +101,7 @@ static enum err collect_ra(const struct azure_role_assignment *ras, size_t n, vo
             continue;
         if (s->n == s->cap) {
             s->cap = s->cap ? s->cap * 2 : 32;
-            s->items = xrealloc(s->items, s->cap * sizeof(*s->items));
+            s->items = xreallocarray(s->items, s->cap, sizeof(*s->items));
         }
         s->items[s->n++] = (struct item){
             .id = xstrdup(ra->id),
@@ -170,7 +170,7 @@ static enum err collect_found(const struct azure_directory_object *objs, size_t 
             continue;
         if (f->n == f->cap) {
             f->cap = f->cap ? f->cap * 2 : 64;
-            f->ids = xrealloc(f->ids, f->cap * sizeof(*f->ids));
+            f->ids = xreallocarray(f->ids, f->cap, sizeof(*f->ids));
         }
         f->ids[f->n++] = dup_lower(objs[i].id);
     }

@@ -206,7 +206,7 @@ static enum err on_subs(const struct azure_subscription *subs, size_t n, void *a
             return l->rc;
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 8;
-            l->ids = xrealloc(l->ids, l->cap * sizeof(*l->ids));
+            l->ids = xreallocarray(l->ids, l->cap, sizeof(*l->ids));
         }
         l->ids[l->n++] = xstrdup(subs[i].subscription_id);
     }
@@ -455,7 +455,7 @@ static enum err on_vm_status(const struct azure_vm *vms, size_t n, void *arg)
             continue;
         if (s->status.n == s->status.cap) {
             s->status.cap = s->status.cap ? s->status.cap * 2 : 256;
-            s->status.v = xrealloc(s->status.v, s->status.cap * sizeof(*s->status.v));
+            s->status.v = xreallocarray(s->status.v, s->status.cap, sizeof(*s->status.v));
         }
         s->status.v[s->status.n++] = *v;
         memset(v, 0, sizeof(*v));
@@ -467,7 +467,7 @@ static void note_ext_list(struct sync *s, const char *vm_id)
 {
     if (s->n_ext_lists == s->cap_ext_lists) {
         s->cap_ext_lists = s->cap_ext_lists ? s->cap_ext_lists * 2 : 64;
-        s->ext_lists = xrealloc(s->ext_lists, s->cap_ext_lists * sizeof(*s->ext_lists));
+        s->ext_lists = xreallocarray(s->ext_lists, s->cap_ext_lists, sizeof(*s->ext_lists));
     }
     s->ext_lists[s->n_ext_lists++] = xstrdup(vm_id);
 }
@@ -724,7 +724,7 @@ static void push(char ***v, size_t *n, size_t *cap, const char *s)
 {
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 64;
-        *v = xrealloc(*v, *cap * sizeof(**v));
+        *v = xreallocarray(*v, *cap, sizeof(**v));
     }
     (*v)[(*n)++] = xstrdup(s);
 }
@@ -834,8 +834,8 @@ static enum err on_members(const struct azure_directory_object *o, size_t n, voi
             continue;
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 64;
-            l->m = xrealloc(l->m, l->cap * sizeof(*l->m));
-            l->owned = xrealloc(l->owned, 2 * l->cap * sizeof(*l->owned));
+            l->m = xreallocarray(l->m, l->cap, sizeof(*l->m));
+            l->owned = xreallocarray(l->owned, xmul(2, l->cap), sizeof(*l->owned));
         }
         l->owned[2 * l->n] = xstrdup(o[i].id);
         l->owned[2 * l->n + 1] = xstrdup(o[i].kind);

@@ -1,7 +1,6 @@
 /* store.c: opening the database, one connection per thread with its statement cache,
  * transactions with busy retry, and the small helpers every store_<table>.c uses.
  * It knows no table: the schema lives in migrations/, each table's SQL in its own file. */
-#include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -224,6 +223,22 @@ void store_thread_done(struct store *st)
     conn_destroy(c);
 }
 
+/* A bind_* call on this thread that named a parameter its statement lacks: that statement's
+ * next step fails (store_fail says which name) instead of running with the parameter NULL.
+ * Checked in every build, not by assert: Release builds compile asserts out. */
+static _Thread_local struct {
+    sqlite3_stmt *s;
+    const char *name;
+} bad_bind;
+
+/* s is handed out again (or anew at a reused address): its bindings start over. */
+static sqlite3_stmt *stmt_fresh(sqlite3_stmt *s)
+{
+    if (bad_bind.s == s)
+        bad_bind.s = NULL;
+    return s;
+}
+
 static size_t slot_of(const char *sql)
 {
     return ((uintptr_t)sql >> 3) % STORE_STMT_SLOTS;
@@ -242,13 +257,19 @@ enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struc
     for (size_t n = 0; n < STORE_STMT_SLOTS; n++, i = (i + 1) % STORE_STMT_SLOTS) {
         if (c->keys[i] == sql) {
             sqlite3_clear_bindings(c->stmts[i]);
-            *out = c->stmts[i];
+            *out = stmt_fresh(c->stmts[i]);
             return ERR_OK;
         }
         if (c->keys[i] == NULL)
             break;
     }
-    assert(c->keys[i] == NULL && "statement cache full: raise STORE_STMT_SLOTS");
+    if (c->keys[i] != NULL) {
+        /* every slot holds a statement a caller may be using: preparing over one would
+         * orphan it (and leak it), so this is an error in every build */
+        log_error("store_prepare", "err=\"statement cache full\" slots=%d", STORE_STMT_SLOTS);
+        return err_set(d, ERR_INTERNAL, "store_prepare",
+                       "statement cache full (%d): raise STORE_STMT_SLOTS", STORE_STMT_SLOTS);
+    }
     rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[i], NULL);
     if (rc != SQLITE_OK) {
         /* A statement that doesn't prepare is a bug or a schema not migrated yet. */
@@ -258,13 +279,17 @@ enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struc
         return ERR_STORE;
     }
     c->keys[i] = sql;
-    *out = c->stmts[i];
+    *out = stmt_fresh(c->stmts[i]);
     return ERR_OK;
 }
 
 int store_step(sqlite3_stmt *s)
 {
-    int rc = sqlite3_step(s);
+    int rc;
+
+    if (s == bad_bind.s)
+        return SQLITE_RANGE; /* a parameter was not bound: store_fail reports it */
+    rc = sqlite3_step(s);
 
     /* busy_timeout already waited; outside a transaction a retry is safe. Inside one, the
      * caller must roll back and start over, so busy is returned. */
@@ -284,6 +309,12 @@ enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *w
     enum err e = ERR_STORE;
     const char *code = "store";
 
+    if (s == bad_bind.s) {
+        bad_bind.s = NULL;
+        sqlite3_reset(s);
+        return err_set(d, ERR_INTERNAL, "store_bind", "%s: the statement has no parameter %s", what,
+                       bad_bind.name);
+    }
     switch (rc) {
     case SQLITE_CONSTRAINT_PRIMARYKEY:
     case SQLITE_CONSTRAINT_UNIQUE:
@@ -458,7 +489,13 @@ static int param(sqlite3_stmt *s, const char *name)
 {
     int i = sqlite3_bind_parameter_index(s, name);
 
-    assert(i > 0 && "statement has no such parameter");
+    if (i <= 0 && bad_bind.s != s) {
+        /* a programmer error; binding index 0 would silently leave the parameter NULL */
+        log_error("store_bind", "err=\"statement has no parameter %s\" sql=\"%.80s\"", name,
+                  sqlite3_sql(s));
+        bad_bind.s = s;
+        bad_bind.name = name;
+    }
     return i;
 }
 

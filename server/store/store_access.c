@@ -85,7 +85,7 @@ static enum err collect(sqlite3_stmt *s, size_t size, void (*read)(sqlite3_stmt 
     while ((rc = store_step(s)) == SQLITE_ROW) {
         if (len == cap) {
             cap = cap ? cap * 2 : 16;
-            list = xrealloc(list, cap * size);
+            list = xreallocarray(list, cap, size);
         }
         memset(list + len * size, 0, size);
         read(s, list + len * size);
@@ -200,7 +200,7 @@ enum err store_access_groups_of(struct store *st, const char *principal_id, char
     while ((rc = store_step(s)) == SQLITE_ROW) {
         if (len == cap) {
             cap = cap ? cap * 2 : 8;
-            ids = xrealloc(ids, cap * sizeof(*ids));
+            ids = xreallocarray(ids, cap, sizeof(*ids));
         }
         ids[len++] = col_text(s, 0);
     }

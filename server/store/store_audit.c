@@ -246,7 +246,7 @@ static enum err page(struct store *st, int64_t after, int limit, struct store_au
         return e;
     bind_int64(s, ":after", after);
     bind_int64(s, ":limit", limit);
-    *list = xrealloc(*list, (*n + (size_t)limit) * sizeof(**list));
+    *list = xreallocarray(*list, xadd(*n, (size_t)limit), sizeof(**list));
     while ((rc = store_step(s)) == SQLITE_ROW) {
         (*list)[*n] = (struct store_audit_entry){0};
         row_to_audit(s, &(*list)[(*n)++]);

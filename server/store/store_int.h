@@ -23,7 +23,8 @@ struct store_conn {
 /* The calling thread's connection, opened on first use; NULL (d filled) if it can't open. */
 struct store_conn *store_conn_get(struct store *st, struct err_detail *d);
 /* The cached statement for sql on this thread's connection, prepared on first use and ready
- * to bind. Finish every use with sqlite3_reset (store_stmt_done does). */
+ * to bind. Finish every use with sqlite3_reset (store_stmt_done does). ERR_INTERNAL when all
+ * STORE_STMT_SLOTS slots hold other statements. */
 enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct err_detail *d);
 /* sqlite3_step retrying SQLITE_BUSY outside transactions. */
 int store_step(sqlite3_stmt *s);
@@ -40,7 +41,8 @@ enum err store_step_one(sqlite3_stmt *s, struct err_detail *d, const char *what)
 enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *what);
 
 /* Bind by :name; a NULL string binds SQL NULL. Text is not copied: it must live until the
- * statement is reset. A name the statement lacks is a programmer error (assert). */
+ * statement is reset. A name the statement lacks is a programmer error: it is logged and the
+ * statement's next step fails (store_fail: ERR_INTERNAL naming the parameter), in every build. */
 void bind_text(sqlite3_stmt *s, const char *name, const char *v);
 void bind_text_or(sqlite3_stmt *s, const char *name, const char *v, const char *dflt);
 void bind_int64(sqlite3_stmt *s, const char *name, int64_t v);

@@ -159,7 +159,7 @@ enum err store_login_setting_list(struct store *st, struct store_login_setting *
     *out = xcalloc(cap, sizeof(**out));
     while ((rc = store_step(s)) == SQLITE_ROW) {
         if (*n == cap) {
-            *out = xrealloc(*out, 2 * cap * sizeof(**out));
+            *out = xreallocarray(*out, xmul(2, cap), sizeof(**out));
             cap *= 2;
         }
         (*out)[*n] = (struct store_login_setting){0};

@@ -86,7 +86,7 @@ enum err store_operation_items_list(struct store *st, const char *operation_id,
     while ((rc = store_step(s)) == SQLITE_ROW) {
         struct store_operation_item *it;
         if (*n == cap) {
-            *out = xrealloc(*out, 2 * cap * sizeof(**out));
+            *out = xreallocarray(*out, xmul(2, cap), sizeof(**out));
             cap *= 2;
         }
         it = &(*out)[(*n)++];

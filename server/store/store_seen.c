@@ -43,7 +43,7 @@ enum err store_collect(sqlite3_stmt *s, size_t elem_size, void (*row)(sqlite3_st
     *n = 0;
     while ((rc = store_step(s)) == SQLITE_ROW) {
         if (*n == cap) {
-            arr = xrealloc(arr, cap * 2 * elem_size);
+            arr = xreallocarray(arr, xmul(cap, 2), elem_size);
             memset(arr + cap * elem_size, 0, cap * elem_size);
             cap *= 2;
         }
@@ -114,29 +114,34 @@ static size_t slot_of(const uint64_t *tab, size_t cap, uint64_t h)
     return i;
 }
 
-/* The sets this thread has allocated (they are thread-local statics of their modules). */
-#define SEEN_SETS_MAX 8
-static _Thread_local struct seen_set *thread_sets[SEEN_SETS_MAX];
+/* The sets this thread has allocated (they are thread-local statics of their modules), as
+ * many as there are: a fixed count once let a ninth set keep its table after the thread was
+ * done with it. */
+static _Thread_local struct seen_set **thread_sets;
+static _Thread_local size_t nthread_sets, capthread_sets;
 
 static void remember(struct seen_set *s)
 {
-    for (int i = 0; i < SEEN_SETS_MAX; i++) {
+    for (size_t i = 0; i < nthread_sets; i++) {
         if (thread_sets[i] == s)
             return;
-        if (thread_sets[i] == NULL) {
-            thread_sets[i] = s;
-            return;
-        }
     }
+    if (nthread_sets == capthread_sets) {
+        capthread_sets = capthread_sets != 0 ? 2 * capthread_sets : 8;
+        thread_sets = xreallocarray(thread_sets, capthread_sets, sizeof(*thread_sets));
+    }
+    thread_sets[nthread_sets++] = s;
 }
 
 void seen_set_thread_done(void)
 {
-    for (int i = 0; i < SEEN_SETS_MAX && thread_sets[i] != NULL; i++) {
+    for (size_t i = 0; i < nthread_sets; i++) {
         free(thread_sets[i]->h);
         *thread_sets[i] = (struct seen_set){0};
-        thread_sets[i] = NULL;
     }
+    free(thread_sets);
+    thread_sets = NULL;
+    nthread_sets = capthread_sets = 0;
 }
 
 void seen_set_reset(struct seen_set *s, struct store *st)
@@ -192,7 +197,7 @@ static enum err unseen(struct store *st, const struct seen_set *set, sqlite3_stm
             continue;
         if (*n == cap) {
             cap = cap != 0 ? 2 * cap : 16;
-            *keys = xrealloc(*keys, cap * sizeof(**keys));
+            *keys = xreallocarray(*keys, cap, sizeof(**keys));
         }
         (*keys)[(*n)++] = xstrdup(k);
     }

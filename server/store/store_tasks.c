@@ -311,7 +311,7 @@ enum err store_task_lease_owners(struct store *st, const char *prefix, int64_t n
     bind_text(s, ":prefix", prefix);
     bind_int64(s, ":now", now);
     while ((rc = store_step(s)) == SQLITE_ROW) {
-        v = xrealloc(v, (n + 2) * sizeof(*v));
+        v = xreallocarray(v, xadd(n, 2), sizeof(*v));
         v[n++] = col_text(s, 0);
         v[n] = NULL;
     }

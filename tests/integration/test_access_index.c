@@ -23,7 +23,7 @@ static long get(const char *path, char **body)
     const char *h[] = {h_bearer(C.key), NULL};
     long got;
 
-    snprintf(u, sizeof(u), "%s%s", C.d.p.url, path);
+    assert_true(snprintf(u, sizeof(u), "%s%s", C.d.p.url, path) < (int)sizeof(u));
     got = h_http("GET", u, NULL, h, &r);
     *body = r.body != NULL ? strdup(r.body) : NULL;
     h_resp_cleanup(&r);

@@ -122,7 +122,7 @@ static long call(const struct daemon *d, const struct route_row *rt, const char 
     char url[1024 + 128]; /* base URL + a path of up to 1024 */
     const char *hdrs[3] = {NULL, NULL, NULL};
 
-    snprintf(url, sizeof(url), "%s%s", d->p.url, path);
+    assert_true(snprintf(url, sizeof(url), "%s%s", d->p.url, path) < (int)sizeof(url));
     if (token != NULL)
         hdrs[0] = h_bearer(token);
     return h_http(rt->method, url, is_write(rt->method) ? "{}" : NULL, hdrs, r);

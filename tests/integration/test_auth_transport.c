@@ -44,7 +44,8 @@ static void test_https(void **state)
     assert_int_equal(h_http("GET", url, NULL, NULL, &r), 401);
     h_resp_cleanup(&r);
     /* the same port without TLS answers nothing useful */
-    snprintf(plain, sizeof(plain), "http://%s/healthz", d.p.url + strlen("https://"));
+    assert_true(snprintf(plain, sizeof(plain), "http://%s/healthz", d.p.url + strlen("https://")) <
+                (int)sizeof(plain));
     assert_true(h_http("GET", plain, NULL, NULL, &r) != 200);
     h_resp_cleanup(&r);
     assert_int_equal(h_daemon_stop(&d), 0);

@@ -47,7 +47,7 @@ static inline json_t *sc_sim(struct sc *c, const char *method, const char *path,
     struct resp r;
     json_t *j;
 
-    snprintf(u, sizeof(u), "%s%s", c->s.p.url, path);
+    assert_true(snprintf(u, sizeof(u), "%s%s", c->s.p.url, path) < (int)sizeof(u));
     assert_int_equal(h_http(method, u, body, NULL, &r), want);
     j = json_incref(r.json);
     h_resp_cleanup(&r);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,7 @@ struct fake {
     int port;
     char url[64];
     pthread_t th;
-    volatile bool stop;
+    atomic_bool stop; /* set by the test's thread, read by the server's: volatile is no fence */
     pthread_mutex_t mu;
     fake_handler handler;
     void *arg;
@@ -165,7 +166,7 @@ static inline void *fake_loop(void *arg)
 {
     struct fake *f = arg;
 
-    while (!f->stop) {
+    while (!atomic_load(&f->stop)) {
         struct pollfd p = {.fd = f->fd, .events = POLLIN};
         int c;
 
@@ -202,7 +203,7 @@ static inline void fake_start(struct fake *f, fake_handler h, void *arg)
 
 static inline void fake_stop(struct fake *f)
 {
-    f->stop = true;
+    atomic_store(&f->stop, true);
     pthread_join(f->th, NULL);
     close(f->fd);
     for (int i = 0; i < f->n; i++) {

@@ -69,6 +69,31 @@ static void test_spec_defaults_and_canonical(void **state)
     model_login_spec_cleanup(&b);
 }
 
+/* The exclude_tags column is written straight from the spec (it was once re-parsed from the
+ * spec's own text with an unchecked json_loads). */
+static void test_spec_tags_text(void **state)
+{
+    struct model_login_spec a;
+    struct violations vs;
+    char *tags, *text;
+    (void)state;
+
+    assert_true(parse("{\"excludeTags\":{\"b\":\"1\",\"A\":\"*\"}}", &a, &vs));
+    tags = model_login_spec_tags_text(&a);
+    assert_string_equal(tags, "{\"A\":\"*\",\"b\":\"1\"}");
+    text = model_login_spec_to_text(&a);
+    assert_non_null(strstr(text, "\"excludeTags\":{\"A\":\"*\",\"b\":\"1\"}"));
+    free(tags);
+    free(text);
+    model_login_spec_cleanup(&a);
+
+    assert_true(parse(NULL, &a, &vs));
+    tags = model_login_spec_tags_text(&a);
+    assert_string_equal(tags, "{}");
+    free(tags);
+    model_login_spec_cleanup(&a);
+}
+
 static void test_spec_rejects(void **state)
 {
     struct model_login_spec s;
@@ -329,6 +354,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_defaults_and_canonical),
+        cmocka_unit_test(test_spec_tags_text),
         cmocka_unit_test(test_spec_rejects),
         cmocka_unit_test(test_exclusion_and_versions),
         cmocka_unit_test(test_scope_ids),

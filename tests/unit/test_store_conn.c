@@ -1,0 +1,113 @@
+/* test_store_conn.c: the per-connection machinery of store.c and store_seen.c, whose faults
+ * were once caught only by assert (compiled out of Release builds): a full statement cache,
+ * a bind to a parameter the statement lacks, and more seen-sets on a thread than a fixed
+ * table held. Each must be an error or handled in every build. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store/store_int.h"
+#include "store/store_seen.h"
+#include "unit/test_store_fixture.h"
+
+/* Statements are cached by their SQL's address: each row is one more statement. */
+static char sqls[STORE_STMT_SLOTS + 1][24];
+
+static void test_stmt_cache_full_is_an_error(void **state)
+{
+    struct store *st = ST(state);
+    static sqlite3_stmt *got[STORE_STMT_SLOTS + 1];
+    struct err_detail d = {0};
+    size_t n = 0;
+    enum err rc = ERR_OK;
+
+    for (; n < STORE_STMT_SLOTS + 1; n++) {
+        snprintf(sqls[n], sizeof(sqls[n]), "SELECT %zu", n);
+        rc = store_stmt(st, sqls[n], &got[n], &d);
+        if (rc != ERR_OK)
+            break;
+    }
+    /* migrations hold a few slots already: the cache fills before the last row */
+    assert_int_equal(rc, ERR_INTERNAL);
+    assert_null(got[n]);
+    assert_non_null(strstr(d.msg, "statement cache full"));
+    assert_true(n > 0 && n <= STORE_STMT_SLOTS);
+    /* no live statement was prepared over: each still answers its own query */
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s;
+
+        assert_int_equal(store_stmt(st, sqls[i], &s, &d), ERR_OK);
+        assert_ptr_equal(s, got[i]);
+        assert_int_equal(store_step_one(s, &d, "select"), ERR_OK);
+        assert_int_equal(col_int64(s, 0), (int64_t)i);
+        sqlite3_reset(s);
+    }
+}
+
+static const char SQL_ECHO[] = "SELECT :a";
+
+static void test_missing_bind_param_is_an_error(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    sqlite3_stmt *s;
+
+    assert_int_equal(store_stmt(st, SQL_ECHO, &s, &d), ERR_OK);
+    bind_text(s, ":b", "x"); /* no :b in SQL_ECHO */
+    assert_int_equal(store_step_one(s, &d, "echo"), ERR_INTERNAL);
+    assert_non_null(strstr(d.msg, ":b"));
+
+    /* the next use of the statement starts clean */
+    assert_int_equal(store_stmt(st, SQL_ECHO, &s, &d), ERR_OK);
+    bind_text(s, ":a", "y");
+    assert_int_equal(store_step_one(s, &d, "echo"), ERR_OK);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "y");
+    sqlite3_reset(s);
+
+    /* a bad bind followed by a fresh fetch before the step is still cleared, not leaked into
+     * the next caller */
+    bind_int64(s, ":nope", 1);
+    assert_int_equal(store_stmt(st, SQL_ECHO, &s, &d), ERR_OK);
+    bind_int64(s, ":a", 7);
+    assert_int_equal(store_step_one(s, &d, "echo"), ERR_OK);
+    assert_int_equal(col_int64(s, 0), 7);
+    sqlite3_reset(s);
+}
+
+#define NSETS 12 /* more than the eight a fixed table once held */
+
+static void test_seen_sets_past_eight_are_freed(void **state)
+{
+    struct store *st = ST(state);
+    struct seen_set sets[NSETS];
+
+    memset(sets, 0, sizeof(sets));
+    for (int i = 0; i < NSETS; i++) {
+        seen_set_reset(&sets[i], st);
+        seen_set_add(&sets[i], st, "/subscriptions/s/resourceGroups/rg/virtualMachines/vm");
+        assert_true(
+            seen_set_has(&sets[i], st, "/SUBSCRIPTIONS/s/resourcegroups/RG/virtualMachines/vm"));
+    }
+    seen_set_thread_done();
+    for (int i = 0; i < NSETS; i++) {
+        assert_null(sets[i].h);
+        assert_int_equal(sets[i].cap, 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_stmt_cache_full_is_an_error, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_bind_param_is_an_error, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_seen_sets_past_eight_are_freed, fixture_setup,
+                                        fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
