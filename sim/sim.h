@@ -128,6 +128,7 @@ struct sim_app {
     char *secret;
     struct sim_vec certs; /* X509 * */
     json_t *federated;    /* [{issuer, subject, audiences[]}] */
+    json_t *graph_roles;  /* Graph application permissions consented ("Directory.Read.All") */
     char sp_id[UUID_STR_LEN];
 };
 
@@ -283,6 +284,8 @@ struct sim_req {
     bool reset;
     const char *op;  /* operation name for stats/faults */
     char client[64]; /* oid of the bearer, for throttling */
+    char appid[64];  /* appid of the bearer ("" for a user) */
+    char roles[512]; /* the bearer's roles claim, each followed by ',' */
     char request_id[UUID_STR_LEN];
 };
 
@@ -375,9 +378,16 @@ void sim_reply_text(struct sim_req *r, int status, char *text);
 json_t *sim_ra_to_json(const struct sim_ra *ra);
 const char *sim_role_guid_by_name(const char *name);
 bool sim_role_exists(const char *guid);
+/* ARM authorization of the caller for a mutating route: the action the route needs, checked
+ * against the caller's role assignments (and its groups') at or above the target scope. Writes
+ * 403 AuthorizationFailed and returns false when none allows it. */
+bool sim_authz_check(struct sim_req *r, const struct sim_route *rt);
 
 /* ---- sim_graph.c ---- */
 json_t *sim_principal_to_json(const struct sim_principal *p, const char *select);
+/* Graph authorization: the app roles in the bearer against those the route's docs name.
+ * Writes 403 Authorization_RequestDenied and returns false when none is held. */
+bool sim_graph_roles_check(struct sim_req *r, const struct sim_route *rt);
 
 /* ---- sim_throttle.c ---- */
 void sim_throttle_defaults(void);

@@ -31,6 +31,10 @@
 #define CAROL "6b7c8d9e-0000-4000-8000-00000000d003"
 #define ADMIN_ROLE "1c0163c0-47e6-4577-8991-ea5c82e286e4"
 #define USER_ROLE "fb879df8-f326-4884-b1cf-06f3ad86be52"
+/* the demo app's service principal: holds Virtual Machine Contributor and Role Based Access
+ * Control Administrator on both subscriptions, and Graph app roles */
+#define APP_SP "0a1b2c3d-0000-4000-8000-00000000e001"
+#define STRANGER "11111111-0000-4000-8000-000000000099"
 
 static struct sim SIM;
 static char ARM_TOKEN[4096];
@@ -112,8 +116,8 @@ static int setup(void **state)
     snprintf(path, sizeof(path), "%s/sim/scenarios/demo.json", SOURCE_DIR);
     if (!h_sim_start(&SIM, path, args))
         return -1;
-    mint("{\"aud\":\"https://management.azure.com\",\"expiresIn\":3600}", ARM_TOKEN,
-         sizeof(ARM_TOKEN));
+    mint("{\"aud\":\"https://management.azure.com\",\"expiresIn\":3600,\"oid\":\"" APP_SP "\"}",
+         ARM_TOKEN, sizeof(ARM_TOKEN));
     return 0;
 }
 
@@ -615,6 +619,11 @@ static void test_role_assignment_rules(void **state)
     assert_int_equal(ra_put(VMS "win-vm-01", n1, USER_ROLE, CAROL, NULL, &r), 400);
     assert_string_equal(err_code(&r), "RoleAssignmentUpdateNotPermitted");
     h_resp_cleanup(&r);
+    /* the caller needs roleAssignments/write at the management group before ARM looks further */
+    control("POST", "/_sim/roleAssignments",
+            "{\"scope\":\"/providers/Microsoft.Management/managementGroups/mg1\","
+            "\"roleName\":\"User Access Administrator\",\"principalId\":\"" APP_SP "\"}",
+            201);
     assert_int_equal(ra_put("/providers/Microsoft.Management/managementGroups/mg1",
                             "c0000000-0000-4000-8000-000000000003", ADMIN_ROLE, ALICE, NULL, &r),
                      400);
@@ -691,9 +700,9 @@ static void test_role_assignment_filters(void **state)
     assert_int_equal(list_count(VMS "win-vm-01", "assignedTo('" CAROL "')"), 1);
     assert_int_equal(list_count(VMS "win-vm-01", "principalId%20eq%20'" CAROL "'"), 0);
     assert_int_equal(list_count(VMS "win-vm-01", "principalId%20eq%20'" ALICE "'"), 1);
-    /* atScope() at the VM: the VM's own, the RG's group assignment, the sub's Owner */
-    assert_int_equal(list_count(VMS "win-vm-01", "atScope()"), 1000 + 2);
-    assert_int_equal(list_count(VMS "ws2022-app-01", "atScope()"), 2);
+    /* atScope() at the VM: the VM's own, the RG's group assignment, the app's two at the sub */
+    assert_int_equal(list_count(VMS "win-vm-01", "atScope()"), 1000 + 2); /* a page of 2, more */
+    assert_int_equal(list_count(VMS "ws2022-app-01", "atScope()"), 1000 + 2);
     assert_int_equal(call("GET",
                           VMS "win-vm-01/providers/Microsoft.Authorization/roleAssignments?" AV
                               "&$filter=bogus",
@@ -710,7 +719,9 @@ static void test_graph(void **state)
     char t[4096];
     struct resp r;
     (void)state;
-    mint("{\"aud\":\"https://graph.microsoft.com\"}", t, sizeof(t));
+    mint("{\"aud\":\"https://graph.microsoft.com\",\"roles\":[\"Directory.Read.All\","
+         "\"Application.ReadWrite.All\"]}",
+         t, sizeof(t));
     assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, t, &r), 200);
     assert_string_equal(jstr(r.json, "id"), ALICE);
     assert_null(json_object_get(r.json, "userType"));
@@ -858,6 +869,126 @@ static void test_bad_scenario(void **state)
     free(text);
 }
 
+/* ---- authorization of the caller ---- */
+
+static void expect_denied(const char *method, const char *path, const char *body, const char *t,
+                          const char *action)
+{
+    struct resp r;
+    char *want;
+
+    assert_int_equal(call(method, path, body, t, &r), 403);
+    assert_string_equal(err_code(&r), "AuthorizationFailed");
+    want = xasprintf("The client '%s' with object id '%s' does not have authorization to perform "
+                     "action '%s' over scope '%.*s' or the scope is invalid. If access was "
+                     "recently granted, please refresh your credentials.",
+                     STRANGER, STRANGER, action, (int)strcspn(path, "?"), path);
+    assert_string_equal(jstr(r.json, "error.message"), want);
+    free(want);
+    h_resp_cleanup(&r);
+}
+
+static void test_arm_authorization(void **state)
+{
+    char t[4096];
+    struct resp r;
+    const char *vm = VMS "win-vm-01?" CV;
+    const char *ext = VMS "win-vm-01/extensions/AADLoginForWindows?" CV;
+    const char *ra = VMS "win-vm-01/providers/Microsoft.Authorization/roleAssignments/"
+                         "3f2a1b00-0000-4000-8000-000000000001?" AV;
+    const char *ra_body = "{\"properties\":{\"roleDefinitionId\":\"/subscriptions/" SUB1
+                          "/providers/Microsoft.Authorization/roleDefinitions/" USER_ROLE
+                          "\",\"principalId\":\"" ALICE "\",\"principalType\":\"User\"}}";
+    (void)state;
+    mint("{\"aud\":\"https://management.azure.com\",\"oid\":\"" STRANGER "\"}", t, sizeof(t));
+    /* no role at all: every write is refused, reads are not checked */
+    expect_denied("PATCH", vm, "{\"identity\":{\"type\":\"SystemAssigned\"}}", t,
+                  "Microsoft.Compute/virtualMachines/write");
+    expect_denied(
+        "PUT", ext,
+        "{\"location\":\"westeurope\",\"properties\":{\"publisher\":\"Microsoft.Azure."
+        "ActiveDirectory\",\"type\":\"AADLoginForWindows\",\"typeHandlerVersion\":\"1.0\"}}",
+        t, "Microsoft.Compute/virtualMachines/extensions/write");
+    expect_denied("DELETE", ext, NULL, t, "Microsoft.Compute/virtualMachines/extensions/delete");
+    expect_denied("PUT", ra, ra_body, t, "Microsoft.Authorization/roleAssignments/write");
+    assert_int_equal(call("GET", vm, NULL, t, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("GET", RG1 "/providers/Microsoft.Authorization/permissions?" AV, NULL, t, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 0);
+    h_resp_cleanup(&r);
+    /* Contributor, inherited from the subscription: VM writes yes, role assignments no
+     * (NotActions Microsoft.Authorization/ * /Write) */
+    control("POST", "/_sim/roleAssignments",
+            "{\"scope\":\"/subscriptions/" SUB1
+            "\",\"roleName\":\"Contributor\",\"principalId\":\"" STRANGER "\"}",
+            201);
+    assert_int_equal(call("PATCH", vm, "{\"identity\":{\"type\":\"SystemAssigned\"}}", t, &r), 200);
+    h_resp_cleanup(&r);
+    expect_denied("PUT", ra, ra_body, t, "Microsoft.Authorization/roleAssignments/write");
+    assert_int_equal(
+        call("GET", RG1 "/providers/Microsoft.Authorization/permissions?" AV, NULL, t, &r), 200);
+    assert_string_equal(jstr(r.json, "value.0.actions.0"), "*");
+    assert_string_equal(jstr(r.json, "value.0.notActions.1"), "Microsoft.Authorization/*/Write");
+    h_resp_cleanup(&r);
+    /* Role Based Access Control Administrator at the resource group, through a group */
+    control("POST", "/_sim/groups",
+            "{\"id\":\"11111111-0000-4000-8000-0000000000aa\",\"displayName\":\"rbac admins\"}",
+            201);
+    control("POST", "/_sim/servicePrincipals",
+            "{\"id\":\"" STRANGER "\",\"appId\":\"11111111-0000-4000-8000-0000000000ab\","
+            "\"displayName\":\"stranger\"}",
+            201);
+    control("POST", "/_sim/groups/11111111-0000-4000-8000-0000000000aa/members",
+            "{\"id\":\"" STRANGER "\"}", 200);
+    control("POST", "/_sim/roleAssignments",
+            "{\"scope\":\"" RG1 "\",\"roleName\":\"Role Based Access Control Administrator\","
+            "\"principalId\":\"11111111-0000-4000-8000-0000000000aa\"}",
+            201);
+    assert_int_equal(call("PUT", ra, ra_body, t, &r), 201);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("DELETE", ra, NULL, t, &r), 200);
+    h_resp_cleanup(&r);
+}
+
+static void test_graph_app_roles(void **state)
+{
+    char t[4096];
+    struct resp r;
+    (void)state;
+    mint("{\"aud\":\"https://graph.microsoft.com\"}", t, sizeof(t));
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, t, &r), 403);
+    assert_string_equal(err_code(&r), "Authorization_RequestDenied");
+    assert_string_equal(jstr(r.json, "error.message"),
+                        "Insufficient privileges to complete the operation.");
+    h_resp_cleanup(&r);
+    mint("{\"aud\":\"https://graph.microsoft.com\",\"roles\":[\"User.Read.All\"]}", t, sizeof(t));
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, t, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("POST", "/v1.0/directoryObjects/getByIds", "{\"ids\":[\"" ALICE "\"]}", t, &r), 403);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/devices", NULL, t, &r), 403);
+    h_resp_cleanup(&r);
+    /* the demo app's client-credentials token carries its consented app roles */
+    {
+        const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+        char *u = url("/" TENANT "/oauth2/v2.0/token");
+        struct jws j;
+        assert_int_equal(h_http("POST", u,
+                                "grant_type=client_credentials&client_id=" APP
+                                "&client_secret=" SECRET
+                                "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+                                h, &r),
+                         200);
+        assert_int_equal(jws_parse(jstr(r.json, "access_token"), &j, NULL), ERR_OK);
+        assert_int_equal(json_array_size(json_object_get(j.claims, "roles")), 5);
+        jws_cleanup(&j);
+        free(u);
+        h_resp_cleanup(&r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -878,6 +1009,8 @@ int main(void)
         cmocka_unit_test_setup(test_imds, reset),
         cmocka_unit_test_setup(test_throttle_and_violations, reset),
         cmocka_unit_test_setup(test_bad_scenario, reset),
+        cmocka_unit_test_setup(test_arm_authorization, reset),
+        cmocka_unit_test_setup(test_graph_app_roles, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
