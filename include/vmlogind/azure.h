@@ -87,6 +87,8 @@ struct azure_error {
     int64_t retry_after_ms; /* -1 when absent */
     int transport;          /* CURLcode of a transport failure, 0 otherwise */
     int attempts;           /* requests sent for this call */
+    /* additionalInfo[].info.policyAssignmentId of a policy deny */
+    char policy_assignment[512];
 };
 
 void azure_error_clear(struct azure_error *e);
