@@ -401,6 +401,12 @@ bool sim_throttle_from_json(const json_t *j, char *err, size_t cap);
  * answered (error) or must be dropped (r->reset). Called without the state lock. */
 bool sim_faults_apply(struct sim_req *r, const char *op);
 bool sim_faults_set(const json_t *j, char *err, size_t cap);
+/* The first per-scope fault (faults.scopes) of kind (NULL: any) at or above path that applies
+ * to op, or NULL. */
+const json_t *sim_scope_fault(const char *path, const char *op, const char *kind);
+/* Answers a request hit by a per-scope policy deny, lock or role-assignment limit (returns
+ * false); true when none applies. */
+bool sim_scope_faults_check(struct sim_req *r, const struct sim_route *rt);
 void sim_stats_count(const char *op);
 void sim_stats_mutation(struct sim_req *r);
 

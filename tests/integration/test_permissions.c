@@ -4,7 +4,8 @@
  * which create_signin_sp needs).
  * GET /v1/diagnostics/permissions names each gap with the role to assign and where; a grant
  * there fails with the same diagnosis and is not retried; an enable whose identity PATCH Azure
- * refuses (403 AuthorizationFailed) ends failed, held, with the role to assign. */
+ * refuses (403 AuthorizationFailed) ends failed, held, with the role to assign; an Azure Policy
+ * deny names the policy assignment and a resource lock names the lock, both held. */
 #include "test_login_common.h"
 
 #include "vmlogind/clock.h"
@@ -241,11 +242,52 @@ static void test_enable_refused_is_failed_and_held(void **state)
     s = login_state(&C, "/v1" PROD_VM_API);
     assert_string_equal(s, "failed");
     free(s);
-    assert_int_equal(sim_mutations(&C, "win-vm-01", "vm.patch"), 0);
+    assert_int_equal(sim_mutations(&C, "win-vm-01", "vm.patch"), 1); /* the refused one */
     /* the refusal made the check run again: production now lacks the VM actions */
     r = wait_report(SUB_PROD, "Microsoft.Compute/virtualMachines/write");
     assert_non_null(missing_action(sub_of(r, SUB_PROD), "Microsoft.Compute/virtualMachines/write"));
     json_decref(r);
+}
+
+static void test_policy_deny_and_lock_are_failed_and_held(void **state)
+{
+    char op[64];
+    json_t *j;
+    const json_t *e;
+    const char *pa = "/subscriptions/" SUB_DEV
+                     "/providers/Microsoft.Authorization/policyAssignments/deny-vm-extensions";
+
+    (void)state;
+    json_decref(sim(&C, "PUT", "/_sim/faults",
+                    "{\"scopes\":[{\"scope\":\"/subscriptions/" SUB_DEV
+                    "/resourceGroups/rg-dev/providers/Microsoft.Compute/virtualMachines/"
+                    "dev-ws2019-unreach\",\"kind\":\"policyDeny\",\"policyAssignmentId\":\"/"
+                    "subscriptions/" SUB_DEV
+                    "/providers/Microsoft.Authorization/policyAssignments/deny-vm-extensions\"},"
+                    "{\"scope\":\"/subscriptions/" SUB_DEV
+                    "/resourceGroups/rg-dev/providers/Microsoft.Compute/virtualMachines/"
+                    "dev-ws2022-failed\",\"kind\":\"lock\",\"lockType\":\"ReadOnly\","
+                    "\"name\":\"freeze\"}]}"));
+    json_decref(sim(&C, "POST", "/_sim/stats/reset", "{}"));
+    json_decref(login_call(&C, "PUT", "/v1/subscriptions/" SUB_DEV "/resourceGroups/rg-dev", "{}",
+                           op, sizeof(op)));
+    j = wait_op(&C, op, 60000);
+    e = json_object_get(op_item(j, "/subscriptions/" SUB_DEV "/resourceGroups/rg-dev/providers/"
+                                   "Microsoft.Compute/virtualMachines/dev-ws2019-unreach"),
+                        "error");
+    assert_string_equal(h_jstr(e, "code"), "policy_denied");
+    assert_non_null(strstr(h_jstr(e, "message"), pa));
+    e = json_object_get(op_item(j, "/subscriptions/" SUB_DEV "/resourceGroups/rg-dev/providers/"
+                                   "Microsoft.Compute/virtualMachines/dev-ws2022-failed"),
+                        "error");
+    assert_string_equal(h_jstr(e, "code"), "scope_locked");
+    assert_non_null(strstr(h_jstr(e, "message"),
+                           "/dev-ws2022-failed/providers/Microsoft.Authorization/locks/freeze"));
+    json_decref(j);
+    /* held: a sync later, each refused request was sent once */
+    sync_now();
+    assert_int_equal(sim_mutations(&C, "dev-ws2019-unreach", "ext.put"), 1);
+    assert_int_equal(sim_mutations(&C, "dev-ws2022-failed", NULL), 1);
 }
 
 int main(void)
@@ -254,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_diagnosis_names_each_gap),
         cmocka_unit_test(test_grant_refused_is_failed_and_held),
         cmocka_unit_test(test_enable_refused_is_failed_and_held),
+        cmocka_unit_test(test_policy_deny_and_lock_are_failed_and_held),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

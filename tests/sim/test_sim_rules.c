@@ -989,6 +989,100 @@ static void test_graph_app_roles(void **state)
     }
 }
 
+/* ---- the errors production meets, injected per scope ---- */
+
+static void expect_op(const char *op, const char *status, const char *code)
+{
+    struct resp r;
+
+    assert_int_equal(call("GET", op, NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "status"), status);
+    assert_string_equal(jstr(r.json, "error.code"), code);
+    h_resp_cleanup(&r);
+}
+
+/* PUT AADLoginForWindows (created or updated); the Azure-AsyncOperation path into op. */
+static void put_aad_op(const char *vm, char *op, size_t cap)
+{
+    struct resp r;
+    char *p = xasprintf(VMS "%s/extensions/AADLoginForWindows?" CV, vm);
+    char h[512];
+
+    assert_int_equal(call("PUT", p, AAD_BODY, NULL, &r) / 100, 2);
+    assert_true(h_resp_header(&r, "Azure-AsyncOperation", h, sizeof(h)));
+    snprintf(op, cap, "%s", h + strlen(SIM.p.url));
+    h_resp_cleanup(&r);
+    free(p);
+}
+
+static void test_scope_faults(void **state)
+{
+    char op[512];
+    struct resp r;
+    const char *pa = "/subscriptions/" SUB1 "/providers/Microsoft.Authorization/policyAssignments/"
+                     "deny-aad-login";
+    (void)state;
+    control("PUT", "/_sim/faults", "{\"scopes\":[{\"scope\":\"/x\",\"kind\":\"flood\"}]}", 400);
+    control("PUT", "/_sim/faults",
+            "{\"scopes\":["
+            "{\"scope\":\"" RG1 "\",\"kind\":\"policyDeny\",\"operations\":[\"ext.put\"],"
+            "\"policyAssignmentId\":\"/subscriptions/" SUB1
+            "/providers/Microsoft.Authorization/policyAssignments/deny-aad-login\"},"
+            "{\"scope\":\"/subscriptions/" SUB1 "\",\"kind\":\"roleAssignmentLimit\"}]}",
+            200);
+    put_ext("ws2022-app-01", "AADLoginForWindows", 403, "RequestDisallowedByPolicy", NULL, 0);
+    assert_int_equal(
+        call("PUT", VMS "ws2022-app-01/extensions/AADLoginForWindows?" CV, AAD_BODY, NULL, &r),
+        403);
+    assert_string_equal(jstr(r.json, "error.additionalInfo.0.type"), "PolicyViolation");
+    assert_string_equal(jstr(r.json, "error.additionalInfo.0.info.policyAssignmentId"), pa);
+    assert_non_null(strstr(jstr(r.json, "error.message"), "was disallowed by policy"));
+    h_resp_cleanup(&r);
+    /* only the listed operation is denied */
+    patch_identity("ws2022-app-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 200, &r);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-0000000000f1", USER_ROLE, ALICE, NULL, &r),
+        400);
+    assert_string_equal(err_code(&r), "RoleAssignmentLimitExceeded");
+    h_resp_cleanup(&r);
+    /* locks: CanNotDelete lets writes through and stops deletes; ReadOnly stops writes */
+    control("PUT", "/_sim/faults",
+            "{\"scopes\":[{\"scope\":\"" VMS "ws2022-app-01\",\"kind\":\"lock\","
+            "\"lockType\":\"CanNotDelete\",\"name\":\"keep\"},"
+            "{\"scope\":\"" VMS "win10-desk-01\",\"kind\":\"lock\",\"lockType\":\"ReadOnly\"}]}",
+            200);
+    put_ext("ws2022-app-01", "AADLoginForWindows", 201, NULL, op, sizeof(op));
+    assert_int_equal(
+        call("DELETE", VMS "ws2022-app-01/extensions/AADLoginForWindows?" CV, NULL, NULL, &r), 409);
+    assert_string_equal(err_code(&r), "ScopeLocked");
+    assert_non_null(strstr(jstr(r.json, "error.message"),
+                           "cannot perform delete operation because following scope(s) are "
+                           "locked: '" VMS "ws2022-app-01/providers/Microsoft.Authorization/locks/"
+                           "keep'"));
+    h_resp_cleanup(&r);
+    patch_identity("win10-desk-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 409, &r);
+    assert_string_equal(err_code(&r), "ScopeLocked");
+    h_resp_cleanup(&r);
+    /* operations: preempted, the 90-minute extension timeout, a VM agent that is not ready */
+    control("PUT", "/_sim/faults",
+            "{\"scopes\":[{\"scope\":\"" VMS "win10-desk-01\",\"kind\":\"operationPreempted\"},"
+            "{\"scope\":\"" VMS "win11-desk-01\",\"kind\":\"extensionTimeout\"},"
+            "{\"scope\":\"" VMS "ws2022-app-01\",\"kind\":\"agentNotReady\"}]}",
+            200);
+    patch_identity("win10-desk-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 200, &r);
+    assert_true(h_resp_header(&r, "Azure-AsyncOperation", op, sizeof(op)));
+    h_resp_cleanup(&r);
+    memmove(op, op + strlen(SIM.p.url), strlen(op) - strlen(SIM.p.url) + 1);
+    expect_op(op, "Canceled", "OperationPreempted");
+    put_aad_op("ws2022-app-01", op, sizeof(op));
+    expect_op(op, "Failed", "VMAgentStatusCommunicationError");
+    patch_identity("win11-desk-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 200, &r);
+    h_resp_cleanup(&r);
+    put_aad_op("win11-desk-01", op, sizeof(op));
+    expect_op(op, "Failed", "VMExtensionProvisioningTimeout");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1011,6 +1105,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_scenario, reset),
         cmocka_unit_test_setup(test_arm_authorization, reset),
         cmocka_unit_test_setup(test_graph_app_roles, reset),
+        cmocka_unit_test_setup(test_scope_faults, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
