@@ -89,6 +89,8 @@ struct azure_error {
     int attempts;           /* requests sent for this call */
     /* additionalInfo[].info.policyAssignmentId of a policy deny */
     char policy_assignment[512];
+    /* the x-ms-client-request-id (Graph: client-request-id) vmlogind sent, for support cases */
+    char client_request_id[64];
 };
 
 void azure_error_clear(struct azure_error *e);

@@ -84,4 +84,9 @@ bool model_denial_diagnose(long status, const char *code, const char *message,
                            const char *policy_assignment, const char *graph_role,
                            struct model_denial *out);
 
+/* Appends the ids an Azure support case quotes ("client request id X, Azure request id Y");
+ * either may be NULL or "". */
+void model_denial_add_ids(struct model_denial *dn, const char *client_request_id,
+                          const char *request_id);
+
 #endif

@@ -241,3 +241,17 @@ bool model_denial_diagnose(long status, const char *code, const char *message,
     }
     return false;
 }
+
+void model_denial_add_ids(struct model_denial *dn, const char *client_request_id,
+                          const char *request_id)
+{
+    size_t n = strlen(dn->message);
+
+    if ((client_request_id == NULL || client_request_id[0] == '\0') &&
+        (request_id == NULL || request_id[0] == '\0'))
+        return;
+    snprintf(dn->message + n, sizeof(dn->message) - n,
+             " (for an Azure support case: client request id %s, Azure request id %s)",
+             client_request_id != NULL && client_request_id[0] ? client_request_id : "-",
+             request_id != NULL && request_id[0] ? request_id : "-");
+}

@@ -133,8 +133,9 @@ static void cloud_again(struct run *r, const char *what, const struct azure_erro
 {
     int64_t delay = ae->retry_after_ms > 0 ? ae->retry_after_ms : backoff(r);
 
-    reconcile_again(r->res, delay, "%s %s: %ld %s %s", what, r->g.scope, ae->status, ae->code,
-                    ae->message);
+    reconcile_again(r->res, delay, "%s %s: %ld %s %s (client request id %s, Azure request id %s)",
+                    what, r->g.scope, ae->status, ae->code, ae->message, ae->client_request_id,
+                    ae->request_id);
 }
 
 /* A refusal a person must fix (403 AuthorizationFailed, a policy deny, a lock, a Graph app role
@@ -147,8 +148,10 @@ static bool refused(struct run *r, const struct azure_error *ae, const char *gra
     if (!model_denial_diagnose(ae->status, ae->code, ae->message, ae->policy_assignment, graph_role,
                                &dn))
         return false;
-    log_warn("grant_refused", "grant=%s scope=%s code=%s request_id=%s diagnosis=\"%s\"", r->g.id,
-             r->g.scope, ae->code, ae->request_id, dn.message);
+    model_denial_add_ids(&dn, ae->client_request_id, ae->request_id);
+    log_warn("grant_refused",
+             "grant=%s scope=%s code=%s client_request_id=%s request_id=%s diagnosis=\"%s\"",
+             r->g.id, r->g.scope, ae->code, ae->client_request_id, ae->request_id, dn.message);
     if ((strcmp(dn.cause, MODEL_CAUSE_AUTHORIZATION) == 0 ||
          strcmp(dn.cause, MODEL_CAUSE_GRAPH_DENIED) == 0) &&
         reconcile_permissions_schedule(r->env->store, r->now, NULL) != ERR_OK)
@@ -441,8 +444,11 @@ static void delete_assignment(struct run *r, const char *final_state, const char
         } else if (model_denial_diagnose(ae.status, ae.code, ae.message, ae.policy_assignment, NULL,
                                          &dn)) {
             /* held: the grant keeps its state with the diagnosis; revoking again retries */
-            log_warn("grant_refused", "grant=%s scope=%s code=%s request_id=%s diagnosis=\"%s\"",
-                     r->g.id, r->g.scope, ae.code, ae.request_id, dn.message);
+            model_denial_add_ids(&dn, ae.client_request_id, ae.request_id);
+            log_warn("grant_refused",
+                     "grant=%s scope=%s code=%s client_request_id=%s request_id=%s "
+                     "diagnosis=\"%s\"",
+                     r->g.id, r->g.scope, ae.code, ae.client_request_id, ae.request_id, dn.message);
             wait_with(r, 0, dn.cause, dn.message);
             reconcile_done(r->res);
         } else {

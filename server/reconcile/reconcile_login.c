@@ -476,6 +476,7 @@ static bool held_refusal(struct vm_run *r, const char *step, const struct azure_
 
     if (!model_denial_diagnose(ae->status, ae->code, ae->message, ae->policy_assignment, NULL, &dn))
         return false;
+    model_denial_add_ids(&dn, ae->client_request_id, ae->request_id);
     f.action = LOGIN_ACT_FAIL;
     f.state = "failed";
     f.step = step;
@@ -485,8 +486,9 @@ static bool held_refusal(struct vm_run *r, const char *step, const struct azure_
     if (strcmp(dn.cause, MODEL_CAUSE_AUTHORIZATION) == 0 &&
         reconcile_permissions_schedule(r->env->store, clock_now_ms(), NULL) != ERR_OK)
         log_warn("permissions_schedule_failed", "vm=%s", r->scope.arm);
-    log_warn("login_refused", "vm=%s step=%s code=%s request_id=%s diagnosis=\"%s\"", r->scope.arm,
-             step, ae->code, ae->request_id, dn.message);
+    log_warn("login_refused",
+             "vm=%s step=%s code=%s client_request_id=%s request_id=%s diagnosis=\"%s\"",
+             r->scope.arm, step, ae->code, ae->client_request_id, ae->request_id, dn.message);
     if (record(r, &f, "entraLogin.failed", "failed", r->prior.failures + 1) != ERR_OK)
         reconcile_again(res, 0, "recording %s", r->scope.arm);
     else
@@ -504,7 +506,8 @@ static void arm_error_again(struct vm_run *r, struct reconcile_result *res,
         delay = ae->retry_after_ms;
     else if (ae->status == 409)
         delay = WAIT_BUSY_MS; /* busy, not running, or a failed extension: look again soon */
-    reconcile_again(res, delay, "%s %s: %s %s", what, r->scope.arm, ae->code, ae->message);
+    reconcile_again(res, delay, "%s %s: %s %s (client request id %s, Azure request id %s)", what,
+                    r->scope.arm, ae->code, ae->message, ae->client_request_id, ae->request_id);
 }
 
 /* Starts a change; on success the task keeps the operation's state to poll. */

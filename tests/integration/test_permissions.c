@@ -192,6 +192,7 @@ static void test_grant_refused_is_failed_and_held(void **state)
 {
     json_t *g, *st;
     char id[64], p[128];
+    const char *crid;
     const json_t *e;
 
     (void)state;
@@ -209,6 +210,14 @@ static void test_grant_refused_is_failed_and_held(void **state)
     assert_non_null(strstr(h_jstr(e, "message"), "Microsoft.Authorization/roleAssignments/write"));
     assert_non_null(strstr(h_jstr(e, "message"), "Role Based Access Control Administrator"));
     assert_non_null(strstr(h_jstr(e, "message"), "/subscriptions/" SUB_DEV));
+    /* the x-ms-client-request-id azsim received is quoted for a support case */
+    st = sim(&C, "GET", "/_sim/stats", NULL);
+    crid = h_jstr(json_array_get(json_object_get(st, "mutations"), 0), "clientRequestId");
+    assert_string_equal(h_jstr(json_array_get(json_object_get(st, "mutations"), 0), "op"),
+                        "ra.put");
+    assert_true(strlen(crid) >= 36);
+    assert_non_null(strstr(h_jstr(e, "message"), crid));
+    json_decref(st);
     json_decref(g);
     /* not retried: a whole sync later, still the one refused PUT */
     sync_now();
