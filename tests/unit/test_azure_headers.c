@@ -1,7 +1,10 @@
-/* test_azure_headers.c: what every outbound Azure request says about itself, so an Azure
- * support case can quote it: User-Agent vmlogind/<version>, x-ms-client-request-id on ARM and
- * client-request-id on Graph (each its own API's header), and the same id handed back in the
- * error of a failed call; the policy assignment of a policy deny is read from additionalInfo. */
+/* test_azure_headers.c: what outbound Azure requests say about themselves. Every one, so an
+ * Azure support case can quote it: User-Agent vmlogind/<version>, x-ms-client-request-id on ARM
+ * and client-request-id on Graph (each its own API's header), and the same id handed back in
+ * the error of a failed call; the policy assignment of a policy deny is read from
+ * additionalInfo. The identity PATCH is conditional: If-Match with the etag of the VM it read;
+ * when a user-assigned identity is added meanwhile ARM answers 412, the VM is read again and the
+ * PATCH repeated with the new etag and the identity kept, never dropped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,15 +15,38 @@
 
 #include "azure/azure_internal.h"
 #include "test_azure_fake.h"
+#include "vmlogind/azure_arm.h"
 #include "vmlogind/xalloc.h"
 
 static struct fake F;
+
+#define VM "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm"
+#define UA                                                                                         \
+    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"                     \
+    "userAssignedIdentities/ua1"
+
+#define VM_NOW                                                                                     \
+    "{\"id\":\"" VM "\",\"name\":\"vm\",\"location\":\"westeurope\",\"etag\":\"\\\"2\\\"\","       \
+    "\"identity\":{\"type\":\"UserAssigned\",\"userAssignedIdentities\":{\"" UA "\":{"             \
+    "\"principalId\":\"p1\",\"clientId\":\"c1\"}}},\"properties\":{\"provisioningState\":"         \
+    "\"Succeeded\"}}"
 
 #define POLICY_DENY                                                                                \
     "{\"error\":{\"code\":\"RequestDisallowedByPolicy\",\"message\":\"Resource 'vm' was "          \
     "disallowed by policy.\",\"additionalInfo\":[{\"type\":\"PolicyViolation\",\"info\":{"         \
     "\"policyAssignmentId\":\"/subscriptions/s/providers/Microsoft.Authorization/"                 \
     "policyAssignments/deny\"}}]}}"
+
+/* The VM: GET answers it as it is now; a PATCH without If-Match "2" is refused with 412. */
+static void vm_route(const struct fake_req *rq, struct fake_resp *out)
+{
+    if (strcmp(rq->method, "PATCH") == 0 && strcasestr(rq->headers, "\r\nIf-Match: \"2\"") == NULL)
+        fake_resp_json(out, 412,
+                       "{\"error\":{\"code\":\"PreconditionFailed\",\"message\":\"The condition "
+                       "specified using HTTP conditional header(s) is not met.\"}}");
+    else
+        fake_resp_json(out, 200, VM_NOW);
+}
 
 static void handler(struct fake *f, const struct fake_req *rq, int n, struct fake_resp *out)
 {
@@ -31,6 +57,8 @@ static void handler(struct fake *f, const struct fake_req *rq, int n, struct fak
                        "{\"token_type\":\"Bearer\",\"expires_in\":3600,\"access_token\":\"tok\"}");
     else if (strncmp(rq->path, "/deny", 5) == 0)
         fake_resp_json(out, 403, POLICY_DENY);
+    else if (strncmp(rq->path, VM, strlen(VM)) == 0)
+        vm_route(rq, out);
     else
         fake_resp_json(out, 200, "{}");
 }
@@ -118,6 +146,37 @@ static void test_request_ids_and_user_agent(void **state)
     azure_client_free(c);
 }
 
+static void test_identity_patch_keeps_identity_added_meanwhile(void **state)
+{
+    struct azure_client *c = client();
+    struct azure_vm read = {.id = VM, .etag = "\"1\""}; /* as vmlogind last read it: no identity */
+    struct azure_lro l;
+    struct azure_error ae;
+    bool skipped = true;
+    const struct fake_req *p1, *p2;
+
+    (void)state;
+    assert_int_equal(azure_vm_enable_system_identity(c, VM, &read, &l, &skipped, &ae), ERR_OK);
+    assert_false(skipped);
+    assert_int_equal(fake_count(&F, "PATCH", VM), 2);
+    p1 = fake_nth(&F, VM "?", 0);
+    p2 = NULL;
+    for (int i = 0; i < 8 && p2 == NULL; i++) {
+        const struct fake_req *q = fake_nth(&F, VM "?", i);
+        if (q != NULL && strcmp(q->method, "PATCH") == 0 && q != p1 &&
+            strcasestr(q->headers, "If-Match: \"2\"") != NULL)
+            p2 = q;
+    }
+    assert_string_equal(p1->method, "PATCH");
+    assert_non_null(strcasestr(p1->headers, "\r\nIf-Match: \"1\""));
+    assert_null(strstr(p1->body, "userAssignedIdentities"));
+    assert_non_null(p2);
+    assert_non_null(strstr(p2->body, "\"SystemAssigned, UserAssigned\""));
+    assert_non_null(strstr(p2->body, "\"" UA "\""));
+    azure_lro_cleanup(&l);
+    azure_client_free(c);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -138,6 +197,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_ids_and_user_agent),
+        cmocka_unit_test(test_identity_patch_keeps_identity_added_meanwhile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
