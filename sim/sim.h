@@ -183,6 +183,8 @@ struct sim_limits {
     double burst[3];
     double rate[3]; /* per second: reads, writes, deletes */
     double graph_burst, graph_rate;
+    int graph_omit_retry_after_every; /* every Nth Graph 429 has no Retry-After (0: none) */
+    double compute[8];                /* Compute policy limits (sim_throttle.c), 0 = off */
 };
 
 struct sim_state {
@@ -226,6 +228,7 @@ struct sim_state {
     int64_t stats_429;
     int64_t stats_violations;
     json_t *stats_violations_by_client;
+    json_t *stats_violations_by_bucket;
     json_t *mutations; /* recent mutating ARM requests */
 };
 

@@ -1083,6 +1083,71 @@ static void test_scope_faults(void **state)
     expect_op(op, "Failed", "VMExtensionProvisioningTimeout");
 }
 
+/* Buckets per principal, the Compute provider's policies, Graph 429s without Retry-After, and
+ * violations counted per bucket. */
+static void test_throttle_principals_compute_graph(void **state)
+{
+    struct resp r;
+    char h[256], other[4096], g[4096];
+    (void)state;
+    mint("{\"aud\":\"https://management.azure.com\",\"oid\":\"" STRANGER "\"}", other,
+         sizeof(other));
+    control("PUT", "/_sim/throttle", "{\"arm\":{\"reads\":{\"burst\":2,\"rate\":0.01}}}", 200);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 200);
+        h_resp_cleanup(&r);
+    }
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 429);
+    h_resp_cleanup(&r);
+    /* another principal has its own bucket in the same subscription */
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, other, &r), 200);
+    h_resp_cleanup(&r);
+    /* Compute: LowCostGet3Min of 2, reported and enforced per subscription */
+    control("POST", "/_sim/reset", "{}", 200);
+    control("PUT", "/_sim/throttle", "{\"compute\":{\"LowCostGet3Min\":{\"limit\":2}}}", 200);
+    control("POST", "/_sim/stats/reset", "{}", 200);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 200);
+    assert_true(h_resp_header(&r, "x-ms-ratelimit-remaining-resource", h, sizeof(h)));
+    assert_non_null(strstr(h, "Microsoft.Compute/LowCostGet3Min;1"));
+    assert_non_null(strstr(h, "Microsoft.Compute/LowCostGet30Min;"));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, other, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 429);
+    assert_string_equal(err_code(&r), "OperationNotAllowed");
+    assert_string_equal(jstr(r.json, "error.details.0.code"), "TooManyRequests");
+    assert_string_equal(jstr(r.json, "error.details.0.target"), "LowCostGet3Min");
+    assert_true(h_resp_header(&r, "Retry-After", h, sizeof(h)));
+    assert_true(strtol(h, NULL, 10) > 1);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 429); /* too early */
+    h_resp_cleanup(&r);
+    {
+        char *u = url("/_sim/stats");
+        assert_int_equal(h_http("GET", u, NULL, NULL, &r), 200);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(r.json, "violationsByBucket"),
+                                               "compute|" SUB1 "|LowCostGet3Min")),
+            1);
+        h_resp_cleanup(&r);
+        free(u);
+    }
+    /* Graph: per app; every 2nd 429 comes without Retry-After */
+    control("PUT", "/_sim/throttle",
+            "{\"graph\":{\"burst\":1,\"rate\":0.01,\"omitRetryAfterEvery\":2}}", 200);
+    control("POST", "/_sim/stats/reset", "{}", 200);
+    mint("{\"aud\":\"https://graph.microsoft.com\",\"roles\":[\"Directory.Read.All\"]}", g,
+         sizeof(g));
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, g, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, g, &r), 429);
+    assert_true(h_resp_header(&r, "Retry-After", h, sizeof(h)));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, g, &r), 429);
+    assert_false(h_resp_header(&r, "Retry-After", h, sizeof(h)));
+    h_resp_cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1106,6 +1171,7 @@ int main(void)
         cmocka_unit_test_setup(test_arm_authorization, reset),
         cmocka_unit_test_setup(test_graph_app_roles, reset),
         cmocka_unit_test_setup(test_scope_faults, reset),
+        cmocka_unit_test_setup(test_throttle_principals_compute_graph, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
