@@ -17,6 +17,7 @@
 #include "vmlogind/http.h"
 #include "vmlogind/log.h"
 #include "vmlogind/reconcile.h"
+#include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/reconcile_sync.h"
 #include "vmlogind/store.h"
 #include "vmlogind/xalloc.h"
@@ -430,6 +431,8 @@ static int serve(const struct config *cfg)
         goto out; /* configured but wrong: refuse to start rather than run half-blind */
     if (az != NULL && reconcile_sync_schedule(app.store, clock_now_ms(), &d) != ERR_OK)
         log_warn("sync_schedule_failed", "error=\"%s\"", d.msg);
+    if (az != NULL && reconcile_permissions_schedule(app.store, clock_now_ms(), &d) != ERR_OK)
+        log_warn("permissions_schedule_failed", "error=\"%s\"", d.msg);
     if (reconciler_start(app.store, az, cfg, reconcile_kinds, reconcile_kinds_count,
                          (int)cfg->reconcile_workers, &rec, &d) != ERR_OK) {
         log_error("reconciler_start_failed", "error=\"%s\"", d.msg);

@@ -128,6 +128,7 @@ struct sim_app {
     char *secret;
     struct sim_vec certs; /* X509 * */
     json_t *federated;    /* [{issuer, subject, audiences[]}] */
+    json_t *graph_roles;  /* Graph application permissions consented ("Directory.Read.All") */
     char sp_id[UUID_STR_LEN];
 };
 
@@ -182,6 +183,8 @@ struct sim_limits {
     double burst[3];
     double rate[3]; /* per second: reads, writes, deletes */
     double graph_burst, graph_rate;
+    int graph_omit_retry_after_every; /* every Nth Graph 429 has no Retry-After (0: none) */
+    double compute[8];                /* Compute policy limits (sim_throttle.c), 0 = off */
 };
 
 struct sim_state {
@@ -225,6 +228,7 @@ struct sim_state {
     int64_t stats_429;
     int64_t stats_violations;
     json_t *stats_violations_by_client;
+    json_t *stats_violations_by_bucket;
     json_t *mutations; /* recent mutating ARM requests */
 };
 
@@ -283,6 +287,8 @@ struct sim_req {
     bool reset;
     const char *op;  /* operation name for stats/faults */
     char client[64]; /* oid of the bearer, for throttling */
+    char appid[64];  /* appid of the bearer ("" for a user) */
+    char roles[512]; /* the bearer's roles claim, each followed by ',' */
     char request_id[UUID_STR_LEN];
 };
 
@@ -375,9 +381,16 @@ void sim_reply_text(struct sim_req *r, int status, char *text);
 json_t *sim_ra_to_json(const struct sim_ra *ra);
 const char *sim_role_guid_by_name(const char *name);
 bool sim_role_exists(const char *guid);
+/* ARM authorization of the caller for a mutating route: the action the route needs, checked
+ * against the caller's role assignments (and its groups') at or above the target scope. Writes
+ * 403 AuthorizationFailed and returns false when none allows it. */
+bool sim_authz_check(struct sim_req *r, const struct sim_route *rt);
 
 /* ---- sim_graph.c ---- */
 json_t *sim_principal_to_json(const struct sim_principal *p, const char *select);
+/* Graph authorization: the app roles in the bearer against those the route's docs name.
+ * Writes 403 Authorization_RequestDenied and returns false when none is held. */
+bool sim_graph_roles_check(struct sim_req *r, const struct sim_route *rt);
 
 /* ---- sim_throttle.c ---- */
 void sim_throttle_defaults(void);
@@ -391,6 +404,12 @@ bool sim_throttle_from_json(const json_t *j, char *err, size_t cap);
  * answered (error) or must be dropped (r->reset). Called without the state lock. */
 bool sim_faults_apply(struct sim_req *r, const char *op);
 bool sim_faults_set(const json_t *j, char *err, size_t cap);
+/* The first per-scope fault (faults.scopes) of kind (NULL: any) at or above path that applies
+ * to op, or NULL. */
+const json_t *sim_scope_fault(const char *path, const char *op, const char *kind);
+/* Answers a request hit by a per-scope policy deny, lock or role-assignment limit (returns
+ * false); true when none applies. */
+bool sim_scope_faults_check(struct sim_req *r, const struct sim_route *rt);
 void sim_stats_count(const char *op);
 void sim_stats_mutation(struct sim_req *r);
 

@@ -1,6 +1,7 @@
 /* sim_arm_authz.c: Microsoft.Authorization: the built-in role definitions the project cares
  * about (real GUIDs and permissions) and role assignments: PUT/GET/DELETE/list at any scope,
  * with ARM's validation rules and the atScope()/assignedTo()/principalId filters. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -641,6 +642,153 @@ out:
     free(scope);
 }
 
+/* ---- authorization of the caller ---- */
+
+/* An action pattern against an action: case-insensitive, '*' matching any run of characters
+ * (https://learn.microsoft.com/azure/role-based-access-control/role-definitions#actions:
+ * "The wildcard (*) character ... grants access to all operations that match the string"). */
+static bool action_match(const char *pat, const char *act)
+{
+    for (; *pat; pat++, act++) {
+        if (*pat == '*') {
+            for (const char *a = act;; a++) {
+                if (action_match(pat + 1, a))
+                    return true;
+                if (!*a)
+                    return false;
+            }
+        }
+        if (!*act || tolower((unsigned char)*pat) != tolower((unsigned char)*act))
+            return false;
+    }
+    return *act == '\0';
+}
+
+static bool any_match(const char *const *pats, const char *act)
+{
+    for (; *pats; pats++) {
+        if (action_match(*pats, act))
+            return true;
+    }
+    return false;
+}
+
+/* A role grants Actions minus its NotActions
+ * (https://learn.microsoft.com/azure/role-based-access-control/role-definitions#notactions). */
+static bool role_allows(const struct role *ro, const char *action)
+{
+    return ro && any_match(ro->actions, action) && !any_match(ro->not_actions, action);
+}
+
+/* Calls f for every role assignment of principal (and of the groups it is in, transitively)
+ * at or above scope_lc: assignments are inherited down the scope hierarchy
+ * (https://learn.microsoft.com/azure/role-based-access-control/scope-overview). f returns true
+ * to stop. */
+static bool each_effective_ra(const char *principal, const char *scope_lc,
+                              bool (*f)(const struct sim_ra *, void *), void *arg)
+{
+    struct sim_principal *p = sim_principal_get(principal);
+    struct sim_vec ids = {0};
+    bool stop = false;
+
+    sim_vec_push(&ids, (void *)principal);
+    if (p) {
+        struct sim_vec groups = {0};
+        sim_principal_groups(p, &groups);
+        for (size_t i = 0; i < groups.len; i++)
+            sim_vec_push(&ids, ((struct sim_principal *)groups.items[i])->id);
+        sim_vec_cleanup(&groups);
+    }
+    for (size_t i = 0; i < ids.len && !stop; i++) {
+        char *k = sim_lc(ids.items[i]);
+        struct sim_vec *v = sim_map_get(&S.ra_by_principal, k);
+        free(k);
+        for (size_t n = 0; v && n < v->len && !stop; n++) {
+            const struct sim_ra *ra = v->items[n];
+            if (at_or_above(ra->sc->scope_lc, scope_lc))
+                stop = f(ra, arg);
+        }
+    }
+    sim_vec_cleanup(&ids);
+    return stop;
+}
+
+static bool ra_allows(const struct sim_ra *ra, void *action)
+{
+    return role_allows(role_get(ra->role), action);
+}
+
+/* The action each mutating ARM operation needs, from the resource provider operations list
+ * (https://learn.microsoft.com/azure/role-based-access-control/permissions/compute and
+ * .../permissions/management-and-governance#microsoftauthorization). Reads are not checked. */
+static const struct {
+    const char *op;
+    const char *action;
+} OP_ACTIONS[] = {
+    {"vm.patch", "Microsoft.Compute/virtualMachines/write"},
+    {"ext.put", "Microsoft.Compute/virtualMachines/extensions/write"},
+    {"ext.delete", "Microsoft.Compute/virtualMachines/extensions/delete"},
+    {"ra.put", "Microsoft.Authorization/roleAssignments/write"},
+    {"ra.delete", "Microsoft.Authorization/roleAssignments/delete"},
+};
+
+bool sim_authz_check(struct sim_req *r, const struct sim_route *rt)
+{
+    const char *action = NULL;
+    char *scope_lc;
+    bool ok;
+
+    for (size_t i = 0; i < sizeof(OP_ACTIONS) / sizeof(OP_ACTIONS[0]) && !action; i++) {
+        if (strcmp(rt->op, OP_ACTIONS[i].op) == 0)
+            action = OP_ACTIONS[i].action;
+    }
+    if (!action)
+        return true;
+    scope_lc = sim_lc(r->url);
+    ok = each_effective_ra(r->client, scope_lc, ra_allows, (void *)action);
+    free(scope_lc);
+    if (ok)
+        return true;
+    /* 403 AuthorizationFailed, Azure's words (azure-wire.md section 8 [O];
+     * https://learn.microsoft.com/azure/role-based-access-control/troubleshooting#symptom---authorization-failed)
+     */
+    sim_arm_error(r, 403, "AuthorizationFailed",
+                  "The client '%s' with object id '%s' does not have authorization to perform "
+                  "action '%s' over scope '%s' or the scope is invalid. If access was recently "
+                  "granted, please refresh your credentials.",
+                  r->client, r->client, action, r->url);
+    return false;
+}
+
+/* GET {scope}/providers/Microsoft.Authorization/permissions: the caller's permissions at the
+ * scope, one entry per role assignment that applies (Permissions_ListForResourceGroup and
+ * Permissions_ListForResource, specification/authorization/resource-manager/
+ * Microsoft.Authorization/stable/2022-04-01/authorization-RoleDefinitionsCalls.json, schema
+ * PermissionGetResult {value: [Permission], nextLink}). */
+static bool perm_add(const struct sim_ra *ra, void *arg)
+{
+    const struct role *ro = role_get(ra->role);
+
+    if (ro)
+        json_array_append_new(arg, json_pack("{s:o, s:o, s:o, s:[], s:n, s:n}", "actions",
+                                             strs(ro->actions), "notActions", strs(ro->not_actions),
+                                             "dataActions", strs(ro->data_actions),
+                                             "notDataActions", "condition", "conditionVersion"));
+    return false;
+}
+
+static void permissions(struct sim_req *r)
+{
+    char *scope = scope_of(r, authz_index(r));
+    char *scope_lc = sim_lc(scope);
+    json_t *value = json_array();
+
+    each_effective_ra(r->client, scope_lc, perm_add, value);
+    sim_reply_json(r, 200, json_pack("{s:o}", "value", value));
+    free(scope_lc);
+    free(scope);
+}
+
 bool sim_authz_route(struct sim_req *r, struct sim_route *rt)
 {
     int i = authz_index(r);
@@ -650,6 +798,9 @@ bool sim_authz_route(struct sim_req *r, struct sim_route *rt)
 
     if (i < 0)
         return false;
+    /* the documented forms are a resource group and a resource; azsim serves any scope */
+    if (get && r->nseg == i + 3 && sim_seg_is(r, i + 2, "permissions"))
+        return sim_arm_route(rt, permissions, "rd.permissions", tk, sub);
     if (sim_seg_is(r, i + 2, "roleDefinitions")) {
         if (get && r->nseg == i + 3)
             return sim_arm_route(rt, rd_list, "rd.list", tk, sub);

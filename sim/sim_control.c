@@ -404,9 +404,11 @@ static void stats_clear(void)
 {
     json_decref(S.stats_requests);
     json_decref(S.stats_violations_by_client);
+    json_decref(S.stats_violations_by_bucket);
     json_decref(S.mutations);
     S.stats_requests = json_object();
     S.stats_violations_by_client = json_object();
+    S.stats_violations_by_bucket = json_object();
     S.mutations = json_array();
     S.stats_429 = 0;
     S.stats_violations = 0;
@@ -417,10 +419,11 @@ static void stats(struct sim_req *r)
     if (strcmp(r->method, "POST") == 0)
         stats_clear();
     sim_reply_json(r, 200,
-                   json_pack("{s:O, s:I, s:I, s:O, s:O}", "requests", S.stats_requests,
+                   json_pack("{s:O, s:I, s:I, s:O, s:O, s:O}", "requests", S.stats_requests,
                              "throttled429", (json_int_t)S.stats_429, "violations",
                              (json_int_t)S.stats_violations, "violationsByClient",
-                             S.stats_violations_by_client, "mutations", S.mutations));
+                             S.stats_violations_by_client, "violationsByBucket",
+                             S.stats_violations_by_bucket, "mutations", S.mutations));
 }
 
 static void reset(struct sim_req *r)

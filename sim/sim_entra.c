@@ -484,8 +484,18 @@ static bool secret_eq(const char *a, const char *b)
     return d == 0;
 }
 
+static bool is_arm_aud(const char *aud)
+{
+    for (int i = 0; ARM_AUDS[i]; i++) {
+        if (strcmp(aud, ARM_AUDS[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void token(struct sim_req *r)
 {
+    json_t *claims;
     const char *tenant = r->segs[0];
     struct treq t = {0};
     struct sim_app *a;
@@ -548,8 +558,13 @@ static void token(struct sim_req *r)
         goto out;
     }
     snprintf(r->client, sizeof(r->client), "%s", a->sp_id);
-    tok = sim_token_sign(
-        sim_token_app_claims(r->base, resource, a->app_id, a->sp_id, TOKEN_LIFETIME_S), NULL);
+    claims = sim_token_app_claims(r->base, resource, a->app_id, a->sp_id, TOKEN_LIFETIME_S);
+    /* An app-only token carries the application permissions consented for that resource in
+     * `roles` (https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference,
+     * "roles"); ARM defines none, so only Graph tokens have them. */
+    if (a->graph_roles && json_array_size(a->graph_roles) > 0 && !is_arm_aud(resource))
+        json_object_set_new(claims, "roles", json_deep_copy(a->graph_roles));
+    tok = sim_token_sign(claims, NULL);
     sim_reply_json(r, 200,
                    json_pack("{s:s, s:i, s:i, s:s}", "token_type", "Bearer", "expires_in",
                              TOKEN_LIFETIME_S, "ext_expires_in", TOKEN_LIFETIME_S, "access_token",
@@ -747,10 +762,7 @@ bool sim_bearer_check(struct sim_req *r, bool arm)
     if (!aud)
         aud = "";
     if (arm) {
-        bool hit = false;
-        for (int i = 0; ARM_AUDS[i] && !hit; i++)
-            hit = strcmp(aud, ARM_AUDS[i]) == 0;
-        if (!hit) {
+        if (!is_arm_aud(aud)) {
             snprintf(msg, sizeof(msg),
                      "The access token has been obtained for wrong audience or resource '%s'. It "
                      "should exactly match with one of the allowed audiences "
@@ -774,6 +786,15 @@ bool sim_bearer_check(struct sim_req *r, bool arm)
     }
     oid = json_string_value(json_object_get(j.claims, "oid"));
     snprintf(r->client, sizeof(r->client), "%s", oid ? oid : "unknown");
+    snprintf(r->appid, sizeof(r->appid), "%s",
+             sim_or(json_string_value(json_object_get(j.claims, "appid")), ""));
+    r->roles[0] = '\0';
+    for (size_t i = 0; i < json_array_size(json_object_get(j.claims, "roles")); i++) {
+        const char *role = json_string_value(json_array_get(json_object_get(j.claims, "roles"), i));
+        size_t o = strlen(r->roles);
+        if (role)
+            snprintf(r->roles + o, sizeof(r->roles) - o, "%s,", role);
+    }
     ok = true;
 out:
     jws_cleanup(&j);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sim.h"
 #include "vmlogind/clock.h"
@@ -526,6 +527,84 @@ static void deleted_item(struct sim_req *r)
         return;
     }
     sim_reply_json(r, 200, sim_principal_to_json(p, sim_query(r, "$select")));
+}
+
+/* ---- app roles ---- */
+
+/* The application permissions that allow each call, least privileged first, as each call's
+ * page in https://learn.microsoft.com/graph/api/ names them under "Permissions" (user-get,
+ * group-get, group-list-transitivemembers, device-get, serviceprincipal-get,
+ * serviceprincipal-post-serviceprincipals, directoryobject-getbyids,
+ * user-list-transitivememberof, directoryobject-checkmembergroups,
+ * directoryobject-getmemberobjects, directory-deleteditems-get). Directory.ReadWrite.All
+ * appears on every read page as a higher privilege. */
+#define R_DIR "Directory.Read.All", "Directory.ReadWrite.All"
+static const char *const P_USERS[] = {"User.Read.All", "User.ReadWrite.All", R_DIR, NULL};
+static const char *const P_GROUPS[] = {"GroupMember.Read.All", "Group.Read.All",
+                                       "Group.ReadWrite.All", R_DIR, NULL};
+static const char *const P_DEVICES[] = {"Device.Read.All", "Device.ReadWrite.All", R_DIR, NULL};
+static const char *const P_SPS[] = {"Application.Read.All", "Application.ReadWrite.All", R_DIR,
+                                    NULL};
+static const char *const P_SP_CREATE[] = {
+    "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All", "Directory.ReadWrite.All", NULL};
+static const char *const P_DIRECTORY[] = {R_DIR, NULL};
+static const char *const P_MEMBERSHIP[] = {"GroupMember.Read.All", "Group.Read.All", R_DIR, NULL};
+static const char *const P_DELETED[] = {"User.Read.All", "Group.Read.All", "Application.Read.All",
+                                        R_DIR, NULL};
+
+static const char *const *needed_roles(const struct sim_req *r, const char *op)
+{
+    if (strcmp(op, "graph.sp.create") == 0)
+        return P_SP_CREATE;
+    if (strcmp(op, "graph.getByIds") == 0)
+        return P_DIRECTORY;
+    if (strcmp(op, "graph.deletedItems.get") == 0)
+        return P_DELETED;
+    if (strcmp(op, "graph.memberOf") == 0 || strcmp(op, "graph.checkMemberGroups") == 0 ||
+        strcmp(op, "graph.getMemberObjects") == 0 || strcmp(op, "graph.group.members") == 0)
+        return P_MEMBERSHIP;
+    switch (kind_of_seg(r->segs[1])) {
+    case PR_USER:
+        return P_USERS;
+    case PR_GROUP:
+        return P_GROUPS;
+    case PR_DEVICE:
+        return P_DEVICES;
+    case PR_SP:
+        return P_SPS;
+    default:
+        return P_DIRECTORY;
+    }
+}
+
+static bool holds(const char *roles, const char *role)
+{
+    size_t n = strlen(role);
+
+    for (const char *p = roles; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncasecmp(p, role, n) == 0)
+            return true;
+        p += len + (comma != NULL);
+    }
+    return false;
+}
+
+bool sim_graph_roles_check(struct sim_req *r, const struct sim_route *rt)
+{
+    const char *const *need = needed_roles(r, rt->op);
+
+    for (size_t i = 0; need[i]; i++) {
+        if (holds(r->roles, need[i]))
+            return true;
+    }
+    /* 403 Authorization_RequestDenied (azure-wire.md section 11 [O];
+     * https://learn.microsoft.com/graph/resolve-auth-errors#403-forbidden-authorization_requestdenied)
+     */
+    sim_graph_error(r, 403, "Authorization_RequestDenied",
+                    "Insufficient privileges to complete the operation.");
+    return false;
 }
 
 static bool set(struct sim_route *rt, sim_handler fn, const char *op, int tkind)

@@ -249,6 +249,12 @@ static void run(struct sim_req *r)
         goto out;
     if ((rt.area == AREA_ARM || rt.area == AREA_GRAPH) && !sim_throttle_take(r, &rt))
         goto out;
+    if (rt.area == AREA_ARM && (!sim_authz_check(r, &rt) || !sim_scope_faults_check(r, &rt))) {
+        sim_stats_mutation(r); /* refused writes are recorded too, with their status */
+        goto out;
+    }
+    if (rt.area == AREA_GRAPH && !sim_graph_roles_check(r, &rt))
+        goto out;
     rt.fn(r);
     if (rt.area == AREA_ARM && strcmp(r->method, "GET") != 0)
         sim_stats_mutation(r);

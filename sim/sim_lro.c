@@ -28,6 +28,50 @@ int64_t sim_lro_duration(const char *kind)
     return (int64_t)(ms * S.time_scale);
 }
 
+/* Per-scope faults (sim_faults.c) that shape an operation's outcome. */
+static void scope_outcome(struct sim_req *r, const struct sim_vm *vm, struct sim_op *op)
+{
+    const json_t *f = sim_scope_fault(vm->id, r->op, NULL);
+    const char *kind = json_string_value(json_object_get(f, "kind"));
+    const char *code = NULL, *msg = NULL;
+    char *owned = NULL;
+
+    if (kind == NULL)
+        return;
+    if (strcmp(kind, "operationPreempted") == 0) {
+        /* azure-wire.md section 7: a Canceled outcome with OperationPreempted */
+        code = "OperationPreempted";
+        msg = "Operation execution has been preempted by a more recent operation.";
+    } else if (strcmp(kind, "extensionTimeout") == 0) {
+        /* Extensions have a 90-minute provisioning timeout, then the extension is Failed
+         * (https://learn.microsoft.com/troubleshoot/azure/virtual-machines/windows/
+         * vm-extension-provisioning-timeout); 90 min scaled by --time-scale here. */
+        code = "VMExtensionProvisioningTimeout";
+        owned = xasprintf("Provisioning of VM extension %s has timed out. Extension provisioning "
+                          "has taken too long to complete. The extension did not report a "
+                          "message.",
+                          op->ext_name ? op->ext_name : "");
+        msg = owned;
+        op->end_ms = op->start_ms + (int64_t)(90.0 * 60000.0 * S.time_scale);
+    } else if (strcmp(kind, "agentNotReady") == 0) {
+        /* the VM agent does not report: https://learn.microsoft.com/troubleshoot/azure/
+         * virtual-machines/windows/windows-azure-guest-agent */
+        code = "VMAgentStatusCommunicationError";
+        owned = xasprintf("VM '%s' has not reported status for VM agent or extensions. Verify "
+                          "that the OS is up and healthy, the VM has a running VM Agent, and "
+                          "that it can establish outbound connections to Azure storage.",
+                          vm->name);
+        msg = owned;
+    } else {
+        return;
+    }
+    free(op->err_code);
+    free(op->err_message);
+    op->err_code = xstrdup(code);
+    op->err_message = xstrdup(msg);
+    free(owned);
+}
+
 struct sim_op *sim_op_start(struct sim_req *r, enum sim_op_kind kind, struct sim_vm *vm,
                             const char *ext_name, int64_t duration_ms)
 {
@@ -57,6 +101,7 @@ struct sim_op *sim_op_start(struct sim_req *r, enum sim_op_kind kind, struct sim
         op->err_code = xstrdup("InternalExecutionError");
         op->err_message = xstrdup("An internal execution error occurred. Please retry later.");
     }
+    scope_outcome(r, vm, op);
     if (kind == OP_IDENTITY) {
         free(vm->prov_state);
         vm->prov_state = xstrdup("Updating");

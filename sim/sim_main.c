@@ -113,6 +113,7 @@ static void state_init(const struct opts *o)
     S.faults = json_object();
     S.stats_requests = json_object();
     S.stats_violations_by_client = json_object();
+    S.stats_violations_by_bucket = json_object();
     S.mutations = json_array();
     sim_throttle_defaults();
 }

@@ -591,19 +591,32 @@ static X509 *load_cert_rel(const char *file)
     return c;
 }
 
+static bool strings_ok(const json_t *a)
+{
+    if (!json_is_array(a))
+        return false;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        if (!json_is_string(json_array_get(a, i)))
+            return false;
+    }
+    return true;
+}
+
 bool sim_state_add_app(const json_t *j, const char *path, char *err, size_t cap)
 {
     const char *app_id, *dn = "azsim app", *secret = NULL, *spid = NULL;
-    json_t *certs = NULL, *fed = NULL, *pems = NULL;
+    json_t *certs = NULL, *fed = NULL, *pems = NULL, *roles = NULL;
     struct sim_app *a;
     char *k;
 
-    if (!unpack(j, path, err, cap, "{s:s, s?s, s?s, s?o, s?o, s?o, s?s}", "appId", &app_id,
+    if (!unpack(j, path, err, cap, "{s:s, s?s, s?s, s?o, s?o, s?o, s?s, s?o}", "appId", &app_id,
                 "displayName", &dn, "clientSecret", &secret, "certificateFiles", &certs,
-                "certificatePems", &pems, "federatedCredentials", &fed, "servicePrincipalId",
-                &spid) ||
+                "certificatePems", &pems, "federatedCredentials", &fed, "servicePrincipalId", &spid,
+                "graphAppRoles", &roles) ||
         !guid_ok(app_id, path, "appId", err, cap))
         return false;
+    if (roles && !strings_ok(roles))
+        return fail(err, cap, path, "graphAppRoles must be an array of app role values");
     if (spid && !guid_ok(spid, path, "servicePrincipalId", err, cap))
         return false;
     if (sim_app_get(app_id))
@@ -613,6 +626,7 @@ bool sim_state_add_app(const json_t *j, const char *path, char *err, size_t cap)
     a->display_name = xstrdup(dn);
     a->secret = dup_or(secret, NULL);
     a->federated = fed ? json_deep_copy(fed) : json_array();
+    a->graph_roles = json_deep_copy(roles); /* NULL: none granted */
     for (size_t i = 0; i < json_array_size(certs); i++) {
         const char *f = json_string_value(json_array_get(certs, i));
         X509 *c = f ? load_cert_rel(f) : NULL;
@@ -999,6 +1013,7 @@ void sim_state_clear(void)
             X509_free(a->certs.items[k]);
         sim_vec_cleanup(&a->certs);
         json_decref(a->federated);
+        json_decref(a->graph_roles);
         free(a->app_id);
         free(a->display_name);
         free(a->secret);

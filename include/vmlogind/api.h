@@ -71,6 +71,8 @@ void api_vms_get(struct http_request *req);
 void api_subscriptions_list(struct http_request *req);
 void api_sync_get(struct http_request *req);
 void api_sync_post(struct http_request *req);
+/* vmlogind's own permissions in Azure (api_diagnostics.c). */
+void api_diagnostics_permissions(struct http_request *req);
 
 /* ---- Entra login (api_entra_login.c, api_operations.c, api_compliance.c) ---------------- */
 

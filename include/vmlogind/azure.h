@@ -88,6 +88,10 @@ struct azure_error {
     int64_t retry_after_ms; /* -1 when absent */
     int transport;          /* CURLcode of a transport failure, 0 otherwise */
     int attempts;           /* requests sent for this call */
+    /* additionalInfo[].info.policyAssignmentId of a policy deny */
+    char policy_assignment[512];
+    /* the x-ms-client-request-id (Graph: client-request-id) vmlogind sent, for support cases */
+    char client_request_id[64];
 };
 
 void azure_error_clear(struct azure_error *e);

@@ -221,6 +221,20 @@ enum err azure_role_assignments_list(struct azure_client *c, const char *scope,
                                      const struct azure_ra_filter *filter,
                                      azure_role_assignments_fn fn, void *arg,
                                      struct azure_error *ae) VL_MUST_CHECK;
+/* One entry of Permissions_List: what a role assignment that applies to the caller allows. */
+struct azure_permission {
+    char **actions;
+    size_t n_actions;
+    char **not_actions;
+    size_t n_not_actions;
+};
+/* GET {scope}/providers/Microsoft.Authorization/permissions (scope: a resource group or a
+ * resource): the caller's own permission entries, all pages. *out is freed with
+ * azure_permissions_free. */
+enum err azure_permissions_list(struct azure_client *c, const char *scope,
+                                struct azure_permission **out, size_t *n,
+                                struct azure_error *ae) VL_MUST_CHECK;
+void azure_permissions_free(struct azure_permission *v, size_t n);
 enum err azure_role_assignment_get(struct azure_client *c, const char *scope, const char *name,
                                    struct azure_role_assignment *out,
                                    struct azure_error *ae) VL_MUST_CHECK;

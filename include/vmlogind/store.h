@@ -604,4 +604,17 @@ enum err store_sync_run_latest(struct store *st, struct store_sync_run *latest,
                                struct store_sync_run *last_done,
                                struct err_detail *d) VL_MUST_CHECK;
 
+/* ---- permission_checks (store_permissions.c) ---- */
+
+/* The last report of vmlogind's own permissions for subject ("self"): result is JSON text. */
+enum err store_permission_check_put(struct store *st, const char *subject, const char *result,
+                                    int64_t now, struct err_detail *d) VL_MUST_CHECK;
+/* ERR_NOT_FOUND before the first check; *result is the caller's to free. */
+enum err store_permission_check_get(struct store *st, const char *subject, char **result,
+                                    int64_t *checked_at, struct err_detail *d) VL_MUST_CHECK;
+/* Up to limit resource group names of the subscription's live VMs (as Azure spells them), in
+ * key order; *out is an array of n strings the caller frees (each, then the array). */
+enum err store_vm_resource_groups(struct store *st, const char *subscription_id, size_t limit,
+                                  char ***out, size_t *n, struct err_detail *d) VL_MUST_CHECK;
+
 #endif

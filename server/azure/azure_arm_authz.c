@@ -368,3 +368,62 @@ enum err azure_role_assignment_delete(struct azure_client *c, const char *scope,
     buf_cleanup(&url);
     return rc;
 }
+
+/* ---- the caller's own permissions ---------------------------------------------------------- */
+
+struct perm_acc {
+    struct azure_permission *v;
+    size_t n;
+};
+
+static enum err perm_page(const json_t *value, void *arg)
+{
+    struct perm_acc *a = arg;
+
+    if (a->n + json_array_size(value) > 10000)
+        return ERR_TOO_LARGE;
+    a->v = xrealloc(a->v, (a->n + json_array_size(value) + 1) * sizeof(*a->v));
+    for (size_t i = 0; i < json_array_size(value); i++) {
+        const json_t *e = json_array_get(value, i);
+        struct azure_permission *p = &a->v[a->n++];
+        p->actions = azure_strv_from_json(json_object_get(e, "actions"), &p->n_actions);
+        p->not_actions = azure_strv_from_json(json_object_get(e, "notActions"), &p->n_not_actions);
+    }
+    return ERR_OK;
+}
+
+void azure_permissions_free(struct azure_permission *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        azure_strv_free(v[i].actions, v[i].n_actions);
+        azure_strv_free(v[i].not_actions, v[i].n_not_actions);
+    }
+    free(v);
+}
+
+/* Permissions_ListForResourceGroup / Permissions_ListForResource (2022-04-01,
+ * authorization-RoleDefinitionsCalls.json): x-ms-pageable with nextLink. */
+enum err azure_permissions_list(struct azure_client *c, const char *scope,
+                                struct azure_permission **out, size_t *n, struct azure_error *ae)
+{
+    char sub[SUB_MAX];
+    struct buf url;
+    struct azure_request rq = {.method = "GET", .api = AZURE_API_ARM, .op = "permissions_list"};
+    struct perm_acc acc = {0};
+    enum err rc;
+
+    buf_init(&url, AZURE_URL_MAX_BYTES);
+    rc = authz_url(c, scope, "/providers/Microsoft.Authorization/permissions", NULL, NULL, &url);
+    rq.url = url.data;
+    rq.subscription = scope_sub(scope, sub, sizeof(sub));
+    if (rc == ERR_OK)
+        rc = azure_page_each(c, &rq, perm_page, &acc, ae);
+    if (rc != ERR_OK) {
+        azure_permissions_free(acc.v, acc.n);
+        acc = (struct perm_acc){0};
+    }
+    *out = acc.v;
+    *n = acc.n;
+    buf_cleanup(&url);
+    return rc;
+}

@@ -9,6 +9,7 @@
 
 #include "azure/azure_internal.h"
 #include "vmlogind/azure_arm.h"
+#include "vmlogind/log.h"
 #include "vmlogind/xalloc.h"
 
 #define SUBSCRIPTIONS_API "2022-12-01"
@@ -962,15 +963,16 @@ enum err azure_vm_identity_patch_body(const struct azure_vm *vm, struct buf *out
 }
 
 /* Sends method on {id}{suffix} with body, as the start of an LRO. */
-static enum err begin_on(struct azure_client *c, const char *method, const char *id,
-                         const char *suffix, const char *body, const char *op, struct azure_lro *l,
-                         struct azure_error *ae)
+static enum err begin_with(struct azure_client *c, const char *method, const char *id,
+                           const char *suffix, const char *body, const char *const *headers,
+                           const char *op, struct azure_lro *l, struct azure_error *ae)
 {
     char sub[ID_PART_MAX] = "";
     struct buf path;
     struct buf url;
     struct azure_response rs;
-    struct azure_request rq = {.method = method, .body = body, .api = AZURE_API_ARM, .op = op};
+    struct azure_request rq = {
+        .method = method, .body = body, .headers = headers, .api = AZURE_API_ARM, .op = op};
     enum err rc;
 
     azure_response_init(&rs);
@@ -991,6 +993,16 @@ static enum err begin_on(struct azure_client *c, const char *method, const char 
     return rc;
 }
 
+static enum err begin_on(struct azure_client *c, const char *method, const char *id,
+                         const char *suffix, const char *body, const char *op, struct azure_lro *l,
+                         struct azure_error *ae)
+{
+    return begin_with(c, method, id, suffix, body, NULL, op, l, ae);
+}
+
+/* How often the identity PATCH reads the VM again after 412 before it gives up. */
+#define IDENTITY_PATCH_TRIES 4
+
 enum err azure_vm_enable_system_identity(struct azure_client *c, const char *vm_id,
                                          const struct azure_vm *current, struct azure_lro *l,
                                          bool *skipped, struct azure_error *ae)
@@ -1008,13 +1020,33 @@ enum err azure_vm_enable_system_identity(struct azure_client *c, const char *vm_
         rc = azure_vm_get(c, vm_id, false, &read, ae);
         current = &read;
     }
-    if (rc == ERR_OK)
+    /* The PATCH names the user-assigned identities it read; sent with If-Match on the etag it
+     * read them from, a change meanwhile answers 412 and the VM is read again, so an identity
+     * added in between is never dropped (ARM conditional requests: If-Match on
+     * VirtualMachines_Update, azure-wire.md section 3). */
+    for (int tries = 0; rc == ERR_OK && tries < IDENTITY_PATCH_TRIES; tries++) {
+        char if_match[160];
+        const char *hdrs[] = {if_match, NULL};
+
+        buf_reset(&body);
         rc = azure_vm_identity_patch_body(current, &body, &needed);
+        if (rc != ERR_OK || !needed)
+            break;
+        snprintf(if_match, sizeof(if_match), "If-Match: %s", current->etag);
+        rc = begin_with(c, "PATCH", vm_id, NULL, body.data,
+                        current->etag != NULL && current->etag[0] != '\0' ? hdrs : NULL,
+                        "vm_patch_identity", l, ae);
+        if (rc == ERR_OK || ae->status != 412)
+            break;
+        log_info("vm_identity_etag_changed", "vm=%s etag=%s client_request_id=%s", vm_id,
+                 current->etag, ae->client_request_id);
+        azure_vm_cleanup(&read);
+        rc = azure_vm_get(c, vm_id, false, &read, ae);
+        current = &read;
+    }
     if (rc == ERR_OK && !needed) {
         *skipped = true;
         l->state = AZURE_LRO_SUCCEEDED;
-    } else if (rc == ERR_OK) {
-        rc = begin_on(c, "PATCH", vm_id, NULL, body.data, "vm_patch_identity", l, ae);
     }
     buf_cleanup(&body);
     azure_vm_cleanup(&read);

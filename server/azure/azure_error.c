@@ -56,6 +56,19 @@ static void set_message(struct azure_error *e, const char *s)
 }
 
 /* {code, message, details[]|innerError} */
+/* ARM's ErrorResponse.additionalInfo[] (type "PolicyViolation", info.policyAssignmentId) names
+ * the assignment behind RequestDisallowedByPolicy
+ * (https://learn.microsoft.com/azure/azure-resource-manager/troubleshooting/error-policy-requestdisallowedbypolicy;
+ * ErrorAdditionalInfo in specification/common-types/resource-management/v5/types.json). */
+static void policy_assignment(struct azure_error *e, const json_t *info)
+{
+    for (size_t i = 0; i < json_array_size(info) && e->policy_assignment[0] == '\0'; i++)
+        azure_strlcpy(
+            e->policy_assignment,
+            azure_json_str(json_object_get(json_array_get(info, i), "info"), "policyAssignmentId"),
+            sizeof(e->policy_assignment));
+}
+
 static void parse_object(struct azure_error *e, const json_t *o)
 {
     const json_t *details = json_object_get(o, "details");
@@ -70,6 +83,7 @@ static void parse_object(struct azure_error *e, const json_t *o)
         set_message(e, s);
         scan_aadsts(e, s);
     }
+    policy_assignment(e, json_object_get(o, "additionalInfo"));
     if (json_is_array(details) && json_array_size(details) > 0)
         azure_strlcpy(e->inner, azure_json_str(json_array_get(details, 0), "code"),
                       sizeof(e->inner));
@@ -104,7 +118,7 @@ void azure_error_parse(struct azure_error *e, long status, const char *body, siz
     const json_t *err;
 
     e->status = status;
-    e->code[0] = e->inner[0] = e->message[0] = '\0';
+    e->code[0] = e->inner[0] = e->message[0] = e->policy_assignment[0] = '\0';
     e->n_aadsts = 0;
     if (body != NULL && len > 0)
         root = json_loadb(body, len, 0, &jerr);

@@ -145,7 +145,12 @@ static struct curl_slist *build_headers(const struct azure_request *rq, const ch
 
     h = add_header(h, "Accept: application/json");
     h = add_header(h, "Expect:");
-    snprintf(line, sizeof(line), "x-ms-client-request-id: %s", request_id);
+    /* ARM reads x-ms-client-request-id (azure-wire.md section 1); Graph documents
+     * client-request-id
+     * (https://learn.microsoft.com/graph/best-practices-concept#reliability-and-support) */
+    snprintf(line, sizeof(line), "%s: %s",
+             rq->api == AZURE_API_GRAPH ? "client-request-id" : "x-ms-client-request-id",
+             request_id);
     h = add_header(h, line);
     if (rq->api == AZURE_API_ARM)
         h = add_header(h, "x-ms-return-client-request-id: true");
@@ -180,6 +185,7 @@ static CURLcode perform(struct azure_client *c, const struct azure_request *rq, 
         return CURLE_OUT_OF_MEMORY;
     h = build_headers(rq, token, request_id);
     curl_easy_setopt(e, CURLOPT_URL, rq->url);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "vmlogind/" VMLOGIND_VERSION);
     curl_easy_setopt(e, CURLOPT_SHARE, (CURLSH *)c->curl_share);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -433,6 +439,7 @@ enum err azure_http_send(struct azure_client *c, const struct azure_request *rq,
     azure_error_clear(ae);
     azure_response_init(rs);
     rc = send_loop(c, rq, &k, rs, ae);
+    azure_strlcpy(ae->client_request_id, k.request_id, sizeof(ae->client_request_id));
     azure_metrics_record(rq->op, k.attempts, k.throttled, rc != ERR_OK, clock_mono_ms() - k.start);
     if (rc != ERR_OK)
         log_info("azure_error",

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "vmlogind/model_login.h"
+#include "vmlogind/model_permissions.h"
 
 struct cause_entry {
     const char *cause;
@@ -61,6 +62,16 @@ static const struct cause_entry causes[] = {
      false},
     {MODEL_CAUSE_TIMEOUT, timeout_aliases, "", "the extension did not report back in time",
      "check that the VM agent is running and can reach Azure; vmlogind retries with backoff", true},
+    /* refusals a person must fix (model_permissions.h): held, never retried on their own */
+    {MODEL_CAUSE_AUTHORIZATION, none, "AuthorizationFailed",
+     "Azure refused vmlogind's identity the action (403 AuthorizationFailed)",
+     "see GET /v1/diagnostics/permissions for the role to assign and where, then enable again",
+     false},
+    {MODEL_CAUSE_POLICY, none, "RequestDisallowedByPolicy",
+     "an Azure Policy assignment denied the request",
+     "ask the policy assignment's owner for an exemption, then enable again", false},
+    {MODEL_CAUSE_LOCKED, none, "ScopeLocked", "a resource lock blocks the change",
+     "remove the lock, then enable again", false},
 };
 #define NCAUSES (sizeof(causes) / sizeof(causes[0]))
 

@@ -15,7 +15,9 @@
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
 #include "vmlogind/model_grant.h"
+#include "vmlogind/model_permissions.h"
 #include "vmlogind/reconcile_grant.h"
+#include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/store_grants.h"
 #include "vmlogind/uuid.h"
 #include "vmlogind/xalloc.h"
@@ -99,7 +101,7 @@ static void again_after(struct run *r, enum err rc)
 static void fail_grant(struct run *r, const char *code, const char *fmt, ...) VL_PRINTF(3, 4);
 static void fail_grant(struct run *r, const char *code, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[1536];
     va_list ap;
     struct store_grant_update u = {
         .state = MODEL_GRANT_FAILED, .error_code = code, .error_message = msg};
@@ -134,8 +136,31 @@ static void cloud_again(struct run *r, const char *what, const struct azure_erro
 {
     int64_t delay = ae->retry_after_ms > 0 ? ae->retry_after_ms : backoff(r);
 
-    reconcile_again(r->res, delay, "%s %s: %ld %s %s", what, r->g.scope, ae->status, ae->code,
-                    ae->message);
+    reconcile_again(r->res, delay, "%s %s: %ld %s %s (client request id %s, Azure request id %s)",
+                    what, r->g.scope, ae->status, ae->code, ae->message, ae->client_request_id,
+                    ae->request_id);
+}
+
+/* A refusal a person must fix (403 AuthorizationFailed, a policy deny, a lock, a Graph app role
+ * missing): the grant fails with the diagnosis and is not retried. graph_role: the app role the
+ * Graph call needs (NULL for ARM). False when ae is something else. */
+static bool refused(struct run *r, const struct azure_error *ae, const char *graph_role)
+{
+    struct model_denial dn;
+
+    if (!model_denial_diagnose(ae->status, ae->code, ae->message, ae->policy_assignment, graph_role,
+                               &dn))
+        return false;
+    model_denial_add_ids(&dn, ae->client_request_id, ae->request_id);
+    log_warn("grant_refused",
+             "grant=%s scope=%s code=%s client_request_id=%s request_id=%s diagnosis=\"%s\"",
+             r->g.id, r->g.scope, ae->code, ae->client_request_id, ae->request_id, dn.message);
+    if ((strcmp(dn.cause, MODEL_CAUSE_AUTHORIZATION) == 0 ||
+         strcmp(dn.cause, MODEL_CAUSE_GRAPH_DENIED) == 0) &&
+        reconcile_permissions_schedule(r->env->store, r->now, NULL) != ERR_OK)
+        log_warn("permissions_schedule_failed", "grant=%s", r->g.id);
+    fail_grant(r, dn.cause, "%s", dn.message);
+    return true;
 }
 
 static bool is_transient(enum err rc, const struct azure_error *ae)
@@ -183,7 +208,7 @@ static bool resolve_upn(struct run *r)
     if (rc != ERR_OK) {
         if (is_transient(rc, &ae))
             cloud_again(r, "looking up the user of", &ae);
-        else
+        else if (!refused(r, &ae, "User.Read.All"))
             fail_grant(r, "directory_error", "Graph refused the lookup of %s: %ld %s %s", r->g.upn,
                        ae.status, ae.code, ae.message);
         return false;
@@ -242,7 +267,7 @@ static bool check_user_id(struct run *r)
     if (rc != ERR_OK) {
         if (is_transient(rc, &ae))
             cloud_again(r, "looking up the user of", &ae);
-        else
+        else if (!refused(r, &ae, "User.Read.All"))
             fail_grant(r, "directory_error", "Graph refused the lookup of %s: %ld %s %s",
                        r->g.principal_id, ae.status, ae.code, ae.message);
         return false;
@@ -538,7 +563,7 @@ static void put_assignment(struct run *r)
                       "ARM does not know the principal yet (directory replication); retrying");
     } else if (is_transient(rc, &ae)) {
         cloud_again(r, "creating the assignment at", &ae);
-    } else {
+    } else if (!refused(r, &ae, NULL)) {
         fail_grant(r, ae.code[0] ? ae.code : "arm_error", "ARM refused the assignment: %ld %s",
                    ae.status, ae.message);
     }
@@ -573,10 +598,22 @@ static void delete_assignment(struct run *r, const char *final_state, const char
     if (rc == ERR_NOT_FOUND)
         rc = ERR_OK; /* gone already */
     if (rc != ERR_OK) {
-        if (is_transient(rc, &ae))
+        struct model_denial dn;
+        if (is_transient(rc, &ae)) {
             cloud_again(r, "deleting the assignment at", &ae);
-        else
+        } else if (model_denial_diagnose(ae.status, ae.code, ae.message, ae.policy_assignment, NULL,
+                                         &dn)) {
+            /* held: the grant keeps its state with the diagnosis; revoking again retries */
+            model_denial_add_ids(&dn, ae.client_request_id, ae.request_id);
+            log_warn("grant_refused",
+                     "grant=%s scope=%s code=%s client_request_id=%s request_id=%s "
+                     "diagnosis=\"%s\"",
+                     r->g.id, r->g.scope, ae.code, ae.client_request_id, ae.request_id, dn.message);
+            wait_with(r, 0, dn.cause, dn.message);
+            reconcile_done(r->res);
+        } else {
             wait_with(r, backoff(r) * 4, ae.code[0] ? ae.code : "arm_error", ae.message);
+        }
         return;
     }
     rc = transition(r, &u, action, "succeeded", NULL, NULL);

@@ -1,7 +1,9 @@
 /* reconcile_kinds.c: the one table of task kinds the daemon runs, like the route table. */
 #include "vmlogind/reconcile.h"
 #include "vmlogind/reconcile_grant.h"
+#include "vmlogind/model_permissions.h"
 #include "vmlogind/reconcile_login.h"
+#include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/reconcile_sync.h"
 
 /* "noop": converges at once; lets tests and operators prove the loop is alive. */
@@ -21,6 +23,7 @@ const struct reconcile_kind reconcile_kinds[] = {
     {.kind = RECONCILE_KIND_SCOPE_LOGIN, .fn = reconcile_login_scope},
     {.kind = RECONCILE_KIND_VM_LOGIN, .fn = reconcile_login_vm},
     {.kind = RECONCILE_KIND_LOGIN_PREFLIGHT, .fn = reconcile_login_preflight},
+    {.kind = MODEL_PERM_TASK_KIND, .fn = reconcile_permissions},
 };
 
 const size_t reconcile_kinds_count = sizeof(reconcile_kinds) / sizeof(reconcile_kinds[0]);

@@ -18,7 +18,9 @@
 #include "vmlogind/azure_graph.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
+#include "vmlogind/model_permissions.h"
 #include "vmlogind/reconcile_login.h"
+#include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/reconcile_sync.h"
 #include "vmlogind/store_login.h"
 #include "vmlogind/uuid.h"
@@ -297,6 +299,7 @@ struct vm_run {
     struct azure_error lro_err; /* the error of a resumed operation that failed */
     struct look look;
     char fingerprint[600];
+    const char *denial_msg; /* a held refusal's diagnosis, recorded instead of the cause's */
 };
 
 static char *payload_op(const char *payload)
@@ -443,7 +446,7 @@ static enum err record(struct vm_run *r, const struct login_plan_out *p, const c
     struct model_diagnosis dg = {0};
     bool failed = p->cause[0] != '\0';
     const char *item_code = failed ? p->cause : p->note[0] ? "note" : NULL;
-    char item_msg[512] = "";
+    char item_msg[1536] = "";
     struct store_vm_login row = {
         .vm_key = r->scope.key,
         .setting_key = r->has_setting ? r->setting.scope_key : NULL,
@@ -468,7 +471,13 @@ static enum err record(struct vm_run *r, const struct login_plan_out *p, const c
             dg = l->diag;
         row.cause_code = (char *)p->cause;
         row.cause_message = dg.meaning;
-        snprintf(item_msg, sizeof(item_msg), "%s", dg.meaning);
+        if (r->denial_msg == NULL && r->has_prior && r->prior.cause_code != NULL &&
+            r->prior.cause_message != NULL && strcmp(r->prior.cause_code, p->cause) == 0 &&
+            model_denial_cause(p->cause))
+            r->denial_msg = r->prior.cause_message; /* held: keep the diagnosis */
+        if (r->denial_msg != NULL)
+            row.cause_message = (char *)r->denial_msg;
+        snprintf(item_msg, sizeof(item_msg), "%s", row.cause_message);
     } else if (p->note[0] != '\0') {
         snprintf(item_msg, sizeof(item_msg), "%s", p->note);
     }
@@ -493,6 +502,38 @@ static enum err record(struct vm_run *r, const struct login_plan_out *p, const c
     return store_tx_commit(st, &d);
 }
 
+/* A refusal a person must fix (403 AuthorizationFailed, a policy deny, a lock): the step ends
+ * failed with the diagnosis and is held, not retried, until the setting is applied again (its
+ * generation is in the fingerprint). False when ae is something else. */
+static bool held_refusal(struct vm_run *r, const char *step, const struct azure_error *ae,
+                         struct reconcile_result *res)
+{
+    struct model_denial dn;
+    struct login_plan_out f = {0};
+
+    if (!model_denial_diagnose(ae->status, ae->code, ae->message, ae->policy_assignment, NULL, &dn))
+        return false;
+    model_denial_add_ids(&dn, ae->client_request_id, ae->request_id);
+    f.action = LOGIN_ACT_FAIL;
+    f.state = "failed";
+    f.step = step;
+    f.item_status = "Failed";
+    snprintf(f.cause, sizeof(f.cause), "%s", dn.cause);
+    r->denial_msg = dn.message;
+    if (strcmp(dn.cause, MODEL_CAUSE_AUTHORIZATION) == 0 &&
+        reconcile_permissions_schedule(r->env->store, clock_now_ms(), NULL) != ERR_OK)
+        log_warn("permissions_schedule_failed", "vm=%s", r->scope.arm);
+    log_warn("login_refused",
+             "vm=%s step=%s code=%s client_request_id=%s request_id=%s diagnosis=\"%s\"",
+             r->scope.arm, step, ae->code, ae->client_request_id, ae->request_id, dn.message);
+    if (record(r, &f, "entraLogin.failed", "failed", r->prior.failures + 1) != ERR_OK)
+        reconcile_again(res, 0, "recording %s", r->scope.arm);
+    else
+        reconcile_failed(res, "%s: %s: %s", r->scope.arm, dn.cause, dn.message);
+    r->denial_msg = NULL;
+    return true;
+}
+
 static void arm_error_again(struct vm_run *r, struct reconcile_result *res,
                             const struct azure_error *ae, const char *what)
 {
@@ -502,7 +543,8 @@ static void arm_error_again(struct vm_run *r, struct reconcile_result *res,
         delay = ae->retry_after_ms;
     else if (ae->status == 409)
         delay = WAIT_BUSY_MS; /* busy, not running, or a failed extension: look again soon */
-    reconcile_again(res, delay, "%s %s: %s %s", what, r->scope.arm, ae->code, ae->message);
+    reconcile_again(res, delay, "%s %s: %s %s (client request id %s, Azure request id %s)", what,
+                    r->scope.arm, ae->code, ae->message, ae->client_request_id, ae->request_id);
 }
 
 /* Starts a change; on success the task keeps the operation's state to poll. */
@@ -551,7 +593,8 @@ static void apply_change(struct vm_run *r, const struct login_plan_out *p,
                                     &lro, &ae);
     }
     if (rc != ERR_OK) {
-        arm_error_again(r, res, &ae, login_action_str(p->action));
+        if (!held_refusal(r, p->step, &ae, res))
+            arm_error_again(r, res, &ae, login_action_str(p->action));
         goto out;
     }
     if (record(r, p, skipped ? NULL : action, "started",

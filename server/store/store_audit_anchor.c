@@ -287,7 +287,7 @@ static struct store_audit_cp *cps_add(struct cps *l)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
-        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+        l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
     }
     l->v[l->n] = (struct store_audit_cp){0};
     return &l->v[l->n++];

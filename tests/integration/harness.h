@@ -100,6 +100,8 @@ const char *h_bearer(const char *token);
 #define H_DEMO_SECRET "azsim-demo-secret-not-a-credential"
 #define H_API_AUDIENCE "api://vmlogind-test"
 #define H_DEMO_SCENARIO SOURCE_DIR "/sim/scenarios/demo.json"
+/* the demo app's service principal (its role assignments are in demo.json) */
+#define H_DEMO_APP_SP "0a1b2c3d-0000-4000-8000-00000000e001"
 
 /* vmlogind pointed at azsim: custom cloud on the sim's URL, the demo app's secret (in a file),
  * the sim's certificate as CA bundle, callers' JWTs from the sim's tenant with audience

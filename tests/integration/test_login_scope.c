@@ -200,7 +200,8 @@ static void test_disable_keeps_identity(void **state)
 /* Removes the extension behind vmlogind's back, with an ARM token of azsim's own minting. */
 static void delete_out_of_band(struct lctx *c, const char *vm_arm)
 {
-    json_t *t = sim(c, "POST", "/_sim/tokens", "{\"aud\":\"https://management.azure.com\"}");
+    json_t *t = sim(c, "POST", "/_sim/tokens",
+                    "{\"aud\":\"https://management.azure.com\",\"oid\":\"" H_DEMO_APP_SP "\"}");
     char url[1024];
     const char *h[] = {h_bearer(json_string_value(json_object_get(t, "access_token"))), NULL};
     struct resp r;

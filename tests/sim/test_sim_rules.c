@@ -31,6 +31,10 @@
 #define CAROL "6b7c8d9e-0000-4000-8000-00000000d003"
 #define ADMIN_ROLE "1c0163c0-47e6-4577-8991-ea5c82e286e4"
 #define USER_ROLE "fb879df8-f326-4884-b1cf-06f3ad86be52"
+/* the demo app's service principal: holds Virtual Machine Contributor and Role Based Access
+ * Control Administrator on both subscriptions, and Graph app roles */
+#define APP_SP "0a1b2c3d-0000-4000-8000-00000000e001"
+#define STRANGER "11111111-0000-4000-8000-000000000099"
 
 static struct sim SIM;
 static char ARM_TOKEN[4096];
@@ -112,8 +116,8 @@ static int setup(void **state)
     snprintf(path, sizeof(path), "%s/sim/scenarios/demo.json", SOURCE_DIR);
     if (!h_sim_start(&SIM, path, args))
         return -1;
-    mint("{\"aud\":\"https://management.azure.com\",\"expiresIn\":3600}", ARM_TOKEN,
-         sizeof(ARM_TOKEN));
+    mint("{\"aud\":\"https://management.azure.com\",\"expiresIn\":3600,\"oid\":\"" APP_SP "\"}",
+         ARM_TOKEN, sizeof(ARM_TOKEN));
     return 0;
 }
 
@@ -707,6 +711,11 @@ static void test_role_assignment_rules(void **state)
     assert_int_equal(ra_put(VMS "win-vm-01", n1, USER_ROLE, CAROL, NULL, &r), 400);
     assert_string_equal(err_code(&r), "RoleAssignmentUpdateNotPermitted");
     h_resp_cleanup(&r);
+    /* the caller needs roleAssignments/write at the management group before ARM looks further */
+    control("POST", "/_sim/roleAssignments",
+            "{\"scope\":\"/providers/Microsoft.Management/managementGroups/mg1\","
+            "\"roleName\":\"User Access Administrator\",\"principalId\":\"" APP_SP "\"}",
+            201);
     assert_int_equal(ra_put("/providers/Microsoft.Management/managementGroups/mg1",
                             "c0000000-0000-4000-8000-000000000003", ADMIN_ROLE, ALICE, NULL, &r),
                      400);
@@ -792,9 +801,9 @@ static void test_role_assignment_filters(void **state)
     assert_int_equal(list_count(VMS "win-vm-01", "assignedTo('" CAROL "')"), 1);
     assert_int_equal(list_count(VMS "win-vm-01", "principalId%20eq%20'" CAROL "'"), 0);
     assert_int_equal(list_count(VMS "win-vm-01", "principalId%20eq%20'" ALICE "'"), 1);
-    /* atScope() at the VM: the VM's own, the RG's group assignment, the sub's Owner */
-    assert_int_equal(list_count(VMS "win-vm-01", "atScope()"), 1000 + 2);
-    assert_int_equal(list_count(VMS "ws2022-app-01", "atScope()"), 2);
+    /* atScope() at the VM: the VM's own, the RG's group assignment, the app's two at the sub */
+    assert_int_equal(list_count(VMS "win-vm-01", "atScope()"), 1000 + 2); /* a page of 2, more */
+    assert_int_equal(list_count(VMS "ws2022-app-01", "atScope()"), 1000 + 2);
     assert_int_equal(call("GET",
                           VMS "win-vm-01/providers/Microsoft.Authorization/roleAssignments?" AV
                               "&$filter=bogus",
@@ -811,7 +820,9 @@ static void test_graph(void **state)
     char t[4096];
     struct resp r;
     (void)state;
-    mint("{\"aud\":\"https://graph.microsoft.com\"}", t, sizeof(t));
+    mint("{\"aud\":\"https://graph.microsoft.com\",\"roles\":[\"Directory.Read.All\","
+         "\"Application.ReadWrite.All\"]}",
+         t, sizeof(t));
     assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, t, &r), 200);
     assert_string_equal(jstr(r.json, "id"), ALICE);
     assert_null(json_object_get(r.json, "userType"));
@@ -959,6 +970,285 @@ static void test_bad_scenario(void **state)
     free(text);
 }
 
+/* ---- authorization of the caller ---- */
+
+static void expect_denied(const char *method, const char *path, const char *body, const char *t,
+                          const char *action)
+{
+    struct resp r;
+    char *want;
+
+    assert_int_equal(call(method, path, body, t, &r), 403);
+    assert_string_equal(err_code(&r), "AuthorizationFailed");
+    want = xasprintf("The client '%s' with object id '%s' does not have authorization to perform "
+                     "action '%s' over scope '%.*s' or the scope is invalid. If access was "
+                     "recently granted, please refresh your credentials.",
+                     STRANGER, STRANGER, action, (int)strcspn(path, "?"), path);
+    assert_string_equal(jstr(r.json, "error.message"), want);
+    free(want);
+    h_resp_cleanup(&r);
+}
+
+static void test_arm_authorization(void **state)
+{
+    char t[4096];
+    struct resp r;
+    const char *vm = VMS "win-vm-01?" CV;
+    const char *ext = VMS "win-vm-01/extensions/AADLoginForWindows?" CV;
+    const char *ra = VMS "win-vm-01/providers/Microsoft.Authorization/roleAssignments/"
+                         "3f2a1b00-0000-4000-8000-000000000001?" AV;
+    const char *ra_body = "{\"properties\":{\"roleDefinitionId\":\"/subscriptions/" SUB1
+                          "/providers/Microsoft.Authorization/roleDefinitions/" USER_ROLE
+                          "\",\"principalId\":\"" ALICE "\",\"principalType\":\"User\"}}";
+    (void)state;
+    mint("{\"aud\":\"https://management.azure.com\",\"oid\":\"" STRANGER "\"}", t, sizeof(t));
+    /* no role at all: every write is refused, reads are not checked */
+    expect_denied("PATCH", vm, "{\"identity\":{\"type\":\"SystemAssigned\"}}", t,
+                  "Microsoft.Compute/virtualMachines/write");
+    expect_denied(
+        "PUT", ext,
+        "{\"location\":\"westeurope\",\"properties\":{\"publisher\":\"Microsoft.Azure."
+        "ActiveDirectory\",\"type\":\"AADLoginForWindows\",\"typeHandlerVersion\":\"1.0\"}}",
+        t, "Microsoft.Compute/virtualMachines/extensions/write");
+    expect_denied("DELETE", ext, NULL, t, "Microsoft.Compute/virtualMachines/extensions/delete");
+    expect_denied("PUT", ra, ra_body, t, "Microsoft.Authorization/roleAssignments/write");
+    assert_int_equal(call("GET", vm, NULL, t, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("GET", RG1 "/providers/Microsoft.Authorization/permissions?" AV, NULL, t, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 0);
+    h_resp_cleanup(&r);
+    /* Contributor, inherited from the subscription: VM writes yes, role assignments no
+     * (NotActions Microsoft.Authorization/ * /Write) */
+    control("POST", "/_sim/roleAssignments",
+            "{\"scope\":\"/subscriptions/" SUB1
+            "\",\"roleName\":\"Contributor\",\"principalId\":\"" STRANGER "\"}",
+            201);
+    assert_int_equal(call("PATCH", vm, "{\"identity\":{\"type\":\"SystemAssigned\"}}", t, &r), 200);
+    h_resp_cleanup(&r);
+    expect_denied("PUT", ra, ra_body, t, "Microsoft.Authorization/roleAssignments/write");
+    assert_int_equal(
+        call("GET", RG1 "/providers/Microsoft.Authorization/permissions?" AV, NULL, t, &r), 200);
+    assert_string_equal(jstr(r.json, "value.0.actions.0"), "*");
+    assert_string_equal(jstr(r.json, "value.0.notActions.1"), "Microsoft.Authorization/*/Write");
+    h_resp_cleanup(&r);
+    /* Role Based Access Control Administrator at the resource group, through a group */
+    control("POST", "/_sim/groups",
+            "{\"id\":\"11111111-0000-4000-8000-0000000000aa\",\"displayName\":\"rbac admins\"}",
+            201);
+    control("POST", "/_sim/servicePrincipals",
+            "{\"id\":\"" STRANGER "\",\"appId\":\"11111111-0000-4000-8000-0000000000ab\","
+            "\"displayName\":\"stranger\"}",
+            201);
+    control("POST", "/_sim/groups/11111111-0000-4000-8000-0000000000aa/members",
+            "{\"id\":\"" STRANGER "\"}", 200);
+    control("POST", "/_sim/roleAssignments",
+            "{\"scope\":\"" RG1 "\",\"roleName\":\"Role Based Access Control Administrator\","
+            "\"principalId\":\"11111111-0000-4000-8000-0000000000aa\"}",
+            201);
+    assert_int_equal(call("PUT", ra, ra_body, t, &r), 201);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("DELETE", ra, NULL, t, &r), 200);
+    h_resp_cleanup(&r);
+}
+
+static void test_graph_app_roles(void **state)
+{
+    char t[4096];
+    struct resp r;
+    (void)state;
+    mint("{\"aud\":\"https://graph.microsoft.com\"}", t, sizeof(t));
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, t, &r), 403);
+    assert_string_equal(err_code(&r), "Authorization_RequestDenied");
+    assert_string_equal(jstr(r.json, "error.message"),
+                        "Insufficient privileges to complete the operation.");
+    h_resp_cleanup(&r);
+    mint("{\"aud\":\"https://graph.microsoft.com\",\"roles\":[\"User.Read.All\"]}", t, sizeof(t));
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, t, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("POST", "/v1.0/directoryObjects/getByIds", "{\"ids\":[\"" ALICE "\"]}", t, &r), 403);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/devices", NULL, t, &r), 403);
+    h_resp_cleanup(&r);
+    /* the demo app's client-credentials token carries its consented app roles */
+    {
+        const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+        char *u = url("/" TENANT "/oauth2/v2.0/token");
+        struct jws j;
+        assert_int_equal(h_http("POST", u,
+                                "grant_type=client_credentials&client_id=" APP
+                                "&client_secret=" SECRET
+                                "&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+                                h, &r),
+                         200);
+        assert_int_equal(jws_parse(jstr(r.json, "access_token"), &j, NULL), ERR_OK);
+        assert_int_equal(json_array_size(json_object_get(j.claims, "roles")), 5);
+        jws_cleanup(&j);
+        free(u);
+        h_resp_cleanup(&r);
+    }
+}
+
+/* ---- the errors production meets, injected per scope ---- */
+
+static void expect_op(const char *op, const char *status, const char *code)
+{
+    struct resp r;
+
+    assert_int_equal(call("GET", op, NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "status"), status);
+    assert_string_equal(jstr(r.json, "error.code"), code);
+    h_resp_cleanup(&r);
+}
+
+/* PUT AADLoginForWindows (created or updated); the Azure-AsyncOperation path into op. */
+static void put_aad_op(const char *vm, char *op, size_t cap)
+{
+    struct resp r;
+    char *p = xasprintf(VMS "%s/extensions/AADLoginForWindows?" CV, vm);
+    char h[512];
+
+    assert_int_equal(call("PUT", p, AAD_BODY, NULL, &r) / 100, 2);
+    assert_true(h_resp_header(&r, "Azure-AsyncOperation", h, sizeof(h)));
+    snprintf(op, cap, "%s", h + strlen(SIM.p.url));
+    h_resp_cleanup(&r);
+    free(p);
+}
+
+static void test_scope_faults(void **state)
+{
+    char op[512];
+    struct resp r;
+    const char *pa = "/subscriptions/" SUB1 "/providers/Microsoft.Authorization/policyAssignments/"
+                     "deny-aad-login";
+    (void)state;
+    control("PUT", "/_sim/faults", "{\"scopes\":[{\"scope\":\"/x\",\"kind\":\"flood\"}]}", 400);
+    control("PUT", "/_sim/faults",
+            "{\"scopes\":["
+            "{\"scope\":\"" RG1 "\",\"kind\":\"policyDeny\",\"operations\":[\"ext.put\"],"
+            "\"policyAssignmentId\":\"/subscriptions/" SUB1
+            "/providers/Microsoft.Authorization/policyAssignments/deny-aad-login\"},"
+            "{\"scope\":\"/subscriptions/" SUB1 "\",\"kind\":\"roleAssignmentLimit\"}]}",
+            200);
+    put_ext("ws2022-app-01", "AADLoginForWindows", 403, "RequestDisallowedByPolicy", NULL, 0);
+    assert_int_equal(
+        call("PUT", VMS "ws2022-app-01/extensions/AADLoginForWindows?" CV, AAD_BODY, NULL, &r),
+        403);
+    assert_string_equal(jstr(r.json, "error.additionalInfo.0.type"), "PolicyViolation");
+    assert_string_equal(jstr(r.json, "error.additionalInfo.0.info.policyAssignmentId"), pa);
+    assert_non_null(strstr(jstr(r.json, "error.message"), "was disallowed by policy"));
+    h_resp_cleanup(&r);
+    /* only the listed operation is denied */
+    patch_identity("ws2022-app-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 200, &r);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        ra_put(VMS "win-vm-01", "c0000000-0000-4000-8000-0000000000f1", USER_ROLE, ALICE, NULL, &r),
+        400);
+    assert_string_equal(err_code(&r), "RoleAssignmentLimitExceeded");
+    h_resp_cleanup(&r);
+    /* locks: CanNotDelete lets writes through and stops deletes; ReadOnly stops writes */
+    control("PUT", "/_sim/faults",
+            "{\"scopes\":[{\"scope\":\"" VMS "ws2022-app-01\",\"kind\":\"lock\","
+            "\"lockType\":\"CanNotDelete\",\"name\":\"keep\"},"
+            "{\"scope\":\"" VMS "win10-desk-01\",\"kind\":\"lock\",\"lockType\":\"ReadOnly\"}]}",
+            200);
+    put_ext("ws2022-app-01", "AADLoginForWindows", 201, NULL, op, sizeof(op));
+    assert_int_equal(
+        call("DELETE", VMS "ws2022-app-01/extensions/AADLoginForWindows?" CV, NULL, NULL, &r), 409);
+    assert_string_equal(err_code(&r), "ScopeLocked");
+    assert_non_null(strstr(jstr(r.json, "error.message"),
+                           "cannot perform delete operation because following scope(s) are "
+                           "locked: '" VMS "ws2022-app-01/providers/Microsoft.Authorization/locks/"
+                           "keep'"));
+    h_resp_cleanup(&r);
+    patch_identity("win10-desk-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 409, &r);
+    assert_string_equal(err_code(&r), "ScopeLocked");
+    h_resp_cleanup(&r);
+    /* operations: preempted, the 90-minute extension timeout, a VM agent that is not ready */
+    control("PUT", "/_sim/faults",
+            "{\"scopes\":[{\"scope\":\"" VMS "win10-desk-01\",\"kind\":\"operationPreempted\"},"
+            "{\"scope\":\"" VMS "win11-desk-01\",\"kind\":\"extensionTimeout\"},"
+            "{\"scope\":\"" VMS "ws2022-app-01\",\"kind\":\"agentNotReady\"}]}",
+            200);
+    patch_identity("win10-desk-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 200, &r);
+    assert_true(h_resp_header(&r, "Azure-AsyncOperation", op, sizeof(op)));
+    h_resp_cleanup(&r);
+    memmove(op, op + strlen(SIM.p.url), strlen(op) - strlen(SIM.p.url) + 1);
+    expect_op(op, "Canceled", "OperationPreempted");
+    put_aad_op("ws2022-app-01", op, sizeof(op));
+    expect_op(op, "Failed", "VMAgentStatusCommunicationError");
+    patch_identity("win11-desk-01", "{\"identity\":{\"type\":\"SystemAssigned\"}}", 200, &r);
+    h_resp_cleanup(&r);
+    put_aad_op("win11-desk-01", op, sizeof(op));
+    expect_op(op, "Failed", "VMExtensionProvisioningTimeout");
+}
+
+/* Buckets per principal, the Compute provider's policies, Graph 429s without Retry-After, and
+ * violations counted per bucket. */
+static void test_throttle_principals_compute_graph(void **state)
+{
+    struct resp r;
+    char h[256], other[4096], g[4096];
+    (void)state;
+    mint("{\"aud\":\"https://management.azure.com\",\"oid\":\"" STRANGER "\"}", other,
+         sizeof(other));
+    control("PUT", "/_sim/throttle", "{\"arm\":{\"reads\":{\"burst\":2,\"rate\":0.01}}}", 200);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 200);
+        h_resp_cleanup(&r);
+    }
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 429);
+    h_resp_cleanup(&r);
+    /* another principal has its own bucket in the same subscription */
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, other, &r), 200);
+    h_resp_cleanup(&r);
+    /* Compute: LowCostGet3Min of 2, reported and enforced per subscription */
+    control("POST", "/_sim/reset", "{}", 200);
+    control("PUT", "/_sim/throttle", "{\"compute\":{\"LowCostGet3Min\":{\"limit\":2}}}", 200);
+    control("POST", "/_sim/stats/reset", "{}", 200);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 200);
+    assert_true(h_resp_header(&r, "x-ms-ratelimit-remaining-resource", h, sizeof(h)));
+    assert_non_null(strstr(h, "Microsoft.Compute/LowCostGet3Min;1"));
+    assert_non_null(strstr(h, "Microsoft.Compute/LowCostGet30Min;"));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, other, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 429);
+    assert_string_equal(err_code(&r), "OperationNotAllowed");
+    assert_string_equal(jstr(r.json, "error.details.0.code"), "TooManyRequests");
+    assert_string_equal(jstr(r.json, "error.details.0.target"), "LowCostGet3Min");
+    assert_true(h_resp_header(&r, "Retry-After", h, sizeof(h)));
+    assert_true(strtol(h, NULL, 10) > 1);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 429); /* too early */
+    h_resp_cleanup(&r);
+    {
+        char *u = url("/_sim/stats");
+        assert_int_equal(h_http("GET", u, NULL, NULL, &r), 200);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(r.json, "violationsByBucket"),
+                                               "compute|" SUB1 "|LowCostGet3Min")),
+            1);
+        h_resp_cleanup(&r);
+        free(u);
+    }
+    /* Graph: per app; every 2nd 429 comes without Retry-After */
+    control("PUT", "/_sim/throttle",
+            "{\"graph\":{\"burst\":1,\"rate\":0.01,\"omitRetryAfterEvery\":2}}", 200);
+    control("POST", "/_sim/stats/reset", "{}", 200);
+    mint("{\"aud\":\"https://graph.microsoft.com\",\"roles\":[\"Directory.Read.All\"]}", g,
+         sizeof(g));
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, g, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, g, &r), 429);
+    assert_true(h_resp_header(&r, "Retry-After", h, sizeof(h)));
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/users/alice@contoso.example", NULL, g, &r), 429);
+    assert_false(h_resp_header(&r, "Retry-After", h, sizeof(h)));
+    h_resp_cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -981,6 +1271,10 @@ int main(void)
         cmocka_unit_test_setup(test_imds, reset),
         cmocka_unit_test_setup(test_throttle_and_violations, reset),
         cmocka_unit_test_setup(test_bad_scenario, reset),
+        cmocka_unit_test_setup(test_arm_authorization, reset),
+        cmocka_unit_test_setup(test_graph_app_roles, reset),
+        cmocka_unit_test_setup(test_scope_faults, reset),
+        cmocka_unit_test_setup(test_throttle_principals_compute_graph, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
