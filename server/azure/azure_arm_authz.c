@@ -382,7 +382,7 @@ static enum err perm_page(const json_t *value, void *arg)
 
     if (a->n + json_array_size(value) > 10000)
         return ERR_TOO_LARGE;
-    a->v = xrealloc(a->v, (a->n + json_array_size(value) + 1) * sizeof(*a->v));
+    a->v = xreallocarray(a->v, xadd(a->n, json_array_size(value) + 1), sizeof(*a->v));
     for (size_t i = 0; i < json_array_size(value); i++) {
         const json_t *e = json_array_get(value, i);
         struct azure_permission *p = &a->v[a->n++];
