@@ -442,8 +442,12 @@ static int setup(void **state)
     if (!h_sim_start(&SIM, path, args))
         return -1;
     u = xasprintf("%s/_sim/tokens", SIM.p.url);
-    if (h_http("POST", u, "{\"aud\":\"https://management.azure.com\",\"expiresIn\":3600}", NULL,
-               &r) != 200)
+    /* as the demo app's service principal, which holds Virtual Machine Contributor and Role
+     * Based Access Control Administrator in the scenario (azsim checks the caller's roles) */
+    if (h_http("POST", u,
+               "{\"aud\":\"https://management.azure.com\",\"expiresIn\":3600,"
+               "\"oid\":\"0a1b2c3d-0000-4000-8000-00000000e001\"}",
+               NULL, &r) != 200)
         return -1;
     snprintf(TOKEN, sizeof(TOKEN), "%s",
              json_string_value(json_object_get(r.json, "access_token")));
