@@ -53,7 +53,8 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
     --scenario "$SOURCE_DIR/sim/scenarios/demo.json" --time-scale 0.02 \
     >"$WORK/azsim.out" 2>"$WORK/azsim.log" &
 SIM_PID=$!
-deadline=$((SECONDS + 15))
+# 30 s, stretched on sanitizer runs like the C harness's process deadlines
+deadline=$((SECONDS + 30 * ${VMLOGIND_TEST_TIMEOUT_SCALE:-1}))
 until grep -q '^listening on https://127.0.0.1:' "$WORK/azsim.out"; do
     if [ $SECONDS -ge $deadline ] || ! kill -0 "$SIM_PID" 2>/dev/null; then
         echo "FAIL: azsim did not start"; cat "$WORK/azsim.log"; exit 1
