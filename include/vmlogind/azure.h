@@ -168,8 +168,9 @@ void azure_response_cleanup(struct azure_response *r);
 /* Sends one logical request: waits for its throttle bucket, adds the token and request id,
  * retries 429/5xx/network errors (idempotent methods only) honouring Retry-After, else backs
  * off exponentially with jitter, bounded by retry_max_attempts and retry_max_total_ms. Returns
- * ERR_OK for any status below 400 (rs holds it); otherwise the mapped error with ae filled (rs
- * holds the last response). rs and ae may not be NULL. */
+ * ERR_OK for any status below 400 (rs holds it; ae holds only the call's client_request_id and
+ * request_id); otherwise the mapped error with ae filled (rs holds the last response). rs and ae
+ * may not be NULL. */
 enum err azure_http_send(struct azure_client *c, const struct azure_request *rq,
                          struct azure_response *rs, struct azure_error *ae) VL_MUST_CHECK;
 

@@ -115,17 +115,25 @@ struct store_operation_item {
     char *error_code;
     char *error_message;
     int64_t updated_at;
+    char *client_request_id; /* of the Azure call behind the step; NULL if none */
+    char *azure_request_id;  /* Azure's x-ms-request-id of that call; NULL if none */
+};
+/* The ids of one Azure call ("" when unknown), quoted for a support case. */
+struct store_call_ids {
+    char client_request_id[64];
+    char azure_request_id[64];
 };
 void store_operation_items_free(struct store_operation_item *items, size_t n);
 
 /* Inserts the item as NotStarted if the operation lacks it (a no-op otherwise). */
 enum err store_operation_item_add(struct store *st, const char *operation_id, const char *item,
                                   int64_t now, struct err_detail *d) VL_MUST_CHECK;
-/* Sets status and step, and the error (both NULL clear it). ERR_NOT_FOUND if absent. */
+/* Sets status and step, and the error (both NULL clear it); ids (NULL or an empty client
+ * request id: keep the item's) name the Azure call behind the step. ERR_NOT_FOUND if absent. */
 enum err store_operation_item_set(struct store *st, const char *operation_id, const char *item,
                                   const char *status, const char *step, const char *error_code,
-                                  const char *error_message, int64_t now,
-                                  struct err_detail *d) VL_MUST_CHECK;
+                                  const char *error_message, const struct store_call_ids *ids,
+                                  int64_t now, struct err_detail *d) VL_MUST_CHECK;
 enum err store_operation_items_list(struct store *st, const char *operation_id,
                                     struct store_operation_item **out, size_t *n,
                                     struct err_detail *d) VL_MUST_CHECK;

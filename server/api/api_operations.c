@@ -23,6 +23,12 @@ static json_t *item_json(const struct store_operation_item *it, const char *clou
     json_t *j = json_pack("{s:s, s:s, s:s, s:o}", "id", it->item, "status", it->status, "step",
                           it->step ? it->step : "", "updatedAt", time_json(it->updated_at));
 
+    /* the Azure call behind the step, for a support case: only ids, never the call's content */
+    if (it->client_request_id != NULL)
+        json_object_set_new(j, "clientRequestId", json_string(it->client_request_id));
+    if (it->azure_request_id != NULL)
+        json_object_set_new(j, "azureRequestId", json_string(it->azure_request_id));
+
     if (it->error_code != NULL && strcmp(it->error_code, "note") == 0) {
         json_object_set_new(j, "note", json_string(it->error_message ? it->error_message : ""));
     } else if (it->error_code != NULL) {

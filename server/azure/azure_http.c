@@ -440,6 +440,8 @@ enum err azure_http_send(struct azure_client *c, const struct azure_request *rq,
     azure_response_init(rs);
     rc = send_loop(c, rq, &k, rs, ae);
     azure_strlcpy(ae->client_request_id, k.request_id, sizeof(ae->client_request_id));
+    if (rc == ERR_OK) /* a success is quoted too (an operation item's step) */
+        azure_strlcpy(ae->request_id, rs->request_id, sizeof(ae->request_id));
     azure_metrics_record(rq->op, k.attempts, k.throttled, rc != ERR_OK, clock_mono_ms() - k.start);
     if (rc != ERR_OK)
         log_info("azure_error",

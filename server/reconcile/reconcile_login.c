@@ -262,8 +262,8 @@ out:
 }
 
 static enum err item_set(struct store *st, const char *op_id, const char *vm_id, const char *status,
-                         const char *step, const char *code, const char *msg, int64_t now,
-                         struct err_detail *d)
+                         const char *step, const char *code, const char *msg,
+                         const struct store_call_ids *ids, int64_t now, struct err_detail *d)
 {
     struct store_operation op;
     enum err rc;
@@ -278,7 +278,7 @@ static enum err item_set(struct store *st, const char *op_id, const char *vm_id,
     store_operation_clear(&op);
     rc = store_operation_item_add(st, op_id, vm_id, now, d);
     if (rc == ERR_OK)
-        rc = store_operation_item_set(st, op_id, vm_id, status, step, code, msg, now, d);
+        rc = store_operation_item_set(st, op_id, vm_id, status, step, code, msg, ids, now, d);
     if (rc == ERR_OK)
         rc = rollup(st, op_id, now, d);
     return rc;
@@ -299,7 +299,8 @@ struct vm_run {
     struct azure_error lro_err; /* the error of a resumed operation that failed */
     struct look look;
     char fingerprint[600];
-    const char *denial_msg; /* a held refusal's diagnosis, recorded instead of the cause's */
+    const char *denial_msg;    /* a held refusal's diagnosis, recorded instead of the cause's */
+    struct store_call_ids ids; /* of this run's change or refused call, for the item's step */
 };
 
 static char *payload_op(const char *payload)
@@ -487,7 +488,7 @@ static enum err record(struct vm_run *r, const struct login_plan_out *p, const c
     rc = store_vm_login_put(st, &row, now, &d);
     if (rc == ERR_OK)
         rc = item_set(st, r->op_id, l->vm.id ? l->vm.id : r->scope.arm, p->item_status, p->step,
-                      item_code, item_msg[0] ? item_msg : NULL, now, &d);
+                      item_code, item_msg[0] ? item_msg : NULL, &r->ids, now, &d);
     if (rc == ERR_OK && audit_action != NULL)
         rc =
             reconcile_audit(r->env, audit_action, l->vm.id ? l->vm.id : r->scope.arm, audit_outcome,
@@ -502,6 +503,14 @@ static enum err record(struct vm_run *r, const struct login_plan_out *p, const c
     return store_tx_commit(st, &d);
 }
 
+/* Keeps the ids of the call ae answered, for the operation item's step (a support case). */
+static void call_ids(struct vm_run *r, const struct azure_error *ae)
+{
+    snprintf(r->ids.client_request_id, sizeof(r->ids.client_request_id), "%s",
+             ae->client_request_id);
+    snprintf(r->ids.azure_request_id, sizeof(r->ids.azure_request_id), "%s", ae->request_id);
+}
+
 /* A refusal a person must fix (403 AuthorizationFailed, a policy deny, a lock): the step ends
  * failed with the diagnosis and is held, not retried, until the setting is applied again (its
  * generation is in the fingerprint). False when ae is something else. */
@@ -514,6 +523,7 @@ static bool held_refusal(struct vm_run *r, const char *step, const struct azure_
     if (!model_denial_diagnose(ae->status, ae->code, ae->message, ae->policy_assignment, NULL, &dn))
         return false;
     model_denial_add_ids(&dn, ae->client_request_id, ae->request_id);
+    call_ids(r, ae);
     f.action = LOGIN_ACT_FAIL;
     f.state = "failed";
     f.step = step;
@@ -597,6 +607,8 @@ static void apply_change(struct vm_run *r, const struct login_plan_out *p,
             arm_error_again(r, res, &ae, login_action_str(p->action));
         goto out;
     }
+    if (!skipped)
+        call_ids(r, &ae);
     if (record(r, p, skipped ? NULL : action, "started",
                p->count_failure ? r->prior.failures + 1 : r->prior.failures) != ERR_OK) {
         /* the change is under way; the next run finds it in Azure and records then */
@@ -696,7 +708,7 @@ static void vm_gone(struct vm_run *r, struct reconcile_result *res)
 
     if (r->op_id != NULL && store_tx_begin(st, &d) == ERR_OK) {
         if (item_set(st, r->op_id, r->scope.arm, "Failed", "", "vm_not_found",
-                     "the VM does not exist in Azure", now, &d) != ERR_OK ||
+                     "the VM does not exist in Azure", NULL, now, &d) != ERR_OK ||
             store_tx_commit(st, &d) != ERR_OK)
             store_tx_rollback(st);
     }

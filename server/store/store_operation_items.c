@@ -13,10 +13,13 @@ static const char SQL_ADD[] =
     " ON CONFLICT (operation_id, item_key) DO NOTHING";
 static const char SQL_SET[] =
     "UPDATE operation_items SET status = :status, step = coalesce(:step, ''),"
-    " error_code = :code, error_message = :msg, updated_at = :now"
+    " error_code = :code, error_message = :msg, updated_at = :now,"
+    " client_request_id = coalesce(:crid, client_request_id),"
+    " azure_request_id = CASE WHEN :crid IS NULL THEN azure_request_id ELSE :arid END"
     " WHERE operation_id = :op AND item_key = lower(:item)";
 static const char SQL_LIST[] =
-    "SELECT item, status, step, error_code, error_message, updated_at FROM operation_items"
+    "SELECT item, status, step, error_code, error_message, updated_at, client_request_id,"
+    " azure_request_id FROM operation_items"
     " WHERE operation_id = :op ORDER BY item_key";
 
 void store_operation_items_free(struct store_operation_item *items, size_t n)
@@ -27,6 +30,8 @@ void store_operation_items_free(struct store_operation_item *items, size_t n)
         free(items[i].step);
         free(items[i].error_code);
         free(items[i].error_message);
+        free(items[i].client_request_id);
+        free(items[i].azure_request_id);
     }
     free(items);
 }
@@ -47,7 +52,8 @@ enum err store_operation_item_add(struct store *st, const char *operation_id, co
 
 enum err store_operation_item_set(struct store *st, const char *operation_id, const char *item,
                                   const char *status, const char *step, const char *error_code,
-                                  const char *error_message, int64_t now, struct err_detail *d)
+                                  const char *error_message, const struct store_call_ids *ids,
+                                  int64_t now, struct err_detail *d)
 {
     sqlite3_stmt *s;
     enum err e = store_stmt(st, SQL_SET, &s, d);
@@ -61,6 +67,8 @@ enum err store_operation_item_set(struct store *st, const char *operation_id, co
     bind_text(s, ":step", step);
     bind_text(s, ":code", error_code);
     bind_text(s, ":msg", error_message);
+    bind_text(s, ":crid", ids != NULL && ids->client_request_id[0] ? ids->client_request_id : NULL);
+    bind_text(s, ":arid", ids != NULL && ids->azure_request_id[0] ? ids->azure_request_id : NULL);
     bind_int64(s, ":now", now);
     e = store_exec_count(s, &changed, d, "operation item set");
     if (e == ERR_OK && changed == 0)
@@ -96,6 +104,8 @@ enum err store_operation_items_list(struct store *st, const char *operation_id,
         it->error_code = col_text(s, 3);
         it->error_message = col_text(s, 4);
         it->updated_at = col_int64(s, 5);
+        it->client_request_id = col_text(s, 6);
+        it->azure_request_id = col_text(s, 7);
     }
     if (rc != SQLITE_DONE) {
         store_operation_items_free(*out, *n);

@@ -6,12 +6,37 @@
  * scope re-checks only hourly: the sync that sees it running wakes it). */
 #include "test_login_common.h"
 
+/* azsim's record of the mutation op on a path with needle that carried client request id crid:
+ * its requestId (what azsim answered in x-ms-request-id), copied into out; false if none. */
+static bool sim_mutation_with_crid(struct lctx *c, const char *needle, const char *op,
+                                   const char *crid, char *out, size_t cap)
+{
+    json_t *st = sim(c, "GET", "/_sim/stats", NULL);
+    bool found = false;
+    size_t i;
+    json_t *m;
+
+    json_array_foreach(json_object_get(st, "mutations"), i, m)
+    {
+        const char *path = json_string_value(json_object_get(m, "path"));
+        const char *o = json_string_value(json_object_get(m, "op"));
+        const char *id = json_string_value(json_object_get(m, "clientRequestId"));
+        if (!found && path && strcasestr(path, needle) && o && strcmp(o, op) == 0 && id &&
+            strcmp(id, crid) == 0) {
+            snprintf(out, cap, "%s", json_string_value(json_object_get(m, "requestId")));
+            found = true;
+        }
+    }
+    json_decref(st);
+    return found;
+}
+
 static void test_enable_one_vm(void **state)
 {
     struct lctx c;
-    char op[64], op2[64];
+    char op[64], op2[64], sim_rid[128];
     json_t *j, *vm;
-    const json_t *ext;
+    const json_t *ext, *item;
     int n = 0;
     char *st;
     (void)state;
@@ -21,9 +46,14 @@ static void test_enable_one_vm(void **state)
     json_decref(j);
     j = wait_op(&c, op, 30000);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "Succeeded");
-    assert_string_equal(
-        json_string_value(json_object_get(op_item(j, VM_ARM(RG, "win-vm-01")), "status")),
-        "Succeeded");
+    item = op_item(j, VM_ARM(RG, "win-vm-01"));
+    assert_string_equal(json_string_value(json_object_get(item, "status")), "Succeeded");
+    /* the succeeded step quotes the ids of its change, the extension PUT azsim received */
+    assert_non_null(json_string_value(json_object_get(item, "clientRequestId")));
+    assert_true(sim_mutation_with_crid(&c, "virtualMachines/win-vm-01/extensions", "ext.put",
+                                       json_string_value(json_object_get(item, "clientRequestId")),
+                                       sim_rid, sizeof(sim_rid)));
+    assert_string_equal(json_string_value(json_object_get(item, "azureRequestId")), sim_rid);
     json_decref(j);
 
     vm = sim_vm(&c, VM_ARM(RG, "win-vm-01"));
