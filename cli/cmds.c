@@ -828,15 +828,14 @@ static int cmd_operation_watch(struct cli_ctx *ctx, const struct cli_args *a)
 
 static const struct cli_col sync_cols[] = {{"State", "state"},
                                            {"Last started", "last.startedAt"},
-                                           {"Last ended", "last.endedAt"},
-                                           {"Last status", "last.status"},
+                                           {"Last finished", "last.finishedAt"},
+                                           {"Last state", "last.state"},
                                            {"Next run", "nextRunAt"},
                                            {NULL, NULL}};
 
 static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
 {
     struct cli_resp r;
-    char *before;
     int rc;
 
     if (cli_request(ctx, "POST", "/v1/sync", NULL, &r) / 100 != 2) {
@@ -849,29 +848,26 @@ static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
         cli_resp_cleanup(&r);
         return CLI_OK;
     }
-    /* done once a run newer than the one finished at the request has finished */
-    before = json_dumps(json_object_get(r.json, "last"), JSON_COMPACT | JSON_ENCODE_ANY);
+    /* done once a run newer than the last one finished at the request has finished */
+    json_int_t before = json_integer_value(json_object_get(json_object_get(r.json, "last"), "id"));
     cli_resp_cleanup(&r);
     for (;;) {
         if ((rc = get(ctx, "/v1/sync", &r)) != CLI_OK)
             break;
-        char *now = json_dumps(json_object_get(r.json, "last"), JSON_COMPACT | JSON_ENCODE_ANY);
-        bool done = strcmp(jstr(r.json, "state"), "idle") == 0 && now != NULL &&
-                    (before == NULL || strcmp(now, before) != 0) &&
-                    !json_is_null(json_object_get(r.json, "last"));
-        free(now);
-        if (done) {
+        const json_t *last = json_object_get(r.json, "last");
+        if (strcmp(jstr(r.json, "state"), "idle") == 0 && json_is_object(last) &&
+            json_integer_value(json_object_get(last, "id")) > before) {
+            const char *st = jstr(last, "state");
             print_obj(ctx, &r, sync_cols);
-            const char *st = jstr(json_object_get(r.json, "last"), "status");
-            rc = st[0] && strcasecmp(st, "succeeded") != 0 && strcasecmp(st, "ok") != 0 ? CLI_FAILED
-                                                                                        : CLI_OK;
+            rc = strcmp(st, "succeeded") == 0 ? CLI_OK
+                 : strcmp(st, "partial") == 0 ? CLI_PARTIAL
+                                              : CLI_FAILED;
             cli_resp_cleanup(&r);
             break;
         }
         cli_resp_cleanup(&r);
         pause_ms(300);
     }
-    free(before);
     return rc;
 }
 
