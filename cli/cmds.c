@@ -211,7 +211,10 @@ static int pick_one(struct cli_ctx *ctx, const char *what, const char *arg, json
         rc = CLI_NOT_FOUND;
     } else if (json_array_size(m) > 1) {
         fprintf(ctx->err, "vmloginctl: %s is ambiguous; give one of:\n", arg);
-        json_array_foreach(m, i, vm) fprintf(ctx->err, "  %s\n", jstr(vm, "id"));
+        json_array_foreach(m, i, vm)
+        {
+            fprintf(ctx->err, "  %s\n", jstr(vm, "id"));
+        }
         rc = CLI_USAGE;
     } else {
         scope_of_vm(json_array_get(m, 0), sc);
@@ -272,8 +275,12 @@ static int resolve_scope(struct cli_ctx *ctx, const char *arg, struct cli_scope 
         return rc;
     if (json_array_size(m) > 0) {
         const char *sub = jstr(json_array_get(m, 0), "subscriptionId");
-        json_array_foreach(m, i, vm) if (strcasecmp(jstr(vm, "subscriptionId"), sub) != 0)
+        bool several = false;
+        json_array_foreach(m, i, vm)
         {
+            several = several || strcasecmp(jstr(vm, "subscriptionId"), sub) != 0;
+        }
+        if (several) {
             fprintf(ctx->err,
                     "vmloginctl: resource group %s is in several subscriptions; give "
                     "/subscriptions/S/resourceGroups/%s\n",
