@@ -1,0 +1,129 @@
+/* cli.h: vmloginctl, the command-line client of vmlogind's public REST API (issue 13). The
+ * pieces a unit test can reach without a server: argument parsing, output formatting, scope
+ * forms, exit codes; and the HTTP client the commands use. */
+#ifndef VMLOGINCTL_CLI_H
+#define VMLOGINCTL_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+/* Exit codes (issue 13 §4). */
+enum cli_exit {
+    CLI_OK = 0,
+    CLI_FAILED = 1,
+    CLI_USAGE = 2,
+    CLI_PARTIAL = 3,
+    CLI_AUTH = 4,
+    CLI_NOT_FOUND = 5,
+};
+
+/* ---- argument parsing ---- */
+
+struct cli_opt_spec {
+    const char *name; /* "--mode"; a leading "-x|" gives a short alias: "-o|--output" */
+    bool has_arg;
+};
+
+#define CLI_MAX_POS 8
+#define CLI_MAX_OPTS 24
+
+struct cli_args {
+    const char *pos[CLI_MAX_POS];
+    int npos;
+    const char *names[CLI_MAX_OPTS]; /* the long name of each option given, in order */
+    const char *vals[CLI_MAX_OPTS];  /* its value, "" for a flag */
+    int nopt;
+};
+
+/* Parses argv[0..argc) against spec (NULL-name terminated) plus the global options
+ * (-o/--output, --url, --debug, -h/--help, --wait when wait_ok). "--name=value" and
+ * "--name value" both work; "--" ends options. Returns false with a message in err on an
+ * unknown option, a missing value or too many arguments. */
+bool cli_parse(int argc, char *const argv[], const struct cli_opt_spec *spec, struct cli_args *out,
+               char *err, size_t errcap);
+/* The last value of option name ("--mode"), "" for a flag given, NULL when absent. */
+const char *cli_opt(const struct cli_args *a, const char *name);
+
+enum cli_format { CLI_FMT_TABLE, CLI_FMT_JSON, CLI_FMT_TSV };
+/* "table"/"json"/"tsv" -> format; NULL (not given) picks table on a terminal, json otherwise.
+ * False for an unknown name. */
+bool cli_format_parse(const char *name, bool tty, enum cli_format *out);
+
+/* "8h", "30m", "90s", "2d" -> seconds; false if malformed or not positive. */
+bool cli_duration_parse(const char *s, long long *seconds);
+
+/* ---- scopes and VMs ---- */
+
+/* A parsed ARM id of a subscription, resource group or VM. */
+struct cli_scope {
+    char sub[64];
+    char rg[91];
+    char vm[81];
+};
+/* "/subscriptions/S[/resourceGroups/RG[/providers/Microsoft.Compute/virtualMachines/N]]" (case-
+ * insensitive, trailing slash ok) -> parts; false for anything else. */
+bool cli_scope_parse_arm(const char *s, struct cli_scope *out);
+/* The ARM id of sc, and the API path of its entraLogin ("/v1/subscriptions/S[/resourceGroups/RG
+ * [/virtualMachines/N]]"). */
+void cli_scope_arm(const struct cli_scope *sc, char *out, size_t cap);
+void cli_scope_api(const struct cli_scope *sc, char *out, size_t cap);
+
+/* ---- output ---- */
+
+struct cli_col {
+    const char *header;
+    const char *path; /* member path, '.'-separated: "loginExtension.status" */
+};
+
+/* One cell as text: strings as is, numbers, true/false, "" for null or absent. Times (string
+ * members whose name ends in "At") are local time plus relative ("2026-12-07 05:01 (3m ago)")
+ * when pretty, else as the API gave them (RFC 3339). now is the reference for "ago". */
+char *cli_cell(const json_t *row, const char *path, bool pretty, time_t now);
+/* Rows (an array of objects) as an aligned table with a header, or as TSV without one. */
+void cli_print_rows(FILE *f, const json_t *rows, const struct cli_col *cols, enum cli_format fmt,
+                    time_t now);
+/* One object as "Key  value" lines (table) or "key\tvalue" (tsv). */
+void cli_print_object(FILE *f, const json_t *obj, const struct cli_col *cols, enum cli_format fmt,
+                      time_t now);
+/* "3m ago", "in 2h", "just now". */
+void cli_relative(time_t t, time_t now, char *out, size_t cap);
+
+/* ---- HTTP client ---- */
+
+struct cli_ctx {
+    const char *url; /* base, no trailing slash */
+    const char *key;
+    bool debug;
+    enum cli_format fmt;
+    bool color;
+    FILE *out;
+    FILE *err;
+};
+
+struct cli_resp {
+    long status; /* 0: transport error (already reported) */
+    char *body;
+    json_t *json;
+    char location[512];
+};
+
+/* One request to ctx->url + path (body JSON or NULL). Network errors are printed (URL and
+ * why). Returns the status. */
+long cli_request(struct cli_ctx *ctx, const char *method, const char *path, const char *body,
+                 struct cli_resp *r);
+void cli_resp_cleanup(struct cli_resp *r);
+/* Prints a non-2xx answer on ctx->err (problem+json: title, detail, each field error, request
+ * id) and returns its exit code: 401/403 -> 4, 404 -> 5, 400/422 -> 1, else 1. */
+int cli_report_error(struct cli_ctx *ctx, const struct cli_resp *r);
+/* The exit code of an HTTP status (0 for 2xx). */
+int cli_exit_for_status(long status);
+/* The exit code of a finished operation status (Succeeded 0, PartiallySucceeded 3, else 1). */
+int cli_exit_for_operation(const char *status);
+
+/* Runs the command line (argv[0] is the program). */
+int cli_main(int argc, char *argv[]);
+
+#endif

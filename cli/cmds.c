@@ -1,0 +1,1119 @@
+/* cmds.c: vmloginctl's commands. Each resolves its arguments to API paths, makes the calls and
+ * prints the answer: json is the API's own body, table/tsv pick columns. */
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "vmlogind/xalloc.h"
+
+struct cmd {
+    const char *group; /* "vm" */
+    const char *verb;  /* "list"; NULL for a command without verbs ("sync") */
+    int (*run)(struct cli_ctx *ctx, const struct cli_args *a);
+    const struct cli_opt_spec *opts;
+    int min_pos, max_pos;
+    const char *usage;
+    const char *example;
+};
+
+#define USAGE_ERR(ctx, ...)                                                                        \
+    do {                                                                                           \
+        fprintf((ctx)->err, "vmloginctl: " __VA_ARGS__);                                           \
+        fputc('\n', (ctx)->err);                                                                   \
+        return CLI_USAGE;                                                                          \
+    } while (0)
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static char *escape(const char *s)
+{
+    char *e = curl_easy_escape(NULL, s, 0);
+    char *r = xstrdup(e ? e : "");
+    curl_free(e);
+    return r;
+}
+
+/* Prints a 2xx body: json as the API gave it, else the columns. */
+static void print_json_body(struct cli_ctx *ctx, const char *body)
+{
+    size_t n = strlen(body);
+    fputs(body, ctx->out);
+    if (n == 0 || body[n - 1] != '\n')
+        fputc('\n', ctx->out);
+}
+
+static void print_obj(struct cli_ctx *ctx, const struct cli_resp *r, const struct cli_col *cols)
+{
+    if (ctx->fmt == CLI_FMT_JSON)
+        print_json_body(ctx, r->body);
+    else
+        cli_print_object(ctx->out, r->json, cols, ctx->fmt, time(NULL));
+}
+
+/* A GET that must answer 200; prints the error otherwise and returns its exit code. */
+static int get(struct cli_ctx *ctx, const char *path, struct cli_resp *r)
+{
+    if (cli_request(ctx, "GET", path, NULL, r) != 200) {
+        int rc = cli_report_error(ctx, r);
+        cli_resp_cleanup(r);
+        return rc;
+    }
+    return CLI_OK;
+}
+
+/* The path of a nextLink (absolute or relative) on our server. */
+static const char *link_path(struct cli_ctx *ctx, const char *next)
+{
+    size_t n = strlen(ctx->url);
+    if (strncmp(next, ctx->url, n) == 0)
+        return next + n;
+    const char *v1 = strstr(next, "/v1/");
+    return v1 ? v1 : next;
+}
+
+/* GETs path and every nextLink; *all gets {"value":[...]} (or the single page's body when
+ * there was one page, in *single). */
+static int get_all(struct cli_ctx *ctx, const char *path, json_t **all, char **single)
+{
+    char *p = xstrdup(path);
+    json_t *value = json_array();
+    int pages = 0;
+
+    *single = NULL;
+    for (;;) {
+        struct cli_resp r;
+        int rc = get(ctx, p, &r);
+        free(p);
+        if (rc != CLI_OK) {
+            json_decref(value);
+            free(*single);
+            *single = NULL;
+            return rc;
+        }
+        json_array_extend(value, json_object_get(r.json, "value"));
+        const char *next = json_string_value(json_object_get(r.json, "nextLink"));
+        if (pages++ == 0 && next == NULL)
+            *single = xstrdup(r.body);
+        p = next ? xstrdup(link_path(ctx, next)) : NULL;
+        cli_resp_cleanup(&r);
+        if (p == NULL)
+            break;
+        free(*single);
+        *single = NULL;
+    }
+    *all = json_pack("{s:o}", "value", value);
+    return CLI_OK;
+}
+
+static void print_list(struct cli_ctx *ctx, json_t *all, const char *single,
+                       const struct cli_col *cols)
+{
+    if (ctx->fmt != CLI_FMT_JSON) {
+        cli_print_rows(ctx->out, json_object_get(all, "value"), cols, ctx->fmt, time(NULL));
+    } else if (single != NULL) {
+        print_json_body(ctx, single);
+    } else {
+        char *s = json_dumps(all, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        print_json_body(ctx, s);
+        free(s);
+    }
+}
+
+static int list_and_print(struct cli_ctx *ctx, const char *path, const struct cli_col *cols)
+{
+    json_t *all;
+    char *single;
+    int rc = get_all(ctx, path, &all, &single);
+    if (rc != CLI_OK)
+        return rc;
+    print_list(ctx, all, single, cols);
+    json_decref(all);
+    free(single);
+    return CLI_OK;
+}
+
+/* ---- resolving VMs and scopes ---- */
+
+static bool looks_like_guid(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : strchr("0123456789abcdefABCDEF", s[i]) == NULL)
+            return false;
+    }
+    return true;
+}
+
+/* Every VM of the inventory (of VMLOGIND_SUBSCRIPTION when set) whose name (and resource
+ * group, when rg is not NULL) match; for rg_only, VMs in resource group rg. */
+static int find_vms(struct cli_ctx *ctx, const char *rg, const char *name, json_t **matches)
+{
+    const char *sub = getenv("VMLOGIND_SUBSCRIPTION");
+    char *path;
+    json_t *all;
+    char *single;
+    size_t i;
+    json_t *vm;
+    int rc;
+
+    if (sub != NULL && sub[0]) {
+        char *e = escape(sub);
+        path = xasprintf("/v1/virtualMachines?limit=1000&subscription=%s", e);
+        free(e);
+    } else {
+        path = xstrdup("/v1/virtualMachines?limit=1000");
+    }
+    rc = get_all(ctx, path, &all, &single);
+    free(path);
+    free(single);
+    if (rc != CLI_OK)
+        return rc;
+    *matches = json_array();
+    json_array_foreach(json_object_get(all, "value"), i, vm)
+    {
+        if (rg != NULL && strcasecmp(jstr(vm, "resourceGroup"), rg) != 0)
+            continue;
+        if (name != NULL && strcasecmp(jstr(vm, "name"), name) != 0)
+            continue;
+        json_array_append(*matches, vm);
+    }
+    json_decref(all);
+    return CLI_OK;
+}
+
+static void scope_of_vm(const json_t *vm, struct cli_scope *sc)
+{
+    memset(sc, 0, sizeof(*sc));
+    snprintf(sc->sub, sizeof(sc->sub), "%s", jstr(vm, "subscriptionId"));
+    snprintf(sc->rg, sizeof(sc->rg), "%s", jstr(vm, "resourceGroup"));
+    snprintf(sc->vm, sizeof(sc->vm), "%s", jstr(vm, "name"));
+}
+
+static int pick_one(struct cli_ctx *ctx, const char *what, const char *arg, json_t *m,
+                    struct cli_scope *sc)
+{
+    size_t i;
+    json_t *vm;
+    int rc = CLI_OK;
+
+    if (json_array_size(m) == 0) {
+        fprintf(ctx->err, "vmloginctl: no %s %s in the inventory\n", what, arg);
+        rc = CLI_NOT_FOUND;
+    } else if (json_array_size(m) > 1) {
+        fprintf(ctx->err, "vmloginctl: %s is ambiguous; give one of:\n", arg);
+        json_array_foreach(m, i, vm)
+        {
+            fprintf(ctx->err, "  %s\n", jstr(vm, "id"));
+        }
+        rc = CLI_USAGE;
+    } else {
+        scope_of_vm(json_array_get(m, 0), sc);
+    }
+    json_decref(m);
+    return rc;
+}
+
+/* A VM: its ARM id, RG/NAME, or a NAME unique in the inventory. */
+static int resolve_vm(struct cli_ctx *ctx, const char *arg, struct cli_scope *sc)
+{
+    const char *slash = strchr(arg, '/');
+    json_t *m;
+    int rc;
+
+    if (arg[0] == '/') {
+        if (!cli_scope_parse_arm(arg, sc) || !sc->vm[0])
+            USAGE_ERR(ctx, "%s is not a VM id", arg);
+        return CLI_OK;
+    }
+    if (slash != NULL) {
+        char rg[91];
+        if (strchr(slash + 1, '/') != NULL || slash == arg || (size_t)(slash - arg) >= sizeof(rg))
+            USAGE_ERR(ctx, "%s: give a VM as its ARM id, RG/NAME or NAME", arg);
+        snprintf(rg, sizeof(rg), "%.*s", (int)(slash - arg), arg);
+        rc = find_vms(ctx, rg, slash + 1, &m);
+    } else {
+        rc = find_vms(ctx, NULL, arg, &m);
+    }
+    if (rc != CLI_OK)
+        return rc;
+    return pick_one(ctx, "VM", arg, m, sc);
+}
+
+/* A scope: an ARM id, a subscription id, RG/NAME (a VM), or a name: a resource group if the
+ * inventory has VMs in one of that name (in one subscription), else a unique VM name. */
+static int resolve_scope(struct cli_ctx *ctx, const char *arg, struct cli_scope *sc)
+{
+    json_t *m;
+    size_t i;
+    json_t *vm;
+    int rc;
+
+    memset(sc, 0, sizeof(*sc));
+    if (arg[0] == '/') {
+        if (!cli_scope_parse_arm(arg, sc))
+            USAGE_ERR(ctx, "%s is not a subscription, resource group or VM id", arg);
+        return CLI_OK;
+    }
+    if (looks_like_guid(arg)) {
+        snprintf(sc->sub, sizeof(sc->sub), "%s", arg);
+        return CLI_OK;
+    }
+    if (strchr(arg, '/') != NULL)
+        return resolve_vm(ctx, arg, sc);
+    rc = find_vms(ctx, arg, NULL, &m);
+    if (rc != CLI_OK)
+        return rc;
+    if (json_array_size(m) > 0) {
+        const char *sub = jstr(json_array_get(m, 0), "subscriptionId");
+        bool several = false;
+        json_array_foreach(m, i, vm)
+        {
+            several = several || strcasecmp(jstr(vm, "subscriptionId"), sub) != 0;
+        }
+        if (several) {
+            fprintf(ctx->err,
+                    "vmloginctl: resource group %s is in several subscriptions; give "
+                    "/subscriptions/S/resourceGroups/%s\n",
+                    arg, arg);
+            json_decref(m);
+            return CLI_USAGE;
+        }
+        snprintf(sc->sub, sizeof(sc->sub), "%s", sub);
+        snprintf(sc->rg, sizeof(sc->rg), "%s", jstr(json_array_get(m, 0), "resourceGroup"));
+        json_decref(m);
+        return CLI_OK;
+    }
+    json_decref(m);
+    return resolve_vm(ctx, arg, sc);
+}
+
+/* ---- waiting ---- */
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static const struct cli_col op_cols[] = {
+    {"ID", "id"},         {"KIND", "kind"},         {"TARGET", "target"},
+    {"STATUS", "status"}, {"CREATED", "createdAt"}, {"ENDED", "endedAt"},
+    {NULL, NULL}};
+static const struct cli_col op_vm_cols[] = {
+    {"VM", "id"}, {"STATUS", "status"}, {"STEP", "step"}, {"ERROR", "error.code"}, {NULL, NULL}};
+
+static bool op_done(const char *st)
+{
+    return strcmp(st, "Succeeded") == 0 || strcmp(st, "Failed") == 0 ||
+           strcmp(st, "PartiallySucceeded") == 0 || strcmp(st, "Canceled") == 0;
+}
+
+static void print_operation(struct cli_ctx *ctx, const struct cli_resp *r)
+{
+    print_obj(ctx, r, op_cols);
+    if (ctx->fmt == CLI_FMT_TABLE && json_array_size(json_object_get(r->json, "virtualMachines"))) {
+        fputc('\n', ctx->out);
+        cli_print_rows(ctx->out, json_object_get(r->json, "virtualMachines"), op_vm_cols, ctx->fmt,
+                       time(NULL));
+    }
+}
+
+/* Follows operation id until it ends; prints it; the exit code says how it ended. */
+static int watch_operation(struct cli_ctx *ctx, const char *id)
+{
+    char *e = escape(id);
+    char *path = xasprintf("/v1/operations/%s", e);
+    char last[32] = "";
+    struct cli_resp r;
+    int rc;
+
+    free(e);
+    for (;;) {
+        rc = get(ctx, path, &r);
+        if (rc != CLI_OK)
+            break;
+        const char *st = jstr(r.json, "status");
+        if (strcmp(st, last) != 0 && ctx->fmt == CLI_FMT_TABLE)
+            fprintf(ctx->err, "operation %s: %s\n", id, st);
+        snprintf(last, sizeof(last), "%s", st);
+        if (op_done(st)) {
+            print_operation(ctx, &r);
+            rc = cli_exit_for_operation(st);
+            cli_resp_cleanup(&r);
+            break;
+        }
+        cli_resp_cleanup(&r);
+        pause_ms(500);
+    }
+    free(path);
+    return rc;
+}
+
+/* ---- commands ---- */
+
+static const struct cli_col vm_cols[] = {{"NAME", "name"},
+                                         {"RESOURCE GROUP", "resourceGroup"},
+                                         {"SUBSCRIPTION", "subscriptionId"},
+                                         {"OS", "osName"},
+                                         {"SUPPORTED", "supported"},
+                                         {"POWER", "powerState"},
+                                         {"LOGIN", "loginState"},
+                                         {NULL, NULL}};
+static const struct cli_col vm_detail_cols[] = {{"Id", "id"},
+                                                {"Name", "name"},
+                                                {"Resource group", "resourceGroup"},
+                                                {"Subscription", "subscriptionId"},
+                                                {"Location", "location"},
+                                                {"Computer name", "computerName"},
+                                                {"OS", "osName"},
+                                                {"OS support", "osSupport"},
+                                                {"Power", "powerState"},
+                                                {"Login state", "loginState"},
+                                                {"Login extension", "loginExtension.status"},
+                                                {"First seen", "firstSeenAt"},
+                                                {"Changed", "changedAt"},
+                                                {NULL, NULL}};
+
+static void add_query(char **path, const char *name, const char *val)
+{
+    char *e, *n;
+    if (val == NULL)
+        return;
+    e = escape(val);
+    n = xasprintf("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', name, e);
+    free(e);
+    free(*path);
+    *path = n;
+}
+
+static int cmd_vm_list(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    char *path = xstrdup("/v1/virtualMachines");
+    int rc;
+
+    if (cli_opt(a, "--resource-group") && !cli_opt(a, "--subscription"))
+        USAGE_ERR(ctx, "--resource-group needs --subscription");
+    add_query(&path, "subscription", cli_opt(a, "--subscription"));
+    add_query(&path, "resourceGroup", cli_opt(a, "--resource-group"));
+    add_query(&path, "loginState", cli_opt(a, "--login-state"));
+    if (cli_opt(a, "--supported"))
+        add_query(&path, "supported", "true");
+    rc = list_and_print(ctx, path, vm_cols);
+    free(path);
+    return rc;
+}
+
+static int cmd_vm_show(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    struct cli_scope sc;
+    char path[512];
+    struct cli_resp r;
+    int rc = resolve_vm(ctx, a->pos[0], &sc);
+
+    if (rc != CLI_OK)
+        return rc;
+    cli_scope_api(&sc, path, sizeof(path));
+    if ((rc = get(ctx, path, &r)) != CLI_OK)
+        return rc;
+    print_obj(ctx, &r, vm_detail_cols);
+    cli_resp_cleanup(&r);
+    return CLI_OK;
+}
+
+/* Prints an accepted operation, or follows it with --wait. */
+static int operation_answer(struct cli_ctx *ctx, const struct cli_args *a, struct cli_resp *r)
+{
+    int rc = CLI_OK;
+    if (cli_opt(a, "--wait") && jstr(r->json, "id")[0]) {
+        char *id = xstrdup(jstr(r->json, "id"));
+        cli_resp_cleanup(r);
+        rc = watch_operation(ctx, id);
+        free(id);
+        return rc;
+    }
+    print_operation(ctx, r);
+    cli_resp_cleanup(r);
+    return rc;
+}
+
+static int cmd_login_enable(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    struct cli_scope sc;
+    char api[512], path[600];
+    struct cli_resp r;
+    json_t *body = json_object();
+    const char *mode = cli_opt(a, "--mode");
+    char *text;
+    int rc;
+
+    if (mode != NULL && strcmp(mode, "enforce") != 0 && strcmp(mode, "audit") != 0) {
+        json_decref(body);
+        USAGE_ERR(ctx, "--mode is enforce or audit");
+    }
+    if (mode != NULL)
+        json_object_set_new(body, "mode", json_string(mode));
+    for (int i = 0; i < a->nopt; i++) {
+        if (strcmp(a->names[i], "--exclude-tag") != 0)
+            continue;
+        const char *eq = strchr(a->vals[i], '=');
+        if (eq == NULL || eq == a->vals[i]) {
+            json_decref(body);
+            USAGE_ERR(ctx, "--exclude-tag takes KEY=VALUE");
+        }
+        json_t *tags = json_object_get(body, "excludeTags");
+        if (tags == NULL) {
+            tags = json_object();
+            json_object_set_new(body, "excludeTags", tags);
+        }
+        char *k = xstrndup(a->vals[i], (size_t)(eq - a->vals[i]));
+        json_object_set_new(tags, k, json_string(eq + 1));
+        free(k);
+    }
+    if ((rc = resolve_scope(ctx, a->pos[0], &sc)) != CLI_OK) {
+        json_decref(body);
+        return rc;
+    }
+    cli_scope_api(&sc, api, sizeof(api));
+    snprintf(path, sizeof(path), "%s/entraLogin", api);
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (cli_request(ctx, "PUT", path, text, &r) / 100 != 2) {
+        free(text);
+        rc = cli_report_error(ctx, &r);
+        cli_resp_cleanup(&r);
+        return rc;
+    }
+    free(text);
+    return operation_answer(ctx, a, &r);
+}
+
+static int cmd_login_disable(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    struct cli_scope sc;
+    char api[512], path[600];
+    struct cli_resp r;
+    int rc;
+
+    if ((rc = resolve_scope(ctx, a->pos[0], &sc)) != CLI_OK)
+        return rc;
+    cli_scope_api(&sc, api, sizeof(api));
+    snprintf(path, sizeof(path), "%s/entraLogin", api);
+    if (cli_request(ctx, "DELETE", path, NULL, &r) / 100 != 2) {
+        rc = cli_report_error(ctx, &r);
+        cli_resp_cleanup(&r);
+        return rc;
+    }
+    return operation_answer(ctx, a, &r);
+}
+
+static const struct cli_col login_cols[] = {{"Scope", "scope"},
+                                            {"Kind", "scopeKind"},
+                                            {"Desired mode", "desired.mode"},
+                                            {"Effective scope", "effective.scope"},
+                                            {"Effective mode", "effective.mode"},
+                                            {"VMs", "observed.total"},
+                                            {NULL, NULL}};
+
+static int cmd_login_status(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    struct cli_scope sc;
+    char api[512], path[600];
+    struct cli_resp r;
+    int rc;
+
+    if ((rc = resolve_scope(ctx, a->pos[0], &sc)) != CLI_OK)
+        return rc;
+    cli_scope_api(&sc, api, sizeof(api));
+    snprintf(path, sizeof(path), "%s/entraLogin", api);
+    if ((rc = get(ctx, path, &r)) != CLI_OK)
+        return rc;
+    print_obj(ctx, &r, login_cols);
+    if (ctx->fmt == CLI_FMT_TABLE) {
+        const json_t *counts = json_object_get(json_object_get(r.json, "observed"), "counts");
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)counts, k, v)
+        {
+            fprintf(ctx->out, "  %-12s %lld\n", k, (long long)json_integer_value(v));
+        }
+    }
+    cli_resp_cleanup(&r);
+    return CLI_OK;
+}
+
+static const struct cli_col grant_cols[] = {{"ID", "id"},
+                                            {"SCOPE", "scope"},
+                                            {"ROLE", "role"},
+                                            {"PRINCIPAL", "principal.upn"},
+                                            {"OBJECT ID", "principal.objectId"},
+                                            {"STATE", "state"},
+                                            {"EXPIRES", "expiresAt"},
+                                            {NULL, NULL}};
+static const struct cli_col grant_detail_cols[] = {{"Id", "id"},
+                                                   {"Scope", "scope"},
+                                                   {"Role", "role"},
+                                                   {"Principal", "principal.upn"},
+                                                   {"Object id", "principal.objectId"},
+                                                   {"State", "state"},
+                                                   {"Error", "error.code"},
+                                                   {"Expires", "expiresAt"},
+                                                   {"Justification", "justification"},
+                                                   {"Created by", "createdBy"},
+                                                   {"Created", "createdAt"},
+                                                   {"Updated", "updatedAt"},
+                                                   {NULL, NULL}};
+
+/* "--for D" or "--until T" into body's expiresAt; false (after a message) when both/bad. */
+static bool expiry(struct cli_ctx *ctx, const struct cli_args *a, json_t *body)
+{
+    const char *dur = cli_opt(a, "--for"), *until = cli_opt(a, "--until");
+    long long s;
+
+    if (dur != NULL && until != NULL) {
+        fprintf(ctx->err, "vmloginctl: give --for or --until, not both\n");
+        return false;
+    }
+    if (dur != NULL) {
+        char t[32];
+        struct tm tm;
+        time_t at;
+        if (!cli_duration_parse(dur, &s)) {
+            fprintf(ctx->err, "vmloginctl: --for takes a duration like 30m, 8h or 2d\n");
+            return false;
+        }
+        at = time(NULL) + (time_t)s;
+        gmtime_r(&at, &tm);
+        strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(body, "expiresAt", json_string(t));
+    } else if (until != NULL) {
+        json_object_set_new(body, "expiresAt", json_string(until));
+    }
+    return true;
+}
+
+/* Follows grant id until it is no longer pending/revoking; exit 0 when it ends in want. */
+static int watch_grant(struct cli_ctx *ctx, const char *id, const char *want)
+{
+    char *e = escape(id);
+    char *path = xasprintf("/v1/loginGrants/%s", e);
+    struct cli_resp r;
+    int rc;
+
+    free(e);
+    for (;;) {
+        if ((rc = get(ctx, path, &r)) != CLI_OK)
+            break;
+        const char *st = jstr(r.json, "state");
+        if (strcmp(st, "pending") != 0 && strcmp(st, "revoking") != 0) {
+            print_obj(ctx, &r, grant_detail_cols);
+            rc = strcmp(st, want) == 0 ? CLI_OK : CLI_FAILED;
+            cli_resp_cleanup(&r);
+            break;
+        }
+        cli_resp_cleanup(&r);
+        pause_ms(500);
+    }
+    free(path);
+    return rc;
+}
+
+static int grant_answer(struct cli_ctx *ctx, const struct cli_args *a, struct cli_resp *r,
+                        const char *want)
+{
+    if (cli_opt(a, "--wait")) {
+        char *id = xstrdup(jstr(r->json, "id"));
+        int rc;
+        cli_resp_cleanup(r);
+        rc = watch_grant(ctx, id, want);
+        free(id);
+        return rc;
+    }
+    print_obj(ctx, r, grant_detail_cols);
+    cli_resp_cleanup(r);
+    return CLI_OK;
+}
+
+static int cmd_grant_create(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *scope = cli_opt(a, "--scope"), *role = cli_opt(a, "--role");
+    const char *who = cli_opt(a, "--principal");
+    struct cli_scope sc;
+    char arm[512];
+    struct cli_resp r;
+    json_t *body;
+    char *text;
+    int rc;
+
+    if (scope == NULL || role == NULL || who == NULL)
+        USAGE_ERR(ctx, "grant create needs --scope, --role and --principal");
+    if (strcmp(role, "administrator") != 0 && strcmp(role, "user") != 0)
+        USAGE_ERR(ctx, "--role is administrator or user");
+    body = json_pack("{s:s, s:{s:s}}", "role", role, "principal",
+                     looks_like_guid(who) ? "objectId" : "upn", who);
+    if (cli_opt(a, "--justification"))
+        json_object_set_new(body, "justification", json_string(cli_opt(a, "--justification")));
+    if (!expiry(ctx, a, body)) {
+        json_decref(body);
+        return CLI_USAGE;
+    }
+    if ((rc = resolve_scope(ctx, scope, &sc)) != CLI_OK) {
+        json_decref(body);
+        return rc;
+    }
+    cli_scope_arm(&sc, arm, sizeof(arm));
+    json_object_set_new(body, "scope", json_string(arm));
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    cli_request(ctx, "POST", "/v1/loginGrants", text, &r);
+    free(text);
+    if (r.status / 100 != 2) {
+        rc = cli_report_error(ctx, &r);
+        cli_resp_cleanup(&r);
+        return rc;
+    }
+    return grant_answer(ctx, a, &r, "active");
+}
+
+static int cmd_grant_list(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    char *path = xstrdup("/v1/loginGrants");
+    int rc;
+
+    if (cli_opt(a, "--scope") != NULL) {
+        struct cli_scope sc;
+        char arm[512];
+        if ((rc = resolve_scope(ctx, cli_opt(a, "--scope"), &sc)) != CLI_OK) {
+            free(path);
+            return rc;
+        }
+        cli_scope_arm(&sc, arm, sizeof(arm));
+        add_query(&path, "scope", arm);
+    }
+    add_query(&path, "principal", cli_opt(a, "--principal"));
+    add_query(&path, "state", cli_opt(a, "--state"));
+    rc = list_and_print(ctx, path, grant_cols);
+    free(path);
+    return rc;
+}
+
+static int grant_call(struct cli_ctx *ctx, const struct cli_args *a, const char *method,
+                      const char *body, struct cli_resp *r)
+{
+    char *e = escape(a->pos[0]);
+    char *path = xasprintf("/v1/loginGrants/%s", e);
+    int rc = CLI_OK;
+
+    free(e);
+    if (cli_request(ctx, method, path, body, r) / 100 != 2) {
+        rc = cli_report_error(ctx, r);
+        cli_resp_cleanup(r);
+    }
+    free(path);
+    return rc;
+}
+
+static int cmd_grant_show(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    struct cli_resp r;
+    int rc = grant_call(ctx, a, "GET", NULL, &r);
+    if (rc != CLI_OK)
+        return rc;
+    print_obj(ctx, &r, grant_detail_cols);
+    cli_resp_cleanup(&r);
+    return CLI_OK;
+}
+
+static int cmd_grant_revoke(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    struct cli_resp r;
+    int rc = grant_call(ctx, a, "DELETE", NULL, &r);
+    if (rc != CLI_OK)
+        return rc;
+    return grant_answer(ctx, a, &r, "revoked");
+}
+
+static int cmd_grant_extend(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    json_t *body = json_object();
+    struct cli_resp r;
+    char *text;
+    int rc;
+
+    if (!expiry(ctx, a, body) || json_object_get(body, "expiresAt") == NULL) {
+        json_decref(body);
+        USAGE_ERR(ctx, "grant extend needs --for or --until");
+    }
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    rc = grant_call(ctx, a, "PATCH", text, &r);
+    free(text);
+    if (rc != CLI_OK)
+        return rc;
+    print_obj(ctx, &r, grant_detail_cols);
+    cli_resp_cleanup(&r);
+    return CLI_OK;
+}
+
+static const struct cli_col access_cols[] = {{"PRINCIPAL", "principal.displayName"},
+                                             {"UPN", "principal.upn"},
+                                             {"TYPE", "principal.type"},
+                                             {"ROLE", "role"},
+                                             {"VIA", "via"},
+                                             {"SCOPE", "scope"},
+                                             {"SOURCE", "source"},
+                                             {"EXPIRES", "expiresAt"},
+                                             {"BLOCKED", "signInBlocked"},
+                                             {NULL, NULL}};
+static const struct cli_col principal_access_cols[] = {
+    {"VM", "vm.id"},      {"ROLE", "role"},         {"VIA", "via"}, {"SCOPE", "scope"},
+    {"SOURCE", "source"}, {"EXPIRES", "expiresAt"}, {NULL, NULL}};
+
+static int cmd_access(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *who = cli_opt(a, "--principal");
+    struct cli_scope sc;
+    char api[512], path[600];
+    struct cli_resp r;
+    int rc;
+
+    if ((who == NULL) == (a->npos == 0))
+        USAGE_ERR(ctx, "access takes a VM or --principal UPN|OBJECTID");
+    if (who != NULL) {
+        char *e = escape(who);
+        char *p = xasprintf("/v1/principals/%s/access?limit=1000", e);
+        free(e);
+        rc = list_and_print(ctx, p, principal_access_cols);
+        free(p);
+        return rc;
+    }
+    if ((rc = resolve_vm(ctx, a->pos[0], &sc)) != CLI_OK)
+        return rc;
+    cli_scope_api(&sc, api, sizeof(api));
+    snprintf(path, sizeof(path), "%s/access", api);
+    if ((rc = get(ctx, path, &r)) != CLI_OK)
+        return rc;
+    if (ctx->fmt == CLI_FMT_JSON)
+        print_json_body(ctx, r.body);
+    else
+        cli_print_rows(ctx->out, json_object_get(r.json, "value"), access_cols, ctx->fmt,
+                       time(NULL));
+    cli_resp_cleanup(&r);
+    return CLI_OK;
+}
+
+static int cmd_operation_show(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    char *e = escape(a->pos[0]);
+    char *path = xasprintf("/v1/operations/%s", e);
+    struct cli_resp r;
+    int rc;
+
+    free(e);
+    rc = get(ctx, path, &r);
+    free(path);
+    if (rc != CLI_OK)
+        return rc;
+    print_operation(ctx, &r);
+    cli_resp_cleanup(&r);
+    return CLI_OK;
+}
+
+static int cmd_operation_watch(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return watch_operation(ctx, a->pos[0]);
+}
+
+static const struct cli_col sync_cols[] = {{"State", "state"},
+                                           {"Last started", "last.startedAt"},
+                                           {"Last finished", "last.finishedAt"},
+                                           {"Last state", "last.state"},
+                                           {"Next run", "nextRunAt"},
+                                           {NULL, NULL}};
+
+static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    struct cli_resp r;
+    int rc;
+
+    if (cli_request(ctx, "POST", "/v1/sync", NULL, &r) / 100 != 2) {
+        rc = cli_report_error(ctx, &r);
+        cli_resp_cleanup(&r);
+        return rc;
+    }
+    if (!cli_opt(a, "--wait")) {
+        print_obj(ctx, &r, sync_cols);
+        cli_resp_cleanup(&r);
+        return CLI_OK;
+    }
+    /* done once a run newer than the last one finished at the request has finished */
+    json_int_t before = json_integer_value(json_object_get(json_object_get(r.json, "last"), "id"));
+    cli_resp_cleanup(&r);
+    for (;;) {
+        if ((rc = get(ctx, "/v1/sync", &r)) != CLI_OK)
+            break;
+        const json_t *last = json_object_get(r.json, "last");
+        if (strcmp(jstr(r.json, "state"), "idle") == 0 && json_is_object(last) &&
+            json_integer_value(json_object_get(last, "id")) > before) {
+            const char *st = jstr(last, "state");
+            print_obj(ctx, &r, sync_cols);
+            rc = strcmp(st, "succeeded") == 0 ? CLI_OK
+                 : strcmp(st, "partial") == 0 ? CLI_PARTIAL
+                                              : CLI_FAILED;
+            cli_resp_cleanup(&r);
+            break;
+        }
+        cli_resp_cleanup(&r);
+        pause_ms(300);
+    }
+    return rc;
+}
+
+static const struct cli_col compliance_cols[] = {
+    {"SUBSCRIPTION", "subscriptionId"}, {"TOTAL", "total"},
+    {"ENABLED", "counts.enabled"},      {"PENDING", "counts.pending"},
+    {"FAILED", "counts.failed"},        {"UNSUPPORTED", "counts.unsupported"},
+    {"EXCLUDED", "counts.excluded"},    {"NOT COVERED", "counts.notCovered"},
+    {"DRIFTED", "counts.drifted"},      {NULL, NULL}};
+
+static int cmd_compliance(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    char *path = xstrdup("/v1/compliance");
+    struct cli_resp r;
+    int rc;
+
+    add_query(&path, "subscription", cli_opt(a, "--subscription"));
+    rc = get(ctx, path, &r);
+    free(path);
+    if (rc != CLI_OK)
+        return rc;
+    if (ctx->fmt == CLI_FMT_JSON) {
+        print_json_body(ctx, r.body);
+    } else {
+        json_t *rows = json_deep_copy(json_object_get(r.json, "subscriptions"));
+        json_t *total = json_deep_copy(json_object_get(r.json, "total"));
+        if (!json_is_array(rows)) {
+            json_decref(rows);
+            rows = json_array();
+        }
+        if (json_is_object(total)) {
+            json_object_set_new(total, "subscriptionId", json_string("(all)"));
+            json_array_append_new(rows, total);
+        } else {
+            json_decref(total);
+        }
+        cli_print_rows(ctx->out, rows, compliance_cols, ctx->fmt, time(NULL));
+        json_decref(rows);
+    }
+    cli_resp_cleanup(&r);
+    return CLI_OK;
+}
+
+static int cmd_version(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    (void)a;
+    fprintf(ctx->out, "vmloginctl %s\n", VMLOGIND_VERSION);
+    return CLI_OK;
+}
+
+static int cmd_completion(struct cli_ctx *ctx, const struct cli_args *a);
+
+static const struct cli_opt_spec no_opts[] = {{NULL, false}};
+static const struct cli_opt_spec vm_list_opts[] = {{"--subscription", true},
+                                                   {"--resource-group", true},
+                                                   {"--login-state", true},
+                                                   {"--supported", false},
+                                                   {NULL, false}};
+static const struct cli_opt_spec enable_opts[] = {
+    {"--mode", true}, {"--exclude-tag", true}, {"--wait", false}, {NULL, false}};
+static const struct cli_opt_spec wait_opts[] = {{"--wait", false}, {NULL, false}};
+static const struct cli_opt_spec create_opts[] = {
+    {"--scope", true}, {"--role", true},          {"--principal", true}, {"--for", true},
+    {"--until", true}, {"--justification", true}, {"--wait", false},     {NULL, false}};
+static const struct cli_opt_spec glist_opts[] = {
+    {"--scope", true}, {"--principal", true}, {"--state", true}, {NULL, false}};
+static const struct cli_opt_spec extend_opts[] = {
+    {"--for", true}, {"--until", true}, {NULL, false}};
+static const struct cli_opt_spec access_opts[] = {{"--principal", true}, {NULL, false}};
+static const struct cli_opt_spec compliance_opts[] = {{"--subscription", true}, {NULL, false}};
+
+static const struct cmd commands[] = {
+    {"version", NULL, cmd_version, no_opts, 0, 0, "vmloginctl version", "vmloginctl version"},
+    {"vm", "list", cmd_vm_list, vm_list_opts, 0, 0,
+     "vmloginctl vm list [--subscription S [--resource-group RG]] [--login-state STATE] "
+     "[--supported]",
+     "vmloginctl vm list --login-state failed -o tsv"},
+    {"vm", "show", cmd_vm_show, no_opts, 1, 1, "vmloginctl vm show VM",
+     "vmloginctl vm show rg-web/web-01"},
+    {"login", "enable", cmd_login_enable, enable_opts, 1, 1,
+     "vmloginctl login enable SCOPE [--mode enforce|audit] [--exclude-tag K=V]... [--wait]",
+     "vmloginctl login enable rg-web --exclude-tag entra=off --wait"},
+    {"login", "disable", cmd_login_disable, wait_opts, 1, 1,
+     "vmloginctl login disable SCOPE [--wait]", "vmloginctl login disable rg-web --wait"},
+    {"login", "status", cmd_login_status, no_opts, 1, 1, "vmloginctl login status SCOPE",
+     "vmloginctl login status rg-web"},
+    {"grant", "create", cmd_grant_create, create_opts, 0, 0,
+     "vmloginctl grant create --scope SCOPE --role administrator|user --principal UPN|OBJECTID "
+     "[--for 8h | --until T] [--justification TEXT] [--wait]",
+     "vmloginctl grant create --scope rg-web/web-01 --role user --principal bob@contoso.com "
+     "--for 8h --wait"},
+    {"grant", "list", cmd_grant_list, glist_opts, 0, 0,
+     "vmloginctl grant list [--scope SCOPE] [--principal P] [--state STATE]",
+     "vmloginctl grant list --state active"},
+    {"grant", "show", cmd_grant_show, no_opts, 1, 1, "vmloginctl grant show ID",
+     "vmloginctl grant show 3f0c...-..."},
+    {"grant", "extend", cmd_grant_extend, extend_opts, 1, 1,
+     "vmloginctl grant extend ID --for D | --until T", "vmloginctl grant extend 3f0c... --for 4h"},
+    {"grant", "revoke", cmd_grant_revoke, wait_opts, 1, 1, "vmloginctl grant revoke ID [--wait]",
+     "vmloginctl grant revoke 3f0c... --wait"},
+    {"access", NULL, cmd_access, access_opts, 0, 1,
+     "vmloginctl access VM | vmloginctl access --principal UPN|OBJECTID",
+     "vmloginctl access web-01"},
+    {"operation", "show", cmd_operation_show, no_opts, 1, 1, "vmloginctl operation show ID",
+     "vmloginctl operation show 7d1e..."},
+    {"operation", "watch", cmd_operation_watch, no_opts, 1, 1, "vmloginctl operation watch ID",
+     "vmloginctl operation watch 7d1e..."},
+    {"sync", NULL, cmd_sync, wait_opts, 0, 0, "vmloginctl sync [--wait]", "vmloginctl sync --wait"},
+    {"compliance", NULL, cmd_compliance, compliance_opts, 0, 0,
+     "vmloginctl compliance [--subscription S]", "vmloginctl compliance -o tsv"},
+    {"completion", NULL, cmd_completion, no_opts, 1, 1, "vmloginctl completion bash",
+     "source <(vmloginctl completion bash)"},
+    {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
+};
+
+static int cmd_completion(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    if (strcmp(a->pos[0], "bash") != 0)
+        USAGE_ERR(ctx, "completion: only bash so far");
+    fputs("# vmloginctl bash completion: source <(vmloginctl completion bash)\n"
+          "_vmloginctl() {\n"
+          "    local cur=${COMP_WORDS[COMP_CWORD]} words\n"
+          "    case $COMP_CWORD in\n"
+          "    1) words=\"",
+          ctx->out);
+    for (const struct cmd *c = commands; c->group != NULL; c++)
+        if (c == commands || strcmp(c->group, c[-1].group) != 0)
+            fprintf(ctx->out, "%s%s", c == commands ? "" : " ", c->group);
+    fputs("\" ;;\n    2) case ${COMP_WORDS[1]} in\n", ctx->out);
+    for (const struct cmd *c = commands; c->group != NULL; c++) {
+        if (c->verb == NULL || (c != commands && strcmp(c->group, c[-1].group) == 0))
+            continue;
+        fprintf(ctx->out, "       %s) words=\"", c->group);
+        for (const struct cmd *v = c; v->group != NULL && strcmp(v->group, c->group) == 0; v++)
+            fprintf(ctx->out, "%s%s", v == c ? "" : " ", v->verb);
+        fputs("\" ;;\n", ctx->out);
+    }
+    fputs("       completion) words=\"bash\" ;;\n"
+          "       *) words=\"\" ;;\n"
+          "       esac ;;\n"
+          "    *) words=\"--output --url --debug --help --wait\" ;;\n"
+          "    esac\n"
+          "    mapfile -t COMPREPLY < <(compgen -W \"$words\" -- \"$cur\")\n"
+          "}\n"
+          "complete -F _vmloginctl vmloginctl\n",
+          ctx->out);
+    return CLI_OK;
+}
+
+static void usage_all(FILE *f)
+{
+    fputs("usage: vmloginctl [-o table|json|tsv] [--url URL] [--debug] COMMAND ...\n"
+          "The client of vmlogind's REST API. VMLOGIND_URL (default http://127.0.0.1:8080) and\n"
+          "VMLOGIND_API_KEY say where and as whom. Commands:\n",
+          f);
+    for (const struct cmd *c = commands; c->group != NULL; c++)
+        fprintf(f, "  %s\n", c->usage);
+    fputs("Exit codes: 0 succeeded, 1 failed, 2 usage, 3 partly succeeded, 4 auth, 5 not "
+          "found.\n",
+          f);
+}
+
+static void usage_cmd(FILE *f, const struct cmd *c)
+{
+    fprintf(f, "usage: %s\nexample: %s\n", c->usage, c->example);
+}
+
+int cli_main(int argc, char *argv[])
+{
+    struct cli_ctx ctx = {0};
+    const struct cmd *c = NULL;
+    struct cli_args a;
+    char err[256];
+    int skip;
+
+    ctx.out = stdout;
+    ctx.err = stderr;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage_all(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        argv[1] = "version";
+    for (const struct cmd *k = commands; k->group != NULL; k++) {
+        if (strcmp(k->group, argv[1]) != 0)
+            continue;
+        if (k->verb == NULL || (argc > 2 && strcmp(k->verb, argv[2]) == 0)) {
+            c = k;
+            break;
+        }
+    }
+    if (c == NULL) {
+        bool group = false;
+        for (const struct cmd *k = commands; k->group != NULL; k++)
+            if (strcmp(k->group, argv[1]) == 0) {
+                if (!group)
+                    fprintf(stderr, "vmloginctl: %s takes one of:", argv[1]);
+                fprintf(stderr, " %s", k->verb);
+                group = true;
+            }
+        if (group)
+            fputc('\n', stderr);
+        else
+            fprintf(stderr, "vmloginctl: unknown command %s (try vmloginctl --help)\n", argv[1]);
+        return CLI_USAGE;
+    }
+    skip = c->verb ? 3 : 2;
+    if (!cli_parse(argc - skip, argv + skip, c->opts, &a, err, sizeof(err))) {
+        fprintf(stderr, "vmloginctl: %s\n", err);
+        usage_cmd(stderr, c);
+        return CLI_USAGE;
+    }
+    if (cli_opt(&a, "--help")) {
+        usage_cmd(stdout, c);
+        return CLI_OK;
+    }
+    if (a.npos < c->min_pos || a.npos > c->max_pos) {
+        fprintf(stderr, "vmloginctl: wrong number of arguments\n");
+        usage_cmd(stderr, c);
+        return CLI_USAGE;
+    }
+    if (!cli_format_parse(cli_opt(&a, "--output"), isatty(STDOUT_FILENO), &ctx.fmt)) {
+        fprintf(stderr, "vmloginctl: -o takes table, json or tsv\n");
+        return CLI_USAGE;
+    }
+    ctx.url = cli_opt(&a, "--url");
+    if (ctx.url == NULL)
+        ctx.url = getenv("VMLOGIND_URL");
+    if (ctx.url == NULL || ctx.url[0] == '\0')
+        ctx.url = "http://127.0.0.1:8080";
+    char *url = xstrdup(ctx.url);
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+    ctx.url = url;
+    ctx.key = getenv("VMLOGIND_API_KEY");
+    ctx.debug = cli_opt(&a, "--debug") != NULL;
+    int rc = c->run(&ctx, &a);
+    free(url);
+    return rc;
+}

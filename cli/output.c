@@ -1,0 +1,179 @@
+/* output.c: vmloginctl's table and TSV rendering of API JSON (json output is the API's own). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vmlogind/xalloc.h"
+
+static const json_t *member(const json_t *o, const char *path, const char **last)
+{
+    char seg[128];
+    const char *p = path;
+
+    *last = path;
+    while (o != NULL) {
+        size_t n = strcspn(p, ".");
+        if (n >= sizeof(seg))
+            return NULL;
+        memcpy(seg, p, n);
+        seg[n] = '\0';
+        *last = p;
+        o = json_object_get(o, seg);
+        if (p[n] == '\0')
+            return o;
+        p += n + 1;
+    }
+    return NULL;
+}
+
+void cli_relative(time_t t, time_t now, char *out, size_t cap)
+{
+    long long d = (long long)now - (long long)t;
+    bool past = d >= 0;
+    long long a = past ? d : -d;
+    const char *unit = "s";
+
+    if (a < 5) {
+        snprintf(out, cap, "just now");
+        return;
+    }
+    if (a >= 86400) {
+        a /= 86400;
+        unit = "d";
+    } else if (a >= 3600) {
+        a /= 3600;
+        unit = "h";
+    } else if (a >= 60) {
+        a /= 60;
+        unit = "m";
+    }
+    snprintf(out, cap, past ? "%lld%s ago" : "in %lld%s", a, unit);
+}
+
+/* "2026-12-07T05:01:02Z" (or with fraction/offset) -> time_t; false if not RFC 3339. */
+static bool parse_time(const char *s, time_t *out)
+{
+    struct tm tm;
+    const char *p;
+    long off = 0;
+
+    memset(&tm, 0, sizeof(tm));
+    p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (p == NULL)
+        return false;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            ;
+    if (*p == '+' || *p == '-') {
+        int hh, mm;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
+            return false;
+        off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
+    } else if (*p != 'Z' && *p != 'z') {
+        return false;
+    }
+    *out = timegm(&tm) - off;
+    return true;
+}
+
+char *cli_cell(const json_t *row, const char *path, bool pretty, time_t now)
+{
+    const char *last;
+    const json_t *v = member(row, path, &last);
+    size_t ln = strlen(last);
+
+    if (v == NULL || json_is_null(v))
+        return xstrdup("");
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        time_t t;
+        if (pretty && ln > 2 && strcmp(last + ln - 2, "At") == 0 && parse_time(s, &t)) {
+            struct tm lt;
+            char when[64], rel[32];
+            localtime_r(&t, &lt);
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &lt);
+            cli_relative(t, now, rel, sizeof(rel));
+            return xasprintf("%s (%s)", when, rel);
+        }
+        return xstrdup(s);
+    }
+    if (json_is_true(v))
+        return xstrdup("true");
+    if (json_is_false(v))
+        return xstrdup("false");
+    if (json_is_integer(v))
+        return xasprintf("%lld", (long long)json_integer_value(v));
+    if (json_is_real(v))
+        return xasprintf("%g", json_real_value(v));
+    char *d = json_dumps(v, JSON_COMPACT);
+    return d != NULL ? d : xstrdup("");
+}
+
+/* TSV cells carry no tabs or newlines. */
+static void put_tsv(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+}
+
+void cli_print_rows(FILE *f, const json_t *rows, const struct cli_col *cols, enum cli_format fmt,
+                    time_t now)
+{
+    size_t ncol = 0, nrow = json_array_size(rows);
+    bool pretty = fmt == CLI_FMT_TABLE;
+
+    while (cols[ncol].header != NULL)
+        ncol++;
+    char **cells = xcalloc(xmul(xadd(nrow, 1), ncol ? ncol : 1), sizeof(char *));
+    size_t *width = xcalloc(ncol ? ncol : 1, sizeof(size_t));
+    for (size_t c = 0; c < ncol; c++) {
+        cells[c] = xstrdup(cols[c].header);
+        width[c] = strlen(cols[c].header);
+    }
+    for (size_t r = 0; r < nrow; r++)
+        for (size_t c = 0; c < ncol; c++) {
+            char *s = cli_cell(json_array_get(rows, r), cols[c].path, pretty, now);
+            cells[(r + 1) * ncol + c] = s;
+            if (strlen(s) > width[c])
+                width[c] = strlen(s);
+        }
+    for (size_t r = pretty ? 0 : 1; r <= nrow; r++) {
+        for (size_t c = 0; c < ncol; c++) {
+            const char *s = cells[r * ncol + c];
+            if (!pretty) {
+                put_tsv(f, s);
+                fputs(c + 1 < ncol ? "\t" : "\n", f);
+            } else if (c + 1 < ncol) {
+                fprintf(f, "%-*s  ", (int)width[c], s);
+            } else {
+                fprintf(f, "%s\n", s);
+            }
+        }
+    }
+    for (size_t i = 0; i < (nrow + 1) * ncol; i++)
+        free(cells[i]);
+    free(cells);
+    free(width);
+}
+
+void cli_print_object(FILE *f, const json_t *obj, const struct cli_col *cols, enum cli_format fmt,
+                      time_t now)
+{
+    size_t w = 0;
+    bool pretty = fmt == CLI_FMT_TABLE;
+
+    for (const struct cli_col *c = cols; c->header != NULL; c++)
+        if (strlen(c->header) > w)
+            w = strlen(c->header);
+    for (const struct cli_col *c = cols; c->header != NULL; c++) {
+        char *s = cli_cell(obj, c->path, pretty, now);
+        if (pretty) {
+            fprintf(f, "%-*s  %s\n", (int)w, c->header, s);
+        } else {
+            fprintf(f, "%s\t", c->path);
+            put_tsv(f, s);
+            fputc('\n', f);
+        }
+        free(s);
+    }
+}
