@@ -22,7 +22,7 @@ echo "== checks: banned functions, layering (check-source.sh)"
 
 echo "== cppcheck and shellcheck"
 cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr \
-    --error-exitcode=1 -I include -I server -I sim server sim
+    --error-exitcode=1 -I include -I server -I sim server sim cli
 mapfile -t shells < <(list_files '*.sh' .ci/run)
 need_files "shell scripts" "${shells[@]}"
 shellcheck -S warning "${shells[@]}"
