@@ -110,6 +110,8 @@ bool cli_format_parse(const char *name, bool tty, enum cli_format *out)
         *out = CLI_FMT_JSON;
     else if (strcmp(name, "tsv") == 0)
         *out = CLI_FMT_TSV;
+    else if (strcmp(name, "yaml") == 0)
+        *out = CLI_FMT_YAML;
     else
         return false;
     return true;

@@ -47,9 +47,9 @@ bool cli_parse(int argc, char *const argv[], const struct cli_opt_spec *spec, st
 /* The last value of option name ("--mode"), "" for a flag given, NULL when absent. */
 const char *cli_opt(const struct cli_args *a, const char *name);
 
-enum cli_format { CLI_FMT_TABLE, CLI_FMT_JSON, CLI_FMT_TSV };
-/* "table"/"json"/"tsv" -> format; NULL (not given) picks table on a terminal, json otherwise.
- * False for an unknown name. */
+enum cli_format { CLI_FMT_TABLE, CLI_FMT_JSON, CLI_FMT_TSV, CLI_FMT_YAML };
+/* "table"/"json"/"tsv"/"yaml" -> format; NULL (not given) picks table on a terminal, json
+ * otherwise. False for an unknown name. */
 bool cli_format_parse(const char *name, bool tty, enum cli_format *out);
 
 /* "8h", "30m", "90s", "2d" -> seconds; false if malformed or not positive. */
@@ -88,6 +88,10 @@ void cli_print_rows(FILE *f, const json_t *rows, const struct cli_col *cols, enu
 /* One object as "Key  value" lines (table) or "key\tvalue" (tsv). */
 void cli_print_object(FILE *f, const json_t *obj, const struct cli_col *cols, enum cli_format fmt,
                       time_t now);
+/* Any JSON value as a YAML 1.2 block document (what -o yaml prints): mappings "key: value",
+ * sequences "- item", {} and [] when empty; strings plain when that reads back as the same
+ * string in YAML 1.1 and 1.2 alike, else double-quoted with JSON escapes. */
+void cli_print_yaml(FILE *f, const json_t *v);
 /* "3m ago", "in 2h", "just now". */
 void cli_relative(time_t t, time_t now, char *out, size_t cap);
 

@@ -41,10 +41,24 @@ static char *escape(const char *s)
     return r;
 }
 
-/* Prints a 2xx body: json as the API gave it, else the columns. */
+/* json and yaml print the API's body whole; table and tsv pick columns. */
+static bool whole_body(const struct cli_ctx *ctx)
+{
+    return ctx->fmt == CLI_FMT_JSON || ctx->fmt == CLI_FMT_YAML;
+}
+
+/* Prints a 2xx body: json as the API gave it, yaml converted from it. */
 static void print_json_body(struct cli_ctx *ctx, const char *body)
 {
     size_t n = strlen(body);
+    if (ctx->fmt == CLI_FMT_YAML) {
+        json_t *j = json_loads(body, JSON_DECODE_ANY, NULL);
+        if (j != NULL) {
+            cli_print_yaml(ctx->out, j);
+            json_decref(j);
+            return;
+        }
+    }
     fputs(body, ctx->out);
     if (n == 0 || body[n - 1] != '\n')
         fputc('\n', ctx->out);
@@ -52,7 +66,7 @@ static void print_json_body(struct cli_ctx *ctx, const char *body)
 
 static void print_obj(struct cli_ctx *ctx, const struct cli_resp *r, const struct cli_col *cols)
 {
-    if (ctx->fmt == CLI_FMT_JSON)
+    if (whole_body(ctx))
         print_json_body(ctx, r->body);
     else
         cli_print_object(ctx->out, r->json, cols, ctx->fmt, time(NULL));
@@ -116,7 +130,7 @@ static int get_all(struct cli_ctx *ctx, const char *path, json_t **all, char **s
 static void print_list(struct cli_ctx *ctx, json_t *all, const char *single,
                        const struct cli_col *cols)
 {
-    if (ctx->fmt != CLI_FMT_JSON) {
+    if (!whole_body(ctx)) {
         cli_print_rows(ctx->out, json_object_get(all, "value"), cols, ctx->fmt, time(NULL));
     } else if (single != NULL) {
         print_json_body(ctx, single);
@@ -802,7 +816,7 @@ static int cmd_access(struct cli_ctx *ctx, const struct cli_args *a)
     snprintf(path, sizeof(path), "%s/access", api);
     if ((rc = get(ctx, path, &r)) != CLI_OK)
         return rc;
-    if (ctx->fmt == CLI_FMT_JSON)
+    if (whole_body(ctx))
         print_json_body(ctx, r.body);
     else
         cli_print_rows(ctx->out, json_object_get(r.json, "value"), access_cols, ctx->fmt,
@@ -896,7 +910,7 @@ static int cmd_compliance(struct cli_ctx *ctx, const struct cli_args *a)
     free(path);
     if (rc != CLI_OK)
         return rc;
-    if (ctx->fmt == CLI_FMT_JSON) {
+    if (whole_body(ctx)) {
         print_json_body(ctx, r.body);
     } else {
         json_t *rows = json_deep_copy(json_object_get(r.json, "subscriptions"));
@@ -1026,7 +1040,7 @@ static int cmd_completion(struct cli_ctx *ctx, const struct cli_args *a)
 
 static void usage_all(FILE *f)
 {
-    fputs("usage: vmloginctl [-o table|json|tsv] [--url URL] [--debug] COMMAND ...\n"
+    fputs("usage: vmloginctl [-o table|json|yaml|tsv] [--url URL] [--debug] COMMAND ...\n"
           "The client of vmlogind's REST API. VMLOGIND_URL (default http://127.0.0.1:8080) and\n"
           "VMLOGIND_API_KEY say where and as whom. Commands:\n",
           f);
@@ -1098,7 +1112,7 @@ int cli_main(int argc, char *argv[])
         return CLI_USAGE;
     }
     if (!cli_format_parse(cli_opt(&a, "--output"), isatty(STDOUT_FILENO), &ctx.fmt)) {
-        fprintf(stderr, "vmloginctl: -o takes table, json or tsv\n");
+        fprintf(stderr, "vmloginctl: -o takes table, json, yaml or tsv\n");
         return CLI_USAGE;
     }
     ctx.url = cli_opt(&a, "--url");

@@ -1,6 +1,8 @@
-/* output.c: vmloginctl's table and TSV rendering of API JSON (json output is the API's own). */
+/* output.c: vmloginctl's table, TSV and YAML rendering of API JSON (json output is the API's
+ * own). */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "vmlogind/xalloc.h"
@@ -176,4 +178,120 @@ void cli_print_object(FILE *f, const json_t *obj, const struct cli_col *cols, en
         }
         free(s);
     }
+}
+
+/* ---- YAML ---- */
+
+/* True when s, written plain, would read back as the string s: not empty, no leading or
+ * trailing blank, no indicator first, no ": " or " #", no control characters, and not a
+ * word or number YAML 1.1 or 1.2 would take for null, a bool, a number or a time (anything
+ * starting with a digit is quoted, which covers numbers, dates and octal/hex forms). */
+static bool yaml_plain_ok(const char *s)
+{
+    static const char *const words[] = {"null", "~",   "true", "false", "yes", "no",
+                                        "on",   "off", "y",    "n",     NULL};
+    size_t n = strlen(s);
+
+    if (n == 0 || strchr("-?:,[]{}#&*!|>'\"%@`<=. +0123456789", s[0]) != NULL || s[n - 1] == ' ' ||
+        s[n - 1] == ':')
+        return false;
+    if (strstr(s, ": ") != NULL || strstr(s, " #") != NULL)
+        return false;
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    for (int i = 0; words[i] != NULL; i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return false;
+    return true;
+}
+
+static void yaml_scalar(FILE *f, const json_t *v)
+{
+    if (json_is_string(v) && yaml_plain_ok(json_string_value(v))) {
+        fputs(json_string_value(v), f);
+        return;
+    }
+    if (json_is_object(v)) { /* only ever empty here */
+        fputs("{}", f);
+        return;
+    }
+    if (json_is_array(v)) {
+        fputs("[]", f);
+        return;
+    }
+    /* null, true, false, numbers and quoted strings are the same in JSON and YAML 1.2 */
+    char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    fputs(d != NULL ? d : "null", f);
+    free(d);
+}
+
+static bool yaml_block(const json_t *v)
+{
+    return (json_is_object(v) && json_object_size(v) > 0) ||
+           (json_is_array(v) && json_array_size(v) > 0);
+}
+
+static void yaml_node(FILE *f, const json_t *v, int indent, bool inline_first);
+
+static void yaml_map(FILE *f, const json_t *o, int indent, bool inline_first)
+{
+    const char *k;
+    json_t *v;
+    bool first = true;
+
+    json_object_foreach((json_t *)o, k, v)
+    {
+        json_t *key = json_string(k);
+        if (!(first && inline_first))
+            fprintf(f, "%*s", indent, "");
+        first = false;
+        yaml_scalar(f, key);
+        json_decref(key);
+        fputc(':', f);
+        if (yaml_block(v)) {
+            fputc('\n', f);
+            yaml_node(f, v, indent + 2, false);
+        } else {
+            fputc(' ', f);
+            yaml_scalar(f, v);
+            fputc('\n', f);
+        }
+    }
+}
+
+static void yaml_seq(FILE *f, const json_t *a, int indent, bool inline_first)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(a, i, v)
+    {
+        if (!(i == 0 && inline_first))
+            fprintf(f, "%*s", indent, "");
+        fputs("- ", f);
+        if (yaml_block(v)) {
+            yaml_node(f, v, indent + 2, true);
+        } else {
+            yaml_scalar(f, v);
+            fputc('\n', f);
+        }
+    }
+}
+
+static void yaml_node(FILE *f, const json_t *v, int indent, bool inline_first)
+{
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        yaml_map(f, v, indent, inline_first);
+    } else if (json_is_array(v) && json_array_size(v) > 0) {
+        yaml_seq(f, v, indent, inline_first);
+    } else {
+        yaml_scalar(f, v);
+        fputc('\n', f);
+    }
+}
+
+void cli_print_yaml(FILE *f, const json_t *v)
+{
+    yaml_node(f, v, 0, false);
 }

@@ -76,6 +76,8 @@ static void test_format_and_duration(void **state)
     assert_int_equal(f, CLI_FMT_JSON);
     assert_true(cli_format_parse("tsv", true, &f));
     assert_int_equal(f, CLI_FMT_TSV);
+    assert_true(cli_format_parse("yaml", false, &f));
+    assert_int_equal(f, CLI_FMT_YAML);
     assert_false(cli_format_parse("xml", true, &f));
 
     assert_true(cli_duration_parse("8h", &s));
