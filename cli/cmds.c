@@ -999,42 +999,135 @@ static const struct cmd commands[] = {
     {"sync", NULL, cmd_sync, wait_opts, 0, 0, "vmloginctl sync [--wait]", "vmloginctl sync --wait"},
     {"compliance", NULL, cmd_compliance, compliance_opts, 0, 0,
      "vmloginctl compliance [--subscription S]", "vmloginctl compliance -o tsv"},
-    {"completion", NULL, cmd_completion, no_opts, 1, 1, "vmloginctl completion bash",
+    {"completion", NULL, cmd_completion, no_opts, 1, 1, "vmloginctl completion bash|zsh|fish",
      "source <(vmloginctl completion bash)"},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
+/* ---- shell completion: the words come from the command table ---- */
+
+/* The first command of each group (the table keeps a group's commands together). */
+static bool group_first(const struct cmd *c)
+{
+    return c == commands || strcmp(c->group, c[-1].group) != 0;
+}
+
+/* "vm login ..." */
+static void put_groups(FILE *f)
+{
+    for (const struct cmd *c = commands; c->group != NULL; c++)
+        if (group_first(c))
+            fprintf(f, "%s%s", c == commands ? "" : " ", c->group);
+}
+
+/* "list show" for the group that starts at c */
+static void put_verbs(FILE *f, const struct cmd *c)
+{
+    for (const struct cmd *v = c; v->group != NULL && strcmp(v->group, c->group) == 0; v++)
+        fprintf(f, "%s%s", v == c ? "" : " ", v->verb);
+}
+
+#define SHELLS "bash zsh fish"
+#define GLOBAL_OPTS "--output --url --debug --help --wait"
+#define FORMATS "table json yaml tsv"
+
+/* bash and zsh complete with the same case on the word position; they differ in syntax. */
+struct shell_case {
+    const char *head; /* up to the list of groups */
+    const char *mid;  /* from it to the per-group cases */
+    const char *open; /* after "GROUP)", up to the verbs */
+    const char *close;
+    const char *tail;
+};
+
+static const struct shell_case bash_case = {
+    "# vmloginctl bash completion: source <(vmloginctl completion bash)\n"
+    "_vmloginctl() {\n"
+    "    local cur=${COMP_WORDS[COMP_CWORD]} words\n"
+    "    case $COMP_CWORD in\n"
+    "    1) words=\"",
+    "\" ;;\n    2) case ${COMP_WORDS[1]} in\n", " words=\"", "\" ;;\n",
+    "       completion) words=\"" SHELLS "\" ;;\n"
+    "       *) words=\"" GLOBAL_OPTS "\" ;;\n"
+    "       esac ;;\n"
+    "    *) words=\"" GLOBAL_OPTS "\" ;;\n"
+    "    esac\n"
+    "    mapfile -t COMPREPLY < <(compgen -W \"$words\" -- \"$cur\")\n"
+    "}\n"
+    "complete -F _vmloginctl vmloginctl\n"};
+
+static const struct shell_case zsh_case = {
+    "#compdef vmloginctl\n"
+    "# vmloginctl zsh completion (needs compinit):\n"
+    "#   autoload -Uz compinit && compinit; source <(vmloginctl completion zsh)\n"
+    "_vmloginctl() {\n"
+    "    local -a w\n"
+    "    case $CURRENT in\n"
+    "    2) w=(",
+    ") ;;\n    3) case ${words[2]} in\n", " w=(", ") ;;\n",
+    "       completion) w=(" SHELLS ") ;;\n"
+    "       *) w=(" GLOBAL_OPTS ") ;;\n"
+    "       esac ;;\n"
+    "    *) w=(" GLOBAL_OPTS ") ;;\n"
+    "    esac\n"
+    "    compadd -a w\n"
+    "}\n"
+    "compdef _vmloginctl vmloginctl\n"};
+
+static void completion_case(FILE *f, const struct shell_case *sc)
+{
+    fputs(sc->head, f);
+    put_groups(f);
+    fputs(sc->mid, f);
+    for (const struct cmd *c = commands; c->group != NULL; c++) {
+        if (c->verb == NULL || !group_first(c))
+            continue;
+        fprintf(f, "       %s)%s", c->group, sc->open);
+        put_verbs(f, c);
+        fputs(sc->close, f);
+    }
+    fputs(sc->tail, f);
+}
+
+static void completion_fish(FILE *f)
+{
+    fputs("# vmloginctl fish completion: vmloginctl completion fish | source\n"
+          "complete -c vmloginctl -f\n"
+          "complete -c vmloginctl -n __fish_use_subcommand -a '",
+          f);
+    put_groups(f);
+    fputs("'\n", f);
+    for (const struct cmd *c = commands; c->group != NULL; c++) {
+        if (c->verb == NULL || !group_first(c))
+            continue;
+        fprintf(f,
+                "complete -c vmloginctl -n '__fish_seen_subcommand_from %s; and not "
+                "__fish_seen_subcommand_from ",
+                c->group);
+        put_verbs(f, c);
+        fputs("' -a '", f);
+        put_verbs(f, c);
+        fputs("'\n", f);
+    }
+    fputs("complete -c vmloginctl -n '__fish_seen_subcommand_from completion' -a '" SHELLS "'\n"
+          "complete -c vmloginctl -s o -l output -x -a '" FORMATS "'\n"
+          "complete -c vmloginctl -l url -x\n"
+          "complete -c vmloginctl -l debug\n"
+          "complete -c vmloginctl -s h -l help\n"
+          "complete -c vmloginctl -l wait\n",
+          f);
+}
+
 static int cmd_completion(struct cli_ctx *ctx, const struct cli_args *a)
 {
-    if (strcmp(a->pos[0], "bash") != 0)
-        USAGE_ERR(ctx, "completion: only bash so far");
-    fputs("# vmloginctl bash completion: source <(vmloginctl completion bash)\n"
-          "_vmloginctl() {\n"
-          "    local cur=${COMP_WORDS[COMP_CWORD]} words\n"
-          "    case $COMP_CWORD in\n"
-          "    1) words=\"",
-          ctx->out);
-    for (const struct cmd *c = commands; c->group != NULL; c++)
-        if (c == commands || strcmp(c->group, c[-1].group) != 0)
-            fprintf(ctx->out, "%s%s", c == commands ? "" : " ", c->group);
-    fputs("\" ;;\n    2) case ${COMP_WORDS[1]} in\n", ctx->out);
-    for (const struct cmd *c = commands; c->group != NULL; c++) {
-        if (c->verb == NULL || (c != commands && strcmp(c->group, c[-1].group) == 0))
-            continue;
-        fprintf(ctx->out, "       %s) words=\"", c->group);
-        for (const struct cmd *v = c; v->group != NULL && strcmp(v->group, c->group) == 0; v++)
-            fprintf(ctx->out, "%s%s", v == c ? "" : " ", v->verb);
-        fputs("\" ;;\n", ctx->out);
-    }
-    fputs("       completion) words=\"bash\" ;;\n"
-          "       *) words=\"\" ;;\n"
-          "       esac ;;\n"
-          "    *) words=\"--output --url --debug --help --wait\" ;;\n"
-          "    esac\n"
-          "    mapfile -t COMPREPLY < <(compgen -W \"$words\" -- \"$cur\")\n"
-          "}\n"
-          "complete -F _vmloginctl vmloginctl\n",
-          ctx->out);
+    if (strcmp(a->pos[0], "bash") == 0)
+        completion_case(ctx->out, &bash_case);
+    else if (strcmp(a->pos[0], "zsh") == 0)
+        completion_case(ctx->out, &zsh_case);
+    else if (strcmp(a->pos[0], "fish") == 0)
+        completion_fish(ctx->out);
+    else
+        USAGE_ERR(ctx, "completion takes bash, zsh or fish");
     return CLI_OK;
 }
 

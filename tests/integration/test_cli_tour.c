@@ -1,7 +1,7 @@
 /* A tour of the real vmloginctl binary against azsim and vmlogind: sync --wait, vm list in
  * json and tsv, login enable --wait on a resource group (exit 0), grant create and list,
  * access of a VM, and the exit codes of a 404 (5), a bad key (4) and bad usage (2) with the
- * problem printed on stderr. */
+ * problem printed on stderr; and the completion scripts loaded in bash and zsh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,17 +23,17 @@ struct tour {
     char dir[256];
 };
 
-/* Runs vmloginctl with args (single-quote free) and the environment of the process; returns
- * its exit code, with stdout and stderr in *out / *err (caller frees; may be NULL). */
-static int ctl(struct tour *t, const char *args, char **out, char **err)
+/* Runs the shell command cmd with stdout and stderr to files in dir; returns its exit code,
+ * with stdout and stderr in *out / *err (caller frees; may be NULL). */
+static int sh(const char *dir, const char *cmd, char **out, char **err)
 {
-    char cmd[4096], errf[512], outf[512];
+    char full[4096], errf[512], outf[512];
     int st;
 
-    snprintf(outf, sizeof(outf), "%s/ctl.out", t->dir);
-    snprintf(errf, sizeof(errf), "%s/ctl.err", t->dir);
-    snprintf(cmd, sizeof(cmd), "'%s' %s >'%s' 2>'%s'", VMLOGINCTL_BIN, args, outf, errf);
-    st = system(cmd);
+    snprintf(outf, sizeof(outf), "%s/ctl.out", dir);
+    snprintf(errf, sizeof(errf), "%s/ctl.err", dir);
+    snprintf(full, sizeof(full), "%s >'%s' 2>'%s'", cmd, outf, errf);
+    st = system(full);
     assert_true(st != -1 && WIFEXITED(st));
     char *o = h_read_file(outf), *e = h_read_file(errf);
     if (out != NULL)
@@ -45,6 +45,15 @@ static int ctl(struct tour *t, const char *args, char **out, char **err)
     else
         free(e);
     return WEXITSTATUS(st);
+}
+
+/* Runs vmloginctl with args (single-quote free) and the environment of the process. */
+static int ctl(struct tour *t, const char *args, char **out, char **err)
+{
+    char cmd[2048];
+
+    snprintf(cmd, sizeof(cmd), "'%s' %s", VMLOGINCTL_BIN, args);
+    return sh(t->dir, cmd, out, err);
 }
 
 static json_t *ctl_json(struct tour *t, const char *args, int want)
@@ -190,8 +199,67 @@ static void test_tour(void **state)
     h_sim_stop(&t.s);
 }
 
+/* Runs a shell (bash or zsh) on script; fails unless it exits 0 with nothing on stderr, and
+ * returns its stdout. */
+static char *shell_ok(const char *dir, const char *shell, const char *script)
+{
+    char cmd[4096], *out, *err;
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "%s -c \"%s\"", shell, script);
+    rc = sh(dir, cmd, &out, &err);
+    if (rc != 0 || (err != NULL && err[0] != '\0'))
+        fail_msg("%s: exit %d\nstdout: %s\nstderr: %s", cmd, rc, out ? out : "", err ? err : "");
+    free(err);
+    return out;
+}
+
+/* completion bash|zsh|fish: the scripts load without errors in bash and zsh and complete a
+ * group's verbs; an unknown shell is a usage error. */
+static void test_completion(void **state)
+{
+    char dir[256], script[2048], *out;
+    (void)state;
+
+    h_tmpdir(dir, sizeof(dir));
+    snprintf(script, sizeof(script),
+             "source <('%s' completion bash) && complete -p vmloginctl && "
+             "COMP_WORDS=(vmloginctl grant ''); COMP_CWORD=2; _vmloginctl; "
+             "echo words: \\${COMPREPLY[*]}",
+             VMLOGINCTL_BIN);
+    out = shell_ok(dir, "bash", script);
+    assert_non_null(strstr(out, "complete -F _vmloginctl vmloginctl"));
+    assert_non_null(strstr(out, "words: create list show extend revoke"));
+    free(out);
+
+    if (system("command -v zsh >/dev/null 2>&1") != 0) {
+        print_message("zsh is not installed: the zsh completion check is SKIPPED "
+                      "(scripts/install-deps.sh installs zsh)\n");
+    } else {
+        snprintf(script, sizeof(script),
+                 "autoload -Uz compinit && compinit -u -d '%s/zcompdump' && "
+                 "source <('%s' completion zsh) && whence -w _vmloginctl && "
+                 "print comps: \\$_comps[vmloginctl]",
+                 dir, VMLOGINCTL_BIN);
+        out = shell_ok(dir, "zsh", script);
+        assert_non_null(strstr(out, "_vmloginctl: function"));
+        assert_non_null(strstr(out, "comps: _vmloginctl"));
+        free(out);
+    }
+
+    snprintf(script, sizeof(script), "'%s' completion fish", VMLOGINCTL_BIN);
+    assert_int_equal(sh(dir, script, &out, NULL), 0);
+    assert_non_null(strstr(out, "complete -c vmloginctl -n '__fish_seen_subcommand_from vm; and "
+                                "not __fish_seen_subcommand_from list show' -a 'list show'\n"));
+    assert_non_null(strstr(out, "-l output -x -a 'table json yaml tsv'"));
+    free(out);
+    snprintf(script, sizeof(script), "'%s' completion tcsh", VMLOGINCTL_BIN);
+    assert_int_equal(sh(dir, script, NULL, NULL), 2);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_tour)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_completion),
+                                       cmocka_unit_test(test_tour)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
