@@ -1,6 +1,7 @@
 /* cmds.c: vmloginctl's commands. Each resolves its arguments to API paths, makes the calls and
  * prints the answer: json is the API's own body, table/tsv pick columns. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -460,10 +461,26 @@ static int operation_answer(struct cli_ctx *ctx, const struct cli_args *a, struc
     return rc;
 }
 
+/* method on the API path of scope sc plus suffix ("/entraLogin"); on a non-2xx answer prints
+ * it, frees r and returns its exit code. */
+static int scope_request(struct cli_ctx *ctx, const struct cli_scope *sc, const char *suffix,
+                         const char *method, const char *body, struct cli_resp *r)
+{
+    char api[512], path[640];
+
+    cli_scope_api(sc, api, sizeof(api));
+    snprintf(path, sizeof(path), "%s%s", api, suffix);
+    if (cli_request(ctx, method, path, body, r) / 100 != 2) {
+        int rc = cli_report_error(ctx, r);
+        cli_resp_cleanup(r);
+        return rc;
+    }
+    return CLI_OK;
+}
+
 static int cmd_login_enable(struct cli_ctx *ctx, const struct cli_args *a)
 {
     struct cli_scope sc;
-    char api[512], path[600];
     struct cli_resp r;
     json_t *body = json_object();
     const char *mode = cli_opt(a, "--mode");
@@ -497,36 +514,25 @@ static int cmd_login_enable(struct cli_ctx *ctx, const struct cli_args *a)
         json_decref(body);
         return rc;
     }
-    cli_scope_api(&sc, api, sizeof(api));
-    snprintf(path, sizeof(path), "%s/entraLogin", api);
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    if (cli_request(ctx, "PUT", path, text, &r) / 100 != 2) {
-        free(text);
-        rc = cli_report_error(ctx, &r);
-        cli_resp_cleanup(&r);
-        return rc;
-    }
+    rc = scope_request(ctx, &sc, "/entraLogin", "PUT", text, &r);
     free(text);
+    if (rc != CLI_OK)
+        return rc;
     return operation_answer(ctx, a, &r);
 }
 
 static int cmd_login_disable(struct cli_ctx *ctx, const struct cli_args *a)
 {
     struct cli_scope sc;
-    char api[512], path[600];
     struct cli_resp r;
     int rc;
 
     if ((rc = resolve_scope(ctx, a->pos[0], &sc)) != CLI_OK)
         return rc;
-    cli_scope_api(&sc, api, sizeof(api));
-    snprintf(path, sizeof(path), "%s/entraLogin", api);
-    if (cli_request(ctx, "DELETE", path, NULL, &r) / 100 != 2) {
-        rc = cli_report_error(ctx, &r);
-        cli_resp_cleanup(&r);
+    if ((rc = scope_request(ctx, &sc, "/entraLogin", "DELETE", NULL, &r)) != CLI_OK)
         return rc;
-    }
     return operation_answer(ctx, a, &r);
 }
 
@@ -563,6 +569,39 @@ static int cmd_login_status(struct cli_ctx *ctx, const struct cli_args *a)
     }
     cli_resp_cleanup(&r);
     return CLI_OK;
+}
+
+static const struct cli_col preflight_cols[] = {{"Result", "result"},
+                                                {"VM", "virtualMachine"},
+                                                {"Source", "source"},
+                                                {"Checked", "checkedAt"},
+                                                {"Observed", "observedAt"},
+                                                {"Refresh", "refresh"},
+                                                {NULL, NULL}};
+static const struct cli_col check_cols[] = {
+    {"CHECK", "name"}, {"RESULT", "result"}, {"REASON", "reason"}, {"FIX", "fix"}, {NULL, NULL}};
+
+/* POST .../entraLogin/preflight: the checks of a VM; exit 1 when the result is fail. */
+static int cmd_login_preflight(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    struct cli_scope sc;
+    struct cli_resp r;
+    int rc;
+
+    if ((rc = resolve_vm(ctx, a->pos[0], &sc)) != CLI_OK)
+        return rc;
+    if ((rc = scope_request(ctx, &sc, "/entraLogin/preflight", "POST", NULL, &r)) != CLI_OK)
+        return rc;
+    print_obj(ctx, &r, preflight_cols);
+    if (!whole_body(ctx)) {
+        if (ctx->fmt == CLI_FMT_TABLE)
+            fputc('\n', ctx->out);
+        cli_print_rows(ctx->out, json_object_get(r.json, "checks"), check_cols, ctx->fmt,
+                       time(NULL));
+    }
+    rc = strcmp(jstr(r.json, "result"), "fail") == 0 ? CLI_FAILED : CLI_OK;
+    cli_resp_cleanup(&r);
+    return rc;
 }
 
 static const struct cli_col grant_cols[] = {{"ID", "id"},
@@ -778,6 +817,46 @@ static int cmd_grant_extend(struct cli_ctx *ctx, const struct cli_args *a)
     return CLI_OK;
 }
 
+/* GET .../rdp?upn=: an .rdp file for Entra sign-in, on stdout or in -f FILE. */
+static int cmd_rdp(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *upn = cli_opt(a, "--upn"), *file = cli_opt(a, "--file");
+    struct cli_scope sc;
+    char api[512];
+    char *path;
+    struct cli_resp r;
+    int rc;
+
+    if (upn == NULL || upn[0] == '\0')
+        USAGE_ERR(ctx, "rdp needs --upn UPN (the user who signs in)");
+    if (file != NULL && file[0] == '\0')
+        USAGE_ERR(ctx, "-f needs a file name");
+    if ((rc = resolve_vm(ctx, a->pos[0], &sc)) != CLI_OK)
+        return rc;
+    cli_scope_api(&sc, api, sizeof(api));
+    path = xasprintf("%s/rdp", api);
+    add_query(&path, "upn", upn);
+    if (cli_opt(a, "--azuread"))
+        add_query(&path, "form", "azuread");
+    rc = get(ctx, path, &r);
+    free(path);
+    if (rc != CLI_OK)
+        return rc;
+    if (file == NULL || strcmp(file, "-") == 0) {
+        fputs(r.body, ctx->out);
+    } else {
+        FILE *f = fopen(file, "wb");
+        if (f == NULL || fputs(r.body, f) == EOF || fclose(f) != 0) {
+            fprintf(ctx->err, "vmloginctl: cannot write %s: %s\n", file, strerror(errno));
+            rc = CLI_FAILED;
+        } else if (ctx->fmt == CLI_FMT_TABLE) {
+            fprintf(ctx->err, "wrote %s\n", file);
+        }
+    }
+    cli_resp_cleanup(&r);
+    return rc;
+}
+
 static const struct cli_col access_cols[] = {{"PRINCIPAL", "principal.displayName"},
                                              {"UPN", "principal.upn"},
                                              {"TYPE", "principal.type"},
@@ -958,6 +1037,8 @@ static const struct cli_opt_spec glist_opts[] = {
 static const struct cli_opt_spec extend_opts[] = {
     {"--for", true}, {"--until", true}, {NULL, false}};
 static const struct cli_opt_spec access_opts[] = {{"--principal", true}, {NULL, false}};
+static const struct cli_opt_spec rdp_opts[] = {
+    {"--upn", true}, {"-f|--file", true}, {"--azuread", false}, {NULL, false}};
 static const struct cli_opt_spec compliance_opts[] = {{"--subscription", true}, {NULL, false}};
 
 static const struct cmd commands[] = {
@@ -975,6 +1056,8 @@ static const struct cmd commands[] = {
      "vmloginctl login disable SCOPE [--wait]", "vmloginctl login disable rg-web --wait"},
     {"login", "status", cmd_login_status, no_opts, 1, 1, "vmloginctl login status SCOPE",
      "vmloginctl login status rg-web"},
+    {"login", "preflight", cmd_login_preflight, no_opts, 1, 1, "vmloginctl login preflight VM",
+     "vmloginctl login preflight rg-web/web-01"},
     {"grant", "create", cmd_grant_create, create_opts, 0, 0,
      "vmloginctl grant create --scope SCOPE --role administrator|user --principal UPN|OBJECTID "
      "[--for 8h | --until T] [--justification TEXT] [--wait]",
@@ -992,6 +1075,8 @@ static const struct cmd commands[] = {
     {"access", NULL, cmd_access, access_opts, 0, 1,
      "vmloginctl access VM | vmloginctl access --principal UPN|OBJECTID",
      "vmloginctl access web-01"},
+    {"rdp", NULL, cmd_rdp, rdp_opts, 1, 1, "vmloginctl rdp VM --upn UPN [-f FILE] [--azuread]",
+     "vmloginctl rdp web-01 --upn bob@contoso.com -f web-01.rdp"},
     {"operation", "show", cmd_operation_show, no_opts, 1, 1, "vmloginctl operation show ID",
      "vmloginctl operation show 7d1e..."},
     {"operation", "watch", cmd_operation_watch, no_opts, 1, 1, "vmloginctl operation watch ID",

@@ -1,7 +1,8 @@
 /* A tour of the real vmloginctl binary against azsim and vmlogind: sync --wait, vm list in
  * json and tsv, login enable --wait on a resource group (exit 0), grant create and list,
  * access of a VM, and the exit codes of a 404 (5), a bad key (4) and bad usage (2) with the
- * problem printed on stderr; and the completion scripts loaded in bash and zsh. */
+ * problem printed on stderr; login preflight (json, yaml) and rdp; and the completion scripts
+ * loaded in bash and zsh. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,13 +57,14 @@ static int ctl(struct tour *t, const char *args, char **out, char **err)
     return sh(t->dir, cmd, out, err);
 }
 
+/* Runs vmloginctl; fails unless it exits want (any exit when want < 0) with JSON on stdout. */
 static json_t *ctl_json(struct tour *t, const char *args, int want)
 {
     char *out, *err;
     int rc = ctl(t, args, &out, &err);
     json_t *j;
 
-    if (rc != want)
+    if (want >= 0 && rc != want)
         fail_msg("vmloginctl %s: exit %d, want %d\nstdout: %s\nstderr: %s", args, rc, want,
                  out ? out : "", err ? err : "");
     j = json_loads(out ? out : "", 0, NULL);
@@ -161,6 +163,36 @@ static void test_tour(void **state)
     assert_non_null(json_object_get(j, "vm"));
     assert_true(json_is_array(json_object_get(j, "value")));
     json_decref(j);
+
+    /* preflight of the VM: the checks, and exit 1 exactly when the result is fail; as yaml */
+    j = ctl_json(&t, "login preflight cli-a -o json", -1);
+    assert_non_null(strstr(h_jstr(j, "virtualMachine"), "/virtualMachines/cli-a"));
+    assert_true(json_array_size(json_object_get(j, "checks")) > 0);
+    int want = strcmp(h_jstr(j, "result"), "fail") == 0 ? 1 : 0;
+    json_decref(j);
+    assert_int_equal(ctl(&t, "login preflight rg-cli/cli-a -o yaml", &out, NULL), want);
+    assert_non_null(strstr(out, "\nchecks:\n  - name: "));
+    assert_non_null(strstr(out, "virtualMachine: /subscriptions/" SUB "/resourceGroups/rg-cli/"));
+    free(out);
+
+    /* an .rdp file for the VM with the user hint, in a file and on stdout */
+    char rdp[600], rdp_args[800];
+    snprintf(rdp, sizeof(rdp), "%s/cli-a.rdp", t.dir);
+    snprintf(rdp_args, sizeof(rdp_args), "rdp cli-a --upn alice@contoso.example -f '%s'", rdp);
+    assert_int_equal(ctl(&t, rdp_args, NULL, NULL), 0);
+    out = h_read_file(rdp);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "username:s:alice@contoso.example\r\n"));
+    assert_non_null(strstr(out, "enablerdsaadauth:i:1\r\n"));
+    free(out);
+    assert_int_equal(ctl(&t, "rdp rg-cli/cli-a --upn alice@contoso.example --azuread", &out, NULL),
+                     0);
+    assert_non_null(strstr(out, "username:s:AzureAD\\alice@contoso.example\r\n"));
+    free(out);
+    assert_int_equal(ctl(&t, "rdp cli-a", NULL, NULL), 2);
+    assert_int_equal(ctl(&t, "rdp cli-a --upn not-a-upn", NULL, &err), 1);
+    assert_non_null(strstr(err, "upn"));
+    free(err);
 
     /* not found: 5, with the problem on stderr; a VM not in the inventory too */
     assert_int_equal(ctl(&t, "operation show 00000000-0000-4000-8000-000000000000", NULL, &err), 5);
