@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 VMLOGIND_WITH_AZCLI=0 ./scripts/install-deps.sh
 cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-demo -j"$(nproc)" --target vmlogind azsim >/dev/null
+cmake --build build-demo -j"$(nproc)" --target vmlogind azsim vmloginctl >/dev/null
 
 work=$(mktemp -d /tmp/vmlogind-demo-XXXXXX)
 pids=()
@@ -227,6 +227,16 @@ curl -s -H "Authorization: Bearer \$KEY" "\$VL/v1/audit?limit=20" | python3 -m j
 curl -s \$VL/metrics | grep vmlogind_
 curl -s \$VL/v1/virtualMachines          # no key: 401 problem+json
 azsim's own view of the tenant: curl -sk $sim/_sim/state
+
+The same with vmloginctl, the command-line client:
+export VMLOGIND_URL=$api VMLOGIND_API_KEY=$key
+alias vmloginctl=$PWD/build-demo/cli/vmloginctl
+vmloginctl vm list --subscription $sub
+vmloginctl login status rg-entra
+vmloginctl login preflight rg-entra/ws2022-app-01 -o yaml
+vmloginctl access rg-entra/win-vm-01
+vmloginctl rdp rg-entra/win-vm-01 --upn alice@contoso.example -f win-vm-01.rdp
+vmloginctl --help; source <(vmloginctl completion bash)
 EOF2
 
 if [ -t 0 ]; then
