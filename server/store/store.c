@@ -153,8 +153,12 @@ enum err store_open(const char *path, struct store **out, struct err_detail *d)
     pthread_once(&config_once, config_process);
     st = xcalloc(1, sizeof(*st));
     if (strcmp(path, ":memory:") == 0) {
-        /* Every thread's connection must see the same database: a named shared-cache one. */
-        st->uri = xasprintf("file:vmlogind-mem-%d-%d?mode=memory&cache=shared", (int)getpid(),
+        /* Every thread's connection must see the same database. A name that starts with '/'
+         * makes a memdb database shared by the connections of this process
+         * (https://sqlite.org/inmemorydb.html). Unlike a shared-cache one, whose table locks
+         * fail at once with SQLITE_LOCKED, its locks answer SQLITE_BUSY, so busy_timeout and
+         * store_step's retry apply as they do to a file. */
+        st->uri = xasprintf("file:/vmlogind-mem-%d-%d?vfs=memdb", (int)getpid(),
                             atomic_fetch_add(&mem_seq, 1));
     } else if (strncmp(path, "file:", 5) == 0) {
         st->uri = xstrdup(path);
@@ -187,7 +191,7 @@ enum err store_open(const char *path, struct store **out, struct err_detail *d)
         store_close(st);
         return ERR_STORE;
     }
-    if (strncmp(st->uri, "file:vmlogind-mem-", 18) == 0)
+    if (strncmp(st->uri, "file:/vmlogind-mem-", 19) == 0)
         store_audit_key_random(st);
     *out = st;
     return ERR_OK;
