@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "vmlogind/model_permissions.h"
 #include "vmlogind/reconcile_login.h"
 
 static bool ieq(const char *a, const char *b)
@@ -109,8 +110,11 @@ static bool plan_blockers(const struct login_plan_in *in, struct login_plan_out 
     bool failed_ext = in->has_ext && ieq(in->ext_state, "Failed");
     bool stuck = in->prior_failed && in->facts_unchanged &&
                  (!in->prior_retryable || in->failures >= in->max_failures);
+    /* A re-PUT can clear a failed extension, but not a refusal a person must lift (a lock, a
+     * policy deny, a missing role): Azure would refuse the re-PUT the same way. */
+    bool denied = in->prior_failed && model_denial_cause(in->prior_cause);
 
-    if (stuck && !failed_ext) {
+    if (stuck && (!failed_ext || denied)) {
         set(o, LOGIN_ACT_FAIL, "failed", "held", "Failed");
         cause(o, in->prior_cause);
         return true;

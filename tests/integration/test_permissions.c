@@ -258,6 +258,21 @@ static void test_enable_refused_is_failed_and_held(void **state)
     json_decref(r);
 }
 
+/* Has the VM's login been judged "held" (a refusal kept, nothing sent)? arg: its /v1 path. */
+static bool step_held(void *arg)
+{
+    char path[600];
+    json_t *j, *vms;
+    bool held;
+
+    snprintf(path, sizeof(path), "%s/entraLogin", (const char *)arg);
+    j = api(&C, "GET", path, NULL, 200, NULL, 0);
+    vms = json_object_get(json_object_get(j, "observed"), "virtualMachines");
+    held = json_array_size(vms) == 1 && strcmp(h_jstr(json_array_get(vms, 0), "step"), "held") == 0;
+    json_decref(j);
+    return held;
+}
+
 static void test_policy_deny_and_lock_are_failed_and_held(void **state)
 {
     char op[64];
@@ -293,8 +308,18 @@ static void test_policy_deny_and_lock_are_failed_and_held(void **state)
     assert_non_null(strstr(h_jstr(e, "message"),
                            "/dev-ws2022-failed/providers/Microsoft.Authorization/locks/freeze"));
     json_decref(j);
-    /* held: a sync later, each refused request was sent once */
+    /* held: the tasks look again every login_recheck_s (1 s here) and after a sync; once each
+     * VM's next look has recorded "held", each refused request was still sent only once (the
+     * locked VM's extension was already Failed, which alone would call for a re-PUT) */
     sync_now();
+    assert_true(h_poll(step_held,
+                       "/v1/subscriptions/" SUB_DEV
+                       "/resourceGroups/rg-dev/virtualMachines/dev-ws2019-unreach",
+                       30000));
+    assert_true(h_poll(step_held,
+                       "/v1/subscriptions/" SUB_DEV
+                       "/resourceGroups/rg-dev/virtualMachines/dev-ws2022-failed",
+                       30000));
     assert_int_equal(sim_mutations(&C, "dev-ws2019-unreach", "ext.put"), 1);
     assert_int_equal(sim_mutations(&C, "dev-ws2022-failed", NULL), 1);
 }

@@ -186,6 +186,33 @@ static void test_failed_extension(void **state)
     assert_int_equal(o.action, LOGIN_ACT_FAIL);
 }
 
+/* A failed extension is re-PUT, unless the last try was refused by something a person must lift
+ * (a ReadOnly lock here): the re-PUT would be refused again, so the refusal is held. */
+static void test_failed_extension_behind_a_refusal(void **state)
+{
+    struct login_plan_in in = base();
+    struct model_diagnosis msi = {.cause = "1007", .retryable = true};
+    struct login_plan_out o;
+    (void)state;
+
+    in.has_system_identity = true;
+    in.has_ext = true;
+    in.ext_state = "Failed";
+    in.ext_failure = &msi;
+    in.prior_failed = true;
+    in.prior_retryable = false;
+    in.prior_cause = "scope_locked";
+    in.facts_unchanged = true;
+    o = plan(&in);
+    assert_int_equal(o.action, LOGIN_ACT_FAIL);
+    assert_string_equal(o.step, "held");
+    assert_string_equal(o.cause, "scope_locked");
+    /* the setting was applied again (a new fingerprint): try once more */
+    in.facts_unchanged = false;
+    o = plan(&in);
+    assert_int_equal(o.action, LOGIN_ACT_PUT_EXT);
+}
+
 static void test_audit_never_changes(void **state)
 {
     struct login_plan_in in = base();
@@ -256,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_not_running_and_busy),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_failed_extension),
+        cmocka_unit_test(test_failed_extension_behind_a_refusal),
         cmocka_unit_test(test_audit_never_changes),
         cmocka_unit_test(test_disable),
         cmocka_unit_test(test_rollup),
