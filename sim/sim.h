@@ -301,6 +301,11 @@ json_t *sim_body_json(struct sim_req *r); /* parsed body (new ref) or NULL */
 /* ARM error {"error":{"code","message"}}. */
 void sim_arm_error(struct sim_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* sim_signin.c: Conditional Access policies and the sign-in log, from scenario facts. */
+bool sim_signin_load(const json_t *policies, const json_t *log, char *err, size_t cap);
+void sim_signin_clear(void);
+void sim_signin_policies(struct sim_req *r);
+void sim_signin_list(struct sim_req *r);
 void sim_graph_error(struct sim_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 bool sim_seg_is(const struct sim_req *r, int i, const char *lit);
