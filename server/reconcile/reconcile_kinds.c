@@ -4,6 +4,8 @@
 #include "vmlogind/model_permissions.h"
 #include "vmlogind/reconcile_login.h"
 #include "vmlogind/reconcile_permissions.h"
+#include "vmlogind/reconcile_signin.h"
+#include "vmlogind/model_signin.h"
 #include "vmlogind/reconcile_sync.h"
 
 /* "noop": converges at once; lets tests and operators prove the loop is alive. */
@@ -24,6 +26,7 @@ const struct reconcile_kind reconcile_kinds[] = {
     {.kind = RECONCILE_KIND_VM_LOGIN, .fn = reconcile_login_vm},
     {.kind = RECONCILE_KIND_LOGIN_PREFLIGHT, .fn = reconcile_login_preflight},
     {.kind = MODEL_PERM_TASK_KIND, .fn = reconcile_permissions},
+    {.kind = MODEL_SIGNIN_TASK_KIND, .fn = reconcile_signin},
 };
 
 const size_t reconcile_kinds_count = sizeof(reconcile_kinds) / sizeof(reconcile_kinds[0]);
