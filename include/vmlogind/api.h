@@ -65,6 +65,12 @@ void api_access_start(struct app *app);
 void api_access_stop(void);
 void api_access_principal(struct http_request *req);
 void api_rdp_get(struct http_request *req);
+/* api_vms.c: the OS verdict of a stored VM (model_os_support on its facts). */
+struct store_vm;
+struct model_os_verdict;
+void api_vms_os_verdict(const struct store_vm *v, struct model_os_verdict *out);
+/* api_signin.c: GET /v1{vm}/signIn?principal=, "why can't she sign in?". */
+void api_signin_get(struct http_request *req);
 /* The inventory (api_vms.c, api_subscriptions.c, api_sync.c). */
 void api_vms_list(struct http_request *req);
 void api_vms_get(struct http_request *req);
