@@ -43,7 +43,7 @@ struct model_signin_vm {
 struct model_signin_role {
     enum model_grant_role role;
     const char *scope;      /* where it is assigned */
-    const char *scope_kind; /* subscription | resourceGroup | virtualMachine */
+    const char *scope_kind; /* subscription | resourceGroup | vm (model_login_scope_kind_str) */
     const char *via_group;  /* NULL: assigned to her directly */
     const char *via_group_name;
     bool from_grant; /* a vmlogind grant (else made outside vmlogind) */

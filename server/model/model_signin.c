@@ -206,7 +206,7 @@ static void role_check(json_t *checks, const struct model_signin_input *in)
                                                       : "Virtual Machine User Login",
                     "via", r->via_group ? "group" : "direct", "group", r->via_group, "groupName",
                     r->via_group_name, "scope", r->scope, "inherited",
-                    r->scope_kind != NULL && strcmp(r->scope_kind, "virtualMachine") != 0, "source",
+                    r->scope_kind != NULL && strcmp(r->scope_kind, "vm") != 0, "source",
                     r->from_grant ? "grant" : "external"),
           NULL, NULL);
 }

@@ -153,7 +153,7 @@ static void test_no_role_names_the_grant(void **state)
     json_decref(r);
     fx_init(&f);
     f.role.via_group = "g1";
-    f.role.scope_kind = "virtualMachine";
+    f.role.scope_kind = "vm";
     json_decref(f.dir);
     f.dir = json_loads(good_dir, 0, NULL);
     r = eval(&f);
