@@ -57,7 +57,8 @@ struct model_signin_input {
      * api/openapi.yaml: user, devices, policies, signIns sections, each {status, permission?,
      * value?}); NULL when it has not read it yet. */
     const json_t *directory;
-    /* The last on-VM diagnostics (POST /v1{vm}/diagnostics), NULL when none. */
+    /* The last on-VM checks, parsed (model_onvm_parse), NULL when none: they add the onVm*
+     * checks. */
     const json_t *on_vm;
 };
 

@@ -526,6 +526,69 @@ static void client_check(json_t *checks, const struct ca_need *need)
               "option on");
 }
 
+/* The last on-VM checks (model_onvm_parse's shape), when there are any: the seed's goals are
+ * AzureAdJoined : YES and AzureAdPrt : YES, the endpoints reachable, a tenant from IMDS. */
+static void onvm_checks(json_t *checks, const json_t *o)
+{
+    const json_t *ds = json_object_get(o, "dsregcmd");
+    const json_t *joined = json_object_get(ds, "azureAdJoined");
+    json_t *down = json_array(), *e;
+    size_t i;
+    char r[600];
+
+    if (json_is_true(json_object_get(ds, "domainJoined")))
+        check(checks, "onVmJoin", "dsregcmd /status on the VM: Microsoft Entra joined", "fail",
+              json_pack("{s:O, s:b}", "dsregcmd", ds, "domainJoined", 1),
+              "the VM is joined to another domain (DomainJoined : YES): a VM with Microsoft Entra "
+              "login can't also join on-premises Active Directory or Domain Services",
+              "leave the other domain, or uninstall AADLoginForWindows if the domain must stay");
+    else if (json_is_true(joined))
+        check(checks, "onVmJoin", "dsregcmd /status on the VM: Microsoft Entra joined", "pass",
+              json_pack("{s:O}", "dsregcmd", ds), NULL, NULL);
+    else
+        check(checks, "onVmJoin", "dsregcmd /status on the VM: Microsoft Entra joined",
+              json_is_false(joined) ? "fail" : "unknown", json_pack("{s:O}", "dsregcmd", ds),
+              json_is_false(joined) ? "dsregcmd /status shows AzureAdJoined : NO: the join did "
+                                      "not happen (see the User Device Registration admin log)"
+                                    : "dsregcmd /status gave no AzureAdJoined line",
+              "check the endpoints and the IMDS tenant below, then reinstall AADLoginForWindows "
+              "(its CommandExecution.log names the step that failed)");
+    if (json_is_false(json_object_get(ds, "azureAdPrt")))
+        check(checks, "onVmPrt", "dsregcmd /status on the VM: SSO state", "warn",
+              json_pack("{s:b}", "azureAdPrt", 0),
+              "AzureAdPrt : NO: the signed-in session on the VM holds no Primary Refresh Token",
+              "sign in again with the Entra account; the goal is AzureAdPrt : YES");
+    json_array_foreach(json_object_get(o, "endpoints"), i, e)
+    {
+        if (json_is_false(json_object_get(e, "reachable")))
+            json_array_append(down, e);
+    }
+    if (json_array_size(down) > 0) {
+        snprintf(r, sizeof(r),
+                 "the VM cannot reach %zu of the endpoints Entra login needs over TCP 443 "
+                 "(first: %s)",
+                 json_array_size(down), str(json_array_get(down, 0), "url"));
+        check(checks, "onVmEndpoints", "The VM reaches the Entra endpoints", "fail",
+              json_pack("{s:o}", "unreachable", down), r,
+              "open outbound TCP 443 to them (network security group, firewall, proxy); if the "
+              "name does not resolve, check the VM's DNS server (nslookup <URL>)");
+    } else {
+        check(checks, "onVmEndpoints", "The VM reaches the Entra endpoints",
+              json_array_size(json_object_get(o, "endpoints")) > 0 ? "pass" : "unknown",
+              json_pack("{s:O}", "endpoints", json_object_get(o, "endpoints")), NULL, NULL);
+        json_decref(down);
+    }
+    if (!json_is_string(json_object_get(o, "imdsTenantId")))
+        check(checks, "onVmImds", "IMDS gives the identity's tenant", "fail", NULL,
+              "http://169.254.169.254/metadata/identity/info gave no tenant id "
+              "(DSREG_E_MSI_TENANTID_UNAVAILABLE, exit code -2145648574)",
+              "turn the system-assigned managed identity on (Identity pane, System assigned, "
+              "Status On)");
+    else
+        check(checks, "onVmImds", "IMDS gives the identity's tenant", "pass",
+              json_pack("{s:O}", "tenantId", json_object_get(o, "imdsTenantId")), NULL, NULL);
+}
+
 json_t *model_signin_evaluate(const struct model_signin_input *in)
 {
     const struct model_signin_vm none = {0};
@@ -544,6 +607,8 @@ json_t *model_signin_evaluate(const struct model_signin_input *in)
     ca_check(checks, in->directory, &need);
     signins_check(checks, in->directory);
     client_check(checks, &need);
+    if (json_is_object(in->on_vm))
+        onvm_checks(checks, in->on_vm);
     json_array_foreach(checks, i, c)
     {
         const char *st = str(c, "status");
