@@ -987,6 +987,7 @@ static void free_op(void *p)
     free(op->err_code);
     free(op->err_message);
     free(op->resource_url);
+    free(op->output);
     free(op);
 }
 
