@@ -21,4 +21,12 @@
  * "remoteDesktopUsers": [..]}. A new reference; never NULL. */
 json_t *model_onvm_parse(const char *text, size_t len);
 
+#define MODEL_ONVM_TASK_KIND "vm_diagnostics"
+
+/* The RunCommandInput of the read-only check script for a VM in cloud (AzureCloud,
+ * AzureUSGovernment, AzureChinaCloud; anything else: AzureCloud's endpoints): {"commandId":
+ * "RunPowerShellScript", "script": [lines]}. It probes the endpoints the seed lists for that
+ * cloud. A new reference. */
+json_t *model_onvm_script(const char *cloud);
+
 #endif

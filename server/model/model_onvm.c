@@ -164,3 +164,58 @@ json_t *model_onvm_parse(const char *text, size_t len)
     }
     return out;
 }
+
+/* The seed's network requirements per cloud (outbound TCP 443), plus device.login, which its
+ * troubleshooting section also probes. The tenant-specific login URL is added on the VM from
+ * the IMDS tenant. */
+static const struct {
+    const char *cloud;
+    const char *endpoints[5];
+} cloud_endpoints[] = {
+    {"AzureUSGovernment",
+     {"https://login.microsoftonline.us/", "https://enterpriseregistration.microsoftonline.us/",
+      "https://pasff.usgovcloudapi.net/", NULL}},
+    {"AzureChinaCloud",
+     {"https://login.chinacloudapi.cn/",
+      "https://enterpriseregistration.partner.microsoftonline.cn/", "https://pas.chinacloudapi.cn/",
+      NULL}},
+    {"AzureCloud",
+     {"https://login.microsoftonline.com/", "https://enterpriseregistration.windows.net/",
+      "https://device.login.microsoftonline.com/", "https://pas.windows.net/", NULL}},
+};
+
+json_t *model_onvm_script(const char *cloud)
+{
+    size_t k = sizeof(cloud_endpoints) / sizeof(cloud_endpoints[0]) - 1;
+    json_t *lines = json_array();
+    char line[512];
+
+    for (size_t i = 0; cloud != NULL && i < k; i++)
+        if (strcasecmp(cloud, cloud_endpoints[i].cloud) == 0)
+            k = i;
+    json_array_append_new(lines, json_string("$ErrorActionPreference = 'Continue'"));
+    json_array_append_new(lines, json_string("Write-Output '=== dsregcmd ==='"));
+    json_array_append_new(lines, json_string("dsregcmd /status"));
+    json_array_append_new(lines, json_string("Write-Output '=== endpoints ==='"));
+    for (size_t i = 0; cloud_endpoints[k].endpoints[i] != NULL; i++) {
+        snprintf(line, sizeof(line),
+                 "$c = curl.exe -s -o NUL -m 10 -w '%%{http_code}' '%s'; Write-Output ('%s ' + "
+                 "[int]$c)",
+                 cloud_endpoints[k].endpoints[i], cloud_endpoints[k].endpoints[i]);
+        json_array_append_new(lines, json_string(line));
+    }
+    json_array_append_new(lines, json_string("Write-Output '=== imds ==='"));
+    json_array_append_new(
+        lines,
+        json_string("curl.exe -s -H Metadata:true "
+                    "'http://169.254.169.254/metadata/identity/info?api-version=2018-02-01'"));
+    json_array_append_new(lines, json_string("Write-Output ''"));
+    json_array_append_new(lines, json_string("Write-Output '=== Administrators ==='"));
+    json_array_append_new(
+        lines,
+        json_string("Get-LocalGroupMember -Group Administrators | ForEach-Object { $_.Name }"));
+    json_array_append_new(lines, json_string("Write-Output '=== Remote Desktop Users ==='"));
+    json_array_append_new(lines, json_string("Get-LocalGroupMember -Group 'Remote Desktop Users' | "
+                                             "ForEach-Object { $_.Name }"));
+    return json_pack("{s:s, s:o}", "commandId", "RunPowerShellScript", "script", lines);
+}

@@ -136,13 +136,33 @@ static void test_feeds_the_verdict(void **state)
     json_decref(bad);
 }
 
+/* The script probes the seed's endpoints of the VM's cloud, and only reads. */
+static void test_script_per_cloud(void **state)
+{
+    json_t *g = model_onvm_script("AzureUSGovernment"), *c = model_onvm_script("AzureCloud");
+    char *gt = json_dumps(g, 0), *ct = json_dumps(c, 0);
+    (void)state;
+
+    assert_string_equal(s(g, "commandId"), "RunPowerShellScript");
+    assert_non_null(strstr(gt, "https://pasff.usgovcloudapi.net/"));
+    assert_non_null(strstr(gt, "https://enterpriseregistration.microsoftonline.us/"));
+    assert_null(strstr(gt, "pas.windows.net"));
+    assert_non_null(strstr(ct, "https://enterpriseregistration.windows.net/"));
+    assert_non_null(strstr(ct, "dsregcmd /status"));
+    assert_non_null(strstr(ct, "=== Remote Desktop Users ==="));
+    assert_null(strstr(ct, "Add-LocalGroupMember"));
+    free(gt);
+    free(ct);
+    json_decref(g);
+    json_decref(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_joined),
-        cmocka_unit_test(test_domain_joined_blocked),
-        cmocka_unit_test(test_odd_input),
-        cmocka_unit_test(test_feeds_the_verdict),
+        cmocka_unit_test(test_joined),           cmocka_unit_test(test_domain_joined_blocked),
+        cmocka_unit_test(test_odd_input),        cmocka_unit_test(test_feeds_the_verdict),
+        cmocka_unit_test(test_script_per_cloud),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
