@@ -15,6 +15,7 @@
 #include "vmlogind/model.h"
 #include "vmlogind/model_access.h"
 #include "vmlogind/model_login.h"
+#include "vmlogind/model_onvm.h"
 #include "vmlogind/model_signin.h"
 #include "vmlogind/store.h"
 #include "vmlogind/store_access.h"
@@ -178,6 +179,24 @@ static json_t *stored(enum err rc, char *text)
     return json_is_object(j) ? j : (json_decref(j), NULL);
 }
 
+bool api_vm_present(struct http_request *req, const char *vm_id, struct store_vm *row)
+{
+    struct app *app = req->app;
+    struct err_detail d = {{0}, {0}};
+    enum err rc = store_vm_get(app->store, vm_id, row, &d);
+
+    if (rc == ERR_OK && row->gone_at == 0)
+        return true;
+    if (rc == ERR_OK)
+        store_vm_clear(row);
+    *row = (struct store_vm){0};
+    if (rc == ERR_OK || rc == ERR_NOT_FOUND)
+        http_reply_problem(req, 404, "vm_not_found", "no such VM in the inventory", NULL);
+    else
+        http_reply_error(req, rc, &d);
+    return false;
+}
+
 void api_signin_get(struct http_request *req)
 {
     struct app *app = req->app;
@@ -204,14 +223,11 @@ void api_signin_get(struct http_request *req)
         http_reply_problem(req, 400, "invalid_query", "the query is not valid", &vs);
         return;
     }
-    rc = store_vm_get(app->store, vm.arm, &h.vm, &d);
-    if (rc == ERR_NOT_FOUND || (rc == ERR_OK && h.vm.gone_at != 0)) {
+    if (!api_vm_present(req, vm.arm, &h.vm)) {
         held_free(&h);
-        http_reply_problem(req, 404, "vm_not_found", "no such VM in the inventory", NULL);
         return;
     }
-    if (rc == ERR_OK)
-        rc = store_extensions_of_vm(app->store, h.vm.id, &h.ext, &h.next, &d);
+    rc = store_extensions_of_vm(app->store, h.vm.id, &h.ext, &h.next, &d);
     if (rc != ERR_OK)
         goto fail;
     rc = store_signin_facts_get(app->store, h.vm.id, who, &text, &at, &d);
@@ -242,6 +258,12 @@ void api_signin_get(struct http_request *req)
                         json_pack("{s:s, s:s, s:s?}", "id", h.vm.id, "name", h.vm.name,
                                   "computerName", h.vm.computer_name));
     json_object_set_new(out, "principal", json_pack("{s:s, s:s?}", "asked", who, "id", id));
+    json_object_set_new(out, "onVm",
+                        onvm == NULL
+                            ? json_pack("{s:s}", "state", "none")
+                            : json_pack("{s:s, s:s, s:O?}", "state", "checked", "checkedAt",
+                                        clock_fmt_rfc3339(diag_at, ts, sizeof(ts)), "operationId",
+                                        json_object_get(onvm, "operationId")));
     json_object_set_new(out, "directory",
                         dir == NULL ? json_pack("{s:s, s:n}", "state", "pending", "checkedAt")
                                     : json_pack("{s:s, s:s, s:b}", "state", "checked", "checkedAt",
@@ -257,4 +279,82 @@ out:
     json_decref(onvm);
     store_principal_row_clear(&p);
     held_free(&h);
+}
+
+/* POST /v1{vm}/diagnostics: records the intent (an operation, a task, an audit row, in one
+ * transaction) and answers 202 with the operation; the reconciler runs the read-only check
+ * script through ARM Run Command. A VM that is not running is refused up front (409
+ * vm_not_running): Run Command needs the VM agent. */
+void api_diagnostics_vm_post(struct http_request *req)
+{
+    struct app *app = req->app;
+    struct store *st = app->store;
+    struct model_scope vm;
+    struct store_vm row = {0};
+    struct store_operation op = {0};
+    struct err_detail d = {{0}, {0}};
+    char op_id[UUID_STR_LEN], *payload = NULL, *key = NULL, *details = NULL;
+    int64_t now = clock_now_ms();
+    json_t *body;
+    enum err rc;
+
+    if (!api_grants_path_scope(req, &vm))
+        return;
+    if (!api_vm_present(req, vm.arm, &row))
+        return;
+    if (row.power_state != NULL && !model_power_running(row.power_state)) {
+        http_reply_problem(req, 409, "vm_not_running",
+                           http_printf(req,
+                                       "the VM is %s: Run Command needs a running VM (its agent "
+                                       "runs the script); start it first",
+                                       row.power_state),
+                           NULL);
+        store_vm_clear(&row);
+        return;
+    }
+    uuid_v4(op_id);
+    key = xstrdup(row.id_key);
+    payload = xasprintf("{\"vm\":\"%s\",\"operation\":\"%s\"}", row.id, op_id);
+    op = (struct store_operation){.id = op_id,
+                                  .kind = "vm.diagnostics",
+                                  .target = row.id,
+                                  .created_by = req->subject,
+                                  .request_id = req->request_id};
+    rc = store_tx_begin(st, &d);
+    if (rc == ERR_OK)
+        rc = store_operation_create(st, &op, now, &d);
+    if (rc == ERR_OK)
+        rc = store_task_upsert(st, MODEL_ONVM_TASK_KIND, key, now, payload, now, &d);
+    if (rc != ERR_OK) {
+        store_tx_rollback(st);
+        http_reply_error(req, rc, &d);
+        goto out;
+    }
+    details = xasprintf("{\"operationId\":\"%s\"}", op_id);
+    if (api_audit(req, "vm.diagnostics", row.id, "accepted", details) != ERR_OK) {
+        api_audit_unavailable(req);
+        goto out;
+    }
+    rc = store_tx_commit(st, &d);
+    if (rc != ERR_OK) {
+        store_tx_rollback(st);
+        http_reply_error(req, rc, &d);
+        goto out;
+    }
+    if (app->wake != NULL)
+        app->wake(app->wake_arg, MODEL_ONVM_TASK_KIND, key);
+    op = (struct store_operation){0};
+    if (store_operation_get(st, op_id, &op, &d) != ERR_OK) {
+        http_reply_error(req, ERR_INTERNAL, NULL);
+        goto out;
+    }
+    body = api_operation_json(st, &op, app->cfg->cloud);
+    store_operation_clear(&op);
+    http_add_header(req, "Location", http_printf(req, "/v1/operations/%s", op_id));
+    http_reply_json(req, 202, body);
+out:
+    free(details);
+    free(payload);
+    free(key);
+    store_vm_clear(&row);
 }

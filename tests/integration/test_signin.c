@@ -16,12 +16,17 @@
 #define VMP(name) VM_API(RGS, name) "/signIn?principal="
 
 static struct sc C;
+static char admin[128];
 
-/* azsim on scenario, vmlogind, one sync; then C.key is a reader's (what the route needs). */
+/* azsim on scenario (LROs at 2%), vmlogind, one sync; then C.key is a reader's (what the
+ * route needs) and admin an administrator's. */
 static void start(const char *scenario)
 {
-    sc_start(&C, scenario, NULL, NULL);
+    const char *args[] = {"--time-scale", "0.02", NULL};
+
+    sc_start(&C, scenario, args, "lro_poll_max_ms = 200\n");
     json_decref(sc_sync_now(&C));
+    snprintf(admin, sizeof(admin), "%s", C.key);
     h_daemon_key(&C.d, "reader", NULL, C.key, sizeof(C.key));
 }
 
@@ -191,6 +196,57 @@ static void test_bad_input_and_scope(void **state)
     json_decref(h_api(C.d.p.url, other, "GET", VMP("vm-ok") "alice@contoso.example", NULL, 403));
 }
 
+/* POST .../diagnostics runs the check script through Run Command and its result feeds the
+ * verdict: a joined VM passes; a domain-joined VM without a PRT that cannot reach
+ * pas.windows.net fails with the reasons; a stopped VM is refused up front. */
+static void test_on_vm_diagnostics(void **state)
+{
+    char loc[256];
+    struct resp r;
+    const char *h[] = {NULL, NULL};
+    char url[512];
+    json_t *op, *v;
+    (void)state;
+
+    h[0] = h_bearer(admin);
+    snprintf(url, sizeof(url), "%s%s", C.d.p.url, VM_API(RGS, "vm-ok") "/diagnostics");
+    if (h_http("POST", url, NULL, h, &r) != 202)
+        fail_msg("POST diagnostics: %ld %s", r.status, r.body ? r.body : "");
+    assert_true(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    h_resp_cleanup(&r);
+    op = h_wait_field(C.d.p.url, C.key, loc, "status", "Succeeded|Failed", 30000);
+    assert_string_equal(h_jstr(op, "status"), "Succeeded");
+    json_decref(op);
+    v = verdict_of(VMP("vm-ok") "alice@contoso.example");
+    assert_string_equal(h_jstr(json_object_get(v, "onVm"), "state"), "checked");
+    assert_string_equal(h_jstr(check_of(v, "onVmJoin"), "status"), "pass");
+    assert_string_equal(h_jstr(check_of(v, "onVmEndpoints"), "status"), "pass");
+    assert_string_equal(h_jstr(check_of(v, "onVmImds"), "status"), "pass");
+    assert_string_equal(h_jstr(v, "verdict"), "canSignIn");
+    json_decref(v);
+    h[0] = h_bearer(admin); /* h_bearer's buffers rotate: take it again */
+    snprintf(url, sizeof(url), "%s%s", C.d.p.url, VM_API(RGS, "vm-domain") "/diagnostics");
+    assert_int_equal(h_http("POST", url, NULL, h, &r), 202);
+    assert_true(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    h_resp_cleanup(&r);
+    json_decref(h_wait_field(C.d.p.url, C.key, loc, "status", "Succeeded", 30000));
+    expect(VMP("vm-domain") "alice@contoso.example", "cannotSignIn", "onVmJoin", "fail",
+           "DomainJoined : YES");
+    expect(VMP("vm-domain") "alice@contoso.example", "cannotSignIn", "onVmEndpoints", "fail",
+           "pas.windows.net");
+    expect(VMP("vm-domain") "alice@contoso.example", "cannotSignIn", "onVmPrt", "warn", NULL);
+    h[0] = h_bearer(admin);
+    snprintf(url, sizeof(url), "%s%s", C.d.p.url, VM_API(RGS, "vm-stopped") "/diagnostics");
+    assert_int_equal(h_http("POST", url, NULL, h, &r), 409);
+    assert_non_null(strstr(r.body, "vm_not_running"));
+    h_resp_cleanup(&r);
+    /* a reader may ask why, not run scripts on VMs */
+    h[0] = h_bearer(C.key);
+    snprintf(url, sizeof(url), "%s%s", C.d.p.url, VM_API(RGS, "vm-ok") "/diagnostics");
+    assert_int_equal(h_http("POST", url, NULL, h, &r), 403);
+    h_resp_cleanup(&r);
+}
+
 /* The same tenant, its app without Policy.Read.All and AuditLog.Read.All. */
 static void test_missing_permissions_are_named(void **state)
 {
@@ -230,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_vm_causes),
         cmocka_unit_test(test_conditional_access_and_signins),
         cmocka_unit_test(test_bad_input_and_scope),
+        cmocka_unit_test(test_on_vm_diagnostics),
         cmocka_unit_test(test_missing_permissions_are_named),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
