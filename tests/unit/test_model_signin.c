@@ -185,6 +185,11 @@ static void test_vm_failures(void **state)
                             json_object_get(find(r, "extension"), "evidence"), "name")),
                         "DSREG_E_MSI_TENANTID_UNAVAILABLE");
     json_decref(r);
+    f.vm.has_system_identity = false; /* the seed: identity off before the install */
+    r = eval(&f);
+    assert_string_equal(status_of(r, "systemIdentity"), "fail");
+    json_decref(r);
+    f.vm.has_system_identity = true;
     f.vm.extension_present = false;
     r = eval(&f);
     assert_string_equal(status_of(r, "extension"), "fail");
