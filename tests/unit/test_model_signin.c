@@ -151,11 +151,10 @@ static void test_no_role_names_the_grant(void **state)
     assert_string_equal(json_string_value(json_array_get(json_object_get(r, "blocking"), 0)),
                         "loginRole");
     json_decref(r);
+    json_decref(f.dir);
     fx_init(&f);
     f.role.via_group = "g1";
     f.role.scope_kind = "vm";
-    json_decref(f.dir);
-    f.dir = json_loads(good_dir, 0, NULL);
     r = eval(&f);
     const json_t *ev = json_object_get(find(r, "loginRole"), "evidence");
     assert_string_equal(json_string_value(json_object_get(ev, "via")), "group");
