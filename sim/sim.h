@@ -156,7 +156,7 @@ struct sim_sub {
     struct sim_vec vms;
 };
 
-enum sim_op_kind { OP_IDENTITY, OP_EXT_PUT, OP_EXT_DELETE };
+enum sim_op_kind { OP_IDENTITY, OP_EXT_PUT, OP_EXT_DELETE, OP_RUN_COMMAND };
 
 struct sim_op {
     char id[UUID_STR_LEN];
@@ -172,6 +172,7 @@ struct sim_op {
     char *err_code;
     char *err_message;
     char *resource_url; /* absolute URL of the target, for Location results */
+    char *output;       /* OP_RUN_COMMAND: the script's stdout */
 };
 
 struct sim_bucket {
@@ -301,6 +302,14 @@ json_t *sim_body_json(struct sim_req *r); /* parsed body (new ref) or NULL */
 /* ARM error {"error":{"code","message"}}. */
 void sim_arm_error(struct sim_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* sim_runcmd.c: ARM Run Command answered from scenario facts. */
+void sim_runcmd_post(struct sim_req *r);
+json_t *sim_runcmd_result(const struct sim_op *op);
+/* sim_signin.c: Conditional Access policies and the sign-in log, from scenario facts. */
+bool sim_signin_load(const json_t *policies, const json_t *log, char *err, size_t cap);
+void sim_signin_clear(void);
+void sim_signin_policies(struct sim_req *r);
+void sim_signin_list(struct sim_req *r);
 void sim_graph_error(struct sim_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 bool sim_seg_is(const struct sim_req *r, int i, const char *lit);

@@ -1386,6 +1386,8 @@ static bool compute_under_sub(struct sim_req *r, struct sim_route *rt, int tk)
         return sim_arm_route(rt, vm_patch, "vm.patch", tk, r->segs[1]);
     if (n == 9 && get && sim_seg_is(r, 8, "instanceView"))
         return sim_arm_route(rt, vm_instance_view_get, "vm.instanceView", tk, r->segs[1]);
+    if (n == 9 && strcmp(m, "POST") == 0 && sim_seg_is(r, 8, "runCommand"))
+        return sim_arm_route(rt, sim_runcmd_post, "runcmd.post", tk, r->segs[1]);
     if (!sim_seg_is(r, 8, "extensions"))
         return false;
     if (n == 9 && get)

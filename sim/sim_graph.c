@@ -552,8 +552,18 @@ static const char *const P_MEMBERSHIP[] = {"GroupMember.Read.All", "Group.Read.A
 static const char *const P_DELETED[] = {"User.Read.All", "Group.Read.All", "Application.Read.All",
                                         R_DIR, NULL};
 
+/* https://learn.microsoft.com/graph/api/conditionalaccessroot-list-policies: application
+ * Policy.Read.All, no higher one; https://learn.microsoft.com/graph/api/signin-list:
+ * application AuditLog.Read.All. */
+static const char *const P_POLICIES[] = {"Policy.Read.All", NULL};
+static const char *const P_SIGNINS[] = {"AuditLog.Read.All", NULL};
+
 static const char *const *needed_roles(const struct sim_req *r, const char *op)
 {
+    if (strcmp(op, "graph.caPolicies.list") == 0)
+        return P_POLICIES;
+    if (strcmp(op, "graph.signIns.list") == 0)
+        return P_SIGNINS;
     if (strcmp(op, "graph.sp.create") == 0)
         return P_SP_CREATE;
     if (strcmp(op, "graph.getByIds") == 0)
@@ -645,6 +655,11 @@ bool sim_graph_route(struct sim_req *r, struct sim_route *rt)
         return set(rt, sp_create, "graph.sp.create", 1);
     if (post && n == 3 && sim_seg_is(r, 1, "directoryObjects") && sim_seg_is(r, 2, "getByIds"))
         return set(rt, get_by_ids, "graph.getByIds", 0);
+    if (get && n == 4 && sim_seg_is(r, 1, "identity") && sim_seg_is(r, 2, "conditionalAccess") &&
+        sim_seg_is(r, 3, "policies"))
+        return set(rt, sim_signin_policies, "graph.caPolicies.list", 0);
+    if (get && n == 3 && sim_seg_is(r, 1, "auditLogs") && sim_seg_is(r, 2, "signIns"))
+        return set(rt, sim_signin_list, "graph.signIns.list", 0);
     if (get && n == 4 && sim_seg_is(r, 1, "directory") && sim_seg_is(r, 2, "deletedItems"))
         return set(rt, deleted_item, "graph.deletedItems.get", 0);
     if (!obj || n < 3)

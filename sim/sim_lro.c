@@ -12,7 +12,8 @@
 static const struct {
     const char *kind;
     int64_t ms;
-} DURATIONS[] = {{"vmUpdate", 10000}, {"extension", 90000}, {"extensionDelete", 30000}};
+} DURATIONS[] = {
+    {"vmUpdate", 10000}, {"extension", 90000}, {"extensionDelete", 30000}, {"runCommand", 20000}};
 
 int64_t sim_lro_duration(const char *kind)
 {
@@ -149,6 +150,8 @@ static void settle_op(struct sim_op *op, struct sim_vm *vm, int64_t now)
             }
         }
         break;
+    case OP_RUN_COMMAND:
+        break;
     case OP_EXT_DELETE:
         if (e && !op->err_code) {
             sim_vec_remove(&vm->exts, e);
@@ -233,6 +236,11 @@ void sim_lro_status(struct sim_req *r)
     } else {
         sim_reply_header(r, "Retry-After", "%d", retry_after(op));
     }
+    /* Run Command's result rides on its async operation: properties.output (final-state-via
+     * azure-async-operation in virtualMachine.json's VirtualMachines_RunCommand). */
+    if (op->settled && !op->err_code && op->kind == OP_RUN_COMMAND)
+        json_object_set_new(body, "properties",
+                            json_pack("{s:o}", "output", sim_runcmd_result(op)));
     if (op->settled && op->err_code)
         json_object_set_new(
             body, "error",
@@ -261,7 +269,9 @@ void sim_lro_result(struct sim_req *r)
     }
     vm = sim_map_get(&S.vm_by_key, op->vm_key);
     e = vm && op->ext_name ? sim_vm_ext_get(vm, op->ext_name) : NULL;
-    if (op->kind == OP_EXT_DELETE || !vm)
+    if (op->kind == OP_RUN_COMMAND)
+        sim_reply_json(r, 200, sim_runcmd_result(op));
+    else if (op->kind == OP_EXT_DELETE || !vm)
         sim_reply_json(r, 200, NULL);
     else if (op->kind == OP_EXT_PUT && e)
         sim_reply_json(r, 200, sim_ext_to_json(vm, e, false));

@@ -889,7 +889,8 @@ bool sim_state_load(const char *path, char *err, size_t cap)
     const char *tenant = NULL, *domain = "contoso.example", *imds = NULL, *rafile = NULL,
                *desc = NULL;
     json_t *apps = NULL, *subs = NULL, *vms = NULL, *users = NULL, *groups = NULL, *sps = NULL,
-           *devices = NULL, *ras = NULL, *throttle = NULL, *faults = NULL;
+           *devices = NULL, *ras = NULL, *throttle = NULL, *faults = NULL, *ca = NULL,
+           *signin_log = NULL;
     int page = -1, delay = -1;
     char *dirbuf = xstrdup(path);
     bool ok = false;
@@ -904,12 +905,13 @@ bool sim_state_load(const char *path, char *err, size_t cap)
     }
     if (!unpack(root, "$", err, cap,
                 "{s:s, s?s, s?i, s?i, s?s, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?o, s?s, s?o, "
-                "s?o, s?s}",
+                "s?o, s?s, s?o, s?o}",
                 "tenantId", &tenant, "tenantDomain", &domain, "pageSize", &page,
                 "replicationDelaySeconds", &delay, "imdsVm", &imds, "apps", &apps, "subscriptions",
                 &subs, "vms", &vms, "users", &users, "groups", &groups, "servicePrincipals", &sps,
                 "devices", &devices, "roleAssignments", &ras, "roleAssignmentsFile", &rafile,
-                "throttle", &throttle, "faults", &faults, "description", &desc))
+                "throttle", &throttle, "faults", &faults, "description", &desc,
+                "conditionalAccessPolicies", &ca, "signIns", &signin_log))
         goto out;
     if (!guid_ok(tenant, "$", "tenantId", err, cap))
         goto out;
@@ -938,6 +940,8 @@ bool sim_state_load(const char *path, char *err, size_t cap)
         goto out;
     }
     if (faults && !sim_faults_set(faults, err, cap))
+        goto out;
+    if (!sim_signin_load(ca, signin_log, err, cap))
         goto out;
     ok = true;
 out:
@@ -983,11 +987,13 @@ static void free_op(void *p)
     free(op->err_code);
     free(op->err_message);
     free(op->resource_url);
+    free(op->output);
     free(op);
 }
 
 void sim_state_clear(void)
 {
+    sim_signin_clear();
     for (size_t i = 0; i < S.subs.len; i++) {
         struct sim_sub *s = S.subs.items[i];
         for (size_t k = 0; k < s->vms.len; k++)

@@ -65,6 +65,17 @@ void api_access_start(struct app *app);
 void api_access_stop(void);
 void api_access_principal(struct http_request *req);
 void api_rdp_get(struct http_request *req);
+/* api_vms.c: the OS verdict of a stored VM (model_os_support on its facts). */
+struct store_vm;
+struct model_os_verdict;
+void api_vms_os_verdict(const struct store_vm *v, struct model_os_verdict *out);
+/* api_signin.c: reads a present VM of the inventory into *row (store_vm_clear it) and returns
+ * true; else answers 404 vm_not_found (or the store's error) and returns false. */
+bool api_vm_present(struct http_request *req, const char *vm_id, struct store_vm *row);
+/* api_signin.c: GET /v1{vm}/signIn?principal=, "why can't she sign in?". */
+void api_signin_get(struct http_request *req);
+/* api_signin.c: POST /v1{vm}/diagnostics, on-VM checks through Run Command (202). */
+void api_diagnostics_vm_post(struct http_request *req);
 /* The inventory (api_vms.c, api_subscriptions.c, api_sync.c). */
 void api_vms_list(struct http_request *req);
 void api_vms_get(struct http_request *req);

@@ -259,4 +259,13 @@ enum err azure_role_assignment_put(struct azure_client *c,
 enum err azure_role_assignment_delete(struct azure_client *c, const char *scope, const char *name,
                                       bool *existed, struct azure_error *ae) VL_MUST_CHECK;
 
+/* Run Command (azure_arm_compute.c, azure_arm_runcmd.c). Starts POST {vm}/runCommand with
+ * body (a RunCommandInput); follow l with azure_lro_poll. Once it SUCCEEDED, *out is the
+ * script's stdout (a new string) from the async operation's properties.output; ERR_CLOUD when
+ * the answer has none. */
+enum err azure_vm_run_command_begin(struct azure_client *c, const char *vm_id, const char *body,
+                                    struct azure_lro *l, struct azure_error *ae) VL_MUST_CHECK;
+enum err azure_vm_run_command_output(struct azure_client *c, const struct azure_lro *l, char **out,
+                                     struct azure_error *ae) VL_MUST_CHECK;
+
 #endif

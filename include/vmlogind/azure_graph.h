@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "vmlogind/azure.h"
 
 #define AZURE_APP_WINDOWS_VM_SIGNIN "372140e0-b3b7-4226-8ef9-d57986796201"
@@ -106,5 +108,14 @@ enum err azure_graph_sp_create(struct azure_client *c, const char *app_id,
                                struct azure_service_principal *out, bool *existed,
                                struct azure_error *ae) VL_MUST_CHECK;
 void azure_service_principal_cleanup(struct azure_service_principal *sp);
+
+/* azure_graph_signin.c. GET /identity/conditionalAccess/policies, every page: *out is a new
+ * array of conditionalAccessPolicy objects (also on error: then partial). */
+enum err azure_graph_ca_policies(struct azure_client *c, json_t **out,
+                                 struct azure_error *ae) VL_MUST_CHECK;
+/* GET /auditLogs/signIns for user_id's sign-ins to app_id, newest first, at most top: *out is a
+ * new array of signIn objects. */
+enum err azure_graph_signins(struct azure_client *c, const char *user_id, const char *app_id,
+                             int top, json_t **out, struct azure_error *ae) VL_MUST_CHECK;
 
 #endif

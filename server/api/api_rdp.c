@@ -74,7 +74,6 @@ void api_rdp_get(struct http_request *req)
     struct app *app = req->app;
     struct model_scope vm;
     struct store_vm row;
-    struct err_detail d = {{0}, {0}};
     struct buf b;
     const char *upn, *suffix = app->cfg->rdp_dns_suffix;
     char host[RDP_HOST_MAX + 2];
@@ -85,17 +84,8 @@ void api_rdp_get(struct http_request *req)
         return;
     if (!rdp_query(req, &upn, &azuread))
         return;
-    rc = store_vm_get(app->store, vm.arm, &row, &d);
-    if (rc == ERR_NOT_FOUND || (rc == ERR_OK && row.gone_at != 0)) {
-        if (rc == ERR_OK)
-            store_vm_clear(&row);
-        http_reply_problem(req, 404, "vm_not_found", "no such VM in the inventory", NULL);
+    if (!api_vm_present(req, vm.arm, &row))
         return;
-    }
-    if (rc != ERR_OK) {
-        http_reply_error(req, rc, &d);
-        return;
-    }
     int w = snprintf(host, sizeof(host), "%s%s%s", row.computer_name ? row.computer_name : "",
                      suffix[0] != '\0' ? "." : "", suffix);
     store_vm_clear(&row);

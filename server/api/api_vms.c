@@ -64,7 +64,7 @@ static json_t *extension_json(const struct store_extension *e)
     return o;
 }
 
-static void os_verdict(const struct store_vm *v, struct model_os_verdict *out)
+void api_vms_os_verdict(const struct store_vm *v, struct model_os_verdict *out)
 {
     struct model_os_facts f = {.os_type = v->os_type,
                                .image_publisher = v->image_publisher,
@@ -175,7 +175,7 @@ void api_vms_get(struct http_request *req)
         http_reply_error(req, rc, &d);
         goto out;
     }
-    os_verdict(&v, &os);
+    api_vms_os_verdict(&v, &os);
     o = vm_json(&v, &os, find_login_ext(exts, n));
     all = json_array();
     for (size_t i = 0; i < n; i++)
@@ -386,7 +386,7 @@ static enum err scan_page(struct http_request *req, const struct vm_query *q,
         struct model_os_verdict os;
 
         sc->scanned++;
-        os_verdict(&vms[i], &os);
+        api_vms_os_verdict(&vms[i], &os);
         if ((c == NULL || auth_scope_allows(c, vms[i].id)) && tag_matches(q, &vms[i]) &&
             (q->supported < 0 || (os.support == MODEL_OS_SUPPORTED) == (q->supported == 1)) &&
             (!q->has_login_state || login_state(&os, ext) == q->login)) {

@@ -1180,3 +1180,10 @@ enum err azure_extension_delete(struct azure_client *c, const char *vm_id, const
     buf_cleanup(&suffix);
     return rc;
 }
+
+/* POST {vm}/runCommand (VirtualMachines_RunCommand, a long-running operation). */
+enum err azure_vm_run_command_begin(struct azure_client *c, const char *vm_id, const char *body,
+                                    struct azure_lro *l, struct azure_error *ae)
+{
+    return begin_on(c, "POST", vm_id, "/runCommand", body, "vm_run_command", l, ae);
+}

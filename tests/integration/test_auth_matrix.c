@@ -623,6 +623,9 @@ static void scoped_reads_as(struct scoped *x, const char *who, const char *token
         for (int v = 0; v < (strstr(rt->pattern, "{principal}") ? 3 : 1); v++) {
             long st;
             fill_in(x, rt->pattern, v, path, sizeof(path));
+            if (strstr(rt->pattern, "/signIn") != NULL) /* its one required query */
+                snprintf(path + strlen(path), sizeof(path) - strlen(path), "?principal=%s",
+                         BOB_UPN);
             /* the whole log and a subscription's settings lie outside a resource group */
             bool wider =
                 strcmp(rt->pattern, "/v1/audit") == 0 ||
