@@ -52,20 +52,14 @@ void api_audit_denied(struct http_request *req, const char *action, const char *
     json_decref(j);
     if (what == NULL)
         what = http_printf(req, "%s %s", req->method, req->route ? req->route->pattern : req->path);
+    if (api_write_defer_denied(req, what, target ? target : req->path, details)) {
+        free(details);
+        return;
+    }
     if (app == NULL || app->store == NULL || store_in_tx(app->store) ||
         api_audit(req, what, target ? target : req->path, "denied", details) != ERR_OK)
         log_error("audit_denied_lost", "request_id=%s action=%s", req->request_id, what);
     free(details);
-}
-
-void api_audit_unavailable(struct http_request *req)
-{
-    struct app *app = req->app;
-
-    store_tx_rollback(app->store);
-    http_reply_problem(req, 503, "audit_unavailable",
-                       "the change was not made because its audit record could not be written",
-                       NULL);
 }
 
 /* A non-negative decimal query parameter (dflt when absent); false if malformed. */

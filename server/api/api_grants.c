@@ -1,9 +1,10 @@
 /* api_grants.c: /v1/loginGrants (grant, list, read, change the expiry, revoke), orphan and drift
  * sweeps, and the per-scope login policy (authoritative mode). Handlers validate, check the
- * caller's right to delegate, record intent with its audit row in one transaction and wake the
- * reconciler; they never call Azure. A principal the inventory sync already knows is judged here
- * (guests, disabled and deleted accounts get 422 at once); one it does not know yet is accepted as
- * pending and judged by the reconciler through Graph, which fails the grant with the cause. */
+ * caller's right to delegate and record intent; the write runner adds the audit row, commits
+ * and wakes the reconciler; they never call Azure. A principal the inventory sync already knows is
+ * judged here (guests, disabled and deleted accounts get 422 at once); one it does not know yet is
+ * accepted as pending and judged by the reconciler through Graph, which fails the grant with the
+ * cause. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,18 +72,22 @@ static void reply_grant(struct http_request *req, int status, const struct store
     http_reply_json(req, status, grant_json(g));
 }
 
-static char *audit_details(const struct store_grant *g)
+/* The audit row's details (request-owned). */
+static const char *audit_details(struct http_request *req, const struct store_grant *g)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "grantId", g->id, "role", g->role,
                           "principalType", g->principal_type, "principalId",
                           str_or_null(g->principal_id), "upn", str_or_null(g->upn));
     char *text;
+    const char *out;
 
     if (g->expires_at > 0)
         json_object_set_new(o, "expiresAt", time_or_null(g->expires_at));
     text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
-    return text;
+    out = http_strdup(req, text ? text : "{}");
+    free(text);
+    return out;
 }
 
 /* ---- shared steps -------------------------------------------------------------------------- */
@@ -148,21 +153,6 @@ static const char *delegation_payload(struct http_request *req, bool deferred)
     return text;
 }
 
-/* Commits the write transaction and wakes the reconciler for (kind, key). */
-static bool commit_and_wake(struct http_request *req, const char *kind, const char *key)
-{
-    struct app *app = req->app;
-    struct err_detail d = {{0}, {0}};
-
-    if (store_tx_commit(app->store, &d) != ERR_OK) {
-        http_reply_error(req, ERR_STORE, &d);
-        return false;
-    }
-    if (app->wake != NULL)
-        app->wake(app->wake_arg, kind, key);
-    return true;
-}
-
 /* ---- POST /v1/loginGrants ------------------------------------------------------------------ */
 
 /* The principal as the inventory sync knows it: fills id/type, or replies 4xx and returns
@@ -222,57 +212,29 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
     return ok;
 }
 
-/* Inserts g with its audit row and task, or finds the live grant with its name. *existing
- * tells which; false after replying an error. */
+/* Inserts g with its task and audit row, or finds the live grant with its name (inside the
+ * write runner's transaction). *existing tells which; false after replying an error. */
 static bool insert_grant(struct http_request *req, struct store_grant *g, const char *payload,
                          struct store_grant *out, bool *existing)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
-    int64_t now = clock_now_ms();
-    char *details = NULL;
-    enum err rc;
+    enum err rc = store_grant_find_live(app->store, g->assignment_name, out, &d);
 
-    *existing = false;
-    rc = store_tx_begin(app->store, &d);
-    if (rc == ERR_OK) {
-        rc = store_grant_find_live(app->store, g->assignment_name, out, &d);
-        if (rc == ERR_OK) {
-            *existing = true;
-            store_tx_rollback(app->store);
-            return true;
-        }
-        if (rc == ERR_NOT_FOUND)
-            rc = store_grant_insert(app->store, g, now, &d);
-    }
-    if (rc == ERR_CONFLICT) { /* a concurrent request inserted it first */
-        store_tx_rollback(app->store);
-        rc = store_grant_find_live(app->store, g->assignment_name, out, &d);
-        *existing = rc == ERR_OK;
-        if (rc == ERR_OK)
-            return true;
-    }
+    *existing = rc == ERR_OK;
+    if (rc == ERR_NOT_FOUND)
+        rc = store_grant_insert(app->store, g, clock_now_ms(), &d);
+    else if (rc == ERR_OK)
+        return true;
     if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, payload, now, &d);
-    if (rc == ERR_OK) {
-        details = audit_details(g);
-        if (api_audit(req, "loginGrant.create", g->scope, "accepted", details) != ERR_OK) {
-            free(details);
-            api_audit_unavailable(req);
-            return false;
-        }
-        free(details);
+        rc = api_write_task(req, GRANT_TASK, g->id, payload, &d);
+    if (rc == ERR_OK)
         rc = store_grant_get(app->store, g->id, out, &d);
-    }
     if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
         http_reply_error(req, rc, &d);
         return false;
     }
-    if (!commit_and_wake(req, GRANT_TASK, g->id)) {
-        store_grant_clear(out);
-        return false;
-    }
+    api_write_audit(req, "loginGrant.create", g->scope, "accepted", audit_details(req, g));
     return true;
 }
 
@@ -524,81 +486,44 @@ void api_grants_get(struct http_request *req)
 
 /* ---- PATCH and DELETE /v1/loginGrants/{id} -------------------------------------------------- */
 
-#define CHANGE_ATTEMPTS 5
-
-enum change_outcome { CHANGED, REPLIED, MOVED_ON };
-
-/* Applies u to the grant as read (g), queues its task and writes the audit row, in one
- * transaction; wakes the reconciler and fills *now_g with the grant as it is now. MOVED_ON
- * (nothing written, nothing replied) when the grant's generation changed since it was read;
- * REPLIED after replying with any other failure. */
-static enum change_outcome change_grant(struct http_request *req, const struct store_grant *g,
-                                        const struct store_grant_update *u, const char *action,
-                                        struct store_grant *now_g)
-{
-    struct app *app = req->app;
-    struct err_detail d = {{0}, {0}};
-    int64_t now = clock_now_ms();
-    char *details;
-    enum err rc = store_tx_begin(app->store, &d);
-
-    if (rc == ERR_OK)
-        rc = store_grant_update(app->store, g->id, g->generation, u, now, &d);
-    if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, NULL, now, &d);
-    if (rc == ERR_OK)
-        rc = store_grant_get(app->store, g->id, now_g, &d);
-    if (rc == ERR_OK) {
-        details = audit_details(now_g);
-        rc = api_audit(req, action, g->scope, "accepted", details);
-        free(details);
-        if (rc != ERR_OK) {
-            api_audit_unavailable(req);
-            return REPLIED;
-        }
-    }
-    if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
-        store_grant_clear(now_g);
-        if (rc == ERR_CONFLICT)
-            return MOVED_ON;
-        http_reply_error(req, rc, &d);
-        return REPLIED;
-    }
-    return commit_and_wake(req, GRANT_TASK, g->id) ? CHANGED : REPLIED;
-}
-
 /* May the request change this grant (as read now)? Replies and returns false if not. */
 typedef bool (*grant_check_fn)(struct http_request *req, const struct store_grant *g);
 
-/* Reads the request's grant, checks the caller's delegation and check(), and applies u. The
- * reconciler moves grants on by itself (pending to active, an error recorded); when it did so
- * between the read and the write, the grant is read and judged again rather than refusing the
- * caller, a few times before a 409. True with *now_g when the change is made; false after a
- * reply. */
+/* Reads the request's grant, checks the caller's delegation and check(), applies u and queues
+ * the grant's task (inside the write runner's transaction, which holds the store's write lock
+ * from the read on, so the reconciler cannot move the grant in between). True with *now_g (the
+ * grant as it is now) when the change is made; false after a reply. */
 static bool update_grant(struct http_request *req, grant_check_fn check,
                          const struct store_grant_update *u, const char *action,
                          struct store_grant *now_g)
 {
+    struct app *app = req->app;
+    struct err_detail d = {{0}, {0}};
     struct store_grant g;
-    enum change_outcome r = MOVED_ON;
+    enum err rc;
 
-    for (int attempt = 0; attempt < CHANGE_ATTEMPTS && r == MOVED_ON; attempt++) {
-        if (!load_grant(req, &g))
-            return false;
-        if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id, false,
-                              NULL) ||
-            !check(req, &g)) {
-            store_grant_clear(&g);
-            return false;
-        }
-        r = change_grant(req, &g, u, action, now_g);
+    if (!load_grant(req, &g))
+        return false;
+    if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id, false,
+                          NULL) ||
+        !check(req, &g)) {
         store_grant_clear(&g);
+        return false;
     }
-    if (r == MOVED_ON)
+    rc = store_grant_update(app->store, g.id, g.generation, u, clock_now_ms(), &d);
+    if (rc == ERR_OK)
+        rc = api_write_task(req, GRANT_TASK, g.id, NULL, &d);
+    if (rc == ERR_OK)
+        rc = store_grant_get(app->store, g.id, now_g, &d);
+    if (rc == ERR_OK)
+        api_write_audit(req, action, g.scope, "accepted", audit_details(req, now_g));
+    else if (rc == ERR_CONFLICT)
         http_reply_problem(req, 409, "grant_changed",
                            "the grant kept changing while it was being updated; try again", NULL);
-    return r == CHANGED;
+    else
+        http_reply_error(req, rc, &d);
+    store_grant_clear(&g);
+    return rc == ERR_OK;
 }
 
 static bool grant_is_live(const struct store_grant *g)
@@ -733,7 +658,6 @@ void api_grants_sweep(struct http_request *req)
     struct err_detail d = {{0}, {0}};
     char id[UUID_STR_LEN];
     bool dry_run, has_scope;
-    int64_t now = clock_now_ms();
     char *payload, *steps;
     enum err rc;
 
@@ -762,28 +686,20 @@ void api_grants_sweep(struct http_request *req)
                                   .created_by = req->subject,
                                   .request_id = req->request_id,
                                   .steps = steps};
-    rc = store_tx_begin(app->store, &d);
+    rc = store_operation_create(app->store, &op, clock_now_ms(), &d);
     if (rc == ERR_OK)
-        rc = store_operation_create(app->store, &op, now, &d);
-    if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, SWEEP_TASK, id, now, payload, now, &d);
+        rc = api_write_task(req, SWEEP_TASK, id, payload, &d);
     free(payload);
-    if (rc == ERR_OK && api_audit(req, "loginGrant.sweep", op.target, "accepted",
-                                  dry_run ? "{\"dryRun\":true}" : "{\"dryRun\":false}") != ERR_OK) {
-        api_audit_unavailable(req);
-        return;
-    }
     if (rc == ERR_OK)
         rc = store_operation_get(app->store, id, &got, &d);
     if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
         http_reply_error(req, rc, &d);
         return;
     }
-    if (commit_and_wake(req, SWEEP_TASK, id)) {
-        http_add_header(req, "Location", http_printf(req, "/v1/loginGrants/sweeps/%s", id));
-        http_reply_json(req, 202, sweep_json(&got));
-    }
+    api_write_audit(req, "loginGrant.sweep", op.target, "accepted",
+                    dry_run ? "{\"dryRun\":true}" : "{\"dryRun\":false}");
+    http_add_header(req, "Location", http_printf(req, "/v1/loginGrants/sweeps/%s", id));
+    http_reply_json(req, 202, sweep_json(&got));
     store_operation_clear(&got);
 }
 
@@ -887,7 +803,6 @@ void api_grants_policy_put(struct http_request *req)
     struct store_login_policy p = {0};
     struct err_detail d = {{0}, {0}};
     bool authoritative, dry_run, changed = false;
-    int64_t now = clock_now_ms();
     char key[MODEL_GRANT_SCOPE_MAX + 16];
     char *payload = NULL;
     enum err rc;
@@ -895,33 +810,24 @@ void api_grants_policy_put(struct http_request *req)
     if (!api_grants_path_scope(req, &scope) || !policy_body(req, &authoritative, &dry_run))
         return;
     snprintf(key, sizeof(key), "policy:%s", scope.key);
-    rc = store_tx_begin(app->store, &d);
-    if (rc == ERR_OK)
-        rc = store_login_policy_put(app->store, scope.arm, authoritative, dry_run, req->subject,
-                                    now, &changed, &d);
+    rc = store_login_policy_put(app->store, scope.arm, authoritative, dry_run, req->subject,
+                                clock_now_ms(), &changed, &d);
     /* The policy task enforces it now and again every sync interval while it stands. */
     if (rc == ERR_OK && changed && authoritative) {
         payload = sweep_payload(dry_run, scope.arm);
-        rc = store_task_upsert(app->store, SWEEP_TASK, key, now, payload, now, &d);
+        rc = api_write_task(req, SWEEP_TASK, key, payload, &d);
         free(payload);
-    }
-    if (rc == ERR_OK && changed) {
-        const char *details =
-            http_printf(req, "{\"authoritative\":%s,\"dryRun\":%s}",
-                        authoritative ? "true" : "false", dry_run ? "true" : "false");
-        if (api_audit(req, "loginPolicy.put", scope.arm, "succeeded", details) != ERR_OK) {
-            api_audit_unavailable(req);
-            return;
-        }
     }
     if (rc == ERR_OK)
         rc = store_login_policy_get(app->store, scope.key, &p, &d);
     if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
         http_reply_error(req, rc, &d);
         return;
     }
-    if (commit_and_wake(req, SWEEP_TASK, key))
-        http_reply_json(req, 200, policy_json(&scope, &p));
+    if (changed)
+        api_write_audit(req, "loginPolicy.put", scope.arm, "succeeded",
+                        http_printf(req, "{\"authoritative\":%s,\"dryRun\":%s}",
+                                    authoritative ? "true" : "false", dry_run ? "true" : "false"));
+    http_reply_json(req, 200, policy_json(&scope, &p));
     store_login_policy_clear(&p);
 }

@@ -146,6 +146,16 @@ void http_reply_take(struct http_request *req, int status, const char *type, cha
     req->resp_len = len;
 }
 
+void http_reply_discard(struct http_request *req)
+{
+    free(req->resp);
+    req->resp = NULL;
+    req->resp_len = 0;
+    req->status = 0;
+    req->replied = false;
+    req->nextra = 0; /* the names and values are request-owned: freed with it */
+}
+
 void http_reply_json(struct http_request *req, int status, json_t *body)
 {
     char *text;
