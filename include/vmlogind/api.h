@@ -10,6 +10,7 @@
 #include "vmlogind/buf.h"
 #include "vmlogind/config.h"
 #include "vmlogind/http.h"
+#include "vmlogind/http_problem.h"
 
 struct store;
 struct auth;

@@ -147,10 +147,13 @@ void http_add_header(struct http_request *req, const char *name, const char *val
  * whose transaction failed after its handler replied). */
 void http_reply_discard(struct http_request *req);
 /* problem+json with type, title, status, detail, code, instance (the request id), and
- * errors[] when vs is given. */
+ * errors[] when vs is given. The primitive under the problem registry: reply with
+ * http_problem_reply (vmlogind/http_problem.h), which takes the status from the code's row. */
 void http_reply_problem(struct http_request *req, int status, const char *code, const char *detail,
                         const struct violations *vs);
-/* The one mapping from enum err to HTTP status and problem code (d may be NULL). */
+/* The one mapping from enum err to HTTP status and problem code (d may be NULL): d's code when
+ * the registry has it with that status, else e's generic row; a row marked internal (store
+ * failures) sends its title, never d's message. */
 void http_reply_error(struct http_request *req, enum err e, const struct err_detail *d);
 int http_status_for(enum err e);
 

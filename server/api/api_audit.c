@@ -107,15 +107,15 @@ void api_audit_list(struct http_request *req)
     /* The log spans every scope, so a scope-limited caller may not read it. */
     if (c == NULL || c->nscopes != 0) {
         api_audit_denied(req, "audit.read", "/", "scope_forbidden", 403);
-        http_reply_problem(req, 403, "scope_forbidden",
+        http_problem_reply(req, "scope_forbidden",
                            "the audit log is for administrators without scope limits", NULL);
         return;
     }
     if (!query_int(req, "after", 0, &after) ||
         !query_int(req, "limit", AUDIT_PAGE_DEFAULT, &limit) || limit < 1 ||
         limit > AUDIT_PAGE_MAX) {
-        http_reply_problem(req, 400, "invalid_query",
-                           "after is a sequence number; limit is 1 to 1000", NULL);
+        http_problem_reply(req, "invalid_query", "after is a sequence number; limit is 1 to 1000",
+                           NULL);
         return;
     }
     rc = store_audit_list(app->store, after, (int)limit, &rows, &n, &d);

@@ -41,11 +41,11 @@ static bool scope_of(struct http_request *req, struct model_scope *sc)
     violations_init(&vs);
     if (!model_scope_from_parts(http_param(req, "s"), http_param(req, "rg"),
                                 http_param(req, "name"), sc, &vs)) {
-        http_reply_problem(req, 400, "invalid_scope", "the scope in the path is not valid", &vs);
+        http_problem_reply(req, "invalid_scope", "the scope in the path is not valid", &vs);
         return false;
     }
     if (api_caller(req) != NULL && auth_check_scope(api_caller(req), sc->arm, &d) != ERR_OK) {
-        http_reply_problem(req, 403, d.code[0] ? d.code : "scope_forbidden", d.msg, NULL);
+        http_problem_reply(req, d.code[0] ? d.code : "scope_forbidden", d.msg, NULL);
         return false;
     }
     return true;
@@ -141,7 +141,7 @@ static void reply_operation(struct http_request *req, const char *op_id, bool di
     json_t *body;
 
     if (store_operation_get(app->store, op_id, &op, NULL) != ERR_OK) {
-        http_reply_problem(req, 500, "operation_missing", "the operation could not be read", NULL);
+        http_problem_reply(req, "operation_missing", "the operation could not be read", NULL);
         return;
     }
     body = api_operation_json(app->store, &op, app->cfg->cloud);
@@ -234,8 +234,7 @@ void api_entra_login_put(struct http_request *req)
     violations_init(&vs);
     if (!model_login_spec_from_json(req->json, app->cfg->login_mode, app->cfg->extension_version,
                                     &spec, &vs)) {
-        http_reply_problem(req, 400, "validation_failed", "the entraLogin settings are not valid",
-                           &vs);
+        http_problem_reply(req, "validation_failed", "the entraLogin settings are not valid", &vs);
         return;
     }
     put_desired(req, &sc, &spec, true);
@@ -471,7 +470,7 @@ void api_entra_login_preflight(struct http_request *req)
         store_vm_clear(&vm);
         api_write_keep(req); /* the look stays queued */
         http_add_header(req, "Retry-After", "2");
-        http_reply_problem(req, 404, "vm_not_in_inventory",
+        http_problem_reply(req, "vm_not_in_inventory",
                            "the VM is not in the inventory yet: a look at it was queued; ask "
                            "again shortly",
                            NULL);

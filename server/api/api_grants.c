@@ -181,7 +181,7 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
         violations_add(&vs, "principal.type", "required",
                        "principal.type is required for an object id the directory sync has not "
                        "seen yet (user, group or servicePrincipal)");
-        http_reply_problem(req, 400, "validation_failed", "the grant request is not valid", &vs);
+        http_problem_reply(req, "validation_failed", "the grant request is not valid", &vs);
         return false;
     }
     if (rc != ERR_OK) {
@@ -195,11 +195,11 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
     const char *kind_type = model_grant_principal_type_arm(p.kind);
     if (model_grant_principal_check(&f, &d) != ERR_OK) {
         violations_add(&vs, field, d.code, "%s", d.msg);
-        http_reply_problem(req, 422, d.code, d.msg, &vs);
+        http_problem_reply(req, d.code, d.msg, &vs);
     } else if (*ptype != NULL && kind_type != NULL && strcmp(*ptype, kind_type) != 0) {
         violations_add(&vs, "principal.type", "principal_type_mismatch",
                        "the directory says %s is a %s", who, p.kind);
-        http_reply_problem(req, 422, "principal_type_mismatch",
+        http_problem_reply(req, "principal_type_mismatch",
                            "principal.type is not the "
                            "directory's type",
                            &vs);
@@ -257,7 +257,7 @@ void api_grants_create(struct http_request *req)
             if (strcmp(vs.v[i].code, "management_group_scope") == 0)
                 mg = &vs.v[i];
         }
-        http_reply_problem(req, 400, mg ? mg->code : "validation_failed",
+        http_problem_reply(req, mg ? mg->code : "validation_failed",
                            mg ? mg->msg : "the grant request is not valid", &vs);
         return;
     }
@@ -336,7 +336,7 @@ static bool list_filters(struct http_request *req, struct store_grant_filter *f,
         violations_add(&vs, "limit", "invalid_limit", "limit is 1 to %d", GRANTS_PAGE_MAX);
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "invalid_query", "the query is not valid", &vs);
+    http_problem_reply(req, "invalid_query", "the query is not valid", &vs);
     return false;
 }
 
@@ -449,7 +449,7 @@ static bool load_grant(struct http_request *req, struct store_grant *g)
 
     *g = (struct store_grant){0};
     if (id == NULL || !uuid_is_valid(id)) {
-        http_reply_problem(req, 404, "grant_not_found", "no login grant with that id", NULL);
+        http_problem_reply(req, "grant_not_found", "no login grant with that id", NULL);
         return false;
     }
     rc = store_grant_get(app->store, id, g, &d);
@@ -463,7 +463,7 @@ static bool load_grant(struct http_request *req, struct store_grant *g)
         rc = ERR_NOT_FOUND;
     if (rc == ERR_NOT_FOUND) {
         store_grant_clear(g);
-        http_reply_problem(req, 404, "grant_not_found", "no login grant with that id", NULL);
+        http_problem_reply(req, "grant_not_found", "no login grant with that id", NULL);
         return false;
     }
     if (rc != ERR_OK) {
@@ -518,7 +518,7 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
     if (rc == ERR_OK)
         api_write_audit(req, action, g.scope, "accepted", audit_details(req, now_g));
     else if (rc == ERR_CONFLICT)
-        http_reply_problem(req, 409, "grant_changed",
+        http_problem_reply(req, "grant_changed",
                            "the grant kept changing while it was being updated; try again", NULL);
     else
         http_reply_error(req, rc, &d);
@@ -535,8 +535,8 @@ static bool changeable(struct http_request *req, const struct store_grant *g)
 {
     if (grant_is_live(g))
         return true;
-    http_reply_problem(
-        req, 409, "grant_not_live",
+    http_problem_reply(
+        req, "grant_not_live",
         http_printf(req,
                     "the grant is %s; only a pending or active grant can be changed (grant again "
                     "instead)",
@@ -565,7 +565,7 @@ void api_grants_change(struct http_request *req)
     violations_init(&vs);
     if (!model_grant_change_from_json(req->json, clock_now_ms(), app->cfg->grant_max_duration_s,
                                       &u.expires_at, &vs)) {
-        http_reply_problem(req, 400, "validation_failed", "the grant change is not valid", &vs);
+        http_problem_reply(req, "validation_failed", "the grant change is not valid", &vs);
         return;
     }
     if (update_grant(req, changeable, &u, "loginGrant.update", &now_g)) {
@@ -646,7 +646,7 @@ static bool sweep_body(struct http_request *req, bool *dry_run, struct model_sco
     }
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "validation_failed", "the sweep request is not valid", &vs);
+    http_problem_reply(req, "validation_failed", "the sweep request is not valid", &vs);
     return false;
 }
 
@@ -670,7 +670,7 @@ void api_grants_sweep(struct http_request *req)
     }
     if (!has_scope && api_caller(req) != NULL && api_caller(req)->nscopes != 0) {
         api_audit_denied(req, "loginGrant.sweep", "/", "scope_forbidden", 403);
-        http_reply_problem(req, 403, "scope_forbidden",
+        http_problem_reply(req, "scope_forbidden",
                            "a caller limited to scopes must name one of them as the sweep's scope",
                            NULL);
         return;
@@ -718,7 +718,7 @@ void api_grants_sweep_get(struct http_request *req)
     if (rc == ERR_OK && !auth_scope_allows(api_caller(req), o.target))
         rc = ERR_NOT_FOUND; /* outside the caller's scopes: as if it did not exist */
     if (rc == ERR_NOT_FOUND)
-        http_reply_problem(req, 404, "sweep_not_found", "no sweep with that id", NULL);
+        http_problem_reply(req, "sweep_not_found", "no sweep with that id", NULL);
     else if (rc != ERR_OK)
         http_reply_error(req, rc, &d);
     else
@@ -736,7 +736,7 @@ bool api_grants_path_scope(struct http_request *req, struct model_scope *out)
     if (model_scope_from_parts(http_param(req, "s"), http_param(req, "rg"), http_param(req, "name"),
                                out, &vs))
         return true;
-    http_reply_problem(req, 400, "invalid_scope", vs.n ? vs.v[0].msg : "invalid scope", &vs);
+    http_problem_reply(req, "invalid_scope", vs.n ? vs.v[0].msg : "invalid scope", &vs);
     return false;
 }
 
@@ -792,7 +792,7 @@ static bool policy_body(struct http_request *req, bool *authoritative, bool *dry
     *dry_run = json_is_true(r);
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "validation_failed", "the policy is not valid", &vs);
+    http_problem_reply(req, "validation_failed", "the policy is not valid", &vs);
     return false;
 }
 

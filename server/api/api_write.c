@@ -87,7 +87,7 @@ static bool read_key(struct http_request *req, struct write_run *run)
         violations_init(&vs);
         violations_add(&vs, "Idempotency-Key", "invalid",
                        "1 to %d printable ASCII characters without spaces", IDEM_KEY_MAX);
-        http_reply_problem(req, 400, "invalid_idempotency_key",
+        http_problem_reply(req, "invalid_idempotency_key",
                            "the Idempotency-Key header is malformed", &vs);
         return false;
     }
@@ -111,7 +111,7 @@ static bool replayed(struct http_request *req, const struct write_run *run)
     if (e != ERR_OK) {
         http_reply_error(req, e, &d);
     } else if (strcmp(prior.request_hash, run->hash) != 0) {
-        http_reply_problem(req, 422, "idempotency_key_reused",
+        http_problem_reply(req, "idempotency_key_reused",
                            "this Idempotency-Key was used for a different request", NULL);
     } else {
         const char *body = prior.response_body ? prior.response_body : "";
@@ -230,7 +230,7 @@ static bool commit(struct http_request *req, const struct write_run *run)
     if (e != ERR_OK) {
         store_tx_rollback(app->store);
         http_reply_discard(req);
-        http_reply_problem(req, 503, "audit_unavailable",
+        http_problem_reply(req, "audit_unavailable",
                            "the change was not made because its audit record could not be written",
                            NULL);
         return false;
@@ -240,7 +240,7 @@ static bool commit(struct http_request *req, const struct write_run *run)
         store_tx_rollback(app->store);
         http_reply_discard(req);
         http_add_header(req, "Retry-After", "1");
-        http_reply_problem(req, 409, "idempotency_in_progress",
+        http_problem_reply(req, "idempotency_in_progress",
                            "the first request with this Idempotency-Key is still running", NULL);
         return false;
     }
@@ -266,7 +266,7 @@ void api_write_end(struct http_request *req, void *arg)
         return;
     req->run = NULL;
     if (!req->replied)
-        http_reply_problem(req, 500, "internal", "the handler gave no reply", NULL);
+        http_problem_reply(req, "internal", "the handler gave no reply", NULL);
     if (req->status >= 400 && !run->keep) {
         store_tx_rollback(app->store);
         aftermath(req, run);
