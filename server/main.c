@@ -425,7 +425,6 @@ static int serve(const struct config *cfg)
         return 1;
     if (audit_open(cfg, app.store, true) != 0)
         goto out;
-    api_idem_recover(app.store);
     az = azure_from_config(cfg);
     if (az == NULL && cfg->tenant_id[0] != '\0')
         goto out; /* configured but wrong: refuse to start rather than run half-blind */
@@ -469,8 +468,8 @@ static int serve(const struct config *cfg)
         .nroutes = api_routes_count,
         .auth = api_auth_hook,
         .auth_arg = &app,
-        .before_handler = api_idem_before,
-        .after_handler = api_idem_after,
+        .before_handler = api_write_begin,
+        .after_handler = api_write_end,
         .app = &app,
         .access_log = true,
     };

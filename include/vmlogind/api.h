@@ -10,6 +10,7 @@
 #include "vmlogind/buf.h"
 #include "vmlogind/config.h"
 #include "vmlogind/http.h"
+#include "vmlogind/http_problem.h"
 
 struct store;
 struct auth;
@@ -35,12 +36,27 @@ extern const size_t api_routes_count;
 extern const char vl_openapi_yaml[];
 extern const size_t vl_openapi_yaml_len;
 
-/* Idempotency-Key for POST: the http before/after hooks (api_idempotency.c). */
-bool api_idem_before(struct http_request *req, void *arg);
-void api_idem_after(struct http_request *req, void *arg);
-/* At start, before serving: releases the claims of requests that died with the previous
- * process, so their retries run instead of answering 409 (logs what it did). */
-void api_idem_recover(struct store *st);
+/* The write runner (api_write.c): the http before/after hooks. Routes flagged .write run their
+ * handler inside one store transaction (begun with busy retry) that the runner ends with the
+ * handler's audit row and the request's Idempotency-Key record, then commits and wakes the
+ * reconciler for the tasks the handler touched. A reply >= 400 rolls the intent back. */
+bool api_write_begin(struct http_request *req, void *arg);
+void api_write_end(struct http_request *req, void *arg);
+/* Inside a write handler: makes task (kind, key) due now with payload (may be NULL) and wakes
+ * the reconciler for it once the transaction commits. */
+enum err api_write_task(struct http_request *req, const char *kind, const char *key,
+                        const char *payload, struct err_detail *d) VL_MUST_CHECK;
+/* Inside a write handler: the audit row the runner appends before committing (strings are
+ * copied). outcome: "accepted" or "succeeded". Without one, the write is not audited. */
+void api_write_audit(struct http_request *req, const char *action, const char *target,
+                     const char *outcome, const char *details_json);
+/* Inside a write handler: commit the intent even though the reply is an error (a 404 that
+ * still queued a look). */
+void api_write_keep(struct http_request *req);
+/* Inside a write: queues a refused attempt's audit row (outcome "denied") for the runner,
+ * which writes it whether the intent commits or not. False outside a write. */
+bool api_write_defer_denied(struct http_request *req, const char *action, const char *target,
+                            const char *details_json);
 
 /* Handlers (one file per resource). */
 void api_health_healthz(struct http_request *req);
@@ -119,10 +135,10 @@ bool api_auth_hook(struct http_request *req, void *arg);
 /* The authenticated caller (borrowed, lives as long as req); NULL on public routes. Pass it to
  * auth_check_scope() / auth_check_grant() (vmlogind/auth.h) for what the path does not show. */
 const struct auth_caller *api_caller(const struct http_request *req);
-/* Appends an audit row for req (actor = req->subject, its request id) inside the handler's
- * open store transaction. outcome: "accepted", "succeeded", "failed" or "denied"; target an
- * ARM id or resource id (may be NULL); details_json JSON object text (may be NULL). On an
- * error the handler must not commit: call api_audit_unavailable(). */
+/* Appends an audit row for req (actor = req->subject, its request id) inside the open store
+ * transaction (the write runner's: handlers use api_write_audit). outcome: "accepted",
+ * "succeeded", "failed" or "denied"; target an ARM id or resource id (may be NULL);
+ * details_json JSON object text (may be NULL). On an error the transaction must not commit. */
 enum err api_audit(struct http_request *req, const char *action, const char *target,
                    const char *outcome, const char *details_json) VL_MUST_CHECK;
 /* Records a refused privileged attempt (outcome "denied", details {code, status, method,
@@ -130,8 +146,6 @@ enum err api_audit(struct http_request *req, const char *action, const char *tar
  * for "<METHOD> <route pattern>"; target NULL for the request path. A failure is logged. */
 void api_audit_denied(struct http_request *req, const char *action, const char *target,
                       const char *code, int status);
-/* Rolls the thread's store transaction back and answers 503 "audit_unavailable". */
-void api_audit_unavailable(struct http_request *req);
 /* GET /v1/audit?after=&limit=: administrators without scope limits. */
 void api_audit_list(struct http_request *req);
 

@@ -43,6 +43,8 @@ struct route {
     enum http_body body;
     http_handler handler;
     const char *summary;
+    bool write; /* a write: the handler runs inside the api layer's write runner (one transaction
+                   with its audit row and Idempotency-Key record, then a wake-up) */
 };
 
 /* The request context: allocated on MHD's first call, freed when the request completes. */
@@ -59,8 +61,8 @@ struct http_request {
     void (*caller_free)(void *);
     json_t *json; /* parsed body (JSON_REJECT_DUPLICATES), NULL if none */
     struct buf body;
-    void *app;            /* the application context given to http_server_start */
-    const char *idem_key; /* Idempotency-Key this request claimed, NULL if none */
+    void *app; /* the application context given to http_server_start */
+    void *run; /* the write runner's state (api layer), NULL outside a write */
     /* reply */
     int status;
     char *resp;
@@ -141,11 +143,17 @@ void http_reply_raw(struct http_request *req, int status, const char *type, cons
 void http_reply_take(struct http_request *req, int status, const char *type, char *data,
                      size_t len);
 void http_add_header(struct http_request *req, const char *name, const char *value);
+/* Drops the reply made so far and its extra headers, so that another can be made (a write
+ * whose transaction failed after its handler replied). */
+void http_reply_discard(struct http_request *req);
 /* problem+json with type, title, status, detail, code, instance (the request id), and
- * errors[] when vs is given. */
+ * errors[] when vs is given. The primitive under the problem registry: reply with
+ * http_problem_reply (vmlogind/http_problem.h), which takes the status from the code's row. */
 void http_reply_problem(struct http_request *req, int status, const char *code, const char *detail,
                         const struct violations *vs);
-/* The one mapping from enum err to HTTP status and problem code (d may be NULL). */
+/* The one mapping from enum err to HTTP status and problem code (d may be NULL): d's code when
+ * the registry has it with that status, else e's generic row; a row marked internal (store
+ * failures) sends its title, never d's message. */
 void http_reply_error(struct http_request *req, enum err e, const struct err_detail *d);
 int http_status_for(enum err e);
 

@@ -949,12 +949,12 @@ void api_access_principal(struct http_request *req)
     enum err rc;
 
     if (!query_page(req, &cursor, &limit)) {
-        http_reply_problem(req, 400, "invalid_query",
+        http_problem_reply(req, "invalid_query",
                            "limit is 1 to 1000; cursor is the one a nextLink carries", NULL);
         return;
     }
     if (who == NULL || strlen(who) > 256 || !principal_id_of(app->store, who, id, sizeof(id), &p)) {
-        http_reply_problem(req, 404, "principal_not_found",
+        http_problem_reply(req, "principal_not_found",
                            "no such principal in the directory as last synced, nor in any grant",
                            NULL);
         goto out;

@@ -52,20 +52,14 @@ void api_audit_denied(struct http_request *req, const char *action, const char *
     json_decref(j);
     if (what == NULL)
         what = http_printf(req, "%s %s", req->method, req->route ? req->route->pattern : req->path);
+    if (api_write_defer_denied(req, what, target ? target : req->path, details)) {
+        free(details);
+        return;
+    }
     if (app == NULL || app->store == NULL || store_in_tx(app->store) ||
         api_audit(req, what, target ? target : req->path, "denied", details) != ERR_OK)
         log_error("audit_denied_lost", "request_id=%s action=%s", req->request_id, what);
     free(details);
-}
-
-void api_audit_unavailable(struct http_request *req)
-{
-    struct app *app = req->app;
-
-    store_tx_rollback(app->store);
-    http_reply_problem(req, 503, "audit_unavailable",
-                       "the change was not made because its audit record could not be written",
-                       NULL);
 }
 
 /* A non-negative decimal query parameter (dflt when absent); false if malformed. */
@@ -113,15 +107,15 @@ void api_audit_list(struct http_request *req)
     /* The log spans every scope, so a scope-limited caller may not read it. */
     if (c == NULL || c->nscopes != 0) {
         api_audit_denied(req, "audit.read", "/", "scope_forbidden", 403);
-        http_reply_problem(req, 403, "scope_forbidden",
+        http_problem_reply(req, "scope_forbidden",
                            "the audit log is for administrators without scope limits", NULL);
         return;
     }
     if (!query_int(req, "after", 0, &after) ||
         !query_int(req, "limit", AUDIT_PAGE_DEFAULT, &limit) || limit < 1 ||
         limit > AUDIT_PAGE_MAX) {
-        http_reply_problem(req, 400, "invalid_query",
-                           "after is a sequence number; limit is 1 to 1000", NULL);
+        http_problem_reply(req, "invalid_query", "after is a sequence number; limit is 1 to 1000",
+                           NULL);
         return;
     }
     rc = store_audit_list(app->store, after, (int)limit, &rows, &n, &d);

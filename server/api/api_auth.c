@@ -52,7 +52,7 @@ static void reply_unauthorized(struct http_request *req, const char *authz,
                                     "Bearer realm=\"vmlogind\", error=\"invalid_token\", "
                                     "error_description=\"%s\"",
                                     d->msg));
-    http_reply_problem(req, 401, d->code, d->msg, NULL);
+    http_reply_error(req, ERR_UNAUTHORIZED, d);
 }
 
 bool api_auth_hook(struct http_request *req, void *arg)
@@ -67,7 +67,7 @@ bool api_auth_hook(struct http_request *req, void *arg)
     if (req->route->perm == PERM_PUBLIC)
         return true;
     if (app == NULL || app->auth == NULL) {
-        http_reply_problem(req, 503, "auth_unavailable", "authentication is not set up", NULL);
+        http_problem_reply(req, "auth_unavailable", "authentication is not set up", NULL);
         return false;
     }
     authz = http_header(req, "Authorization");
@@ -80,9 +80,10 @@ bool api_auth_hook(struct http_request *req, void *arg)
         log_warn("auth_failed", "request_id=%s code=%s", req->request_id, d.code);
         if (rc == ERR_UNAVAILABLE) /* keys being fetched in the background: soon */
             http_add_header(req, "Retry-After", "1");
-        http_reply_problem(req, rc == ERR_UNAVAILABLE ? 503 : 500,
-                           d.code[0] ? d.code : "auth_failed", "the caller could not be checked",
-                           NULL);
+        if (rc == ERR_UNAVAILABLE)
+            http_reply_error(req, rc, &d);
+        else
+            http_problem_reply(req, "auth_failed", "the caller could not be checked", NULL);
         return false;
     }
     req->caller = c;
@@ -90,8 +91,8 @@ bool api_auth_hook(struct http_request *req, void *arg)
     snprintf(req->subject, sizeof(req->subject), "%s", c->subject);
     if (!auth_rate_allow(app->auth, c, &retry_after)) {
         http_add_header(req, "Retry-After", http_printf(req, "%lld", (long long)retry_after));
-        http_reply_problem(
-            req, 429, "rate_limited",
+        http_problem_reply(
+            req, "rate_limited",
             http_printf(req, "too many requests; retry after %lld s", (long long)retry_after),
             NULL);
         return false;
@@ -103,7 +104,7 @@ bool api_auth_hook(struct http_request *req, void *arg)
         /* A refused write or administrator route is a privileged attempt: audited. */
         if (req->route->perm >= PERM_OPERATE || strcmp(req->method, "GET") != 0)
             api_audit_denied(req, NULL, NULL, d.code, 403);
-        http_reply_problem(req, 403, d.code, d.msg, NULL);
+        http_reply_error(req, ERR_FORBIDDEN, &d);
         return false;
     }
     return true;

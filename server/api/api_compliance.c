@@ -92,7 +92,7 @@ void api_compliance_get(struct http_request *req)
         violations_add(&vs, "subscription", "invalid_value", "a subscription id is a GUID");
         json_decref(t.subs);
         json_decref(t.total);
-        http_reply_problem(req, 400, "invalid_query", "the query is not valid", &vs);
+        http_problem_reply(req, "invalid_query", "the query is not valid", &vs);
         return;
     }
     rc = store_vm_login_scan(app->store, sub, NULL, NULL, on_vm, &t, &d);

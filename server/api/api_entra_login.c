@@ -1,8 +1,8 @@
 /* api_entra_login.c: PUT, GET and DELETE /v1{scope}/entraLogin at subscription, resource-group
  * and VM scope (one handler each for the three route rows), and POST /v1{vm}/entraLogin/
- * preflight. PUT and DELETE record the desired state, an operation and the scope's task with
- * the audit row in one transaction, wake the reconciler and answer 202 + Location; GET shows
- * desired next to observed. Preflight answers from the inventory and the reconciler's last
+ * preflight. PUT and DELETE record the desired state, an operation and the scope's task (the
+ * write runner adds the audit row, commits and wakes the reconciler) and answer 202 + Location; GET
+ * shows desired next to observed. Preflight answers from the inventory and the reconciler's last
  * look (Graph facts it could not see yet say "unknown") and queues a fresh look: the API never
  * calls Azure. */
 #include <stdlib.h>
@@ -41,11 +41,11 @@ static bool scope_of(struct http_request *req, struct model_scope *sc)
     violations_init(&vs);
     if (!model_scope_from_parts(http_param(req, "s"), http_param(req, "rg"),
                                 http_param(req, "name"), sc, &vs)) {
-        http_reply_problem(req, 400, "invalid_scope", "the scope in the path is not valid", &vs);
+        http_problem_reply(req, "invalid_scope", "the scope in the path is not valid", &vs);
         return false;
     }
     if (api_caller(req) != NULL && auth_check_scope(api_caller(req), sc->arm, &d) != ERR_OK) {
-        http_reply_problem(req, 403, d.code[0] ? d.code : "scope_forbidden", d.msg, NULL);
+        http_problem_reply(req, d.code[0] ? d.code : "scope_forbidden", d.msg, NULL);
         return false;
     }
     return true;
@@ -141,7 +141,7 @@ static void reply_operation(struct http_request *req, const char *op_id, bool di
     json_t *body;
 
     if (store_operation_get(app->store, op_id, &op, NULL) != ERR_OK) {
-        http_reply_problem(req, 500, "operation_missing", "the operation could not be read", NULL);
+        http_problem_reply(req, "operation_missing", "the operation could not be read", NULL);
         return;
     }
     body = api_operation_json(app->store, &op, app->cfg->cloud);
@@ -152,88 +152,73 @@ static void reply_operation(struct http_request *req, const char *op_id, bool di
     store_operation_clear(&op);
 }
 
-/* Records desired (enabled or disabled) for sc; reuses the last operation when nothing changed. */
-static void put_desired(struct http_request *req, const struct model_scope *sc,
-                        const struct model_login_spec *spec, bool enable)
+/* The operation and the setting that record desired (enabled or disabled) for sc, with the
+ * scope's task (inside the write runner's transaction). */
+static enum err record_desired(struct http_request *req, const struct model_scope *sc,
+                               const struct model_login_spec *spec, bool enable, const char *text,
+                               const char *op_id, struct err_detail *d)
 {
     struct app *app = req->app;
-    struct store *st = app->store;
-    struct store_login_setting cur = {0};
-    struct store_operation op = {0};
-    struct err_detail d = {0};
-    char *text = model_login_spec_to_text(spec);
-    char op_id[UUID_STR_LEN];
-    char *tags = NULL;
-    const char *desired = enable ? "enabled" : "disabled";
-    int64_t now = clock_now_ms();
-    enum err rc = store_tx_begin(st, &d);
-
-    if (rc != ERR_OK)
-        goto fail;
-    rc = store_login_setting_get(st, sc->key, &cur, &d);
-    if (rc == ERR_OK && strcmp(cur.desired, desired) == 0 && strcmp(cur.spec, text) == 0 &&
-        cur.operation_id != NULL) {
-        /* the same request again: same desired state, same operation, no new work */
-        store_tx_rollback(st);
-        snprintf(op_id, sizeof(op_id), "%s", cur.operation_id);
-        reply_operation(req, op_id, !enable);
-        goto out;
-    }
-    if (rc != ERR_OK && rc != ERR_NOT_FOUND)
-        goto fail;
-    uuid_v4(op_id);
-    op = (struct store_operation){
-        .id = op_id,
+    struct store_operation op = {
+        .id = (char *)op_id,
         .kind = enable ? "entraLogin.enable" : "entraLogin.disable",
         .target = (char *)sc->arm,
         .created_by = req->subject,
         .request_id = req->request_id,
     };
-    tags = model_login_spec_tags_text(spec);
-    rc = store_operation_create(st, &op, now, &d);
+    char *tags = model_login_spec_tags_text(spec);
+    int64_t now = clock_now_ms();
+    enum err rc = store_operation_create(app->store, &op, now, d);
+
     if (rc == ERR_OK) {
         struct store_login_setting s = {
             .scope_key = (char *)sc->key,
             .scope = (char *)sc->arm,
             .scope_kind = (char *)model_login_scope_kind_str(sc->kind),
-            .desired = (char *)desired,
+            .desired = enable ? "enabled" : "disabled",
             .mode = (char *)model_login_mode_str(spec->mode),
             .exclude_tags = tags,
             .extension_version = (char *)spec->extension_version,
-            .spec = text,
-            .operation_id = op_id,
+            .spec = (char *)text,
+            .operation_id = (char *)op_id,
             .updated_by = req->subject,
         };
-        rc = store_login_setting_put(st, &s, now, NULL, &d);
+        rc = store_login_setting_put(app->store, &s, now, NULL, d);
+    }
+    free(tags);
+    if (rc == ERR_OK)
+        rc = api_write_task(req, RECONCILE_KIND_SCOPE_LOGIN, sc->key, NULL, d);
+    return rc;
+}
+
+/* Records desired (enabled or disabled) for sc; reuses the last operation when nothing changed. */
+static void put_desired(struct http_request *req, const struct model_scope *sc,
+                        const struct model_login_spec *spec, bool enable)
+{
+    struct store_login_setting cur = {0};
+    struct err_detail d = {0};
+    char *text = model_login_spec_to_text(spec);
+    char op_id[UUID_STR_LEN];
+    const char *desired = enable ? "enabled" : "disabled";
+    enum err rc = store_login_setting_get(((struct app *)req->app)->store, sc->key, &cur, &d);
+
+    if (rc == ERR_OK && strcmp(cur.desired, desired) == 0 && strcmp(cur.spec, text) == 0 &&
+        cur.operation_id != NULL) {
+        /* the same request again: same desired state, same operation, no new work */
+        snprintf(op_id, sizeof(op_id), "%s", cur.operation_id);
+        rc = ERR_OK;
+    } else if (rc == ERR_OK || rc == ERR_NOT_FOUND) {
+        uuid_v4(op_id);
+        rc = record_desired(req, sc, spec, enable, text, op_id, &d);
+        api_write_audit(req, enable ? "entraLogin.put" : "entraLogin.delete", sc->arm, "accepted",
+                        http_printf(req, "{\"operationId\":\"%s\",\"desired\":\"%s\",\"spec\":%s}",
+                                    op_id, desired, text));
     }
     if (rc == ERR_OK)
-        rc = store_task_upsert(st, RECONCILE_KIND_SCOPE_LOGIN, sc->key, now, NULL, now, &d);
-    if (rc != ERR_OK)
-        goto fail;
-    {
-        char *details = xasprintf("{\"operationId\":\"%s\",\"desired\":\"%s\",\"spec\":%s}", op_id,
-                                  desired, text);
-        rc = api_audit(req, enable ? "entraLogin.put" : "entraLogin.delete", sc->arm, "accepted",
-                       details);
-        free(details);
-        if (rc != ERR_OK) {
-            api_audit_unavailable(req);
-            goto out;
-        }
-    }
-    rc = store_tx_commit(st, &d);
-    if (rc != ERR_OK)
-        goto fail;
-    if (app->wake != NULL)
-        app->wake(app->wake_arg, RECONCILE_KIND_SCOPE_LOGIN, sc->key);
-    reply_operation(req, op_id, !enable);
-    goto out;
-fail:
-    store_tx_rollback(st);
-    http_reply_error(req, rc, &d);
-out:
+        reply_operation(req, op_id, !enable);
+    else
+        http_reply_error(req, rc, &d);
     store_login_setting_clear(&cur);
-    free(tags);
     free(text);
 }
 
@@ -249,8 +234,7 @@ void api_entra_login_put(struct http_request *req)
     violations_init(&vs);
     if (!model_login_spec_from_json(req->json, app->cfg->login_mode, app->cfg->extension_version,
                                     &spec, &vs)) {
-        http_reply_problem(req, 400, "validation_failed", "the entraLogin settings are not valid",
-                           &vs);
+        http_problem_reply(req, "validation_failed", "the entraLogin settings are not valid", &vs);
         return;
     }
     put_desired(req, &sc, &spec, true);
@@ -470,25 +454,23 @@ void api_entra_login_preflight(struct http_request *req)
     struct store_vm vm;
     struct store_vm_login l;
     struct err_detail d = {0};
-    int64_t now = clock_now_ms();
     bool has_login;
     json_t *body;
     enum err rc;
 
     if (!scope_of(req, &sc))
         return;
-    rc = store_task_upsert(app->store, RECONCILE_KIND_LOGIN_PREFLIGHT, sc.key, now, NULL, now, &d);
+    rc = api_write_task(req, RECONCILE_KIND_LOGIN_PREFLIGHT, sc.key, NULL, &d);
     if (rc != ERR_OK) {
         http_reply_error(req, rc, &d);
         return;
     }
-    if (app->wake != NULL)
-        app->wake(app->wake_arg, RECONCILE_KIND_LOGIN_PREFLIGHT, sc.key);
     rc = store_vm_get(app->store, sc.key, &vm, &d);
     if (rc == ERR_NOT_FOUND || (rc == ERR_OK && vm.gone_at != 0)) {
         store_vm_clear(&vm);
+        api_write_keep(req); /* the look stays queued */
         http_add_header(req, "Retry-After", "2");
-        http_reply_problem(req, 404, "vm_not_in_inventory",
+        http_problem_reply(req, "vm_not_in_inventory",
                            "the VM is not in the inventory yet: a look at it was queued; ask "
                            "again shortly",
                            NULL);

@@ -1,9 +1,10 @@
 /* api_grants.c: /v1/loginGrants (grant, list, read, change the expiry, revoke), orphan and drift
  * sweeps, and the per-scope login policy (authoritative mode). Handlers validate, check the
- * caller's right to delegate, record intent with its audit row in one transaction and wake the
- * reconciler; they never call Azure. A principal the inventory sync already knows is judged here
- * (guests, disabled and deleted accounts get 422 at once); one it does not know yet is accepted as
- * pending and judged by the reconciler through Graph, which fails the grant with the cause. */
+ * caller's right to delegate and record intent; the write runner adds the audit row, commits
+ * and wakes the reconciler; they never call Azure. A principal the inventory sync already knows is
+ * judged here (guests, disabled and deleted accounts get 422 at once); one it does not know yet is
+ * accepted as pending and judged by the reconciler through Graph, which fails the grant with the
+ * cause. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,18 +72,22 @@ static void reply_grant(struct http_request *req, int status, const struct store
     http_reply_json(req, status, grant_json(g));
 }
 
-static char *audit_details(const struct store_grant *g)
+/* The audit row's details (request-owned). */
+static const char *audit_details(struct http_request *req, const struct store_grant *g)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "grantId", g->id, "role", g->role,
                           "principalType", g->principal_type, "principalId",
                           str_or_null(g->principal_id), "upn", str_or_null(g->upn));
     char *text;
+    const char *out;
 
     if (g->expires_at > 0)
         json_object_set_new(o, "expiresAt", time_or_null(g->expires_at));
     text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
-    return text;
+    out = http_strdup(req, text ? text : "{}");
+    free(text);
+    return out;
 }
 
 /* ---- shared steps -------------------------------------------------------------------------- */
@@ -148,21 +153,6 @@ static const char *delegation_payload(struct http_request *req, bool deferred)
     return text;
 }
 
-/* Commits the write transaction and wakes the reconciler for (kind, key). */
-static bool commit_and_wake(struct http_request *req, const char *kind, const char *key)
-{
-    struct app *app = req->app;
-    struct err_detail d = {{0}, {0}};
-
-    if (store_tx_commit(app->store, &d) != ERR_OK) {
-        http_reply_error(req, ERR_STORE, &d);
-        return false;
-    }
-    if (app->wake != NULL)
-        app->wake(app->wake_arg, kind, key);
-    return true;
-}
-
 /* ---- POST /v1/loginGrants ------------------------------------------------------------------ */
 
 /* The principal as the inventory sync knows it: fills id/type, or replies 4xx and returns
@@ -191,7 +181,7 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
         violations_add(&vs, "principal.type", "required",
                        "principal.type is required for an object id the directory sync has not "
                        "seen yet (user, group or servicePrincipal)");
-        http_reply_problem(req, 400, "validation_failed", "the grant request is not valid", &vs);
+        http_problem_reply(req, "validation_failed", "the grant request is not valid", &vs);
         return false;
     }
     if (rc != ERR_OK) {
@@ -205,11 +195,11 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
     const char *kind_type = model_grant_principal_type_arm(p.kind);
     if (model_grant_principal_check(&f, &d) != ERR_OK) {
         violations_add(&vs, field, d.code, "%s", d.msg);
-        http_reply_problem(req, 422, d.code, d.msg, &vs);
+        http_problem_reply(req, d.code, d.msg, &vs);
     } else if (*ptype != NULL && kind_type != NULL && strcmp(*ptype, kind_type) != 0) {
         violations_add(&vs, "principal.type", "principal_type_mismatch",
                        "the directory says %s is a %s", who, p.kind);
-        http_reply_problem(req, 422, "principal_type_mismatch",
+        http_problem_reply(req, "principal_type_mismatch",
                            "principal.type is not the "
                            "directory's type",
                            &vs);
@@ -222,57 +212,29 @@ static bool resolve_principal(struct http_request *req, const struct model_grant
     return ok;
 }
 
-/* Inserts g with its audit row and task, or finds the live grant with its name. *existing
- * tells which; false after replying an error. */
+/* Inserts g with its task and audit row, or finds the live grant with its name (inside the
+ * write runner's transaction). *existing tells which; false after replying an error. */
 static bool insert_grant(struct http_request *req, struct store_grant *g, const char *payload,
                          struct store_grant *out, bool *existing)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
-    int64_t now = clock_now_ms();
-    char *details = NULL;
-    enum err rc;
+    enum err rc = store_grant_find_live(app->store, g->assignment_name, out, &d);
 
-    *existing = false;
-    rc = store_tx_begin(app->store, &d);
-    if (rc == ERR_OK) {
-        rc = store_grant_find_live(app->store, g->assignment_name, out, &d);
-        if (rc == ERR_OK) {
-            *existing = true;
-            store_tx_rollback(app->store);
-            return true;
-        }
-        if (rc == ERR_NOT_FOUND)
-            rc = store_grant_insert(app->store, g, now, &d);
-    }
-    if (rc == ERR_CONFLICT) { /* a concurrent request inserted it first */
-        store_tx_rollback(app->store);
-        rc = store_grant_find_live(app->store, g->assignment_name, out, &d);
-        *existing = rc == ERR_OK;
-        if (rc == ERR_OK)
-            return true;
-    }
+    *existing = rc == ERR_OK;
+    if (rc == ERR_NOT_FOUND)
+        rc = store_grant_insert(app->store, g, clock_now_ms(), &d);
+    else if (rc == ERR_OK)
+        return true;
     if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, payload, now, &d);
-    if (rc == ERR_OK) {
-        details = audit_details(g);
-        if (api_audit(req, "loginGrant.create", g->scope, "accepted", details) != ERR_OK) {
-            free(details);
-            api_audit_unavailable(req);
-            return false;
-        }
-        free(details);
+        rc = api_write_task(req, GRANT_TASK, g->id, payload, &d);
+    if (rc == ERR_OK)
         rc = store_grant_get(app->store, g->id, out, &d);
-    }
     if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
         http_reply_error(req, rc, &d);
         return false;
     }
-    if (!commit_and_wake(req, GRANT_TASK, g->id)) {
-        store_grant_clear(out);
-        return false;
-    }
+    api_write_audit(req, "loginGrant.create", g->scope, "accepted", audit_details(req, g));
     return true;
 }
 
@@ -295,7 +257,7 @@ void api_grants_create(struct http_request *req)
             if (strcmp(vs.v[i].code, "management_group_scope") == 0)
                 mg = &vs.v[i];
         }
-        http_reply_problem(req, 400, mg ? mg->code : "validation_failed",
+        http_problem_reply(req, mg ? mg->code : "validation_failed",
                            mg ? mg->msg : "the grant request is not valid", &vs);
         return;
     }
@@ -374,7 +336,7 @@ static bool list_filters(struct http_request *req, struct store_grant_filter *f,
         violations_add(&vs, "limit", "invalid_limit", "limit is 1 to %d", GRANTS_PAGE_MAX);
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "invalid_query", "the query is not valid", &vs);
+    http_problem_reply(req, "invalid_query", "the query is not valid", &vs);
     return false;
 }
 
@@ -487,7 +449,7 @@ static bool load_grant(struct http_request *req, struct store_grant *g)
 
     *g = (struct store_grant){0};
     if (id == NULL || !uuid_is_valid(id)) {
-        http_reply_problem(req, 404, "grant_not_found", "no login grant with that id", NULL);
+        http_problem_reply(req, "grant_not_found", "no login grant with that id", NULL);
         return false;
     }
     rc = store_grant_get(app->store, id, g, &d);
@@ -501,7 +463,7 @@ static bool load_grant(struct http_request *req, struct store_grant *g)
         rc = ERR_NOT_FOUND;
     if (rc == ERR_NOT_FOUND) {
         store_grant_clear(g);
-        http_reply_problem(req, 404, "grant_not_found", "no login grant with that id", NULL);
+        http_problem_reply(req, "grant_not_found", "no login grant with that id", NULL);
         return false;
     }
     if (rc != ERR_OK) {
@@ -524,81 +486,44 @@ void api_grants_get(struct http_request *req)
 
 /* ---- PATCH and DELETE /v1/loginGrants/{id} -------------------------------------------------- */
 
-#define CHANGE_ATTEMPTS 5
-
-enum change_outcome { CHANGED, REPLIED, MOVED_ON };
-
-/* Applies u to the grant as read (g), queues its task and writes the audit row, in one
- * transaction; wakes the reconciler and fills *now_g with the grant as it is now. MOVED_ON
- * (nothing written, nothing replied) when the grant's generation changed since it was read;
- * REPLIED after replying with any other failure. */
-static enum change_outcome change_grant(struct http_request *req, const struct store_grant *g,
-                                        const struct store_grant_update *u, const char *action,
-                                        struct store_grant *now_g)
-{
-    struct app *app = req->app;
-    struct err_detail d = {{0}, {0}};
-    int64_t now = clock_now_ms();
-    char *details;
-    enum err rc = store_tx_begin(app->store, &d);
-
-    if (rc == ERR_OK)
-        rc = store_grant_update(app->store, g->id, g->generation, u, now, &d);
-    if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, NULL, now, &d);
-    if (rc == ERR_OK)
-        rc = store_grant_get(app->store, g->id, now_g, &d);
-    if (rc == ERR_OK) {
-        details = audit_details(now_g);
-        rc = api_audit(req, action, g->scope, "accepted", details);
-        free(details);
-        if (rc != ERR_OK) {
-            api_audit_unavailable(req);
-            return REPLIED;
-        }
-    }
-    if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
-        store_grant_clear(now_g);
-        if (rc == ERR_CONFLICT)
-            return MOVED_ON;
-        http_reply_error(req, rc, &d);
-        return REPLIED;
-    }
-    return commit_and_wake(req, GRANT_TASK, g->id) ? CHANGED : REPLIED;
-}
-
 /* May the request change this grant (as read now)? Replies and returns false if not. */
 typedef bool (*grant_check_fn)(struct http_request *req, const struct store_grant *g);
 
-/* Reads the request's grant, checks the caller's delegation and check(), and applies u. The
- * reconciler moves grants on by itself (pending to active, an error recorded); when it did so
- * between the read and the write, the grant is read and judged again rather than refusing the
- * caller, a few times before a 409. True with *now_g when the change is made; false after a
- * reply. */
+/* Reads the request's grant, checks the caller's delegation and check(), applies u and queues
+ * the grant's task (inside the write runner's transaction, which holds the store's write lock
+ * from the read on, so the reconciler cannot move the grant in between). True with *now_g (the
+ * grant as it is now) when the change is made; false after a reply. */
 static bool update_grant(struct http_request *req, grant_check_fn check,
                          const struct store_grant_update *u, const char *action,
                          struct store_grant *now_g)
 {
+    struct app *app = req->app;
+    struct err_detail d = {{0}, {0}};
     struct store_grant g;
-    enum change_outcome r = MOVED_ON;
+    enum err rc;
 
-    for (int attempt = 0; attempt < CHANGE_ATTEMPTS && r == MOVED_ON; attempt++) {
-        if (!load_grant(req, &g))
-            return false;
-        if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id, false,
-                              NULL) ||
-            !check(req, &g)) {
-            store_grant_clear(&g);
-            return false;
-        }
-        r = change_grant(req, &g, u, action, now_g);
+    if (!load_grant(req, &g))
+        return false;
+    if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id, false,
+                          NULL) ||
+        !check(req, &g)) {
         store_grant_clear(&g);
+        return false;
     }
-    if (r == MOVED_ON)
-        http_reply_problem(req, 409, "grant_changed",
+    rc = store_grant_update(app->store, g.id, g.generation, u, clock_now_ms(), &d);
+    if (rc == ERR_OK)
+        rc = api_write_task(req, GRANT_TASK, g.id, NULL, &d);
+    if (rc == ERR_OK)
+        rc = store_grant_get(app->store, g.id, now_g, &d);
+    if (rc == ERR_OK)
+        api_write_audit(req, action, g.scope, "accepted", audit_details(req, now_g));
+    else if (rc == ERR_CONFLICT)
+        http_problem_reply(req, "grant_changed",
                            "the grant kept changing while it was being updated; try again", NULL);
-    return r == CHANGED;
+    else
+        http_reply_error(req, rc, &d);
+    store_grant_clear(&g);
+    return rc == ERR_OK;
 }
 
 static bool grant_is_live(const struct store_grant *g)
@@ -610,8 +535,8 @@ static bool changeable(struct http_request *req, const struct store_grant *g)
 {
     if (grant_is_live(g))
         return true;
-    http_reply_problem(
-        req, 409, "grant_not_live",
+    http_problem_reply(
+        req, "grant_not_live",
         http_printf(req,
                     "the grant is %s; only a pending or active grant can be changed (grant again "
                     "instead)",
@@ -640,7 +565,7 @@ void api_grants_change(struct http_request *req)
     violations_init(&vs);
     if (!model_grant_change_from_json(req->json, clock_now_ms(), app->cfg->grant_max_duration_s,
                                       &u.expires_at, &vs)) {
-        http_reply_problem(req, 400, "validation_failed", "the grant change is not valid", &vs);
+        http_problem_reply(req, "validation_failed", "the grant change is not valid", &vs);
         return;
     }
     if (update_grant(req, changeable, &u, "loginGrant.update", &now_g)) {
@@ -721,7 +646,7 @@ static bool sweep_body(struct http_request *req, bool *dry_run, struct model_sco
     }
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "validation_failed", "the sweep request is not valid", &vs);
+    http_problem_reply(req, "validation_failed", "the sweep request is not valid", &vs);
     return false;
 }
 
@@ -733,7 +658,6 @@ void api_grants_sweep(struct http_request *req)
     struct err_detail d = {{0}, {0}};
     char id[UUID_STR_LEN];
     bool dry_run, has_scope;
-    int64_t now = clock_now_ms();
     char *payload, *steps;
     enum err rc;
 
@@ -746,7 +670,7 @@ void api_grants_sweep(struct http_request *req)
     }
     if (!has_scope && api_caller(req) != NULL && api_caller(req)->nscopes != 0) {
         api_audit_denied(req, "loginGrant.sweep", "/", "scope_forbidden", 403);
-        http_reply_problem(req, 403, "scope_forbidden",
+        http_problem_reply(req, "scope_forbidden",
                            "a caller limited to scopes must name one of them as the sweep's scope",
                            NULL);
         return;
@@ -762,28 +686,20 @@ void api_grants_sweep(struct http_request *req)
                                   .created_by = req->subject,
                                   .request_id = req->request_id,
                                   .steps = steps};
-    rc = store_tx_begin(app->store, &d);
+    rc = store_operation_create(app->store, &op, clock_now_ms(), &d);
     if (rc == ERR_OK)
-        rc = store_operation_create(app->store, &op, now, &d);
-    if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, SWEEP_TASK, id, now, payload, now, &d);
+        rc = api_write_task(req, SWEEP_TASK, id, payload, &d);
     free(payload);
-    if (rc == ERR_OK && api_audit(req, "loginGrant.sweep", op.target, "accepted",
-                                  dry_run ? "{\"dryRun\":true}" : "{\"dryRun\":false}") != ERR_OK) {
-        api_audit_unavailable(req);
-        return;
-    }
     if (rc == ERR_OK)
         rc = store_operation_get(app->store, id, &got, &d);
     if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
         http_reply_error(req, rc, &d);
         return;
     }
-    if (commit_and_wake(req, SWEEP_TASK, id)) {
-        http_add_header(req, "Location", http_printf(req, "/v1/loginGrants/sweeps/%s", id));
-        http_reply_json(req, 202, sweep_json(&got));
-    }
+    api_write_audit(req, "loginGrant.sweep", op.target, "accepted",
+                    dry_run ? "{\"dryRun\":true}" : "{\"dryRun\":false}");
+    http_add_header(req, "Location", http_printf(req, "/v1/loginGrants/sweeps/%s", id));
+    http_reply_json(req, 202, sweep_json(&got));
     store_operation_clear(&got);
 }
 
@@ -802,7 +718,7 @@ void api_grants_sweep_get(struct http_request *req)
     if (rc == ERR_OK && !auth_scope_allows(api_caller(req), o.target))
         rc = ERR_NOT_FOUND; /* outside the caller's scopes: as if it did not exist */
     if (rc == ERR_NOT_FOUND)
-        http_reply_problem(req, 404, "sweep_not_found", "no sweep with that id", NULL);
+        http_problem_reply(req, "sweep_not_found", "no sweep with that id", NULL);
     else if (rc != ERR_OK)
         http_reply_error(req, rc, &d);
     else
@@ -820,7 +736,7 @@ bool api_grants_path_scope(struct http_request *req, struct model_scope *out)
     if (model_scope_from_parts(http_param(req, "s"), http_param(req, "rg"), http_param(req, "name"),
                                out, &vs))
         return true;
-    http_reply_problem(req, 400, "invalid_scope", vs.n ? vs.v[0].msg : "invalid scope", &vs);
+    http_problem_reply(req, "invalid_scope", vs.n ? vs.v[0].msg : "invalid scope", &vs);
     return false;
 }
 
@@ -876,7 +792,7 @@ static bool policy_body(struct http_request *req, bool *authoritative, bool *dry
     *dry_run = json_is_true(r);
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "validation_failed", "the policy is not valid", &vs);
+    http_problem_reply(req, "validation_failed", "the policy is not valid", &vs);
     return false;
 }
 
@@ -887,7 +803,6 @@ void api_grants_policy_put(struct http_request *req)
     struct store_login_policy p = {0};
     struct err_detail d = {{0}, {0}};
     bool authoritative, dry_run, changed = false;
-    int64_t now = clock_now_ms();
     char key[MODEL_GRANT_SCOPE_MAX + 16];
     char *payload = NULL;
     enum err rc;
@@ -895,33 +810,24 @@ void api_grants_policy_put(struct http_request *req)
     if (!api_grants_path_scope(req, &scope) || !policy_body(req, &authoritative, &dry_run))
         return;
     snprintf(key, sizeof(key), "policy:%s", scope.key);
-    rc = store_tx_begin(app->store, &d);
-    if (rc == ERR_OK)
-        rc = store_login_policy_put(app->store, scope.arm, authoritative, dry_run, req->subject,
-                                    now, &changed, &d);
+    rc = store_login_policy_put(app->store, scope.arm, authoritative, dry_run, req->subject,
+                                clock_now_ms(), &changed, &d);
     /* The policy task enforces it now and again every sync interval while it stands. */
     if (rc == ERR_OK && changed && authoritative) {
         payload = sweep_payload(dry_run, scope.arm);
-        rc = store_task_upsert(app->store, SWEEP_TASK, key, now, payload, now, &d);
+        rc = api_write_task(req, SWEEP_TASK, key, payload, &d);
         free(payload);
-    }
-    if (rc == ERR_OK && changed) {
-        const char *details =
-            http_printf(req, "{\"authoritative\":%s,\"dryRun\":%s}",
-                        authoritative ? "true" : "false", dry_run ? "true" : "false");
-        if (api_audit(req, "loginPolicy.put", scope.arm, "succeeded", details) != ERR_OK) {
-            api_audit_unavailable(req);
-            return;
-        }
     }
     if (rc == ERR_OK)
         rc = store_login_policy_get(app->store, scope.key, &p, &d);
     if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
         http_reply_error(req, rc, &d);
         return;
     }
-    if (commit_and_wake(req, SWEEP_TASK, key))
-        http_reply_json(req, 200, policy_json(&scope, &p));
+    if (changed)
+        api_write_audit(req, "loginPolicy.put", scope.arm, "succeeded",
+                        http_printf(req, "{\"authoritative\":%s,\"dryRun\":%s}",
+                                    authoritative ? "true" : "false", dry_run ? "true" : "false"));
+    http_reply_json(req, 200, policy_json(&scope, &p));
     store_login_policy_clear(&p);
 }

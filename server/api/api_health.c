@@ -14,7 +14,7 @@ void api_health_readyz(struct http_request *req)
     struct app *app = req->app;
 
     if (app->store == NULL || !store_is_ready(app->store)) {
-        http_reply_problem(req, 503, "not_ready", "the store is not open or not migrated", NULL);
+        http_problem_reply(req, "not_ready", "the store is not open or not migrated", NULL);
         return;
     }
     http_reply_json(req, 200, json_pack("{s:s}", "status", "ready"));

@@ -92,7 +92,7 @@ void api_operations_get(struct http_request *req)
     if (rc == ERR_NOT_FOUND || (rc == ERR_OK && api_caller(req) != NULL &&
                                 !auth_scope_allows(api_caller(req), op.target))) {
         store_operation_clear(&op);
-        http_reply_problem(req, 404, "operation_not_found", "no operation with that id", NULL);
+        http_problem_reply(req, "operation_not_found", "no operation with that id", NULL);
         return;
     }
     if (rc != ERR_OK) {

@@ -65,7 +65,7 @@ static bool rdp_query(struct http_request *req, const char **upn, bool *azuread)
         violations_add(&vs, "upn", "required", "form=azuread needs upn");
     if (vs.n == 0)
         return true;
-    http_reply_problem(req, 400, "invalid_query", "the query is not valid", &vs);
+    http_problem_reply(req, "invalid_query", "the query is not valid", &vs);
     return false;
 }
 
@@ -90,7 +90,7 @@ void api_rdp_get(struct http_request *req)
                      suffix[0] != '\0' ? "." : "", suffix);
     store_vm_clear(&row);
     if (w < 0 || (size_t)w >= sizeof(host) || host[0] == '.' || host[0] == '\0' || !host_ok(host)) {
-        http_reply_problem(req, 409, "hostname_unknown",
+        http_problem_reply(req, "hostname_unknown",
                            "the VM's computer name is not known (yet), and an RDP file for "
                            "Entra sign-in must connect by hostname, never by IP",
                            NULL);

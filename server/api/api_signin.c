@@ -191,7 +191,7 @@ bool api_vm_present(struct http_request *req, const char *vm_id, struct store_vm
         store_vm_clear(row);
     *row = (struct store_vm){0};
     if (rc == ERR_OK || rc == ERR_NOT_FOUND)
-        http_reply_problem(req, 404, "vm_not_found", "no such VM in the inventory", NULL);
+        http_problem_reply(req, "vm_not_found", "no such VM in the inventory", NULL);
     else
         http_reply_error(req, rc, &d);
     return false;
@@ -220,7 +220,7 @@ void api_signin_get(struct http_request *req)
         violations_init(&vs);
         violations_add(&vs, "principal", who ? "invalid_principal" : "required",
                        "principal is her user principal name (name@domain) or object id");
-        http_reply_problem(req, 400, "invalid_query", "the query is not valid", &vs);
+        http_problem_reply(req, "invalid_query", "the query is not valid", &vs);
         return;
     }
     if (!api_vm_present(req, vm.arm, &h.vm)) {
@@ -303,7 +303,7 @@ void api_diagnostics_vm_post(struct http_request *req)
     if (!api_vm_present(req, vm.arm, &row))
         return;
     if (row.power_state != NULL && !model_power_running(row.power_state)) {
-        http_reply_problem(req, 409, "vm_not_running",
+        http_problem_reply(req, "vm_not_running",
                            http_printf(req,
                                        "the VM is %s: Run Command needs a running VM (its agent "
                                        "runs the script); start it first",
@@ -320,34 +320,18 @@ void api_diagnostics_vm_post(struct http_request *req)
                                   .target = row.id,
                                   .created_by = req->subject,
                                   .request_id = req->request_id};
-    rc = store_tx_begin(st, &d);
+    rc = store_operation_create(st, &op, now, &d);
     if (rc == ERR_OK)
-        rc = store_operation_create(st, &op, now, &d);
+        rc = api_write_task(req, MODEL_ONVM_TASK_KIND, key, payload, &d);
+    op = (struct store_operation){0};
     if (rc == ERR_OK)
-        rc = store_task_upsert(st, MODEL_ONVM_TASK_KIND, key, now, payload, now, &d);
+        rc = store_operation_get(st, op_id, &op, &d);
     if (rc != ERR_OK) {
-        store_tx_rollback(st);
         http_reply_error(req, rc, &d);
         goto out;
     }
     details = xasprintf("{\"operationId\":\"%s\"}", op_id);
-    if (api_audit(req, "vm.diagnostics", row.id, "accepted", details) != ERR_OK) {
-        api_audit_unavailable(req);
-        goto out;
-    }
-    rc = store_tx_commit(st, &d);
-    if (rc != ERR_OK) {
-        store_tx_rollback(st);
-        http_reply_error(req, rc, &d);
-        goto out;
-    }
-    if (app->wake != NULL)
-        app->wake(app->wake_arg, MODEL_ONVM_TASK_KIND, key);
-    op = (struct store_operation){0};
-    if (store_operation_get(st, op_id, &op, &d) != ERR_OK) {
-        http_reply_error(req, ERR_INTERNAL, NULL);
-        goto out;
-    }
+    api_write_audit(req, "vm.diagnostics", row.id, "accepted", details);
     body = api_operation_json(st, &op, app->cfg->cloud);
     store_operation_clear(&op);
     http_add_header(req, "Location", http_printf(req, "/v1/operations/%s", op_id));

@@ -1,6 +1,6 @@
 /* api_sync.c: GET /v1/sync (progress of the running inventory sync and the last result) and
- * POST /v1/sync (start one now: make the reconciler's "sync" task due and wake it). The sync
- * itself runs in the reconciler; this file only reads its run rows and records the intent. */
+ * POST /v1/sync (start one now: the write runner makes the reconciler's "sync" task due). The
+ * sync itself runs in the reconciler; this file only reads its run rows and records the intent. */
 #include <string.h>
 
 #include "vmlogind/api.h"
@@ -94,35 +94,17 @@ void api_sync_get(struct http_request *req)
 
 void api_sync_post(struct http_request *req)
 {
-    struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
-    int64_t now = clock_now_ms();
     json_t *o = NULL;
-    enum err rc = store_tx_begin(app->store, &d);
+    enum err rc = api_write_task(req, SYNC_TASK_KIND, SYNC_TASK_KEY, NULL, &d);
 
     if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, SYNC_TASK_KIND, SYNC_TASK_KEY, now, NULL, now, &d);
-    if (rc != ERR_OK) {
-        store_tx_rollback(app->store);
-        http_reply_error(req, rc, &d);
-        return;
-    }
-    if (api_audit(req, "sync.start", "", "accepted", NULL) != ERR_OK) {
-        api_audit_unavailable(req);
-        return;
-    }
-    rc = store_tx_commit(app->store, &d);
+        rc = status_json(req, &o, &d);
     if (rc != ERR_OK) {
         http_reply_error(req, rc, &d);
         return;
     }
-    if (app->wake != NULL)
-        app->wake(app->wake_arg, SYNC_TASK_KIND, SYNC_TASK_KEY);
-    rc = status_json(req, &o, &d);
-    if (rc != ERR_OK) {
-        http_reply_error(req, rc, &d);
-        return;
-    }
+    api_write_audit(req, "sync.start", "", "accepted", NULL);
     http_add_header(req, "Location", "/v1/sync");
     http_reply_json(req, 202, o);
 }

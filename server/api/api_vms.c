@@ -165,7 +165,7 @@ void api_vms_get(struct http_request *req)
     if (rc == ERR_OK && v.gone_at > 0)
         rc = ERR_NOT_FOUND;
     if (rc == ERR_NOT_FOUND) {
-        http_reply_problem(req, 404, "vm_not_found",
+        http_problem_reply(req, "vm_not_found",
                            http_printf(req, "no virtual machine %s in the inventory", id), NULL);
         goto out;
     }
@@ -569,8 +569,8 @@ void api_vms_list(struct http_request *req)
     violations_init(&vs);
     parse_query(req, &q, &vs);
     if (vs.n > 0) {
-        http_reply_problem(
-            req, 400, "invalid_query",
+        http_problem_reply(
+            req, "invalid_query",
             http_printf(req, "invalid query parameter %s: %s", vs.v[0].field, vs.v[0].msg), &vs);
         return;
     }

@@ -1,12 +1,14 @@
 /* http_response.c: replies, and the one mapping from enum err to status and problem+json
- * (RFC 9457). Problem bodies always carry a stable `code`; validation adds `errors[]`. A 5xx
- * never carries its detail (an SQLite message, a statement) to the client: the detail goes
- * to the log under the request id, and the answer says only what kind of failure it was. */
+ * (RFC 9457) through the problem registry (http_problem.c). Problem bodies always carry a
+ * registered `code`; validation adds `errors[]`. A 5xx never carries its detail (an SQLite
+ * message, a statement) to the client, nor does a 4xx from the store (a constraint's message):
+ * the detail goes to the log under the request id, the answer says what kind of failure it was. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http_internal.h"
+#include "vmlogind/http_problem.h"
 #include "vmlogind/log.h"
 #include "vmlogind/xalloc.h"
 
@@ -146,6 +148,16 @@ void http_reply_take(struct http_request *req, int status, const char *type, cha
     req->resp_len = len;
 }
 
+void http_reply_discard(struct http_request *req)
+{
+    free(req->resp);
+    req->resp = NULL;
+    req->resp_len = 0;
+    req->status = 0;
+    req->replied = false;
+    req->nextra = 0; /* the names and values are request-owned: freed with it */
+}
+
 void http_reply_json(struct http_request *req, int status, json_t *body)
 {
     char *text;
@@ -191,6 +203,9 @@ void http_reply_problem(struct http_request *req, int status, const char *code, 
 
     if (req->replied)
         return;
+    if (http_problem_find(code) == NULL || http_problem_find(code)->status != status)
+        log_error("problem_unregistered", "request_id=%s status=%d code=%s", req->request_id,
+                  status, code ? code : "");
     if (status >= 500) {
         char q[600];
         log_error("http_server_error", "request_id=%s status=%d code=%s detail=%s", req->request_id,
@@ -208,8 +223,10 @@ void http_reply_problem(struct http_request *req, int status, const char *code, 
 
 void http_reply_error(struct http_request *req, enum err e, const struct err_detail *d)
 {
-    const char *code = d != NULL && d->code[0] != '\0' ? d->code : err_str(e);
-    const char *detail = d != NULL ? d->msg : NULL;
+    const struct http_problem_row *row = http_problem_find(d != NULL ? d->code : NULL);
 
-    http_reply_problem(req, http_status_for(e), code, detail, NULL);
+    /* the failure's own code when it is registered with the status e maps to, else e's own */
+    if (row == NULL || row->status != http_status_for(e))
+        row = http_problem_find(err_str(e));
+    http_problem_reply(req, row != NULL ? row->code : "internal", d != NULL ? d->msg : NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include "http_internal.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/http_problem.h"
 #include "vmlogind/log.h"
 #include "vmlogind/uuid.h"
 #include "vmlogind/xalloc.h"
@@ -100,7 +101,7 @@ static enum MHD_Result queue(struct http_server *s, struct http_request *req)
     enum MHD_Result ok;
 
     if (!req->replied)
-        http_reply_problem(req, 500, "internal", "the handler gave no reply", NULL);
+        http_problem_reply(req, "internal", "the handler gave no reply", NULL);
     r = MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
     if (r == NULL)
         return MHD_NO;
@@ -136,13 +137,13 @@ static bool check_body(struct http_request *req)
 
     if (req->route->body == BODY_NONE || req->body.len == 0) {
         if (req->route->body == BODY_JSON_REQUIRED) {
-            http_reply_problem(req, 400, "body_required", "this request needs a JSON body", NULL);
+            http_problem_reply(req, "body_required", "this request needs a JSON body", NULL);
             return false;
         }
         return true;
     }
     if (!is_json_type(http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE))) {
-        http_reply_problem(req, 415, "unsupported_media_type",
+        http_problem_reply(req, "unsupported_media_type",
                            "send the body as Content-Type: application/json", NULL);
         return false;
     }
@@ -151,14 +152,14 @@ static bool check_body(struct http_request *req)
         bool dup = json_error_code(&jerr) == json_error_duplicate_key;
         char *detail =
             http_printf(req, "%s at line %d, column %d", jerr.text, jerr.line, jerr.column);
-        http_reply_problem(req, 400, dup ? "duplicate_key" : "malformed_json", detail, NULL);
+        http_problem_reply(req, dup ? "duplicate_key" : "malformed_json", detail, NULL);
         return false;
     }
     if (!json_is_object(req->json)) {
         struct violations vs;
         violations_init(&vs);
         violations_add(&vs, "", "wrong_type", "the body must be a JSON object");
-        http_reply_problem(req, 400, "validation_failed", "the body must be a JSON object", &vs);
+        http_problem_reply(req, "validation_failed", "the body must be a JSON object", &vs);
         return false;
     }
     return true;
@@ -169,8 +170,8 @@ static void dispatch(struct http_server *s, struct http_request *req)
     char allowed[128];
 
     if (req->body_too_large) {
-        http_reply_problem(
-            req, 413, "body_too_large",
+        http_problem_reply(
+            req, "body_too_large",
             http_printf(req, "the body is larger than %zu bytes", s->o.max_body_bytes), NULL);
         return;
     }
@@ -178,11 +179,11 @@ static void dispatch(struct http_server *s, struct http_request *req)
                           sizeof(allowed)) == NULL) {
         if (allowed[0] != '\0') {
             http_add_header(req, "Allow", allowed);
-            http_reply_problem(
-                req, 405, "method_not_allowed",
+            http_problem_reply(
+                req, "method_not_allowed",
                 http_printf(req, "%s is not allowed here; use %s", req->method, allowed), NULL);
         } else {
-            http_reply_problem(req, 404, "not_found", "no such path", NULL);
+            http_problem_reply(req, "not_found", "no such path", NULL);
         }
         return;
     }
@@ -302,13 +303,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         else
             uuid_v4(req->request_id);
         if (req->early_status != 0) {
-            http_reply_problem(req, req->early_status, req->early_code, req->early_detail, NULL);
+            http_problem_reply(req, req->early_code, req->early_detail, NULL);
             return queue(s, req);
         }
         MHD_get_connection_values(conn, MHD_HEADER_KIND, sum_header, &hdr_total);
         if (hdr_total > s->o.max_header_bytes) {
-            http_reply_problem(req, 431, "headers_too_large", "the request headers are too large",
-                               NULL);
+            http_problem_reply(req, "headers_too_large", "the request headers are too large", NULL);
             return queue(s, req);
         }
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");

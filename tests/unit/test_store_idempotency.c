@@ -1,6 +1,7 @@
-/* Idempotency-Key records: a running claim is a lease that a retry takes over once it ends; a
- * finished record keeps its own expiry and is never overwritten by a late finisher; the
- * claims a crash left unfinished are released at start, the finished ones stay. */
+/* Idempotency-Key records: written with their response only, a live record is never
+ * overwritten (a second writer gets ERR_CONFLICT), an expired one is replaced; a record made in
+ * a transaction that never commits (the process died) is not there afterwards; and the table
+ * itself refuses a record without a response, so no key can be left "in progress". */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,70 +9,91 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "unit/test_store_fixture.h"
 #include "vmlogind/store_idempotency.h"
 
-#define LEASE 120000
 #define TTL 86400000
 
-static enum err claim(void **state, const char *key, int64_t now, struct store_idem *prior)
+static enum err record(void **state, const char *key, int status, int64_t now)
 {
+    struct store_idem r = {.request_hash = "h1",
+                           .response_status = status,
+                           .response_body = "{}",
+                           .location = "/v1/sync"};
     struct err_detail d;
-    store_idem_clear(prior);
-    return store_idem_claim(ST(state), "key:a", key, "h1", now, now + LEASE, prior, &d);
+    return store_idem_record(ST(state), "key:a", key, &r, now, now + TTL, &d);
 }
 
-static void test_lease_and_finish(void **state)
+static void test_record_get_expire(void **state)
 {
-    struct store_idem prior = {0};
+    struct store_idem got = {0};
     struct err_detail d;
 
-    assert_int_equal(claim(state, "k", 1000, &prior), ERR_OK);
-    assert_int_equal(claim(state, "k", 2000, &prior), ERR_CONFLICT);
-    assert_int_equal(prior.response_status, 0); /* still running */
-    /* the lease ended without an answer (its process died): a retry takes the key */
-    assert_int_equal(claim(state, "k", 1000 + LEASE, &prior), ERR_OK);
-    assert_int_equal(
-        store_idem_finish(ST(state), "key:a", "k", 202, "{}", "/v1/sync", 1000 + LEASE + TTL, &d),
-        ERR_OK);
-    /* finished: replayed long after the lease */
-    assert_int_equal(claim(state, "k", 1000 + 10 * LEASE, &prior), ERR_CONFLICT);
-    assert_int_equal(prior.response_status, 202);
-    assert_string_equal(prior.location, "/v1/sync");
-    /* a late finisher (the first holder of the lease) changes nothing, nor does a release */
-    assert_int_equal(
-        store_idem_finish(ST(state), "key:a", "k", 400, "{\"late\":1}", NULL, 5000, &d), ERR_OK);
-    assert_int_equal(store_idem_release(ST(state), "key:a", "k", &d), ERR_OK);
-    assert_int_equal(claim(state, "k", 1000 + 10 * LEASE, &prior), ERR_CONFLICT);
-    assert_int_equal(prior.response_status, 202);
-    assert_string_equal(prior.response_body, "{}");
-    store_idem_clear(&prior);
+    assert_int_equal(store_idem_get(ST(state), "key:a", "k", 1000, &got, &d), ERR_NOT_FOUND);
+    assert_int_equal(record(state, "k", 202, 1000), ERR_OK);
+    assert_int_equal(store_idem_get(ST(state), "key:a", "k", 2000, &got, &d), ERR_OK);
+    assert_int_equal(got.response_status, 202);
+    assert_string_equal(got.request_hash, "h1");
+    assert_string_equal(got.response_body, "{}");
+    assert_string_equal(got.location, "/v1/sync");
+    store_idem_clear(&got);
+    /* keys are per caller */
+    assert_int_equal(store_idem_get(ST(state), "key:b", "k", 2000, &got, &d), ERR_NOT_FOUND);
+    /* a live record is never overwritten: the second writer learns it lost */
+    assert_int_equal(record(state, "k", 400, 3000), ERR_CONFLICT);
+    assert_int_equal(store_idem_get(ST(state), "key:a", "k", 3000, &got, &d), ERR_OK);
+    assert_int_equal(got.response_status, 202);
+    store_idem_clear(&got);
+    /* expired: gone for readers, replaced by the next writer */
+    assert_int_equal(store_idem_get(ST(state), "key:a", "k", 1000 + TTL, &got, &d), ERR_NOT_FOUND);
+    assert_int_equal(record(state, "k", 201, 1000 + TTL), ERR_OK);
+    assert_int_equal(store_idem_get(ST(state), "key:a", "k", 1001 + TTL, &got, &d), ERR_OK);
+    assert_int_equal(got.response_status, 201);
+    store_idem_clear(&got);
 }
 
-static void test_release_unfinished(void **state)
+/* The write runner's record shares the intent's transaction: a process that dies before the
+ * commit (closing the connection without one) leaves no record at all. */
+static void test_uncommitted_record_does_not_survive(void **state)
 {
-    struct store_idem prior = {0};
+    struct fixture *f = *state;
+    struct store_idem got = {0};
     struct err_detail d;
-    int64_t n = -1;
 
-    assert_int_equal(claim(state, "done", 1000, &prior), ERR_OK);
-    assert_int_equal(store_idem_finish(ST(state), "key:a", "done", 201, "{}", NULL, TTL, &d),
-                     ERR_OK);
-    assert_int_equal(claim(state, "running", 1000, &prior), ERR_OK);
-    assert_int_equal(store_idem_release_unfinished(ST(state), &n, &d), ERR_OK);
-    assert_int_equal(n, 1);
-    assert_int_equal(claim(state, "running", 1001, &prior), ERR_OK);
-    assert_int_equal(claim(state, "done", 1001, &prior), ERR_CONFLICT);
-    assert_int_equal(prior.response_status, 201);
-    store_idem_clear(&prior);
+    assert_int_equal(store_tx_begin(f->st, &d), ERR_OK);
+    assert_int_equal(record(state, "crash", 202, 1000), ERR_OK);
+    store_close(f->st); /* no commit, as after kill -9 */
+    assert_int_equal(store_open(f->path, &f->st, &d), ERR_OK);
+    assert_int_equal(store_idem_get(f->st, "key:a", "crash", 2000, &got, &d), ERR_NOT_FOUND);
+}
+
+/* No row can say "the first request is still running": the schema refuses one. */
+static void test_table_refuses_unfinished(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *db;
+    int rc;
+
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    rc = sqlite3_exec(db,
+                      "INSERT INTO idempotency_keys (caller, key, request_hash, created_at,"
+                      " expires_at) VALUES ('key:a', 'running', 'h1', 1, 2)",
+                      NULL, NULL, NULL);
+    assert_int_equal(rc & 0xff, SQLITE_CONSTRAINT);
+    sqlite3_close(db);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_lease_and_finish, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_release_unfinished, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_record_get_expire, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_uncommitted_record_does_not_survive,
+                                        fixture_setup_file, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_table_refuses_unfinished, fixture_setup_file,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
