@@ -31,4 +31,10 @@ check_layer azure '#include "vmlogind/(store|http|auth|api|reconcile)' "azure de
 check_layer store '#include "vmlogind/(azure|http|auth|api|reconcile)' "store never calls azure/http"
 check_layer core '#include "vmlogind/(store|azure|http|auth|api|reconcile)' "core is the bottom"
 check_layer reconcile '#include "vmlogind/(api|http)' "reconcile never calls api/http"
+# access (the access read model) sits between api and store/model: api may include it; it
+# includes store, model and core only; nothing below it includes it.
+check_layer access '#include "(vmlogind/(api|http|auth|azure|reconcile)|(api|http|auth|azure|reconcile)/)' "access depends on store, model and core only"
+for below in store model core http azure auth reconcile; do
+    check_layer "$below" '#include "(vmlogind/access|access/)' "nothing below access includes it"
+done
 exit $fail

@@ -14,6 +14,7 @@
 
 struct store;
 struct auth;
+struct access_index;
 
 struct app {
     const struct config *cfg;
@@ -27,6 +28,8 @@ struct app {
     /* Set by main: nudges the reconciler to look at a task now (kind, key). */
     void (*wake)(void *arg, const char *kind, const char *key);
     void *wake_arg;
+    /* Set by main: the access read model (vmlogind/access.h). */
+    struct access_index *access;
 };
 
 extern const struct route api_routes[];
@@ -75,10 +78,6 @@ void api_grants_sweep_get(struct http_request *req);
 void api_grants_policy_get(struct http_request *req);
 void api_grants_policy_put(struct http_request *req);
 void api_access_vm(struct http_request *req);
-/* The access index's builder thread (api_access_index.h): started once the server listens,
- * stopped before the store closes. */
-void api_access_start(struct app *app);
-void api_access_stop(void);
 void api_access_principal(struct http_request *req);
 void api_rdp_get(struct http_request *req);
 /* api_vms.c: the OS verdict of a stored VM (model_os_support on its facts). */

@@ -1,6 +1,7 @@
 /* api_health.c: liveness, readiness, metrics and the contract. Public: no caller identity. */
 #include <string.h>
 
+#include "vmlogind/access.h"
 #include "vmlogind/api.h"
 #include "vmlogind/store.h"
 
@@ -37,6 +38,8 @@ void api_health_metrics(struct http_request *req)
                     VMLOGIND_VERSION, (long long)(app->started_ms / 1000));
     if (rc == ERR_OK && app->http != NULL)
         rc = http_server_metrics(app->http, &b);
+    if (rc == ERR_OK && app->access != NULL)
+        rc = access_index_metrics(app->access, &b);
     if (rc == ERR_OK && app->metrics_extra != NULL)
         rc = app->metrics_extra(&b, app->metrics_arg);
     if (rc != ERR_OK) {

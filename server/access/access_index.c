@@ -1,4 +1,6 @@
-/* api_access_index.c: the in-memory access index (see api_access_index.h). Compact: an
+/* access_index.c: the access read model (vmlogind/access.h): its snapshots (see
+ * access_internal.h), the builder thread that keeps one current, and the answer counters.
+ * Compact: an
  * assignment is 24 bytes (interned principal, role, interned ARM principal type, the
  * assignment GUID as 16 bytes, its ARM id rebuilt from scope + GUID); one that does not fit
  * that shape (a grant, an expiry, an ARM id spelled otherwise) keeps its strings on the side.
@@ -12,7 +14,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "api/api_access_index.h"
+#include "access/access_internal.h"
+#include "vmlogind/buf.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
 #include "vmlogind/store.h"
@@ -63,7 +66,7 @@ struct arena_chunk {
     char data[];
 };
 
-struct access_index {
+struct access_snapshot {
     atomic_int refs;
     int64_t epoch, gen;
     bool ok;
@@ -76,8 +79,8 @@ struct access_index {
     size_t nids, capids;
     uint32_t *idh; /* hash: index + 1 */
     size_t idh_cap;
-    uint32_t *mem_first, *mem_n;      /* per id: its closure in members */
-    struct access_index_known *known; /* per id: principal NULL for an id with no principal */
+    uint32_t *mem_first, *mem_n; /* per id: its closure in members */
+    struct access_known *known;  /* per id: principal NULL for an id with no principal */
     /* scopes */
     struct ax_scope *scopes;
     size_t nscopes, capscopes;
@@ -95,11 +98,12 @@ struct access_index {
     size_t nmembers, capmembers;
     struct store_principal_row *principals;
     size_t nprincipals, capprincipals;
+    const atomic_bool *stop; /* build only: the builder is to end */
 };
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static const char *arena_dup(struct access_index *ix, const char *s)
+static const char *arena_dup(struct access_snapshot *ix, const char *s)
 {
     size_t n = strlen(s) + 1;
     struct arena_chunk *c = ix->arena;
@@ -177,7 +181,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
     return xreallocarray(p, *cap, size);
 }
 
-static int small_of(struct access_index *ix, const char *s)
+static int small_of(struct access_snapshot *ix, const char *s)
 {
     for (size_t i = 0; i < ix->nsmall; i++) {
         if (strcmp(ix->small[i], s) == 0)
@@ -191,7 +195,7 @@ static int small_of(struct access_index *ix, const char *s)
 
 /* ---- ids ----------------------------------------------------------------------------------- */
 
-static long id_find(const struct access_index *ix, const char *id)
+static long id_find(const struct access_snapshot *ix, const char *id)
 {
     if (ix->idh_cap == 0)
         return -1;
@@ -204,7 +208,7 @@ static long id_find(const struct access_index *ix, const char *id)
     }
 }
 
-static void id_rehash(struct access_index *ix)
+static void id_rehash(struct access_snapshot *ix)
 {
     size_t cap = ix->idh_cap ? ix->idh_cap * 2 : 1024;
 
@@ -219,7 +223,7 @@ static void id_rehash(struct access_index *ix)
     }
 }
 
-static uint32_t id_intern(struct access_index *ix, const char *id)
+static uint32_t id_intern(struct access_snapshot *ix, const char *id)
 {
     long f = id_find(ix, id);
 
@@ -249,7 +253,7 @@ static uint32_t id_intern(struct access_index *ix, const char *id)
  * The hash tells most other keys apart without reading their scope (a cache miss each). */
 #define SLOT(hash, i) ((uint64_t)(hash) << 32 | ((uint64_t)(i) + 1))
 
-static long scope_find(const struct access_index *ix, const char *key)
+static long scope_find(const struct access_snapshot *ix, const char *key)
 {
     uint32_t hash = hash_str(key);
 
@@ -265,7 +269,7 @@ static long scope_find(const struct access_index *ix, const char *key)
     }
 }
 
-static void scope_put(struct access_index *ix, uint32_t hash, size_t i)
+static void scope_put(struct access_snapshot *ix, uint32_t hash, size_t i)
 {
     size_t h = hash & (ix->sch_cap - 1);
 
@@ -274,7 +278,7 @@ static void scope_put(struct access_index *ix, uint32_t hash, size_t i)
     ix->sch[h] = SLOT(hash, i);
 }
 
-static void scope_rehash(struct access_index *ix)
+static void scope_rehash(struct access_snapshot *ix)
 {
     size_t cap = ix->sch_cap ? ix->sch_cap * 2 : 1024;
 
@@ -287,7 +291,7 @@ static void scope_rehash(struct access_index *ix)
 
 /* The scope whose key is scope_key (lowercase), added with this spelling if new; -1 if the
  * spelling's lowercase is not the key (such rows are held as exceptions). */
-static long scope_intern(struct access_index *ix, const char *scope, const char *scope_key)
+static long scope_intern(struct access_snapshot *ix, const char *scope, const char *scope_key)
 {
     long f = scope_find(ix, scope_key);
 
@@ -359,7 +363,7 @@ static char *dup_or_null(const char *s)
 
 static void on_principal(void *arg, struct store_principal_row *p)
 {
-    struct access_index *ix = arg;
+    struct access_snapshot *ix = arg;
 
     ix->principals =
         grow(ix->principals, &ix->capprincipals, ix->nprincipals + 1, sizeof(*ix->principals));
@@ -370,7 +374,7 @@ static void on_principal(void *arg, struct store_principal_row *p)
 
 static void on_member(void *arg, const char *group_id, const char *member_id, const char *kind)
 {
-    struct access_index *ix = arg;
+    struct access_snapshot *ix = arg;
     int k;
 
     if (group_id == NULL || member_id == NULL || kind == NULL || (k = small_of(ix, kind)) < 0) {
@@ -387,7 +391,7 @@ static void on_member(void *arg, const char *group_id, const char *member_id, co
 }
 
 /* Does the row fit the compact shape? Fills r if so. */
-static bool compact(struct access_index *ix, const struct store_access_view *a,
+static bool compact(struct access_snapshot *ix, const struct store_access_view *a,
                     const struct ax_scope *s, struct ax_rec *r)
 {
     size_t n = strlen(s->scope);
@@ -414,7 +418,7 @@ static bool compact(struct access_index *ix, const struct store_access_view *a,
 
 static void on_assignment(void *arg, const struct store_access_view *a)
 {
-    struct access_index *ix = arg;
+    struct access_snapshot *ix = arg;
     struct ax_rec r = {0};
     size_t cap = ix->caprecs;
     long s;
@@ -460,7 +464,7 @@ static int by_principal_id(const void *pa, const void *pb)
 }
 
 /* Groups recs by scope and members by root (a counting sort each; stable). */
-static void finish(struct access_index *ix)
+static void finish(struct access_snapshot *ix)
 {
     struct ax_rec *recs = xmallocarray(ix->nrecs ? ix->nrecs : 1, sizeof(*recs));
     struct ax_member *mem = xmallocarray(ix->nmembers ? ix->nmembers : 1, sizeof(*mem));
@@ -505,7 +509,7 @@ static void finish(struct access_index *ix)
         qsort(ix->principals, ix->nprincipals, sizeof(*ix->principals), by_principal_id);
 }
 
-static void index_free(struct access_index *ix)
+static void index_free(struct access_snapshot *ix)
 {
     if (ix == NULL)
         return;
@@ -537,23 +541,25 @@ static void index_free(struct access_index *ix)
     free(ix);
 }
 
-static atomic_bool g_stop; /* the builder thread is to end: a build under way gives up */
-
 static bool stopping(void *arg)
 {
-    (void)arg;
-    return atomic_load(&g_stop);
+    const struct access_snapshot *ix = arg;
+
+    return atomic_load(ix->stop);
 }
 
-static struct access_index *index_build(struct store *st, access_index_frag_fn frag)
+/* A snapshot of the store's access data now; NULL if the store failed, the data has a shape a
+ * snapshot does not hold, or *stop was set meanwhile. */
+static struct access_snapshot *index_build(struct store *st, const atomic_bool *stop)
 {
     static const struct store_access_scan_fns fns = {.principal = on_principal,
                                                      .member = on_member,
                                                      .assignment = on_assignment,
                                                      .stop = stopping};
-    struct access_index *ix = xcalloc(1, sizeof(*ix));
+    struct access_snapshot *ix = xcalloc(1, sizeof(*ix));
 
     ix->ok = true;
+    ix->stop = stop;
     if (store_access_scan(st, &fns, ix, &ix->epoch, &ix->gen, NULL) != ERR_OK || !ix->ok) {
         index_free(ix);
         return NULL;
@@ -564,19 +570,17 @@ static struct access_index *index_build(struct store *st, access_index_frag_fn f
     /* by id, not by principal: an answer's entry finds it in one step */
     ix->known = xcalloc(ix->nids + 1, sizeof(*ix->known));
     for (size_t i = 0; i < ix->nprincipals; i++) {
-        struct access_index_known *kn = &ix->known[id_find(ix, ix->principals[i].id)];
-        const char **to[3] = {&kn->principal, &kn->group, &kn->blocked};
-        for (int k = 0; k < 3; k++) {
-            char *f = frag(&ix->principals[i], k);
-            if (f == NULL && k < 2) {
-                index_free(ix);
-                return NULL;
-            }
-            *to[k] = f != NULL ? arena_dup(ix, f) : NULL;
-            free(f);
+        struct access_known *kn = &ix->known[id_find(ix, ix->principals[i].id)], k;
+        if (!access_render_known_init(&k, &ix->principals[i])) {
+            index_free(ix);
+            return NULL;
         }
-        kn->principal_len = strlen(kn->principal);
-        kn->group_len = strlen(kn->group);
+        *kn = (struct access_known){.principal = arena_dup(ix, k.principal),
+                                    .group = arena_dup(ix, k.group),
+                                    .blocked = k.blocked,
+                                    .principal_len = k.principal_len,
+                                    .group_len = k.group_len};
+        access_render_known_cleanup(&k);
     }
     /* the fragments hold all the answer shows of a principal */
     store_principal_rows_free(ix->principals, ix->nprincipals);
@@ -585,180 +589,218 @@ static struct access_index *index_build(struct store *st, access_index_frag_fn f
     return ix;
 }
 
-/* ---- the process's index ------------------------------------------------------------------- */
+/* ---- the read model ------------------------------------------------------------------------ */
 
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cv;
-static struct access_index *g_cur; /* holds one reference */
-static int64_t g_built_at, g_build_ms, g_failed_epoch, g_failed_gen;
-/* the last generation the builder saw, and since when: while a sync writes page after page the
- * generation moves every few ms, and an index built for any of them would be stale at once */
-static int64_t g_seen_epoch, g_seen_gen, g_seen_at;
-/* the builder thread */
-static struct store *g_st;
-static access_index_frag_fn g_frag;
-static pthread_t g_thread;
-static bool g_started;
-/* a reader found no index for its generation since the builder last found one current: the
- * first index is built once /access is asked for (not at start: 50 MiB at 1M assignments
- * that a daemon never asked for access does not hold), and a new one once a reader needs it */
-static bool g_asked;
+struct access_index {
+    struct store *st; /* borrowed */
+    bool build;       /* false: never builds (every answer from the store) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;           /* wakes the builder */
+    struct access_snapshot *cur; /* holds one reference */
+    int64_t built_at, build_ms, failed_epoch, failed_gen;
+    /* the last generation the builder saw, and since when: while a sync writes page after
+     * page the generation moves every few ms, and a snapshot built for any of them would be
+     * stale at once */
+    int64_t seen_epoch, seen_gen, seen_at;
+    /* a reader found no snapshot for its generation since the builder last found one current:
+     * the first is built once /access is asked for (not at start: 50 MiB at 1M assignments
+     * that a daemon never asked for access does not hold), and a new one once a reader needs
+     * it */
+    bool asked;
+    atomic_bool stop; /* the builder is to end: a build under way gives up */
+    pthread_t thread;
+    bool started;
+    atomic_uint_fast64_t answers[2]; /* by enum access_path */
+};
 
-static void unref(struct access_index *ix)
+static void unref(struct access_snapshot *s)
 {
-    if (ix != NULL && atomic_fetch_sub(&ix->refs, 1) == 1)
-        index_free(ix);
+    if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1)
+        index_free(s);
 }
 
-void access_index_release(struct access_index *ix)
+void access_index_release(struct access_snapshot *s)
 {
-    unref(ix);
+    unref(s);
 }
 
-void access_index_reset(void)
+struct store *access_index_store(const struct access_index *ix)
 {
-    pthread_mutex_lock(&g_mu);
-    unref(g_cur);
-    g_cur = NULL;
-    g_built_at = g_build_ms = 0;
-    g_failed_epoch = g_failed_gen = 0;
-    pthread_mutex_unlock(&g_mu);
+    return ix->st;
 }
 
-struct access_index *access_index_get(int64_t epoch, int64_t gen)
+void access_index_reset(struct access_index *ix)
 {
-    struct access_index *ix = NULL;
+    pthread_mutex_lock(&ix->mu);
+    unref(ix->cur);
+    ix->cur = NULL;
+    ix->built_at = ix->build_ms = 0;
+    ix->failed_epoch = ix->failed_gen = 0;
+    pthread_mutex_unlock(&ix->mu);
+}
 
-    pthread_mutex_lock(&g_mu);
-    if (g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen) {
-        ix = g_cur;
-        atomic_fetch_add(&ix->refs, 1);
-    } else if (!g_asked) {
-        g_asked = true;
-        if (g_started)
-            pthread_cond_signal(&g_cv);
+struct access_snapshot *access_index_get(struct access_index *ix, int64_t epoch, int64_t gen)
+{
+    struct access_snapshot *s = NULL;
+
+    if (!ix->build)
+        return NULL;
+    pthread_mutex_lock(&ix->mu);
+    if (ix->cur != NULL && ix->cur->epoch == epoch && ix->cur->gen == gen) {
+        s = ix->cur;
+        atomic_fetch_add(&s->refs, 1);
+    } else if (!ix->asked) {
+        ix->asked = true;
+        pthread_cond_signal(&ix->cv);
     }
-    pthread_mutex_unlock(&g_mu);
-    return ix;
+    pthread_mutex_unlock(&ix->mu);
+    return s;
 }
 
-/* One look at the generation; builds an index for it when the current one is stale and the
+/* One look at the generation; builds a snapshot for it when the current one is stale and the
  * generation has held still long enough. */
-static void builder_step(void)
+static void builder_step(struct access_index *ix)
 {
-    struct access_index *ix, *old;
+    struct access_snapshot *s, *old;
     int64_t epoch, gen, now = clock_mono_ms();
 
-    if (store_access_generation(g_st, &epoch, &gen, NULL) != ERR_OK)
+    if (store_access_generation(ix->st, &epoch, &gen, NULL) != ERR_OK)
         return;
-    pthread_mutex_lock(&g_mu);
-    if (epoch != g_seen_epoch || gen != g_seen_gen) {
-        g_seen_epoch = epoch;
-        g_seen_gen = gen;
-        g_seen_at = now;
+    pthread_mutex_lock(&ix->mu);
+    if (epoch != ix->seen_epoch || gen != ix->seen_gen) {
+        ix->seen_epoch = epoch;
+        ix->seen_gen = gen;
+        ix->seen_at = now;
     }
-    if (g_cur != NULL && g_cur->epoch == epoch && g_cur->gen == gen)
-        g_asked = false; /* current: nothing to do until a reader finds it stale */
-    if (!g_asked || (g_failed_epoch == epoch && g_failed_gen == gen) ||
-        (g_built_at != 0 && (now - g_built_at < REBUILD_GAP_MS || now - g_built_at < g_build_ms ||
-                             now - g_seen_at < QUIET_MS))) {
-        pthread_mutex_unlock(&g_mu);
+    if (ix->cur != NULL && ix->cur->epoch == epoch && ix->cur->gen == gen)
+        ix->asked = false; /* current: nothing to do until a reader finds it stale */
+    if (!ix->asked || (ix->failed_epoch == epoch && ix->failed_gen == gen) ||
+        (ix->built_at != 0 &&
+         (now - ix->built_at < REBUILD_GAP_MS || now - ix->built_at < ix->build_ms ||
+          now - ix->seen_at < QUIET_MS))) {
+        pthread_mutex_unlock(&ix->mu);
         return;
     }
     /* stale: never served again; its memory goes before the new one is built */
-    old = g_cur;
-    g_cur = NULL;
-    pthread_mutex_unlock(&g_mu);
+    old = ix->cur;
+    ix->cur = NULL;
+    pthread_mutex_unlock(&ix->mu);
     unref(old);
 
-    ix = index_build(g_st, g_frag);
-    malloc_trim(0); /* the build's scratch and the old index go back to the system */
-    if (ix != NULL)
+    s = index_build(ix->st, &ix->stop);
+    malloc_trim(0); /* the build's scratch and the old snapshot go back to the system */
+    if (s != NULL)
         log_info("access_index_built",
                  "gen=%lld scopes=%zu assignments=%zu exceptions=%zu principals=%zu ms=%lld",
-                 (long long)ix->gen, ix->nscopes, ix->nrecs, ix->nexc, ix->nprincipals,
+                 (long long)s->gen, s->nscopes, s->nrecs, s->nexc, s->nprincipals,
                  (long long)(clock_mono_ms() - now));
 
-    pthread_mutex_lock(&g_mu);
-    g_built_at = clock_mono_ms();
-    g_build_ms = g_built_at - now;
-    if (ix == NULL && !atomic_load(&g_stop)) {
-        g_failed_epoch = epoch;
-        g_failed_gen = gen;
+    pthread_mutex_lock(&ix->mu);
+    ix->built_at = clock_mono_ms();
+    ix->build_ms = ix->built_at - now;
+    if (s == NULL && !atomic_load(&ix->stop)) {
+        ix->failed_epoch = epoch;
+        ix->failed_gen = gen;
     }
-    g_cur = ix; /* its reference */
-    pthread_mutex_unlock(&g_mu);
+    ix->cur = s; /* its reference */
+    pthread_mutex_unlock(&ix->mu);
 }
 
 /* Sleeps until a reader asks, then looks at the generation every BUILDER_POLL_MS until the
- * index is current again. */
+ * snapshot is current again. */
 static void *builder_main(void *arg)
 {
-    (void)arg;
-    pthread_mutex_lock(&g_mu);
-    while (!atomic_load(&g_stop)) {
+    struct access_index *ix = arg;
+
+    pthread_mutex_lock(&ix->mu);
+    while (!atomic_load(&ix->stop)) {
         struct timespec until;
-        if (!g_asked) {
-            (void)pthread_cond_wait(&g_cv, &g_mu);
+        if (!ix->asked) {
+            (void)pthread_cond_wait(&ix->cv, &ix->mu);
             continue;
         }
-        pthread_mutex_unlock(&g_mu);
-        builder_step();
+        pthread_mutex_unlock(&ix->mu);
+        builder_step(ix);
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_nsec += BUILDER_POLL_MS * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        pthread_mutex_lock(&g_mu);
-        if (g_asked && !atomic_load(&g_stop))
-            (void)pthread_cond_timedwait(&g_cv, &g_mu, &until);
+        pthread_mutex_lock(&ix->mu);
+        if (ix->asked && !atomic_load(&ix->stop))
+            (void)pthread_cond_timedwait(&ix->cv, &ix->mu, &until);
     }
-    pthread_mutex_unlock(&g_mu);
+    pthread_mutex_unlock(&ix->mu);
     return NULL;
 }
 
-bool access_index_start(struct store *st, access_index_frag_fn frag)
+enum err access_index_new(struct store *st, bool build, struct access_index **out)
 {
+    struct access_index *ix = xcalloc(1, sizeof(*ix));
     pthread_condattr_t ca;
-    bool ok;
 
-    if (g_started)
-        return true;
+    ix->st = st;
+    ix->build = build;
+    pthread_mutex_init(&ix->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g_cv, &ca);
+    pthread_cond_init(&ix->cv, &ca);
     pthread_condattr_destroy(&ca);
-    g_st = st;
-    g_frag = frag;
-    atomic_store(&g_stop, false);
-    ok = pthread_create(&g_thread, NULL, builder_main, NULL) == 0;
-    if (!ok) {
-        pthread_cond_destroy(&g_cv);
+    atomic_init(&ix->stop, false);
+    atomic_init(&ix->answers[0], 0);
+    atomic_init(&ix->answers[1], 0);
+    *out = ix;
+    if (!build)
+        return ERR_OK;
+    if (pthread_create(&ix->thread, NULL, builder_main, ix) != 0) {
         log_warn("access_index_not_started", "reason=\"thread\"");
-        return false;
+        access_index_free(ix);
+        *out = NULL;
+        return ERR_INTERNAL;
     }
-    pthread_mutex_lock(&g_mu); /* readers look at it (to wake the builder) */
-    g_started = true;
-    pthread_mutex_unlock(&g_mu);
-    return true;
+    ix->started = true;
+    return ERR_OK;
 }
 
-void access_index_stop(void)
+void access_index_free(struct access_index *ix)
 {
-    if (!g_started)
+    if (ix == NULL)
         return;
-    pthread_mutex_lock(&g_mu);
-    atomic_store(&g_stop, true);
-    pthread_cond_signal(&g_cv);
-    pthread_mutex_unlock(&g_mu);
-    pthread_join(g_thread, NULL);
-    pthread_mutex_lock(&g_mu);
-    g_started = false;
-    g_asked = false;
-    pthread_mutex_unlock(&g_mu);
-    pthread_cond_destroy(&g_cv);
-    access_index_reset();
+    if (ix->started) {
+        pthread_mutex_lock(&ix->mu);
+        atomic_store(&ix->stop, true);
+        pthread_cond_signal(&ix->cv);
+        pthread_mutex_unlock(&ix->mu);
+        pthread_join(ix->thread, NULL);
+    }
+    unref(ix->cur);
+    pthread_cond_destroy(&ix->cv);
+    pthread_mutex_destroy(&ix->mu);
+    free(ix);
+}
+
+const char *access_path_str(enum access_path p)
+{
+    return p == ACCESS_PATH_INDEX ? "index" : "store";
+}
+
+void access_index_count(struct access_index *ix, enum access_path p)
+{
+    atomic_fetch_add_explicit(&ix->answers[p == ACCESS_PATH_INDEX ? 0 : 1], 1,
+                              memory_order_relaxed);
+}
+
+enum err access_index_metrics(const struct access_index *ix, struct buf *out)
+{
+    return buf_printf(out,
+                      "# HELP vmlogind_access_answers_total Effective-access answers by the path "
+                      "that gave them.\n"
+                      "# TYPE vmlogind_access_answers_total counter\n"
+                      "vmlogind_access_answers_total{path=\"index\"} %llu\n"
+                      "vmlogind_access_answers_total{path=\"store\"} %llu\n",
+                      (unsigned long long)atomic_load(&ix->answers[0]),
+                      (unsigned long long)atomic_load(&ix->answers[1]));
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */
@@ -768,7 +810,7 @@ static size_t rec_arena_need(const struct ax_scope *s)
     return strlen(s->scope) + RA_SUFFIX_LEN + GUID_LEN + 1;
 }
 
-bool access_index_at_scopes(const struct access_index *ix, const char *const *keys, size_t nkeys,
+bool access_index_at_scopes(const struct access_snapshot *ix, const char *const *keys, size_t nkeys,
                             struct model_access_assignment **out, size_t *n, char **arena)
 {
     const struct ax_scope *sc[8];
@@ -841,7 +883,7 @@ bool access_index_at_scopes(const struct access_index *ix, const char *const *ke
     return true;
 }
 
-void access_index_members_of(const struct access_index *ix, const char *const *groups,
+void access_index_members_of(const struct access_snapshot *ix, const char *const *groups,
                              size_t ngroups, struct model_access_member **out, size_t *n)
 {
     size_t total = 0, w = 0;
@@ -874,7 +916,7 @@ void access_index_members_of(const struct access_index *ix, const char *const *g
     *n = w;
 }
 
-const struct access_index_known *access_index_known(const struct access_index *ix, const char *id)
+const struct access_known *access_index_known(const struct access_snapshot *ix, const char *id)
 {
     uintptr_t at = (uintptr_t)id, base = (uintptr_t)ix->ids;
     long i;
