@@ -401,6 +401,8 @@ static int serve(const struct config *cfg)
     struct app app = {.cfg = cfg, .started_ms = clock_now_ms()};
     struct azure_client *az = NULL;
     struct reconciler *rec = NULL;
+    struct reconcile_kind kinds[TASK_KIND_COUNT];
+    size_t nkinds;
     struct http_options ho = {0};
     struct err_detail d;
     struct buf dump;
@@ -433,8 +435,9 @@ static int serve(const struct config *cfg)
         log_warn("sync_schedule_failed", "error=\"%s\"", d.msg);
     if (az != NULL && reconcile_permissions_schedule(app.store, clock_now_ms(), &d) != ERR_OK)
         log_warn("permissions_schedule_failed", "error=\"%s\"", d.msg);
-    if (reconciler_start(app.store, az, cfg, reconcile_kinds, reconcile_kinds_count,
-                         (int)cfg->reconcile_workers, &rec, &d) != ERR_OK) {
+    nkinds = reconcile_kinds_init(kinds);
+    if (reconciler_start(app.store, az, cfg, kinds, nkinds, (int)cfg->reconcile_workers, &rec,
+                         &d) != ERR_OK) {
         log_error("reconciler_start_failed", "error=\"%s\"", d.msg);
         goto out;
     }

@@ -13,10 +13,6 @@
 #include "vmlogind/model_login.h"
 #include "vmlogind/reconcile.h"
 
-#define RECONCILE_KIND_SCOPE_LOGIN "scope_login"
-#define RECONCILE_KIND_VM_LOGIN "vm_login"
-#define RECONCILE_KIND_LOGIN_PREFLIGHT "login_preflight"
-
 void reconcile_login_scope(const struct reconcile_env *env, const struct store_task *task,
                            struct reconcile_result *res);
 void reconcile_login_vm(const struct reconcile_env *env, const struct store_task *task,

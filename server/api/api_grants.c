@@ -23,8 +23,6 @@
 
 #define GRANTS_PAGE_DEFAULT 100
 #define GRANTS_PAGE_MAX 1000
-#define GRANT_TASK "grant"
-#define SWEEP_TASK "grant_sweep"
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
@@ -253,7 +251,8 @@ static bool insert_grant(struct http_request *req, struct store_grant *g, const 
             return true;
     }
     if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, payload, now, &d);
+        rc = store_task_upsert(app->store, task_kind_str(TASK_KIND_GRANT), g->id, now, payload, now,
+                               &d);
     if (rc == ERR_OK) {
         details = audit_details(g);
         if (api_audit(req, "loginGrant.create", g->scope, "accepted", details) != ERR_OK) {
@@ -269,7 +268,7 @@ static bool insert_grant(struct http_request *req, struct store_grant *g, const 
         http_reply_error(req, rc, &d);
         return false;
     }
-    if (!commit_and_wake(req, GRANT_TASK, g->id)) {
+    if (!commit_and_wake(req, task_kind_str(TASK_KIND_GRANT), g->id)) {
         store_grant_clear(out);
         return false;
     }
@@ -545,7 +544,8 @@ static enum change_outcome change_grant(struct http_request *req, const struct s
     if (rc == ERR_OK)
         rc = store_grant_update(app->store, g->id, g->generation, u, now, &d);
     if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, GRANT_TASK, g->id, now, NULL, now, &d);
+        rc = store_task_upsert(app->store, task_kind_str(TASK_KIND_GRANT), g->id, now, NULL, now,
+                               &d);
     if (rc == ERR_OK)
         rc = store_grant_get(app->store, g->id, now_g, &d);
     if (rc == ERR_OK) {
@@ -565,7 +565,7 @@ static enum change_outcome change_grant(struct http_request *req, const struct s
         http_reply_error(req, rc, &d);
         return REPLIED;
     }
-    return commit_and_wake(req, GRANT_TASK, g->id) ? CHANGED : REPLIED;
+    return commit_and_wake(req, task_kind_str(TASK_KIND_GRANT), g->id) ? CHANGED : REPLIED;
 }
 
 /* May the request change this grant (as read now)? Replies and returns false if not. */
@@ -603,7 +603,8 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
 
 static bool grant_is_live(const struct store_grant *g)
 {
-    return strcmp(g->state, MODEL_GRANT_PENDING) == 0 || strcmp(g->state, MODEL_GRANT_ACTIVE) == 0;
+    return grant_state_is(g->state, GRANT_STATE_PENDING) ||
+           grant_state_is(g->state, GRANT_STATE_ACTIVE);
 }
 
 static bool changeable(struct http_request *req, const struct store_grant *g)
@@ -626,7 +627,7 @@ static bool revocable(struct http_request *req, const struct store_grant *g)
 {
     if (grant_is_live(g))
         return true;
-    reply_grant(req, strcmp(g->state, MODEL_GRANT_REVOKING) == 0 ? 202 : 200, g);
+    reply_grant(req, grant_state_is(g->state, GRANT_STATE_REVOKING) ? 202 : 200, g);
     return false;
 }
 
@@ -654,7 +655,8 @@ void api_grants_change(struct http_request *req)
 void api_grants_revoke(struct http_request *req)
 {
     struct store_grant now_g = {0};
-    struct store_grant_update u = {.state = MODEL_GRANT_REVOKING, .revoked_by = req->subject};
+    struct store_grant_update u = {.state = grant_state_str(GRANT_STATE_REVOKING),
+                                   .revoked_by = req->subject};
 
     if (update_grant(req, revocable, &u, "loginGrant.revoke", &now_g))
         reply_grant(req, 202, &now_g);
@@ -758,7 +760,6 @@ void api_grants_sweep(struct http_request *req)
     op = (struct store_operation){.id = id,
                                   .kind = SWEEP_KIND,
                                   .target = has_scope ? scope.arm : "/",
-                                  .status = "NotStarted",
                                   .created_by = req->subject,
                                   .request_id = req->request_id,
                                   .steps = steps};
@@ -766,7 +767,8 @@ void api_grants_sweep(struct http_request *req)
     if (rc == ERR_OK)
         rc = store_operation_create(app->store, &op, now, &d);
     if (rc == ERR_OK)
-        rc = store_task_upsert(app->store, SWEEP_TASK, id, now, payload, now, &d);
+        rc = store_task_upsert(app->store, task_kind_str(TASK_KIND_GRANT_SWEEP), id, now, payload,
+                               now, &d);
     free(payload);
     if (rc == ERR_OK && api_audit(req, "loginGrant.sweep", op.target, "accepted",
                                   dry_run ? "{\"dryRun\":true}" : "{\"dryRun\":false}") != ERR_OK) {
@@ -780,7 +782,7 @@ void api_grants_sweep(struct http_request *req)
         http_reply_error(req, rc, &d);
         return;
     }
-    if (commit_and_wake(req, SWEEP_TASK, id)) {
+    if (commit_and_wake(req, task_kind_str(TASK_KIND_GRANT_SWEEP), id)) {
         http_add_header(req, "Location", http_printf(req, "/v1/loginGrants/sweeps/%s", id));
         http_reply_json(req, 202, sweep_json(&got));
     }
@@ -902,7 +904,8 @@ void api_grants_policy_put(struct http_request *req)
     /* The policy task enforces it now and again every sync interval while it stands. */
     if (rc == ERR_OK && changed && authoritative) {
         payload = sweep_payload(dry_run, scope.arm);
-        rc = store_task_upsert(app->store, SWEEP_TASK, key, now, payload, now, &d);
+        rc = store_task_upsert(app->store, task_kind_str(TASK_KIND_GRANT_SWEEP), key, now, payload,
+                               now, &d);
         free(payload);
     }
     if (rc == ERR_OK && changed) {
@@ -921,7 +924,7 @@ void api_grants_policy_put(struct http_request *req)
         http_reply_error(req, rc, &d);
         return;
     }
-    if (commit_and_wake(req, SWEEP_TASK, key))
+    if (commit_and_wake(req, task_kind_str(TASK_KIND_GRANT_SWEEP), key))
         http_reply_json(req, 200, policy_json(&scope, &p));
     store_login_policy_clear(&p);
 }
