@@ -19,6 +19,7 @@ clang-format --dry-run --Werror "${files[@]}"
 
 echo "== checks: banned functions, layering (check-source.sh)"
 ./scripts/check-source.sh
+./scripts/test-check-source.sh
 
 echo "== cppcheck and shellcheck"
 cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr \
