@@ -74,7 +74,7 @@ struct login_plan_out {
 };
 
 void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out *out);
-const char *login_action_str(enum login_action a);
+const char *reconcile_login_action_str(enum login_action a);
 
 /* Status of an operation from its items' statuses: NotStarted/Running items keep it Running;
  * otherwise Succeeded (all Succeeded or Skipped), Failed (no Succeeded), PartiallySucceeded. */

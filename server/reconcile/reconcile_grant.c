@@ -42,7 +42,7 @@ static int64_t backoff(const struct run *r)
 {
     unsigned char b;
 
-    random_bytes(&b, 1);
+    uuid_random_bytes(&b, 1);
     return store_task_backoff_ms(r->task->attempts, BACKOFF_BASE_MS, BACKOFF_CAP_MS, b / 256.0);
 }
 

@@ -607,7 +607,7 @@ static void apply_change(struct vm_run *r, const struct login_plan_out *p,
     }
     if (rc != ERR_OK) {
         if (!held_refusal(r, p->step, &ae, res))
-            arm_error_again(r, res, &ae, login_action_str(p->action));
+            arm_error_again(r, res, &ae, reconcile_login_action_str(p->action));
         goto out;
     }
     if (!skipped)
@@ -784,7 +784,7 @@ void reconcile_login_vm(const struct reconcile_env *env, const struct store_task
     in.excluded = vm_excluded(&r);
     reconcile_login_plan(&in, &out);
     log_debug("login_plan", "vm=%s action=%s state=%s step=%s cause=%s", r.scope.arm,
-              login_action_str(out.action), out.state, out.step, out.cause);
+              reconcile_login_action_str(out.action), out.state, out.step, out.cause);
     apply(&r, &out, res);
 out:
     vm_run_cleanup(&r);

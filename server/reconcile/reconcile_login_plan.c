@@ -193,7 +193,7 @@ void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out 
     set(o, LOGIN_ACT_PUT_EXT, LOGIN_STATE_APPLYING, "extension", OPERATION_STATUS_RUNNING);
 }
 
-const char *login_action_str(enum login_action a)
+const char *reconcile_login_action_str(enum login_action a)
 {
     static const char *const names[] = {"none",     "wait",         "report",         "fail",
                                         "identity", "putExtension", "deleteExtension"};
