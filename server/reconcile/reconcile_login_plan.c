@@ -130,6 +130,22 @@ static bool plan_blockers(const struct login_plan_in *in, struct login_plan_out 
     return false;
 }
 
+/* The OS can't run the extension: a failure at VM scope, a skip at a wider one; a failed
+ * extension left on the VM blocks every other operation on it, so it is removed first. */
+static void plan_unsupported(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    cause(o, MODEL_CAUSE_PREFLIGHT_OS);
+    if (in->has_ext && model_provisioning_is(in->ext_state, OPERATION_STATUS_FAILED) &&
+        in->mode == MODEL_LOGIN_ENFORCE && in->running && !in->vm_busy) {
+        set(o, LOGIN_ACT_DELETE_EXT, LOGIN_STATE_UNSUPPORTED, "removeFailedExtension",
+            OPERATION_STATUS_RUNNING);
+        o->then_fail = true;
+        return;
+    }
+    set(o, LOGIN_ACT_FAIL, LOGIN_STATE_UNSUPPORTED, "preflight",
+        in->explicit_vm ? OPERATION_STATUS_FAILED : OPERATION_STATUS_SKIPPED);
+}
+
 void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out *o)
 {
     *o = (struct login_plan_out){0};
@@ -147,18 +163,7 @@ void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out 
         return;
     }
     if (in->os == MODEL_OS_UNSUPPORTED) {
-        if (in->has_ext && model_provisioning_is(in->ext_state, OPERATION_STATUS_FAILED) &&
-            in->mode == MODEL_LOGIN_ENFORCE && in->running && !in->vm_busy) {
-            /* a failed extension blocks every other operation on the VM: remove it */
-            set(o, LOGIN_ACT_DELETE_EXT, LOGIN_STATE_UNSUPPORTED, "removeFailedExtension",
-                OPERATION_STATUS_RUNNING);
-            o->then_fail = true;
-            cause(o, MODEL_CAUSE_PREFLIGHT_OS);
-            return;
-        }
-        set(o, LOGIN_ACT_FAIL, LOGIN_STATE_UNSUPPORTED, "preflight",
-            in->explicit_vm ? OPERATION_STATUS_FAILED : OPERATION_STATUS_SKIPPED);
-        cause(o, MODEL_CAUSE_PREFLIGHT_OS);
+        plan_unsupported(in, o);
         return;
     }
     if (ext_ok(in)) {
