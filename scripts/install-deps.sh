@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind curl
       ca-certificates openssl libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsqlite3-dev libssl-dev libcmocka-dev sqlite3 python3 iproute2
-      zsh) # zsh: the test of `vmloginctl completion zsh`
+      clang-tidy zsh) # clang-tidy: scripts/complexity.sh; zsh: `vmloginctl completion zsh`
 if [ "${VMLOGIND_WITH_AZCLI:-1}" = 1 ]; then
     pkgs+=(azure-cli)
 fi

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sets up everything (install-deps.sh, as root on Debian 12) and runs every test:
-# clang-format, check-source.sh (banned functions, layering), cppcheck and shellcheck, the
-# OpenAPI lint, the ASan+UBSan -Werror build and its suite (without the slow label), valgrind
-# over the unit tests of the plain -Werror build, then that build's whole suite (its ctest
-# summary is the last line). Works from a git clone or a release tarball (no .git).
+# clang-format, check-source.sh (banned functions, state words, layering) and its self-test,
+# cppcheck and shellcheck, the OpenAPI lint, the ASan+UBSan -Werror build and its suite (without
+# the slow label), valgrind over the unit tests of the plain -Werror build, the exported-names
+# and cognitive-complexity gates on that build, a Release -O2 -Werror build (not run), then the
+# plain build's whole suite (its ctest summary is the last line). Works from a git clone or a
+# release tarball (no .git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -19,6 +21,7 @@ clang-format --dry-run --Werror "${files[@]}"
 
 echo "== checks: banned functions, layering (check-source.sh)"
 ./scripts/check-source.sh
+./scripts/test-check-source.sh
 
 echo "== cppcheck and shellcheck"
 cppcheck --quiet --enable=warning,performance,portability --std=c11 --inline-suppr \
@@ -59,11 +62,22 @@ rm -rf "$tsan_tmp"
 echo "== valgrind over the unit tests"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build -j"$jobs"
+
+echo "== exported names and cognitive complexity (check-names.sh, complexity.sh)"
+./scripts/check-names.sh build
+./scripts/complexity.sh build
 for t in build/tests/test_*; do
     [ -x "$t" ] || continue
     valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 "$t" \
         >/dev/null
 done
+
+echo "== Release -O2 -Werror build of the whole tree, tests included (built, not run)"
+# -O2 runs analyses a Debug build never does (-Wformat-truncation, -Wstringop-*), which is what
+# scripts/bench.sh builds with; the project's flags already carry -Werror.
+cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O2 -DNDEBUG" \
+    >/dev/null
+cmake --build build-rel -j"$jobs"
 
 echo "== the suite"
 ctest --test-dir build --output-on-failure -j"$jobs"

@@ -397,17 +397,66 @@ static void wake(void *arg, const char *kind, const char *key)
     reconciler_wake(arg);
 }
 
+/* Reads the TLS files (the caller frees them) and starts the HTTP server; 0 or 1 after a
+ * message. */
+static int start_http(const struct config *cfg, struct app *app, char **cert, char **key)
+{
+    struct http_options ho;
+    struct err_detail d;
+    char host[256];
+    unsigned port = 0;
+
+    if (cfg->tls_cert_file[0] != '\0') {
+        *cert = read_file(cfg->tls_cert_file);
+        *key = read_file(cfg->tls_key_file);
+        if (*cert == NULL || *key == NULL) {
+            log_error("tls_unreadable", "cert=%s key=%s", cfg->tls_cert_file, cfg->tls_key_file);
+            return 1;
+        }
+    }
+    ho = (struct http_options){
+        .listen = cfg->listen,
+        .threads = config_threads(cfg),
+        .max_body_bytes = (size_t)cfg->max_body_bytes,
+        .max_header_bytes = (size_t)cfg->max_header_bytes,
+        .request_timeout_s = (unsigned)cfg->request_timeout_s,
+        .max_connections = (unsigned)cfg->max_connections,
+        .max_connections_per_ip = (unsigned)cfg->max_connections_per_ip,
+        .header_timeout_s = (unsigned)cfg->header_timeout_s,
+        .tls_cert_pem = *cert,
+        .tls_key_pem = *key,
+        .routes = api_routes,
+        .nroutes = api_routes_count,
+        .auth = api_auth_hook,
+        .auth_arg = app,
+        .before_handler = api_write_begin,
+        .after_handler = api_write_end,
+        .app = app,
+        .access_log = true,
+    };
+    if (http_server_start(&ho, &app->http, &port, &d) != ERR_OK) {
+        log_error("http_start_failed", "error=\"%s\"", d.msg);
+        return 1;
+    }
+    printable_host(cfg->listen, host, sizeof(host));
+    log_info("listening", "url=%s://%s:%u threads=%d", *cert ? "https" : "http", host, port,
+             ho.threads);
+    printf("listening on %s://%s:%u\n", *cert ? "https" : "http", host, port);
+    fflush(stdout);
+    return 0;
+}
+
 static int serve(const struct config *cfg)
 {
     struct app app = {.cfg = cfg, .started_ms = clock_now_ms()};
     struct azure_client *az = NULL;
     struct reconciler *rec = NULL;
-    struct http_options ho = {0};
+    struct reconcile_kind kinds[TASK_KIND_COUNT];
+    size_t nkinds;
     struct err_detail d;
     struct buf dump;
-    char *cert = NULL, *key = NULL, host[256];
+    char *cert = NULL, *key = NULL;
     const char *access_env;
-    unsigned port = 0;
     sigset_t set;
     int sig = 0, rc = 1;
 
@@ -434,8 +483,9 @@ static int serve(const struct config *cfg)
         log_warn("sync_schedule_failed", "error=\"%s\"", d.msg);
     if (az != NULL && reconcile_permissions_schedule(app.store, clock_now_ms(), &d) != ERR_OK)
         log_warn("permissions_schedule_failed", "error=\"%s\"", d.msg);
-    if (reconciler_start(app.store, az, cfg, reconcile_kinds, reconcile_kinds_count,
-                         (int)cfg->reconcile_workers, &rec, &d) != ERR_OK) {
+    nkinds = reconcile_kinds_init(kinds);
+    if (reconciler_start(app.store, az, cfg, kinds, nkinds, (int)cfg->reconcile_workers, &rec,
+                         &d) != ERR_OK) {
         log_error("reconciler_start_failed", "error=\"%s\"", d.msg);
         goto out;
     }
@@ -452,43 +502,8 @@ static int serve(const struct config *cfg)
         log_error("auth_start_failed", "error=\"%s\"", d.msg);
         goto out;
     }
-    if (cfg->tls_cert_file[0] != '\0') {
-        cert = read_file(cfg->tls_cert_file);
-        key = read_file(cfg->tls_key_file);
-        if (cert == NULL || key == NULL) {
-            log_error("tls_unreadable", "cert=%s key=%s", cfg->tls_cert_file, cfg->tls_key_file);
-            goto out;
-        }
-    }
-    ho = (struct http_options){
-        .listen = cfg->listen,
-        .threads = config_threads(cfg),
-        .max_body_bytes = (size_t)cfg->max_body_bytes,
-        .max_header_bytes = (size_t)cfg->max_header_bytes,
-        .request_timeout_s = (unsigned)cfg->request_timeout_s,
-        .max_connections = (unsigned)cfg->max_connections,
-        .max_connections_per_ip = (unsigned)cfg->max_connections_per_ip,
-        .header_timeout_s = (unsigned)cfg->header_timeout_s,
-        .tls_cert_pem = cert,
-        .tls_key_pem = key,
-        .routes = api_routes,
-        .nroutes = api_routes_count,
-        .auth = api_auth_hook,
-        .auth_arg = &app,
-        .before_handler = api_write_begin,
-        .after_handler = api_write_end,
-        .app = &app,
-        .access_log = true,
-    };
-    if (http_server_start(&ho, &app.http, &port, &d) != ERR_OK) {
-        log_error("http_start_failed", "error=\"%s\"", d.msg);
+    if (start_http(cfg, &app, &cert, &key) != 0)
         goto out;
-    }
-    printable_host(cfg->listen, host, sizeof(host));
-    log_info("listening", "url=%s://%s:%u threads=%d", cert ? "https" : "http", host, port,
-             ho.threads);
-    printf("listening on %s://%s:%u\n", cert ? "https" : "http", host, port);
-    fflush(stdout);
 
     /* The main thread waits for a signal and, once a second, signs the audit chain's head
      * when audit_checkpoint_rows rows or audit_checkpoint_interval_s passed since the last. */

@@ -1345,32 +1345,39 @@ static void images(struct sim_req *r)
 
 /* ---- routing ---- */
 
+/* subscriptions/{s}/providers/Microsoft.Compute/...: lists, LRO status and images. */
+static bool compute_provider(struct sim_req *r, struct sim_route *rt, int tk)
+{
+    bool get = strcmp(r->method, "GET") == 0;
+    int n = r->nseg;
+
+    if (get && n == 5 && sim_seg_is(r, 4, "virtualMachines"))
+        return sim_arm_route(rt, vm_list, "vm.list", tk, r->segs[1]);
+    if (n >= 6 && sim_seg_is(r, 4, "locations")) {
+        if (get && n == 7 && sim_seg_is(r, 6, "virtualMachines"))
+            return sim_arm_route(rt, vm_list, "vm.list", tk, r->segs[1]);
+        if (get && n == 8 && sim_seg_is(r, 6, "operations"))
+            return sim_arm_route(rt, sim_query(r, "monitor") ? sim_lro_result : sim_lro_status,
+                                 "op.get", tk, r->segs[1]);
+        if (get && sim_seg_is(r, 6, "publishers") &&
+            (n == 7 ||
+             (n == 11 && sim_seg_is(r, 8, "artifacttypes") && sim_seg_is(r, 9, "vmextension") &&
+              sim_seg_is(r, 10, "types")) ||
+             ((n == 13 || n == 14) && sim_seg_is(r, 8, "artifacttypes") &&
+              sim_seg_is(r, 12, "versions"))))
+            return sim_arm_route(rt, images, "image.list", tk, r->segs[1]);
+    }
+    return false;
+}
+
 static bool compute_under_sub(struct sim_req *r, struct sim_route *rt, int tk)
 {
     const char *m = r->method;
     bool get = strcmp(m, "GET") == 0;
     int n = r->nseg;
 
-    /* subscriptions/{s}/providers/Microsoft.Compute/... */
-    if (sim_seg_is(r, 2, "providers") && sim_seg_is(r, 3, "Microsoft.Compute")) {
-        if (get && n == 5 && sim_seg_is(r, 4, "virtualMachines"))
-            return sim_arm_route(rt, vm_list, "vm.list", tk, r->segs[1]);
-        if (n >= 6 && sim_seg_is(r, 4, "locations")) {
-            if (get && n == 7 && sim_seg_is(r, 6, "virtualMachines"))
-                return sim_arm_route(rt, vm_list, "vm.list", tk, r->segs[1]);
-            if (get && n == 8 && sim_seg_is(r, 6, "operations"))
-                return sim_arm_route(rt, sim_query(r, "monitor") ? sim_lro_result : sim_lro_status,
-                                     "op.get", tk, r->segs[1]);
-            if (get && sim_seg_is(r, 6, "publishers") &&
-                (n == 7 ||
-                 (n == 11 && sim_seg_is(r, 8, "artifacttypes") && sim_seg_is(r, 9, "vmextension") &&
-                  sim_seg_is(r, 10, "types")) ||
-                 ((n == 13 || n == 14) && sim_seg_is(r, 8, "artifacttypes") &&
-                  sim_seg_is(r, 12, "versions"))))
-                return sim_arm_route(rt, images, "image.list", tk, r->segs[1]);
-        }
-        return false;
-    }
+    if (sim_seg_is(r, 2, "providers") && sim_seg_is(r, 3, "Microsoft.Compute"))
+        return compute_provider(r, rt, tk);
     if (!sim_seg_is(r, 2, "resourceGroups") || n < 4)
         return false;
     if (n == 4 && get)

@@ -576,59 +576,75 @@ static bool set(struct sim_route *rt, sim_handler fn, const char *op)
     return true;
 }
 
+enum { M_GET = 1, M_POST = 2, M_PUT = 4, M_PATCH = 8, M_DELETE = 16 };
+
+/* The control plane's routes: /_sim/<seg[1]>[/<seg[2]>[/<seg[3]>]] with exactly nseg segments
+ * (NULL: any segment, an id), one of the methods; the first match wins. */
+static const struct ctl_route {
+    int nseg;
+    unsigned methods;
+    const char *seg[4];
+    sim_handler fn;
+    const char *op;
+} ctl_routes[] = {
+    {2, M_GET, {NULL, "state"}, state_get, "_sim.state"},
+    {2, M_GET, {NULL, "lookup"}, lookup, "_sim.lookup"},
+    {2, M_POST, {NULL, "vms"}, vm_add, "_sim.vms"},
+    {2, M_PATCH, {NULL, "vms"}, vm_patch, "_sim.vms"},
+    {2, M_DELETE, {NULL, "vms"}, vm_delete, "_sim.vms"},
+    {2, M_GET, {NULL, "vms"}, lookup, "_sim.lookup"},
+    {2, M_POST, {NULL, "users"}, principal_add, "_sim.principals"},
+    {2, M_POST, {NULL, "groups"}, principal_add, "_sim.principals"},
+    {2, M_POST, {NULL, "servicePrincipals"}, principal_add, "_sim.principals"},
+    {2, M_POST, {NULL, "devices"}, principal_add, "_sim.principals"},
+    {4, M_POST, {NULL, "groups", NULL, "members"}, group_member_add, "_sim.principals"},
+    {3, M_DELETE, {NULL, "principals"}, principal_delete, "_sim.principals"},
+    {3, M_DELETE, {NULL, "users"}, principal_delete, "_sim.principals"},
+    {3, M_DELETE, {NULL, "groups"}, principal_delete, "_sim.principals"},
+    {3, M_DELETE, {NULL, "servicePrincipals"}, principal_delete, "_sim.principals"},
+    {3, M_DELETE, {NULL, "devices"}, principal_delete, "_sim.principals"},
+    {2, M_POST, {NULL, "apps"}, app_add, "_sim.apps"},
+    {2, M_POST, {NULL, "certificates"}, cert_add, "_sim.apps"},
+    {2, M_POST, {NULL, "roleAssignments"}, ra_add, "_sim.roleAssignments"},
+    {2, M_GET, {NULL, "roleAssignments"}, ra_query, "_sim.roleAssignments"},
+    {3, M_DELETE, {NULL, "roleAssignments"}, ra_del, "_sim.roleAssignments"},
+    {2, M_GET | M_PUT, {NULL, "faults"}, faults, "_sim.faults"},
+    {2, M_GET | M_PUT, {NULL, "throttle"}, throttle, "_sim.throttle"},
+    {2, M_GET | M_PUT, {NULL, "config"}, config, "_sim.config"},
+    {2, M_GET, {NULL, "stats"}, stats, "_sim.stats"},
+    {3, M_POST, {NULL, "stats", "reset"}, stats, "_sim.stats"},
+    {2, M_POST, {NULL, "reset"}, reset, "_sim.reset"},
+    {2, M_POST, {NULL, "tokens"}, tokens, "_sim.tokens"},
+};
+
+static unsigned method_bit(const char *m)
+{
+    static const char *const names[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(m, names[i]) == 0)
+            return 1u << i;
+    return 0;
+}
+
+static bool ctl_matches(const struct ctl_route *c, const struct sim_req *r, unsigned method)
+{
+    if (c->nseg != r->nseg || (c->methods & method) == 0)
+        return false;
+    for (int i = 1; i < c->nseg && i < 4; i++)
+        if (c->seg[i] != NULL && !sim_seg_is(r, i, c->seg[i]))
+            return false;
+    return true;
+}
+
 bool sim_control_route(struct sim_req *r, struct sim_route *rt)
 {
-    const char *m = r->method;
-    bool get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0, put = strcmp(m, "PUT") == 0,
-         del = strcmp(m, "DELETE") == 0;
-    int n = r->nseg;
+    unsigned method = method_bit(r->method);
 
-    if (!sim_seg_is(r, 0, "_sim") || n < 2)
+    if (!sim_seg_is(r, 0, "_sim") || r->nseg < 2)
         return false;
-    if (n == 2 && get && sim_seg_is(r, 1, "state"))
-        return set(rt, state_get, "_sim.state");
-    if (n == 2 && get && sim_seg_is(r, 1, "lookup"))
-        return set(rt, lookup, "_sim.lookup");
-    if (n == 2 && sim_seg_is(r, 1, "vms"))
-        return post                      ? set(rt, vm_add, "_sim.vms")
-               : strcmp(m, "PATCH") == 0 ? set(rt, vm_patch, "_sim.vms")
-               : del                     ? set(rt, vm_delete, "_sim.vms")
-               : get                     ? set(rt, lookup, "_sim.lookup")
-                                         : false;
-    if (n == 2 && post &&
-        (sim_seg_is(r, 1, "users") || sim_seg_is(r, 1, "groups") ||
-         sim_seg_is(r, 1, "servicePrincipals") || sim_seg_is(r, 1, "devices")))
-        return set(rt, principal_add, "_sim.principals");
-    if (n == 4 && post && sim_seg_is(r, 1, "groups") && sim_seg_is(r, 3, "members"))
-        return set(rt, group_member_add, "_sim.principals");
-    if (n == 3 && del &&
-        (sim_seg_is(r, 1, "principals") || sim_seg_is(r, 1, "users") ||
-         sim_seg_is(r, 1, "groups") || sim_seg_is(r, 1, "servicePrincipals") ||
-         sim_seg_is(r, 1, "devices")))
-        return set(rt, principal_delete, "_sim.principals");
-    if (n == 2 && post && sim_seg_is(r, 1, "apps"))
-        return set(rt, app_add, "_sim.apps");
-    if (n == 2 && post && sim_seg_is(r, 1, "certificates"))
-        return set(rt, cert_add, "_sim.apps");
-    if (n == 2 && sim_seg_is(r, 1, "roleAssignments"))
-        return post  ? set(rt, ra_add, "_sim.roleAssignments")
-               : get ? set(rt, ra_query, "_sim.roleAssignments")
-                     : false;
-    if (n == 3 && del && sim_seg_is(r, 1, "roleAssignments"))
-        return set(rt, ra_del, "_sim.roleAssignments");
-    if (n == 2 && (get || put) && sim_seg_is(r, 1, "faults"))
-        return set(rt, faults, "_sim.faults");
-    if (n == 2 && (get || put) && sim_seg_is(r, 1, "throttle"))
-        return set(rt, throttle, "_sim.throttle");
-    if (n == 2 && (get || put) && sim_seg_is(r, 1, "config"))
-        return set(rt, config, "_sim.config");
-    if (n == 2 && get && sim_seg_is(r, 1, "stats"))
-        return set(rt, stats, "_sim.stats");
-    if (n == 3 && post && sim_seg_is(r, 1, "stats") && sim_seg_is(r, 2, "reset"))
-        return set(rt, stats, "_sim.stats");
-    if (n == 2 && post && sim_seg_is(r, 1, "reset"))
-        return set(rt, reset, "_sim.reset");
-    if (n == 2 && post && sim_seg_is(r, 1, "tokens"))
-        return set(rt, tokens, "_sim.tokens");
+    for (size_t i = 0; i < sizeof(ctl_routes) / sizeof(ctl_routes[0]); i++)
+        if (ctl_matches(&ctl_routes[i], r, method))
+            return set(rt, ctl_routes[i].fn, ctl_routes[i].op);
     return false;
 }

@@ -37,7 +37,7 @@ static double roll(void)
 {
     uint32_t x;
 
-    random_bytes(&x, sizeof(x));
+    uuid_random_bytes(&x, sizeof(x));
     return (double)x / 4294967296.0;
 }
 

@@ -626,6 +626,39 @@ static bool set(struct sim_route *rt, sim_handler fn, const char *op, int tkind)
     return true;
 }
 
+/* GET /v1.0/<collection>: the lists azsim serves. */
+static bool collection_route(struct sim_req *r, struct sim_route *rt)
+{
+    static const struct {
+        const char *seg;
+        sim_handler fn;
+        const char *op;
+    } lists[] = {
+        {"users", users, "graph.users.list"},
+        {"groups", groups, "graph.groups.list"},
+        {"devices", devices, "graph.devices.list"},
+        {"servicePrincipals", sps, "graph.sp.list"},
+    };
+
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        if (sim_seg_is(r, 1, lists[i].seg))
+            return set(rt, lists[i].fn, lists[i].op, 0);
+    return false;
+}
+
+/* GET of the policy and sign-in log reads the sign-in diagnosis makes. */
+static bool report_route(struct sim_req *r, struct sim_route *rt)
+{
+    int n = r->nseg;
+
+    if (n == 4 && sim_seg_is(r, 1, "identity") && sim_seg_is(r, 2, "conditionalAccess") &&
+        sim_seg_is(r, 3, "policies"))
+        return set(rt, sim_signin_policies, "graph.caPolicies.list", 0);
+    if (n == 3 && sim_seg_is(r, 1, "auditLogs") && sim_seg_is(r, 2, "signIns"))
+        return set(rt, sim_signin_list, "graph.signIns.list", 0);
+    return false;
+}
+
 bool sim_graph_route(struct sim_req *r, struct sim_route *rt)
 {
     bool get = strcmp(r->method, "GET") == 0;
@@ -636,14 +669,8 @@ bool sim_graph_route(struct sim_req *r, struct sim_route *rt)
     if (!sim_seg_is(r, 0, "v1.0") || n < 2)
         return false;
     obj = kind_of_seg(r->segs[1]) >= 0 || sim_seg_is(r, 1, "directoryObjects");
-    if (get && n == 2 && sim_seg_is(r, 1, "users"))
-        return set(rt, users, "graph.users.list", 0);
-    if (get && n == 2 && sim_seg_is(r, 1, "groups"))
-        return set(rt, groups, "graph.groups.list", 0);
-    if (get && n == 2 && sim_seg_is(r, 1, "devices"))
-        return set(rt, devices, "graph.devices.list", 0);
-    if (get && n == 2 && sim_seg_is(r, 1, "servicePrincipals"))
-        return set(rt, sps, "graph.sp.list", 0);
+    if (get && n == 2 && collection_route(r, rt))
+        return true;
     if (get && n == 2 && sim_iprefix(r->segs[1], "servicePrincipals(appId='")) {
         /* /servicePrincipals(appId='x') arrives as one segment */
         r->segs[2] = xstrdup(r->segs[1] + 17);
@@ -655,11 +682,8 @@ bool sim_graph_route(struct sim_req *r, struct sim_route *rt)
         return set(rt, sp_create, "graph.sp.create", 1);
     if (post && n == 3 && sim_seg_is(r, 1, "directoryObjects") && sim_seg_is(r, 2, "getByIds"))
         return set(rt, get_by_ids, "graph.getByIds", 0);
-    if (get && n == 4 && sim_seg_is(r, 1, "identity") && sim_seg_is(r, 2, "conditionalAccess") &&
-        sim_seg_is(r, 3, "policies"))
-        return set(rt, sim_signin_policies, "graph.caPolicies.list", 0);
-    if (get && n == 3 && sim_seg_is(r, 1, "auditLogs") && sim_seg_is(r, 2, "signIns"))
-        return set(rt, sim_signin_list, "graph.signIns.list", 0);
+    if (get && report_route(r, rt))
+        return true;
     if (get && n == 4 && sim_seg_is(r, 1, "directory") && sim_seg_is(r, 2, "deletedItems"))
         return set(rt, deleted_item, "graph.deletedItems.get", 0);
     if (!obj || n < 3)

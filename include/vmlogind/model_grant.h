@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "vmlogind/err.h"
+#include "vmlogind/model_states.h"
 #include "vmlogind/uuid.h"
 #include "vmlogind/violations.h"
 
@@ -130,13 +131,7 @@ struct model_principal_facts {
 enum err model_grant_principal_check(const struct model_principal_facts *p,
                                      struct err_detail *d) VL_MUST_CHECK;
 
-/* Grant states. */
-#define MODEL_GRANT_PENDING "pending"
-#define MODEL_GRANT_ACTIVE "active"
-#define MODEL_GRANT_FAILED "failed"
-#define MODEL_GRANT_REVOKING "revoking"
-#define MODEL_GRANT_REVOKED "revoked"
-#define MODEL_GRANT_EXPIRED "expired"
+/* Grant states: enum grant_state (model_states.h). True for a stored grant state word. */
 bool model_grant_state_valid(const char *s);
 /* pending, active or revoking: the grant still holds (or is about to hold) an assignment. */
 bool model_grant_state_is_live(const char *s);

@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The reconciler task that checks them (key "self"), and the store row it writes. */
-#define MODEL_PERM_TASK_KIND "permissions_check"
+/* The key of the reconciler task that checks them (TASK_KIND_PERMISSIONS, model_states.h),
+ * and of the store row it writes. */
 #define MODEL_PERM_SUBJECT "self"
 /* How often the check runs again, and sooner while a subscription had no scope to ask about. */
 #define MODEL_PERM_RECHECK_MS (15 * 60 * 1000)

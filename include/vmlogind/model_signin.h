@@ -15,7 +15,6 @@
 
 /* The Azure Windows VM Sign-In app (seed: "Microsoft Azure Windows Virtual Machine Sign-in"). */
 #define MODEL_SIGNIN_APP_ID "372140e0-b3b7-4226-8ef9-d57986796201"
-#define MODEL_SIGNIN_TASK_KIND "signin_facts"
 /* Directory facts older than this are read again when someone asks. */
 #define MODEL_SIGNIN_FRESH_MS (5 * 60 * 1000)
 /* The Graph application permission each directory section needs (least privilege). */

@@ -13,6 +13,7 @@
 #include "vmlogind/buf.h"
 #include "vmlogind/config.h"
 #include "vmlogind/err.h"
+#include "vmlogind/model_states.h"
 #include "vmlogind/store.h"
 
 struct reconciler;
@@ -48,9 +49,9 @@ struct reconcile_kind {
     reconcile_fn fn;
 };
 
-/* The kinds vmlogind runs (reconcile_kinds.c). */
-extern const struct reconcile_kind reconcile_kinds[];
-extern const size_t reconcile_kinds_count;
+/* Fills out[] with the kinds vmlogind runs, one per enum task_kind (reconcile_kinds.c), and
+ * returns how many; out[] must outlive the reconciler started with it. */
+size_t reconcile_kinds_init(struct reconcile_kind out[TASK_KIND_COUNT]);
 
 /* Starts `workers` threads running kinds[]. st, az and cfg must outlive the reconciler. */
 enum err reconciler_start(struct store *st, struct azure_client *az, const struct config *cfg,

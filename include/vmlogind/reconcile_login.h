@@ -13,10 +13,6 @@
 #include "vmlogind/model_login.h"
 #include "vmlogind/reconcile.h"
 
-#define RECONCILE_KIND_SCOPE_LOGIN "scope_login"
-#define RECONCILE_KIND_VM_LOGIN "vm_login"
-#define RECONCILE_KIND_LOGIN_PREFLIGHT "login_preflight"
-
 void reconcile_login_scope(const struct reconcile_env *env, const struct store_task *task,
                            struct reconcile_result *res);
 void reconcile_login_vm(const struct reconcile_env *env, const struct store_task *task,
@@ -78,7 +74,7 @@ struct login_plan_out {
 };
 
 void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out *out);
-const char *login_action_str(enum login_action a);
+const char *reconcile_login_action_str(enum login_action a);
 
 /* Status of an operation from its items' statuses: NotStarted/Running items keep it Running;
  * otherwise Succeeded (all Succeeded or Skipped), Failed (no Succeeded), PartiallySucceeded. */

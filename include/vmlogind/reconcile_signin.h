@@ -1,5 +1,5 @@
 /* reconcile_signin.h: reads what "why can't she sign in?" needs from Microsoft Graph (task kind
- * MODEL_SIGNIN_TASK_KIND, key "<vm id>|<principal>", payload {"vm", "principal"}): her account,
+ * TASK_KIND_SIGNIN_FACTS, key "<vm id>|<principal>", payload {"vm", "principal"}): her account,
  * the VM's device objects by hostname, the Conditional Access policies, her recent sign-ins to
  * the Azure Windows VM Sign-In app. Each section records its own status, so a permission
  * vmlogind lacks (403) makes that section "denied" with the permission, never the whole read.

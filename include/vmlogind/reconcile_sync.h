@@ -10,9 +10,6 @@
 #include "vmlogind/buf.h"
 #include "vmlogind/reconcile.h"
 
-#define RECONCILE_SYNC_KIND "sync"
-#define RECONCILE_SYNC_KEY "all"
-
 /* The task handler (reconcile_kinds.c). Reschedules itself every sync_interval_s (0: only
  * when upserted again, e.g. by POST /v1/sync). */
 void reconcile_sync(const struct reconcile_env *env, const struct store_task *task,

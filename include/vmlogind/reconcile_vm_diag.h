@@ -1,4 +1,4 @@
-/* reconcile_vm_diag.h: on-VM checks through ARM Run Command (task kind MODEL_ONVM_TASK_KIND,
+/* reconcile_vm_diag.h: on-VM checks through ARM Run Command (task kind TASK_KIND_VM_DIAGNOSTICS,
  * key the VM id lowercase, payload {"vm", "operation"}): starts the read-only check script
  * (model_onvm_script), follows the long-running operation through the task's op_url across
  * restarts, parses the output (model_onvm_parse), stores it with the VM (vm_diagnostics) and

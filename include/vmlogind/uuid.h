@@ -12,6 +12,6 @@ void uuid_v4(char out[UUID_STR_LEN]);
 bool uuid_v5(const char *ns, const char *name, size_t name_len, char out[UUID_STR_LEN]);
 bool uuid_is_valid(const char *s);
 /* Fills p with n cryptographically random bytes (OpenSSL RAND_bytes); aborts on failure. */
-void random_bytes(void *p, size_t n);
+void uuid_random_bytes(void *p, size_t n);
 
 #endif

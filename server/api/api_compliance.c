@@ -8,6 +8,7 @@
 #include "vmlogind/api.h"
 #include "vmlogind/auth.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/model_states.h"
 #include "vmlogind/store.h"
 #include "vmlogind/store_login.h"
 #include "vmlogind/uuid.h"
@@ -44,7 +45,7 @@ static void count_into(json_t *o, const struct api_login_state *s)
 {
     bump(o, "total");
     bump(json_object_get(o, "counts"), s->state);
-    if (strcmp(s->state, "failed") == 0)
+    if (login_state_is(s->state, LOGIN_STATE_FAILED))
         bump(json_object_get(o, "failedByCause"), s->cause ? s->cause : "unknown");
 }
 

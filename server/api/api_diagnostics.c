@@ -12,6 +12,7 @@
 #include "vmlogind/auth.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/model_permissions.h"
+#include "vmlogind/model_states.h"
 #include "vmlogind/store.h"
 
 /* Drops what the caller may not see; true when some subscription still waits for a scope. */
@@ -39,11 +40,11 @@ static void schedule(struct app *app, int64_t now)
 {
     struct err_detail d = {{0}, {0}};
 
-    if (store_task_upsert(app->store, MODEL_PERM_TASK_KIND, MODEL_PERM_SUBJECT, now, NULL, now,
-                          &d) != ERR_OK)
+    if (store_task_upsert(app->store, task_kind_str(TASK_KIND_PERMISSIONS), MODEL_PERM_SUBJECT, now,
+                          NULL, now, &d) != ERR_OK)
         return; /* the periodic check still comes */
     if (app->wake != NULL)
-        app->wake(app->wake_arg, MODEL_PERM_TASK_KIND, MODEL_PERM_SUBJECT);
+        app->wake(app->wake_arg, task_kind_str(TASK_KIND_PERMISSIONS), MODEL_PERM_SUBJECT);
 }
 
 void api_diagnostics_permissions(struct http_request *req)

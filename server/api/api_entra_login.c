@@ -14,7 +14,6 @@
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
 #include "vmlogind/model_login.h"
-#include "vmlogind/reconcile_login.h"
 #include "vmlogind/store.h"
 #include "vmlogind/store_login.h"
 #include "vmlogind/uuid.h"
@@ -75,7 +74,8 @@ static void diagnose_stored(const struct store_extension *e, struct api_login_st
     struct model_failure f = {.status_code = e->status_code, .status_message = e->status_message};
     struct model_diagnosis dg;
 
-    if (e->provisioning_state == NULL || strcasecmp(e->provisioning_state, "Failed") != 0)
+    if (e->provisioning_state == NULL ||
+        !model_provisioning_is(e->provisioning_state, OPERATION_STATUS_FAILED))
         return;
     model_diagnose(&f, &dg);
     snprintf(out->cause_buf, sizeof(out->cause_buf), "%s", dg.cause);
@@ -101,7 +101,7 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
     if (model_login_scope_from_id(vm->id, &sc)) {
         model_login_scope_parent_keys(&sc, sub_key, rg_key);
         if (store_login_setting_effective(st, sc.key, rg_key, sub_key, &eff, NULL) == ERR_OK &&
-            strcmp(eff.desired, "enabled") == 0) {
+            login_state_is(eff.desired, LOGIN_STATE_ENABLED)) {
             struct model_login_spec spec;
             f.covered = true;
             (void)model_login_spec_from_text(eff.spec, &spec);
@@ -110,7 +110,7 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
         }
         store_login_setting_clear(&eff);
     }
-    if (l == NULL || l->state == NULL || strcmp(l->state, "not_covered") == 0) {
+    if (l == NULL || l->state == NULL || login_state_is(l->state, LOGIN_STATE_NOT_COVERED)) {
         if (store_extensions_of_vm(st, vm->id, &ex, &n, NULL) == ERR_OK) {
             for (size_t i = 0; i < n; i++) {
                 if (model_is_aadlogin_extension(ex[i].publisher, ex[i].type)) {
@@ -122,11 +122,11 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
         }
     }
     out->state = model_login_api_state(l ? l->state : NULL, &f);
-    if (out->cause == out->cause_buf && strcmp(out->state, "failed") != 0)
+    if (out->cause == out->cause_buf && !login_state_is(out->state, LOGIN_STATE_FAILED))
         out->cause = NULL;
     if (l != NULL && l->cause_code != NULL)
         out->cause = l->cause_code;
-    if (strcmp(out->state, "unsupported") == 0 && out->cause == NULL)
+    if (login_state_is(out->state, LOGIN_STATE_UNSUPPORTED) && out->cause == NULL)
         out->cause = MODEL_CAUSE_PREFLIGHT_OS;
     snprintf(out->os_reason, sizeof(out->os_reason), "%s", os.reason);
     store_extension_list_free(ex, n);
@@ -187,7 +187,7 @@ static enum err record_desired(struct http_request *req, const struct model_scop
     }
     free(tags);
     if (rc == ERR_OK)
-        rc = api_write_task(req, RECONCILE_KIND_SCOPE_LOGIN, sc->key, NULL, d);
+        rc = api_write_task(req, task_kind_str(TASK_KIND_SCOPE_LOGIN), sc->key, NULL, d);
     return rc;
 }
 
@@ -435,7 +435,7 @@ static json_t *preflight_from_store(struct store *st, const struct store_vm *vm,
                                : MODEL_TRI_NO,
         .n_user_assigned = json_array_len_text(vm->user_assigned_ids),
         .device_duplicate = tri_of_stored(stored, "hostnameUnique"),
-        .own_device = l && l->state && strcmp(l->state, "enabled") == 0,
+        .own_device = l && login_state_is(l->state, LOGIN_STATE_ENABLED),
         .signin_sp = tri_of_stored(stored, "signInServicePrincipal"),
         .create_signin_sp = cfg->create_signin_sp,
         .domain_joined = dj,
@@ -460,7 +460,7 @@ void api_entra_login_preflight(struct http_request *req)
 
     if (!scope_of(req, &sc))
         return;
-    rc = api_write_task(req, RECONCILE_KIND_LOGIN_PREFLIGHT, sc.key, NULL, &d);
+    rc = api_write_task(req, task_kind_str(TASK_KIND_LOGIN_PREFLIGHT), sc.key, NULL, &d);
     if (rc != ERR_OK) {
         http_reply_error(req, rc, &d);
         return;

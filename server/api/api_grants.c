@@ -24,8 +24,6 @@
 
 #define GRANTS_PAGE_DEFAULT 100
 #define GRANTS_PAGE_MAX 1000
-#define GRANT_TASK "grant"
-#define SWEEP_TASK "grant_sweep"
 
 /* ---- JSON ---------------------------------------------------------------------------------- */
 
@@ -227,7 +225,7 @@ static bool insert_grant(struct http_request *req, struct store_grant *g, const 
     else if (rc == ERR_OK)
         return true;
     if (rc == ERR_OK)
-        rc = api_write_task(req, GRANT_TASK, g->id, payload, &d);
+        rc = api_write_task(req, task_kind_str(TASK_KIND_GRANT), g->id, payload, &d);
     if (rc == ERR_OK)
         rc = store_grant_get(app->store, g->id, out, &d);
     if (rc != ERR_OK) {
@@ -512,7 +510,7 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
     }
     rc = store_grant_update(app->store, g.id, g.generation, u, clock_now_ms(), &d);
     if (rc == ERR_OK)
-        rc = api_write_task(req, GRANT_TASK, g.id, NULL, &d);
+        rc = api_write_task(req, task_kind_str(TASK_KIND_GRANT), g.id, NULL, &d);
     if (rc == ERR_OK)
         rc = store_grant_get(app->store, g.id, now_g, &d);
     if (rc == ERR_OK)
@@ -528,7 +526,8 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
 
 static bool grant_is_live(const struct store_grant *g)
 {
-    return strcmp(g->state, MODEL_GRANT_PENDING) == 0 || strcmp(g->state, MODEL_GRANT_ACTIVE) == 0;
+    return grant_state_is(g->state, GRANT_STATE_PENDING) ||
+           grant_state_is(g->state, GRANT_STATE_ACTIVE);
 }
 
 static bool changeable(struct http_request *req, const struct store_grant *g)
@@ -551,7 +550,7 @@ static bool revocable(struct http_request *req, const struct store_grant *g)
 {
     if (grant_is_live(g))
         return true;
-    reply_grant(req, strcmp(g->state, MODEL_GRANT_REVOKING) == 0 ? 202 : 200, g);
+    reply_grant(req, grant_state_is(g->state, GRANT_STATE_REVOKING) ? 202 : 200, g);
     return false;
 }
 
@@ -579,7 +578,8 @@ void api_grants_change(struct http_request *req)
 void api_grants_revoke(struct http_request *req)
 {
     struct store_grant now_g = {0};
-    struct store_grant_update u = {.state = MODEL_GRANT_REVOKING, .revoked_by = req->subject};
+    struct store_grant_update u = {.state = grant_state_str(GRANT_STATE_REVOKING),
+                                   .revoked_by = req->subject};
 
     if (update_grant(req, revocable, &u, "loginGrant.revoke", &now_g))
         reply_grant(req, 202, &now_g);
@@ -682,13 +682,12 @@ void api_grants_sweep(struct http_request *req)
     op = (struct store_operation){.id = id,
                                   .kind = SWEEP_KIND,
                                   .target = has_scope ? scope.arm : "/",
-                                  .status = "NotStarted",
                                   .created_by = req->subject,
                                   .request_id = req->request_id,
                                   .steps = steps};
     rc = store_operation_create(app->store, &op, clock_now_ms(), &d);
     if (rc == ERR_OK)
-        rc = api_write_task(req, SWEEP_TASK, id, payload, &d);
+        rc = api_write_task(req, task_kind_str(TASK_KIND_GRANT_SWEEP), id, payload, &d);
     free(payload);
     if (rc == ERR_OK)
         rc = store_operation_get(app->store, id, &got, &d);
@@ -815,7 +814,7 @@ void api_grants_policy_put(struct http_request *req)
     /* The policy task enforces it now and again every sync interval while it stands. */
     if (rc == ERR_OK && changed && authoritative) {
         payload = sweep_payload(dry_run, scope.arm);
-        rc = api_write_task(req, SWEEP_TASK, key, payload, &d);
+        rc = api_write_task(req, task_kind_str(TASK_KIND_GRANT_SWEEP), key, payload, &d);
         free(payload);
     }
     if (rc == ERR_OK)

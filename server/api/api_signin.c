@@ -161,10 +161,10 @@ static void schedule(struct app *app, const char *vm_id, const char *principal, 
 
     for (char *k = key; *k; k++)
         *k = (char)(*k >= 'A' && *k <= 'Z' ? *k + 32 : *k);
-    if (store_task_upsert(app->store, MODEL_SIGNIN_TASK_KIND, key, now, payload, now, &d) ==
-            ERR_OK &&
+    if (store_task_upsert(app->store, task_kind_str(TASK_KIND_SIGNIN_FACTS), key, now, payload, now,
+                          &d) == ERR_OK &&
         app->wake != NULL)
-        app->wake(app->wake_arg, MODEL_SIGNIN_TASK_KIND, key);
+        app->wake(app->wake_arg, task_kind_str(TASK_KIND_SIGNIN_FACTS), key);
     free(payload);
     json_decref(p);
     free(key);
@@ -322,7 +322,7 @@ void api_diagnostics_vm_post(struct http_request *req)
                                   .request_id = req->request_id};
     rc = store_operation_create(st, &op, now, &d);
     if (rc == ERR_OK)
-        rc = api_write_task(req, MODEL_ONVM_TASK_KIND, key, payload, &d);
+        rc = api_write_task(req, task_kind_str(TASK_KIND_VM_DIAGNOSTICS), key, payload, &d);
     op = (struct store_operation){0};
     if (rc == ERR_OK)
         rc = store_operation_get(st, op_id, &op, &d);

@@ -6,11 +6,8 @@
 #include "vmlogind/api.h"
 #include "vmlogind/auth.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/model_states.h"
 #include "vmlogind/store.h"
-
-/* The reconciler's task (reconcile_sync.h); the api layer may not include reconcile headers. */
-#define SYNC_TASK_KIND "sync"
-#define SYNC_TASK_KEY "all"
 
 static json_t *time_or_null(int64_t ms)
 {
@@ -63,12 +60,13 @@ static enum err status_json(struct http_request *req, json_t **out, struct err_d
 
     if (rc != ERR_OK && rc != ERR_NOT_FOUND)
         return rc;
-    running = rc == ERR_OK && strcmp(latest.state, "running") == 0;
+    running = rc == ERR_OK && sync_state_is(latest.state, SYNC_STATE_RUNNING);
     o = json_pack("{s:s}", "state", running ? "running" : "idle");
     json_object_set_new(o, "current", running ? run_json(&latest, scoped) : json_null());
     json_object_set_new(o, "last",
                         rc == ERR_OK && done.id > 0 ? run_json(&done, scoped) : json_null());
-    if (store_task_get(app->store, SYNC_TASK_KIND, SYNC_TASK_KEY, &t, NULL) == ERR_OK &&
+    if (store_task_get(app->store, task_kind_str(TASK_KIND_SYNC), TASK_KEY_SYNC, &t, NULL) ==
+            ERR_OK &&
         t.state == STORE_TASK_PENDING)
         json_object_set_new(o, "nextRunAt", time_or_null(t.due_at));
     else
@@ -96,7 +94,7 @@ void api_sync_post(struct http_request *req)
 {
     struct err_detail d = {{0}, {0}};
     json_t *o = NULL;
-    enum err rc = api_write_task(req, SYNC_TASK_KIND, SYNC_TASK_KEY, NULL, &d);
+    enum err rc = api_write_task(req, task_kind_str(TASK_KIND_SYNC), TASK_KEY_SYNC, NULL, &d);
 
     if (rc == ERR_OK)
         rc = status_json(req, &o, &d);

@@ -23,7 +23,7 @@ void auth_key_generate(char out[AUTH_KEY_LEN + 1])
     unsigned char raw[KEY_RANDOM_BYTES];
     char *enc;
 
-    random_bytes(raw, sizeof(raw));
+    uuid_random_bytes(raw, sizeof(raw));
     enc = b64url_encode(raw, sizeof(raw));
     snprintf(out, AUTH_KEY_LEN + 1, "%s%s", AUTH_KEY_PREFIX, enc);
     free(enc);
@@ -143,7 +143,7 @@ enum err auth_keys_create(struct store *st, const struct auth_key_spec *s,
     rc = auth_limits_encode(s->scopes, s->nscopes, &s->limits, &scopes, &limits_text, d);
     if (rc != ERR_OK)
         return rc;
-    random_bytes(raw_id, sizeof(raw_id));
+    uuid_random_bytes(raw_id, sizeof(raw_id));
     for (size_t i = 0; i < sizeof(raw_id); i++)
         snprintf(id_out + 2 * i, 3, "%02x", raw_id[i]);
     auth_key_generate(key_out);

@@ -295,7 +295,7 @@ static int64_t next_wait(struct azure_client *c, const struct azure_request *rq,
     if (cc != CURLE_OK ? !transport_retriable(cc, idempotent)
                        : !(idempotent && status_retriable(rq, rs->status)))
         return -1;
-    random_bytes(&rnd, sizeof(rnd));
+    uuid_random_bytes(&rnd, sizeof(rnd));
     wait =
         azure_retry_backoff_ms(c->retry_backoff_base_ms, c->retry_backoff_max_ms, k->attempts, rnd);
     if (cc == CURLE_OK && rs->retry_after_ms >= 0)

@@ -7,7 +7,7 @@
 
 #include "vmlogind/uuid.h"
 
-void random_bytes(void *p, size_t n)
+void uuid_random_bytes(void *p, size_t n)
 {
     if (RAND_bytes(p, (int)n) != 1)
         abort();
@@ -29,7 +29,7 @@ static void fmt(const unsigned char b[16], char out[UUID_STR_LEN])
 void uuid_v4(char out[UUID_STR_LEN])
 {
     unsigned char b[16];
-    random_bytes(b, sizeof(b));
+    uuid_random_bytes(b, sizeof(b));
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     fmt(b, out);

@@ -513,19 +513,15 @@ enum err model_grant_principal_check(const struct model_principal_facts *p, stru
 
 bool model_grant_state_valid(const char *s)
 {
-    static const char *const states[] = {MODEL_GRANT_PENDING, MODEL_GRANT_ACTIVE,
-                                         MODEL_GRANT_FAILED,  MODEL_GRANT_REVOKING,
-                                         MODEL_GRANT_REVOKED, MODEL_GRANT_EXPIRED};
-    for (size_t i = 0; s != NULL && i < sizeof(states) / sizeof(states[0]); i++) {
-        if (strcmp(s, states[i]) == 0)
-            return true;
-    }
-    return false;
+    enum grant_state st;
+
+    return grant_state_parse(s, &st);
 }
 
 bool model_grant_state_is_live(const char *s)
 {
-    return s != NULL &&
-           (strcmp(s, MODEL_GRANT_PENDING) == 0 || strcmp(s, MODEL_GRANT_ACTIVE) == 0 ||
-            strcmp(s, MODEL_GRANT_REVOKING) == 0);
+    enum grant_state st;
+
+    return grant_state_parse(s, &st) &&
+           (st == GRANT_STATE_PENDING || st == GRANT_STATE_ACTIVE || st == GRANT_STATE_REVOKING);
 }

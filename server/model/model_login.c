@@ -282,20 +282,14 @@ int model_version_cmp(const char *a, const char *b)
 
 const char *model_login_api_state(const char *row_state, const struct model_login_facts *f)
 {
-    static const struct {
-        const char *row;
-        const char *api;
-    } map[] = {
-        {"enabled", "enabled"},   {"pending", "pending"},     {"applying", "pending"},
-        {"waiting", "pending"},   {"failed", "failed"},       {"unsupported", "unsupported"},
-        {"excluded", "excluded"}, {"disabling", "disabling"}, {"disabled", "disabled"},
-        {"drifted", "drifted"},
-    };
+    enum login_state st;
 
-    for (size_t i = 0; row_state != NULL && i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(row_state, map[i].row) == 0)
-            return map[i].api;
-    return model_login_state_str(model_login_state(f));
+    if (!login_state_parse(row_state, &st) || st == LOGIN_STATE_NOT_COVERED)
+        return model_login_state_str(model_login_state(f));
+    /* applying and waiting are steps of pending to the API */
+    if (st == LOGIN_STATE_APPLYING || st == LOGIN_STATE_WAITING)
+        st = LOGIN_STATE_PENDING;
+    return login_state_str(st);
 }
 
 /* ---- preflight ---------------------------------------------------------------------------------

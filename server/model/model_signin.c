@@ -380,6 +380,33 @@ struct ca_need {
     bool mfa, compliant, hybrid, block;
 };
 
+/* One policy: its evidence row, and what it asks of her when it is enabled and applies. */
+static void ca_policy(json_t *ev, const json_t *p, const char *uid, struct ca_need *need)
+{
+    const json_t *gc = json_object_get(p, "grantControls");
+    const json_t *bc = json_object_get(gc, "builtInControls");
+    bool groups, mfa, strength, comp, hyb, blk;
+
+    if (!policy_applies(p, uid, &groups) || !json_is_string(json_object_get(p, "state")))
+        return;
+    mfa = has_str(bc, "mfa");
+    strength = json_is_object(json_object_get(gc, "authenticationStrength"));
+    comp = has_str(bc, "compliantDevice");
+    hyb = has_str(bc, "domainJoinedDevice");
+    blk = has_str(bc, "block");
+    json_array_append_new(ev, json_pack("{s:s?, s:s?, s:s, s:b, s:b, s:b, s:b, s:b, s:b}", "id",
+                                        str(p, "id"), "displayName", str(p, "displayName"), "state",
+                                        str(p, "state"), "mfa", mfa, "authenticationStrength",
+                                        strength, "compliantDevice", comp, "domainJoinedDevice",
+                                        hyb, "block", blk, "throughGroupOrRole", groups));
+    if (strcmp(str(p, "state"), "enabled") != 0)
+        return; /* report-only and disabled policies never stop her */
+    need->mfa = need->mfa || mfa || strength;
+    need->compliant = need->compliant || comp;
+    need->hybrid = need->hybrid || hyb;
+    need->block = need->block || blk;
+}
+
 static void ca_check(json_t *checks, const json_t *dir, struct ca_need *need)
 {
     const char *title = "Conditional Access for the Azure Windows VM Sign-In app";
@@ -396,30 +423,7 @@ static void ca_check(json_t *checks, const json_t *dir, struct ca_need *need)
         json_decref(ev);
         return;
     }
-    json_array_foreach(json_object_get(s, "value"), i, p)
-    {
-        const json_t *gc = json_object_get(p, "grantControls");
-        const json_t *bc = json_object_get(gc, "builtInControls");
-        bool groups, mfa, strength, comp, hyb, blk;
-        if (!policy_applies(p, uid, &groups) || !json_is_string(json_object_get(p, "state")))
-            continue;
-        mfa = has_str(bc, "mfa");
-        strength = json_is_object(json_object_get(gc, "authenticationStrength"));
-        comp = has_str(bc, "compliantDevice");
-        hyb = has_str(bc, "domainJoinedDevice");
-        blk = has_str(bc, "block");
-        json_array_append_new(
-            ev, json_pack("{s:s?, s:s?, s:s, s:b, s:b, s:b, s:b, s:b, s:b}", "id", str(p, "id"),
-                          "displayName", str(p, "displayName"), "state", str(p, "state"), "mfa",
-                          mfa, "authenticationStrength", strength, "compliantDevice", comp,
-                          "domainJoinedDevice", hyb, "block", blk, "throughGroupOrRole", groups));
-        if (strcmp(str(p, "state"), "enabled") != 0)
-            continue; /* report-only and disabled policies never stop her */
-        need->mfa = need->mfa || mfa || strength;
-        need->compliant = need->compliant || comp;
-        need->hybrid = need->hybrid || hyb;
-        need->block = need->block || blk;
-    }
+    json_array_foreach(json_object_get(s, "value"), i, p) ca_policy(ev, p, uid, need);
     if (need->block) {
         check(checks, "conditionalAccess", title, "fail", json_pack("{s:o}", "policies", ev),
               "an enabled Conditional Access policy blocks the Azure Windows VM Sign-In app "

@@ -42,7 +42,7 @@ static int64_t backoff(const struct run *r)
 {
     unsigned char b;
 
-    random_bytes(&b, 1);
+    uuid_random_bytes(&b, 1);
     return store_task_backoff_ms(r->task->attempts, BACKOFF_BASE_MS, BACKOFF_CAP_MS, b / 256.0);
 }
 
@@ -104,7 +104,7 @@ static void fail_grant(struct run *r, const char *code, const char *fmt, ...)
     char msg[1536];
     va_list ap;
     struct store_grant_update u = {
-        .state = MODEL_GRANT_FAILED, .error_code = code, .error_message = msg};
+        .state = grant_state_str(GRANT_STATE_FAILED), .error_code = code, .error_message = msg};
     enum err rc;
 
     va_start(ap, fmt);
@@ -468,7 +468,8 @@ static enum err find_cb(const struct azure_role_assignment *ras, size_t n, void 
 
 static void activated(struct run *r, const char *assignment_id, bool adopted)
 {
-    struct store_grant_update u = {.state = MODEL_GRANT_ACTIVE, .assignment_id = assignment_id};
+    struct store_grant_update u = {.state = grant_state_str(GRANT_STATE_ACTIVE),
+                                   .assignment_id = assignment_id};
     enum err rc;
 
     rc = transition(r, &u, adopted ? "loginGrant.adopt" : "loginGrant.activate", "succeeded",
@@ -652,16 +653,17 @@ static void verify_active(struct run *r)
 
 static void step(struct run *r)
 {
-    const char *s = r->g.state;
+    enum grant_state s = GRANT_STATE_FAILED; /* an unknown word: nothing to do */
     bool expired = r->g.expires_at > 0 && r->now >= r->g.expires_at;
 
-    if (strcmp(s, MODEL_GRANT_REVOKING) == 0) {
-        delete_assignment(r, MODEL_GRANT_REVOKED, "loginGrant.revoked");
-    } else if (strcmp(s, MODEL_GRANT_PENDING) != 0 && strcmp(s, MODEL_GRANT_ACTIVE) != 0) {
+    (void)grant_state_parse(r->g.state, &s);
+    if (s == GRANT_STATE_REVOKING) {
+        delete_assignment(r, grant_state_str(GRANT_STATE_REVOKED), "loginGrant.revoked");
+    } else if (s != GRANT_STATE_PENDING && s != GRANT_STATE_ACTIVE) {
         reconcile_done(r->res); /* failed, revoked, expired: nothing to do */
     } else if (expired) {
-        delete_assignment(r, MODEL_GRANT_EXPIRED, "loginGrant.expire");
-    } else if (strcmp(s, MODEL_GRANT_ACTIVE) == 0) {
+        delete_assignment(r, grant_state_str(GRANT_STATE_EXPIRED), "loginGrant.expire");
+    } else if (s == GRANT_STATE_ACTIVE) {
         verify_active(r);
     } else if (r->g.principal_id[0] == '\0') {
         (void)resolve_upn(r);

@@ -303,7 +303,7 @@ static void fail_grant_of(struct sweep *s, const struct item *it)
     struct store_grant g = {0};
     struct err_detail d = {{0}, {0}};
     struct store_grant_update u = {
-        .state = MODEL_GRANT_FAILED,
+        .state = grant_state_str(GRANT_STATE_FAILED),
         .error_code = "principal_deleted",
         .error_message = "the principal was deleted from the directory; a sweep removed its "
                          "assignment"};
@@ -311,14 +311,14 @@ static void fail_grant_of(struct sweep *s, const struct item *it)
 
     if (rc == ERR_OK)
         rc = store_grant_get(st, it->grant_id, &g, &d);
-    if (rc == ERR_OK &&
-        (strcmp(g.state, MODEL_GRANT_ACTIVE) == 0 || strcmp(g.state, MODEL_GRANT_PENDING) == 0)) {
+    if (rc == ERR_OK && (grant_state_is(g.state, GRANT_STATE_ACTIVE) ||
+                         grant_state_is(g.state, GRANT_STATE_PENDING))) {
         rc = store_grant_update(st, g.id, g.generation, &u, clock_now_ms(), &d);
         if (rc == ERR_OK)
             rc = reconcile_audit(s->env, "loginGrant.fail", g.scope, "failed",
                                  json_pack("{s:s, s:s, s:s, s:s}", "grantId", g.id, "state",
-                                           MODEL_GRANT_FAILED, "code", u.error_code, "task",
-                                           s->task->key),
+                                           grant_state_str(GRANT_STATE_FAILED), "code",
+                                           u.error_code, "task", s->task->key),
                                  &d);
     }
     if (rc == ERR_OK)
@@ -433,7 +433,9 @@ static bool read_payload(struct sweep *s)
 static void finish_operation(struct sweep *s, size_t failed, int64_t now)
 {
     char *text = report(s);
-    const char *status = s->fail_code[0] ? "Failed" : failed ? "PartiallySucceeded" : "Succeeded";
+    const char *status = operation_status_str(s->fail_code[0] ? OPERATION_STATUS_FAILED
+                                              : failed        ? OPERATION_STATUS_PARTIALLY_SUCCEEDED
+                                                              : OPERATION_STATUS_SUCCEEDED);
     struct err_detail d = {{0}, {0}};
 
     if (store_operation_update(s->env->store, s->task->key, status, text,
@@ -473,8 +475,9 @@ void reconcile_grant_sweep(const struct reconcile_env *env, const struct store_t
         reconcile_again(res, 60000, "Azure is not configured");
         return;
     }
-    if (!s.policy_only && store_operation_update(env->store, task->key, "Running", NULL, NULL, NULL,
-                                                 clock_now_ms(), NULL) != ERR_OK)
+    if (!s.policy_only && store_operation_update(env->store, task->key,
+                                                 operation_status_str(OPERATION_STATUS_RUNNING),
+                                                 NULL, NULL, NULL, clock_now_ms(), NULL) != ERR_OK)
         log_warn("sweep_record_failed", "sweep=%s", task->key);
     judged = read_assignments(&s) == ERR_OK && (s.policy_only || judge_orphans(&s));
     if (judged) {

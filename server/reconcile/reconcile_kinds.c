@@ -1,13 +1,12 @@
-/* reconcile_kinds.c: the one table of task kinds the daemon runs, like the route table. */
+/* reconcile_kinds.c: the one table of task kinds the daemon runs, like the route table: a
+ * handler per enum task_kind, named by the kind's stored spelling (model_states.c). */
+#include "vmlogind/model_states.h"
 #include "vmlogind/reconcile.h"
 #include "vmlogind/reconcile_grant.h"
-#include "vmlogind/model_permissions.h"
 #include "vmlogind/reconcile_login.h"
 #include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/reconcile_signin.h"
 #include "vmlogind/reconcile_vm_diag.h"
-#include "vmlogind/model_onvm.h"
-#include "vmlogind/model_signin.h"
 #include "vmlogind/reconcile_sync.h"
 
 /* "noop": converges at once; lets tests and operators prove the loop is alive. */
@@ -19,17 +18,23 @@ static void noop(const struct reconcile_env *env, const struct store_task *task,
     reconcile_done(res);
 }
 
-const struct reconcile_kind reconcile_kinds[] = {
-    {.kind = "noop", .fn = noop},
-    {.kind = "grant", .fn = reconcile_grant},
-    {.kind = "grant_sweep", .fn = reconcile_grant_sweep},
-    {.kind = RECONCILE_SYNC_KIND, .fn = reconcile_sync},
-    {.kind = RECONCILE_KIND_SCOPE_LOGIN, .fn = reconcile_login_scope},
-    {.kind = RECONCILE_KIND_VM_LOGIN, .fn = reconcile_login_vm},
-    {.kind = RECONCILE_KIND_LOGIN_PREFLIGHT, .fn = reconcile_login_preflight},
-    {.kind = MODEL_PERM_TASK_KIND, .fn = reconcile_permissions},
-    {.kind = MODEL_SIGNIN_TASK_KIND, .fn = reconcile_signin},
-    {.kind = MODEL_ONVM_TASK_KIND, .fn = reconcile_vm_diagnostics},
+static const reconcile_fn handlers[TASK_KIND_COUNT] = {
+    [TASK_KIND_NOOP] = noop,
+    [TASK_KIND_GRANT] = reconcile_grant,
+    [TASK_KIND_GRANT_SWEEP] = reconcile_grant_sweep,
+    [TASK_KIND_SYNC] = reconcile_sync,
+    [TASK_KIND_SCOPE_LOGIN] = reconcile_login_scope,
+    [TASK_KIND_VM_LOGIN] = reconcile_login_vm,
+    [TASK_KIND_LOGIN_PREFLIGHT] = reconcile_login_preflight,
+    [TASK_KIND_PERMISSIONS] = reconcile_permissions,
+    [TASK_KIND_SIGNIN_FACTS] = reconcile_signin,
+    [TASK_KIND_VM_DIAGNOSTICS] = reconcile_vm_diagnostics,
 };
 
-const size_t reconcile_kinds_count = sizeof(reconcile_kinds) / sizeof(reconcile_kinds[0]);
+size_t reconcile_kinds_init(struct reconcile_kind out[TASK_KIND_COUNT])
+{
+    for (int k = 0; k < TASK_KIND_COUNT; k++)
+        out[k] =
+            (struct reconcile_kind){.kind = task_kind_str((enum task_kind)k), .fn = handlers[k]};
+    return TASK_KIND_COUNT;
+}

@@ -149,7 +149,8 @@ static void look_diagnose(const struct reconcile_env *env, const struct azure_er
     const struct azure_status *st = NULL;
     struct model_failure f = {.cloud = cloud_name(env)};
 
-    if (l->aad == NULL || !ieq(l->aad->provisioning_state, "Failed"))
+    if (l->aad == NULL ||
+        !model_provisioning_is(l->aad->provisioning_state, OPERATION_STATUS_FAILED))
         return;
     for (size_t i = 0; i < l->aad->n_statuses && st == NULL; i++)
         if (ieq(l->aad->statuses[i].level, "Error"))
@@ -220,8 +221,9 @@ static enum err look_at(const struct reconcile_env *env, const char *vm_id, enum
 
 static bool op_terminal(const char *status)
 {
-    return ieq(status, "Succeeded") || ieq(status, "Failed") || ieq(status, "PartiallySucceeded") ||
-           ieq(status, "Canceled");
+    enum operation_status s;
+
+    return operation_status_parse(status, &s) && operation_status_is_terminal(s);
 }
 
 /* Recomputes the operation's status from its items (inside the caller's transaction). */
@@ -238,7 +240,7 @@ static enum err rollup(struct store *st, const char *op_id, int64_t now, struct 
 
     if (rc != ERR_OK)
         return rc == ERR_NOT_FOUND ? ERR_OK : rc;
-    if (ieq(op.status, "NotStarted") || op_terminal(op.status))
+    if (operation_status_is(op.status, OPERATION_STATUS_NOT_STARTED) || op_terminal(op.status))
         goto out;
     rc = store_operation_items_list(st, op_id, &items, &n, d);
     if (rc != ERR_OK)
@@ -246,7 +248,7 @@ static enum err rollup(struct store *st, const char *op_id, int64_t now, struct 
     sts = xcalloc(n + 1, sizeof(*sts));
     for (size_t i = 0; i < n; i++) {
         sts[i] = items[i].status;
-        if (ieq(items[i].status, "Failed") && code == NULL) {
+        if (operation_status_is(items[i].status, OPERATION_STATUS_FAILED) && code == NULL) {
             code = items[i].error_code;
             msg = items[i].error_message;
         }
@@ -368,8 +370,8 @@ static void make_fingerprint(struct vm_run *r)
 
 static bool prior_was_enabled(const struct vm_run *r)
 {
-    return r->has_prior && r->prior.state != NULL &&
-           (strcmp(r->prior.state, "enabled") == 0 || strcmp(r->prior.state, "drifted") == 0);
+    return r->has_prior && (login_state_is(r->prior.state, LOGIN_STATE_ENABLED) ||
+                            login_state_is(r->prior.state, LOGIN_STATE_DRIFTED));
 }
 
 /* The Graph lookups matter before the first change; a VM on its way or enabled passed them. */
@@ -377,9 +379,9 @@ static enum graph_look wants_graph(const struct vm_run *r)
 {
     const char *st = r->has_prior ? r->prior.state : NULL;
 
-    if (!r->has_setting || strcmp(r->setting.desired, "enabled") != 0)
+    if (!r->has_setting || !login_state_is(r->setting.desired, LOGIN_STATE_ENABLED))
         return GRAPH_NONE;
-    if (st != NULL && (strcmp(st, "applying") == 0 || strcmp(st, "enabled") == 0) &&
+    if ((login_state_is(st, LOGIN_STATE_APPLYING) || login_state_is(st, LOGIN_STATE_ENABLED)) &&
         r->prior.cause_code == NULL)
         return GRAPH_NONE;
     return r->spec.mode == MODEL_LOGIN_ENFORCE ? GRAPH_LOOK_AND_CREATE : GRAPH_LOOK;
@@ -389,15 +391,16 @@ static void plan_inputs(struct vm_run *r, struct login_plan_in *in)
 {
     const struct look *l = &r->look;
     const char *ps = l->vm.provisioning_state;
-    bool prior_failed = r->has_prior && r->prior.state && strcmp(r->prior.state, "failed") == 0;
+    bool prior_failed = r->has_prior && login_state_is(r->prior.state, LOGIN_STATE_FAILED);
     struct model_diagnosis pd = {0};
 
     if (prior_failed)
         model_diagnose_cause(r->prior.cause_code, cloud_name(r->env), &pd);
     *in = (struct login_plan_in){
-        .desired = !r->has_setting                              ? LOGIN_DESIRED_NONE
-                   : strcmp(r->setting.desired, "enabled") == 0 ? LOGIN_DESIRED_ENABLED
-                                                                : LOGIN_DESIRED_DISABLED,
+        .desired = !r->has_setting ? LOGIN_DESIRED_NONE
+                   : login_state_is(r->setting.desired, LOGIN_STATE_ENABLED)
+                       ? LOGIN_DESIRED_ENABLED
+                       : LOGIN_DESIRED_DISABLED,
         .mode = r->spec.mode,
         .explicit_vm = r->has_setting && strcmp(r->setting.scope_kind, "vm") == 0,
         .os = l->os.support,
@@ -525,9 +528,9 @@ static bool held_refusal(struct vm_run *r, const char *step, const struct azure_
     model_denial_add_ids(&dn, ae->client_request_id, ae->request_id);
     call_ids(r, ae);
     f.action = LOGIN_ACT_FAIL;
-    f.state = "failed";
+    f.state = login_state_str(LOGIN_STATE_FAILED);
     f.step = step;
-    f.item_status = "Failed";
+    f.item_status = operation_status_str(OPERATION_STATUS_FAILED);
     snprintf(f.cause, sizeof(f.cause), "%s", dn.cause);
     r->denial_msg = dn.message;
     if (strcmp(dn.cause, MODEL_CAUSE_AUTHORIZATION) == 0 &&
@@ -604,7 +607,7 @@ static void apply_change(struct vm_run *r, const struct login_plan_out *p,
     }
     if (rc != ERR_OK) {
         if (!held_refusal(r, p->step, &ae, res))
-            arm_error_again(r, res, &ae, login_action_str(p->action));
+            arm_error_again(r, res, &ae, reconcile_login_action_str(p->action));
         goto out;
     }
     if (!skipped)
@@ -640,12 +643,15 @@ static void apply(struct vm_run *r, const struct login_plan_out *p, struct recon
         apply_change(r, p, res);
         return;
     }
-    if (strcmp(p->state, "enabled") == 0 || strcmp(p->state, "disabled") == 0)
+    if (login_state_is(p->state, LOGIN_STATE_ENABLED) ||
+        login_state_is(p->state, LOGIN_STATE_DISABLED))
         failures = 0;
     if (p->action == LOGIN_ACT_NONE && r->has_prior && r->prior.state &&
         strcmp(r->prior.state, p->state) != 0 &&
-        (strcmp(p->state, "enabled") == 0 || strcmp(p->state, "disabled") == 0)) {
-        action = strcmp(p->state, "enabled") == 0 ? "entraLogin.enabled" : "entraLogin.disabled";
+        (login_state_is(p->state, LOGIN_STATE_ENABLED) ||
+         login_state_is(p->state, LOGIN_STATE_DISABLED))) {
+        action = login_state_is(p->state, LOGIN_STATE_ENABLED) ? "entraLogin.enabled"
+                                                               : "entraLogin.disabled";
         outcome = "succeeded";
     } else if (p->action == LOGIN_ACT_FAIL &&
                !(r->has_prior && r->prior.state && strcmp(r->prior.state, p->state) == 0 &&
@@ -653,7 +659,7 @@ static void apply(struct vm_run *r, const struct login_plan_out *p, struct recon
         action = "entraLogin.failed";
         outcome = "failed";
     } else if (p->action == LOGIN_ACT_REPORT &&
-               !(r->has_prior && r->prior.state && strcmp(r->prior.state, "drifted") == 0)) {
+               !(r->has_prior && login_state_is(r->prior.state, LOGIN_STATE_DRIFTED))) {
         action = "entraLogin.drift";
         outcome = "failed";
     }
@@ -707,8 +713,8 @@ static void vm_gone(struct vm_run *r, struct reconcile_result *res)
     int64_t now = clock_now_ms();
 
     if (r->op_id != NULL && store_tx_begin(st, &d) == ERR_OK) {
-        if (item_set(st, r->op_id, r->scope.arm, "Failed", "", "vm_not_found",
-                     "the VM does not exist in Azure", NULL, now, &d) != ERR_OK ||
+        if (item_set(st, r->op_id, r->scope.arm, operation_status_str(OPERATION_STATUS_FAILED), "",
+                     "vm_not_found", "the VM does not exist in Azure", NULL, now, &d) != ERR_OK ||
             store_tx_commit(st, &d) != ERR_OK)
             store_tx_rollback(st);
     }
@@ -778,7 +784,7 @@ void reconcile_login_vm(const struct reconcile_env *env, const struct store_task
     in.excluded = vm_excluded(&r);
     reconcile_login_plan(&in, &out);
     log_debug("login_plan", "vm=%s action=%s state=%s step=%s cause=%s", r.scope.arm,
-              login_action_str(out.action), out.state, out.step, out.cause);
+              reconcile_login_action_str(out.action), out.state, out.step, out.cause);
     apply(&r, &out, res);
 out:
     vm_run_cleanup(&r);
@@ -843,7 +849,7 @@ static bool needs_look(struct store *st, const struct store_vm_login_view *v)
 
     if (l == NULL || l->state == NULL)
         return true;
-    if (strcmp(l->state, "enabled") == 0) {
+    if (login_state_is(l->state, LOGIN_STATE_ENABLED)) {
         bool found = false;
         if (store_extensions_of_vm(st, v->vm->id, &ex, &n, NULL) != ERR_OK)
             return true;
@@ -851,15 +857,17 @@ static bool needs_look(struct store *st, const struct store_vm_login_view *v)
             if (!model_is_aadlogin_extension(ex[i].publisher, ex[i].type))
                 continue;
             found = true;
-            drift = !ieq(ex[i].provisioning_state, "Succeeded") &&
+            drift = !model_provisioning_is(ex[i].provisioning_state, OPERATION_STATUS_SUCCEEDED) &&
                     !ieq(ex[i].provisioning_state, "Creating") &&
                     !ieq(ex[i].provisioning_state, "Updating");
         }
         store_extension_list_free(ex, n);
         return drift || !found;
     }
-    if (strcmp(l->state, "unsupported") == 0 || strcmp(l->state, "excluded") == 0 ||
-        strcmp(l->state, "not_covered") == 0 || strcmp(l->state, "disabled") == 0)
+    if (login_state_is(l->state, LOGIN_STATE_UNSUPPORTED) ||
+        login_state_is(l->state, LOGIN_STATE_EXCLUDED) ||
+        login_state_is(l->state, LOGIN_STATE_NOT_COVERED) ||
+        login_state_is(l->state, LOGIN_STATE_DISABLED))
         return v->vm->changed_at > l->updated_at;
     return true;
 }
@@ -898,7 +906,8 @@ static enum err on_vm(const struct store_vm_login_view *v, void *arg)
             return rc;
     }
     s->vms++;
-    return store_task_upsert(st, RECONCILE_KIND_VM_LOGIN, vs.key, now, s->payload, now, &d);
+    return store_task_upsert(st, task_kind_str(TASK_KIND_VM_LOGIN), vs.key, now, s->payload, now,
+                             &d);
 }
 
 /* A scope is expanded from the inventory: it must be at least as fresh as the request, or VMs
@@ -940,7 +949,7 @@ void reconcile_login_scope(const struct reconcile_env *env, const struct store_t
     }
     if (set.operation_id != NULL &&
         store_operation_get(st, set.operation_id, &op, NULL) == ERR_OK &&
-        ieq(op.status, "NotStarted"))
+        operation_status_is(op.status, OPERATION_STATUS_NOT_STARTED))
         first = true;
     s.setting = &set;
     if (first && sc.kind != MODEL_SCOPE_VM && !inventory_ready(env, set.updated_at)) {
@@ -960,8 +969,8 @@ void reconcile_login_scope(const struct reconcile_env *env, const struct store_t
             s.vms = 1;
             rc = store_operation_item_add(st, s.op_id, sc.arm, now, &d);
             if (rc == ERR_OK)
-                rc =
-                    store_task_upsert(st, RECONCILE_KIND_VM_LOGIN, sc.key, now, s.payload, now, &d);
+                rc = store_task_upsert(st, task_kind_str(TASK_KIND_VM_LOGIN), sc.key, now,
+                                       s.payload, now, &d);
         } else {
             rc = store_vm_login_scan(st, sc.subscription,
                                      sc.kind != MODEL_SCOPE_SUBSCRIPTION ? sc.resource_group : NULL,
@@ -971,8 +980,9 @@ void reconcile_login_scope(const struct reconcile_env *env, const struct store_t
             char steps[160];
             snprintf(steps, sizeof(steps),
                      "[{\"name\":\"expand\",\"status\":\"Succeeded\",\"vms\":%zu}]", s.vms);
-            rc =
-                store_operation_update(st, set.operation_id, "Running", steps, NULL, NULL, now, &d);
+            rc = store_operation_update(st, set.operation_id,
+                                        operation_status_str(OPERATION_STATUS_RUNNING), steps, NULL,
+                                        NULL, now, &d);
             if (rc == ERR_OK)
                 rc = rollup(st, set.operation_id, now, &d);
         }
@@ -985,7 +995,7 @@ void reconcile_login_scope(const struct reconcile_env *env, const struct store_t
         reconcile_again(res, 0, "expanding %s: %s", set.scope, d.msg);
         goto out;
     }
-    if (strcmp(set.desired, "enabled") == 0)
+    if (login_state_is(set.desired, LOGIN_STATE_ENABLED))
         reconcile_again(res, recheck_ms(env), "%s", "");
     else
         reconcile_done(res);

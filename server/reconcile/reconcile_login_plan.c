@@ -20,13 +20,13 @@ static bool ext_transitional(const char *s)
     return ieq(s, "Creating") || ieq(s, "Updating") || ieq(s, "Deleting");
 }
 
-static void set(struct login_plan_out *o, enum login_action a, const char *state, const char *step,
-                const char *item)
+static void set(struct login_plan_out *o, enum login_action a, enum login_state state,
+                const char *step, enum operation_status item)
 {
     o->action = a;
-    o->state = state;
+    o->state = login_state_str(state);
     o->step = step;
-    o->item_status = item;
+    o->item_status = operation_status_str(item);
 }
 
 static void cause(struct login_plan_out *o, const char *c)
@@ -37,30 +37,30 @@ static void cause(struct login_plan_out *o, const char *c)
 static void plan_disable(const struct login_plan_in *in, struct login_plan_out *o)
 {
     if (!in->has_ext) {
-        set(o, LOGIN_ACT_NONE, "disabled", "", "Succeeded");
+        set(o, LOGIN_ACT_NONE, LOGIN_STATE_DISABLED, "", OPERATION_STATUS_SUCCEEDED);
         return;
     }
     if (ieq(in->ext_state, "Deleting")) {
-        set(o, LOGIN_ACT_WAIT, "disabling", "uninstall", "Running");
+        set(o, LOGIN_ACT_WAIT, LOGIN_STATE_DISABLING, "uninstall", OPERATION_STATUS_RUNNING);
         return;
     }
     if (!in->running) {
-        set(o, LOGIN_ACT_WAIT, "disabling", "waitForStart", "Running");
+        set(o, LOGIN_ACT_WAIT, LOGIN_STATE_DISABLING, "waitForStart", OPERATION_STATUS_RUNNING);
         snprintf(o->note, sizeof(o->note),
                  "the VM is not running: the extension is removed once it starts");
         return;
     }
     if (in->vm_busy) {
-        set(o, LOGIN_ACT_WAIT, "disabling", "waitForVm", "Running");
+        set(o, LOGIN_ACT_WAIT, LOGIN_STATE_DISABLING, "waitForVm", OPERATION_STATUS_RUNNING);
         return;
     }
-    set(o, LOGIN_ACT_DELETE_EXT, "disabling", "uninstall", "Running");
+    set(o, LOGIN_ACT_DELETE_EXT, LOGIN_STATE_DISABLING, "uninstall", OPERATION_STATUS_RUNNING);
 }
 
 static void plan_audit(const struct login_plan_in *in, struct login_plan_out *o)
 {
-    set(o, LOGIN_ACT_REPORT, "drifted", "audit", "Skipped");
-    if (in->has_ext && ieq(in->ext_state, "Failed"))
+    set(o, LOGIN_ACT_REPORT, LOGIN_STATE_DRIFTED, "audit", OPERATION_STATUS_SKIPPED);
+    if (in->has_ext && model_provisioning_is(in->ext_state, OPERATION_STATUS_FAILED))
         snprintf(o->note, sizeof(o->note), "audit: AADLoginForWindows is in a failed state");
     else if (!in->has_ext)
         snprintf(o->note, sizeof(o->note), "audit: AADLoginForWindows is not installed");
@@ -80,11 +80,12 @@ static void plan_failed_ext(const struct login_plan_in *in, struct login_plan_ou
     o->count_failure = true;
     cause(o, dg ? dg->cause : "unknown");
     if (!retryable || in->failures + 1 >= in->max_failures) {
-        set(o, LOGIN_ACT_DELETE_EXT, "failed", "removeFailedExtension", "Running");
+        set(o, LOGIN_ACT_DELETE_EXT, LOGIN_STATE_FAILED, "removeFailedExtension",
+            OPERATION_STATUS_RUNNING);
         o->then_fail = true;
         return;
     }
-    set(o, LOGIN_ACT_PUT_EXT, "applying", "extension", "Running");
+    set(o, LOGIN_ACT_PUT_EXT, LOGIN_STATE_APPLYING, "extension", OPERATION_STATUS_RUNNING);
     o->force_update = true;
 }
 
@@ -101,13 +102,14 @@ static bool ext_ok(const struct login_plan_in *in)
 {
     const char *want = in->want_version && in->want_version[0] ? in->want_version : "1.0";
 
-    return in->has_ext && ieq(in->ext_state, "Succeeded") && in->has_system_identity &&
+    return in->has_ext && model_provisioning_is(in->ext_state, OPERATION_STATUS_SUCCEEDED) &&
+           in->has_system_identity &&
            (in->ext_version == NULL || model_version_cmp(in->ext_version, want) >= 0);
 }
 
 static bool plan_blockers(const struct login_plan_in *in, struct login_plan_out *o)
 {
-    bool failed_ext = in->has_ext && ieq(in->ext_state, "Failed");
+    bool failed_ext = in->has_ext && model_provisioning_is(in->ext_state, OPERATION_STATUS_FAILED);
     bool stuck = in->prior_failed && in->facts_unchanged &&
                  (!in->prior_retryable || in->failures >= in->max_failures);
     /* A re-PUT can clear a failed extension, but not a refusal a person must lift (a lock, a
@@ -115,21 +117,37 @@ static bool plan_blockers(const struct login_plan_in *in, struct login_plan_out 
     bool denied = in->prior_failed && model_denial_cause(in->prior_cause);
 
     if (stuck && (!failed_ext || denied)) {
-        set(o, LOGIN_ACT_FAIL, "failed", "held", "Failed");
+        set(o, LOGIN_ACT_FAIL, LOGIN_STATE_FAILED, "held", OPERATION_STATUS_FAILED);
         cause(o, in->prior_cause);
         return true;
     }
     if (in->domain_joined) {
-        set(o, LOGIN_ACT_FAIL, "failed", "preflight", "Failed");
+        set(o, LOGIN_ACT_FAIL, LOGIN_STATE_FAILED, "preflight", OPERATION_STATUS_FAILED);
         cause(o, MODEL_CAUSE_DOMAIN_JOINED);
         return true;
     }
     if (in->device_duplicate == MODEL_TRI_YES && !in->was_enabled && !failed_ext) {
-        set(o, LOGIN_ACT_FAIL, "failed", "preflight", "Failed");
+        set(o, LOGIN_ACT_FAIL, LOGIN_STATE_FAILED, "preflight", OPERATION_STATUS_FAILED);
         cause(o, MODEL_CAUSE_HOSTNAME_DUPLICATE);
         return true;
     }
     return false;
+}
+
+/* The OS can't run the extension: a failure at VM scope, a skip at a wider one; a failed
+ * extension left on the VM blocks every other operation on it, so it is removed first. */
+static void plan_unsupported(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    cause(o, MODEL_CAUSE_PREFLIGHT_OS);
+    if (in->has_ext && model_provisioning_is(in->ext_state, OPERATION_STATUS_FAILED) &&
+        in->mode == MODEL_LOGIN_ENFORCE && in->running && !in->vm_busy) {
+        set(o, LOGIN_ACT_DELETE_EXT, LOGIN_STATE_UNSUPPORTED, "removeFailedExtension",
+            OPERATION_STATUS_RUNNING);
+        o->then_fail = true;
+        return;
+    }
+    set(o, LOGIN_ACT_FAIL, LOGIN_STATE_UNSUPPORTED, "preflight",
+        in->explicit_vm ? OPERATION_STATUS_FAILED : OPERATION_STATUS_SKIPPED);
 }
 
 void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out *o)
@@ -137,7 +155,7 @@ void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out 
     *o = (struct login_plan_out){0};
     pick_version(in, o);
     if (in->desired == LOGIN_DESIRED_NONE) {
-        set(o, LOGIN_ACT_NONE, "not_covered", "", "Skipped");
+        set(o, LOGIN_ACT_NONE, LOGIN_STATE_NOT_COVERED, "", OPERATION_STATUS_SKIPPED);
         return;
     }
     if (in->desired == LOGIN_DESIRED_DISABLED) {
@@ -145,24 +163,15 @@ void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out 
         return;
     }
     if (in->excluded) {
-        set(o, LOGIN_ACT_NONE, "excluded", "", "Skipped");
+        set(o, LOGIN_ACT_NONE, LOGIN_STATE_EXCLUDED, "", OPERATION_STATUS_SKIPPED);
         return;
     }
     if (in->os == MODEL_OS_UNSUPPORTED) {
-        if (in->has_ext && ieq(in->ext_state, "Failed") && in->mode == MODEL_LOGIN_ENFORCE &&
-            in->running && !in->vm_busy) {
-            /* a failed extension blocks every other operation on the VM: remove it */
-            set(o, LOGIN_ACT_DELETE_EXT, "unsupported", "removeFailedExtension", "Running");
-            o->then_fail = true;
-            cause(o, MODEL_CAUSE_PREFLIGHT_OS);
-            return;
-        }
-        set(o, LOGIN_ACT_FAIL, "unsupported", "preflight", in->explicit_vm ? "Failed" : "Skipped");
-        cause(o, MODEL_CAUSE_PREFLIGHT_OS);
+        plan_unsupported(in, o);
         return;
     }
     if (ext_ok(in)) {
-        set(o, LOGIN_ACT_NONE, "enabled", "", "Succeeded");
+        set(o, LOGIN_ACT_NONE, LOGIN_STATE_ENABLED, "", OPERATION_STATUS_SUCCEEDED);
         return;
     }
     if (in->mode == MODEL_LOGIN_AUDIT) {
@@ -170,30 +179,30 @@ void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out 
         return;
     }
     if (!in->running) {
-        set(o, LOGIN_ACT_WAIT, "pending", "waitForStart", "Running");
+        set(o, LOGIN_ACT_WAIT, LOGIN_STATE_PENDING, "waitForStart", OPERATION_STATUS_RUNNING);
         snprintf(o->note, sizeof(o->note),
                  "the VM is not running: vmlogind continues when it starts");
         return;
     }
     if (in->vm_busy || (in->has_ext && ext_transitional(in->ext_state))) {
-        set(o, LOGIN_ACT_WAIT, "pending", "waitForVm", "Running");
+        set(o, LOGIN_ACT_WAIT, LOGIN_STATE_PENDING, "waitForVm", OPERATION_STATUS_RUNNING);
         snprintf(o->note, sizeof(o->note), "another operation is running on the VM");
         return;
     }
     if (plan_blockers(in, o))
         return;
-    if (in->has_ext && ieq(in->ext_state, "Failed")) {
+    if (in->has_ext && model_provisioning_is(in->ext_state, OPERATION_STATUS_FAILED)) {
         plan_failed_ext(in, o);
         return;
     }
     if (!in->has_system_identity) {
-        set(o, LOGIN_ACT_IDENTITY, "applying", "identity", "Running");
+        set(o, LOGIN_ACT_IDENTITY, LOGIN_STATE_APPLYING, "identity", OPERATION_STATUS_RUNNING);
         return;
     }
-    set(o, LOGIN_ACT_PUT_EXT, "applying", "extension", "Running");
+    set(o, LOGIN_ACT_PUT_EXT, LOGIN_STATE_APPLYING, "extension", OPERATION_STATUS_RUNNING);
 }
 
-const char *login_action_str(enum login_action a)
+const char *reconcile_login_action_str(enum login_action a)
 {
     static const char *const names[] = {"none",     "wait",         "report",         "fail",
                                         "identity", "putExtension", "deleteExtension"};
@@ -203,16 +212,20 @@ const char *login_action_str(enum login_action a)
 const char *reconcile_login_rollup(const char *const *st, size_t n)
 {
     size_t ok = 0, failed = 0;
+    enum operation_status s;
 
     for (size_t i = 0; i < n; i++) {
-        if (ieq(st[i], "NotStarted") || ieq(st[i], "Running"))
-            return "Running";
-        if (ieq(st[i], "Succeeded") || ieq(st[i], "Skipped"))
+        if (!operation_status_parse(st[i], &s))
+            s = OPERATION_STATUS_FAILED; /* an unknown word counts as a failure, as before */
+        if (s == OPERATION_STATUS_NOT_STARTED || s == OPERATION_STATUS_RUNNING)
+            return operation_status_str(OPERATION_STATUS_RUNNING);
+        if (s == OPERATION_STATUS_SUCCEEDED || s == OPERATION_STATUS_SKIPPED)
             ok++;
         else
             failed++;
     }
     if (failed == 0)
-        return "Succeeded";
-    return ok == 0 ? "Failed" : "PartiallySucceeded";
+        return operation_status_str(OPERATION_STATUS_SUCCEEDED);
+    return operation_status_str(ok == 0 ? OPERATION_STATUS_FAILED
+                                        : OPERATION_STATUS_PARTIALLY_SUCCEEDED);
 }

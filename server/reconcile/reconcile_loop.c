@@ -161,7 +161,7 @@ static void record(struct worker *w, const struct store_task *t, struct reconcil
         double jitter;
         int64_t delay = res->delay_ms;
         unsigned char rb;
-        random_bytes(&rb, 1);
+        uuid_random_bytes(&rb, 1);
         jitter = rb / 256.0;
         if (delay <= 0)
             delay = store_task_backoff_ms(t->attempts, 1000, cap, jitter);

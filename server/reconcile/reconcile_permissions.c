@@ -13,6 +13,7 @@
 #include "vmlogind/jose.h"
 #include "vmlogind/log.h"
 #include "vmlogind/model_permissions.h"
+#include "vmlogind/model_states.h"
 #include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/xalloc.h"
 
@@ -261,6 +262,6 @@ out:
 
 enum err reconcile_permissions_schedule(struct store *st, int64_t due_ms, struct err_detail *d)
 {
-    return store_task_upsert(st, MODEL_PERM_TASK_KIND, MODEL_PERM_SUBJECT, due_ms, NULL,
-                             clock_now_ms(), d);
+    return store_task_upsert(st, task_kind_str(TASK_KIND_PERMISSIONS), MODEL_PERM_SUBJECT, due_ms,
+                             NULL, clock_now_ms(), d);
 }

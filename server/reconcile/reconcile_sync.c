@@ -22,6 +22,7 @@
 #include "vmlogind/azure_graph.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
+#include "vmlogind/model_states.h"
 #include "vmlogind/reconcile_login.h"
 #include "vmlogind/reconcile_sync.h"
 #include "vmlogind/store_login.h"
@@ -971,7 +972,7 @@ static void run_pass(struct sync *s)
 static void record_metrics(const struct sync *s, int64_t duration_ms)
 {
     atomic_fetch_add(&m_runs, 1);
-    if (strcmp(s->run.state, "succeeded") != 0)
+    if (!sync_state_is(s->run.state, SYNC_STATE_SUCCEEDED))
         atomic_fetch_add(&m_failed_runs, 1);
     else
         atomic_store(&m_last_success_ms, s->run.finished_at);
@@ -999,8 +1000,8 @@ static void cover_changes(const struct reconcile_env *env, const struct sync *s)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (store_task_upsert(env->store, RECONCILE_KIND_SCOPE_LOGIN, list[i].scope_key, now, NULL,
-                              now, &d) != ERR_OK)
+        if (store_task_upsert(env->store, task_kind_str(TASK_KIND_SCOPE_LOGIN), list[i].scope_key,
+                              now, NULL, now, &d) != ERR_OK)
             log_warn("sync_cover_failed", "scope=%s error=\"%s\"", list[i].scope_key, d.msg);
     store_login_setting_list_free(list, n);
     if (n > 0)
@@ -1056,10 +1057,10 @@ void reconcile_sync(const struct reconcile_env *env, const struct store_task *ta
     run_pass(&s);
     s.run.finished_at = clock_now_ms();
     (void)snprintf(s.run.state, sizeof(s.run.state), "%s",
-                   s.stopped            ? "failed"
-                   : s.run.errors == 0  ? "succeeded"
-                   : s.run.vms_seen > 0 ? "partial"
-                                        : "failed");
+                   sync_state_str(s.stopped            ? SYNC_STATE_FAILED
+                                  : s.run.errors == 0  ? SYNC_STATE_SUCCEEDED
+                                  : s.run.vms_seen > 0 ? SYNC_STATE_PARTIAL
+                                                       : SYNC_STATE_FAILED));
     if (s.stopped)
         (void)snprintf(s.run.last_error, sizeof(s.run.last_error), "interrupted");
     save_run(&s);
@@ -1087,7 +1088,7 @@ void reconcile_sync(const struct reconcile_env *env, const struct store_task *ta
 
 enum err reconcile_sync_schedule(struct store *st, int64_t now, struct err_detail *d)
 {
-    return store_task_upsert(st, RECONCILE_SYNC_KIND, RECONCILE_SYNC_KEY, now, NULL, now, d);
+    return store_task_upsert(st, task_kind_str(TASK_KIND_SYNC), TASK_KEY_SYNC, now, NULL, now, d);
 }
 
 enum err reconcile_sync_metrics(struct buf *out)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "vmlogind/model_states.h"
 
 #define STORE_SYNC_CACHE_KIB "12288" /* 12 MiB */
 
@@ -98,7 +99,7 @@ enum err store_sync_run_start(struct store *st, struct store_sync_run *r, struct
     if (e != ERR_OK)
         return e;
     r->id = sqlite3_last_insert_rowid(c->db);
-    (void)snprintf(r->state, sizeof(r->state), "running");
+    (void)snprintf(r->state, sizeof(r->state), "%s", sync_state_str(SYNC_STATE_RUNNING));
     e = store_stmt(st, SQL_PRUNE, &s, d);
     if (e == ERR_OK) {
         bind_int64(s, ":id", r->id);

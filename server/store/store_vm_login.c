@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "store/store_int.h"
+#include "vmlogind/model_states.h"
 #include "vmlogind/store_login.h"
 
 #define VL_COLUMNS                                                                                 \
@@ -107,7 +108,7 @@ enum err store_vm_login_put(struct store *st, const struct store_vm_login *l, in
         return e;
     bind_text(s, ":vm", l->vm_key);
     bind_text(s, ":setting", l->setting_key);
-    bind_text_or(s, ":state", l->state, "not_covered");
+    bind_text_or(s, ":state", l->state, login_state_str(LOGIN_STATE_NOT_COVERED));
     bind_text(s, ":step", l->step);
     bind_text(s, ":cause", l->cause_code);
     bind_text(s, ":cause_msg", l->cause_message);
