@@ -18,6 +18,7 @@
 
 struct reconciler;
 struct azure_client;
+struct cloud_ops;
 
 enum reconcile_outcome {
     RECONCILE_DONE = 0, /* converged: nothing to do until the task is upserted again */
@@ -35,7 +36,8 @@ struct reconcile_result {
 /* What a handler gets: borrowed for the call. */
 struct reconcile_env {
     struct store *store;
-    struct azure_client *az; /* NULL when Azure is not configured */
+    const struct cloud_ops
+        *cloud; /* every Azure call (reconcile_cloud.h); NULL: Azure not configured */
     const struct config *cfg;
     struct reconciler *rec;
     const char *owner; /* this worker's lease owner id */

@@ -423,7 +423,10 @@ static void ca_check(json_t *checks, const json_t *dir, struct ca_need *need)
         json_decref(ev);
         return;
     }
-    json_array_foreach(json_object_get(s, "value"), i, p) ca_policy(ev, p, uid, need);
+    json_array_foreach(json_object_get(s, "value"), i, p)
+    {
+        ca_policy(ev, p, uid, need);
+    }
     if (need->block) {
         check(checks, "conditionalAccess", title, "fail", json_pack("{s:o}", "policies", ev),
               "an enabled Conditional Access policy blocks the Azure Windows VM Sign-In app "

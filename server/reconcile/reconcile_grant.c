@@ -13,6 +13,7 @@
 #include "vmlogind/azure_arm.h"
 #include "vmlogind/azure_graph.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/reconcile_cloud.h"
 #include "vmlogind/log.h"
 #include "vmlogind/model_grant.h"
 #include "vmlogind/model_permissions.h"
@@ -163,12 +164,6 @@ static bool refused(struct run *r, const struct azure_error *ae, const char *gra
     return true;
 }
 
-static bool is_transient(enum err rc, const struct azure_error *ae)
-{
-    return rc == ERR_CLOUD_THROTTLED || rc == ERR_TIMEOUT || ae->status == 0 || ae->status >= 500 ||
-           ae->status == 429 || ae->status == 408;
-}
-
 /* ---- principal ---------------------------------------------------------------------------- */
 
 /* Judges a user Graph returned; false after failing the grant. */
@@ -199,14 +194,14 @@ static bool resolve_upn(struct run *r)
     enum err rc;
 
     azure_error_clear(&ae);
-    rc = azure_graph_user_get(r->env->az, r->g.upn, &u, &ae);
+    rc = r->env->cloud->user_get(r->env->cloud->ctx, r->g.upn, &u, &ae);
     if (rc == ERR_NOT_FOUND) {
         /* A UPN the directory does not know is refused at once, not waited for. */
         fail_grant(r, "principal_not_found", "no user with UPN %s in the directory", r->g.upn);
         return false;
     }
     if (rc != ERR_OK) {
-        if (is_transient(rc, &ae))
+        if (reconcile_grant_transient(rc, &ae))
             cloud_again(r, "looking up the user of", &ae);
         else if (!refused(r, &ae, "User.Read.All"))
             fail_grant(r, "directory_error", "Graph refused the lookup of %s: %ld %s %s", r->g.upn,
@@ -252,7 +247,7 @@ static bool check_user_id(struct run *r)
     enum err rc;
 
     azure_error_clear(&ae);
-    rc = azure_graph_user_get(r->env->az, r->g.principal_id, &u, &ae);
+    rc = r->env->cloud->user_get(r->env->cloud->ctx, r->g.principal_id, &u, &ae);
     if (rc == ERR_NOT_FOUND) {
         if (r->now >= deadline)
             fail_grant(r, "principal_not_found",
@@ -265,7 +260,7 @@ static bool check_user_id(struct run *r)
         return false;
     }
     if (rc != ERR_OK) {
-        if (is_transient(rc, &ae))
+        if (reconcile_grant_transient(rc, &ae))
             cloud_again(r, "looking up the user of", &ae);
         else if (!refused(r, &ae, "User.Read.All"))
             fail_grant(r, "directory_error", "Graph refused the lookup of %s: %ld %s %s",
@@ -348,10 +343,10 @@ static bool delegation_type_ok(struct run *r, const json_t *types)
     enum err rc;
 
     azure_error_clear(&ae);
-    rc = azure_graph_get_by_ids(r->env->az, ids, 1, seek_cb, &k, &ae);
+    rc = r->env->cloud->get_by_ids(r->env->cloud->ctx, ids, 1, seek_cb, &k, &ae);
     if (rc != ERR_OK) {
         free(k.kind);
-        if (is_transient(rc, &ae))
+        if (reconcile_grant_transient(rc, &ae))
             cloud_again(r, "looking up the principal of", &ae);
         else
             fail_grant(r, "directory_error", "Graph refused the lookup of %s: %ld %s %s",
@@ -397,10 +392,10 @@ static bool delegation_member_ok(struct run *r, const char *group)
         return true;
     if (known < 0) {
         azure_error_clear(&ae);
-        rc = azure_graph_group_members(r->env->az, group, seek_cb, &k, &ae);
+        rc = r->env->cloud->group_members(r->env->cloud->ctx, group, seek_cb, &k, &ae);
         if (rc != ERR_OK && rc != ERR_NOT_FOUND) {
             free(k.kind);
-            if (is_transient(rc, &ae))
+            if (reconcile_grant_transient(rc, &ae))
                 cloud_again(r, "listing the members of the delegation group for", &ae);
             else
                 fail_grant(r, "directory_error", "Graph refused the members of %s: %ld %s %s",
@@ -494,7 +489,8 @@ static void adopt(struct run *r)
     enum err rc;
 
     azure_error_clear(&ae);
-    rc = azure_role_assignments_list(r->env->az, r->g.scope, &filter, find_cb, &f, &ae);
+    rc = r->env->cloud->role_assignments_list(r->env->cloud->ctx, r->g.scope, &filter, find_cb, &f,
+                                              &ae);
     if (rc != ERR_OK) {
         free(f.id);
         cloud_again(r, "listing assignments to adopt at", &ae);
@@ -511,6 +507,35 @@ static void adopt(struct run *r)
     free(f.id);
 }
 
+/* A PUT that did not succeed: adopt, wait, retry or fail, as its answer says. */
+static void put_failed(struct run *r, enum err rc, const struct azure_error *ae)
+{
+    int64_t deadline = r->g.created_at + r->env->cfg->principal_not_found_timeout_s * 1000;
+
+    switch (reconcile_grant_outcome(rc, ae, false, r->now >= deadline)) {
+    case GRANT_OUT_EXISTS:
+        adopt(r);
+        break;
+    case GRANT_OUT_PRINCIPAL_FAIL:
+        fail_grant(r, "PrincipalNotFound", "ARM still did not know principal %s after %llds: %s",
+                   r->g.principal_id, (long long)r->env->cfg->principal_not_found_timeout_s,
+                   ae->message);
+        break;
+    case GRANT_OUT_PRINCIPAL_WAIT:
+        wait_with(r, backoff(r), "PrincipalNotFound",
+                  "ARM does not know the principal yet (directory replication); retrying");
+        break;
+    case GRANT_OUT_TRANSIENT:
+        cloud_again(r, "creating the assignment at", ae);
+        break;
+    default:
+        if (!refused(r, ae, NULL))
+            fail_grant(r, ae->code[0] ? ae->code : "arm_error",
+                       "ARM refused the assignment: %ld %s", ae->status, ae->message);
+        break;
+    }
+}
+
 static void put_assignment(struct run *r)
 {
     char role_def[160], desc[96];
@@ -524,7 +549,6 @@ static void put_assignment(struct run *r)
     };
     struct azure_role_assignment out = {0};
     struct azure_error ae;
-    int64_t deadline = r->g.created_at + r->env->cfg->principal_not_found_timeout_s * 1000;
     char *id;
     enum err rc;
 
@@ -540,7 +564,7 @@ static void put_assignment(struct run *r)
         return;
     }
     azure_error_clear(&ae);
-    rc = azure_role_assignment_put(r->env->az, &spec, &out, &ae);
+    rc = r->env->cloud->role_assignment_put(r->env->cloud->ctx, &spec, &out, &ae);
     if (rc == ERR_OK) {
         id = out.id ? xstrdup(out.id)
                     : xasprintf("%s/providers/Microsoft.Authorization/"
@@ -552,22 +576,7 @@ static void put_assignment(struct run *r)
         return;
     }
     azure_role_assignment_cleanup(&out);
-    if (azure_error_is(&ae, "RoleAssignmentExists")) {
-        adopt(r);
-    } else if (azure_error_is(&ae, "PrincipalNotFound")) {
-        if (r->now >= deadline)
-            fail_grant(r, "PrincipalNotFound",
-                       "ARM still did not know principal %s after %llds: %s", r->g.principal_id,
-                       (long long)r->env->cfg->principal_not_found_timeout_s, ae.message);
-        else
-            wait_with(r, backoff(r), "PrincipalNotFound",
-                      "ARM does not know the principal yet (directory replication); retrying");
-    } else if (is_transient(rc, &ae)) {
-        cloud_again(r, "creating the assignment at", &ae);
-    } else if (!refused(r, &ae, NULL)) {
-        fail_grant(r, ae.code[0] ? ae.code : "arm_error", "ARM refused the assignment: %ld %s",
-                   ae.status, ae.message);
-    }
+    put_failed(r, rc, &ae);
 }
 
 /* The name of the assignment the grant holds: its adopted id's last segment, else its own. */
@@ -576,6 +585,22 @@ static const char *held_name(const struct store_grant *g)
     const char *slash = g->assignment_id ? strrchr(g->assignment_id, '/') : NULL;
 
     return slash != NULL && uuid_is_valid(slash + 1) ? slash + 1 : g->assignment_name;
+}
+
+/* A refused deletion is held: the grant keeps its state with the diagnosis; revoking again
+ * retries. */
+static void delete_held(struct run *r, const struct azure_error *ae)
+{
+    struct model_denial dn;
+
+    if (!model_denial_diagnose(ae->status, ae->code, ae->message, ae->policy_assignment, NULL, &dn))
+        return;
+    model_denial_add_ids(&dn, ae->client_request_id, ae->request_id);
+    log_warn("grant_refused",
+             "grant=%s scope=%s code=%s client_request_id=%s request_id=%s diagnosis=\"%s\"",
+             r->g.id, r->g.scope, ae->code, ae->client_request_id, ae->request_id, dn.message);
+    wait_with(r, 0, dn.cause, dn.message);
+    reconcile_done(r->res);
 }
 
 /* Revocation and expiry: delete, then the final state. */
@@ -593,28 +618,22 @@ static void delete_assignment(struct run *r, const char *final_state, const char
         return;
     }
     azure_error_clear(&ae);
-    rc = azure_role_assignment_delete(r->env->az, r->g.scope, name, NULL, &ae);
+    rc = r->env->cloud->role_assignment_delete(r->env->cloud->ctx, r->g.scope, name, NULL, &ae);
     if (rc == ERR_OK && strcmp(name, r->g.assignment_name) != 0) /* a pending PUT may exist */
-        rc = azure_role_assignment_delete(r->env->az, r->g.scope, r->g.assignment_name, NULL, &ae);
-    if (rc == ERR_NOT_FOUND)
-        rc = ERR_OK; /* gone already */
-    if (rc != ERR_OK) {
-        struct model_denial dn;
-        if (is_transient(rc, &ae)) {
-            cloud_again(r, "deleting the assignment at", &ae);
-        } else if (model_denial_diagnose(ae.status, ae.code, ae.message, ae.policy_assignment, NULL,
-                                         &dn)) {
-            /* held: the grant keeps its state with the diagnosis; revoking again retries */
-            model_denial_add_ids(&dn, ae.client_request_id, ae.request_id);
-            log_warn("grant_refused",
-                     "grant=%s scope=%s code=%s client_request_id=%s request_id=%s "
-                     "diagnosis=\"%s\"",
-                     r->g.id, r->g.scope, ae.code, ae.client_request_id, ae.request_id, dn.message);
-            wait_with(r, 0, dn.cause, dn.message);
-            reconcile_done(r->res);
-        } else {
-            wait_with(r, backoff(r) * 4, ae.code[0] ? ae.code : "arm_error", ae.message);
-        }
+        rc = r->env->cloud->role_assignment_delete(r->env->cloud->ctx, r->g.scope,
+                                                   r->g.assignment_name, NULL, &ae);
+    switch (reconcile_grant_outcome(rc, &ae, true, false)) {
+    case GRANT_OUT_OK:
+    case GRANT_OUT_GONE: /* gone already */
+        break;
+    case GRANT_OUT_TRANSIENT:
+        cloud_again(r, "deleting the assignment at", &ae);
+        return;
+    case GRANT_OUT_DENIED:
+        delete_held(r, &ae);
+        return;
+    default:
+        wait_with(r, backoff(r) * 4, ae.code[0] ? ae.code : "arm_error", ae.message);
         return;
     }
     rc = transition(r, &u, action, "succeeded", NULL, NULL);
@@ -633,7 +652,8 @@ static void verify_active(struct run *r)
     enum err rc;
 
     azure_error_clear(&ae);
-    rc = azure_role_assignment_get(r->env->az, r->g.scope, held_name(&r->g), &ra, &ae);
+    rc = r->env->cloud->role_assignment_get(r->env->cloud->ctx, r->g.scope, held_name(&r->g), &ra,
+                                            &ae);
     azure_role_assignment_cleanup(&ra);
     if (rc == ERR_NOT_FOUND) {
         log_info("grant_drift", "grant=%s scope=%s: assignment gone, creating it again", r->g.id,
@@ -653,26 +673,31 @@ static void verify_active(struct run *r)
 
 static void step(struct run *r)
 {
-    enum grant_state s = GRANT_STATE_FAILED; /* an unknown word: nothing to do */
-    bool expired = r->g.expires_at > 0 && r->now >= r->g.expires_at;
+    struct grant_plan_in in = {.state = r->g.state,
+                               .now = r->now,
+                               .expires_at = r->g.expires_at,
+                               .has_principal = r->g.principal_id[0] != '\0'};
 
-    (void)grant_state_parse(r->g.state, &s);
-    if (s == GRANT_STATE_REVOKING) {
+    switch (reconcile_grant_plan(&in)) {
+    case GRANT_ACT_REVOKE:
         delete_assignment(r, grant_state_str(GRANT_STATE_REVOKED), "loginGrant.revoked");
-    } else if (s != GRANT_STATE_PENDING && s != GRANT_STATE_ACTIVE) {
-        reconcile_done(r->res); /* failed, revoked, expired: nothing to do */
-    } else if (expired) {
+        break;
+    case GRANT_ACT_EXPIRE:
         delete_assignment(r, grant_state_str(GRANT_STATE_EXPIRED), "loginGrant.expire");
-    } else if (s == GRANT_STATE_ACTIVE) {
+        break;
+    case GRANT_ACT_VERIFY:
         verify_active(r);
-    } else if (r->g.principal_id[0] == '\0') {
+        break;
+    case GRANT_ACT_RESOLVE:
         (void)resolve_upn(r);
-    } else if (!delegation_ok(r)) {
-        return;
-    } else if (strcmp(r->g.principal_type, "User") == 0 && !check_user_id(r)) {
-        return;
-    } else {
-        put_assignment(r);
+        break;
+    case GRANT_ACT_CREATE:
+        if (delegation_ok(r) && (strcmp(r->g.principal_type, "User") != 0 || check_user_id(r)))
+            put_assignment(r);
+        break;
+    case GRANT_ACT_NONE:
+        reconcile_done(r->res); /* failed, revoked, expired: nothing to do */
+        break;
     }
 }
 
@@ -696,7 +721,7 @@ void reconcile_grant(const struct reconcile_env *env, const struct store_task *t
     r.role = model_grant_role_parse(r.g.role);
     if (!model_scope_parse(r.g.scope, &r.scope, &vs, "scope") || r.role == MODEL_GRANT_ROLE_NONE) {
         reconcile_failed(res, "grant %s has an invalid scope or role", r.g.id);
-    } else if (env->az == NULL) {
+    } else if (env->cloud == NULL) {
         reconcile_again(res, NO_AZURE_MS, "Azure is not configured");
     } else {
         step(&r);

@@ -12,6 +12,7 @@
 #include "vmlogind/azure_arm.h"
 #include "vmlogind/azure_graph.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/reconcile_cloud.h"
 #include "vmlogind/log.h"
 #include "vmlogind/model_access.h"
 #include "vmlogind/model_grant.h"
@@ -30,7 +31,8 @@ struct item {
     char *role_guid;
     char *principal_id;
     char *principal_type;
-    char *grant_id;     /* NULL: external */
+    char *grant_id; /* NULL: external */
+    enum sweep_principal principal;
     const char *reason; /* "orphan", "softDeleted", "external", NULL: fine */
     const char *action; /* "removed", "wouldRemove", "kept", "failed" */
     char error[160];
@@ -125,7 +127,8 @@ static enum err list_sub(const struct azure_subscription *subs, size_t n, void *
         enum err rc;
         snprintf(scope, sizeof(scope), "/subscriptions/%s", subs[i].subscription_id);
         azure_error_clear(&ae);
-        rc = azure_role_assignments_list(s->env->az, scope, NULL, collect_ra, s, &ae);
+        rc = s->env->cloud->role_assignments_list(s->env->cloud->ctx, scope, NULL, collect_ra, s,
+                                                  &ae);
         if (rc != ERR_OK) {
             snprintf(s->fail_code, sizeof(s->fail_code), "arm_error");
             snprintf(s->fail_msg, sizeof(s->fail_msg), "listing assignments of %s: %ld %s %.300s",
@@ -143,9 +146,10 @@ static enum err read_assignments(struct sweep *s)
 
     azure_error_clear(&ae);
     if (s->scope[0] != '\0')
-        rc = azure_role_assignments_list(s->env->az, s->scope, NULL, collect_ra, s, &ae);
+        rc = s->env->cloud->role_assignments_list(s->env->cloud->ctx, s->scope, NULL, collect_ra, s,
+                                                  &ae);
     else
-        rc = azure_subscriptions_list(s->env->az, list_sub, s, &ae);
+        rc = s->env->cloud->subscriptions_list(s->env->cloud->ctx, list_sub, s, &ae);
     if (rc != ERR_OK && s->fail_code[0] == '\0') {
         snprintf(s->fail_code, sizeof(s->fail_code), "arm_error");
         snprintf(s->fail_msg, sizeof(s->fail_msg), "listing assignments: %ld %s %.300s", ae.status,
@@ -214,7 +218,7 @@ static bool judge_orphans(struct sweep *s)
     }
     azure_error_clear(&ae);
     if (nids > 0)
-        rc = azure_graph_get_by_ids(s->env->az, ids, nids, collect_found, &f, &ae);
+        rc = s->env->cloud->get_by_ids(s->env->cloud->ctx, ids, nids, collect_found, &f, &ae);
     if (rc != ERR_OK) {
         graph_failed(s, "directoryObjects/getByIds", &ae);
         ok = false;
@@ -225,19 +229,19 @@ static bool judge_orphans(struct sweep *s)
         if (in_found(&f, it->principal_id))
             continue;
         /* the same principal was judged for an earlier item */
-        for (size_t j = 0; j < i && it->reason == NULL; j++) {
+        for (size_t j = 0; j < i && it->principal == SWEEP_PRINCIPAL_PRESENT; j++) {
             if (strcmp(s->items[j].principal_id, it->principal_id) == 0)
-                it->reason = s->items[j].reason;
+                it->principal = s->items[j].principal;
         }
-        if (it->reason != NULL)
+        if (it->principal != SWEEP_PRINCIPAL_PRESENT)
             continue;
         azure_error_clear(&ae);
-        rc = azure_graph_deleted_item_get(s->env->az, it->principal_id, &del, &ae);
+        rc = s->env->cloud->deleted_item_get(s->env->cloud->ctx, it->principal_id, &del, &ae);
         azure_directory_object_cleanup(&del);
         if (rc == ERR_OK) {
-            it->reason = "softDeleted";
+            it->principal = SWEEP_PRINCIPAL_SOFT_DELETED;
         } else if (rc == ERR_NOT_FOUND) {
-            it->reason = "orphan";
+            it->principal = SWEEP_PRINCIPAL_GONE;
         } else {
             graph_failed(s, "directory/deletedItems", &ae);
             ok = false;
@@ -250,33 +254,29 @@ static bool judge_orphans(struct sweep *s)
     return ok;
 }
 
-/* Marks external assignments (no live grant behind them) and decides every action. */
+/* Decides every item's reason and action (reconcile_sweep_plan), with the live grant behind
+ * it and, for an external one, the login policy covering its scope. */
 static void decide(struct sweep *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         struct item *it = &s->items[i];
-        struct store_login_policy p = {0};
-        char *key;
-        if (store_grant_for_assignment(s->env->store, it->name, it->id, &it->grant_id, NULL) !=
-                ERR_OK &&
-            it->reason == NULL)
-            it->reason = "external";
-        if (it->reason == NULL)
-            continue;
-        if (strcmp(it->reason, "orphan") == 0) {
-            it->action = s->dry_run ? "wouldRemove" : "removed";
-        } else if (strcmp(it->reason, "softDeleted") == 0) {
-            it->action = "kept";
-        } else {
-            key = dup_lower(it->scope);
-            if (store_login_policy_covering(s->env->store, key, &p, NULL) == ERR_OK &&
-                p.authoritative)
-                it->action = s->dry_run || p.dry_run ? "wouldRemove" : "removed";
-            else
-                it->action = "kept";
+        struct sweep_plan_in in = {.principal = it->principal, .dry_run = s->dry_run};
+        struct sweep_plan_out out;
+        in.has_grant = store_grant_for_assignment(s->env->store, it->name, it->id, &it->grant_id,
+                                                  NULL) == ERR_OK;
+        if (it->principal == SWEEP_PRINCIPAL_PRESENT && !in.has_grant) {
+            struct store_login_policy p = {0};
+            char *key = dup_lower(it->scope);
+            if (store_login_policy_covering(s->env->store, key, &p, NULL) == ERR_OK) {
+                in.authoritative = p.authoritative;
+                in.policy_dry_run = p.dry_run;
+            }
             free(key);
             store_login_policy_clear(&p);
         }
+        reconcile_sweep_plan(&in, &out);
+        it->reason = sweep_reason_str(out.reason);
+        it->action = sweep_action_str(out.action);
     }
 }
 
@@ -348,7 +348,8 @@ static size_t act(struct sweep *s)
             continue;
         }
         azure_error_clear(&ae);
-        rc = azure_role_assignment_delete(s->env->az, it->scope, it->name, NULL, &ae);
+        rc = s->env->cloud->role_assignment_delete(s->env->cloud->ctx, it->scope, it->name, NULL,
+                                                   &ae);
         if (rc != ERR_OK && rc != ERR_NOT_FOUND) {
             it->action = "failed";
             snprintf(it->error, sizeof(it->error), "%ld %s", ae.status, ae.code);
@@ -471,7 +472,7 @@ void reconcile_grant_sweep(const struct reconcile_env *env, const struct store_t
         s.dry_run = pol.dry_run;
         store_login_policy_clear(&pol);
     }
-    if (env->az == NULL) {
+    if (env->cloud == NULL) {
         reconcile_again(res, 60000, "Azure is not configured");
         return;
     }

@@ -17,6 +17,7 @@
 #include "vmlogind/azure_arm.h"
 #include "vmlogind/azure_graph.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/reconcile_cloud.h"
 #include "vmlogind/log.h"
 #include "vmlogind/model_permissions.h"
 #include "vmlogind/reconcile_login.h"
@@ -88,7 +89,7 @@ static enum model_tri signin_sp_lookup(const struct reconcile_env *env, enum gra
     enum err rc;
 
     azure_error_clear(&ae);
-    rc = azure_graph_sp_by_app_id(env->az, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &ae);
+    rc = env->cloud->sp_by_app_id(env->cloud->ctx, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &ae);
     if (rc == ERR_NOT_FOUND && g == GRAPH_LOOK_AND_CREATE && env->cfg != NULL &&
         env->cfg->create_signin_sp) {
         bool existed = false;
@@ -96,7 +97,8 @@ static enum model_tri signin_sp_lookup(const struct reconcile_env *env, enum gra
         azure_error_clear(&ae);
         if (reconcile_audit(env, "servicePrincipal.create", AZURE_APP_WINDOWS_VM_SIGNIN,
                             "requested", NULL, NULL) == ERR_OK)
-            rc = azure_graph_sp_create(env->az, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &existed, &ae);
+            rc = env->cloud->sp_create(env->cloud->ctx, AZURE_APP_WINDOWS_VM_SIGNIN, &sp, &existed,
+                                       &ae);
         if (rc == ERR_OK)
             log_info("login_signin_sp_created", "existed=%d", existed ? 1 : 0);
     }
@@ -133,7 +135,7 @@ static void look_graph(const struct reconcile_env *env, enum graph_look g, struc
 
     if (l->vm.computer_name != NULL && l->vm.computer_name[0] != '\0') {
         azure_error_clear(&ae);
-        rc = azure_graph_devices_by_name(env->az, l->vm.computer_name, &devs, &n, &ae);
+        rc = env->cloud->devices_by_name(env->cloud->ctx, l->vm.computer_name, &devs, &n, &ae);
         if (rc == ERR_OK)
             l->device_dup = n > 0 ? MODEL_TRI_YES : MODEL_TRI_NO;
         else
@@ -175,7 +177,7 @@ static enum err look_at(const struct reconcile_env *env, const char *vm_id, enum
     struct model_os_facts of;
     struct model_preflight_facts pf;
     json_t *j;
-    enum err rc = azure_vm_get(env->az, vm_id, true, &l->vm, ae);
+    enum err rc = env->cloud->vm_get(env->cloud->ctx, vm_id, true, &l->vm, ae);
 
     if (rc != ERR_OK)
         return rc;
@@ -338,17 +340,17 @@ static bool resume(struct vm_run *r, struct reconcile_result *res)
         azure_lro_cleanup(&l);
         return false; /* unreadable: look at the VM afresh */
     }
-    rc = azure_lro_poll(env->az, &l, &ae);
+    rc = env->cloud->lro_poll(env->cloud->ctx, &l, &ae);
     if (rc != ERR_OK) {
         snprintf(res->op_url, sizeof(res->op_url), "%s", r->task->op_url);
-        reconcile_again(res, azure_lro_next_delay_ms(env->az, &l), "polling %s: %s %s",
-                        r->scope.arm, ae.code, ae.message);
+        reconcile_again(res, env->cloud->lro_next_delay_ms(env->cloud->ctx, &l),
+                        "polling %s: %s %s", r->scope.arm, ae.code, ae.message);
         azure_lro_cleanup(&l);
         return true;
     }
     if (l.state == AZURE_LRO_RUNNING) {
         snprintf(res->op_url, sizeof(res->op_url), "%s", r->task->op_url);
-        reconcile_again(res, azure_lro_next_delay_ms(env->az, &l), "%s", "");
+        reconcile_again(res, env->cloud->lro_next_delay_ms(env->cloud->ctx, &l), "%s", "");
         azure_lro_cleanup(&l);
         return true;
     }
@@ -440,6 +442,24 @@ static bool vm_excluded(struct vm_run *r)
 }
 
 /* Writes the VM's row, its operation item and, for changes and outcomes, an audit row. */
+/* What the recorded failure says: a held refusal's diagnosis (this run's, or the prior one
+ * for the same cause), else the meaning of the cause (the extension's own when it matches).
+ * Borrowed from r or dg. */
+static const char *cause_message(struct vm_run *r, const struct login_plan_out *p,
+                                 struct model_diagnosis *dg)
+{
+    const struct look *l = &r->look;
+
+    model_diagnose_cause(p->cause, cloud_name(r->env), dg);
+    if (l->has_diag && strcmp(l->diag.cause, p->cause) == 0)
+        *dg = l->diag;
+    if (r->denial_msg == NULL && r->has_prior && r->prior.cause_code != NULL &&
+        r->prior.cause_message != NULL && strcmp(r->prior.cause_code, p->cause) == 0 &&
+        model_denial_cause(p->cause))
+        r->denial_msg = r->prior.cause_message; /* held: keep the diagnosis */
+    return r->denial_msg != NULL ? r->denial_msg : dg->meaning;
+}
+
 static enum err record(struct vm_run *r, const struct login_plan_out *p, const char *audit_action,
                        const char *audit_outcome, int failures)
 {
@@ -470,17 +490,8 @@ static enum err record(struct vm_run *r, const struct login_plan_out *p, const c
     enum err rc;
 
     if (failed) {
-        model_diagnose_cause(p->cause, cloud_name(r->env), &dg);
-        if (l->has_diag && strcmp(l->diag.cause, p->cause) == 0)
-            dg = l->diag;
         row.cause_code = (char *)p->cause;
-        row.cause_message = dg.meaning;
-        if (r->denial_msg == NULL && r->has_prior && r->prior.cause_code != NULL &&
-            r->prior.cause_message != NULL && strcmp(r->prior.cause_code, p->cause) == 0 &&
-            model_denial_cause(p->cause))
-            r->denial_msg = r->prior.cause_message; /* held: keep the diagnosis */
-        if (r->denial_msg != NULL)
-            row.cause_message = (char *)r->denial_msg;
+        row.cause_message = (char *)cause_message(r, p, &dg);
         snprintf(item_msg, sizeof(item_msg), "%s", row.cause_message);
     } else if (p->note[0] != '\0') {
         snprintf(item_msg, sizeof(item_msg), "%s", p->note);
@@ -560,6 +571,36 @@ static void arm_error_again(struct vm_run *r, struct reconcile_result *res,
                     r->scope.arm, ae->code, ae->message, ae->client_request_id, ae->request_id);
 }
 
+/* The call in Azure behind a planned change (identity, extension PUT or DELETE). */
+static enum err start_change(struct vm_run *r, const struct login_plan_out *p,
+                             struct azure_lro *lro, bool *skipped, struct azure_error *ae)
+{
+    const struct reconcile_env *env = r->env;
+    const struct look *l = &r->look;
+    char tag[UUID_STR_LEN];
+
+    if (p->action == LOGIN_ACT_IDENTITY)
+        return env->cloud->vm_enable_system_identity(env->cloud->ctx, l->vm.id, &l->vm, lro,
+                                                     skipped, ae);
+    if (p->action == LOGIN_ACT_PUT_EXT) {
+        struct azure_extension_spec spec = {
+            .name = l->aad ? l->aad->name : MODEL_AADLOGIN_TYPE,
+            .location = l->vm.location,
+            .publisher = MODEL_AADLOGIN_PUBLISHER,
+            .type = MODEL_AADLOGIN_TYPE,
+            .type_handler_version = p->version,
+            .auto_upgrade_minor_version = true,
+        };
+        if (p->force_update) {
+            uuid_v4(tag);
+            spec.force_update_tag = tag;
+        }
+        return env->cloud->extension_put(env->cloud->ctx, l->vm.id, &spec, lro, ae);
+    }
+    return env->cloud->extension_delete(env->cloud->ctx, l->vm.id,
+                                        l->aad ? l->aad->name : MODEL_AADLOGIN_TYPE, lro, ae);
+}
+
 /* Starts a change; on success the task keeps the operation's state to poll. */
 static void apply_change(struct vm_run *r, const struct login_plan_out *p,
                          struct reconcile_result *res)
@@ -569,7 +610,6 @@ static void apply_change(struct vm_run *r, const struct login_plan_out *p,
     struct azure_lro lro;
     struct azure_error ae;
     struct buf enc;
-    char tag[UUID_STR_LEN];
     bool skipped = false;
     enum err rc = ERR_OK;
     const char *action = p->action == LOGIN_ACT_IDENTITY  ? "entraLogin.identity"
@@ -585,26 +625,7 @@ static void apply_change(struct vm_run *r, const struct login_plan_out *p,
         reconcile_again(res, WAIT_BUSY_MS, "audit log unavailable: %s not attempted", action);
         goto out;
     }
-    if (p->action == LOGIN_ACT_IDENTITY) {
-        rc = azure_vm_enable_system_identity(env->az, l->vm.id, &l->vm, &lro, &skipped, &ae);
-    } else if (p->action == LOGIN_ACT_PUT_EXT) {
-        struct azure_extension_spec spec = {
-            .name = l->aad ? l->aad->name : MODEL_AADLOGIN_TYPE,
-            .location = l->vm.location,
-            .publisher = MODEL_AADLOGIN_PUBLISHER,
-            .type = MODEL_AADLOGIN_TYPE,
-            .type_handler_version = p->version,
-            .auto_upgrade_minor_version = true,
-        };
-        if (p->force_update) {
-            uuid_v4(tag);
-            spec.force_update_tag = tag;
-        }
-        rc = azure_extension_put(env->az, l->vm.id, &spec, &lro, &ae);
-    } else {
-        rc = azure_extension_delete(env->az, l->vm.id, l->aad ? l->aad->name : MODEL_AADLOGIN_TYPE,
-                                    &lro, &ae);
-    }
+    rc = start_change(r, p, &lro, &skipped, &ae);
     if (rc != ERR_OK) {
         if (!held_refusal(r, p->step, &ae, res))
             arm_error_again(r, res, &ae, reconcile_login_action_str(p->action));
@@ -626,7 +647,7 @@ static void apply_change(struct vm_run *r, const struct login_plan_out *p,
     if (reconcile_renew(env, r->task, enc.data) != ERR_OK)
         log_warn("login_renew_failed", "vm=%s", r->scope.arm);
     snprintf(res->op_url, sizeof(res->op_url), "%s", enc.data);
-    reconcile_again(res, azure_lro_next_delay_ms(env->az, &lro), "%s", "");
+    reconcile_again(res, env->cloud->lro_next_delay_ms(env->cloud->ctx, &lro), "%s", "");
 out:
     buf_cleanup(&enc);
     azure_lro_cleanup(&lro);
@@ -728,7 +749,7 @@ static bool vm_run_begin(struct vm_run *r, struct reconcile_result *res)
         reconcile_failed(res, "not a VM id: %s", r->task->key);
         return false;
     }
-    if (r->env->az == NULL) {
+    if (r->env->cloud == NULL) {
         reconcile_again(res, NO_AZURE_MS, "Azure is not configured");
         return false;
     }
@@ -926,6 +947,43 @@ static bool inventory_ready(const struct reconcile_env *env, int64_t since)
     return false;
 }
 
+/* In one transaction: the scope's VMs get their tasks (a VM scope's first expansion: its one
+ * VM, which may not be in the inventory yet) and, on the first expansion, the operation its
+ * items and the "expand" step. */
+static enum err expand(struct scope_run *s, const struct model_scope *sc,
+                       const struct store_login_setting *set, bool first, int64_t now,
+                       struct err_detail *d)
+{
+    struct store *st = s->env->store;
+    enum err rc = store_tx_begin(st, d);
+
+    if (rc != ERR_OK)
+        return rc;
+    if (sc->kind == MODEL_SCOPE_VM && first) {
+        s->vms = 1;
+        rc = store_operation_item_add(st, s->op_id, sc->arm, now, d);
+        if (rc == ERR_OK)
+            rc = store_task_upsert(st, task_kind_str(TASK_KIND_VM_LOGIN), sc->key, now, s->payload,
+                                   now, d);
+    } else {
+        rc = store_vm_login_scan(st, sc->subscription,
+                                 sc->kind != MODEL_SCOPE_SUBSCRIPTION ? sc->resource_group : NULL,
+                                 sc->kind == MODEL_SCOPE_VM ? sc->key : NULL, on_vm, s, d);
+    }
+    if (rc == ERR_OK && first) {
+        char steps[160];
+        snprintf(steps, sizeof(steps),
+                 "[{\"name\":\"expand\",\"status\":\"Succeeded\",\"vms\":%zu}]", s->vms);
+        rc = store_operation_update(st, set->operation_id, "Running", steps, NULL, NULL, now, d);
+        if (rc == ERR_OK)
+            rc = rollup(st, set->operation_id, now, d);
+    }
+    if (rc == ERR_OK)
+        return store_tx_commit(st, d);
+    store_tx_rollback(st);
+    return rc;
+}
+
 void reconcile_login_scope(const struct reconcile_env *env, const struct store_task *task,
                            struct reconcile_result *res)
 {
@@ -962,35 +1020,7 @@ void reconcile_login_scope(const struct reconcile_env *env, const struct store_t
         s.payload = json_dumps(p, JSON_COMPACT);
         json_decref(p);
     }
-    rc = store_tx_begin(st, &d);
-    if (rc == ERR_OK) {
-        if (sc.kind == MODEL_SCOPE_VM && first) {
-            /* the VM may not be in the inventory yet: its task waits for the sync */
-            s.vms = 1;
-            rc = store_operation_item_add(st, s.op_id, sc.arm, now, &d);
-            if (rc == ERR_OK)
-                rc = store_task_upsert(st, task_kind_str(TASK_KIND_VM_LOGIN), sc.key, now,
-                                       s.payload, now, &d);
-        } else {
-            rc = store_vm_login_scan(st, sc.subscription,
-                                     sc.kind != MODEL_SCOPE_SUBSCRIPTION ? sc.resource_group : NULL,
-                                     sc.kind == MODEL_SCOPE_VM ? sc.key : NULL, on_vm, &s, &d);
-        }
-        if (rc == ERR_OK && first) {
-            char steps[160];
-            snprintf(steps, sizeof(steps),
-                     "[{\"name\":\"expand\",\"status\":\"Succeeded\",\"vms\":%zu}]", s.vms);
-            rc = store_operation_update(st, set.operation_id,
-                                        operation_status_str(OPERATION_STATUS_RUNNING), steps, NULL,
-                                        NULL, now, &d);
-            if (rc == ERR_OK)
-                rc = rollup(st, set.operation_id, now, &d);
-        }
-        if (rc == ERR_OK)
-            rc = store_tx_commit(st, &d);
-        else
-            store_tx_rollback(st);
-    }
+    rc = expand(&s, &sc, &set, first, now, &d);
     if (rc != ERR_OK) {
         reconcile_again(res, 0, "expanding %s: %s", set.scope, d.msg);
         goto out;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vmlogind/clock.h"
+#include "vmlogind/reconcile_cloud.h"
 #include "vmlogind/log.h"
 #include "vmlogind/reconcile.h"
 #include "vmlogind/uuid.h"
@@ -32,7 +33,8 @@ struct worker {
 
 struct reconciler {
     struct store *store;
-    struct azure_client *az;
+    struct cloud_ops cloud; /* over az, when Azure is configured */
+    bool has_cloud;
     const struct config *cfg;
     const struct reconcile_kind *kinds;
     size_t nkinds;
@@ -191,8 +193,11 @@ static void record(struct worker *w, const struct store_task *t, struct reconcil
 static void run_one(struct worker *w, struct store_task *t)
 {
     struct reconciler *r = w->r;
-    struct reconcile_env env = {
-        .store = r->store, .az = r->az, .cfg = r->cfg, .rec = r, .owner = w->owner};
+    struct reconcile_env env = {.store = r->store,
+                                .cloud = r->has_cloud ? &r->cloud : NULL,
+                                .cfg = r->cfg,
+                                .rec = r,
+                                .owner = w->owner};
     struct reconcile_result *res = xcalloc(1, sizeof(*res));
     const struct reconcile_kind *k;
     size_t idx = 0;
@@ -305,7 +310,9 @@ enum err reconciler_start(struct store *st, struct azure_client *az, const struc
     release_dead_leases(st, host);
     r = xcalloc(1, sizeof(*r));
     r->store = st;
-    r->az = az;
+    if (az != NULL)
+        reconcile_cloud_azure_init(&r->cloud, az);
+    r->has_cloud = az != NULL;
     r->cfg = cfg;
     r->kinds = kinds;
     r->nkinds = nkinds;

@@ -10,6 +10,7 @@
 
 #include "vmlogind/azure_arm.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/reconcile_cloud.h"
 #include "vmlogind/jose.h"
 #include "vmlogind/log.h"
 #include "vmlogind/model_permissions.h"
@@ -26,12 +27,12 @@ struct identity {
 };
 
 /* Reads claims of vmlogind's own token for scope (not verified: it is only read). */
-static enum err token_claims(struct azure_client *az, const char *scope, struct identity *id,
+static enum err token_claims(const struct cloud_ops *cl, const char *scope, struct identity *id,
                              bool graph, struct azure_error *ae)
 {
     char *tok = NULL;
     struct jws j;
-    enum err rc = azure_token_get(az, scope, &tok, NULL, ae);
+    enum err rc = cl->token_get(cl->ctx, scope, &tok, NULL, ae);
 
     if (rc != ERR_OK)
         return rc;
@@ -81,7 +82,7 @@ static void check_scope(const struct reconcile_env *env, const char *scope, json
     struct azure_error ae;
 
     azure_error_clear(&ae);
-    if (azure_permissions_list(env->az, scope, &p, &n, &ae) != ERR_OK) {
+    if (env->cloud->permissions_list(env->cloud->ctx, scope, &p, &n, &ae) != ERR_OK) {
         json_t *e = error_json(&ae);
         json_object_set_new(e, "scope", json_string(scope));
         json_array_append_new(errors, e);
@@ -218,19 +219,19 @@ void reconcile_permissions(const struct reconcile_env *env, const struct store_t
     char *text;
     (void)task;
 
-    if (env->az == NULL) {
+    if (env->cloud == NULL) {
         reconcile_again(res, MODEL_PERM_RECHECK_MS, "Azure is not configured");
         goto out;
     }
-    cloud = azure_client_cloud(env->az);
+    cloud = env->cloud->cloud(env->cloud->ctx);
     azure_error_clear(&ae);
     azure_error_clear(&gae);
-    if (token_claims(env->az, cloud->arm_scope, &id, false, &ae) != ERR_OK ||
-        azure_subscriptions_list(env->az, subs_cb, &subs, &ae) != ERR_OK) {
+    if (token_claims(env->cloud, cloud->arm_scope, &id, false, &ae) != ERR_OK ||
+        env->cloud->subscriptions_list(env->cloud->ctx, subs_cb, &subs, &ae) != ERR_OK) {
         reconcile_again(res, 0, "permissions check: %ld %s %s", ae.status, ae.code, ae.message);
         goto out;
     }
-    (void)token_claims(env->az, cloud->graph_scope, &id, true, &gae);
+    (void)token_claims(env->cloud, cloud->graph_scope, &id, true, &gae);
     for (size_t i = 0; i < json_array_size(subs.ids); i++) {
         bool unchecked = false;
         json_array_append_new(

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmlogind/reconcile_cloud.h"
 #include "vmlogind/azure_graph.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
@@ -36,7 +37,7 @@ static json_t *read_user(const struct reconcile_env *env, const char *principal,
     json_t *out;
 
     azure_error_clear(&ae);
-    rc = azure_graph_user_get(env->az, principal, &u, &ae);
+    rc = env->cloud->user_get(env->cloud->ctx, principal, &u, &ae);
     if (rc != ERR_OK) {
         azure_user_cleanup(&u);
         return section_error(&ae, rc, MODEL_SIGNIN_PERM_USER);
@@ -63,7 +64,7 @@ static json_t *read_devices(const struct reconcile_env *env, const char *hostnam
     if (hostname == NULL || hostname[0] == '\0')
         return json_pack("{s:s, s:s}", "status", "error", "error", "hostname not known yet");
     azure_error_clear(&ae);
-    rc = azure_graph_devices_by_name(env->az, hostname, &dv, &n, &ae);
+    rc = env->cloud->devices_by_name(env->cloud->ctx, hostname, &dv, &n, &ae);
     if (rc != ERR_OK)
         return section_error(&ae, rc, MODEL_SIGNIN_PERM_DEVICE);
     v = json_array();
@@ -84,7 +85,7 @@ static json_t *read_policies(const struct reconcile_env *env)
     enum err rc;
 
     azure_error_clear(&ae);
-    rc = azure_graph_ca_policies(env->az, &v, &ae);
+    rc = env->cloud->ca_policies(env->cloud->ctx, &v, &ae);
     if (rc != ERR_OK) {
         json_decref(v);
         return section_error(&ae, rc, MODEL_SIGNIN_PERM_POLICY);
@@ -101,7 +102,7 @@ static json_t *read_signins(const struct reconcile_env *env, const char *uid)
     if (uid[0] == '\0')
         return json_pack("{s:s, s:s}", "status", "error", "error", "no account to read for");
     azure_error_clear(&ae);
-    rc = azure_graph_signins(env->az, uid, MODEL_SIGNIN_APP_ID, SIGNIN_RECENT, &v, &ae);
+    rc = env->cloud->signins(env->cloud->ctx, uid, MODEL_SIGNIN_APP_ID, SIGNIN_RECENT, &v, &ae);
     if (rc != ERR_OK) {
         json_decref(v);
         return section_error(&ae, rc, MODEL_SIGNIN_PERM_SIGNINS);
@@ -126,7 +127,7 @@ void reconcile_signin(const struct reconcile_env *env, const struct store_task *
         json_decref(payload);
         return;
     }
-    if (env->az == NULL) {
+    if (env->cloud == NULL) {
         reconcile_again(res, MODEL_SIGNIN_FRESH_MS, "Azure is not configured");
         json_decref(payload);
         return;

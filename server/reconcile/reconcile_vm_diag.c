@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmlogind/reconcile_cloud.h"
 #include "vmlogind/azure_arm.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
@@ -37,7 +38,7 @@ static void finish(const struct reconcile_env *env, const char *vm, const char *
     json_t *parsed;
 
     azure_error_clear(&ae);
-    if (azure_vm_run_command_output(env->az, l, &out, &ae) != ERR_OK) {
+    if (env->cloud->vm_run_command_output(env->cloud->ctx, l, &out, &ae) != ERR_OK) {
         op_end(env, op_id, "Failed", ae.code[0] ? ae.code : "RunCommandNoOutput",
                "Run Command answered without the script's output");
         reconcile_done(res);
@@ -78,7 +79,7 @@ static void follow(const struct reconcile_env *env, const char *vm, const char *
     if (azure_lro_encode(l, &enc) == ERR_OK)
         snprintf(res->op_url, sizeof(res->op_url), "%s", enc.data);
     buf_cleanup(&enc);
-    reconcile_again(res, azure_lro_next_delay_ms(env->az, l), "%s", "");
+    reconcile_again(res, env->cloud->lro_next_delay_ms(env->cloud->ctx, l), "%s", "");
 }
 
 void reconcile_vm_diagnostics(const struct reconcile_env *env, const struct store_task *task,
@@ -99,16 +100,16 @@ void reconcile_vm_diagnostics(const struct reconcile_env *env, const struct stor
         reconcile_failed(res, "diagnostics: the task has no vm and operation");
         goto out;
     }
-    if (env->az == NULL) {
+    if (env->cloud == NULL) {
         reconcile_again(res, 60000, "Azure is not configured");
         goto out;
     }
     if (task->op_url != NULL && task->op_url[0] != '\0' &&
         azure_lro_decode(task->op_url, &l) == ERR_OK) {
-        if (azure_lro_poll(env->az, &l, &ae) != ERR_OK) {
+        if (env->cloud->lro_poll(env->cloud->ctx, &l, &ae) != ERR_OK) {
             snprintf(res->op_url, sizeof(res->op_url), "%s", task->op_url);
-            reconcile_again(res, azure_lro_next_delay_ms(env->az, &l), "polling %s: %s", vm,
-                            ae.code);
+            reconcile_again(res, env->cloud->lro_next_delay_ms(env->cloud->ctx, &l),
+                            "polling %s: %s", vm, ae.code);
             goto out;
         }
         follow(env, vm, op_id, &l, res);
@@ -121,7 +122,7 @@ void reconcile_vm_diagnostics(const struct reconcile_env *env, const struct stor
     }
     input = model_onvm_script(env->cfg != NULL ? env->cfg->cloud : NULL);
     body = json_dumps(input, JSON_COMPACT);
-    rc = azure_vm_run_command_begin(env->az, vm, body, &l, &ae);
+    rc = env->cloud->vm_run_command_begin(env->cloud->ctx, vm, body, &l, &ae);
     if (rc != ERR_OK) {
         /* refused outright (VM stopped, no permission, ...): the operation says why */
         op_end(env, op_id, "Failed", ae.code[0] ? ae.code : err_str(rc), ae.message);
