@@ -85,4 +85,34 @@ if ! grep -HE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "${layer_files[@]
     END { exit bad }'; then
     echo "layering: see DESIGN section 3 (layer_rules above)"; fail=1
 fi
+# Ownership verbs (STYLE 3.2): in the exported headers, a function that hands back a pointer the
+# caller then owns (a non-const return) says so with its verb (_new, _dup, _steal, _to_json,
+# _parse, ...); a borrowed answer (_get, _find, _str, _for) is const; a _new or _dup never
+# returns const. own_exempt lists the few that own without the verb, each with its reason.
+own_verbs='_(new|dup|strdup|strndup|steal|json|text|parse|sign|encode|decode)$|_from_[a-z]+$'
+own_verbs+='|^x[a-z]+$' # core/xalloc.c: malloc's family, aborting on OOM
+own_exempt=' http_alloc http_printf ' # request arena: freed with the request, like http_strdup
+own_exempt+=' x5t_sha1 x5t_sha256 ' # thumbprint strings, named as JOSE names them
+own_exempt+=' http_problem_body ' # the reply body for http_reply_take (hands it on)
+own_exempt+=' model_onvm_script model_signin_evaluate ' # new jansson references, as documented
+mapfile -t headers < <(list_files 'include/vmlogind/*.h')
+need_files "exported headers" "${headers[@]}"
+if ! grep -HnE '^(const )?[a-z_]+( [a-z_]+)? \*+[a-z_0-9]+\(' "${headers[@]}" </dev/null |
+    awk -v verbs="$own_verbs" -v exempt="$own_exempt" '
+    {
+        decl = $0; sub(/^[^:]*:[0-9]+:/, "", decl)
+        name = decl; sub(/\(.*/, "", name); sub(/.*[ *]/, "", name)
+        is_const = decl ~ /^const /
+        where = $0; sub(/:[^:]*$/, "", where); sub(/:[0-9]+$/, "", where)
+        if (!is_const && name ~ /_(get|find|str|for)$/) {
+            print where ": " name " returns a borrowed pointer: make it const"; bad = 1
+        } else if (is_const && name ~ /_(new|dup)$/) {
+            print where ": " name " hands over ownership: its pointer is not const"; bad = 1
+        } else if (!is_const && name !~ verbs && index(exempt, " " name " ") == 0) {
+            print where ": " name " returns an owned pointer without an ownership verb"; bad = 1
+        }
+    }
+    END { exit bad }'; then
+    echo "ownership verbs: see STYLE 3.2 (own_verbs above)"; fail=1
+fi
 exit $fail

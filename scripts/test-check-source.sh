@@ -50,5 +50,12 @@ plant server/reconcile/reconcile_loop.c 'static int f(const char *s) { return ie
     "state or kind word compared"
 plant server/api/api_grants.c 'static int f(const char *s) { return !strcmp(s, MODEL_GRANT_ACTIVE); }' \
     "state or kind word compared"
+# ownership verbs in the exported headers
+plant include/vmlogind/store.h 'char *store_vm_name(struct store *st);' \
+    "without an ownership verb"
+plant include/vmlogind/store.h 'char *store_vm_name_get(struct store *st);' \
+    "returns a borrowed pointer"
+plant include/vmlogind/store.h 'const char *store_vm_name_dup(struct store *st);' \
+    "hands over ownership"
 [ $failed -eq 0 ] && echo "check-source.sh catches every planted violation"
 exit $failed
