@@ -392,9 +392,7 @@ static enum err metrics_extra(struct buf *out, void *arg)
 
 static void wake(void *arg, const char *kind, const char *key)
 {
-    (void)kind;
-    (void)key;
-    reconciler_wake(arg);
+    reconciler_wake_task(arg, kind, key);
 }
 
 /* Reads the TLS files (the caller frees them) and starts the HTTP server; 0 or 1 after a

@@ -63,6 +63,9 @@ enum err reconciler_start(struct store *st, struct azure_client *az, const struc
 void reconciler_stop(struct reconciler *r);
 /* Cuts the idle wait short (something became due). Safe from any thread; NULL is fine. */
 void reconciler_wake(struct reconciler *r);
+/* A wake-up after a write touched the task (kind, key): the first free worker leases that task
+ * ahead of any older due backlog (a bot's enable does not queue behind a sync's 500 VMs). */
+void reconciler_wake_task(struct reconciler *r, const char *kind, const char *key);
 /* True once stop was asked: long handlers check it between steps. */
 bool reconcile_stopping(const struct reconcile_env *env);
 /* Sleeps up to ms, returning false early if the reconciler is stopping. */

@@ -95,6 +95,12 @@ enum err store_task_upsert(struct store *st, const char *kind, const char *key, 
 enum err store_task_lease(struct store *st, const char *kind, const char *owner, int64_t now,
                           int64_t lease_ms, struct store_task *out,
                           struct err_detail *d) VL_MUST_CHECK;
+/* store_task_lease() limited to the task (kind, key) when key is not NULL: a targeted wake
+ * runs the task a write touched ahead of an older backlog. ERR_NOT_FOUND when it is not due
+ * or someone else holds it. */
+enum err store_task_lease_key(struct store *st, const char *kind, const char *key,
+                              const char *owner, int64_t now, int64_t lease_ms,
+                              struct store_task *out, struct err_detail *d) VL_MUST_CHECK;
 /* Extends owner's lease (and stores op_url if not NULL). ERR_CONFLICT if owner lost it. */
 enum err store_task_renew(struct store *st, int64_t id, const char *owner, int64_t now,
                           int64_t lease_ms, const char *op_url, struct err_detail *d) VL_MUST_CHECK;
@@ -368,21 +374,27 @@ struct store_vm {
     int64_t changed_at; /* when a sync last changed a fact */
     int64_t gone_at;    /* 0 while present in Azure */
 };
+/* The keys a sync pass has seen (VMs, role assignments): the pass owns one per kind of row
+ * and hands it to the upserts, then to mark_gone, which marks gone what it lacks. No
+ * thread-local state: the pass object is explicit, so a pass may move between threads. */
+struct store_seen;
+struct store_seen *store_seen_new(void);
+void store_seen_free(struct store_seen *s);
 void store_vm_clear(struct store_vm *v);
 void store_vm_list_free(struct store_vm *list, size_t n);
 
-/* Starts a sync pass on this thread: forgets which VMs were seen. */
-void store_vms_sync_begin(struct store *st);
 /* Upserts n VMs in one write transaction (or the caller's): a VM whose facts are unchanged is
  * not written at all; a new or changed one gets generation + 1 and changed_at = now; a gone
- * one comes back. Each VM counts as seen by this sync pass. *changed (may be NULL) counts
- * rows written. The subscription must exist in subscriptions. */
-enum err store_vms_upsert(struct store *st, const struct store_vm_facts *vms, size_t n, int64_t now,
-                          size_t *changed, struct err_detail *d) VL_MUST_CHECK;
-/* Marks gone every present VM of subscription_id not seen since store_vms_sync_begin. Call
+ * one comes back. Each VM is added to seen (the sync pass's; NULL outside a pass). *changed
+ * (may be NULL) counts rows written. The subscription must exist in subscriptions. */
+enum err store_vms_upsert(struct store *st, struct store_seen *seen,
+                          const struct store_vm_facts *vms, size_t n, int64_t now, size_t *changed,
+                          struct err_detail *d) VL_MUST_CHECK;
+/* Marks gone every present VM of subscription_id that seen lacks (NULL: all of them). Call
  * only after a complete listing of that subscription. *gone (may be NULL) counts them. */
-enum err store_vms_mark_gone(struct store *st, const char *subscription_id, int64_t now,
-                             size_t *gone, struct err_detail *d) VL_MUST_CHECK;
+enum err store_vms_mark_gone(struct store *st, const struct store_seen *seen,
+                             const char *subscription_id, int64_t now, size_t *gone,
+                             struct err_detail *d) VL_MUST_CHECK;
 /* By ARM id, any case. ERR_NOT_FOUND if unknown (gone VMs are found, gone_at set). */
 enum err store_vm_get(struct store *st, const char *id, struct store_vm *out,
                       struct err_detail *d) VL_MUST_CHECK;
@@ -506,18 +518,17 @@ struct store_role_assignment {
 void store_role_assignment_clear(struct store_role_assignment *ra);
 void store_role_assignment_list_free(struct store_role_assignment *list, size_t n);
 
-enum err store_role_assignments_sync_begin(struct store *st, struct err_detail *d) VL_MUST_CHECK;
-/* Upserts n assignments, writing only changed ones (GUIDs stored lowercase); each counts as
- * seen. */
-enum err store_role_assignments_upsert(struct store *st,
+/* Upserts n assignments, writing only changed ones (GUIDs stored lowercase); each is added to
+ * seen (the sync pass's; NULL outside a pass). */
+enum err store_role_assignments_upsert(struct store *st, struct store_seen *seen,
                                        const struct store_role_assignment_facts *ra, size_t n,
                                        int64_t now, size_t *changed,
                                        struct err_detail *d) VL_MUST_CHECK;
-/* Marks gone the present assignments not seen since sync_begin whose scope is the
+/* Marks gone the present assignments that seen lacks (NULL: all of them) whose scope is the
  * subscription or below it; subscription_id NULL: scopes outside every subscription
  * (management groups, root). */
-enum err store_role_assignments_mark_gone(struct store *st, const char *subscription_id,
-                                          int64_t now, size_t *gone,
+enum err store_role_assignments_mark_gone(struct store *st, const struct store_seen *seen,
+                                          const char *subscription_id, int64_t now, size_t *gone,
                                           struct err_detail *d) VL_MUST_CHECK;
 /* Distinct principal ids of present assignments, sorted; *ids is an array of new strings
  * (free each, then the array). */

@@ -156,14 +156,9 @@ void reconcile_sync_strs_free(char **v, size_t n)
 
 static enum err sync_begin(struct sync_pass *s, struct err_detail *d)
 {
-    struct store *st = s->env->store;
-    enum err rc;
-
-    store_vms_sync_begin(st);
-    rc = store_extensions_sync_begin(st, d);
-    if (rc == ERR_OK)
-        rc = store_role_assignments_sync_begin(st, d);
-    return rc;
+    s->seen_vms = store_seen_new();
+    s->seen_ras = store_seen_new();
+    return store_extensions_sync_begin(s->env->store, d);
 }
 
 static void run_pass(struct sync_pass *s)
@@ -198,7 +193,7 @@ static void run_pass(struct sync_pass *s)
         all_assignments = reconcile_sync_authz(s, subs[i]) && all_assignments;
     /* Scopes above every subscription are seen only through the subscriptions' listings. */
     if (all_assignments && !s->stopped) {
-        rc = store_role_assignments_mark_gone(s->env->store, NULL, s->now, &gone, &d);
+        rc = store_role_assignments_mark_gone(s->env->store, s->seen_ras, NULL, s->now, &gone, &d);
         s->run.assignments_gone += (int64_t)gone;
         if (rc != ERR_OK)
             reconcile_sync_error(s, "mark role assignments gone", NULL, rc, NULL, &d);
@@ -323,6 +318,8 @@ void reconcile_sync(const struct reconcile_env *env, const struct store_task *ta
     finish(env, task, &s, res);
     reconcile_sync_strs_free(s.found, s.n_found);
     reconcile_sync_strs_free(s.groups, s.n_groups);
+    store_seen_free(s.seen_vms);
+    store_seen_free(s.seen_ras);
 #if defined(__GLIBC__)
     /* a pass frees megabytes of page buffers and parse trees in this thread's arena; give
      * them back rather than keep them resident until the next pass */

@@ -53,7 +53,8 @@ static enum err on_assignments(const struct azure_role_assignment *ras, size_t n
     }
     rc = reconcile_sync_tx_begin(s, &d);
     if (rc == ERR_OK)
-        rc = store_role_assignments_upsert(s->env->store, f, kept, s->now, &changed, &d);
+        rc = store_role_assignments_upsert(s->env->store, s->seen_ras, f, kept, s->now, &changed,
+                                           &d);
     rc = reconcile_sync_tx_end(s, kept, rc, &d);
     free(f);
     if (rc != ERR_OK) {
@@ -89,7 +90,7 @@ bool reconcile_sync_authz(struct sync_pass *s, const char *sub)
             reconcile_sync_error(s, "list role assignments of", sub, rc, &ae, NULL);
         return false;
     }
-    rc = store_role_assignments_mark_gone(s->env->store, sub, s->now, &gone, &d);
+    rc = store_role_assignments_mark_gone(s->env->store, s->seen_ras, sub, s->now, &gone, &d);
     s->run.assignments_gone += (int64_t)gone;
     if (rc != ERR_OK)
         reconcile_sync_error(s, "mark role assignments gone in", sub, rc, NULL, &d);

@@ -57,8 +57,10 @@ struct sync_pass {
     char **groups;
     size_t n_groups;
     size_t cap_groups;
-    struct vm_status status; /* statusOnly listing of s->sub, for the join */
-    char **ext_lists;        /* VMs of s->sub whose extensions are listed on their own */
+    struct store_seen *seen_vms; /* VMs this pass listed: the rest of a listed sub is gone */
+    struct store_seen *seen_ras; /* likewise role assignments */
+    struct vm_status status;     /* statusOnly listing of s->sub, for the join */
+    char **ext_lists;            /* VMs of s->sub whose extensions are listed on their own */
     size_t n_ext_lists;
     size_t cap_ext_lists;
 };

@@ -62,22 +62,16 @@ static void sub_vanished(struct sync_pass *s, const char *sub)
     size_t exts = 0;
     size_t ras = 0;
     bool changed;
-    int64_t before;
     enum err rc = store_subscription_mark_gone(st, sub, s->now, &changed, &d);
 
-    before = store_changes(st);
-    store_vms_sync_begin(st);
-    s->bookkeeping += store_changes(st) - before;
     if (rc == ERR_OK)
-        rc = store_vms_mark_gone(st, sub, s->now, &vms, &d);
+        rc = store_vms_mark_gone(st, NULL, sub, s->now, &vms, &d);
     if (rc == ERR_OK)
         rc = store_extensions_sync_begin(st, &d);
     if (rc == ERR_OK)
         rc = store_extensions_mark_gone(st, sub, s->now, &exts, &d);
     if (rc == ERR_OK)
-        rc = store_role_assignments_sync_begin(st, &d);
-    if (rc == ERR_OK)
-        rc = store_role_assignments_mark_gone(st, sub, s->now, &ras, &d);
+        rc = store_role_assignments_mark_gone(st, NULL, sub, s->now, &ras, &d);
     s->run.vms_gone += (int64_t)vms;
     s->run.extensions_gone += (int64_t)exts;
     s->run.assignments_gone += (int64_t)ras;

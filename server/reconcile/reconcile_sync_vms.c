@@ -157,7 +157,7 @@ static enum err write_vm_page(struct sync_pass *s, const struct vm_page *p, size
 
     if (rc != ERR_OK)
         return rc;
-    rc = store_vms_upsert(st, p->vms, n_vms, s->now, vms_changed, d);
+    rc = store_vms_upsert(st, s->seen_vms, p->vms, n_vms, s->now, vms_changed, d);
     if (rc == ERR_OK && p->n_exts > 0)
         rc = store_extensions_upsert(st, p->exts, p->n_exts, s->now, exts_changed, d);
     return reconcile_sync_tx_end(s, n_vms + p->n_exts, rc, d);
@@ -340,7 +340,7 @@ void reconcile_sync_vms(struct sync_pass *s, const char *sub)
             reconcile_sync_error(s, "list VMs of", sub, rc, &ae, NULL);
         return; /* incomplete listing: mark nothing gone */
     }
-    rc = store_vms_mark_gone(s->env->store, sub, s->now, &gone, &d);
+    rc = store_vms_mark_gone(s->env->store, s->seen_vms, sub, s->now, &gone, &d);
     s->run.vms_gone += (int64_t)gone;
     if (rc == ERR_OK)
         rc = store_extensions_mark_gone(s->env->store, sub, s->now, &gone, &d);

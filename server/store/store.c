@@ -43,10 +43,7 @@ static const char SQL_CONN_PRAGMAS[] = "PRAGMA foreign_keys = ON;"
                                        /* the whole file: SQLite caps it at its compiled
                                         * maximum; pages mapped are shared, not private */
                                        "PRAGMA mmap_size = 68719476736;"
-                                       "PRAGMA temp_store = MEMORY;"
-                                       /* VMs seen by this thread's current sync pass */
-                                       "CREATE TEMP TABLE vm_seen (id_key TEXT PRIMARY KEY)"
-                                       " WITHOUT ROWID;";
+                                       "PRAGMA temp_store = MEMORY;";
 static const char SQL_WAL[] = "PRAGMA journal_mode = WAL";
 static const char SQL_BEGIN_WRITE[] = "BEGIN IMMEDIATE";
 static const char SQL_BEGIN_READ[] = "BEGIN";
@@ -220,7 +217,6 @@ void store_thread_done(struct store *st)
 {
     struct store_conn *c = pthread_getspecific(st->key);
 
-    seen_set_thread_done();
     if (c == NULL)
         return;
     pthread_setspecific(st->key, NULL);

@@ -44,8 +44,6 @@ static const char SQL_PRESENT_ABOVE[] = "SELECT id_key FROM role_assignments"
 static const char SQL_MARK_GONE[] = "UPDATE role_assignments SET gone_at = :now, changed_at = :now"
                                     " WHERE id_key = :id_key AND gone_at IS NULL";
 
-/* The assignments this thread's sync pass has seen. */
-static _Thread_local struct seen_set ra_seen;
 static const char SQL_PRINCIPALS[] = "SELECT DISTINCT principal_id FROM role_assignments"
                                      " WHERE gone_at IS NULL ORDER BY principal_id";
 static const char SQL_UNDER[] =
@@ -96,17 +94,17 @@ void store_role_assignment_list_free(struct store_role_assignment *list, size_t 
     free(list);
 }
 
-enum err store_role_assignments_sync_begin(struct store *st, struct err_detail *d)
-{
-    (void)d;
-    seen_set_reset(&ra_seen, st);
-    return ERR_OK;
-}
+/* What store_batch hands upsert_all: the rows and the pass's seen set. */
+struct ra_batch {
+    const struct store_role_assignment_facts *ra;
+    struct store_seen *seen;
+};
 
 static enum err upsert_all(struct store *st, const void *items, size_t n, int64_t now,
                            size_t *changed, struct err_detail *d)
 {
-    const struct store_role_assignment_facts *ra = items;
+    const struct ra_batch *b = items;
+    const struct store_role_assignment_facts *ra = b->ra;
     sqlite3_stmt *up;
     int64_t c;
     enum err e = store_stmt(st, SQL_UPSERT, &up, d);
@@ -128,20 +126,23 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
         *changed += (size_t)c;
         if (e != ERR_OK)
             break;
-        seen_set_add(&ra_seen, st, ra[i].id);
+        seen_set_add(b->seen, ra[i].id);
     }
     return e;
 }
 
-enum err store_role_assignments_upsert(struct store *st,
+enum err store_role_assignments_upsert(struct store *st, struct store_seen *seen,
                                        const struct store_role_assignment_facts *ra, size_t n,
                                        int64_t now, size_t *changed, struct err_detail *d)
 {
-    return store_batch(st, upsert_all, ra, n, now, changed, d);
+    struct ra_batch b = {.ra = ra, .seen = seen};
+
+    return store_batch(st, upsert_all, &b, n, now, changed, d);
 }
 
-enum err store_role_assignments_mark_gone(struct store *st, const char *subscription_id,
-                                          int64_t now, size_t *gone, struct err_detail *d)
+enum err store_role_assignments_mark_gone(struct store *st, const struct store_seen *seen,
+                                          const char *subscription_id, int64_t now, size_t *gone,
+                                          struct err_detail *d)
 {
     sqlite3_stmt *s;
     enum err e =
@@ -153,7 +154,7 @@ enum err store_role_assignments_mark_gone(struct store *st, const char *subscrip
         return e;
     if (subscription_id != NULL)
         bind_text(s, ":sub", subscription_id);
-    return seen_set_mark_unseen(st, &ra_seen, s, SQL_MARK_GONE, now, gone, d,
+    return seen_set_mark_unseen(st, seen, s, SQL_MARK_GONE, now, gone, d,
                                 "role assignment mark gone");
 }
 

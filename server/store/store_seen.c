@@ -114,49 +114,26 @@ static size_t slot_of(const uint64_t *tab, size_t cap, uint64_t h)
     return i;
 }
 
-/* The sets this thread has allocated (they are thread-local statics of their modules), as
- * many as there are: a fixed count once let a ninth set keep its table after the thread was
- * done with it. */
-static _Thread_local struct seen_set **thread_sets;
-static _Thread_local size_t nthread_sets, capthread_sets;
-
-static void remember(struct seen_set *s)
+struct store_seen *store_seen_new(void)
 {
-    for (size_t i = 0; i < nthread_sets; i++) {
-        if (thread_sets[i] == s)
-            return;
-    }
-    if (nthread_sets == capthread_sets) {
-        capthread_sets = capthread_sets != 0 ? 2 * capthread_sets : 8;
-        thread_sets = xreallocarray(thread_sets, capthread_sets, sizeof(*thread_sets));
-    }
-    thread_sets[nthread_sets++] = s;
+    return xcalloc(1, sizeof(struct store_seen));
 }
 
-void seen_set_thread_done(void)
+void store_seen_free(struct store_seen *s)
 {
-    for (size_t i = 0; i < nthread_sets; i++) {
-        free(thread_sets[i]->h);
-        *thread_sets[i] = (struct seen_set){0};
-    }
-    free(thread_sets);
-    thread_sets = NULL;
-    nthread_sets = capthread_sets = 0;
-}
-
-void seen_set_reset(struct seen_set *s, struct store *st)
-{
+    if (s == NULL)
+        return;
     free(s->h);
-    *s = (struct seen_set){.conn = store_conn_get(st, NULL)};
+    free(s);
 }
 
-void seen_set_add(struct seen_set *s, struct store *st, const char *key)
+void seen_set_add(struct store_seen *s, const char *key)
 {
     uint64_t h = key_hash(key);
     size_t i;
 
-    if (s->conn != store_conn_get(st, NULL))
-        seen_set_reset(s, st); /* another connection's pass: start this one's */
+    if (s == NULL)
+        return;
     if (2 * (s->n + 1) > s->cap) {
         size_t cap = s->cap != 0 ? 2 * s->cap : 4096;
         uint64_t *tab = xcalloc(cap, sizeof(*tab));
@@ -168,7 +145,6 @@ void seen_set_add(struct seen_set *s, struct store *st, const char *key)
         free(s->h);
         s->h = tab;
         s->cap = cap;
-        remember(s);
     }
     i = slot_of(s->h, s->cap, h);
     if (s->h[i] == 0) {
@@ -177,15 +153,15 @@ void seen_set_add(struct seen_set *s, struct store *st, const char *key)
     }
 }
 
-bool seen_set_has(const struct seen_set *s, struct store *st, const char *key)
+bool seen_set_has(const struct store_seen *s, const char *key)
 {
-    if (s->cap == 0 || s->conn != store_conn_get(st, NULL))
+    if (s == NULL || s->cap == 0)
         return false;
     return s->h[slot_of(s->h, s->cap, key_hash(key))] != 0;
 }
 
-static enum err unseen(struct store *st, const struct seen_set *set, sqlite3_stmt *s, char ***keys,
-                       size_t *n, struct err_detail *d, const char *what)
+static enum err unseen(const struct store_seen *set, sqlite3_stmt *s, char ***keys, size_t *n,
+                       struct err_detail *d, const char *what)
 {
     size_t cap = 0;
     int rc;
@@ -193,7 +169,7 @@ static enum err unseen(struct store *st, const struct seen_set *set, sqlite3_stm
     while ((rc = store_step(s)) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(s, 0);
 
-        if (k == NULL || seen_set_has(set, st, k))
+        if (k == NULL || seen_set_has(set, k))
             continue;
         if (*n == cap) {
             cap = cap != 0 ? 2 * cap : 16;
@@ -223,7 +199,7 @@ static enum err mark_each(struct store *st, const char *sql, char **keys, size_t
     return e;
 }
 
-enum err seen_set_mark_unseen(struct store *st, const struct seen_set *set, sqlite3_stmt *present,
+enum err seen_set_mark_unseen(struct store *st, const struct store_seen *set, sqlite3_stmt *present,
                               const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
                               const char *what)
 {
@@ -231,7 +207,7 @@ enum err seen_set_mark_unseen(struct store *st, const struct seen_set *set, sqli
     size_t n = 0;
     size_t marked = 0;
     bool own = false;
-    enum err e = unseen(st, set, present, &keys, &n, d, what);
+    enum err e = unseen(set, present, &keys, &n, d, what);
 
     if (e == ERR_OK && n > 0) {
         e = store_own_tx_begin(st, &own, d);

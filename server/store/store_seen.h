@@ -36,30 +36,27 @@ typedef enum err (*store_batch_fn)(struct store *st, const void *items, size_t n
 enum err store_batch(struct store *st, store_batch_fn fn, const void *items, size_t n, int64_t now,
                      size_t *changed, struct err_detail *d);
 
-/* A sync pass's set of seen keys kept in memory instead of a TEMP table: an in-memory TEMP
- * database never gives its pages back (100k keys held ~30 MiB per worker connection for
- * good), and every insert into it cost a B-tree write. Keys are 64-bit hashes of the
- * ASCII-lowercased key (as SQL lower() makes id_key); a pass over n keys misjudges an unseen
- * key as seen with probability about n^2 / 2^64, so at worst one row is marked gone a pass
- * later. Owned by the connection that began the pass: on another connection it is empty,
- * as a TEMP table would be. Use it from one thread (a connection's). */
-struct seen_set {
+/* A sync pass's set of seen keys (struct store_seen, store.h), kept in memory instead of a
+ * TEMP table: an in-memory TEMP database never gives its pages back (100k keys held ~30 MiB
+ * per worker connection for good), and every insert into it cost a B-tree write. Keys are
+ * 64-bit hashes of the ASCII-lowercased key (as SQL lower() makes id_key); a pass over n keys
+ * misjudges an unseen key as seen with probability about n^2 / 2^64, so at worst one row is
+ * marked gone a pass later. The pass owns it (no thread-local state): one thread at a time. */
+struct store_seen {
     uint64_t *h; /* open addressing; 0 = free slot */
     size_t cap;  /* a power of two, or 0 */
     size_t n;
-    const void *conn;
 };
 
-/* Frees the memory of every seen_set this thread has used (store_thread_done calls it). */
-void seen_set_thread_done(void);
-/* Empties s and gives it to this thread's connection. */
-void seen_set_reset(struct seen_set *s, struct store *st);
-void seen_set_add(struct seen_set *s, struct store *st, const char *key);
-bool seen_set_has(const struct seen_set *s, struct store *st, const char *key);
-/* Marks gone the keys of the bound statement present (column 0) that set has not seen:
- * runs mark_sql (binding :id_key and :now) on each in one write transaction, none when all
- * were seen. *gone is the rows updated (0 on failure). Resets present either way. */
-enum err seen_set_mark_unseen(struct store *st, const struct seen_set *set, sqlite3_stmt *present,
+/* Adds key to s; s NULL: nothing (an upsert outside a sync pass). */
+void seen_set_add(struct store_seen *s, const char *key);
+/* True when s saw key; s NULL: nothing was seen. */
+bool seen_set_has(const struct store_seen *s, const char *key);
+/* Marks gone the keys of the bound statement present (column 0) that set has not seen (set
+ * NULL: none was): runs mark_sql (binding :id_key and :now) on each in one write transaction,
+ * none when all were seen. *gone is the rows updated (0 on failure). Resets present either
+ * way. */
+enum err seen_set_mark_unseen(struct store *st, const struct store_seen *set, sqlite3_stmt *present,
                               const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
                               const char *what);
 

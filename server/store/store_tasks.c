@@ -33,6 +33,7 @@ static const char SQL_LEASE[] =
     " attempts = attempts + 1, rewake = 0, updated_at = :now"
     " WHERE id = (SELECT id FROM tasks"
     "  WHERE state = 'pending' AND due_at <= :now AND (:kind IS NULL OR kind = :kind)"
+    "  AND (:key IS NULL OR key = :key)"
     "  ORDER BY due_at, id LIMIT 1)"
     " RETURNING " TASK_COLUMNS;
 
@@ -147,8 +148,9 @@ static enum err one_task(sqlite3_stmt *s, struct store_task *out, struct err_det
     return ERR_OK;
 }
 
-enum err store_task_lease(struct store *st, const char *kind, const char *owner, int64_t now,
-                          int64_t lease_ms, struct store_task *out, struct err_detail *d)
+enum err store_task_lease_key(struct store *st, const char *kind, const char *key,
+                              const char *owner, int64_t now, int64_t lease_ms,
+                              struct store_task *out, struct err_detail *d)
 {
     sqlite3_stmt *s;
     enum err e = store_stmt(st, SQL_LEASE, &s, d);
@@ -160,7 +162,14 @@ enum err store_task_lease(struct store *st, const char *kind, const char *owner,
     bind_int64(s, ":until", now + lease_ms);
     bind_int64(s, ":now", now);
     bind_text(s, ":kind", kind);
+    bind_text(s, ":key", key);
     return one_task(s, out, d, "task lease");
+}
+
+enum err store_task_lease(struct store *st, const char *kind, const char *owner, int64_t now,
+                          int64_t lease_ms, struct store_task *out, struct err_detail *d)
+{
+    return store_task_lease_key(st, kind, NULL, owner, now, lease_ms, out, d);
 }
 
 /* Runs a lease-conditioned update; ERR_CONFLICT when the caller no longer holds the lease. */

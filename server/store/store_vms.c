@@ -47,8 +47,6 @@ static const char SQL_MARK_GONE[] =
     "UPDATE vms SET gone_at = :now, changed_at = :now, generation = generation + 1"
     " WHERE id_key = :id_key AND gone_at IS NULL";
 
-/* The VMs this thread's sync pass has seen. */
-static _Thread_local struct seen_set vm_seen;
 static const char SQL_GET[] = "SELECT " VM_COLUMNS " FROM vms WHERE id_key = lower(:id)";
 /* Keys sort by subscription, then resource group, so a filter is a key range. */
 static const char SQL_PAGE[] = "SELECT " VM_COLUMNS " FROM vms"
@@ -120,11 +118,6 @@ void store_vm_list_free(struct store_vm *list, size_t n)
     free(list);
 }
 
-void store_vms_sync_begin(struct store *st)
-{
-    seen_set_reset(&vm_seen, st);
-}
-
 static void bind_facts(sqlite3_stmt *s, const struct store_vm_facts *v)
 {
     bind_text(s, ":id", v->id);
@@ -150,8 +143,9 @@ static void bind_facts(sqlite3_stmt *s, const struct store_vm_facts *v)
     bind_text_or(s, ":tags", v->tags, "{}");
 }
 
-static enum err upsert_all(struct store *st, const struct store_vm_facts *vms, size_t n,
-                           int64_t now, size_t *changed, struct err_detail *d)
+static enum err upsert_all(struct store *st, struct store_seen *seen,
+                           const struct store_vm_facts *vms, size_t n, int64_t now, size_t *changed,
+                           struct err_detail *d)
 {
     sqlite3_stmt *up;
     int64_t c;
@@ -166,13 +160,14 @@ static enum err upsert_all(struct store *st, const struct store_vm_facts *vms, s
         *changed += (size_t)c;
         if (e != ERR_OK)
             break;
-        seen_set_add(&vm_seen, st, vms[i].id);
+        seen_set_add(seen, vms[i].id);
     }
     return e;
 }
 
-enum err store_vms_upsert(struct store *st, const struct store_vm_facts *vms, size_t n, int64_t now,
-                          size_t *changed, struct err_detail *d)
+enum err store_vms_upsert(struct store *st, struct store_seen *seen,
+                          const struct store_vm_facts *vms, size_t n, int64_t now, size_t *changed,
+                          struct err_detail *d)
 {
     size_t dummy = 0;
     bool own;
@@ -184,15 +179,16 @@ enum err store_vms_upsert(struct store *st, const struct store_vm_facts *vms, si
     e = store_own_tx_begin(st, &own, d);
     if (e != ERR_OK)
         return e;
-    e = upsert_all(st, vms, n, now, changed, d);
+    e = upsert_all(st, seen, vms, n, now, changed, d);
     e = store_own_tx_end(st, own, e, d);
     if (e != ERR_OK)
         *changed = 0;
     return e;
 }
 
-enum err store_vms_mark_gone(struct store *st, const char *subscription_id, int64_t now,
-                             size_t *gone, struct err_detail *d)
+enum err store_vms_mark_gone(struct store *st, const struct store_seen *seen,
+                             const char *subscription_id, int64_t now, size_t *gone,
+                             struct err_detail *d)
 {
     sqlite3_stmt *s;
     enum err e = store_stmt(st, SQL_PRESENT, &s, d);
@@ -202,7 +198,7 @@ enum err store_vms_mark_gone(struct store *st, const char *subscription_id, int6
     if (e != ERR_OK)
         return e;
     bind_text(s, ":subscription_id", subscription_id);
-    return seen_set_mark_unseen(st, &vm_seen, s, SQL_MARK_GONE, now, gone, d, "vm mark gone");
+    return seen_set_mark_unseen(st, seen, s, SQL_MARK_GONE, now, gone, d, "vm mark gone");
 }
 
 enum err store_vm_get(struct store *st, const char *id, struct store_vm *out, struct err_detail *d)

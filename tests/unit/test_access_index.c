@@ -44,8 +44,8 @@ static void seed(struct store *st)
                                       .account_enabled = true};
     size_t changed;
 
-    assert_int_equal(store_role_assignments_upsert(st, &ra, 1, clock_now_ms(), &changed, NULL),
-                     ERR_OK);
+    assert_int_equal(
+        store_role_assignments_upsert(st, NULL, &ra, 1, clock_now_ms(), &changed, NULL), ERR_OK);
     assert_int_equal(store_principals_upsert(st, &p, 1, clock_now_ms(), &changed, NULL), ERR_OK);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "vmlogind/buf.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/reconcile.h"
 
@@ -156,9 +157,71 @@ static void test_dead_predecessor_lease(void **state)
     unlink(path);
 }
 
+/* The targeted wake: the order in which one worker runs "order" tasks. */
+static char ran[16][8];
+static _Atomic int nran;
+static _Atomic bool held = true;
+
+static void k_order(const struct reconcile_env *env, const struct store_task *t,
+                    struct reconcile_result *res)
+{
+    int i = atomic_load(&nran);
+    int64_t deadline = clock_mono_ms() + 60000;
+
+    (void)env;
+    if (i < 16)
+        snprintf(ran[i], sizeof(ran[i]), "%s", t->key);
+    atomic_store(&nran, i + 1);
+    while (i == 0 && atomic_load(&held) && clock_mono_ms() < deadline)
+        clock_sleep_ms(2); /* the first run waits until the test has queued the write */
+    reconcile_done(res);
+}
+
+/* A task a write touched runs before an older backlog of due tasks (the worker is busy when the
+ * write lands; in due order it would run last). */
+static void test_targeted_wake(void **state)
+{
+    static const struct reconcile_kind order_kinds[] = {{.kind = "order", .fn = k_order}};
+    struct store *st = NULL;
+    struct reconciler *r = NULL;
+    struct config cfg;
+    struct err_detail d;
+    struct buf m;
+    int64_t now = clock_now_ms();
+    (void)state;
+
+    buf_init(&m, 1 << 16);
+    config_defaults(&cfg);
+    assert_int_equal(store_open(":memory:", &st, &d), ERR_OK);
+    assert_int_equal(store_migrate(st, &d), ERR_OK);
+    for (int i = 0; i < 10; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "b%d", i);
+        assert_int_equal(store_task_upsert(st, "order", key, now - 1000 + i, NULL, now, &d),
+                         ERR_OK);
+    }
+    assert_int_equal(reconciler_start(st, NULL, &cfg, order_kinds, 1, 1, &r, &d), ERR_OK);
+    assert_true(wait_for(&nran, 1));
+    assert_int_equal(
+        store_task_upsert(st, "order", "hot", clock_now_ms(), NULL, clock_now_ms(), &d), ERR_OK);
+    reconciler_wake_task(r, "order", "hot");
+    reconciler_wake_task(r, "order", "gone"); /* no such task: skipped, nothing stalls */
+    atomic_store(&held, false);
+    assert_true(wait_for(&nran, 11));
+    assert_string_equal(ran[0], "b0");
+    assert_string_equal(ran[1], "hot");
+    assert_string_equal(ran[10], "b9");
+    assert_int_equal(reconciler_metrics(r, &m), ERR_OK);
+    assert_non_null(strstr(m.data, "vmlogind_reconcile_targeted_runs_total 1\n"));
+    buf_cleanup(&m);
+    reconciler_stop(r);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_loop),
-                                       cmocka_unit_test(test_dead_predecessor_lease)};
+                                       cmocka_unit_test(test_dead_predecessor_lease),
+                                       cmocka_unit_test(test_targeted_wake)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

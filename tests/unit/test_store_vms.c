@@ -13,6 +13,15 @@
 
 #include "unit/test_store_fixture.h"
 
+/* The current sync pass's seen set (store_seen_new per pass, as the reconciler's pass does). */
+static struct store_seen *pass;
+
+static void pass_begin(void)
+{
+    store_seen_free(pass);
+    pass = store_seen_new();
+}
+
 #define SUB "0b1f6471-1bf0-4dda-aec3-111122223333"
 #define SUB2 "1c2f6471-1bf0-4dda-aec3-111122223333"
 
@@ -76,18 +85,18 @@ static void test_upsert_writes_only_changes(void **state)
 
     subscriptions(st);
     make_fleet(100, SUB, 0);
-    assert_int_equal(store_vms_upsert(st, F.f, 100, 10, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 100, 10, &changed, NULL), ERR_OK);
     assert_int_equal(changed, 100);
 
     /* The same facts again: no row written. */
     before = store_changes(st);
-    assert_int_equal(store_vms_upsert(st, F.f, 100, 20, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 100, 20, &changed, NULL), ERR_OK);
     assert_int_equal(changed, 0);
     assert_int_equal(store_changes(st), before);
 
     /* One fact of one VM changes: one row, its generation only. */
     F.f[7].power_state = "deallocated";
-    assert_int_equal(store_vms_upsert(st, F.f, 100, 30, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 100, 30, &changed, NULL), ERR_OK);
     assert_int_equal(changed, 1);
     snprintf(upper, sizeof(upper), "%s", F.ids[7]);
     for (char *p = upper; *p; p++)
@@ -110,12 +119,12 @@ static void test_upsert_writes_only_changes(void **state)
 
     /* Bad input changes nothing: the batch is one transaction. */
     F.f[50].tags = "{not json";
-    assert_int_equal(store_vms_upsert(st, F.f, 100, 40, &changed, NULL), ERR_INVALID);
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 100, 40, &changed, NULL), ERR_INVALID);
     assert_int_equal(changed, 0);
     F.f[50].tags = "{\"env\":\"prod\"}";
     /* A VM of an unknown subscription is refused. */
     F.f[0].subscription_id = "99999999-0000-0000-0000-000000000000";
-    assert_int_equal(store_vms_upsert(st, F.f, 1, 40, &changed, NULL), ERR_PRECONDITION);
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 1, 40, &changed, NULL), ERR_PRECONDITION);
 }
 
 static void test_mark_gone_and_return(void **state)
@@ -128,30 +137,30 @@ static void test_mark_gone_and_return(void **state)
 
     subscriptions(st);
     make_fleet(10, SUB, 0);
-    store_vms_sync_begin(st);
-    assert_int_equal(store_vms_upsert(st, F.f, 10, 10, &changed, NULL), ERR_OK);
-    assert_int_equal(store_vms_mark_gone(st, SUB, 10, &gone, NULL), ERR_OK);
+    pass_begin();
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 10, 10, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB, 10, &gone, NULL), ERR_OK);
     assert_int_equal(gone, 0);
 
     /* The next pass sees only 8 of them. */
-    store_vms_sync_begin(st);
+    pass_begin();
     before = store_changes(st);
-    assert_int_equal(store_vms_upsert(st, F.f, 8, 20, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 8, 20, &changed, NULL), ERR_OK);
     assert_int_equal(store_changes(st), before); /* the seen set is not in the database */
-    assert_int_equal(store_vms_mark_gone(st, SUB, 20, &gone, NULL), ERR_OK);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB, 20, &gone, NULL), ERR_OK);
     assert_int_equal(gone, 2);
     assert_int_equal(store_vm_get(st, F.ids[9], &v, NULL), ERR_OK);
     assert_int_equal(v.gone_at, 20);
     assert_int_equal(v.generation, 2);
     store_vm_clear(&v);
     /* Other subscriptions are untouched; a second mark finds nothing more. */
-    assert_int_equal(store_vms_mark_gone(st, SUB2, 20, &gone, NULL), ERR_OK);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB2, 20, &gone, NULL), ERR_OK);
     assert_int_equal(gone, 0);
-    assert_int_equal(store_vms_mark_gone(st, SUB, 21, &gone, NULL), ERR_OK);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB, 21, &gone, NULL), ERR_OK);
     assert_int_equal(gone, 0);
 
     /* It comes back. */
-    assert_int_equal(store_vms_upsert(st, &F.f[9], 1, 30, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_upsert(st, pass, &F.f[9], 1, 30, &changed, NULL), ERR_OK);
     assert_int_equal(changed, 1);
     assert_int_equal(store_vm_get(st, F.ids[9], &v, NULL), ERR_OK);
     assert_int_equal(v.gone_at, 0);
@@ -196,11 +205,11 @@ static void test_list_paged_filtered(void **state)
 
     subscriptions(st);
     make_fleet(103, SUB, 0);
-    assert_int_equal(store_vms_upsert(st, F.f, 103, 10, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 103, 10, &changed, NULL), ERR_OK);
     make_fleet(20, SUB2, 1000);
-    store_vms_sync_begin(st);
-    assert_int_equal(store_vms_upsert(st, F.f, 20, 10, &changed, NULL), ERR_OK);
-    assert_int_equal(store_vms_mark_gone(st, SUB2, 10, &gone, NULL), ERR_OK);
+    pass_begin();
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 20, 10, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB2, 10, &gone, NULL), ERR_OK);
     assert_int_equal(gone, 0);
 
     assert_int_equal(list_all(st, NULL, 10), 123);
@@ -222,9 +231,9 @@ static void test_list_paged_filtered(void **state)
     store_vm_list_free(page, n);
 
     /* Gone VMs are hidden unless asked for. */
-    store_vms_sync_begin(st);
-    assert_int_equal(store_vms_upsert(st, F.f, 15, 20, &changed, NULL), ERR_OK);
-    assert_int_equal(store_vms_mark_gone(st, SUB2, 20, &gone, NULL), ERR_OK);
+    pass_begin();
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 15, 20, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB2, 20, &gone, NULL), ERR_OK);
     assert_int_equal(gone, 5);
     assert_int_equal(list_all(st, &f, 7), 15);
     f.include_gone = true;
@@ -268,11 +277,12 @@ static void test_concurrent_read_write(void **state)
 
     subscriptions(st);
     make_fleet(50, SUB, 0);
-    assert_int_equal(store_vms_upsert(st, F.f, 50, 10, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 50, 10, &changed, NULL), ERR_OK);
     assert_int_equal(pthread_create(&th, NULL, read_loop, &r), 0);
     for (int i = 0; i < 100; i++) {
         F.f[i % 50].power_state = i % 2 ? "running" : "stopped";
-        assert_int_equal(store_vms_upsert(st, &F.f[i % 50], 1, 20 + i, &changed, NULL), ERR_OK);
+        assert_int_equal(store_vms_upsert(st, pass, &F.f[i % 50], 1, 20 + i, &changed, NULL),
+                         ERR_OK);
     }
     pthread_join(th, NULL);
     assert_int_equal(r.failures, 0);
@@ -301,12 +311,12 @@ static void test_ingest_figure(void **state)
     t0 = secs();
     for (int r = 0; r < rounds; r++) {
         make_fleet(1024, SUB, (size_t)r * 1024);
-        assert_int_equal(store_vms_upsert(st, F.f, 1024, 10, &changed, NULL), ERR_OK);
+        assert_int_equal(store_vms_upsert(st, pass, F.f, 1024, 10, &changed, NULL), ERR_OK);
     }
     t1 = secs();
     for (int r = 0; r < rounds; r++) {
         make_fleet(1024, SUB, (size_t)r * 1024);
-        assert_int_equal(store_vms_upsert(st, F.f, 1024, 20, &changed, NULL), ERR_OK);
+        assert_int_equal(store_vms_upsert(st, pass, F.f, 1024, 20, &changed, NULL), ERR_OK);
         assert_int_equal(changed, 0);
     }
     t2 = secs();
