@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Sets up everything (install-deps.sh, as root on Debian 12) and runs every test:
-# clang-format, check-source.sh (banned functions, state words, layering) and its self-test,
-# cppcheck and shellcheck, the OpenAPI lint, the ASan+UBSan -Werror build and its suite (without
-# the slow label), valgrind over the unit tests of the plain -Werror build, the exported-names
-# and cognitive-complexity gates on that build, a Release -O2 -Werror build (not run), then the
-# plain build's whole suite (its ctest summary is the last line). Works from a git clone or a
-# release tarball (no .git).
+# clang-format, check-source.sh (banned functions, state words, layering, ownership verbs) and
+# its self-test, cppcheck and shellcheck, the OpenAPI lint, the ASan+UBSan -Werror build and its
+# suite (without the slow label), the ThreadSanitizer build and its suite, the plain -Werror
+# build with the exported-names and cognitive-complexity gates and valgrind over its unit tests,
+# a Release -O2 -Werror build (not run), then the plain build's whole suite (its ctest summary
+# is the last line). Works from a git clone or a release tarball (no .git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -59,13 +59,15 @@ if grep -rl "WARNING: ThreadSanitizer" "$tsan_tmp"; then
 fi
 rm -rf "$tsan_tmp"
 
-echo "== valgrind over the unit tests"
+echo "== the plain -Werror build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build -j"$jobs"
 
 echo "== exported names and cognitive complexity (check-names.sh, complexity.sh)"
 ./scripts/check-names.sh build
 ./scripts/complexity.sh build
+
+echo "== valgrind over the unit tests"
 for t in build/tests/test_*; do
     [ -x "$t" ] || continue
     valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 "$t" \
