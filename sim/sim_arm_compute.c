@@ -1011,6 +1011,11 @@ static void vm_patch(struct sim_req *r)
         goto out;
     }
     snprintf(etag, sizeof(etag), "\"%d\"", vm->etag);
+    /* VirtualMachines_Update takes an optional If-Match (the VM's etag, or "*"); a stale one is
+     * 412 PreconditionFailed and nothing changes. Source: azure-rest-api-specs
+     * specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable/2024-07-01/
+     * virtualMachine.json (parameters IfMatch/IfNoneMatch, VirtualMachine.etag);
+     * shared/reference/azure-wire.md section 3. */
     if (im && strcmp(im, "*") != 0 && strcmp(im, etag) != 0) {
         sim_arm_error(r, 412, "PreconditionFailed",
                       "The condition specified using HTTP conditional header(s) is not met.");

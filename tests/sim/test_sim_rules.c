@@ -527,6 +527,51 @@ static void test_identity_patch(void **state)
     h_resp_cleanup(&r);
 }
 
+/* The identity PATCH's If-Match: the VM's current etag or "*" goes through and moves the etag;
+ * a stale one is 412 PreconditionFailed and changes nothing (what vmlogind's retry relies on). */
+static void test_patch_if_match(void **state)
+{
+    static const char *body = "{\"tags\":{\"team\":\"ops\"}}";
+    char *p = xasprintf(VMS "ws2022-uaonly?" CV);
+    char auth[4200], ifm[96], etag[32], etag2[32];
+    const char *hdrs[] = {auth, ifm, NULL};
+    char *u = url("%s", p);
+    struct resp r;
+    (void)state;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", ARM_TOKEN);
+    assert_int_equal(call("GET", p, NULL, NULL, &r), 200);
+    snprintf(etag, sizeof(etag), "%s", jstr(r.json, "etag"));
+    h_resp_cleanup(&r);
+    assert_true(etag[0] == '"');
+
+    snprintf(ifm, sizeof(ifm), "If-Match: \"stale-%s\"", etag + 1);
+    assert_int_equal(h_http("PATCH", u, body, hdrs, &r), 412);
+    assert_string_equal(err_code(&r), "PreconditionFailed");
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", p, NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "etag"), etag); /* nothing changed */
+    assert_null(json_object_get(json_object_get(r.json, "tags"), "team"));
+    h_resp_cleanup(&r);
+
+    snprintf(ifm, sizeof(ifm), "If-Match: %s", etag);
+    assert_int_equal(h_http("PATCH", u, body, hdrs, &r), 200);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", p, NULL, NULL, &r), 200);
+    snprintf(etag2, sizeof(etag2), "%s", jstr(r.json, "etag"));
+    assert_string_not_equal(etag2, etag);
+    h_resp_cleanup(&r);
+
+    /* the old etag is stale now; "*" matches whatever the VM holds */
+    assert_int_equal(h_http("PATCH", u, body, hdrs, &r), 412);
+    h_resp_cleanup(&r);
+    snprintf(ifm, sizeof(ifm), "If-Match: *");
+    assert_int_equal(h_http("PATCH", u, body, hdrs, &r), 200);
+    h_resp_cleanup(&r);
+    free(u);
+    free(p);
+}
+
 /* ---- extensions ---- */
 
 static const char *AAD_BODY = "{\"location\":\"westeurope\",\"properties\":{\"publisher\":"
@@ -1249,6 +1294,44 @@ static void test_throttle_principals_compute_graph(void **state)
     h_resp_cleanup(&r);
 }
 
+/* ARM throttles deletes in their own bucket beside reads and writes, and a subscription as a
+ * whole gets 15x a principal's limit: the 16th principal is refused although its own bucket is
+ * full (request-limits-and-throttling, as sim_throttle.c cites). */
+static void test_throttle_deletes_and_subscription(void **state)
+{
+    static const char *ra = RG1 "/providers/Microsoft.Authorization/roleAssignments/"
+                                "0c5f3a6e-0000-4000-8000-00000000dd01?" AV;
+    char t[4096], first[4096];
+    struct resp r;
+    long st;
+    (void)state;
+
+    control("PUT", "/_sim/throttle", "{\"arm\":{\"deletes\":{\"burst\":1,\"rate\":0.001}}}", 200);
+    st = call("DELETE", ra, NULL, NULL, &r);
+    assert_true(st == 200 || st == 204);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("DELETE", ra, NULL, NULL, &r), 429);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, NULL, &r), 200); /* reads: own */
+    h_resp_cleanup(&r);
+
+    control("POST", "/_sim/reset", "{}", 200);
+    control("PUT", "/_sim/throttle", "{\"arm\":{\"reads\":{\"burst\":1,\"rate\":0.001}}}", 200);
+    for (int i = 0; i < 16; i++) {
+        char claims[160];
+        snprintf(claims, sizeof(claims),
+                 "{\"aud\":\"https://management.azure.com\",\"oid\":"
+                 "\"22222222-0000-4000-8000-0000000000%02d\"}",
+                 i);
+        mint(claims, i == 0 ? first : t, sizeof(t));
+        assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, i == 0 ? first : t, &r),
+                         i < 15 ? 200 : 429);
+        h_resp_cleanup(&r);
+    }
+    assert_int_equal(call("GET", VMS "win-vm-01?" CV, NULL, first, &r), 429);
+    h_resp_cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1261,6 +1344,7 @@ int main(void)
         cmocka_unit_test_setup(test_vm_get_case_insensitive, reset),
         cmocka_unit_test_setup(test_vm_list_paging, reset),
         cmocka_unit_test_setup(test_identity_patch, reset),
+        cmocka_unit_test_setup(test_patch_if_match, reset),
         cmocka_unit_test_setup(test_ext_failure_codes, reset),
         cmocka_unit_test_setup(test_vm_shapes, reset),
         cmocka_unit_test_setup(test_ext_success_and_rules, reset),
@@ -1275,6 +1359,7 @@ int main(void)
         cmocka_unit_test_setup(test_graph_app_roles, reset),
         cmocka_unit_test_setup(test_scope_faults, reset),
         cmocka_unit_test_setup(test_throttle_principals_compute_graph, reset),
+        cmocka_unit_test_setup(test_throttle_deletes_and_subscription, reset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
