@@ -3,7 +3,7 @@
 # prints one summary table (figure, budget, measured, verdict). Benchmarks are never part of
 # the test run; each starts what it needs on 127.0.0.1 and stops it.
 #
-#   scripts/bench.sh [access] [memory] [enable200] [sync]      (default: all of them)
+#   scripts/bench.sh [access] [memory] [enable200] [sync] [slowloris]   (default: all of them)
 #
 # Env: BENCH_DATA (scratch and cached fleet database, default build-bench/bench-data; the 100k-
 # VM / 1M-assignment database takes a few minutes to build the first time), JOBS (default 2).
@@ -15,7 +15,7 @@ export BUILD=$build
 export DATA=${BENCH_DATA:-$build/bench-data}
 jobs=${JOBS:-2}
 wanted=("$@")
-[[ ${#wanted[@]} -gt 0 ]] || wanted=(access memory enable200 sync)
+[[ ${#wanted[@]} -gt 0 ]] || wanted=(access memory enable200 sync slowloris)
 
 command -v wrk >/dev/null || { echo "bench.sh: wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
 mkdir -p "$DATA"
@@ -66,6 +66,11 @@ for b in "${wanted[@]}"; do
         else
             printf 'RESULT\tsync\t-\tnot built\t-\n' >>"$results"
         fi
+        ;;
+    slowloris)
+        # issue 10's attack at the default limits: 1,100 trickling connections from 10
+        # addresses; every probe (healthz and an authenticated read) must be answered
+        run slowloris python3 "$root/bench/bench_slowloris.py" --vmlogind "$build/server/vmlogind"
         ;;
     *) echo "bench.sh: unknown benchmark '$b'" >&2 ;;
     esac
