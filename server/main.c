@@ -420,6 +420,7 @@ static int start_http(const struct config *cfg, struct app *app, char **cert, ch
         .request_timeout_s = (unsigned)cfg->request_timeout_s,
         .max_connections = (unsigned)cfg->max_connections,
         .max_connections_per_ip = (unsigned)cfg->max_connections_per_ip,
+        .cors_origins = cfg->cors_allowed_origins,
         .header_timeout_s = (unsigned)cfg->header_timeout_s,
         .tls_cert_pem = *cert,
         .tls_key_pem = *key,

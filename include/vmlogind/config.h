@@ -81,6 +81,7 @@ struct config {
     int64_t grant_max_duration_s;
     int64_t principal_not_found_timeout_s;
     char rdp_dns_suffix[256];
+    char cors_allowed_origins[1024];
     /* audit anchoring */
     char audit_key_file[CONFIG_STR_MAX];
     char audit_checkpoint_file[CONFIG_STR_MAX];

@@ -96,6 +96,7 @@ struct http_options {
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no per-address limit */
     unsigned header_timeout_s;       /* whole header phase, however slowly bytes trickle */
+    const char *cors_origins;        /* exact browser origins allowed (CORS); NULL/"": none */
     const char *tls_cert_pem;        /* NULL for plain HTTP */
     const char *tls_key_pem;
     const struct route *routes;

@@ -53,6 +53,8 @@ static const struct setting settings[] = {
       "time a connection has to send its request headers (and to start its next request)"),
     S(tls_cert_file, "", NULL, false, "PEM certificate for native HTTPS"),
     S(tls_key_file, "", NULL, false, "PEM private key for native HTTPS"),
+    S(cors_allowed_origins, "", NULL, false,
+      "browser origins (https://portal.example.com) allowed to call the API, space separated"),
     S(api_audience, "", NULL, false, "accepted aud of caller JWTs (the daemon's app id / URI)"),
     S(api_tenant_id, "", NULL, false, "tenant of caller JWTs (defaults to tenant_id)"),
     S(api_login_url, "", NULL, false, "authority for caller JWT discovery (defaults to login_url)"),

@@ -39,4 +39,15 @@ void http_guard_request_done(struct MHD_Connection *conn);
 /* Prometheus text: open connections, and closes by reason. */
 enum err http_guard_metrics(struct http_guard *g, struct buf *out) VL_MUST_CHECK;
 
+/* http_cors.c: the allowed browser origins (cors_allowed_origins). *out is NULL when the list
+ * is empty (CORS off); ERR_INVALID naming the entry that is not an exact origin. */
+struct http_cors;
+enum err http_cors_parse(const char *list, struct http_cors **out,
+                         struct err_detail *d) VL_MUST_CHECK;
+void http_cors_free(struct http_cors *c);
+/* Adds the CORS headers a request from a listed Origin gets; answers a preflight (OPTIONS with
+ * Access-Control-Request-Method) from the route table and returns true then. */
+bool http_cors_apply(const struct http_cors *c, struct http_request *req,
+                     const struct route *routes, size_t nroutes);
+
 #endif

@@ -43,6 +43,7 @@ const struct http_problem_row http_problems[] = {
     ROW("body_required", 400, "the request needs a JSON body"),
     ROW("validation_failed", 400, "the body or a parameter is not valid (errors[] lists each)"),
     ROW("method_not_allowed", 405, "the method is not allowed on this path (see Allow)"),
+    ROW("cors_origin_not_allowed", 403, "this browser origin may not call the API"),
     ROW("body_too_large", 413, "the body is larger than the limit"),
     ROW("uri_too_long", 414, "the request target is too long"),
     ROW("too_many_query_parameters", 414, "the query has too many parameters"),

@@ -45,6 +45,7 @@ struct route_stats {
 struct http_server {
     struct MHD_Daemon *mhd;
     struct http_guard *guard;
+    struct http_cors *cors; /* NULL: no origin is allowed */
     struct http_options o;
     struct route_stats *stats; /* nroutes + 1 (unmatched) */
     _Atomic int inflight;
@@ -175,6 +176,8 @@ static void dispatch(struct http_server *s, struct http_request *req)
             http_printf(req, "the body is larger than %zu bytes", s->o.max_body_bytes), NULL);
         return;
     }
+    if (http_cors_apply(s->cors, req, s->o.routes, s->o.nroutes))
+        return; /* a preflight, answered without authentication as browsers send it */
     if (http_router_match(s->o.routes, s->o.nroutes, req->method, req->path, req, allowed,
                           sizeof(allowed)) == NULL) {
         if (allowed[0] != '\0') {
@@ -433,6 +436,10 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     }
     http_mhd_errors_init();
     s = xcalloc(1, sizeof(*s));
+    if (http_cors_parse(o->cors_origins, &s->cors, d) != ERR_OK) {
+        free(s);
+        return ERR_INVALID;
+    }
     s->o = *o;
     s->stats = xcalloc(o->nroutes + 1, sizeof(*s->stats));
     s->guard = http_guard_new(o);
@@ -453,6 +460,7 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     if (s->mhd == NULL) {
         *out = NULL;
         http_guard_free(s->guard);
+        http_cors_free(s->cors);
         free(s->stats);
         free(s);
         return err_set(d, ERR_UNAVAILABLE, "listen_failed",
@@ -476,6 +484,7 @@ void http_server_stop(struct http_server *s)
         clock_sleep_ms(10);
     MHD_stop_daemon(s->mhd);
     http_guard_free(s->guard);
+    http_cors_free(s->cors);
     free(s->stats);
     free(s);
 }
