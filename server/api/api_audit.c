@@ -17,13 +17,24 @@
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_MAX 1000
 
+/* Who acted: the caller's subject, and for a person calling through an application (a portal's
+ * backend on her behalf, a CLI) that application as well: "user:<oid> via app:<appid>". */
+static char *actor_of(struct http_request *req)
+{
+    const struct auth_caller *c = req->caller;
+
+    if (c == NULL || c->app_id[0] == '\0' || strncmp(c->subject, "user:", 5) != 0)
+        return req->subject;
+    return http_printf(req, "%s via app:%s", req->subject, c->app_id);
+}
+
 enum err api_audit(struct http_request *req, const char *action, const char *target,
                    const char *outcome, const char *details_json)
 {
     struct app *app = req->app;
     struct store_audit_entry e = {
         .at = clock_now_ms(),
-        .actor = req->subject,
+        .actor = actor_of(req),
         .action = (char *)action,
         .target = (char *)target,
         .request_id = req->request_id,

@@ -211,6 +211,35 @@ static void test_app_without_idtyp_is_held(void **state)
     free(user);
 }
 
+/* A portal's backend calling on a person's behalf (a delegated token: scp, her app roles, the
+ * portal's azp) acts as her, and the audit row names both: "user:<oid> via app:<appid>". */
+static void test_on_behalf_of_audited_with_both(void **state)
+{
+    char *user;
+    json_t *log, *e;
+    size_t i;
+    bool found = false;
+    (void)state;
+
+    if (AZSIM_BIN[0] == '\0')
+        skip();
+    user = mint("{\"aud\":\"" H_API_AUDIENCE "\",\"upn\":\"ops@contoso.example\",\"scp\":"
+                "\"user_impersonation\",\"azp\":\"" LIMITED_APP
+                "\",\"roles\":[\"VmLogin.Administrator\"]}");
+    json_decref(h_api(D.p.url, user, "PUT", "/v1" RG_DEV "/entraLogin", "{}", 202));
+    log = h_api(D.p.url, user, "GET", "/v1/audit?limit=1000", NULL, 200);
+    json_array_foreach(json_object_get(log, "value"), i, e)
+    {
+        const char *actor = h_jstr(e, "actor");
+        if (strncmp(actor, "user:", 5) == 0 && strstr(actor, " via app:" LIMITED_APP) != NULL &&
+            strstr(h_jstr(e, "target"), "rg-dev") != NULL)
+            found = true;
+    }
+    json_decref(log);
+    assert_true(found);
+    free(user);
+}
+
 /* GET /v1/loginGrants/{id} until its state is final; the answer (new reference). */
 static json_t *settled(const char *token, const json_t *g)
 {
@@ -325,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_user_held_to_a_resource_group),
         cmocka_unit_test(test_app_limited_loses_the_audit_log),
         cmocka_unit_test(test_app_without_idtyp_is_held),
+        cmocka_unit_test(test_on_behalf_of_audited_with_both),
         cmocka_unit_test(test_delegation_checked_in_the_directory),
         cmocka_unit_test(test_bad_limits_refused),
     };
