@@ -7,11 +7,9 @@
 
 #include "cli.h"
 
-static const struct cli_opt_spec global_opts[] = {{"-o|--output", true},
-                                                  {"--url", true},
-                                                  {"--debug", false},
-                                                  {"-h|--help", false},
-                                                  {NULL, false}};
+static const struct cli_opt_spec global_opts[] = {{"-o|--output", true}, {"--url", true},
+                                                  {"--profile", true},   {"--debug", false},
+                                                  {"-h|--help", false},  {NULL, false}};
 
 /* The long name of spec entry s ("-o|--output" -> "--output"), and whether arg names it. */
 static const char *long_name(const char *s)

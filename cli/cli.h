@@ -5,6 +5,7 @@
 #define VMLOGINCTL_CLI_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -100,6 +101,8 @@ void cli_relative(time_t t, time_t now, char *out, size_t cap);
 struct cli_ctx {
     const char *url; /* base, no trailing slash */
     const char *key;
+    const char *profile;   /* the profile in use ("default") */
+    const char *ca_bundle; /* CAFILE to trust, NULL for the system's */
     bool debug;
     enum cli_format fmt;
     bool color;
@@ -119,6 +122,15 @@ struct cli_resp {
 long cli_request(struct cli_ctx *ctx, const char *method, const char *path, const char *body,
                  struct cli_resp *r);
 void cli_resp_cleanup(struct cli_resp *r);
+/* A form POST to url (an authority's token or devicecode endpoint): no API key is sent and
+ * --debug shows no bodies. Returns the status (0 on a transport error, already reported). */
+long cli_form_post(struct cli_ctx *ctx, const char *url, const char *form, struct cli_resp *r);
+/* Set by the SIGINT handler while a command waits; transfers and waits stop early. */
+extern volatile sig_atomic_t cli_interrupted;
+/* Installs that handler (no SA_RESTART, so a sleep ends at once). */
+void cli_catch_sigint(void);
+/* Sleeps ms or until SIGINT; false when interrupted. */
+bool cli_pause_ms(long ms);
 /* Prints a non-2xx answer on ctx->err (problem+json: title, detail, each field error, request
  * id) and returns its exit code: 401/403 -> 4, 404 -> 5, 400/422 -> 1, else 1. */
 int cli_report_error(struct cli_ctx *ctx, const struct cli_resp *r);
@@ -126,6 +138,46 @@ int cli_report_error(struct cli_ctx *ctx, const struct cli_resp *r);
 int cli_exit_for_status(long status);
 /* The exit code of a finished operation status (Succeeded 0, PartiallySucceeded 3, else 1). */
 int cli_exit_for_operation(const char *status);
+
+/* ---- profiles and credentials (config.c) ---- */
+
+struct cli_setting {
+    const char *key;
+    const char *help;
+};
+extern const struct cli_setting cli_settings[]; /* NULL-key terminated */
+bool cli_setting_known(const char *key);
+/* $XDG_CONFIG_HOME/vmloginctl, else $HOME/.config/vmloginctl; false if neither is set. */
+bool cli_config_dir(char *out, size_t cap);
+/* A JSON file of that directory (new reference), NULL if missing or bad. */
+json_t *cli_config_read(const char *name);
+/* Writes it with mode 0600 (the directory 0700, made when missing), atomically. */
+bool cli_config_write(const char *name, const json_t *j);
+bool cli_config_remove(const char *name);
+/* The profile: given (--profile), else VMLOGINCTL_PROFILE, else config's current, else
+ * "default". The result may be a static buffer. */
+const char *cli_profile_name(const char *given);
+bool cli_profile_name_ok(const char *name);
+/* A setting of a profile (caller frees), NULL when unset. */
+char *cli_profile_get(const char *profile, const char *key);
+/* value NULL removes it. */
+bool cli_profile_set(const char *profile, const char *key, const char *value);
+bool cli_profile_use(const char *profile);
+/* "<profile>.cred.json" (caller frees). */
+char *cli_cred_file(const char *profile);
+
+/* ---- sign-in (signin.c) ---- */
+
+/* The bearer for ctx's profile: VMLOGIND_API_KEY, else the cached API key or Entra access
+ * token, refreshed with its refresh token when it expires within a minute. NULL when none
+ * (caller frees). Prints why on ctx->err when a refresh fails. */
+char *cli_signin_bearer(struct cli_ctx *ctx);
+int cli_cmd_login(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_cmd_logout(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_cmd_config_set(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_cmd_config_get(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_cmd_config_list(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_cmd_config_use(struct cli_ctx *ctx, const struct cli_args *a);
 
 /* Runs the command line (argv[0] is the program). */
 int cli_main(int argc, char *argv[]);

@@ -173,7 +173,8 @@ static bool looks_like_guid(const char *s)
  * group, when rg is not NULL) match; for rg_only, VMs in resource group rg. */
 static int find_vms(struct cli_ctx *ctx, const char *rg, const char *name, json_t **matches)
 {
-    const char *sub = getenv("VMLOGIND_SUBSCRIPTION");
+    char *sub = getenv("VMLOGIND_SUBSCRIPTION") ? xstrdup(getenv("VMLOGIND_SUBSCRIPTION"))
+                                                : cli_profile_get(ctx->profile, "subscription");
     char *path;
     json_t *all;
     char *single;
@@ -188,6 +189,7 @@ static int find_vms(struct cli_ctx *ctx, const char *rg, const char *name, json_
     } else {
         path = xstrdup("/v1/virtualMachines?limit=1000");
     }
+    free(sub);
     rc = get_all(ctx, path, &all, &single);
     free(path);
     free(single);
@@ -1040,6 +1042,8 @@ static const struct cli_opt_spec access_opts[] = {{"--principal", true}, {NULL, 
 static const struct cli_opt_spec rdp_opts[] = {
     {"--upn", true}, {"-f|--file", true}, {"--azuread", false}, {NULL, false}};
 static const struct cli_opt_spec compliance_opts[] = {{"--subscription", true}, {NULL, false}};
+static const struct cli_opt_spec signin_opts[] = {
+    {"--api-key", false}, {"--key-file", true}, {"--entra", false}, {NULL, false}};
 
 static const struct cmd commands[] = {
     {"version", NULL, cmd_version, no_opts, 0, 0, "vmloginctl version", "vmloginctl version"},
@@ -1058,6 +1062,11 @@ static const struct cmd commands[] = {
      "vmloginctl login status rg-web"},
     {"login", "preflight", cmd_login_preflight, no_opts, 1, 1, "vmloginctl login preflight VM",
      "vmloginctl login preflight rg-web/web-01"},
+    {"login", NULL, cli_cmd_login, signin_opts, 0, 0,
+     "vmloginctl login --api-key [--key-file FILE] | vmloginctl login --entra",
+     "vmloginctl login --api-key < ~/.vmlogind-key"},
+    {"logout", NULL, cli_cmd_logout, no_opts, 0, 0, "vmloginctl logout",
+     "vmloginctl --profile prod logout"},
     {"grant", "create", cmd_grant_create, create_opts, 0, 0,
      "vmloginctl grant create --scope SCOPE --role administrator|user --principal UPN|OBJECTID "
      "[--for 8h | --until T] [--justification TEXT] [--wait]",
@@ -1086,6 +1095,14 @@ static const struct cmd commands[] = {
      "vmloginctl compliance [--subscription S]", "vmloginctl compliance -o tsv"},
     {"completion", NULL, cmd_completion, no_opts, 1, 1, "vmloginctl completion bash|zsh|fish",
      "source <(vmloginctl completion bash)"},
+    {"config", "set", cli_cmd_config_set, no_opts, 1, 2, "vmloginctl config set KEY [VALUE]",
+     "vmloginctl --profile prod config set url https://vmlogind.example.com"},
+    {"config", "get", cli_cmd_config_get, no_opts, 1, 1, "vmloginctl config get KEY",
+     "vmloginctl config get tenant"},
+    {"config", "list", cli_cmd_config_list, no_opts, 0, 0, "vmloginctl config list",
+     "vmloginctl --profile prod config list"},
+    {"config", "use", cli_cmd_config_use, no_opts, 1, 1, "vmloginctl config use PROFILE",
+     "vmloginctl config use prod"},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
@@ -1109,11 +1126,12 @@ static void put_groups(FILE *f)
 static void put_verbs(FILE *f, const struct cmd *c)
 {
     for (const struct cmd *v = c; v->group != NULL && strcmp(v->group, c->group) == 0; v++)
-        fprintf(f, "%s%s", v == c ? "" : " ", v->verb);
+        if (v->verb != NULL)
+            fprintf(f, "%s%s", v == c ? "" : " ", v->verb);
 }
 
 #define SHELLS "bash zsh fish"
-#define GLOBAL_OPTS "--output --url --debug --help --wait"
+#define GLOBAL_OPTS "--output --url --profile --debug --help --wait"
 #define FORMATS "table json yaml tsv"
 
 /* bash and zsh complete with the same case on the word position; they differ in syntax. */
@@ -1197,6 +1215,7 @@ static void completion_fish(FILE *f)
     fputs("complete -c vmloginctl -n '__fish_seen_subcommand_from completion' -a '" SHELLS "'\n"
           "complete -c vmloginctl -s o -l output -x -a '" FORMATS "'\n"
           "complete -c vmloginctl -l url -x\n"
+          "complete -c vmloginctl -l profile -x\n"
           "complete -c vmloginctl -l debug\n"
           "complete -c vmloginctl -s h -l help\n"
           "complete -c vmloginctl -l wait\n",
@@ -1234,16 +1253,115 @@ static void usage_cmd(FILE *f, const struct cmd *c)
     fprintf(f, "usage: %s\nexample: %s\n", c->usage, c->example);
 }
 
+/* Commands that need no credential (they run without reading or refreshing one): the local
+ * ones, and login itself but not its verbs (login enable ... call the API). */
+static bool needs_bearer(const struct cmd *c)
+{
+    static const char *const local[] = {"version", "completion", "config", "login", "logout"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (strcmp(c->group, local[i]) == 0 && (c->verb == NULL || strcmp(local[i], "login")))
+            return false;
+    return true;
+}
+
+struct ctx_owned {
+    char *url, *key, *ca, *profile_url;
+};
+static struct ctx_owned owned;
+
+/* --url, else VMLOGIND_URL, else the profile's url, else http://127.0.0.1:8080; no trailing
+ * slash. */
+static void pick_url(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *url = cli_opt(a, "--url");
+    size_t n;
+
+    if (url == NULL || url[0] == '\0')
+        url = getenv("VMLOGIND_URL");
+    if (url == NULL || url[0] == '\0') {
+        owned.profile_url = cli_profile_get(ctx->profile, "url");
+        url = owned.profile_url;
+    }
+    if (url == NULL || url[0] == '\0')
+        url = "http://127.0.0.1:8080";
+    owned.url = xstrdup(url);
+    n = strlen(owned.url);
+    while (n > 0 && owned.url[n - 1] == '/')
+        owned.url[--n] = '\0';
+    ctx->url = owned.url;
+}
+
+static int ctx_setup(struct cli_ctx *ctx, const struct cli_args *a, const struct cmd *c)
+{
+    if (!cli_format_parse(cli_opt(a, "--output"), isatty(STDOUT_FILENO), &ctx->fmt)) {
+        fprintf(stderr, "vmloginctl: -o takes table, json, yaml or tsv\n");
+        return CLI_USAGE;
+    }
+    ctx->profile = cli_profile_name(cli_opt(a, "--profile"));
+    if (!cli_profile_name_ok(ctx->profile)) {
+        fprintf(stderr, "vmloginctl: a profile name is letters, digits, - and _\n");
+        return CLI_USAGE;
+    }
+    pick_url(ctx, a);
+    ctx->debug = cli_opt(a, "--debug") != NULL;
+    owned.ca = cli_profile_get(ctx->profile, "ca-bundle");
+    ctx->ca_bundle = owned.ca;
+    if (needs_bearer(c)) {
+        owned.key = cli_signin_bearer(ctx);
+        ctx->key = owned.key;
+    }
+    return CLI_OK;
+}
+
+static void ctx_cleanup(struct cli_ctx *ctx)
+{
+    if (owned.key != NULL)
+        memset(owned.key, 0, strlen(owned.key));
+    free(owned.key);
+    free(owned.url);
+    free(owned.ca);
+    free(owned.profile_url);
+    memset(&owned, 0, sizeof(owned));
+    ctx->key = ctx->url = NULL;
+}
+
+/* Global options given before the command ("vmloginctl --profile prod vm list") move after
+ * it, where cli_parse reads them; argv is rearranged in place. */
+static void globals_last(int argc, char *argv[])
+{
+    static const char *const with_value[] = {"--profile", "--url", "-o", "--output"};
+    char *moved[CLI_MAX_OPTS * 2];
+    int n = 0, i = 1;
+
+    while (i < argc && argv[i][0] == '-' && n + 2 <= (int)(sizeof(moved) / sizeof(moved[0]))) {
+        bool takes = false, known = strcmp(argv[i], "--debug") == 0;
+        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+            takes = takes || strcmp(argv[i], with_value[k]) == 0;
+        known = known || takes || strncmp(argv[i], "--profile=", 10) == 0 ||
+                strncmp(argv[i], "--url=", 6) == 0 || strncmp(argv[i], "--output=", 9) == 0;
+        if (!known || (takes && i + 1 >= argc))
+            break;
+        moved[n++] = argv[i++];
+        if (takes)
+            moved[n++] = argv[i++];
+    }
+    if (n == 0)
+        return;
+    memmove(argv + 1, argv + 1 + n, (size_t)(argc - 1 - n) * sizeof(argv[0]));
+    memcpy(argv + argc - n, moved, (size_t)n * sizeof(argv[0]));
+}
+
 int cli_main(int argc, char *argv[])
 {
     struct cli_ctx ctx = {0};
     const struct cmd *c = NULL;
     struct cli_args a;
     char err[256];
-    int skip;
+    int skip, rc;
 
     ctx.out = stdout;
     ctx.err = stderr;
+    globals_last(argc, argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage_all(argc < 2 ? stderr : stdout);
@@ -1289,23 +1407,9 @@ int cli_main(int argc, char *argv[])
         usage_cmd(stderr, c);
         return CLI_USAGE;
     }
-    if (!cli_format_parse(cli_opt(&a, "--output"), isatty(STDOUT_FILENO), &ctx.fmt)) {
-        fprintf(stderr, "vmloginctl: -o takes table, json, yaml or tsv\n");
-        return CLI_USAGE;
-    }
-    ctx.url = cli_opt(&a, "--url");
-    if (ctx.url == NULL)
-        ctx.url = getenv("VMLOGIND_URL");
-    if (ctx.url == NULL || ctx.url[0] == '\0')
-        ctx.url = "http://127.0.0.1:8080";
-    char *url = xstrdup(ctx.url);
-    size_t n = strlen(url);
-    while (n > 0 && url[n - 1] == '/')
-        url[--n] = '\0';
-    ctx.url = url;
-    ctx.key = getenv("VMLOGIND_API_KEY");
-    ctx.debug = cli_opt(&a, "--debug") != NULL;
-    int rc = c->run(&ctx, &a);
-    free(url);
+    rc = ctx_setup(&ctx, &a, c);
+    if (rc == CLI_OK)
+        rc = c->run(&ctx, &a);
+    ctx_cleanup(&ctx);
     return rc;
 }

@@ -369,6 +369,18 @@ static void throttle(struct sim_req *r)
     setting(r, sim_throttle_from_json, sim_throttle_to_json);
 }
 
+/* deviceCodeIntervalSeconds (1..60) and deviceCodeLifetimeSeconds (1..3600). */
+static void config_devicecode(const json_t *b)
+{
+    const json_t *v = json_object_get(b, "deviceCodeIntervalSeconds");
+
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 60)
+        sim_devicecode_interval_s = (int)json_integer_value(v);
+    v = json_object_get(b, "deviceCodeLifetimeSeconds");
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
+        sim_devicecode_lifetime_s = (int)json_integer_value(v);
+}
+
 static void config(struct sim_req *r)
 {
     json_t *b;
@@ -387,12 +399,7 @@ static void config(struct sim_req *r)
         v = json_object_get(b, "replicationDelaySeconds");
         if (json_is_number(v))
             S.replication_delay_ms = (int64_t)(json_number_value(v) * 1000);
-        v = json_object_get(b, "deviceCodeIntervalSeconds");
-        if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 60)
-            sim_devicecode_interval_s = (int)json_integer_value(v);
-        v = json_object_get(b, "deviceCodeLifetimeSeconds");
-        if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
-            sim_devicecode_lifetime_s = (int)json_integer_value(v);
+        config_devicecode(b);
         v = json_object_get(b, "imdsVm");
         if (json_is_string(v)) {
             free(S.imds_vm);

@@ -816,6 +816,16 @@ static bool set(struct sim_route *rt, sim_handler fn, const char *op, enum sim_a
     return true;
 }
 
+/* https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code: the device
+ * authorization request is POST /{tenant}/oauth2/v2.0/devicecode */
+static bool devicecode_route(struct sim_req *r, struct sim_route *rt)
+{
+    if (strcmp(r->method, "POST") == 0 && r->nseg == 4 && sim_seg_is(r, 1, "oauth2") &&
+        sim_seg_is(r, 2, "v2.0") && sim_seg_is(r, 3, "devicecode"))
+        return set(rt, sim_devicecode_start, "entra.devicecode", AREA_ENTRA);
+    return false;
+}
+
 bool sim_entra_route(struct sim_req *r, struct sim_route *rt)
 {
     bool get = strcmp(r->method, "GET") == 0;
@@ -848,10 +858,5 @@ bool sim_entra_route(struct sim_req *r, struct sim_route *rt)
         ((r->nseg == 3 && sim_seg_is(r, 2, "token")) ||
          (r->nseg == 4 && sim_seg_is(r, 2, "v2.0") && sim_seg_is(r, 3, "token"))))
         return set(rt, token, "entra.token", AREA_ENTRA);
-    /* https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code: the device
-     * authorization request is POST /{tenant}/oauth2/v2.0/devicecode */
-    if (post && r->nseg == 4 && sim_seg_is(r, 1, "oauth2") && sim_seg_is(r, 2, "v2.0") &&
-        sim_seg_is(r, 3, "devicecode"))
-        return set(rt, sim_devicecode_start, "entra.devicecode", AREA_ENTRA);
-    return false;
+    return devicecode_route(r, rt);
 }
