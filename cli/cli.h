@@ -19,6 +19,7 @@ enum cli_exit {
     CLI_PARTIAL = 3,
     CLI_AUTH = 4,
     CLI_NOT_FOUND = 5,
+    CLI_INTERRUPTED = 130, /* Ctrl-C while waiting: the operation goes on */
 };
 
 /* ---- argument parsing ---- */
@@ -93,6 +94,8 @@ void cli_print_object(FILE *f, const json_t *obj, const struct cli_col *cols, en
  * sequences "- item", {} and [] when empty; strings plain when that reads back as the same
  * string in YAML 1.1 and 1.2 alike, else double-quoted with JSON escapes. */
 void cli_print_yaml(FILE *f, const json_t *v);
+/* An RFC 3339 time ("2026-12-07T05:01:02Z", fraction and offset allowed) -> time_t. */
+bool cli_time_parse(const char *s, time_t *out);
 /* "3m ago", "in 2h", "just now". */
 void cli_relative(time_t t, time_t now, char *out, size_t cap);
 
@@ -105,7 +108,9 @@ struct cli_ctx {
     const char *ca_bundle; /* CAFILE to trust, NULL for the system's */
     bool debug;
     enum cli_format fmt;
-    bool color;
+    bool color;     /* stdout is a terminal and NO_COLOR is not set */
+    bool err_tty;   /* stderr is a terminal: progress redrawn in place */
+    bool err_color; /* ... and NO_COLOR is not set */
     FILE *out;
     FILE *err;
 };
@@ -138,6 +143,26 @@ int cli_report_error(struct cli_ctx *ctx, const struct cli_resp *r);
 int cli_exit_for_status(long status);
 /* The exit code of a finished operation status (Succeeded 0, PartiallySucceeded 3, else 1). */
 int cli_exit_for_operation(const char *status);
+
+/* ---- following an operation (watch.c) ---- */
+
+struct cli_progress {
+    char status[32];
+    int done, failed, pending; /* VMs: Succeeded|Skipped, Failed|Canceled, the rest */
+    char slowest_vm[81];       /* the pending VM longest in its step ("" when none) */
+    char slowest_step[64];
+    long long slowest_s, elapsed_s;
+};
+/* The progress of an operation body at now. */
+void cli_progress_of(const json_t *op, time_t now, struct cli_progress *p);
+/* "Running: 3 done, 1 failed, 6 pending, slowest: web-03 extension (1m 12s) [2m 05s]";
+ * with_times false leaves out the ages (to tell a change from the clock moving); color adds
+ * ANSI colour to the status. */
+void cli_progress_format(const struct cli_progress *p, bool color, bool with_times, char *out,
+                         size_t cap);
+/* Whether colour is wanted on a stream: a terminal, and NO_COLOR unset or empty
+ * (https://no-color.org). */
+bool cli_color_wanted(bool tty);
 
 /* ---- profiles and credentials (config.c) ---- */
 

@@ -316,12 +316,6 @@ static int resolve_scope(struct cli_ctx *ctx, const char *arg, struct cli_scope 
 
 /* ---- waiting ---- */
 
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static const struct cli_col op_cols[] = {
     {"ID", "id"},         {"KIND", "kind"},         {"TARGET", "target"},
     {"STATUS", "status"}, {"CREATED", "createdAt"}, {"ENDED", "endedAt"},
@@ -345,33 +339,78 @@ static void print_operation(struct cli_ctx *ctx, const struct cli_resp *r)
     }
 }
 
-/* Follows operation id until it ends; prints it; the exit code says how it ended. */
+/* Ctrl-C while following: the server goes on; say so and how to follow it again. */
+static int stopped_watching(struct cli_ctx *ctx, const char *what, const char *again)
+{
+    if (ctx->err_tty)
+        fputc('\n', ctx->err);
+    fprintf(ctx->err,
+            "vmloginctl: stopped watching (Ctrl-C); %s continues on the server.\n"
+            "  follow it again: %s\n",
+            what, again);
+    return CLI_INTERRUPTED;
+}
+
+/* The progress line: redrawn in place on a terminal, else printed when it changes. */
+static void show_progress(struct cli_ctx *ctx, const char *id, const json_t *op, char *last,
+                          size_t cap)
+{
+    struct cli_progress p;
+    char line[512];
+
+    cli_progress_of(op, time(NULL), &p);
+    if (ctx->err_tty) {
+        cli_progress_format(&p, ctx->err_color, true, line, sizeof(line));
+        fprintf(ctx->err, "\r\033[Koperation %s %s", id, line);
+        fflush(ctx->err);
+        return;
+    }
+    cli_progress_format(&p, false, false, line, sizeof(line));
+    if (strcmp(line, last) != 0)
+        fprintf(ctx->err, "operation %s %s\n", id, line);
+    snprintf(last, cap, "%s", line);
+}
+
+/* Follows operation id until it ends; prints it; the exit code says how it ended. Ctrl-C
+ * stops the watching, not the operation (exit 130). */
 static int watch_operation(struct cli_ctx *ctx, const char *id)
 {
     char *e = escape(id);
     char *path = xasprintf("/v1/operations/%s", e);
-    char last[32] = "";
+    char *again = xasprintf("vmloginctl operation watch %s", id);
+    char *what = xasprintf("operation %s", id);
+    char last[512] = "";
     struct cli_resp r;
     int rc;
 
     free(e);
+    cli_catch_sigint();
     for (;;) {
         rc = get(ctx, path, &r);
+        if (cli_interrupted) {
+            rc = stopped_watching(ctx, what, again);
+            break;
+        }
         if (rc != CLI_OK)
             break;
         const char *st = jstr(r.json, "status");
-        if (strcmp(st, last) != 0 && ctx->fmt == CLI_FMT_TABLE)
-            fprintf(ctx->err, "operation %s: %s\n", id, st);
-        snprintf(last, sizeof(last), "%s", st);
+        show_progress(ctx, id, r.json, last, sizeof(last));
         if (op_done(st)) {
+            if (ctx->err_tty)
+                fputc('\n', ctx->err);
             print_operation(ctx, &r);
             rc = cli_exit_for_operation(st);
             cli_resp_cleanup(&r);
             break;
         }
         cli_resp_cleanup(&r);
-        pause_ms(500);
+        if (!cli_pause_ms(500)) {
+            rc = stopped_watching(ctx, what, again);
+            break;
+        }
     }
+    free(what);
+    free(again);
     free(path);
     return rc;
 }
@@ -665,6 +704,7 @@ static int watch_grant(struct cli_ctx *ctx, const char *id, const char *want)
     int rc;
 
     free(e);
+    cli_catch_sigint();
     for (;;) {
         if ((rc = get(ctx, path, &r)) != CLI_OK)
             break;
@@ -676,7 +716,12 @@ static int watch_grant(struct cli_ctx *ctx, const char *id, const char *want)
             break;
         }
         cli_resp_cleanup(&r);
-        pause_ms(500);
+        if (!cli_pause_ms(500)) {
+            char *again = xasprintf("vmloginctl grant show %s", id);
+            rc = stopped_watching(ctx, "the grant's change", again);
+            free(again);
+            break;
+        }
     }
     free(path);
     return rc;
@@ -953,6 +998,7 @@ static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
     /* done once a run newer than the last one finished at the request has finished */
     json_int_t before = json_integer_value(json_object_get(json_object_get(r.json, "last"), "id"));
     cli_resp_cleanup(&r);
+    cli_catch_sigint();
     for (;;) {
         if ((rc = get(ctx, "/v1/sync", &r)) != CLI_OK)
             break;
@@ -968,7 +1014,8 @@ static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
             break;
         }
         cli_resp_cleanup(&r);
-        pause_ms(300);
+        if (!cli_pause_ms(300))
+            return stopped_watching(ctx, "the sync", "vmloginctl sync --wait");
     }
     return rc;
 }
@@ -1244,7 +1291,7 @@ static void usage_all(FILE *f)
     for (const struct cmd *c = commands; c->group != NULL; c++)
         fprintf(f, "  %s\n", c->usage);
     fputs("Exit codes: 0 succeeded, 1 failed, 2 usage, 3 partly succeeded, 4 auth, 5 not "
-          "found.\n",
+          "found,\n130 stopped watching with Ctrl-C (the operation goes on).\n",
           f);
 }
 
@@ -1304,6 +1351,9 @@ static int ctx_setup(struct cli_ctx *ctx, const struct cli_args *a, const struct
     }
     pick_url(ctx, a);
     ctx->debug = cli_opt(a, "--debug") != NULL;
+    ctx->color = cli_color_wanted(isatty(STDOUT_FILENO));
+    ctx->err_tty = isatty(STDERR_FILENO);
+    ctx->err_color = cli_color_wanted(ctx->err_tty);
     owned.ca = cli_profile_get(ctx->profile, "ca-bundle");
     ctx->ca_bundle = owned.ca;
     if (needs_bearer(c)) {

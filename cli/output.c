@@ -52,8 +52,7 @@ void cli_relative(time_t t, time_t now, char *out, size_t cap)
     snprintf(out, cap, past ? "%lld%s ago" : "in %lld%s", a, unit);
 }
 
-/* "2026-12-07T05:01:02Z" (or with fraction/offset) -> time_t; false if not RFC 3339. */
-static bool parse_time(const char *s, time_t *out)
+bool cli_time_parse(const char *s, time_t *out)
 {
     struct tm tm;
     const char *p;
@@ -89,7 +88,7 @@ char *cli_cell(const json_t *row, const char *path, bool pretty, time_t now)
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         time_t t;
-        if (pretty && ln > 2 && strcmp(last + ln - 2, "At") == 0 && parse_time(s, &t)) {
+        if (pretty && ln > 2 && strcmp(last + ln - 2, "At") == 0 && cli_time_parse(s, &t)) {
             struct tm lt;
             char when[64], rel[32];
             localtime_r(&t, &lt);
@@ -294,4 +293,10 @@ static void yaml_node(FILE *f, const json_t *v, int indent, bool inline_first)
 void cli_print_yaml(FILE *f, const json_t *v)
 {
     yaml_node(f, v, 0, false);
+}
+
+bool cli_color_wanted(bool tty)
+{
+    const char *no = getenv("NO_COLOR");
+    return tty && (no == NULL || no[0] == '\0');
 }
