@@ -49,8 +49,10 @@ bool cli_parse(int argc, char *const argv[], const struct cli_opt_spec *spec, st
 /* The last value of option name ("--mode"), "" for a flag given, NULL when absent. */
 const char *cli_opt(const struct cli_args *a, const char *name);
 
-enum cli_format { CLI_FMT_TABLE, CLI_FMT_JSON, CLI_FMT_TSV, CLI_FMT_YAML };
-/* "table"/"json"/"tsv"/"yaml" -> format; NULL (not given) picks table on a terminal, json
+enum cli_format { CLI_FMT_TABLE, CLI_FMT_JSON, CLI_FMT_TSV, CLI_FMT_YAML, CLI_FMT_WIDE };
+/* table and wide (a table with the wide columns too) are for people. */
+bool cli_fmt_is_table(enum cli_format f);
+/* "table"/"wide"/"json"/"tsv"/"yaml" -> format; NULL (not given) picks table on a terminal, json
  * otherwise. False for an unknown name. */
 bool cli_format_parse(const char *name, bool tty, enum cli_format *out);
 
@@ -78,7 +80,11 @@ void cli_scope_api(const struct cli_scope *sc, char *out, size_t cap);
 struct cli_col {
     const char *header;
     const char *path; /* member path, '.'-separated: "loginExtension.status" */
+    bool wide;        /* only with -o wide */
 };
+/* Tables colour state cells (STATUS, STATE, LOGIN, RESULT) when on: a terminal without
+ * NO_COLOR. Off by default. */
+void cli_output_color(bool on);
 
 /* One cell as text: strings as is, numbers, true/false, "" for null or absent. Times (string
  * members whose name ends in "At") are local time plus relative ("2026-12-07 05:01 (3m ago)")

@@ -317,11 +317,17 @@ static int resolve_scope(struct cli_ctx *ctx, const char *arg, struct cli_scope 
 /* ---- waiting ---- */
 
 static const struct cli_col op_cols[] = {
-    {"ID", "id"},         {"KIND", "kind"},         {"TARGET", "target"},
-    {"STATUS", "status"}, {"CREATED", "createdAt"}, {"ENDED", "endedAt"},
-    {NULL, NULL}};
-static const struct cli_col op_vm_cols[] = {
-    {"VM", "id"}, {"STATUS", "status"}, {"STEP", "step"}, {"ERROR", "error.code"}, {NULL, NULL}};
+    {"ID", "id", false},         {"KIND", "kind", false},         {"TARGET", "target", false},
+    {"STATUS", "status", false}, {"CREATED", "createdAt", false}, {"ENDED", "endedAt", false},
+    {NULL, NULL, false}};
+static const struct cli_col op_vm_cols[] = {{"VM", "id", false},
+                                            {"STATUS", "status", false},
+                                            {"STEP", "step", false},
+                                            {"ERROR", "error.code", false},
+                                            {"UPDATED", "updatedAt", true},
+                                            {"NOTE", "note", true},
+                                            {"FIX", "error.fix", true},
+                                            {NULL, NULL, false}};
 
 static bool op_done(const char *st)
 {
@@ -332,7 +338,8 @@ static bool op_done(const char *st)
 static void print_operation(struct cli_ctx *ctx, const struct cli_resp *r)
 {
     print_obj(ctx, r, op_cols);
-    if (ctx->fmt == CLI_FMT_TABLE && json_array_size(json_object_get(r->json, "virtualMachines"))) {
+    if (cli_fmt_is_table(ctx->fmt) &&
+        json_array_size(json_object_get(r->json, "virtualMachines"))) {
         fputc('\n', ctx->out);
         cli_print_rows(ctx->out, json_object_get(r->json, "virtualMachines"), op_vm_cols, ctx->fmt,
                        time(NULL));
@@ -417,28 +424,32 @@ static int watch_operation(struct cli_ctx *ctx, const char *id)
 
 /* ---- commands ---- */
 
-static const struct cli_col vm_cols[] = {{"NAME", "name"},
-                                         {"RESOURCE GROUP", "resourceGroup"},
-                                         {"SUBSCRIPTION", "subscriptionId"},
-                                         {"OS", "osName"},
-                                         {"SUPPORTED", "supported"},
-                                         {"POWER", "powerState"},
-                                         {"LOGIN", "loginState"},
-                                         {NULL, NULL}};
-static const struct cli_col vm_detail_cols[] = {{"Id", "id"},
-                                                {"Name", "name"},
-                                                {"Resource group", "resourceGroup"},
-                                                {"Subscription", "subscriptionId"},
-                                                {"Location", "location"},
-                                                {"Computer name", "computerName"},
-                                                {"OS", "osName"},
-                                                {"OS support", "osSupport"},
-                                                {"Power", "powerState"},
-                                                {"Login state", "loginState"},
-                                                {"Login extension", "loginExtension.status"},
-                                                {"First seen", "firstSeenAt"},
-                                                {"Changed", "changedAt"},
-                                                {NULL, NULL}};
+static const struct cli_col vm_cols[] = {{"NAME", "name", false},
+                                         {"RESOURCE GROUP", "resourceGroup", false},
+                                         {"SUBSCRIPTION", "subscriptionId", false},
+                                         {"LOCATION", "location", true},
+                                         {"COMPUTER", "computerName", true},
+                                         {"OS", "osName", false},
+                                         {"SUPPORTED", "supported", false},
+                                         {"POWER", "powerState", false},
+                                         {"LOGIN", "loginState", false},
+                                         {"EXTENSION", "loginExtension.status", true},
+                                         {"CHANGED", "changedAt", true},
+                                         {NULL, NULL, false}};
+static const struct cli_col vm_detail_cols[] = {{"Id", "id", false},
+                                                {"Name", "name", false},
+                                                {"Resource group", "resourceGroup", false},
+                                                {"Subscription", "subscriptionId", false},
+                                                {"Location", "location", false},
+                                                {"Computer name", "computerName", false},
+                                                {"OS", "osName", false},
+                                                {"OS support", "osSupport", false},
+                                                {"Power", "powerState", false},
+                                                {"Login state", "loginState", false},
+                                                {"Login extension", "loginExtension.status", false},
+                                                {"First seen", "firstSeenAt", false},
+                                                {"Changed", "changedAt", false},
+                                                {NULL, NULL, false}};
 
 static void add_query(char **path, const char *name, const char *val)
 {
@@ -577,13 +588,13 @@ static int cmd_login_disable(struct cli_ctx *ctx, const struct cli_args *a)
     return operation_answer(ctx, a, &r);
 }
 
-static const struct cli_col login_cols[] = {{"Scope", "scope"},
-                                            {"Kind", "scopeKind"},
-                                            {"Desired mode", "desired.mode"},
-                                            {"Effective scope", "effective.scope"},
-                                            {"Effective mode", "effective.mode"},
-                                            {"VMs", "observed.total"},
-                                            {NULL, NULL}};
+static const struct cli_col login_cols[] = {{"Scope", "scope", false},
+                                            {"Kind", "scopeKind", false},
+                                            {"Desired mode", "desired.mode", false},
+                                            {"Effective scope", "effective.scope", false},
+                                            {"Effective mode", "effective.mode", false},
+                                            {"VMs", "observed.total", false},
+                                            {NULL, NULL, false}};
 
 static int cmd_login_status(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -599,7 +610,7 @@ static int cmd_login_status(struct cli_ctx *ctx, const struct cli_args *a)
     if ((rc = get(ctx, path, &r)) != CLI_OK)
         return rc;
     print_obj(ctx, &r, login_cols);
-    if (ctx->fmt == CLI_FMT_TABLE) {
+    if (cli_fmt_is_table(ctx->fmt)) {
         const json_t *counts = json_object_get(json_object_get(r.json, "observed"), "counts");
         const char *k;
         const json_t *v;
@@ -612,15 +623,18 @@ static int cmd_login_status(struct cli_ctx *ctx, const struct cli_args *a)
     return CLI_OK;
 }
 
-static const struct cli_col preflight_cols[] = {{"Result", "result"},
-                                                {"VM", "virtualMachine"},
-                                                {"Source", "source"},
-                                                {"Checked", "checkedAt"},
-                                                {"Observed", "observedAt"},
-                                                {"Refresh", "refresh"},
-                                                {NULL, NULL}};
-static const struct cli_col check_cols[] = {
-    {"CHECK", "name"}, {"RESULT", "result"}, {"REASON", "reason"}, {"FIX", "fix"}, {NULL, NULL}};
+static const struct cli_col preflight_cols[] = {{"Result", "result", false},
+                                                {"VM", "virtualMachine", false},
+                                                {"Source", "source", false},
+                                                {"Checked", "checkedAt", false},
+                                                {"Observed", "observedAt", false},
+                                                {"Refresh", "refresh", false},
+                                                {NULL, NULL, false}};
+static const struct cli_col check_cols[] = {{"CHECK", "name", false},
+                                            {"RESULT", "result", false},
+                                            {"REASON", "reason", false},
+                                            {"FIX", "fix", false},
+                                            {NULL, NULL, false}};
 
 /* POST .../entraLogin/preflight: the checks of a VM; exit 1 when the result is fail. */
 static int cmd_login_preflight(struct cli_ctx *ctx, const struct cli_args *a)
@@ -635,7 +649,7 @@ static int cmd_login_preflight(struct cli_ctx *ctx, const struct cli_args *a)
         return rc;
     print_obj(ctx, &r, preflight_cols);
     if (!whole_body(ctx)) {
-        if (ctx->fmt == CLI_FMT_TABLE)
+        if (cli_fmt_is_table(ctx->fmt))
             fputc('\n', ctx->out);
         cli_print_rows(ctx->out, json_object_get(r.json, "checks"), check_cols, ctx->fmt,
                        time(NULL));
@@ -645,27 +659,30 @@ static int cmd_login_preflight(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
-static const struct cli_col grant_cols[] = {{"ID", "id"},
-                                            {"SCOPE", "scope"},
-                                            {"ROLE", "role"},
-                                            {"PRINCIPAL", "principal.upn"},
-                                            {"OBJECT ID", "principal.objectId"},
-                                            {"STATE", "state"},
-                                            {"EXPIRES", "expiresAt"},
-                                            {NULL, NULL}};
-static const struct cli_col grant_detail_cols[] = {{"Id", "id"},
-                                                   {"Scope", "scope"},
-                                                   {"Role", "role"},
-                                                   {"Principal", "principal.upn"},
-                                                   {"Object id", "principal.objectId"},
-                                                   {"State", "state"},
-                                                   {"Error", "error.code"},
-                                                   {"Expires", "expiresAt"},
-                                                   {"Justification", "justification"},
-                                                   {"Created by", "createdBy"},
-                                                   {"Created", "createdAt"},
-                                                   {"Updated", "updatedAt"},
-                                                   {NULL, NULL}};
+static const struct cli_col grant_cols[] = {{"ID", "id", false},
+                                            {"SCOPE", "scope", false},
+                                            {"ROLE", "role", false},
+                                            {"PRINCIPAL", "principal.upn", false},
+                                            {"OBJECT ID", "principal.objectId", false},
+                                            {"STATE", "state", false},
+                                            {"EXPIRES", "expiresAt", false},
+                                            {"CREATED BY", "createdBy", true},
+                                            {"CREATED", "createdAt", true},
+                                            {"JUSTIFICATION", "justification", true},
+                                            {NULL, NULL, false}};
+static const struct cli_col grant_detail_cols[] = {{"Id", "id", false},
+                                                   {"Scope", "scope", false},
+                                                   {"Role", "role", false},
+                                                   {"Principal", "principal.upn", false},
+                                                   {"Object id", "principal.objectId", false},
+                                                   {"State", "state", false},
+                                                   {"Error", "error.code", false},
+                                                   {"Expires", "expiresAt", false},
+                                                   {"Justification", "justification", false},
+                                                   {"Created by", "createdBy", false},
+                                                   {"Created", "createdAt", false},
+                                                   {"Updated", "updatedAt", false},
+                                                   {NULL, NULL, false}};
 
 /* "--for D" or "--until T" into body's expiresAt; false (after a message) when both/bad. */
 static bool expiry(struct cli_ctx *ctx, const struct cli_args *a, json_t *body)
@@ -896,7 +913,7 @@ static int cmd_rdp(struct cli_ctx *ctx, const struct cli_args *a)
         if (f == NULL || fputs(r.body, f) == EOF || fclose(f) != 0) {
             fprintf(ctx->err, "vmloginctl: cannot write %s: %s\n", file, strerror(errno));
             rc = CLI_FAILED;
-        } else if (ctx->fmt == CLI_FMT_TABLE) {
+        } else if (cli_fmt_is_table(ctx->fmt)) {
             fprintf(ctx->err, "wrote %s\n", file);
         }
     }
@@ -904,19 +921,21 @@ static int cmd_rdp(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
-static const struct cli_col access_cols[] = {{"PRINCIPAL", "principal.displayName"},
-                                             {"UPN", "principal.upn"},
-                                             {"TYPE", "principal.type"},
-                                             {"ROLE", "role"},
-                                             {"VIA", "via"},
-                                             {"SCOPE", "scope"},
-                                             {"SOURCE", "source"},
-                                             {"EXPIRES", "expiresAt"},
-                                             {"BLOCKED", "signInBlocked"},
-                                             {NULL, NULL}};
+static const struct cli_col access_cols[] = {{"PRINCIPAL", "principal.displayName", false},
+                                             {"UPN", "principal.upn", false},
+                                             {"TYPE", "principal.type", false},
+                                             {"ROLE", "role", false},
+                                             {"VIA", "via", false},
+                                             {"SCOPE", "scope", false},
+                                             {"SOURCE", "source", false},
+                                             {"EXPIRES", "expiresAt", false},
+                                             {"BLOCKED", "signInBlocked", false},
+                                             {"OBJECT ID", "principal.objectId", true},
+                                             {NULL, NULL, false}};
 static const struct cli_col principal_access_cols[] = {
-    {"VM", "vm.id"},      {"ROLE", "role"},         {"VIA", "via"}, {"SCOPE", "scope"},
-    {"SOURCE", "source"}, {"EXPIRES", "expiresAt"}, {NULL, NULL}};
+    {"VM", "vm.id", false},    {"ROLE", "role", false},     {"VIA", "via", false},
+    {"SCOPE", "scope", false}, {"SOURCE", "source", false}, {"EXPIRES", "expiresAt", false},
+    {NULL, NULL, false}};
 
 static int cmd_access(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -973,12 +992,12 @@ static int cmd_operation_watch(struct cli_ctx *ctx, const struct cli_args *a)
     return watch_operation(ctx, a->pos[0]);
 }
 
-static const struct cli_col sync_cols[] = {{"State", "state"},
-                                           {"Last started", "last.startedAt"},
-                                           {"Last finished", "last.finishedAt"},
-                                           {"Last state", "last.state"},
-                                           {"Next run", "nextRunAt"},
-                                           {NULL, NULL}};
+static const struct cli_col sync_cols[] = {{"State", "state", false},
+                                           {"Last started", "last.startedAt", false},
+                                           {"Last finished", "last.finishedAt", false},
+                                           {"Last state", "last.state", false},
+                                           {"Next run", "nextRunAt", false},
+                                           {NULL, NULL, false}};
 
 static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -1021,11 +1040,11 @@ static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
 }
 
 static const struct cli_col compliance_cols[] = {
-    {"SUBSCRIPTION", "subscriptionId"}, {"TOTAL", "total"},
-    {"ENABLED", "counts.enabled"},      {"PENDING", "counts.pending"},
-    {"FAILED", "counts.failed"},        {"UNSUPPORTED", "counts.unsupported"},
-    {"EXCLUDED", "counts.excluded"},    {"NOT COVERED", "counts.notCovered"},
-    {"DRIFTED", "counts.drifted"},      {NULL, NULL}};
+    {"SUBSCRIPTION", "subscriptionId", false}, {"TOTAL", "total", false},
+    {"ENABLED", "counts.enabled", false},      {"PENDING", "counts.pending", false},
+    {"FAILED", "counts.failed", false},        {"UNSUPPORTED", "counts.unsupported", false},
+    {"EXCLUDED", "counts.excluded", false},    {"NOT COVERED", "counts.notCovered", false},
+    {"DRIFTED", "counts.drifted", false},      {NULL, NULL, false}};
 
 static int cmd_compliance(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -1179,7 +1198,7 @@ static void put_verbs(FILE *f, const struct cmd *c)
 
 #define SHELLS "bash zsh fish"
 #define GLOBAL_OPTS "--output --url --profile --debug --help --wait"
-#define FORMATS "table json yaml tsv"
+#define FORMATS "table wide json yaml tsv"
 
 /* bash and zsh complete with the same case on the word position; they differ in syntax. */
 struct shell_case {
@@ -1284,7 +1303,8 @@ static int cmd_completion(struct cli_ctx *ctx, const struct cli_args *a)
 
 static void usage_all(FILE *f)
 {
-    fputs("usage: vmloginctl [-o table|json|yaml|tsv] [--url URL] [--debug] COMMAND ...\n"
+    fputs("usage: vmloginctl [-o table|wide|json|yaml|tsv] [--profile NAME] [--url URL] [--debug]\n"
+          "                  COMMAND ...\n"
           "The client of vmlogind's REST API. VMLOGIND_URL (default http://127.0.0.1:8080) and\n"
           "VMLOGIND_API_KEY say where and as whom. Commands:\n",
           f);
@@ -1341,7 +1361,7 @@ static void pick_url(struct cli_ctx *ctx, const struct cli_args *a)
 static int ctx_setup(struct cli_ctx *ctx, const struct cli_args *a, const struct cmd *c)
 {
     if (!cli_format_parse(cli_opt(a, "--output"), isatty(STDOUT_FILENO), &ctx->fmt)) {
-        fprintf(stderr, "vmloginctl: -o takes table, json, yaml or tsv\n");
+        fprintf(stderr, "vmloginctl: -o takes table, wide, json, yaml or tsv\n");
         return CLI_USAGE;
     }
     ctx->profile = cli_profile_name(cli_opt(a, "--profile"));
@@ -1352,6 +1372,7 @@ static int ctx_setup(struct cli_ctx *ctx, const struct cli_args *a, const struct
     pick_url(ctx, a);
     ctx->debug = cli_opt(a, "--debug") != NULL;
     ctx->color = cli_color_wanted(isatty(STDOUT_FILENO));
+    cli_output_color(ctx->color && cli_fmt_is_table(ctx->fmt));
     ctx->err_tty = isatty(STDERR_FILENO);
     ctx->err_color = cli_color_wanted(ctx->err_tty);
     owned.ca = cli_profile_get(ctx->profile, "ca-bundle");

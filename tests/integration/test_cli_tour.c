@@ -283,7 +283,7 @@ static void test_completion(void **state)
     assert_int_equal(sh(dir, script, &out, NULL), 0);
     assert_non_null(strstr(out, "complete -c vmloginctl -n '__fish_seen_subcommand_from vm; and "
                                 "not __fish_seen_subcommand_from list show' -a 'list show'\n"));
-    assert_non_null(strstr(out, "-l output -x -a 'table json yaml tsv'"));
+    assert_non_null(strstr(out, "-l output -x -a 'table wide json yaml tsv'"));
     free(out);
     snprintf(script, sizeof(script), "'%s' completion tcsh", VMLOGINCTL_BIN);
     assert_int_equal(sh(dir, script, NULL, NULL), 2);
