@@ -1079,6 +1079,96 @@ static int cmd_compliance(struct cli_ctx *ctx, const struct cli_args *a)
     return CLI_OK;
 }
 
+static const struct cli_col audit_cols[] = {{"SEQ", "seq", false},
+                                            {"AT", "at", false},
+                                            {"ACTOR", "actor", false},
+                                            {"ACTION", "action", false},
+                                            {"TARGET", "target", false},
+                                            {"OUTCOME", "outcome", false},
+                                            {"CODE", "details.code", true},
+                                            {"REQUEST ID", "requestId", true},
+                                            {NULL, NULL, false}};
+
+/* One followed audit row: a JSON line, a YAML document, or a table/TSV line (no header). */
+static void print_audit_row(struct cli_ctx *ctx, json_t *row)
+{
+    if (ctx->fmt == CLI_FMT_JSON) {
+        char *s = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fprintf(ctx->out, "%s\n", s);
+        free(s);
+    } else if (ctx->fmt == CLI_FMT_YAML) {
+        fputs("---\n", ctx->out);
+        cli_print_yaml(ctx->out, row);
+    } else {
+        json_t *one = json_pack("[O]", row);
+        cli_print_rows(ctx->out, one, audit_cols, CLI_FMT_TSV, time(NULL));
+        json_decref(one);
+    }
+}
+
+/* Polls GET /v1/audit?after=CURSOR, printing each new row, until Ctrl-C (exit 0). */
+static int audit_follow(struct cli_ctx *ctx, json_int_t after)
+{
+    struct cli_resp r;
+    size_t i;
+    json_t *row;
+
+    cli_catch_sigint();
+    for (;;) {
+        char *path = xasprintf("/v1/audit?limit=1000&after=%lld", (long long)after);
+        int rc = get(ctx, path, &r);
+        free(path);
+        if (cli_interrupted)
+            return CLI_OK;
+        if (rc != CLI_OK)
+            return rc;
+        json_array_foreach(json_object_get(r.json, "value"), i, row)
+        {
+            print_audit_row(ctx, row);
+            after = json_integer_value(json_object_get(row, "seq"));
+        }
+        fflush(ctx->out);
+        bool more = json_object_get(r.json, "nextLink") != NULL;
+        cli_resp_cleanup(&r);
+        if (!more && !cli_pause_ms(1000))
+            return CLI_OK;
+    }
+}
+
+static int cmd_audit(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *after = cli_opt(a, "--after"), *limit = cli_opt(a, "--limit");
+    long long n = 0, lim = 0;
+    char *path;
+    int rc;
+
+    if (after != NULL && (sscanf(after, "%lld", &n) != 1 || n < 0))
+        USAGE_ERR(ctx, "--after takes a sequence number (0 or more)");
+    if (limit != NULL && (sscanf(limit, "%lld", &lim) != 1 || lim < 1 || lim > 1000))
+        USAGE_ERR(ctx, "--limit takes 1 to 1000");
+    if (cli_opt(a, "--follow"))
+        return audit_follow(ctx, (json_int_t)n);
+    path = xasprintf("/v1/audit?after=%lld", n);
+    if (limit != NULL) {
+        struct cli_resp r;
+        char *p = xasprintf("%s&limit=%lld", path, lim);
+        rc = get(ctx, p, &r);
+        free(p);
+        if (rc == CLI_OK) {
+            if (whole_body(ctx))
+                print_json_body(ctx, r.body);
+            else
+                cli_print_rows(ctx->out, json_object_get(r.json, "value"), audit_cols, ctx->fmt,
+                               time(NULL));
+            cli_resp_cleanup(&r);
+        }
+    } else {
+        rc = list_and_print(ctx, path, audit_cols);
+    }
+    free(path);
+    return rc;
+}
+
 static int cmd_version(struct cli_ctx *ctx, const struct cli_args *a)
 {
     (void)a;
@@ -1108,6 +1198,8 @@ static const struct cli_opt_spec access_opts[] = {{"--principal", true}, {NULL, 
 static const struct cli_opt_spec rdp_opts[] = {
     {"--upn", true}, {"-f|--file", true}, {"--azuread", false}, {NULL, false}};
 static const struct cli_opt_spec compliance_opts[] = {{"--subscription", true}, {NULL, false}};
+static const struct cli_opt_spec audit_opts[] = {
+    {"--after", true}, {"--limit", true}, {"--follow", false}, {NULL, false}};
 static const struct cli_opt_spec signin_opts[] = {
     {"--api-key", false}, {"--key-file", true}, {"--entra", false}, {NULL, false}};
 
@@ -1159,6 +1251,9 @@ static const struct cmd commands[] = {
     {"sync", NULL, cmd_sync, wait_opts, 0, 0, "vmloginctl sync [--wait]", "vmloginctl sync --wait"},
     {"compliance", NULL, cmd_compliance, compliance_opts, 0, 0,
      "vmloginctl compliance [--subscription S]", "vmloginctl compliance -o tsv"},
+    {"audit", NULL, cmd_audit, audit_opts, 0, 0,
+     "vmloginctl audit [--after SEQ] [--limit N] [--follow]",
+     "vmloginctl audit --follow -o json | jq -c 'select(.outcome == \"denied\")'"},
     {"completion", NULL, cmd_completion, no_opts, 1, 1, "vmloginctl completion bash|zsh|fish",
      "source <(vmloginctl completion bash)"},
     {"config", "set", cli_cmd_config_set, no_opts, 1, 2, "vmloginctl config set KEY [VALUE]",

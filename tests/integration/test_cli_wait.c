@@ -1,7 +1,8 @@
 /* vmloginctl --wait and operation watch against the real vmlogind and azsim: followed to the
  * end with one progress line per change when stderr is not a terminal (exit 0 succeeded,
  * 1 failed, 3 partly succeeded); Ctrl-C stops the watching, not the operation (exit 130, a
- * message saying it continues and how to follow it), and operation watch picks it up again. */
+ * message saying it continues and how to follow it), and operation watch picks it up again;
+ * audit --follow until Ctrl-C. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -169,12 +170,43 @@ static void test_wait_ctrl_c(void **state)
     free(out);
 }
 
+/* audit --follow: prints the rows there are, then each new one as it is written (found by
+ * polling the audit cursor), one JSON object per line; Ctrl-C ends it with exit 0. */
+static void test_audit_follow(void **state)
+{
+    const char *argv[] = {"audit", "--follow", "-o", "json", NULL};
+    char outf[512], errf[512], *text;
+    pid_t pid;
+    (void)state;
+
+    snprintf(outf, sizeof(outf), "%s/audit.out", DIR_);
+    snprintf(errf, sizeof(errf), "%s/audit.err", DIR_);
+    pid = cli_spawn(argv, outf, errf);
+    free(cli_wait_file(outf, "\"action\":\"entraLogin.put\"", 10000));
+    assert_int_equal(ctl("grant create --scope rg-wait/wait-a --role user --principal "
+                         "bob@contoso.example --for 1h --justification follow -o json",
+                         NULL, NULL),
+                     0);
+    text = cli_wait_file(outf, "\"action\":\"loginGrant.create\"", 10000);
+    for (char *line = text, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+        json_t *j = json_loadb(line, (size_t)(nl - line), 0, NULL);
+        assert_non_null(j); /* every line is one JSON object */
+        assert_true(json_is_integer(json_object_get(j, "seq")));
+        json_decref(j);
+    }
+    free(text);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_int_equal(cli_wait_exit(pid, 10000), 0);
+    assert_int_equal(ctl("audit --limit 0", NULL, NULL), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wait_succeeded),
         cmocka_unit_test(test_wait_failed_and_partial),
         cmocka_unit_test(test_wait_ctrl_c),
+        cmocka_unit_test(test_audit_follow),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
