@@ -1410,9 +1410,204 @@ static void usage_all(FILE *f)
           f);
 }
 
+/* What each command does, for --help and the man page. */
+static const struct {
+    const char *group, *verb, *text;
+} summaries[] = {
+    {"version", NULL, "Print vmloginctl's version."},
+    {"vm", "list",
+     "List the VMs of the inventory, filtered by subscription, resource group, "
+     "login state or OS support."},
+    {"vm", "show", "Show one VM: its OS, power state, login state and extension."},
+    {"login", "enable",
+     "Enable Entra ID sign-in on a VM, resource group or subscription (a "
+     "scope): the login extension is installed and kept; --wait follows the "
+     "operation."},
+    {"login", "disable", "Disable Entra ID sign-in on a scope."},
+    {"login", "status",
+     "Show the desired and effective login state of a scope and its VMs' "
+     "counts."},
+    {"login", "preflight", "Run the sign-in checks of a VM; exit 1 when one fails."},
+    {"login", NULL,
+     "Sign in: --api-key reads a key from stdin or --key-file (never from the "
+     "command line); --entra runs the device-code flow against the profile's "
+     "tenant. The credential is cached in the profile (mode 0600)."},
+    {"logout", NULL, "Forget the profile's cached credential."},
+    {"grant", "create",
+     "Grant a person or group the administrator or user login role on a "
+     "scope, for a time (--for 8h) or until a time (--until)."},
+    {"grant", "list", "List login grants, filtered by scope, principal or state."},
+    {"grant", "show", "Show one login grant."},
+    {"grant", "extend", "Move a grant's expiry."},
+    {"grant", "revoke", "Revoke a grant before it expires."},
+    {"access", NULL,
+     "Who can sign in to a VM and how (role, via which group and scope), or "
+     "which VMs a principal can sign in to."},
+    {"rdp", NULL, "Write an .rdp file that signs in to a VM with Entra ID."},
+    {"operation", "show", "Show an operation and its VMs."},
+    {"operation", "watch",
+     "Follow an operation to its end (progress on stderr); Ctrl-C stops "
+     "watching, not the operation."},
+    {"sync", NULL, "Ask for an inventory sync; --wait follows it."},
+    {"compliance", NULL, "Count VMs by login state per subscription."},
+    {"audit", NULL, "Print the audit log; --follow keeps printing new rows until Ctrl-C."},
+    {"completion", NULL, "Print the shell completion script for bash, zsh or fish."},
+    {"config", "set", "Set (or, without VALUE, unset) a setting of the profile."},
+    {"config", "get", "Print a setting of the profile (exit 5 when unset)."},
+    {"config", "list", "Show the profile's settings and credential (never its secret)."},
+    {"config", "use", "Make a profile the current one."},
+};
+
+static const char *summary_of(const struct cmd *c)
+{
+    for (size_t i = 0; i < sizeof(summaries) / sizeof(summaries[0]); i++)
+        if (strcmp(summaries[i].group, c->group) == 0 &&
+            (summaries[i].verb == NULL) == (c->verb == NULL) &&
+            (c->verb == NULL || strcmp(summaries[i].verb, c->verb) == 0))
+            return summaries[i].text;
+    return "";
+}
+
+#define GLOBAL_HELP                                                                                \
+    "Global options: -o table|wide|json|yaml|tsv, --profile NAME, --url URL, --debug, -h.\n"
+
 static void usage_cmd(FILE *f, const struct cmd *c)
 {
-    fprintf(f, "usage: %s\nexample: %s\n", c->usage, c->example);
+    fprintf(f, "usage: %s\n\n%s\n\nExample:\n  %s\n\n" GLOBAL_HELP, c->usage, summary_of(c),
+            c->example);
+}
+
+/* roff text: backslashes and hyphens escaped, no line starting with a control character. */
+static void roff(FILE *f, const char *s)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", f);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", f);
+        else if (*s == '-')
+            fputs("\\-", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void man_section(FILE *f, const char *title, const char *const lines[])
+{
+    fprintf(f, ".SH %s\n", title);
+    for (size_t i = 0; lines[i] != NULL; i++) {
+        if (lines[i][0] == '.')
+            fputs(lines[i], f);
+        else
+            roff(f, lines[i]);
+        fputc('\n', f);
+    }
+}
+
+static const char *const man_env[] = {".TP",
+                                      "VMLOGIND_URL",
+                                      "vmlogind's base URL; overrides the profile's url.",
+                                      ".TP",
+                                      "VMLOGIND_API_KEY",
+                                      "An API key; overrides the profile's credential.",
+                                      ".TP",
+                                      "VMLOGINCTL_PROFILE",
+                                      "The profile when --profile is not given.",
+                                      ".TP",
+                                      "VMLOGIND_SUBSCRIPTION",
+                                      "Overrides the profile's subscription.",
+                                      ".TP",
+                                      "XDG_CONFIG_HOME",
+                                      "Where the vmloginctl directory is (default ~/.config).",
+                                      ".TP",
+                                      "NO_COLOR",
+                                      "When set and not empty, no colours (https://no-color.org).",
+                                      NULL};
+static const char *const man_files[] = {
+    ".TP",
+    "$XDG_CONFIG_HOME/vmloginctl/config.json",
+    "The profiles' settings and the current profile (mode 0600; the directory is 0700).",
+    ".TP",
+    "$XDG_CONFIG_HOME/vmloginctl/PROFILE.cred.json",
+    "The profile's API key or Entra tokens (mode 0600).",
+    NULL};
+static const char *const man_exit[] = {".TP",
+                                       "0",
+                                       "Succeeded.",
+                                       ".TP",
+                                       "1",
+                                       "Failed (an operation failed, a check failed, a "
+                                       "network or server error).",
+                                       ".TP",
+                                       "2",
+                                       "Usage error.",
+                                       ".TP",
+                                       "3",
+                                       "The operation partly "
+                                       "succeeded.",
+                                       ".TP",
+                                       "4",
+                                       "Authentication or authorisation refused.",
+                                       ".TP",
+                                       "5",
+                                       "Not found.",
+                                       ".TP",
+                                       "130",
+                                       "Ctrl-C while waiting: the operation goes on.",
+                                       NULL};
+
+/* The man page, generated from the command table at build time (cli/CMakeLists.txt). */
+static int man_page(const char *path)
+{
+    FILE *f = path != NULL ? fopen(path, "w") : stdout;
+
+    if (f == NULL) {
+        fprintf(stderr, "vmloginctl: cannot write %s: %s\n", path, strerror(errno));
+        return CLI_FAILED;
+    }
+    fprintf(f, ".TH VMLOGINCTL 1 \"\" \"vmloginctl %s\" \"User Commands\"\n", VMLOGIND_VERSION);
+    fputs(".SH NAME\nvmloginctl \\- the command line of vmlogind (Entra ID sign-in on Azure "
+          "Windows VMs)\n.SH SYNOPSIS\n.B vmloginctl\n[\\-o table|wide|json|yaml|tsv] "
+          "[\\-\\-profile NAME] [\\-\\-url URL] [\\-\\-debug] COMMAND ...\n"
+          ".SH DESCRIPTION\nA client of vmlogind's public REST API. A VM is given as its ARM "
+          "id, RG/NAME, or a NAME unique in the inventory; a scope as an ARM id, a "
+          "subscription id, a resource group name or a VM. Tables are the default on a "
+          "terminal and JSON (the API's own) otherwise; tables show times local and relative, "
+          "the data formats RFC 3339.\n.SH COMMANDS\n",
+          f);
+    for (const struct cmd *c = commands; c->group != NULL; c++) {
+        fputs(".SS ", f);
+        roff(f, c->usage);
+        fputs("\n", f);
+        roff(f, summary_of(c));
+        fputs("\n.PP\nExample:\n.RS\n.nf\n", f);
+        roff(f, c->example);
+        fputs("\n.fi\n.RE\n", f);
+    }
+    fputs(".SH SETTINGS\nSet per profile with vmloginctl config set KEY VALUE:\n", f);
+    for (const struct cli_setting *s = cli_settings; s->key != NULL; s++) {
+        fputs(".TP\n", f);
+        roff(f, s->key);
+        fputc('\n', f);
+        roff(f, s->help);
+        fputc('\n', f);
+    }
+    man_section(f, "ENVIRONMENT", man_env);
+    man_section(f, "FILES", man_files);
+    man_section(f, "EXIT STATUS", man_exit);
+    if (path != NULL && fclose(f) != 0) {
+        fprintf(stderr, "vmloginctl: cannot write %s: %s\n", path, strerror(errno));
+        return CLI_FAILED;
+    }
+    return CLI_OK;
+}
+
+/* "group verb" of every command, one a line (tests and scripts iterate over them). */
+static int list_commands(void)
+{
+    for (const struct cmd *c = commands; c->group != NULL; c++)
+        printf("%s%s%s\n", c->group, c->verb ? " " : "", c->verb ? c->verb : "");
+    return CLI_OK;
 }
 
 /* Commands that need no credential (they run without reading or refreshing one): the local
@@ -1535,6 +1730,10 @@ int cli_main(int argc, char *argv[])
     }
     if (strcmp(argv[1], "--version") == 0)
         argv[1] = "version";
+    if (strcmp(argv[1], "--man") == 0)
+        return man_page(argc > 2 ? argv[2] : NULL);
+    if (strcmp(argv[1], "--commands") == 0)
+        return list_commands();
     for (const struct cmd *k = commands; k->group != NULL; k++) {
         if (strcmp(k->group, argv[1]) != 0)
             continue;

@@ -218,7 +218,7 @@ static void test_tour(void **state)
     assert_int_equal(ctl(&t, "nosuch", NULL, NULL), 2);
     /* --help per command, with an example */
     assert_int_equal(ctl(&t, "login enable --help", &out, NULL), 0);
-    assert_non_null(strstr(out, "example: vmloginctl login enable"));
+    assert_non_null(strstr(out, "Example:\n  vmloginctl login enable"));
     free(out);
 
     /* --debug shows the exchange but never the key */
