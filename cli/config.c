@@ -63,6 +63,16 @@ static bool make_dir(const char *dir)
     return mkdir(dir, 0700) == 0 || errno == EEXIST;
 }
 
+/* A directory made before (by hand, or an older version) is narrowed to 0700. */
+static bool private_dir(const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return false;
+    return (st.st_mode & 077) == 0 || chmod(dir, 0700) == 0;
+}
+
 static char *config_path(const char *name)
 {
     char dir[400];
@@ -102,7 +112,7 @@ bool cli_config_write(const char *name, const json_t *j)
     int fd;
     bool ok;
 
-    if (!cli_config_dir(dir, sizeof(dir)) || !make_dir(dir))
+    if (!cli_config_dir(dir, sizeof(dir)) || !make_dir(dir) || !private_dir(dir))
         return false;
     path = xasprintf("%s/%s", dir, name);
     tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
