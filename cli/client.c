@@ -271,6 +271,9 @@ int cli_report_error(struct cli_ctx *ctx, const struct cli_resp *r)
         fprintf(ctx->err, "error: HTTP %ld%s%.200s\n", r->status, r->body && r->body[0] ? ": " : "",
                 r->body ? r->body : "");
     }
+    if (r->status == 401 && (ctx->key == NULL || ctx->key[0] == '\0'))
+        fprintf(ctx->err, "  no credential: vmloginctl login --api-key (or --entra), or set "
+                          "VMLOGIND_API_KEY\n");
     if (json_is_object(p) && jstr(p, "instance")[0])
         fprintf(ctx->err, "  request id: %s\n", jstr(p, "instance"));
     else if (last_request_id[0])

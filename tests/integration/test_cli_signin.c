@@ -274,6 +274,9 @@ static void test_api_key(void **state)
     assert_int_equal(ctl("--profile '../x' config list", NULL, NULL), 2);
     ctl_ok("logout");
     assert_null(cred("keyed"));
+    assert_int_equal(ctl("vm list -o json", NULL, &err), 4); /* signed out: 401, and a hint */
+    assert_non_null(strstr(err, "no credential: vmloginctl login --api-key"));
+    free(err);
     ctl_ok("config use default");
     setenv("VMLOGIND_URL", E.d.p.url, 1);
 }
