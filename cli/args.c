@@ -7,11 +7,9 @@
 
 #include "cli.h"
 
-static const struct cli_opt_spec global_opts[] = {{"-o|--output", true},
-                                                  {"--url", true},
-                                                  {"--debug", false},
-                                                  {"-h|--help", false},
-                                                  {NULL, false}};
+static const struct cli_opt_spec global_opts[] = {{"-o|--output", true}, {"--url", true},
+                                                  {"--profile", true},   {"--debug", false},
+                                                  {"-h|--help", false},  {NULL, false}};
 
 /* The long name of spec entry s ("-o|--output" -> "--output"), and whether arg names it. */
 static const char *long_name(const char *s)
@@ -106,6 +104,8 @@ bool cli_format_parse(const char *name, bool tty, enum cli_format *out)
         *out = tty ? CLI_FMT_TABLE : CLI_FMT_JSON;
     else if (strcmp(name, "table") == 0)
         *out = CLI_FMT_TABLE;
+    else if (strcmp(name, "wide") == 0)
+        *out = CLI_FMT_WIDE;
     else if (strcmp(name, "json") == 0)
         *out = CLI_FMT_JSON;
     else if (strcmp(name, "tsv") == 0)
@@ -115,6 +115,11 @@ bool cli_format_parse(const char *name, bool tty, enum cli_format *out)
     else
         return false;
     return true;
+}
+
+bool cli_fmt_is_table(enum cli_format f)
+{
+    return f == CLI_FMT_TABLE || f == CLI_FMT_WIDE;
 }
 
 bool cli_duration_parse(const char *s, long long *seconds)

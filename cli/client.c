@@ -1,6 +1,9 @@
 /* client.c: vmloginctl's HTTP client (libcurl): one request, problem+json errors, exit codes,
  * --debug tracing with the Authorization header redacted. */
 #include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -77,34 +80,87 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *
     return 0;
 }
 
+/* The authority's form posts and answers carry device codes and tokens: headers only. */
+static int on_debug_secret(CURL *c, curl_infotype type, char *data, size_t size, void *arg)
+{
+    if (type == CURLINFO_DATA_OUT || type == CURLINFO_DATA_IN) {
+        fprintf(arg, "%s[%zu bytes of form or token data, not shown]\n",
+                type == CURLINFO_DATA_OUT ? "> " : "< ", size);
+        return 0;
+    }
+    return on_debug(c, type, data, size, arg);
+}
+
 static char last_request_id[128];
 
-long cli_request(struct cli_ctx *ctx, const char *method, const char *path, const char *body,
-                 struct cli_resp *r)
+volatile sig_atomic_t cli_interrupted;
+
+/* libcurl's progress callback: a Ctrl-C ends the transfer at once. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)arg, (void)dt, (void)dn, (void)ut, (void)un;
+    return cli_interrupted ? 1 : 0;
+}
+
+static struct curl_slist *headers_for(const struct cli_ctx *ctx, const char *content_type,
+                                      bool to_api, char **auth)
+{
+    struct curl_slist *h = NULL;
+
+    h = curl_slist_append(h, "Accept: application/json, application/problem+json");
+    *auth = NULL;
+    if (to_api && ctx->key != NULL && ctx->key[0] != '\0') {
+        *auth = xasprintf("Authorization: Bearer %s", ctx->key);
+        h = curl_slist_append(h, *auth);
+    }
+    if (content_type != NULL) {
+        char *ct = xasprintf("Content-Type: %s", content_type);
+        h = curl_slist_append(h, ct);
+        free(ct);
+    }
+    return h;
+}
+
+static void set_body(CURL *c, const char *method, const char *body)
+{
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+}
+
+static void set_debug(CURL *c, const struct cli_ctx *ctx, bool secret_bodies)
+{
+    if (!ctx->debug)
+        return;
+    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, secret_bodies ? on_debug_secret : on_debug);
+    curl_easy_setopt(c, CURLOPT_DEBUGDATA, ctx->err);
+    curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+}
+
+/* One request to url: to the API (to_api: with the bearer key) or a form post to the authority,
+ * without the key, whose bodies --debug does not print (they carry codes and tokens). */
+static long request(struct cli_ctx *ctx, const char *method, const char *url, const char *body,
+                    const char *content_type, bool to_api, struct cli_resp *r)
 {
     CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
     struct buf b;
     struct hdrs hd = {r->location, sizeof(r->location), ""};
     char errbuf[CURL_ERROR_SIZE] = "";
-    char *url = xasprintf("%s%s", ctx->url, path);
-    char *auth = NULL;
+    char *auth;
+    struct curl_slist *h;
     CURLcode rc;
 
     memset(r, 0, sizeof(*r));
     if (c == NULL) {
         fprintf(ctx->err, "vmloginctl: %s %s: cannot start libcurl\n", method, url);
-        free(url);
         return 0;
     }
     buf_init(&b, CLI_MAX_BODY);
-    h = curl_slist_append(h, "Accept: application/json, application/problem+json");
-    if (ctx->key != NULL && ctx->key[0] != '\0') {
-        auth = xasprintf("Authorization: Bearer %s", ctx->key);
-        h = curl_slist_append(h, auth);
-    }
-    if (body != NULL)
-        h = curl_slist_append(h, "Content-Type: application/json");
+    h = headers_for(ctx, content_type, to_api, &auth);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -116,21 +172,17 @@ long cli_request(struct cli_ctx *ctx, const char *method, const char *path, cons
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "vmloginctl/" VMLOGIND_VERSION);
-    if (body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    } else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
-    }
-    if (ctx->debug) {
-        curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
-        curl_easy_setopt(c, CURLOPT_DEBUGDATA, ctx->err);
-        curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-    }
+    if (ctx->ca_bundle != NULL && ctx->ca_bundle[0] != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, ctx->ca_bundle);
+    set_body(c, method, body);
+    set_debug(c, ctx, !to_api);
     rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        /* interrupted: the caller says what it means */
+    } else if (rc != CURLE_OK) {
         fprintf(ctx->err, "vmloginctl: %s %s: %s\n", method, url,
                 errbuf[0] ? errbuf : curl_easy_strerror(rc));
     } else {
@@ -146,8 +198,21 @@ long cli_request(struct cli_ctx *ctx, const char *method, const char *path, cons
         memset(auth, 0, strlen(auth));
         free(auth);
     }
-    free(url);
     return r->status;
+}
+
+long cli_request(struct cli_ctx *ctx, const char *method, const char *path, const char *body,
+                 struct cli_resp *r)
+{
+    char *url = xasprintf("%s%s", ctx->url, path);
+    long st = request(ctx, method, url, body, body != NULL ? "application/json" : NULL, true, r);
+    free(url);
+    return st;
+}
+
+long cli_form_post(struct cli_ctx *ctx, const char *url, const char *form, struct cli_resp *r)
+{
+    return request(ctx, "POST", url, form, "application/x-www-form-urlencoded", false, r);
 }
 
 void cli_resp_cleanup(struct cli_resp *r)
@@ -206,9 +271,38 @@ int cli_report_error(struct cli_ctx *ctx, const struct cli_resp *r)
         fprintf(ctx->err, "error: HTTP %ld%s%.200s\n", r->status, r->body && r->body[0] ? ": " : "",
                 r->body ? r->body : "");
     }
+    if (r->status == 401 && (ctx->key == NULL || ctx->key[0] == '\0'))
+        fprintf(ctx->err, "  no credential: vmloginctl login --api-key (or --entra), or set "
+                          "VMLOGIND_API_KEY\n");
     if (json_is_object(p) && jstr(p, "instance")[0])
         fprintf(ctx->err, "  request id: %s\n", jstr(p, "instance"));
     else if (last_request_id[0])
         fprintf(ctx->err, "  request id: %s\n", last_request_id);
     return cli_exit_for_status(r->status);
+}
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    cli_interrupted = 1;
+}
+
+void cli_catch_sigint(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a sleep returns at once */
+    sigaction(SIGINT, &sa, NULL);
+}
+
+bool cli_pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (!cli_interrupted && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    return !cli_interrupted;
 }

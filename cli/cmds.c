@@ -9,17 +9,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_cmds.h"
 #include "vmlogind/xalloc.h"
-
-struct cmd {
-    const char *group; /* "vm" */
-    const char *verb;  /* "list"; NULL for a command without verbs ("sync") */
-    int (*run)(struct cli_ctx *ctx, const struct cli_args *a);
-    const struct cli_opt_spec *opts;
-    int min_pos, max_pos;
-    const char *usage;
-    const char *example;
-};
 
 #define USAGE_ERR(ctx, ...)                                                                        \
     do {                                                                                           \
@@ -173,7 +164,8 @@ static bool looks_like_guid(const char *s)
  * group, when rg is not NULL) match; for rg_only, VMs in resource group rg. */
 static int find_vms(struct cli_ctx *ctx, const char *rg, const char *name, json_t **matches)
 {
-    const char *sub = getenv("VMLOGIND_SUBSCRIPTION");
+    char *sub = getenv("VMLOGIND_SUBSCRIPTION") ? xstrdup(getenv("VMLOGIND_SUBSCRIPTION"))
+                                                : cli_profile_get(ctx->profile, "subscription");
     char *path;
     json_t *all;
     char *single;
@@ -188,6 +180,7 @@ static int find_vms(struct cli_ctx *ctx, const char *rg, const char *name, json_
     } else {
         path = xstrdup("/v1/virtualMachines?limit=1000");
     }
+    free(sub);
     rc = get_all(ctx, path, &all, &single);
     free(path);
     free(single);
@@ -314,18 +307,18 @@ static int resolve_scope(struct cli_ctx *ctx, const char *arg, struct cli_scope 
 
 /* ---- waiting ---- */
 
-static void pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static const struct cli_col op_cols[] = {
-    {"ID", "id"},         {"KIND", "kind"},         {"TARGET", "target"},
-    {"STATUS", "status"}, {"CREATED", "createdAt"}, {"ENDED", "endedAt"},
-    {NULL, NULL}};
-static const struct cli_col op_vm_cols[] = {
-    {"VM", "id"}, {"STATUS", "status"}, {"STEP", "step"}, {"ERROR", "error.code"}, {NULL, NULL}};
+    {"ID", "id", false},         {"KIND", "kind", false},         {"TARGET", "target", false},
+    {"STATUS", "status", false}, {"CREATED", "createdAt", false}, {"ENDED", "endedAt", false},
+    {NULL, NULL, false}};
+static const struct cli_col op_vm_cols[] = {{"VM", "id", false},
+                                            {"STATUS", "status", false},
+                                            {"STEP", "step", false},
+                                            {"ERROR", "error.code", false},
+                                            {"UPDATED", "updatedAt", true},
+                                            {"NOTE", "note", true},
+                                            {"FIX", "error.fix", true},
+                                            {NULL, NULL, false}};
 
 static bool op_done(const char *st)
 {
@@ -336,68 +329,118 @@ static bool op_done(const char *st)
 static void print_operation(struct cli_ctx *ctx, const struct cli_resp *r)
 {
     print_obj(ctx, r, op_cols);
-    if (ctx->fmt == CLI_FMT_TABLE && json_array_size(json_object_get(r->json, "virtualMachines"))) {
+    if (cli_fmt_is_table(ctx->fmt) &&
+        json_array_size(json_object_get(r->json, "virtualMachines"))) {
         fputc('\n', ctx->out);
         cli_print_rows(ctx->out, json_object_get(r->json, "virtualMachines"), op_vm_cols, ctx->fmt,
                        time(NULL));
     }
 }
 
-/* Follows operation id until it ends; prints it; the exit code says how it ended. */
+/* Ctrl-C while following: the server goes on; say so and how to follow it again. */
+static int stopped_watching(struct cli_ctx *ctx, const char *what, const char *again)
+{
+    if (ctx->err_tty)
+        fputc('\n', ctx->err);
+    fprintf(ctx->err,
+            "vmloginctl: stopped watching (Ctrl-C); %s continues on the server.\n"
+            "  follow it again: %s\n",
+            what, again);
+    return CLI_INTERRUPTED;
+}
+
+/* The progress line: redrawn in place on a terminal, else printed when it changes. */
+static void show_progress(struct cli_ctx *ctx, const char *id, const json_t *op, char *last,
+                          size_t cap)
+{
+    struct cli_progress p;
+    char line[512];
+
+    cli_progress_of(op, time(NULL), &p);
+    if (ctx->err_tty) {
+        cli_progress_format(&p, ctx->err_color, true, line, sizeof(line));
+        fprintf(ctx->err, "\r\033[Koperation %s %s", id, line);
+        fflush(ctx->err);
+        return;
+    }
+    cli_progress_format(&p, false, false, line, sizeof(line));
+    if (strcmp(line, last) != 0)
+        fprintf(ctx->err, "operation %s %s\n", id, line);
+    snprintf(last, cap, "%s", line);
+}
+
+/* Follows operation id until it ends; prints it; the exit code says how it ended. Ctrl-C
+ * stops the watching, not the operation (exit 130). */
 static int watch_operation(struct cli_ctx *ctx, const char *id)
 {
     char *e = escape(id);
     char *path = xasprintf("/v1/operations/%s", e);
-    char last[32] = "";
+    char *again = xasprintf("vmloginctl operation watch %s", id);
+    char *what = xasprintf("operation %s", id);
+    char last[512] = "";
     struct cli_resp r;
     int rc;
 
     free(e);
+    cli_catch_sigint();
     for (;;) {
         rc = get(ctx, path, &r);
+        if (cli_interrupted) {
+            rc = stopped_watching(ctx, what, again);
+            break;
+        }
         if (rc != CLI_OK)
             break;
         const char *st = jstr(r.json, "status");
-        if (strcmp(st, last) != 0 && ctx->fmt == CLI_FMT_TABLE)
-            fprintf(ctx->err, "operation %s: %s\n", id, st);
-        snprintf(last, sizeof(last), "%s", st);
+        show_progress(ctx, id, r.json, last, sizeof(last));
         if (op_done(st)) {
+            if (ctx->err_tty)
+                fputc('\n', ctx->err);
             print_operation(ctx, &r);
             rc = cli_exit_for_operation(st);
             cli_resp_cleanup(&r);
             break;
         }
         cli_resp_cleanup(&r);
-        pause_ms(500);
+        if (!cli_pause_ms(500)) {
+            rc = stopped_watching(ctx, what, again);
+            break;
+        }
     }
+    free(what);
+    free(again);
     free(path);
     return rc;
 }
 
 /* ---- commands ---- */
 
-static const struct cli_col vm_cols[] = {{"NAME", "name"},
-                                         {"RESOURCE GROUP", "resourceGroup"},
-                                         {"SUBSCRIPTION", "subscriptionId"},
-                                         {"OS", "osName"},
-                                         {"SUPPORTED", "supported"},
-                                         {"POWER", "powerState"},
-                                         {"LOGIN", "loginState"},
-                                         {NULL, NULL}};
-static const struct cli_col vm_detail_cols[] = {{"Id", "id"},
-                                                {"Name", "name"},
-                                                {"Resource group", "resourceGroup"},
-                                                {"Subscription", "subscriptionId"},
-                                                {"Location", "location"},
-                                                {"Computer name", "computerName"},
-                                                {"OS", "osName"},
-                                                {"OS support", "osSupport"},
-                                                {"Power", "powerState"},
-                                                {"Login state", "loginState"},
-                                                {"Login extension", "loginExtension.status"},
-                                                {"First seen", "firstSeenAt"},
-                                                {"Changed", "changedAt"},
-                                                {NULL, NULL}};
+static const struct cli_col vm_cols[] = {{"NAME", "name", false},
+                                         {"RESOURCE GROUP", "resourceGroup", false},
+                                         {"SUBSCRIPTION", "subscriptionId", false},
+                                         {"LOCATION", "location", true},
+                                         {"COMPUTER", "computerName", true},
+                                         {"OS", "osName", false},
+                                         {"SUPPORTED", "supported", false},
+                                         {"POWER", "powerState", false},
+                                         {"LOGIN", "loginState", false},
+                                         {"EXTENSION", "loginExtension.status", true},
+                                         {"CHANGED", "changedAt", true},
+                                         {NULL, NULL, false}};
+static const struct cli_col vm_detail_cols[] = {{"Id", "id", false},
+                                                {"Name", "name", false},
+                                                {"Resource group", "resourceGroup", false},
+                                                {"Subscription", "subscriptionId", false},
+                                                {"Location", "location", false},
+                                                {"Computer name", "computerName", false},
+                                                {"OS", "osName", false},
+                                                {"OS support", "osSupport", false},
+                                                {"Power", "powerState", false},
+                                                {"Login state", "loginState", false},
+                                                {"Login extension", "loginExtension.status", false},
+                                                {"First seen", "firstSeenAt", false},
+                                                {"Changed", "changedAt", false},
+                                                {NULL, NULL, false}};
 
 static void add_query(char **path, const char *name, const char *val)
 {
@@ -536,13 +579,13 @@ static int cmd_login_disable(struct cli_ctx *ctx, const struct cli_args *a)
     return operation_answer(ctx, a, &r);
 }
 
-static const struct cli_col login_cols[] = {{"Scope", "scope"},
-                                            {"Kind", "scopeKind"},
-                                            {"Desired mode", "desired.mode"},
-                                            {"Effective scope", "effective.scope"},
-                                            {"Effective mode", "effective.mode"},
-                                            {"VMs", "observed.total"},
-                                            {NULL, NULL}};
+static const struct cli_col login_cols[] = {{"Scope", "scope", false},
+                                            {"Kind", "scopeKind", false},
+                                            {"Desired mode", "desired.mode", false},
+                                            {"Effective scope", "effective.scope", false},
+                                            {"Effective mode", "effective.mode", false},
+                                            {"VMs", "observed.total", false},
+                                            {NULL, NULL, false}};
 
 static int cmd_login_status(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -558,7 +601,7 @@ static int cmd_login_status(struct cli_ctx *ctx, const struct cli_args *a)
     if ((rc = get(ctx, path, &r)) != CLI_OK)
         return rc;
     print_obj(ctx, &r, login_cols);
-    if (ctx->fmt == CLI_FMT_TABLE) {
+    if (cli_fmt_is_table(ctx->fmt)) {
         const json_t *counts = json_object_get(json_object_get(r.json, "observed"), "counts");
         const char *k;
         const json_t *v;
@@ -571,15 +614,18 @@ static int cmd_login_status(struct cli_ctx *ctx, const struct cli_args *a)
     return CLI_OK;
 }
 
-static const struct cli_col preflight_cols[] = {{"Result", "result"},
-                                                {"VM", "virtualMachine"},
-                                                {"Source", "source"},
-                                                {"Checked", "checkedAt"},
-                                                {"Observed", "observedAt"},
-                                                {"Refresh", "refresh"},
-                                                {NULL, NULL}};
-static const struct cli_col check_cols[] = {
-    {"CHECK", "name"}, {"RESULT", "result"}, {"REASON", "reason"}, {"FIX", "fix"}, {NULL, NULL}};
+static const struct cli_col preflight_cols[] = {{"Result", "result", false},
+                                                {"VM", "virtualMachine", false},
+                                                {"Source", "source", false},
+                                                {"Checked", "checkedAt", false},
+                                                {"Observed", "observedAt", false},
+                                                {"Refresh", "refresh", false},
+                                                {NULL, NULL, false}};
+static const struct cli_col check_cols[] = {{"CHECK", "name", false},
+                                            {"RESULT", "result", false},
+                                            {"REASON", "reason", false},
+                                            {"FIX", "fix", false},
+                                            {NULL, NULL, false}};
 
 /* POST .../entraLogin/preflight: the checks of a VM; exit 1 when the result is fail. */
 static int cmd_login_preflight(struct cli_ctx *ctx, const struct cli_args *a)
@@ -594,7 +640,7 @@ static int cmd_login_preflight(struct cli_ctx *ctx, const struct cli_args *a)
         return rc;
     print_obj(ctx, &r, preflight_cols);
     if (!whole_body(ctx)) {
-        if (ctx->fmt == CLI_FMT_TABLE)
+        if (cli_fmt_is_table(ctx->fmt))
             fputc('\n', ctx->out);
         cli_print_rows(ctx->out, json_object_get(r.json, "checks"), check_cols, ctx->fmt,
                        time(NULL));
@@ -604,27 +650,30 @@ static int cmd_login_preflight(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
-static const struct cli_col grant_cols[] = {{"ID", "id"},
-                                            {"SCOPE", "scope"},
-                                            {"ROLE", "role"},
-                                            {"PRINCIPAL", "principal.upn"},
-                                            {"OBJECT ID", "principal.objectId"},
-                                            {"STATE", "state"},
-                                            {"EXPIRES", "expiresAt"},
-                                            {NULL, NULL}};
-static const struct cli_col grant_detail_cols[] = {{"Id", "id"},
-                                                   {"Scope", "scope"},
-                                                   {"Role", "role"},
-                                                   {"Principal", "principal.upn"},
-                                                   {"Object id", "principal.objectId"},
-                                                   {"State", "state"},
-                                                   {"Error", "error.code"},
-                                                   {"Expires", "expiresAt"},
-                                                   {"Justification", "justification"},
-                                                   {"Created by", "createdBy"},
-                                                   {"Created", "createdAt"},
-                                                   {"Updated", "updatedAt"},
-                                                   {NULL, NULL}};
+static const struct cli_col grant_cols[] = {{"ID", "id", false},
+                                            {"SCOPE", "scope", false},
+                                            {"ROLE", "role", false},
+                                            {"PRINCIPAL", "principal.upn", false},
+                                            {"OBJECT ID", "principal.objectId", false},
+                                            {"STATE", "state", false},
+                                            {"EXPIRES", "expiresAt", false},
+                                            {"CREATED BY", "createdBy", true},
+                                            {"CREATED", "createdAt", true},
+                                            {"JUSTIFICATION", "justification", true},
+                                            {NULL, NULL, false}};
+static const struct cli_col grant_detail_cols[] = {{"Id", "id", false},
+                                                   {"Scope", "scope", false},
+                                                   {"Role", "role", false},
+                                                   {"Principal", "principal.upn", false},
+                                                   {"Object id", "principal.objectId", false},
+                                                   {"State", "state", false},
+                                                   {"Error", "error.code", false},
+                                                   {"Expires", "expiresAt", false},
+                                                   {"Justification", "justification", false},
+                                                   {"Created by", "createdBy", false},
+                                                   {"Created", "createdAt", false},
+                                                   {"Updated", "updatedAt", false},
+                                                   {NULL, NULL, false}};
 
 /* "--for D" or "--until T" into body's expiresAt; false (after a message) when both/bad. */
 static bool expiry(struct cli_ctx *ctx, const struct cli_args *a, json_t *body)
@@ -663,6 +712,7 @@ static int watch_grant(struct cli_ctx *ctx, const char *id, const char *want)
     int rc;
 
     free(e);
+    cli_catch_sigint();
     for (;;) {
         if ((rc = get(ctx, path, &r)) != CLI_OK)
             break;
@@ -674,7 +724,12 @@ static int watch_grant(struct cli_ctx *ctx, const char *id, const char *want)
             break;
         }
         cli_resp_cleanup(&r);
-        pause_ms(500);
+        if (!cli_pause_ms(500)) {
+            char *again = xasprintf("vmloginctl grant show %s", id);
+            rc = stopped_watching(ctx, "the grant's change", again);
+            free(again);
+            break;
+        }
     }
     free(path);
     return rc;
@@ -849,7 +904,7 @@ static int cmd_rdp(struct cli_ctx *ctx, const struct cli_args *a)
         if (f == NULL || fputs(r.body, f) == EOF || fclose(f) != 0) {
             fprintf(ctx->err, "vmloginctl: cannot write %s: %s\n", file, strerror(errno));
             rc = CLI_FAILED;
-        } else if (ctx->fmt == CLI_FMT_TABLE) {
+        } else if (cli_fmt_is_table(ctx->fmt)) {
             fprintf(ctx->err, "wrote %s\n", file);
         }
     }
@@ -857,19 +912,21 @@ static int cmd_rdp(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
-static const struct cli_col access_cols[] = {{"PRINCIPAL", "principal.displayName"},
-                                             {"UPN", "principal.upn"},
-                                             {"TYPE", "principal.type"},
-                                             {"ROLE", "role"},
-                                             {"VIA", "via"},
-                                             {"SCOPE", "scope"},
-                                             {"SOURCE", "source"},
-                                             {"EXPIRES", "expiresAt"},
-                                             {"BLOCKED", "signInBlocked"},
-                                             {NULL, NULL}};
+static const struct cli_col access_cols[] = {{"PRINCIPAL", "principal.displayName", false},
+                                             {"UPN", "principal.upn", false},
+                                             {"TYPE", "principal.type", false},
+                                             {"ROLE", "role", false},
+                                             {"VIA", "via", false},
+                                             {"SCOPE", "scope", false},
+                                             {"SOURCE", "source", false},
+                                             {"EXPIRES", "expiresAt", false},
+                                             {"BLOCKED", "signInBlocked", false},
+                                             {"OBJECT ID", "principal.objectId", true},
+                                             {NULL, NULL, false}};
 static const struct cli_col principal_access_cols[] = {
-    {"VM", "vm.id"},      {"ROLE", "role"},         {"VIA", "via"}, {"SCOPE", "scope"},
-    {"SOURCE", "source"}, {"EXPIRES", "expiresAt"}, {NULL, NULL}};
+    {"VM", "vm.id", false},    {"ROLE", "role", false},     {"VIA", "via", false},
+    {"SCOPE", "scope", false}, {"SOURCE", "source", false}, {"EXPIRES", "expiresAt", false},
+    {NULL, NULL, false}};
 
 static int cmd_access(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -926,12 +983,12 @@ static int cmd_operation_watch(struct cli_ctx *ctx, const struct cli_args *a)
     return watch_operation(ctx, a->pos[0]);
 }
 
-static const struct cli_col sync_cols[] = {{"State", "state"},
-                                           {"Last started", "last.startedAt"},
-                                           {"Last finished", "last.finishedAt"},
-                                           {"Last state", "last.state"},
-                                           {"Next run", "nextRunAt"},
-                                           {NULL, NULL}};
+static const struct cli_col sync_cols[] = {{"State", "state", false},
+                                           {"Last started", "last.startedAt", false},
+                                           {"Last finished", "last.finishedAt", false},
+                                           {"Last state", "last.state", false},
+                                           {"Next run", "nextRunAt", false},
+                                           {NULL, NULL, false}};
 
 static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -951,6 +1008,7 @@ static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
     /* done once a run newer than the last one finished at the request has finished */
     json_int_t before = json_integer_value(json_object_get(json_object_get(r.json, "last"), "id"));
     cli_resp_cleanup(&r);
+    cli_catch_sigint();
     for (;;) {
         if ((rc = get(ctx, "/v1/sync", &r)) != CLI_OK)
             break;
@@ -966,17 +1024,18 @@ static int cmd_sync(struct cli_ctx *ctx, const struct cli_args *a)
             break;
         }
         cli_resp_cleanup(&r);
-        pause_ms(300);
+        if (!cli_pause_ms(300))
+            return stopped_watching(ctx, "the sync", "vmloginctl sync --wait");
     }
     return rc;
 }
 
 static const struct cli_col compliance_cols[] = {
-    {"SUBSCRIPTION", "subscriptionId"}, {"TOTAL", "total"},
-    {"ENABLED", "counts.enabled"},      {"PENDING", "counts.pending"},
-    {"FAILED", "counts.failed"},        {"UNSUPPORTED", "counts.unsupported"},
-    {"EXCLUDED", "counts.excluded"},    {"NOT COVERED", "counts.notCovered"},
-    {"DRIFTED", "counts.drifted"},      {NULL, NULL}};
+    {"SUBSCRIPTION", "subscriptionId", false}, {"TOTAL", "total", false},
+    {"ENABLED", "counts.enabled", false},      {"PENDING", "counts.pending", false},
+    {"FAILED", "counts.failed", false},        {"UNSUPPORTED", "counts.unsupported", false},
+    {"EXCLUDED", "counts.excluded", false},    {"NOT COVERED", "counts.notCovered", false},
+    {"DRIFTED", "counts.drifted", false},      {NULL, NULL, false}};
 
 static int cmd_compliance(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -1011,14 +1070,102 @@ static int cmd_compliance(struct cli_ctx *ctx, const struct cli_args *a)
     return CLI_OK;
 }
 
+static const struct cli_col audit_cols[] = {{"SEQ", "seq", false},
+                                            {"AT", "at", false},
+                                            {"ACTOR", "actor", false},
+                                            {"ACTION", "action", false},
+                                            {"TARGET", "target", false},
+                                            {"OUTCOME", "outcome", false},
+                                            {"CODE", "details.code", true},
+                                            {"REQUEST ID", "requestId", true},
+                                            {NULL, NULL, false}};
+
+/* One followed audit row: a JSON line, a YAML document, or a table/TSV line (no header). */
+static void print_audit_row(struct cli_ctx *ctx, json_t *row)
+{
+    if (ctx->fmt == CLI_FMT_JSON) {
+        char *s = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fprintf(ctx->out, "%s\n", s);
+        free(s);
+    } else if (ctx->fmt == CLI_FMT_YAML) {
+        fputs("---\n", ctx->out);
+        cli_print_yaml(ctx->out, row);
+    } else {
+        json_t *one = json_pack("[O]", row);
+        cli_print_rows(ctx->out, one, audit_cols, CLI_FMT_TSV, time(NULL));
+        json_decref(one);
+    }
+}
+
+/* Polls GET /v1/audit?after=CURSOR, printing each new row, until Ctrl-C (exit 0). */
+static int audit_follow(struct cli_ctx *ctx, json_int_t after)
+{
+    struct cli_resp r;
+    size_t i;
+    json_t *row;
+
+    cli_catch_sigint();
+    for (;;) {
+        char *path = xasprintf("/v1/audit?limit=1000&after=%lld", (long long)after);
+        int rc = get(ctx, path, &r);
+        free(path);
+        if (cli_interrupted)
+            return CLI_OK;
+        if (rc != CLI_OK)
+            return rc;
+        json_array_foreach(json_object_get(r.json, "value"), i, row)
+        {
+            print_audit_row(ctx, row);
+            after = json_integer_value(json_object_get(row, "seq"));
+        }
+        fflush(ctx->out);
+        bool more = json_object_get(r.json, "nextLink") != NULL;
+        cli_resp_cleanup(&r);
+        if (!more && !cli_pause_ms(1000))
+            return CLI_OK;
+    }
+}
+
+static int cmd_audit(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *after = cli_opt(a, "--after"), *limit = cli_opt(a, "--limit");
+    long long n = 0, lim = 0;
+    char *path;
+    int rc;
+
+    if (after != NULL && (sscanf(after, "%lld", &n) != 1 || n < 0))
+        USAGE_ERR(ctx, "--after takes a sequence number (0 or more)");
+    if (limit != NULL && (sscanf(limit, "%lld", &lim) != 1 || lim < 1 || lim > 1000))
+        USAGE_ERR(ctx, "--limit takes 1 to 1000");
+    if (cli_opt(a, "--follow"))
+        return audit_follow(ctx, (json_int_t)n);
+    path = xasprintf("/v1/audit?after=%lld", n);
+    if (limit != NULL) {
+        struct cli_resp r;
+        char *p = xasprintf("%s&limit=%lld", path, lim);
+        rc = get(ctx, p, &r);
+        free(p);
+        if (rc == CLI_OK) {
+            if (whole_body(ctx))
+                print_json_body(ctx, r.body);
+            else
+                cli_print_rows(ctx->out, json_object_get(r.json, "value"), audit_cols, ctx->fmt,
+                               time(NULL));
+            cli_resp_cleanup(&r);
+        }
+    } else {
+        rc = list_and_print(ctx, path, audit_cols);
+    }
+    free(path);
+    return rc;
+}
+
 static int cmd_version(struct cli_ctx *ctx, const struct cli_args *a)
 {
     (void)a;
     fprintf(ctx->out, "vmloginctl %s\n", VMLOGIND_VERSION);
     return CLI_OK;
 }
-
-static int cmd_completion(struct cli_ctx *ctx, const struct cli_args *a);
 
 static const struct cli_opt_spec no_opts[] = {{NULL, false}};
 static const struct cli_opt_spec vm_list_opts[] = {{"--subscription", true},
@@ -1040,8 +1187,12 @@ static const struct cli_opt_spec access_opts[] = {{"--principal", true}, {NULL, 
 static const struct cli_opt_spec rdp_opts[] = {
     {"--upn", true}, {"-f|--file", true}, {"--azuread", false}, {NULL, false}};
 static const struct cli_opt_spec compliance_opts[] = {{"--subscription", true}, {NULL, false}};
+static const struct cli_opt_spec audit_opts[] = {
+    {"--after", true}, {"--limit", true}, {"--follow", false}, {NULL, false}};
+static const struct cli_opt_spec signin_opts[] = {
+    {"--api-key", false}, {"--key-file", true}, {"--entra", false}, {NULL, false}};
 
-static const struct cmd commands[] = {
+const struct cmd cli_commands[] = {
     {"version", NULL, cmd_version, no_opts, 0, 0, "vmloginctl version", "vmloginctl version"},
     {"vm", "list", cmd_vm_list, vm_list_opts, 0, 0,
      "vmloginctl vm list [--subscription S [--resource-group RG]] [--login-state STATE] "
@@ -1058,6 +1209,11 @@ static const struct cmd commands[] = {
      "vmloginctl login status rg-web"},
     {"login", "preflight", cmd_login_preflight, no_opts, 1, 1, "vmloginctl login preflight VM",
      "vmloginctl login preflight rg-web/web-01"},
+    {"login", NULL, cli_cmd_login, signin_opts, 0, 0,
+     "vmloginctl login --api-key [--key-file FILE] | vmloginctl login --entra",
+     "vmloginctl login --api-key < ~/.vmlogind-key"},
+    {"logout", NULL, cli_cmd_logout, no_opts, 0, 0, "vmloginctl logout",
+     "vmloginctl --profile prod logout"},
     {"grant", "create", cmd_grant_create, create_opts, 0, 0,
      "vmloginctl grant create --scope SCOPE --role administrator|user --principal UPN|OBJECTID "
      "[--for 8h | --until T] [--justification TEXT] [--wait]",
@@ -1084,154 +1240,122 @@ static const struct cmd commands[] = {
     {"sync", NULL, cmd_sync, wait_opts, 0, 0, "vmloginctl sync [--wait]", "vmloginctl sync --wait"},
     {"compliance", NULL, cmd_compliance, compliance_opts, 0, 0,
      "vmloginctl compliance [--subscription S]", "vmloginctl compliance -o tsv"},
-    {"completion", NULL, cmd_completion, no_opts, 1, 1, "vmloginctl completion bash|zsh|fish",
+    {"audit", NULL, cmd_audit, audit_opts, 0, 0,
+     "vmloginctl audit [--after SEQ] [--limit N] [--follow]",
+     "vmloginctl audit --follow -o json | jq -c 'select(.outcome == \"denied\")'"},
+    {"completion", NULL, cli_cmd_completion, no_opts, 1, 1, "vmloginctl completion bash|zsh|fish",
      "source <(vmloginctl completion bash)"},
+    {"config", "set", cli_cmd_config_set, no_opts, 1, 2, "vmloginctl config set KEY [VALUE]",
+     "vmloginctl --profile prod config set url https://vmlogind.example.com"},
+    {"config", "get", cli_cmd_config_get, no_opts, 1, 1, "vmloginctl config get KEY",
+     "vmloginctl config get tenant"},
+    {"config", "list", cli_cmd_config_list, no_opts, 0, 0, "vmloginctl config list",
+     "vmloginctl --profile prod config list"},
+    {"config", "use", cli_cmd_config_use, no_opts, 1, 1, "vmloginctl config use PROFILE",
+     "vmloginctl config use prod"},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
 };
 
-/* ---- shell completion: the words come from the command table ---- */
-
-/* The first command of each group (the table keeps a group's commands together). */
-static bool group_first(const struct cmd *c)
+/* Commands that need no credential (they run without reading or refreshing one): the local
+ * ones, and login itself but not its verbs (login enable ... call the API). */
+static bool needs_bearer(const struct cmd *c)
 {
-    return c == commands || strcmp(c->group, c[-1].group) != 0;
+    static const char *const local[] = {"version", "completion", "config", "login", "logout"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (strcmp(c->group, local[i]) == 0 && (c->verb == NULL || strcmp(local[i], "login")))
+            return false;
+    return true;
 }
 
-/* "vm login ..." */
-static void put_groups(FILE *f)
-{
-    for (const struct cmd *c = commands; c->group != NULL; c++)
-        if (group_first(c))
-            fprintf(f, "%s%s", c == commands ? "" : " ", c->group);
-}
-
-/* "list show" for the group that starts at c */
-static void put_verbs(FILE *f, const struct cmd *c)
-{
-    for (const struct cmd *v = c; v->group != NULL && strcmp(v->group, c->group) == 0; v++)
-        fprintf(f, "%s%s", v == c ? "" : " ", v->verb);
-}
-
-#define SHELLS "bash zsh fish"
-#define GLOBAL_OPTS "--output --url --debug --help --wait"
-#define FORMATS "table json yaml tsv"
-
-/* bash and zsh complete with the same case on the word position; they differ in syntax. */
-struct shell_case {
-    const char *head; /* up to the list of groups */
-    const char *mid;  /* from it to the per-group cases */
-    const char *open; /* after "GROUP)", up to the verbs */
-    const char *close;
-    const char *tail;
+struct ctx_owned {
+    char *url, *key, *ca, *profile_url;
 };
+static struct ctx_owned owned;
 
-static const struct shell_case bash_case = {
-    "# vmloginctl bash completion: source <(vmloginctl completion bash)\n"
-    "_vmloginctl() {\n"
-    "    local cur=${COMP_WORDS[COMP_CWORD]} words\n"
-    "    case $COMP_CWORD in\n"
-    "    1) words=\"",
-    "\" ;;\n    2) case ${COMP_WORDS[1]} in\n", " words=\"", "\" ;;\n",
-    "       completion) words=\"" SHELLS "\" ;;\n"
-    "       *) words=\"" GLOBAL_OPTS "\" ;;\n"
-    "       esac ;;\n"
-    "    *) words=\"" GLOBAL_OPTS "\" ;;\n"
-    "    esac\n"
-    "    mapfile -t COMPREPLY < <(compgen -W \"$words\" -- \"$cur\")\n"
-    "}\n"
-    "complete -F _vmloginctl vmloginctl\n"};
-
-static const struct shell_case zsh_case = {
-    "#compdef vmloginctl\n"
-    "# vmloginctl zsh completion (needs compinit):\n"
-    "#   autoload -Uz compinit && compinit; source <(vmloginctl completion zsh)\n"
-    "_vmloginctl() {\n"
-    "    local -a w\n"
-    "    case $CURRENT in\n"
-    "    2) w=(",
-    ") ;;\n    3) case ${words[2]} in\n", " w=(", ") ;;\n",
-    "       completion) w=(" SHELLS ") ;;\n"
-    "       *) w=(" GLOBAL_OPTS ") ;;\n"
-    "       esac ;;\n"
-    "    *) w=(" GLOBAL_OPTS ") ;;\n"
-    "    esac\n"
-    "    compadd -a w\n"
-    "}\n"
-    "compdef _vmloginctl vmloginctl\n"};
-
-static void completion_case(FILE *f, const struct shell_case *sc)
+/* --url, else VMLOGIND_URL, else the profile's url, else http://127.0.0.1:8080; no trailing
+ * slash. */
+static void pick_url(struct cli_ctx *ctx, const struct cli_args *a)
 {
-    fputs(sc->head, f);
-    put_groups(f);
-    fputs(sc->mid, f);
-    for (const struct cmd *c = commands; c->group != NULL; c++) {
-        if (c->verb == NULL || !group_first(c))
-            continue;
-        fprintf(f, "       %s)%s", c->group, sc->open);
-        put_verbs(f, c);
-        fputs(sc->close, f);
+    const char *url = cli_opt(a, "--url");
+    size_t n;
+
+    if (url == NULL || url[0] == '\0')
+        url = getenv("VMLOGIND_URL");
+    if (url == NULL || url[0] == '\0') {
+        owned.profile_url = cli_profile_get(ctx->profile, "url");
+        url = owned.profile_url;
     }
-    fputs(sc->tail, f);
+    if (url == NULL || url[0] == '\0')
+        url = "http://127.0.0.1:8080";
+    owned.url = xstrdup(url);
+    n = strlen(owned.url);
+    while (n > 0 && owned.url[n - 1] == '/')
+        owned.url[--n] = '\0';
+    ctx->url = owned.url;
 }
 
-static void completion_fish(FILE *f)
+static int ctx_setup(struct cli_ctx *ctx, const struct cli_args *a, const struct cmd *c)
 {
-    fputs("# vmloginctl fish completion: vmloginctl completion fish | source\n"
-          "complete -c vmloginctl -f\n"
-          "complete -c vmloginctl -n __fish_use_subcommand -a '",
-          f);
-    put_groups(f);
-    fputs("'\n", f);
-    for (const struct cmd *c = commands; c->group != NULL; c++) {
-        if (c->verb == NULL || !group_first(c))
-            continue;
-        fprintf(f,
-                "complete -c vmloginctl -n '__fish_seen_subcommand_from %s; and not "
-                "__fish_seen_subcommand_from ",
-                c->group);
-        put_verbs(f, c);
-        fputs("' -a '", f);
-        put_verbs(f, c);
-        fputs("'\n", f);
+    if (!cli_format_parse(cli_opt(a, "--output"), isatty(STDOUT_FILENO), &ctx->fmt)) {
+        fprintf(stderr, "vmloginctl: -o takes table, wide, json, yaml or tsv\n");
+        return CLI_USAGE;
     }
-    fputs("complete -c vmloginctl -n '__fish_seen_subcommand_from completion' -a '" SHELLS "'\n"
-          "complete -c vmloginctl -s o -l output -x -a '" FORMATS "'\n"
-          "complete -c vmloginctl -l url -x\n"
-          "complete -c vmloginctl -l debug\n"
-          "complete -c vmloginctl -s h -l help\n"
-          "complete -c vmloginctl -l wait\n",
-          f);
-}
-
-static int cmd_completion(struct cli_ctx *ctx, const struct cli_args *a)
-{
-    if (strcmp(a->pos[0], "bash") == 0)
-        completion_case(ctx->out, &bash_case);
-    else if (strcmp(a->pos[0], "zsh") == 0)
-        completion_case(ctx->out, &zsh_case);
-    else if (strcmp(a->pos[0], "fish") == 0)
-        completion_fish(ctx->out);
-    else
-        USAGE_ERR(ctx, "completion takes bash, zsh or fish");
+    ctx->profile = cli_profile_name(cli_opt(a, "--profile"));
+    if (!cli_profile_name_ok(ctx->profile)) {
+        fprintf(stderr, "vmloginctl: a profile name is letters, digits, - and _\n");
+        return CLI_USAGE;
+    }
+    pick_url(ctx, a);
+    ctx->debug = cli_opt(a, "--debug") != NULL;
+    ctx->color = cli_color_wanted(isatty(STDOUT_FILENO));
+    cli_output_color(ctx->color && cli_fmt_is_table(ctx->fmt));
+    ctx->err_tty = isatty(STDERR_FILENO);
+    ctx->err_color = cli_color_wanted(ctx->err_tty);
+    owned.ca = cli_profile_get(ctx->profile, "ca-bundle");
+    ctx->ca_bundle = owned.ca;
+    if (needs_bearer(c)) {
+        owned.key = cli_signin_bearer(ctx);
+        ctx->key = owned.key;
+    }
     return CLI_OK;
 }
 
-static void usage_all(FILE *f)
+static void ctx_cleanup(struct cli_ctx *ctx)
 {
-    fputs("usage: vmloginctl [-o table|json|yaml|tsv] [--url URL] [--debug] COMMAND ...\n"
-          "The client of vmlogind's REST API. VMLOGIND_URL (default http://127.0.0.1:8080) and\n"
-          "VMLOGIND_API_KEY say where and as whom. Commands:\n",
-          f);
-    for (const struct cmd *c = commands; c->group != NULL; c++)
-        fprintf(f, "  %s\n", c->usage);
-    fputs("Exit codes: 0 succeeded, 1 failed, 2 usage, 3 partly succeeded, 4 auth, 5 not "
-          "found.\n",
-          f);
+    if (owned.key != NULL)
+        memset(owned.key, 0, strlen(owned.key));
+    free(owned.key);
+    free(owned.url);
+    free(owned.ca);
+    free(owned.profile_url);
+    memset(&owned, 0, sizeof(owned));
+    ctx->key = ctx->url = NULL;
 }
 
-static void usage_cmd(FILE *f, const struct cmd *c)
+/* Global options given before the command ("vmloginctl --profile prod vm list") move after
+ * it, where cli_parse reads them; argv is rearranged in place. */
+static void globals_last(int argc, char *argv[])
 {
-    fprintf(f, "usage: %s\nexample: %s\n", c->usage, c->example);
+    static const char *const with_value[] = {"--profile", "--url", "-o", "--output"};
+    char *moved[CLI_MAX_OPTS * 2];
+    int n = 0, i = 1;
+
+    while (i < argc && argv[i][0] == '-' && n + 2 <= (int)(sizeof(moved) / sizeof(moved[0]))) {
+        bool takes = false, known = strcmp(argv[i], "--debug") == 0;
+        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+            takes = takes || strcmp(argv[i], with_value[k]) == 0;
+        known = known || takes || strncmp(argv[i], "--profile=", 10) == 0 ||
+                strncmp(argv[i], "--url=", 6) == 0 || strncmp(argv[i], "--output=", 9) == 0;
+        if (!known || (takes && i + 1 >= argc))
+            break;
+        moved[n++] = argv[i++];
+        if (takes)
+            moved[n++] = argv[i++];
+    }
+    if (n == 0)
+        return;
+    memmove(argv + 1, argv + 1 + n, (size_t)(argc - 1 - n) * sizeof(argv[0]));
+    memcpy(argv + argc - n, moved, (size_t)n * sizeof(argv[0]));
 }
 
 int cli_main(int argc, char *argv[])
@@ -1240,18 +1364,23 @@ int cli_main(int argc, char *argv[])
     const struct cmd *c = NULL;
     struct cli_args a;
     char err[256];
-    int skip;
+    int skip, rc;
 
     ctx.out = stdout;
     ctx.err = stderr;
+    globals_last(argc, argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
-        usage_all(argc < 2 ? stderr : stdout);
+        cli_help_all(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (strcmp(argv[1], "--version") == 0)
         argv[1] = "version";
-    for (const struct cmd *k = commands; k->group != NULL; k++) {
+    if (strcmp(argv[1], "--man") == 0)
+        return cli_help_man(argc > 2 ? argv[2] : NULL);
+    if (strcmp(argv[1], "--commands") == 0)
+        return cli_help_list();
+    for (const struct cmd *k = cli_commands; k->group != NULL; k++) {
         if (strcmp(k->group, argv[1]) != 0)
             continue;
         if (k->verb == NULL || (argc > 2 && strcmp(k->verb, argv[2]) == 0)) {
@@ -1261,7 +1390,7 @@ int cli_main(int argc, char *argv[])
     }
     if (c == NULL) {
         bool group = false;
-        for (const struct cmd *k = commands; k->group != NULL; k++)
+        for (const struct cmd *k = cli_commands; k->group != NULL; k++)
             if (strcmp(k->group, argv[1]) == 0) {
                 if (!group)
                     fprintf(stderr, "vmloginctl: %s takes one of:", argv[1]);
@@ -1277,35 +1406,21 @@ int cli_main(int argc, char *argv[])
     skip = c->verb ? 3 : 2;
     if (!cli_parse(argc - skip, argv + skip, c->opts, &a, err, sizeof(err))) {
         fprintf(stderr, "vmloginctl: %s\n", err);
-        usage_cmd(stderr, c);
+        cli_help_cmd(stderr, c);
         return CLI_USAGE;
     }
     if (cli_opt(&a, "--help")) {
-        usage_cmd(stdout, c);
+        cli_help_cmd(stdout, c);
         return CLI_OK;
     }
     if (a.npos < c->min_pos || a.npos > c->max_pos) {
         fprintf(stderr, "vmloginctl: wrong number of arguments\n");
-        usage_cmd(stderr, c);
+        cli_help_cmd(stderr, c);
         return CLI_USAGE;
     }
-    if (!cli_format_parse(cli_opt(&a, "--output"), isatty(STDOUT_FILENO), &ctx.fmt)) {
-        fprintf(stderr, "vmloginctl: -o takes table, json, yaml or tsv\n");
-        return CLI_USAGE;
-    }
-    ctx.url = cli_opt(&a, "--url");
-    if (ctx.url == NULL)
-        ctx.url = getenv("VMLOGIND_URL");
-    if (ctx.url == NULL || ctx.url[0] == '\0')
-        ctx.url = "http://127.0.0.1:8080";
-    char *url = xstrdup(ctx.url);
-    size_t n = strlen(url);
-    while (n > 0 && url[n - 1] == '/')
-        url[--n] = '\0';
-    ctx.url = url;
-    ctx.key = getenv("VMLOGIND_API_KEY");
-    ctx.debug = cli_opt(&a, "--debug") != NULL;
-    int rc = c->run(&ctx, &a);
-    free(url);
+    rc = ctx_setup(&ctx, &a, c);
+    if (rc == CLI_OK)
+        rc = c->run(&ctx, &a);
+    ctx_cleanup(&ctx);
     return rc;
 }

@@ -28,32 +28,37 @@ static const json_t *member(const json_t *o, const char *path, const char **last
     return NULL;
 }
 
+/* "2h 13m", "3d 4h", "5m", "40s": the largest unit and, when not zero, the next one. */
+static void two_units(long long a, char *out, size_t cap)
+{
+    if (a >= 86400 && a % 86400 / 3600 != 0)
+        snprintf(out, cap, "%lldd %lldh", a / 86400, a % 86400 / 3600);
+    else if (a >= 86400)
+        snprintf(out, cap, "%lldd", a / 86400);
+    else if (a >= 3600 && a % 3600 / 60 != 0)
+        snprintf(out, cap, "%lldh %lldm", a / 3600, a % 3600 / 60);
+    else if (a >= 3600)
+        snprintf(out, cap, "%lldh", a / 3600);
+    else if (a >= 60)
+        snprintf(out, cap, "%lldm", a / 60);
+    else
+        snprintf(out, cap, "%llds", a);
+}
+
 void cli_relative(time_t t, time_t now, char *out, size_t cap)
 {
     long long d = (long long)now - (long long)t;
-    bool past = d >= 0;
-    long long a = past ? d : -d;
-    const char *unit = "s";
+    char span[48];
 
-    if (a < 5) {
+    if (d > -5 && d < 5) {
         snprintf(out, cap, "just now");
         return;
     }
-    if (a >= 86400) {
-        a /= 86400;
-        unit = "d";
-    } else if (a >= 3600) {
-        a /= 3600;
-        unit = "h";
-    } else if (a >= 60) {
-        a /= 60;
-        unit = "m";
-    }
-    snprintf(out, cap, past ? "%lld%s ago" : "in %lld%s", a, unit);
+    two_units(d >= 0 ? d : -d, span, sizeof(span));
+    snprintf(out, cap, d >= 0 ? "%s ago" : "in %s", span);
 }
 
-/* "2026-12-07T05:01:02Z" (or with fraction/offset) -> time_t; false if not RFC 3339. */
-static bool parse_time(const char *s, time_t *out)
+bool cli_time_parse(const char *s, time_t *out)
 {
     struct tm tm;
     const char *p;
@@ -89,7 +94,7 @@ char *cli_cell(const json_t *row, const char *path, bool pretty, time_t now)
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         time_t t;
-        if (pretty && ln > 2 && strcmp(last + ln - 2, "At") == 0 && parse_time(s, &t)) {
+        if (pretty && ln > 2 && strcmp(last + ln - 2, "At") == 0 && cli_time_parse(s, &t)) {
             struct tm lt;
             char when[64], rel[32];
             localtime_r(&t, &lt);
@@ -118,23 +123,71 @@ static void put_tsv(FILE *f, const char *s)
         fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
 }
 
-void cli_print_rows(FILE *f, const json_t *rows, const struct cli_col *cols, enum cli_format fmt,
+static bool table_color;
+
+void cli_output_color(bool on)
+{
+    table_color = on;
+}
+
+/* The ANSI colour of a state cell, or NULL. */
+static const char *cell_color(const char *header, const char *v)
+{
+    static const char *const good[] = {"Succeeded", "enabled", "active", "pass", "succeeded"};
+    static const char *const bad[] = {"Failed", "failed", "fail", "Canceled", "drifted"};
+    static const char *const busy[] = {"Running", "NotStarted", "pending", "revoking", "warn"};
+
+    if (!table_color || (strcmp(header, "STATUS") != 0 && strcmp(header, "STATE") != 0 &&
+                         strcmp(header, "LOGIN") != 0 && strcmp(header, "RESULT") != 0))
+        return NULL;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (strcmp(v, good[i]) == 0)
+            return "\033[32m";
+        if (strcmp(v, bad[i]) == 0)
+            return "\033[31m";
+        if (strcmp(v, busy[i]) == 0)
+            return "\033[33m";
+    }
+    return NULL;
+}
+
+/* The columns fmt shows: the wide ones only with -o wide. */
+static size_t visible_cols(const struct cli_col *cols, enum cli_format fmt,
+                           const struct cli_col **out, size_t cap)
+{
+    size_t n = 0;
+    for (const struct cli_col *c = cols; c->header != NULL && n < cap; c++)
+        if (!c->wide || fmt == CLI_FMT_WIDE)
+            out[n++] = c;
+    return n;
+}
+
+static void put_table_cell(FILE *f, const char *header, const char *s, int width, bool last)
+{
+    const char *color = cell_color(header, s);
+
+    if (last)
+        fprintf(f, "%s%s%s\n", color ? color : "", s, color ? "\033[0m" : "");
+    else
+        fprintf(f, "%s%-*s%s  ", color ? color : "", width, s, color ? "\033[0m" : "");
+}
+
+void cli_print_rows(FILE *f, const json_t *rows, const struct cli_col *all, enum cli_format fmt,
                     time_t now)
 {
-    size_t ncol = 0, nrow = json_array_size(rows);
-    bool pretty = fmt == CLI_FMT_TABLE;
+    const struct cli_col *cols[32];
+    size_t ncol = visible_cols(all, fmt, cols, 32), nrow = json_array_size(rows);
+    bool pretty = cli_fmt_is_table(fmt);
 
-    while (cols[ncol].header != NULL)
-        ncol++;
     char **cells = xcalloc(xmul(xadd(nrow, 1), ncol ? ncol : 1), sizeof(char *));
     size_t *width = xcalloc(ncol ? ncol : 1, sizeof(size_t));
     for (size_t c = 0; c < ncol; c++) {
-        cells[c] = xstrdup(cols[c].header);
-        width[c] = strlen(cols[c].header);
+        cells[c] = xstrdup(cols[c]->header);
+        width[c] = strlen(cols[c]->header);
     }
     for (size_t r = 0; r < nrow; r++)
         for (size_t c = 0; c < ncol; c++) {
-            char *s = cli_cell(json_array_get(rows, r), cols[c].path, pretty, now);
+            char *s = cli_cell(json_array_get(rows, r), cols[c]->path, pretty, now);
             cells[(r + 1) * ncol + c] = s;
             if (strlen(s) > width[c])
                 width[c] = strlen(s);
@@ -142,14 +195,12 @@ void cli_print_rows(FILE *f, const json_t *rows, const struct cli_col *cols, enu
     for (size_t r = pretty ? 0 : 1; r <= nrow; r++) {
         for (size_t c = 0; c < ncol; c++) {
             const char *s = cells[r * ncol + c];
-            if (!pretty) {
-                put_tsv(f, s);
-                fputs(c + 1 < ncol ? "\t" : "\n", f);
-            } else if (c + 1 < ncol) {
-                fprintf(f, "%-*s  ", (int)width[c], s);
-            } else {
-                fprintf(f, "%s\n", s);
+            if (pretty) {
+                put_table_cell(f, r == 0 ? "" : cols[c]->header, s, (int)width[c], c + 1 == ncol);
+                continue;
             }
+            put_tsv(f, s);
+            fputs(c + 1 < ncol ? "\t" : "\n", f);
         }
     }
     for (size_t i = 0; i < (nrow + 1) * ncol; i++)
@@ -158,21 +209,22 @@ void cli_print_rows(FILE *f, const json_t *rows, const struct cli_col *cols, enu
     free(width);
 }
 
-void cli_print_object(FILE *f, const json_t *obj, const struct cli_col *cols, enum cli_format fmt,
+void cli_print_object(FILE *f, const json_t *obj, const struct cli_col *all, enum cli_format fmt,
                       time_t now)
 {
-    size_t w = 0;
-    bool pretty = fmt == CLI_FMT_TABLE;
+    const struct cli_col *cols[32];
+    size_t n = visible_cols(all, fmt, cols, 32), w = 0;
+    bool pretty = cli_fmt_is_table(fmt);
 
-    for (const struct cli_col *c = cols; c->header != NULL; c++)
-        if (strlen(c->header) > w)
-            w = strlen(c->header);
-    for (const struct cli_col *c = cols; c->header != NULL; c++) {
-        char *s = cli_cell(obj, c->path, pretty, now);
+    for (size_t i = 0; i < n; i++)
+        if (strlen(cols[i]->header) > w)
+            w = strlen(cols[i]->header);
+    for (size_t i = 0; i < n; i++) {
+        char *s = cli_cell(obj, cols[i]->path, pretty, now);
         if (pretty) {
-            fprintf(f, "%-*s  %s\n", (int)w, c->header, s);
+            fprintf(f, "%-*s  %s\n", (int)w, cols[i]->header, s);
         } else {
-            fprintf(f, "%s\t", c->path);
+            fprintf(f, "%s\t", cols[i]->path);
             put_tsv(f, s);
             fputc('\n', f);
         }
@@ -294,4 +346,10 @@ static void yaml_node(FILE *f, const json_t *v, int indent, bool inline_first)
 void cli_print_yaml(FILE *f, const json_t *v)
 {
     yaml_node(f, v, 0, false);
+}
+
+bool cli_color_wanted(bool tty)
+{
+    const char *no = getenv("NO_COLOR");
+    return tty && (no == NULL || no[0] == '\0');
 }

@@ -68,6 +68,8 @@ CONF
 build-demo/server/vmlogind migrate --config "$work/vmlogind.conf" --db "$work/vmlogind.db" >/dev/null 2>&1
 key=$(build-demo/server/vmlogind keys create --name demo --role administrator \
     --config "$work/vmlogind.conf" --db "$work/vmlogind.db" 2>/dev/null | grep -o 'vlk_[A-Za-z0-9_-]*' | head -n1)
+# the same key in a file of its own, for `vmloginctl login --api-key --key-file`
+(umask 077 && printf '%s\n' "$key" >"$work/api-key")
 
 say "vmlogind"
 build-demo/server/vmlogind --config "$work/vmlogind.conf" --db "$work/vmlogind.db" \
@@ -228,15 +230,30 @@ curl -s \$VL/metrics | grep vmlogind_
 curl -s \$VL/v1/virtualMachines          # no key: 401 problem+json
 azsim's own view of the tenant: curl -sk $sim/_sim/state
 
-The same with vmloginctl, the command-line client:
-export VMLOGIND_URL=$api VMLOGIND_API_KEY=$key
+The same with vmloginctl, the command-line client (its settings in $work/xdg):
+export XDG_CONFIG_HOME=$work/xdg
 alias vmloginctl=$PWD/build-demo/cli/vmloginctl
-vmloginctl vm list --subscription $sub
+vmloginctl config set url $api
+vmloginctl login --api-key --key-file $work/api-key
+vmloginctl vm list --subscription $sub -o wide
 vmloginctl login status rg-entra
-vmloginctl login preflight rg-entra/ws2022-app-01 -o yaml
+vmloginctl login enable rg-entra/ws2022-app-01 --wait     # live progress; Ctrl-C stops watching only
+vmloginctl grant create --scope rg-entra/win-vm-01 --role user --principal bob@contoso.example --for 8h
 vmloginctl access rg-entra/win-vm-01
 vmloginctl rdp rg-entra/win-vm-01 --upn alice@contoso.example -f win-vm-01.rdp
+vmloginctl audit --follow                                  # Ctrl-C stops
 vmloginctl --help; source <(vmloginctl completion bash)
+
+Sign in as Carol with Entra ID (device code; azsim plays the browser):
+vmloginctl --profile carol config set url $api
+vmloginctl --profile carol config set tenant 8f3c1a2e-0000-4000-8000-00000000aaaa
+vmloginctl --profile carol config set client-id 04b07795-8ddb-461a-bbee-02f9e1bf7b46
+vmloginctl --profile carol config set login-url $sim
+vmloginctl --profile carol config set scope 'api://vmlogind-demo/.default offline_access'
+vmloginctl --profile carol config set ca-bundle $work/tls.crt
+vmloginctl --profile carol login --entra &                  # shows a code
+curl -sk -X POST $sim/_sim/deviceCodes/approve -d '{"userCode":"<the code>","upn":"carol@contoso.example","roles":["VmLogin.Operator"]}'
+vmloginctl --profile carol vm list
 EOF2
 
 if [ -t 0 ]; then

@@ -6,7 +6,10 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind curl
       ca-certificates openssl libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsqlite3-dev libssl-dev libcmocka-dev sqlite3 python3 iproute2
-      clang-tidy zsh) # clang-tidy: scripts/complexity.sh; zsh: `vmloginctl completion zsh`
+      clang-tidy zsh tmux groff-base man-db bsdextrautils)
+# clang-tidy: scripts/complexity.sh; zsh: `vmloginctl completion zsh`; tmux: the terminal
+# test of vmloginctl (test_cli_tty); groff-base, man-db and bsdextrautils (col): the check of
+# the generated vmloginctl.1 (test_cli_help)
 if [ "${VMLOGIND_WITH_AZCLI:-1}" = 1 ]; then
     pkgs+=(azure-cli)
 fi

@@ -350,6 +350,25 @@ json_t *sim_token_app_claims(const char *base, const char *aud, const char *appi
 /* Checks the bearer for ARM (arm=true) or Graph; writes the error reply and returns false. */
 bool sim_bearer_check(struct sim_req *r, bool arm);
 void sim_jti_gc(int64_t now_ms);
+/* Decoded value of key in an x-www-form-urlencoded body; NULL if absent. Caller frees. */
+char *sim_form_get(const char *body, const char *key);
+/* An AADSTS error answer (error, error_description with trace/correlation ids, error_codes). */
+void sim_aadsts(struct sim_req *r, int status, const char *error, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* t names azsim's tenant (id or domain) or is "adfs". */
+bool sim_tenant_ok(const char *t);
+
+/* ---- sim_devicecode.c: the device authorization grant and refresh tokens ---- */
+/* POST /{tenant}/oauth2/v2.0/devicecode */
+void sim_devicecode_start(struct sim_req *r);
+/* The token endpoint's device_code and refresh_token grants; false when grant is neither. */
+bool sim_devicecode_token(struct sim_req *r, const char *grant);
+/* POST /_sim/deviceCodes/approve|decline {"userCode", "upn" | "oid", "roles", "expiresIn"} */
+void sim_devicecode_control(struct sim_req *r);
+/* Forgets every code and refresh token (POST /_sim/reset). */
+void sim_devicecode_reset(void);
+/* Poll interval and lifetime of new codes, seconds (PUT /_sim/config). */
+extern int sim_devicecode_interval_s, sim_devicecode_lifetime_s;
 
 /* ---- sim_lro.c ---- */
 struct sim_op *sim_op_start(struct sim_req *r, enum sim_op_kind kind, struct sim_vm *vm,

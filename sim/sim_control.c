@@ -369,6 +369,18 @@ static void throttle(struct sim_req *r)
     setting(r, sim_throttle_from_json, sim_throttle_to_json);
 }
 
+/* deviceCodeIntervalSeconds (1..60) and deviceCodeLifetimeSeconds (1..3600). */
+static void config_devicecode(const json_t *b)
+{
+    const json_t *v = json_object_get(b, "deviceCodeIntervalSeconds");
+
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 60)
+        sim_devicecode_interval_s = (int)json_integer_value(v);
+    v = json_object_get(b, "deviceCodeLifetimeSeconds");
+    if (json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 3600)
+        sim_devicecode_lifetime_s = (int)json_integer_value(v);
+}
+
 static void config(struct sim_req *r)
 {
     json_t *b;
@@ -387,6 +399,7 @@ static void config(struct sim_req *r)
         v = json_object_get(b, "replicationDelaySeconds");
         if (json_is_number(v))
             S.replication_delay_ms = (int64_t)(json_number_value(v) * 1000);
+        config_devicecode(b);
         v = json_object_get(b, "imdsVm");
         if (json_is_string(v)) {
             free(S.imds_vm);
@@ -395,9 +408,11 @@ static void config(struct sim_req *r)
         json_decref(b);
     }
     sim_reply_json(r, 200,
-                   json_pack("{s:i, s:f, s:f, s:s?}", "pageSize", S.page_size, "timeScale",
-                             S.time_scale, "replicationDelaySeconds",
-                             (double)S.replication_delay_ms / 1000.0, "imdsVm", S.imds_vm));
+                   json_pack("{s:i, s:f, s:f, s:s?, s:i, s:i}", "pageSize", S.page_size,
+                             "timeScale", S.time_scale, "replicationDelaySeconds",
+                             (double)S.replication_delay_ms / 1000.0, "imdsVm", S.imds_vm,
+                             "deviceCodeIntervalSeconds", sim_devicecode_interval_s,
+                             "deviceCodeLifetimeSeconds", sim_devicecode_lifetime_s));
 }
 
 static void stats_clear(void)
@@ -431,6 +446,7 @@ static void reset(struct sim_req *r)
     char err[1024];
 
     sim_state_clear();
+    sim_devicecode_reset();
     json_decref(S.faults);
     S.faults = json_object();
     sim_throttle_defaults();
@@ -615,6 +631,8 @@ static const struct ctl_route {
     {3, M_POST, {NULL, "stats", "reset"}, stats, "_sim.stats"},
     {2, M_POST, {NULL, "reset"}, reset, "_sim.reset"},
     {2, M_POST, {NULL, "tokens"}, tokens, "_sim.tokens"},
+    {3, M_POST, {NULL, "deviceCodes", "approve"}, sim_devicecode_control, "_sim.deviceCodes"},
+    {3, M_POST, {NULL, "deviceCodes", "decline"}, sim_devicecode_control, "_sim.deviceCodes"},
 };
 
 static unsigned method_bit(const char *m)

@@ -74,7 +74,7 @@ static int hexv(char c)
 }
 
 /* Value of key in an x-www-form-urlencoded body, decoded; NULL if absent. Caller frees. */
-static char *form_get(const char *body, const char *key)
+char *sim_form_get(const char *body, const char *key)
 {
     size_t klen = strlen(key);
     const char *p = body;
@@ -104,10 +104,7 @@ static char *form_get(const char *body, const char *key)
     return NULL;
 }
 
-static void aadsts(struct sim_req *r, int status, const char *error, int code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void aadsts(struct sim_req *r, int status, const char *error, int code, const char *fmt, ...)
+void sim_aadsts(struct sim_req *r, int status, const char *error, int code, const char *fmt, ...)
 {
     va_list ap;
     char *msg;
@@ -137,7 +134,7 @@ static void aadsts(struct sim_req *r, int status, const char *error, int code, c
     free(msg);
 }
 
-static bool tenant_ok(const char *t)
+bool sim_tenant_ok(const char *t)
 {
     return sim_ieq(t, S.tenant) || sim_ieq(t, S.tenant_domain) || sim_ieq(t, "adfs");
 }
@@ -153,11 +150,12 @@ static void discovery(struct sim_req *r)
     char *iss, *authz, *tok, *jwks;
     json_t *doc;
 
-    if (!adfs && !generic && !tenant_ok(t)) {
-        aadsts(r, 400, "invalid_tenant", 90002,
-               "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are "
-               "signing into the correct cloud.",
-               t);
+    if (!adfs && !generic && !sim_tenant_ok(t)) {
+        sim_aadsts(
+            r, 400, "invalid_tenant", 90002,
+            "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are "
+            "signing into the correct cloud.",
+            t);
         return;
     }
     if (adfs) {
@@ -268,19 +266,20 @@ static char *resource_of(struct sim_req *r, struct treq *t)
     if (t->resource && !t->scope)
         return xstrdup(t->resource);
     if (!t->scope) {
-        aadsts(r, 400, "invalid_request", 900144,
-               "The request body must contain the following parameter: 'scope'.");
+        sim_aadsts(r, 400, "invalid_request", 900144,
+                   "The request body must contain the following parameter: 'scope'.");
         return NULL;
     }
     s = xstrdup(t->scope);
     s[strcspn(s, " ")] = '\0';
     n = strlen(s);
     if (n <= strlen(suffix) || strcmp(s + n - strlen(suffix), suffix) != 0) {
-        aadsts(r, 400, "invalid_scope", 1002012,
-               "The provided value for scope %s is not valid. Client credential flows must have "
-               "a scope value with /.default suffixed to the resource identifier "
-               "(application ID URI).",
-               t->scope);
+        sim_aadsts(
+            r, 400, "invalid_scope", 1002012,
+            "The provided value for scope %s is not valid. Client credential flows must have "
+            "a scope value with /.default suffixed to the resource identifier "
+            "(application ID URI).",
+            t->scope);
         free(s);
         return NULL;
     }
@@ -359,10 +358,10 @@ static bool time_ok(struct sim_req *r, const json_t *c)
 
     if (!json_is_integer(json_object_get(c, "exp")) || exp < now ||
         (json_is_integer(json_object_get(c, "nbf")) && nbf > now + SKEW_S)) {
-        aadsts(r, 401, "invalid_client", 700024,
-               "Client assertion is not within its valid time range. Current time: %lld, "
-               "assertion valid from %lld, expiry time of assertion %lld.",
-               (long long)now, (long long)nbf, (long long)exp);
+        sim_aadsts(r, 401, "invalid_client", 700024,
+                   "Client assertion is not within its valid time range. Current time: %lld, "
+                   "assertion valid from %lld, expiry time of assertion %lld.",
+                   (long long)now, (long long)nbf, (long long)exp);
         return false;
     }
     return true;
@@ -378,9 +377,9 @@ static bool federated_ok(struct sim_req *r, struct sim_app *a, const struct jws 
     size_t i;
 
     if (jws_verify(j, S.sign_key, NULL) != ERR_OK || strcmp(j->kid, S.kid) != 0) {
-        aadsts(r, 401, "invalid_client", 700027,
-               "Client assertion contains an invalid signature. [Reason - The key was not "
-               "found.]");
+        sim_aadsts(r, 401, "invalid_client", 700027,
+                   "Client assertion contains an invalid signature. [Reason - The key was not "
+                   "found.]");
         return false;
     }
     if (!time_ok(r, j->claims))
@@ -396,10 +395,10 @@ static bool federated_ok(struct sim_req *r, struct sim_app *a, const struct jws 
             }
         }
     }
-    aadsts(r, 400, "invalid_request", 70021,
-           "No matching federated identity record found for presented assertion. Assertion "
-           "Issuer: '%s'. Assertion Subject: '%s'.",
-           iss ? iss : "", sub ? sub : "");
+    sim_aadsts(r, 400, "invalid_request", 70021,
+               "No matching federated identity record found for presented assertion. Assertion "
+               "Issuer: '%s'. Assertion Subject: '%s'.",
+               iss ? iss : "", sub ? sub : "");
     return false;
 }
 
@@ -412,12 +411,12 @@ static bool assertion_ok(struct sim_req *r, struct sim_app *a, struct treq *t)
     bool ok = false;
 
     if (!t->atype || strcmp(t->atype, JWT_BEARER) != 0) {
-        aadsts(r, 400, "invalid_request", 700026,
-               "The value of client_assertion_type must be '%s'.", JWT_BEARER);
+        sim_aadsts(r, 400, "invalid_request", 700026,
+                   "The value of client_assertion_type must be '%s'.", JWT_BEARER);
         return false;
     }
     if (jws_parse(t->assertion, &j, NULL) != ERR_OK) {
-        aadsts(r, 401, "invalid_client", 50027, "JWT token is invalid or malformed.");
+        sim_aadsts(r, 401, "invalid_client", 50027, "JWT token is invalid or malformed.");
         return false;
     }
     iss = json_string_value(json_object_get(j.claims, "iss"));
@@ -427,44 +426,46 @@ static bool assertion_ok(struct sim_req *r, struct sim_app *a, struct treq *t)
     }
     cert = find_cert(a, &j);
     if (!cert) {
-        aadsts(r, 401, "invalid_client", 700027,
-               "Client assertion contains an invalid signature. [Reason - The key was not found., "
-               "Thumbprint of key used by client: '%s']",
-               sim_or(json_string_value(json_object_get(j.header, "x5t")),
-                      sim_or(json_string_value(json_object_get(j.header, "x5t#S256")), "")));
+        sim_aadsts(
+            r, 401, "invalid_client", 700027,
+            "Client assertion contains an invalid signature. [Reason - The key was not found., "
+            "Thumbprint of key used by client: '%s']",
+            sim_or(json_string_value(json_object_get(j.header, "x5t")),
+                   sim_or(json_string_value(json_object_get(j.header, "x5t#S256")), "")));
         goto out;
     }
     if (jws_verify(&j, X509_get0_pubkey(cert), NULL) != ERR_OK) {
-        aadsts(r, 401, "invalid_client", 700027,
-               "Client assertion contains an invalid signature. [Reason - The provided "
-               "signature value did not match the expected signature value.]");
+        sim_aadsts(r, 401, "invalid_client", 700027,
+                   "Client assertion contains an invalid signature. [Reason - The provided "
+                   "signature value did not match the expected signature value.]");
         goto out;
     }
     sub = json_string_value(json_object_get(j.claims, "sub"));
     if (!iss || !sub || strcmp(iss, a->app_id) != 0 || strcmp(sub, a->app_id) != 0) {
-        aadsts(r, 401, "invalid_client", 700021,
-               "Client assertion application identifier doesn't match 'client_id' parameter.");
+        sim_aadsts(r, 401, "invalid_client", 700021,
+                   "Client assertion application identifier doesn't match 'client_id' parameter.");
         goto out;
     }
     posted = sim_url(r, "%s", r->url);
     if (!aud_matches(json_object_get(j.claims, "aud"), posted)) {
-        aadsts(r, 401, "invalid_client", 50013,
-               "Assertion audience claim does not match the required value. The audience in the "
-               "assertion was '%s' and the expected audience is '%s'.",
-               sim_or(json_string_value(json_object_get(j.claims, "aud")), ""), posted);
+        sim_aadsts(
+            r, 401, "invalid_client", 50013,
+            "Assertion audience claim does not match the required value. The audience in the "
+            "assertion was '%s' and the expected audience is '%s'.",
+            sim_or(json_string_value(json_object_get(j.claims, "aud")), ""), posted);
         goto out;
     }
     if (!time_ok(r, j.claims))
         goto out;
     jti = json_string_value(json_object_get(j.claims, "jti"));
     if (!jti) {
-        aadsts(r, 401, "invalid_client", 50027,
-               "JWT token is invalid or malformed: the assertion has no 'jti'.");
+        sim_aadsts(r, 401, "invalid_client", 50027,
+                   "JWT token is invalid or malformed: the assertion has no 'jti'.");
         goto out;
     }
     if (jti_replayed(jti, json_integer_value(json_object_get(j.claims, "exp")))) {
-        aadsts(r, 401, "invalid_client", 700223,
-               "The client assertion with jti '%s' has already been used.", jti);
+        sim_aadsts(r, 401, "invalid_client", 700223,
+                   "The client assertion with jti '%s' has already been used.", jti);
         goto out;
     }
     ok = true;
@@ -502,29 +503,32 @@ static void token(struct sim_req *r)
     char *resource = NULL;
     char *tok;
 
-    t.grant = form_get(r->body, "grant_type");
-    t.client_id = form_get(r->body, "client_id");
-    t.secret = form_get(r->body, "client_secret");
-    t.atype = form_get(r->body, "client_assertion_type");
-    t.assertion = form_get(r->body, "client_assertion");
-    t.scope = form_get(r->body, "scope");
-    t.resource = form_get(r->body, "resource");
+    t.grant = sim_form_get(r->body, "grant_type");
+    t.client_id = sim_form_get(r->body, "client_id");
+    t.secret = sim_form_get(r->body, "client_secret");
+    t.atype = sim_form_get(r->body, "client_assertion_type");
+    t.assertion = sim_form_get(r->body, "client_assertion");
+    t.scope = sim_form_get(r->body, "scope");
+    t.resource = sim_form_get(r->body, "resource");
     basic_auth(r, &t);
-    if (!tenant_ok(tenant)) {
-        aadsts(r, 400, "invalid_request", 90002,
-               "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are "
-               "signing into the correct cloud.",
-               tenant);
+    if (!sim_tenant_ok(tenant)) {
+        sim_aadsts(
+            r, 400, "invalid_request", 90002,
+            "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are "
+            "signing into the correct cloud.",
+            tenant);
         goto out;
     }
+    if (sim_devicecode_token(r, t.grant))
+        goto out;
     if (!t.grant || strcmp(t.grant, "client_credentials") != 0) {
-        aadsts(r, 400, "unsupported_grant_type", 70003,
-               "The app requested an unsupported grant type '%s'.", t.grant ? t.grant : "");
+        sim_aadsts(r, 400, "unsupported_grant_type", 70003,
+                   "The app requested an unsupported grant type '%s'.", t.grant ? t.grant : "");
         goto out;
     }
     if (!t.client_id) {
-        aadsts(r, 400, "invalid_request", 900144,
-               "The request body must contain the following parameter: 'client_id'.");
+        sim_aadsts(r, 400, "invalid_request", 900144,
+                   "The request body must contain the following parameter: 'client_id'.");
         goto out;
     }
     resource = resource_of(r, &t);
@@ -532,11 +536,11 @@ static void token(struct sim_req *r)
         goto out;
     a = sim_app_get(t.client_id);
     if (!a) {
-        aadsts(r, 400, "unauthorized_client", 700016,
-               "Application with identifier '%s' was not found in the directory '%s'. This can "
-               "happen if the application has not been installed by the administrator of the "
-               "tenant or consented to by any user in the tenant.",
-               t.client_id, S.tenant);
+        sim_aadsts(r, 400, "unauthorized_client", 700016,
+                   "Application with identifier '%s' was not found in the directory '%s'. This can "
+                   "happen if the application has not been installed by the administrator of the "
+                   "tenant or consented to by any user in the tenant.",
+                   t.client_id, S.tenant);
         goto out;
     }
     if (t.assertion) {
@@ -544,17 +548,18 @@ static void token(struct sim_req *r)
             goto out;
     } else if (t.secret) {
         if (!a->secret || !secret_eq(a->secret, t.secret)) {
-            aadsts(r, 401, "invalid_client", 7000215,
-                   "Invalid client secret provided. Ensure the secret being sent in the request "
-                   "is the client secret value, not the client secret ID, for a secret added to "
-                   "app '%s'.",
-                   a->app_id);
+            sim_aadsts(
+                r, 401, "invalid_client", 7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request "
+                "is the client secret value, not the client secret ID, for a secret added to "
+                "app '%s'.",
+                a->app_id);
             goto out;
         }
     } else {
-        aadsts(r, 401, "invalid_client", 7000218,
-               "The request body must contain the following parameter: 'client_assertion' or "
-               "'client_secret'.");
+        sim_aadsts(r, 401, "invalid_client", 7000218,
+                   "The request body must contain the following parameter: 'client_assertion' or "
+                   "'client_secret'.");
         goto out;
     }
     snprintf(r->client, sizeof(r->client), "%s", a->sp_id);
@@ -811,6 +816,16 @@ static bool set(struct sim_route *rt, sim_handler fn, const char *op, enum sim_a
     return true;
 }
 
+/* https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code: the device
+ * authorization request is POST /{tenant}/oauth2/v2.0/devicecode */
+static bool devicecode_route(struct sim_req *r, struct sim_route *rt)
+{
+    if (strcmp(r->method, "POST") == 0 && r->nseg == 4 && sim_seg_is(r, 1, "oauth2") &&
+        sim_seg_is(r, 2, "v2.0") && sim_seg_is(r, 3, "devicecode"))
+        return set(rt, sim_devicecode_start, "entra.devicecode", AREA_ENTRA);
+    return false;
+}
+
 bool sim_entra_route(struct sim_req *r, struct sim_route *rt)
 {
     bool get = strcmp(r->method, "GET") == 0;
@@ -843,5 +858,5 @@ bool sim_entra_route(struct sim_req *r, struct sim_route *rt)
         ((r->nseg == 3 && sim_seg_is(r, 2, "token")) ||
          (r->nseg == 4 && sim_seg_is(r, 2, "v2.0") && sim_seg_is(r, 3, "token"))))
         return set(rt, token, "entra.token", AREA_ENTRA);
-    return false;
+    return devicecode_route(r, rt);
 }

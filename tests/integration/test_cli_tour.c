@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "harness.h"
+#include "test_cli_common.h"
 
 #define SUB "5d0f6e8a-0000-4000-8000-00000000bbbb"
 
@@ -218,7 +218,7 @@ static void test_tour(void **state)
     assert_int_equal(ctl(&t, "nosuch", NULL, NULL), 2);
     /* --help per command, with an example */
     assert_int_equal(ctl(&t, "login enable --help", &out, NULL), 0);
-    assert_non_null(strstr(out, "example: vmloginctl login enable"));
+    assert_non_null(strstr(out, "Example:\n  vmloginctl login enable"));
     free(out);
 
     /* --debug shows the exchange but never the key */
@@ -283,15 +283,157 @@ static void test_completion(void **state)
     assert_int_equal(sh(dir, script, &out, NULL), 0);
     assert_non_null(strstr(out, "complete -c vmloginctl -n '__fish_seen_subcommand_from vm; and "
                                 "not __fish_seen_subcommand_from list show' -a 'list show'\n"));
-    assert_non_null(strstr(out, "-l output -x -a 'table json yaml tsv'"));
+    assert_non_null(strstr(out, "-l output -x -a 'table wide json yaml tsv'"));
     free(out);
     snprintf(script, sizeof(script), "'%s' completion tcsh", VMLOGINCTL_BIN);
     assert_int_equal(sh(dir, script, NULL, NULL), 2);
 }
 
+/* The README's vmloginctl tour, line by line, as the README has it: the key file and the URL
+ * are this test's, <id> is the operation login enable answered, and audit --follow runs until
+ * a row shows and then gets Ctrl-C. Credentials come from the profile the tour's login wrote
+ * (VMLOGIND_API_KEY and VMLOGIND_URL are unset). */
+static char *readme_tour(void)
+{
+    char *readme = h_read_file(SOURCE_DIR "/README.md");
+    const char *mark = "### A tour (the curl tour above, with vmloginctl)\n\n```sh\n";
+    char *start, *end, *tour;
+
+    assert_non_null(readme);
+    start = strstr(readme, mark);
+    assert_non_null(start);
+    start += strlen(mark);
+    end = strstr(start, "```");
+    assert_non_null(end);
+    tour = strndup(start, (size_t)(end - start));
+    free(readme);
+    return tour;
+}
+
+/* One logical line of the tour: continuations joined, the trailing comment dropped. */
+static bool next_line(char **p, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    while (**p != '\0') {
+        char *nl = strchr(*p, '\n');
+        size_t len = nl ? (size_t)(nl - *p) : strlen(*p);
+        bool cont = len > 0 && (*p)[len - 1] == '\\';
+        snprintf(out + n, cap - n, "%.*s", (int)(cont ? len - 1 : len), *p);
+        n = strlen(out);
+        *p += len + (nl != NULL);
+        if (!cont)
+            break;
+    }
+    char *hash = strstr(out, "  #");
+    if (hash != NULL)
+        *hash = '\0';
+    for (n = strlen(out); n > 0 && out[n - 1] == ' '; n--)
+        out[n - 1] = '\0';
+    return out[0] != '\0';
+}
+
+/* s with every from replaced by to (caller frees). */
+static char *replace(const char *s, const char *from, const char *to)
+{
+    char *out = calloc(1, strlen(s) * 2 + strlen(to) * 4 + 1);
+    const char *at;
+    assert_non_null(out);
+    while ((at = strstr(s, from)) != NULL) {
+        strncat(out, s, (size_t)(at - s));
+        strcat(out, to);
+        s = at + strlen(from);
+    }
+    strcat(out, s);
+    return out;
+}
+
+static void tour_follow(struct tour *t, const char *line)
+{
+    const char *argv[] = {"audit", "--follow", NULL};
+    char outf[512], errf[512];
+    pid_t pid;
+
+    assert_string_equal(line, "vmloginctl audit --follow");
+    snprintf(outf, sizeof(outf), "%s/follow.out", t->dir);
+    snprintf(errf, sizeof(errf), "%s/follow.err", t->dir);
+    pid = cli_spawn(argv, outf, errf);
+    free(cli_wait_file(outf, "\"action\":\"loginGrant.create\"", 10000));
+    kill(pid, SIGINT);
+    assert_int_equal(cli_wait_exit(pid, 10000), 0);
+}
+
+static void test_readme_tour(void **state)
+{
+    const char *args[] = {"--time-scale", "0.02", NULL};
+    char line[1024], keyf[512], xdg[512], op[64] = "";
+    struct tour t;
+    char *tour, *p;
+    int ran = 0;
+    (void)state;
+
+    memset(&t, 0, sizeof(t));
+    h_tmpdir(t.dir, sizeof(t.dir));
+    assert_true(h_sim_start(&t.s, H_DEMO_SCENARIO, args));
+    assert_true(h_daemon_start_for_sim(&t.d, &t.s,
+                                       "login_recheck_s = 1\ntask_lease_s = 5\n"
+                                       "lro_poll_max_ms = 200\nreconcile_workers = 4\n"
+                                       "login_max_attempts = 2\n"));
+    h_daemon_key(&t.d, "administrator", NULL, t.key, sizeof(t.key));
+    snprintf(keyf, sizeof(keyf), "%s/vmlogind-key", t.dir);
+    h_write_file(keyf, t.key);
+    snprintf(xdg, sizeof(xdg), "%s/xdg", t.dir);
+    setenv("XDG_CONFIG_HOME", xdg, 1);
+    unsetenv("VMLOGIND_URL");
+    unsetenv("VMLOGIND_API_KEY");
+    unsetenv("VMLOGINCTL_PROFILE");
+
+    tour = readme_tour();
+    p = tour;
+    while (*p != '\0') {
+        char *out, *err, *a, *b, *c;
+        if (!next_line(&p, line, sizeof(line)) || strncmp(line, "vmlogind keys create", 20) == 0)
+            continue; /* the key is in keyf already */
+        if (strncmp(line, "vmloginctl audit --follow", 25) == 0) {
+            tour_follow(&t, line);
+            ran++;
+            continue;
+        }
+        assert_true(strncmp(line, "vmloginctl ", 11) == 0);
+        a = replace(line + 11, "~/.vmlogind-key", keyf);
+        b = replace(a, "http://127.0.0.1:8080", t.d.p.url);
+        c = replace(b, "<id>", op);
+        char cmd[2048];
+        snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s", t.dir, VMLOGINCTL_BIN, c);
+        int rc = sh(t.dir, cmd, &out, &err); /* in t.dir: rdp -f writes its file there */
+        bool enable = strncmp(c, "login enable ", 13) == 0 && strstr(c, "--wait") != NULL;
+        if (rc != 0)
+            fail_msg("README tour: vmloginctl %s: exit %d\n%s%s", c, rc, out ? out : "",
+                     err ? err : "");
+        if (enable) {
+            json_t *j = json_loads(out, 0, NULL);
+            snprintf(op, sizeof(op), "%s", h_jstr(j, "id"));
+            json_decref(j);
+            assert_true(op[0] != '\0');
+        }
+        free(out);
+        free(err);
+        free(a);
+        free(b);
+        free(c);
+        ran++;
+    }
+    assert_true(ran >= 10);
+    free(tour);
+    unsetenv("XDG_CONFIG_HOME");
+    h_daemon_stop(&t.d);
+    h_sim_stop(&t.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_completion),
-                                       cmocka_unit_test(test_tour)};
+                                       cmocka_unit_test(test_tour),
+                                       cmocka_unit_test(test_readme_tour)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,6 +227,102 @@ static void test_token_secret(void **state)
     h_resp_cleanup(&r);
 }
 
+/* The device authorization grant (v2-oauth2-device-code): the code answer's fields; pending,
+ * slow_down when polled faster than interval, approval by the control call as a scenario user,
+ * a delegated token with that user's oid/upn/roles and a refresh token that works once;
+ * declined; expired; an unknown code. */
+#define DC_FORM "client_id=" APP "&scope=api%3A%2F%2Fvmlogind-test%2F.default%20offline_access"
+#define DC_GRANT "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
+
+static void devicecode(struct resp *r, char *device, size_t dcap, char *user, size_t ucap)
+{
+    assert_int_equal(token_post("/" TENANT "/oauth2/v2.0/devicecode", DC_FORM, r), 200);
+    snprintf(device, dcap, "%s", jstr(r->json, "device_code"));
+    snprintf(user, ucap, "%s", jstr(r->json, "user_code"));
+    assert_true(device[0] && user[0]);
+}
+
+static long device_poll(const char *device, struct resp *r)
+{
+    char form[512];
+    snprintf(form, sizeof(form), "%s&client_id=%s&device_code=%s", DC_GRANT, APP, device);
+    return token_post("/" TENANT "/oauth2/v2.0/token", form, r);
+}
+
+static void test_device_code(void **state)
+{
+    struct resp r;
+    struct jws j;
+    char device[128], user[16], body[256], form[512], rt[128];
+    (void)state;
+
+    control("PUT", "/_sim/config", "{\"deviceCodeIntervalSeconds\":1}", 200);
+    devicecode(&r, device, sizeof(device), user, sizeof(user));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "interval")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "expires_in")), 900);
+    assert_non_null(strstr(jstr(r.json, "verification_uri"), "/devicelogin"));
+    assert_non_null(strstr(jstr(r.json, "message"), user));
+    h_resp_cleanup(&r);
+    assert_int_equal(device_poll(device, &r), 400);
+    assert_string_equal(jstr(r.json, "error"), "authorization_pending");
+    h_resp_cleanup(&r);
+    assert_int_equal(device_poll(device, &r), 400); /* again at once: too fast */
+    assert_string_equal(jstr(r.json, "error"), "slow_down");
+    h_resp_cleanup(&r);
+    snprintf(body, sizeof(body),
+             "{\"userCode\":\"%s\",\"upn\":\"carol@contoso.example\",\"roles\":[\"Operator\"]}",
+             user);
+    control("POST", "/_sim/deviceCodes/approve", body, 200);
+    control("POST", "/_sim/deviceCodes/approve", body, 404); /* no longer pending */
+    assert_int_equal(device_poll(device, &r), 200);
+    assert_int_equal(jws_parse(jstr(r.json, "access_token"), &j, NULL), ERR_OK);
+    assert_string_equal(jstr(j.claims, "aud"), "api://vmlogind-test");
+    assert_string_equal(jstr(j.claims, "oid"), CAROL);
+    assert_string_equal(jstr(j.claims, "upn"), "carol@contoso.example");
+    assert_string_equal(jstr(j.claims, "idtyp"), "user");
+    assert_string_equal(jstr(j.claims, "scp"), "user_impersonation");
+    assert_string_equal(jstr(j.claims, "roles.0"), "Operator");
+    jws_cleanup(&j);
+    snprintf(rt, sizeof(rt), "%s", jstr(r.json, "refresh_token"));
+    assert_true(rt[0] != '\0');
+    h_resp_cleanup(&r);
+    assert_int_equal(device_poll(device, &r), 400); /* redeemed once */
+    assert_string_equal(jstr(r.json, "error"), "bad_verification_code");
+    h_resp_cleanup(&r);
+    snprintf(form, sizeof(form), "grant_type=refresh_token&client_id=" APP "&refresh_token=%s", rt);
+    assert_int_equal(token_post("/" TENANT "/oauth2/v2.0/token", form, &r), 200);
+    assert_true(jstr(r.json, "access_token")[0] != '\0');
+    assert_string_not_equal(jstr(r.json, "refresh_token"), rt);
+    h_resp_cleanup(&r);
+    assert_int_equal(token_post("/" TENANT "/oauth2/v2.0/token", form, &r), 400);
+    assert_string_equal(jstr(r.json, "error"), "invalid_grant");
+    h_resp_cleanup(&r);
+
+    devicecode(&r, device, sizeof(device), user, sizeof(user));
+    h_resp_cleanup(&r);
+    snprintf(body, sizeof(body), "{\"userCode\":\"%s\"}", user);
+    control("POST", "/_sim/deviceCodes/decline", body, 200);
+    assert_int_equal(device_poll(device, &r), 400);
+    assert_string_equal(jstr(r.json, "error"), "authorization_declined");
+    h_resp_cleanup(&r);
+
+    control("PUT", "/_sim/config", "{\"deviceCodeLifetimeSeconds\":1}", 200);
+    devicecode(&r, device, sizeof(device), user, sizeof(user));
+    h_resp_cleanup(&r);
+    int64_t until = clock_now_ms() + 1100;
+    for (long st = 0; st != 400 || strcmp(jstr(r.json, "error"), "expired_token") != 0;) {
+        h_resp_cleanup(&r);
+        assert_true(clock_now_ms() < until + 5000);
+        st = device_poll(device, &r);
+    }
+    h_resp_cleanup(&r);
+    control("PUT", "/_sim/config",
+            "{\"deviceCodeLifetimeSeconds\":900,\"deviceCodeIntervalSeconds\":5}", 200);
+    assert_int_equal(device_poll("nope", &r), 400);
+    assert_string_equal(jstr(r.json, "error"), "bad_verification_code");
+    h_resp_cleanup(&r);
+}
+
 static char *cert_pem(X509 *c)
 {
     BIO *b = BIO_new(BIO_s_mem());
@@ -1338,6 +1434,7 @@ int main(void)
         cmocka_unit_test_setup(test_discovery_and_jwks, reset),
         cmocka_unit_test_setup(test_token_secret, reset),
         cmocka_unit_test_setup(test_token_assertion, reset),
+        cmocka_unit_test_setup(test_device_code, reset),
         cmocka_unit_test_setup(test_arm_auth, reset),
         cmocka_unit_test_setup(test_api_version, reset),
         cmocka_unit_test_setup(test_api_versions_current, reset),

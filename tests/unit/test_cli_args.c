@@ -149,8 +149,10 @@ static char *render(const json_t *rows, const struct cli_col *cols, enum cli_for
 
 static void test_rows(void **state)
 {
-    const struct cli_col cols[] = {
-        {"NAME", "name"}, {"OK", "supported"}, {"EXT", "ext.status"}, {NULL, NULL}};
+    const struct cli_col cols[] = {{"NAME", "name", false},
+                                   {"OK", "supported", false},
+                                   {"EXT", "ext.status", false},
+                                   {NULL, NULL, false}};
     json_t *rows = json_loads("[{\"name\":\"web-01\",\"supported\":true,\"ext\":{\"status\":"
                               "\"Succeeded\"}},{\"name\":\"a\\tb\",\"supported\":false,"
                               "\"ext\":null}]",
@@ -205,6 +207,14 @@ static void test_times(void **state)
     assert_string_equal(rel, "in 2h");
     cli_relative(at, at + 3 * 86400, rel, sizeof(rel));
     assert_string_equal(rel, "3d ago");
+    cli_relative(at + 2 * 3600 + 13 * 60 + 30, at, rel, sizeof(rel));
+    assert_string_equal(rel, "in 2h 13m");
+    cli_relative(at, at + 5 * 60 + 59, rel, sizeof(rel));
+    assert_string_equal(rel, "5m ago");
+    cli_relative(at, at + 3 * 86400 + 4 * 3600 + 70, rel, sizeof(rel));
+    assert_string_equal(rel, "3d 4h ago");
+    cli_relative(at + 42, at, rel, sizeof(rel));
+    assert_string_equal(rel, "in 42s");
 }
 
 int main(void)
