@@ -222,6 +222,39 @@ static void put_desired(struct http_request *req, const struct model_scope *sc,
     free(text);
 }
 
+/* MDM on one VM that the inventory knows to be Windows Server: refused with the seed's reason
+ * (true: replied). Wider scopes are accepted: their Server VMs get the extension without it. */
+static bool mdm_refused(struct http_request *req, const struct model_scope *sc,
+                        const struct model_login_spec *spec)
+{
+    struct app *app = req->app;
+    struct store_vm vm;
+    struct model_os_facts of;
+    struct violations vs;
+    bool refused;
+
+    if (spec->mdm == MODEL_LOGIN_MDM_NONE || sc->kind != MODEL_SCOPE_VM ||
+        store_vm_get(app->store, sc->key, &vm, NULL) != ERR_OK)
+        return false;
+    of = (struct model_os_facts){
+        .os_type = vm.os_type,
+        .image_publisher = vm.image_publisher,
+        .image_offer = vm.image_offer,
+        .image_sku = vm.image_sku,
+        .image_id = vm.image_id,
+        .os_name = vm.os_name,
+        .os_version = vm.os_version,
+    };
+    refused = vm.gone_at == 0 && model_login_mdm_refused(spec->mdm, model_os_edition(&of));
+    store_vm_clear(&vm);
+    if (!refused)
+        return false;
+    violations_init(&vs);
+    violations_add(&vs, "mdm", MODEL_CAUSE_MDM_SERVER, "%s", MODEL_MDM_SERVER_REASON);
+    http_problem_reply(req, MODEL_CAUSE_MDM_SERVER, MODEL_MDM_SERVER_REASON, &vs);
+    return true;
+}
+
 void api_entra_login_put(struct http_request *req)
 {
     struct app *app = req->app;
@@ -237,7 +270,8 @@ void api_entra_login_put(struct http_request *req)
         http_problem_reply(req, "validation_failed", "the entraLogin settings are not valid", &vs);
         return;
     }
-    put_desired(req, &sc, &spec, true);
+    if (!mdm_refused(req, &sc, &spec))
+        put_desired(req, &sc, &spec, true);
     model_login_spec_cleanup(&spec);
 }
 

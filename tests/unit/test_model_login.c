@@ -69,6 +69,52 @@ static void test_spec_defaults_and_canonical(void **state)
     model_login_spec_cleanup(&b);
 }
 
+/* "mdm": "intune" is read, kept in the canonical text (absent when not asked for, so older
+ * settings keep theirs), and turns into Intune's mdmId on client VMs only; Server refuses it. */
+static void test_spec_mdm(void **state)
+{
+    struct model_login_spec a, b;
+    struct violations vs;
+    char *ta;
+    (void)state;
+
+    assert_true(parse("{}", &a, &vs));
+    assert_int_equal(a.mdm, MODEL_LOGIN_MDM_NONE);
+    ta = model_login_spec_to_text(&a);
+    assert_null(strstr(ta, "mdm"));
+    free(ta);
+    model_login_spec_cleanup(&a);
+
+    assert_true(parse("{\"mdm\":\"intune\"}", &a, &vs));
+    assert_int_equal(a.mdm, MODEL_LOGIN_MDM_INTUNE);
+    ta = model_login_spec_to_text(&a);
+    assert_non_null(strstr(ta, "\"mdm\":\"intune\""));
+    assert_true(model_login_spec_from_text(ta, &b));
+    assert_int_equal(b.mdm, MODEL_LOGIN_MDM_INTUNE);
+    free(ta);
+    model_login_spec_cleanup(&a);
+    model_login_spec_cleanup(&b);
+    assert_true(parse("{\"mdm\":\"none\"}", &a, &vs));
+    assert_int_equal(a.mdm, MODEL_LOGIN_MDM_NONE);
+    model_login_spec_cleanup(&a);
+    assert_true(parse("{\"mdm\":null}", &a, &vs));
+    model_login_spec_cleanup(&a);
+
+    assert_false(parse("{\"mdm\":\"jamf\"}", &a, &vs));
+    assert_true(has_violation(&vs, "mdm", "invalid_value"));
+    assert_false(parse("{\"mdm\":1}", &a, &vs));
+    assert_true(has_violation(&vs, "mdm", "wrong_type"));
+
+    assert_string_equal(model_login_mdm_id(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_CLIENT),
+                        "0000000a-0000-0000-c000-000000000000");
+    assert_null(model_login_mdm_id(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_SERVER));
+    assert_null(model_login_mdm_id(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_UNKNOWN));
+    assert_null(model_login_mdm_id(MODEL_LOGIN_MDM_NONE, MODEL_OS_EDITION_CLIENT));
+    assert_true(model_login_mdm_refused(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_SERVER));
+    assert_false(model_login_mdm_refused(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_CLIENT));
+    assert_false(model_login_mdm_refused(MODEL_LOGIN_MDM_NONE, MODEL_OS_EDITION_SERVER));
+}
+
 /* The exclude_tags column is written straight from the spec (it was once re-parsed from the
  * spec's own text with an unchecked json_loads). */
 static void test_spec_tags_text(void **state)
@@ -355,6 +401,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_defaults_and_canonical),
         cmocka_unit_test(test_spec_tags_text),
+        cmocka_unit_test(test_spec_mdm),
         cmocka_unit_test(test_spec_rejects),
         cmocka_unit_test(test_exclusion_and_versions),
         cmocka_unit_test(test_scope_ids),
