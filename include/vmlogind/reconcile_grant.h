@@ -45,7 +45,7 @@ struct grant_plan_in {
 };
 
 enum grant_action reconcile_grant_plan(const struct grant_plan_in *in);
-const char *grant_action_str(enum grant_action a);
+const char *reconcile_grant_action_str(enum grant_action a);
 
 /* What a failed (or not) Azure call of a grant means. */
 enum grant_outcome {
@@ -91,7 +91,7 @@ struct sweep_plan_out {
 void reconcile_sweep_plan(const struct sweep_plan_in *in, struct sweep_plan_out *out);
 /* The report's spellings: "orphan" "softDeleted" "external" (NULL for fine); "removed"
  * "wouldRemove" "kept" (NULL for none). */
-const char *sweep_reason_str(enum sweep_reason r);
-const char *sweep_action_str(enum sweep_action a);
+const char *reconcile_sweep_reason_str(enum sweep_reason r);
+const char *reconcile_sweep_action_str(enum sweep_action a);
 
 #endif

@@ -26,7 +26,7 @@ enum grant_action reconcile_grant_plan(const struct grant_plan_in *in)
     return in->has_principal ? GRANT_ACT_CREATE : GRANT_ACT_RESOLVE;
 }
 
-const char *grant_action_str(enum grant_action a)
+const char *reconcile_grant_action_str(enum grant_action a)
 {
     static const char *const names[] = {"none", "revoke", "expire", "verify", "resolve", "create"};
 
@@ -80,14 +80,14 @@ void reconcile_sweep_plan(const struct sweep_plan_in *in, struct sweep_plan_out 
     }
 }
 
-const char *sweep_reason_str(enum sweep_reason r)
+const char *reconcile_sweep_reason_str(enum sweep_reason r)
 {
     static const char *const names[] = {NULL, "orphan", "softDeleted", "external"};
 
     return (size_t)r < sizeof(names) / sizeof(names[0]) ? names[r] : NULL;
 }
 
-const char *sweep_action_str(enum sweep_action a)
+const char *reconcile_sweep_action_str(enum sweep_action a)
 {
     static const char *const names[] = {NULL, "removed", "wouldRemove", "kept"};
 

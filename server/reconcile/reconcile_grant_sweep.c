@@ -275,8 +275,8 @@ static void decide(struct sweep *s)
             store_login_policy_clear(&p);
         }
         reconcile_sweep_plan(&in, &out);
-        it->reason = sweep_reason_str(out.reason);
-        it->action = sweep_action_str(out.action);
+        it->reason = reconcile_sweep_reason_str(out.reason);
+        it->action = reconcile_sweep_action_str(out.action);
     }
 }
 

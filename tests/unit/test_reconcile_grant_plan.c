@@ -32,7 +32,7 @@ static void test_grant_plan_by_state(void **state)
     assert_int_equal(plan("expired", 0, true), GRANT_ACT_NONE);
     assert_int_equal(plan("bogus", 0, true), GRANT_ACT_NONE);
     assert_int_equal(plan(NULL, 0, true), GRANT_ACT_NONE);
-    assert_string_equal(grant_action_str(GRANT_ACT_VERIFY), "verify");
+    assert_string_equal(reconcile_grant_action_str(GRANT_ACT_VERIFY), "verify");
 }
 
 static void test_grant_plan_expiry(void **state)
@@ -133,8 +133,8 @@ static void test_sweep_plan_orphans_and_soft_deleted(void **state)
     o = sweep(SWEEP_PRINCIPAL_SOFT_DELETED, false, true, false, false);
     assert_int_equal(o.reason, SWEEP_SOFT_DELETED);
     assert_int_equal(o.action, SWEEP_ACT_KEEP);
-    assert_string_equal(sweep_reason_str(o.reason), "softDeleted");
-    assert_string_equal(sweep_action_str(o.action), "kept");
+    assert_string_equal(reconcile_sweep_reason_str(o.reason), "softDeleted");
+    assert_string_equal(reconcile_sweep_action_str(o.action), "kept");
 }
 
 static void test_sweep_plan_externals(void **state)
@@ -145,7 +145,7 @@ static void test_sweep_plan_externals(void **state)
     o = sweep(SWEEP_PRINCIPAL_PRESENT, true, true, false, false);
     assert_int_equal(o.reason, SWEEP_FINE); /* ours */
     assert_int_equal(o.action, SWEEP_ACT_NONE);
-    assert_null(sweep_reason_str(o.reason));
+    assert_null(reconcile_sweep_reason_str(o.reason));
     o = sweep(SWEEP_PRINCIPAL_PRESENT, false, false, false, false);
     assert_int_equal(o.reason, SWEEP_EXTERNAL);
     assert_int_equal(o.action, SWEEP_ACT_KEEP); /* not authoritative */
@@ -155,7 +155,7 @@ static void test_sweep_plan_externals(void **state)
     assert_int_equal(o.action, SWEEP_ACT_WOULD_REMOVE); /* the policy reports only */
     o = sweep(SWEEP_PRINCIPAL_PRESENT, false, true, false, true);
     assert_int_equal(o.action, SWEEP_ACT_WOULD_REMOVE); /* the sweep reports only */
-    assert_string_equal(sweep_action_str(o.action), "wouldRemove");
+    assert_string_equal(reconcile_sweep_action_str(o.action), "wouldRemove");
 }
 
 int main(void)
