@@ -58,10 +58,17 @@ struct model_login_spec {
     size_t n_exclude;
     char extension_version[32];
     enum model_login_mdm mdm;
+    /* "allowedLocalAccounts": the local accounts that may sit in Administrators or Remote
+     * Desktop Users (seed: "flag the use of unapproved local accounts"); has_local_policy is
+     * false when the field is absent (nothing is judged), true for [] (none allowed). */
+    bool has_local_policy;
+    char **allowed_local; /* sorted, case-insensitive */
+    size_t n_allowed_local;
 };
 void model_login_spec_cleanup(struct model_login_spec *s);
 
-/* Reads the optional body {mode?, excludeTags?, extensionVersion?, mdm?} (NULL = no body) over the
+/* Reads the optional body {mode?, excludeTags?, extensionVersion?, mdm?,
+ * allowedLocalAccounts?} (NULL = no body) over the
  * defaults given; every unknown field, wrong type or bad value goes to vs with its path. */
 bool model_login_spec_from_json(const json_t *body, const char *default_mode,
                                 const char *default_version, struct model_login_spec *out,
@@ -91,6 +98,23 @@ int model_version_cmp(const char *a, const char *b);
  * drifted, disabling, disabled): the reconciler's vm_login state when it has judged the VM
  * under a setting, else model_login_state() over the observed facts. */
 const char *model_login_api_state(const char *row_state, const struct model_login_facts *f);
+
+/* ---- local accounts (model_localacct.c) ---------------------------------------------------- */
+
+#define MODEL_LOCAL_ACCOUNTS_MAX 64
+#define MODEL_LOCAL_ACCOUNT_NAME_MAX 20 /* Windows: local user names are at most 20 characters */
+
+/* Reads "allowedLocalAccounts" (an array of 0 to 64 local user names) into s; problems go to vs
+ * under the field's path. */
+void model_localacct_read(const json_t *v, struct model_login_spec *s, struct violations *vs);
+/* The allow list as a JSON array (new reference). */
+json_t *model_localacct_allowed_json(const struct model_login_spec *s);
+/* The local accounts (members named "<computer name>\<user>" or without a domain) of the
+ * Administrators and Remote Desktop Users groups in on_vm (model_onvm_parse's output) that are
+ * not on s's allow list: {"allowed": [..], "unapproved": [{"account", "name", "groups": [..]}]}.
+ * NULL when s has no local-account policy or on_vm is NULL. A new reference. */
+json_t *model_localacct_check(const json_t *on_vm, const char *computer_name,
+                              const struct model_login_spec *s);
 
 /* ---- preflight (model_login.c) --------------------------------------------------------------- */
 

@@ -132,6 +132,30 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
     store_extension_list_free(ex, n);
 }
 
+json_t *api_entra_login_local_accounts(struct store *st, const struct store_vm *vm,
+                                       const json_t *on_vm)
+{
+    struct model_scope sc;
+    struct store_login_setting eff;
+    struct model_login_spec spec = {0};
+    char sub_key[MODEL_SCOPE_MAX], rg_key[MODEL_SCOPE_MAX];
+    json_t *out = NULL;
+
+    if (on_vm == NULL || !model_login_scope_from_id(vm->id, &sc))
+        return NULL;
+    model_login_scope_parent_keys(&sc, sub_key, rg_key);
+    if (store_login_setting_effective(st, sc.key, rg_key, sub_key, &eff, NULL) != ERR_OK)
+        return NULL;
+    if (login_state_is(eff.desired, LOGIN_STATE_ENABLED) &&
+        model_login_spec_from_text(eff.spec, &spec))
+        out = model_localacct_check(on_vm, vm->computer_name, &spec);
+    if (out != NULL)
+        json_object_set_new(out, "policyScope", json_string(eff.scope));
+    model_login_spec_cleanup(&spec);
+    store_login_setting_clear(&eff);
+    return out;
+}
+
 /* ---- PUT / DELETE ---------------------------------------------------------------------------- */
 
 static void reply_operation(struct http_request *req, const char *op_id, bool disable)

@@ -61,6 +61,9 @@ void model_login_spec_cleanup(struct model_login_spec *s)
         free(s->exclude[i].value);
     }
     free(s->exclude);
+    for (size_t i = 0; i < s->n_allowed_local; i++)
+        free(s->allowed_local[i]);
+    free(s->allowed_local);
     *s = (struct model_login_spec){0};
 }
 
@@ -174,11 +177,13 @@ static void read_field(const char *k, json_t *v, struct model_login_spec *out,
             snprintf(out->extension_version, sizeof(out->extension_version), "%s", ver);
     } else if (strcmp(k, "mdm") == 0) {
         read_mdm(v, out, vs);
+    } else if (strcmp(k, "allowedLocalAccounts") == 0) {
+        model_localacct_read(v, out, vs);
     } else {
         char field[128];
         snprintf(field, sizeof(field), "%.120s", k);
         violations_add(vs, field, "unknown_field",
-                       "not a setting (mode, excludeTags, extensionVersion, mdm)");
+                       "not a setting (mode, excludeTags, extensionVersion, mdm, allowedLocalAccounts)");
     }
 }
 
@@ -260,6 +265,8 @@ char *model_login_spec_to_text(const struct model_login_spec *s)
     /* only when asked for: the settings of earlier versions keep their canonical text */
     if (s->mdm != MODEL_LOGIN_MDM_NONE)
         json_object_set_new(j, "mdm", json_string(model_login_mdm_str(s->mdm)));
+    if (s->has_local_policy)
+        json_object_set_new(j, "allowedLocalAccounts", model_localacct_allowed_json(s));
     text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     return text;
