@@ -12,7 +12,7 @@
 #define DEVICE "4d5e6f70-0000-4000-8000-00000000b0d1"
 
 /* The demo scenario with Device.ReadWrite.All on the app, written to path. */
-static void scenario_with_device_write(char *path, size_t cap)
+static void scenario_with_device_write(char *path, size_t cap, bool grant)
 {
     json_error_t je;
     json_t *root = json_load_file(H_DEMO_SCENARIO, 0, &je);
@@ -20,19 +20,20 @@ static void scenario_with_device_write(char *path, size_t cap)
 
     assert_non_null(root);
     roles = json_object_get(json_array_get(json_object_get(root, "apps"), 0), "graphAppRoles");
-    json_array_append_new(roles, json_string("Device.ReadWrite.All"));
+    if (grant)
+        json_array_append_new(roles, json_string("Device.ReadWrite.All"));
     snprintf(path, cap, "/tmp/vmlogind-stale-%ld.json", (long)getpid());
     assert_int_equal(json_dump_file(root, path, JSON_INDENT(1)), 0);
     json_decref(root);
 }
 
-static void start(struct lctx *c, const char *policy)
+static void start_as(struct lctx *c, const char *policy, bool grant)
 {
     const char *args[] = {"--time-scale", "0.02", NULL};
     char cfg[1024], scen[256];
 
     memset(c, 0, sizeof(*c));
-    scenario_with_device_write(scen, sizeof(scen));
+    scenario_with_device_write(scen, sizeof(scen), grant);
     assert_true(h_sim_start(&c->s, scen, args));
     snprintf(cfg, sizeof(cfg),
              "%ssync_interval_s = 1\nstale_devices = %s\nstale_device_grace = 1\n",
@@ -40,6 +41,11 @@ static void start(struct lctx *c, const char *policy)
     assert_true(h_daemon_start_for_sim(&c->d, &c->s, cfg));
     h_daemon_key(&c->d, "administrator", NULL, c->key, sizeof(c->key));
     (void)unlink(scen);
+}
+
+static void start(struct lctx *c, const char *policy)
+{
+    start_as(c, policy, true);
 }
 
 struct vm_wait {
@@ -246,12 +252,52 @@ static void test_report_never_deletes(void **state)
     lctx_stop(&c);
 }
 
+static bool permissions_checked(void *arg)
+{
+    struct lctx *c = arg;
+    json_t *j = api(c, "GET", "/v1/diagnostics/permissions", NULL, 200, NULL, 0);
+    bool done = strcmp(h_jstr(j, "state"), "checked") == 0;
+
+    json_decref(j);
+    return done;
+}
+
+/* delete without Device.ReadWrite.All: Graph's 403 ends in a failed device.delete row (the
+ * device stays), and the permissions report names the permission as missing. */
+static void test_delete_without_permission(void **state)
+{
+    struct lctx c;
+    char cn[128];
+    struct audit_find failed = {&c, "device.delete", "failed"};
+    json_t *j, *x;
+    size_t i;
+    bool named = false;
+    (void)state;
+
+    start_as(&c, "delete", false);
+    orphan_device(&c, cn, sizeof(cn));
+    if (!h_poll(audit_has, &failed, 30000))
+        fail_msg("the refused delete was never audited");
+    assert_true(sim_has_device(&c));
+    if (!h_poll(permissions_checked, &c, 30000))
+        fail_msg("permissions never checked");
+    j = api(&c, "GET", "/v1/diagnostics/permissions", NULL, 200, NULL, 0);
+    json_array_foreach(json_object_get(json_object_get(j, "graph"), "missing"), i, x)
+    {
+        named = named || strcmp(h_jstr(x, "appRole"), "Device.ReadWrite.All") == 0;
+    }
+    assert_true(named);
+    json_decref(j);
+    lctx_stop(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stale_device_deleted_then_name_reused),
         cmocka_unit_test(test_off_does_nothing),
         cmocka_unit_test(test_report_never_deletes),
+        cmocka_unit_test(test_delete_without_permission),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
