@@ -182,8 +182,9 @@ static void read_field(const char *k, json_t *v, struct model_login_spec *out,
     } else {
         char field[128];
         snprintf(field, sizeof(field), "%.120s", k);
-        violations_add(vs, field, "unknown_field",
-                       "not a setting (mode, excludeTags, extensionVersion, mdm, allowedLocalAccounts)");
+        violations_add(
+            vs, field, "unknown_field",
+            "not a setting (mode, excludeTags, extensionVersion, mdm, allowedLocalAccounts)");
     }
 }
 
