@@ -1239,6 +1239,13 @@ static void ext_put(struct sim_req *r)
     e->type = xstrdup(img->type);
     e->version = xstrdup(ver);
     e->auto_upgrade = auto_up;
+    /* properties.settings: the extension's public settings, kept as received and answered on
+     * GET (Virtual Machine Extensions - Create Or Update, VirtualMachineExtensionProperties
+     * .settings, api-version 2024-07-01,
+     * https://learn.microsoft.com/rest/api/compute/virtual-machine-extensions/create-or-update).
+     * For AADLoginForWindows, {"mdmId": "0000000a-0000-0000-c000-000000000000"} asks for Intune
+     * MDM autoenrollment at join (https://learn.microsoft.com/entra/identity/devices/
+     * howto-vm-sign-in-azure-ad-windows, "Using Intune"); tests read it back from the VM. */
     e->settings = json_incref(settings);
     e->force_update_tag = fut ? xstrdup(fut) : NULL;
     e->state = created ? EXT_CREATING : EXT_UPDATING;

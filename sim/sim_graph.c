@@ -475,6 +475,28 @@ out:
     json_decref(body);
 }
 
+/* DELETE /v1.0/devices/{id}: Graph v1.0 "Delete device"
+ * (https://learn.microsoft.com/graph/api/device-delete?view=graph-rest-1.0): 204 No Content;
+ * 404 Request_ResourceNotFound when no device has that object id. The device is removed for
+ * good (devices are not restorable from deletedItems), so the list
+ * (https://learn.microsoft.com/graph/api/device-list?view=graph-rest-1.0, $filter=displayName
+ * eq) no longer shows it and the hostname duplication check of an AADLoginForWindows install
+ * (sim_arm_compute.c) no longer finds it. */
+static void device_delete(struct sim_req *r)
+{
+    struct sim_principal *p = sim_principal_get(r->segs[2]);
+
+    if (p == NULL || p->kind != PR_DEVICE) {
+        sim_graph_error(r, 404, "Request_ResourceNotFound",
+                        "Resource '%s' does not exist or one of its queried reference-property "
+                        "objects are not present.",
+                        r->segs[2]);
+        return;
+    }
+    sim_principal_remove(p, false);
+    sim_reply_json(r, 204, NULL);
+}
+
 static void sp_create(struct sim_req *r)
 {
     json_t *body = sim_body_json(r);
@@ -548,6 +570,8 @@ static const char *const P_SPS[] = {"Application.Read.All", "Application.ReadWri
 static const char *const P_SP_CREATE[] = {
     "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All", "Directory.ReadWrite.All", NULL};
 static const char *const P_DIRECTORY[] = {R_DIR, NULL};
+/* Delete device: application permission Device.ReadWrite.All (device-delete page above) */
+static const char *const P_DEVICE_DELETE[] = {"Device.ReadWrite.All", NULL};
 static const char *const P_MEMBERSHIP[] = {"GroupMember.Read.All", "Group.Read.All", R_DIR, NULL};
 static const char *const P_DELETED[] = {"User.Read.All", "Group.Read.All", "Application.Read.All",
                                         R_DIR, NULL};
@@ -568,6 +592,8 @@ static const char *const *needed_roles(const struct sim_req *r, const char *op)
         return P_SP_CREATE;
     if (strcmp(op, "graph.getByIds") == 0)
         return P_DIRECTORY;
+    if (strcmp(op, "graph.device.delete") == 0)
+        return P_DEVICE_DELETE;
     if (strcmp(op, "graph.deletedItems.get") == 0)
         return P_DELETED;
     if (strcmp(op, "graph.memberOf") == 0 || strcmp(op, "graph.checkMemberGroups") == 0 ||
@@ -678,6 +704,8 @@ bool sim_graph_route(struct sim_req *r, struct sim_route *rt)
         r->nseg = 3;
         return set(rt, object_get, "graph.object.get", 0);
     }
+    if (strcmp(r->method, "DELETE") == 0 && n == 3 && sim_seg_is(r, 1, "devices"))
+        return set(rt, device_delete, "graph.device.delete", 2);
     if (post && n == 2 && sim_seg_is(r, 1, "servicePrincipals"))
         return set(rt, sp_create, "graph.sp.create", 1);
     if (post && n == 3 && sim_seg_is(r, 1, "directoryObjects") && sim_seg_is(r, 2, "getByIds"))

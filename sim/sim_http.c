@@ -212,6 +212,16 @@ static bool changes_state(const struct sim_req *r, const struct sim_route *rt)
     return rt->tkind != 0;
 }
 
+/* What /_sim/stats lists under mutations: ARM writes, and Graph's own writes (creating a service
+ * principal, deleting a device); Graph's read-only POSTs (getByIds, checkMemberGroups) have
+ * tkind 0. */
+static bool is_mutation(const struct sim_req *r, const struct sim_route *rt)
+{
+    if (rt->area == AREA_ARM)
+        return strcmp(r->method, "GET") != 0;
+    return rt->area == AREA_GRAPH && rt->tkind != 0;
+}
+
 static void run(struct sim_req *r)
 {
     struct sim_route rt;
@@ -256,7 +266,7 @@ static void run(struct sim_req *r)
     if (rt.area == AREA_GRAPH && !sim_graph_roles_check(r, &rt))
         goto out;
     rt.fn(r);
-    if (rt.area == AREA_ARM && strcmp(r->method, "GET") != 0)
+    if (is_mutation(r, &rt))
         sim_stats_mutation(r);
 out:
     if (mutating)

@@ -64,6 +64,7 @@ struct azure_extension {
     char *type_handler_version;
     bool auto_upgrade_minor_version;
     char *provisioning_state;
+    char *mdm_id;                  /* properties.settings.mdmId (public settings), or NULL */
     char *iv_type_handler_version; /* instanceView.typeHandlerVersion */
     struct azure_status *statuses; /* instanceView.statuses */
     size_t n_statuses;

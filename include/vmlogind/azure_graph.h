@@ -89,6 +89,12 @@ enum err azure_graph_devices_by_name(struct azure_client *c, const char *display
                                      struct azure_device **out, size_t *n,
                                      struct azure_error *ae) VL_MUST_CHECK;
 void azure_devices_free(struct azure_device *d, size_t n);
+/* DELETE /devices/{id} (id: the device's object id, a GUID; Graph v1.0 "Delete device",
+ * https://learn.microsoft.com/graph/api/device-delete?view=graph-rest-1.0, 204 No Content;
+ * application permission Device.ReadWrite.All). *existed is false when Graph answered 404 (gone
+ * either way: ERR_OK). ERR_INVALID when id is not a GUID. */
+enum err azure_graph_device_delete(struct azure_client *c, const char *id, bool *existed,
+                                   struct azure_error *ae) VL_MUST_CHECK;
 
 struct azure_service_principal {
     char *id;

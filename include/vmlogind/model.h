@@ -49,6 +49,18 @@ const char *model_os_support_str(enum model_os_support s); /* supported|unsuppor
  * no major.minor.build triple is found. */
 bool model_os_build(const char *os_version, int *major, int *minor, int *build);
 
+/* Client or Server edition of Windows, for what only one of them supports (MDM enrollment:
+ * "Windows Server VMs don't support MDM enrollment", seed). The OS name decides when known
+ * ("Windows Server 2022 ...", "Windows 10 Pro"), then the marketplace image (publisher
+ * MicrosoftWindowsServer or offer WindowsServer; MicrosoftWindowsDesktop or offer
+ * Windows-10/Windows-11); else unknown (a custom image before the VM agent reports). */
+enum model_os_edition {
+    MODEL_OS_EDITION_UNKNOWN = 0,
+    MODEL_OS_EDITION_CLIENT,
+    MODEL_OS_EDITION_SERVER,
+};
+enum model_os_edition model_os_edition(const struct model_os_facts *f);
+
 /* True when the instance view power state (the part after "PowerState/", or the whole code)
  * is "running". */
 bool model_power_running(const char *power_state);

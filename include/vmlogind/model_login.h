@@ -35,6 +35,17 @@ const char *model_login_scope_kind_str(enum model_grant_scope_kind k);
 
 enum model_login_mode { MODEL_LOGIN_ENFORCE = 0, MODEL_LOGIN_AUDIT };
 
+/* MDM autoenrollment at join ("mdm": "intune"): AADLoginForWindows gets the setting
+ * {"mdmId": MODEL_INTUNE_MDM_ID}, the value Microsoft's page gives for Intune ("Using Intune
+ * ... az vm extension set ... --settings '{\"mdmId\":\"0000000a-0000-0000-c000-000000000000\"}'",
+ * https://learn.microsoft.com/entra/identity/devices/howto-vm-sign-in-azure-ad-windows). The
+ * seed: "Windows Server VMs don't support MDM enrollment" (and it needs Entra ID P1). */
+enum model_login_mdm { MODEL_LOGIN_MDM_NONE = 0, MODEL_LOGIN_MDM_INTUNE };
+#define MODEL_INTUNE_MDM_ID "0000000a-0000-0000-c000-000000000000"
+#define MODEL_MDM_SERVER_REASON                                                                    \
+    "Windows Server VMs don't support MDM enrollment: \"mdm\" applies to Windows 10 and 11 "       \
+    "client VMs only"
+
 struct model_tag {
     char *name;
     char *value;
@@ -46,10 +57,18 @@ struct model_login_spec {
     struct model_tag *exclude; /* sorted by name (case-insensitive) */
     size_t n_exclude;
     char extension_version[32];
+    enum model_login_mdm mdm;
+    /* "allowedLocalAccounts": the local accounts that may sit in Administrators or Remote
+     * Desktop Users (seed: "flag the use of unapproved local accounts"); has_local_policy is
+     * false when the field is absent (nothing is judged), true for [] (none allowed). */
+    bool has_local_policy;
+    char **allowed_local; /* sorted, case-insensitive */
+    size_t n_allowed_local;
 };
 void model_login_spec_cleanup(struct model_login_spec *s);
 
-/* Reads the optional body {mode?, excludeTags?, extensionVersion?} (NULL = no body) over the
+/* Reads the optional body {mode?, excludeTags?, extensionVersion?, mdm?,
+ * allowedLocalAccounts?} (NULL = no body) over the
  * defaults given; every unknown field, wrong type or bad value goes to vs with its path. */
 bool model_login_spec_from_json(const json_t *body, const char *default_mode,
                                 const char *default_version, struct model_login_spec *out,
@@ -62,6 +81,13 @@ char *model_login_spec_tags_text(const struct model_login_spec *s);
 /* Back from the canonical text (the store's spec column). */
 bool model_login_spec_from_text(const char *text, struct model_login_spec *out);
 const char *model_login_mode_str(enum model_login_mode m);
+const char *model_login_mdm_str(enum model_login_mdm m); /* "none" | "intune" */
+/* The mdmId to send in the extension's settings for a VM of this edition: MODEL_INTUNE_MDM_ID
+ * for Intune on a client VM, NULL otherwise (no MDM asked for; Server, which can't enroll;
+ * unknown edition, until the inventory knows it). */
+const char *model_login_mdm_id(enum model_login_mdm m, enum model_os_edition e);
+/* True when the request is one Windows Server can't honour: MDM asked for, edition Server. */
+bool model_login_mdm_refused(enum model_login_mdm m, enum model_os_edition e);
 /* True when the VM's tags (a JSON object text, NULL = none) match one exclusion: same name
  * (case-insensitive, as ARM tag names are) and same value ("*" matches any value). */
 bool model_login_excluded(const struct model_login_spec *s, const char *vm_tags_json);
@@ -72,6 +98,23 @@ int model_version_cmp(const char *a, const char *b);
  * drifted, disabling, disabled): the reconciler's vm_login state when it has judged the VM
  * under a setting, else model_login_state() over the observed facts. */
 const char *model_login_api_state(const char *row_state, const struct model_login_facts *f);
+
+/* ---- local accounts (model_localacct.c) ---------------------------------------------------- */
+
+#define MODEL_LOCAL_ACCOUNTS_MAX 64
+#define MODEL_LOCAL_ACCOUNT_NAME_MAX 20 /* Windows: local user names are at most 20 characters */
+
+/* Reads "allowedLocalAccounts" (an array of 0 to 64 local user names) into s; problems go to vs
+ * under the field's path. */
+void model_localacct_read(const json_t *v, struct model_login_spec *s, struct violations *vs);
+/* The allow list as a JSON array (new reference). */
+json_t *model_localacct_allowed_json(const struct model_login_spec *s);
+/* The local accounts (members named "<computer name>\<user>" or without a domain) of the
+ * Administrators and Remote Desktop Users groups in on_vm (model_onvm_parse's output) that are
+ * not on s's allow list: {"allowed": [..], "unapproved": [{"account", "name", "groups": [..]}]}.
+ * NULL when s has no local-account policy or on_vm is NULL. A new reference. */
+json_t *model_localacct_check(const json_t *on_vm, const char *computer_name,
+                              const struct model_login_spec *s);
 
 /* ---- preflight (model_login.c) --------------------------------------------------------------- */
 
@@ -134,6 +177,7 @@ json_t *model_preflight_to_json(const struct model_preflight *p);
 #define MODEL_CAUSE_DOMAIN_JOINED "domain_joined"
 #define MODEL_CAUSE_PREFLIGHT_OS "unsupported_os" /* refused before any change */
 #define MODEL_CAUSE_TIMEOUT "timeout"
+#define MODEL_CAUSE_MDM_SERVER "mdm_unsupported_os" /* MDM asked for on Windows Server */
 
 struct model_diagnosis {
     char cause[48]; /* one of the MODEL_CAUSE_* or the handler's code verbatim */

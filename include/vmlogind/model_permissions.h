@@ -47,11 +47,19 @@ struct model_perm_need {
 extern const struct model_perm_need model_perm_needs[];
 extern const size_t model_perm_needs_count;
 
+/* The optional feature a Graph permission is needed for (counted missing only when it is on). */
+enum model_graph_feature {
+    MODEL_GRAPH_ALWAYS = 0,
+    MODEL_GRAPH_CREATE_SIGNIN_SP, /* create_signin_sp = true */
+    MODEL_GRAPH_STALE_DELETE,     /* stale_devices = delete */
+};
+
 struct model_graph_need {
     const char *app_role; /* least-privilege Graph application permission */
     const char *purpose;
     const char *const *also; /* app roles that satisfy it as well (NULL-terminated) */
-    bool optional;           /* only for an optional feature (create_signin_sp) */
+    bool optional;           /* only for an optional feature (below) */
+    enum model_graph_feature feature;
 };
 extern const struct model_graph_need model_graph_needs[];
 extern const size_t model_graph_needs_count;

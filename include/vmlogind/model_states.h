@@ -12,18 +12,21 @@
 /* ---- task kinds (tasks.kind): what a reconciler task is about --------------------------- */
 
 enum task_kind {
-    TASK_KIND_NOOP = 0,        /* "noop": converges at once (tests, liveness) */
-    TASK_KIND_GRANT,           /* "grant": key a grant id */
-    TASK_KIND_GRANT_SWEEP,     /* "grant_sweep": key a sweep operation id or policy scope */
-    TASK_KIND_SYNC,            /* "sync": key "all" */
-    TASK_KIND_SCOPE_LOGIN,     /* "scope_login": key a login setting's scope key */
-    TASK_KIND_VM_LOGIN,        /* "vm_login": key a VM's lowercase ARM id */
-    TASK_KIND_LOGIN_PREFLIGHT, /* "login_preflight": key a VM */
-    TASK_KIND_PERMISSIONS,     /* "permissions_check": key "self" */
-    TASK_KIND_SIGNIN_FACTS,    /* "signin_facts": key a VM and a principal (model_signin.h) */
-    TASK_KIND_VM_DIAGNOSTICS,  /* "vm_diagnostics": key a VM (Run Command, model_onvm.h) */
+    TASK_KIND_NOOP = 0,            /* "noop": converges at once (tests, liveness) */
+    TASK_KIND_GRANT,               /* "grant": key a grant id */
+    TASK_KIND_GRANT_SWEEP,         /* "grant_sweep": key a sweep operation id or policy scope */
+    TASK_KIND_SYNC,                /* "sync": key "all" */
+    TASK_KIND_SCOPE_LOGIN,         /* "scope_login": key a login setting's scope key */
+    TASK_KIND_VM_LOGIN,            /* "vm_login": key a VM's lowercase ARM id */
+    TASK_KIND_LOGIN_PREFLIGHT,     /* "login_preflight": key a VM */
+    TASK_KIND_PERMISSIONS,         /* "permissions_check": key "self" */
+    TASK_KIND_SIGNIN_FACTS,        /* "signin_facts": key a VM and a principal (model_signin.h) */
+    TASK_KIND_VM_DIAGNOSTICS,      /* "vm_diagnostics": key a VM (Run Command, model_onvm.h) */
+    TASK_KIND_STALE_DEVICE,        /* "stale_device": key a gone VM; finds and reports its device */
+    TASK_KIND_STALE_DEVICE_DELETE, /* "stale_device_delete": key a gone VM; deletes what was
+                                      reported, after the grace period */
 };
-#define TASK_KIND_COUNT 10
+#define TASK_KIND_COUNT 12
 /* The one key of the sync task. */
 #define TASK_KEY_SYNC "all"
 

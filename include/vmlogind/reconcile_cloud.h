@@ -68,6 +68,7 @@ struct cloud_ops {
                                  struct azure_error *ae);
     enum err (*devices_by_name)(void *ctx, const char *display_name, struct azure_device **out,
                                 size_t *n, struct azure_error *ae);
+    enum err (*device_delete)(void *ctx, const char *id, bool *existed, struct azure_error *ae);
     enum err (*sp_by_app_id)(void *ctx, const char *app_id, struct azure_service_principal *out,
                              struct azure_error *ae);
     enum err (*sp_create)(void *ctx, const char *app_id, struct azure_service_principal *out,

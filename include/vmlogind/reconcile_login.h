@@ -48,6 +48,9 @@ struct login_plan_in {
     int failures;         /* failed installs in a row */
     int max_failures;
     const char *want_version;
+    enum model_login_mdm mdm;      /* the setting's "mdm" */
+    enum model_os_edition edition; /* client or Server Windows */
+    const char *ext_mdm_id;        /* the installed extension's settings.mdmId, NULL none */
 };
 
 enum login_action {
@@ -68,6 +71,7 @@ struct login_plan_out {
     char cause[48];          /* failure cause ("" none) */
     char note[160];          /* what is wrong, for audit reports and waits */
     char version[32];        /* PUT: typeHandlerVersion (never lower than the installed one) */
+    char mdm_id[40];         /* PUT: settings.mdmId to send ("" none) */
     bool force_update;       /* PUT over a failed extension: send a new forceUpdateTag */
     bool count_failure;      /* a failed install was seen: failures + 1 */
     bool then_fail;          /* DELETE of a failed extension we give up on */

@@ -11,6 +11,7 @@
 #include "vmlogind/model_states.h"
 #include "vmlogind/store.h"
 #include "vmlogind/store_login.h"
+#include "vmlogind/store_signin.h"
 #include "vmlogind/uuid.h"
 
 static const char *const states[] = {"enabled",     "pending",   "failed",
@@ -51,8 +52,44 @@ static void count_into(json_t *o, const struct api_login_state *s)
 
 static json_t *new_bucket(void)
 {
-    return json_pack("{s:i, s:o, s:o}", "total", 0, "counts", new_counts(), "failedByCause",
-                     json_object());
+    return json_pack("{s:i, s:o, s:o, s:{s:i, s:i, s:i}}", "total", 0, "counts", new_counts(),
+                     "failedByCause", json_object(), "localAccounts", "vmsChecked", 0,
+                     "vmsWithUnapproved", 0, "unapproved", 0);
+}
+
+/* The VM's local accounts against the allow list that governs it, from its last diagnostics:
+ * -1 when not judged (no allow list, or no diagnostics yet), else how many are unapproved. */
+static long unapproved_of(struct store *st, const struct store_vm *vm)
+{
+    char *text = NULL;
+    int64_t at = 0;
+    json_t *onvm, *la;
+    long n = -1;
+
+    if (store_vm_diagnostics_get(st, vm->id, &text, &at, NULL) != ERR_OK)
+        return -1;
+    onvm = text ? json_loads(text, 0, NULL) : NULL;
+    la = api_entra_login_local_accounts(st, vm, onvm);
+    if (la != NULL)
+        n = (long)json_array_size(json_object_get(la, "unapproved"));
+    json_decref(la);
+    json_decref(onvm);
+    free(text);
+    return n;
+}
+
+static void count_local(json_t *o, long unapproved)
+{
+    json_t *la = json_object_get(o, "localAccounts");
+
+    if (unapproved < 0)
+        return;
+    bump(la, "vmsChecked");
+    if (unapproved > 0)
+        bump(la, "vmsWithUnapproved");
+    json_object_set_new(
+        la, "unapproved",
+        json_integer(json_integer_value(json_object_get(la, "unapproved")) + unapproved));
 }
 
 static enum err on_vm(const struct store_vm_login_view *v, void *arg)
@@ -60,6 +97,7 @@ static enum err on_vm(const struct store_vm_login_view *v, void *arg)
     struct tally *t = arg;
     struct api_login_state s;
     json_t *b;
+    long n;
 
     if (t->caller != NULL && !auth_scope_allows(t->caller, v->vm->id))
         return ERR_OK;
@@ -71,6 +109,9 @@ static enum err on_vm(const struct store_vm_login_view *v, void *arg)
     }
     count_into(b, &s);
     count_into(t->total, &s);
+    n = unapproved_of(t->st, v->vm);
+    count_local(b, n);
+    count_local(t->total, n);
     return ERR_OK;
 }
 

@@ -132,6 +132,30 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
     store_extension_list_free(ex, n);
 }
 
+json_t *api_entra_login_local_accounts(struct store *st, const struct store_vm *vm,
+                                       const json_t *on_vm)
+{
+    struct model_scope sc;
+    struct store_login_setting eff;
+    struct model_login_spec spec = {0};
+    char sub_key[MODEL_SCOPE_MAX], rg_key[MODEL_SCOPE_MAX];
+    json_t *out = NULL;
+
+    if (on_vm == NULL || !model_login_scope_from_id(vm->id, &sc))
+        return NULL;
+    model_login_scope_parent_keys(&sc, sub_key, rg_key);
+    if (store_login_setting_effective(st, sc.key, rg_key, sub_key, &eff, NULL) != ERR_OK)
+        return NULL;
+    if (login_state_is(eff.desired, LOGIN_STATE_ENABLED) &&
+        model_login_spec_from_text(eff.spec, &spec))
+        out = model_localacct_check(on_vm, vm->computer_name, &spec);
+    if (out != NULL)
+        json_object_set_new(out, "policyScope", json_string(eff.scope));
+    model_login_spec_cleanup(&spec);
+    store_login_setting_clear(&eff);
+    return out;
+}
+
 /* ---- PUT / DELETE ---------------------------------------------------------------------------- */
 
 static void reply_operation(struct http_request *req, const char *op_id, bool disable)
@@ -222,6 +246,39 @@ static void put_desired(struct http_request *req, const struct model_scope *sc,
     free(text);
 }
 
+/* MDM on one VM that the inventory knows to be Windows Server: refused with the seed's reason
+ * (true: replied). Wider scopes are accepted: their Server VMs get the extension without it. */
+static bool mdm_refused(struct http_request *req, const struct model_scope *sc,
+                        const struct model_login_spec *spec)
+{
+    struct app *app = req->app;
+    struct store_vm vm;
+    struct model_os_facts of;
+    struct violations vs;
+    bool refused;
+
+    if (spec->mdm == MODEL_LOGIN_MDM_NONE || sc->kind != MODEL_SCOPE_VM ||
+        store_vm_get(app->store, sc->key, &vm, NULL) != ERR_OK)
+        return false;
+    of = (struct model_os_facts){
+        .os_type = vm.os_type,
+        .image_publisher = vm.image_publisher,
+        .image_offer = vm.image_offer,
+        .image_sku = vm.image_sku,
+        .image_id = vm.image_id,
+        .os_name = vm.os_name,
+        .os_version = vm.os_version,
+    };
+    refused = vm.gone_at == 0 && model_login_mdm_refused(spec->mdm, model_os_edition(&of));
+    store_vm_clear(&vm);
+    if (!refused)
+        return false;
+    violations_init(&vs);
+    violations_add(&vs, "mdm", MODEL_CAUSE_MDM_SERVER, "%s", MODEL_MDM_SERVER_REASON);
+    http_problem_reply(req, MODEL_CAUSE_MDM_SERVER, MODEL_MDM_SERVER_REASON, &vs);
+    return true;
+}
+
 void api_entra_login_put(struct http_request *req)
 {
     struct app *app = req->app;
@@ -237,7 +294,8 @@ void api_entra_login_put(struct http_request *req)
         http_problem_reply(req, "validation_failed", "the entraLogin settings are not valid", &vs);
         return;
     }
-    put_desired(req, &sc, &spec, true);
+    if (!mdm_refused(req, &sc, &spec))
+        put_desired(req, &sc, &spec, true);
     model_login_spec_cleanup(&spec);
 }
 

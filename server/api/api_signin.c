@@ -197,6 +197,33 @@ bool api_vm_present(struct http_request *req, const char *vm_id, struct store_vm
     return false;
 }
 
+/* The local accounts the allow list does not name (a warning: they don't stop her, but the seed
+ * says to flag them), as a check and as "localAccounts". */
+static void add_local_accounts(struct store *st, const struct store_vm *vm, const json_t *onvm,
+                               json_t *out)
+{
+    json_t *la = api_entra_login_local_accounts(st, vm, onvm);
+    size_t n = json_array_size(json_object_get(la, "unapproved"));
+    json_t *c;
+
+    if (la == NULL)
+        return;
+    c = json_pack("{s:s, s:s, s:s, s:{s:O}}", "id", "onVmLocalAccounts", "title",
+                  "Only approved local accounts in Administrators and Remote Desktop Users",
+                  "status", n > 0 ? "warn" : "pass", "evidence", "unapproved",
+                  json_object_get(la, "unapproved"));
+    if (n > 0) {
+        json_object_set_new(c, "reason",
+                            json_sprintf("%zu local account(s) not on the allow list of %s", n,
+                                         json_string_value(json_object_get(la, "policyScope"))));
+        json_object_set_new(c, "fix",
+                            json_string("remove the accounts from the VM's local groups, or add "
+                                        "them to allowedLocalAccounts of the entraLogin setting"));
+    }
+    json_array_append_new(json_object_get(out, "checks"), c);
+    json_object_set_new(out, "localAccounts", la);
+}
+
 void api_signin_get(struct http_request *req)
 {
     struct app *app = req->app;
@@ -254,6 +281,7 @@ void api_signin_get(struct http_request *req)
         goto fail;
     out = model_signin_evaluate(&(struct model_signin_input){
         .principal = who, .vm = &mvm, .role = &role, .directory = dir, .on_vm = onvm});
+    add_local_accounts(app->store, &h.vm, onvm, out);
     json_object_set_new(out, "vm",
                         json_pack("{s:s, s:s, s:s?}", "id", h.vm.id, "name", h.vm.name,
                                   "computerName", h.vm.computer_name));

@@ -65,6 +65,7 @@ void azure_extension_parse(const json_t *o, void *out)
     e->type_handler_version = azure_json_dup(props, "typeHandlerVersion");
     e->auto_upgrade_minor_version = json_is_true(json_object_get(props, "autoUpgradeMinorVersion"));
     e->provisioning_state = azure_json_dup(props, "provisioningState");
+    e->mdm_id = azure_json_dup(json_object_get(props, "settings"), "mdmId");
     e->iv_type_handler_version = azure_json_dup(iv, "typeHandlerVersion");
     e->statuses = statuses_parse(json_object_get(iv, "statuses"), &e->n_statuses);
     e->substatuses = statuses_parse(json_object_get(iv, "substatuses"), &e->n_substatuses);
@@ -81,6 +82,7 @@ void azure_extension_cleanup(struct azure_extension *e)
     free(e->type);
     free(e->type_handler_version);
     free(e->provisioning_state);
+    free(e->mdm_id);
     free(e->iv_type_handler_version);
     statuses_free(e->statuses, e->n_statuses);
     statuses_free(e->substatuses, e->n_substatuses);
@@ -397,6 +399,17 @@ static const struct azure_scan_field EXT_PROPERTY_FIELDS[] = {
     {NULL, 0},
 };
 
+/* properties.settings: only mdmId is read (the public settings vmlogind sends). */
+static void scan_ext_settings(struct azure_scan *s, struct azure_extension *e)
+{
+    while (azure_scan_member(s)) {
+        if (azure_scan_key_is(s, "mdmId"))
+            azure_scan_take(&e->mdm_id, azure_scan_str(s));
+        else
+            (void)azure_scan_skip(s);
+    }
+}
+
 static void scan_ext_properties(struct azure_scan *s, struct azure_extension *e)
 {
     while (azure_scan_member(s)) {
@@ -407,6 +420,9 @@ static void scan_ext_properties(struct azure_scan *s, struct azure_extension *e)
         else if (azure_scan_key_is(s, "instanceView")) {
             if (azure_scan_object(s))
                 scan_ext_instance_view(s, e);
+        } else if (azure_scan_key_is(s, "settings")) {
+            if (azure_scan_object(s))
+                scan_ext_settings(s, e);
         } else
             (void)azure_scan_skip(s);
     }

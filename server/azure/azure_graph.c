@@ -8,6 +8,7 @@
 
 #include "azure/azure_internal.h"
 #include "vmlogind/azure_graph.h"
+#include "vmlogind/uuid.h"
 #include "vmlogind/xalloc.h"
 
 #define USER_SELECT "$select=id,userPrincipalName,userType,accountEnabled,displayName"
@@ -375,6 +376,37 @@ enum err azure_graph_devices_by_name(struct azure_client *c, const char *display
     if (rc == ERR_OK)
         *out = azure_typed_parse_array(&device_type, json_object_get(root, "value"), n);
     json_decref(root);
+    buf_cleanup(&url);
+    return rc;
+}
+
+enum err azure_graph_device_delete(struct azure_client *c, const char *id, bool *existed,
+                                   struct azure_error *ae)
+{
+    char path[64];
+    struct buf url;
+    struct azure_response rs;
+    struct azure_request rq = {
+        .method = "DELETE", .api = AZURE_API_GRAPH, .op = "graph_device_delete"};
+    enum err rc;
+
+    azure_error_clear(ae);
+    if (existed != NULL)
+        *existed = false;
+    if (id == NULL || !uuid_is_valid(id))
+        return ERR_INVALID;
+    snprintf(path, sizeof(path), "/devices/%s", id);
+    azure_response_init(&rs);
+    buf_init(&url, AZURE_URL_MAX_BYTES);
+    rc = azure_cloud_graph_url(&c->cloud, path, &url);
+    rq.url = url.data;
+    if (rc == ERR_OK)
+        rc = azure_http_send(c, &rq, &rs, ae);
+    if (existed != NULL)
+        *existed = rc == ERR_OK;
+    if (rc == ERR_NOT_FOUND)
+        rc = ERR_OK; /* gone either way */
+    azure_response_cleanup(&rs);
     buf_cleanup(&url);
     return rc;
 }

@@ -115,6 +115,11 @@ static const struct setting settings[] = {
     I(grant_max_duration_s, "7776000", 60, 315360000, "longest time-bound grant (default 90 d)"),
     I(principal_not_found_timeout_s, "600", 1, 86400,
       "how long PrincipalNotFound is retried before a grant fails"),
+    S(stale_devices, "off", "off|report|delete", false,
+      "the Entra device of a VM gone from Azure: off | report (audit only) | delete (report, "
+      "then DELETE it in Graph after stale_device_grace; needs Device.ReadWrite.All)"),
+    I(stale_device_grace, "86400", 0, 31536000,
+      "seconds between reporting a gone VM's device and deleting it (stale_devices = delete)"),
     S(rdp_dns_suffix, "", NULL, false,
       "DNS suffix appended to a VM's computer name in RDP files (e.g. corp.example.com)"),
     S(audit_key_file, "", NULL, false,

@@ -96,6 +96,7 @@ const struct http_problem_row http_problems[] = {
     ROW("grant_not_live", 409, "only a pending or active grant can be changed"),
     ROW("hostname_unknown", 409, "the VM's hostname is not known yet"),
     ROW("vm_not_running", 409, "the VM is not running"),
+    ROW("mdm_unsupported_os", 422, "Windows Server VMs don't support MDM enrollment"),
     ROW("guest_principal", 422, "guests never receive a login grant"),
     ROW("principal_disabled", 422, "the account is disabled"),
     ROW("principal_deleted", 422, "the principal was deleted"),

@@ -60,6 +60,11 @@ static const struct cause_entry causes[] = {
      "Entra login needs Windows Server 2019 Datacenter or later, Windows 10 1809 or later, or "
      "Windows 11 21H2 or later: upgrade the OS or leave the VM out",
      false},
+    {MODEL_CAUSE_MDM_SERVER, none, "",
+     "MDM enrollment was asked for, but Windows Server VMs don't support MDM enrollment",
+     "drop \"mdm\" from this VM's entraLogin settings (Entra login itself works on Windows "
+     "Server 2019 and later), or use a Windows 10 or 11 client VM for Intune enrollment",
+     false},
     {MODEL_CAUSE_TIMEOUT, timeout_aliases, "", "the extension did not report back in time",
      "check that the VM agent is running and can reach Azure; vmlogind retries with backoff", true},
     /* refusals a person must fix (model_permissions.h): held, never retried on their own */

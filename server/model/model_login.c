@@ -61,6 +61,9 @@ void model_login_spec_cleanup(struct model_login_spec *s)
         free(s->exclude[i].value);
     }
     free(s->exclude);
+    for (size_t i = 0; i < s->n_allowed_local; i++)
+        free(s->allowed_local[i]);
+    free(s->allowed_local);
     *s = (struct model_login_spec){0};
 }
 
@@ -133,6 +136,58 @@ static void read_tags(const json_t *tags, struct model_login_spec *out, struct v
     qsort(out->exclude, out->n_exclude, sizeof(*out->exclude), tag_cmp);
 }
 
+static void read_mdm(const json_t *v, struct model_login_spec *out, struct violations *vs)
+{
+    const char *m = json_string_value(v);
+
+    if (json_is_null(v) || (m != NULL && strcmp(m, "none") == 0))
+        out->mdm = MODEL_LOGIN_MDM_NONE;
+    else if (m != NULL && strcmp(m, "intune") == 0)
+        out->mdm = MODEL_LOGIN_MDM_INTUNE;
+    else if (m == NULL)
+        violations_add(vs, "mdm", "wrong_type", "\"intune\" or \"none\"");
+    else
+        violations_add(vs, "mdm", "invalid_value", "\"intune\" or \"none\"");
+}
+
+/* One member of the settings body. */
+static void read_field(const char *k, json_t *v, struct model_login_spec *out,
+                       struct violations *vs)
+{
+    if (strcmp(k, "mode") == 0) {
+        const char *m = json_string_value(v);
+        if (m == NULL)
+            violations_add(vs, "mode", "wrong_type", "\"enforce\" or \"audit\"");
+        else if (strcmp(m, "enforce") == 0)
+            out->mode = MODEL_LOGIN_ENFORCE;
+        else if (strcmp(m, "audit") == 0)
+            out->mode = MODEL_LOGIN_AUDIT;
+        else
+            violations_add(vs, "mode", "invalid_value", "\"enforce\" or \"audit\"");
+    } else if (strcmp(k, "excludeTags") == 0) {
+        read_tags(v, out, vs);
+    } else if (strcmp(k, "extensionVersion") == 0) {
+        const char *ver = json_string_value(v);
+        if (ver == NULL)
+            violations_add(vs, "extensionVersion", "wrong_type", "a string like \"1.0\"");
+        else if (!version_ok(ver))
+            violations_add(vs, "extensionVersion", "invalid_value",
+                           "1 to 4 dot-separated numbers, like \"1.0\"");
+        else
+            snprintf(out->extension_version, sizeof(out->extension_version), "%s", ver);
+    } else if (strcmp(k, "mdm") == 0) {
+        read_mdm(v, out, vs);
+    } else if (strcmp(k, "allowedLocalAccounts") == 0) {
+        model_localacct_read(v, out, vs);
+    } else {
+        char field[128];
+        snprintf(field, sizeof(field), "%.120s", k);
+        violations_add(
+            vs, field, "unknown_field",
+            "not a setting (mode, excludeTags, extensionVersion, mdm, allowedLocalAccounts)");
+    }
+}
+
 bool model_login_spec_from_json(const json_t *body, const char *default_mode,
                                 const char *default_version, struct model_login_spec *out,
                                 struct violations *vs)
@@ -154,33 +209,7 @@ bool model_login_spec_from_json(const json_t *body, const char *default_mode,
     }
     json_object_foreach((json_t *)body, k, v)
     {
-        if (strcmp(k, "mode") == 0) {
-            const char *m = json_string_value(v);
-            if (m == NULL)
-                violations_add(vs, "mode", "wrong_type", "\"enforce\" or \"audit\"");
-            else if (strcmp(m, "enforce") == 0)
-                out->mode = MODEL_LOGIN_ENFORCE;
-            else if (strcmp(m, "audit") == 0)
-                out->mode = MODEL_LOGIN_AUDIT;
-            else
-                violations_add(vs, "mode", "invalid_value", "\"enforce\" or \"audit\"");
-        } else if (strcmp(k, "excludeTags") == 0) {
-            read_tags(v, out, vs);
-        } else if (strcmp(k, "extensionVersion") == 0) {
-            const char *ver = json_string_value(v);
-            if (ver == NULL)
-                violations_add(vs, "extensionVersion", "wrong_type", "a string like \"1.0\"");
-            else if (!version_ok(ver))
-                violations_add(vs, "extensionVersion", "invalid_value",
-                               "1 to 4 dot-separated numbers, like \"1.0\"");
-            else
-                snprintf(out->extension_version, sizeof(out->extension_version), "%s", ver);
-        } else {
-            char field[128];
-            snprintf(field, sizeof(field), "%.120s", k);
-            violations_add(vs, field, "unknown_field",
-                           "not a setting (mode, excludeTags, extensionVersion)");
-        }
+        read_field(k, v, out, vs);
     }
     if (vs->n + vs->dropped != before) {
         model_login_spec_cleanup(out);
@@ -192,6 +221,21 @@ bool model_login_spec_from_json(const json_t *body, const char *default_mode,
 const char *model_login_mode_str(enum model_login_mode m)
 {
     return m == MODEL_LOGIN_AUDIT ? "audit" : "enforce";
+}
+
+const char *model_login_mdm_str(enum model_login_mdm m)
+{
+    return m == MODEL_LOGIN_MDM_INTUNE ? "intune" : "none";
+}
+
+const char *model_login_mdm_id(enum model_login_mdm m, enum model_os_edition e)
+{
+    return m == MODEL_LOGIN_MDM_INTUNE && e == MODEL_OS_EDITION_CLIENT ? MODEL_INTUNE_MDM_ID : NULL;
+}
+
+bool model_login_mdm_refused(enum model_login_mdm m, enum model_os_edition e)
+{
+    return m == MODEL_LOGIN_MDM_INTUNE && e == MODEL_OS_EDITION_SERVER;
 }
 
 static json_t *tags_json(const struct model_login_spec *s)
@@ -219,6 +263,11 @@ char *model_login_spec_to_text(const struct model_login_spec *s)
 
     j = json_pack("{s:s, s:o, s:s}", "mode", model_login_mode_str(s->mode), "excludeTags",
                   tags_json(s), "extensionVersion", s->extension_version);
+    /* only when asked for: the settings of earlier versions keep their canonical text */
+    if (s->mdm != MODEL_LOGIN_MDM_NONE)
+        json_object_set_new(j, "mdm", json_string(model_login_mdm_str(s->mdm)));
+    if (s->has_local_policy)
+        json_object_set_new(j, "allowedLocalAccounts", model_localacct_allowed_json(s));
     text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     return text;

@@ -41,18 +41,24 @@ static const char *const also_device[] = {"Device.ReadWrite.All", "Directory.Rea
                                           "Directory.ReadWrite.All", NULL};
 static const char *const also_dir[] = {"Directory.ReadWrite.All", NULL};
 static const char *const also_app[] = {"Directory.ReadWrite.All", NULL};
+static const char *const also_none[] = {NULL};
 
 const struct model_graph_need model_graph_needs[] = {
-    {"User.Read.All", "resolve users by UPN; refuse guests and disabled accounts", also_user,
-     false},
-    {"GroupMember.Read.All", "expand group membership for who-can-sign-in", also_group, false},
+    {"User.Read.All", "resolve users by UPN; refuse guests and disabled accounts", also_user, false,
+     MODEL_GRAPH_ALWAYS},
+    {"GroupMember.Read.All", "expand group membership for who-can-sign-in", also_group, false,
+     MODEL_GRAPH_ALWAYS},
     {"Device.Read.All", "find an Entra device with the VM's hostname before a join", also_device,
-     false},
+     false, MODEL_GRAPH_ALWAYS},
     {"Directory.Read.All", "resolve object ids of any type (getByIds) and deleted objects",
-     also_dir, false},
+     also_dir, false, MODEL_GRAPH_ALWAYS},
     {"Application.ReadWrite.All",
      "create the Azure Windows VM Sign-In service principal when missing (create_signin_sp)",
-     also_app, true},
+     also_app, true, MODEL_GRAPH_CREATE_SIGNIN_SP},
+    /* https://learn.microsoft.com/graph/api/device-delete?view=graph-rest-1.0 */
+    {"Device.ReadWrite.All",
+     "delete the Entra device of a VM gone from Azure (stale_devices = delete)", also_none, true,
+     MODEL_GRAPH_STALE_DELETE},
 };
 const size_t model_graph_needs_count = sizeof(model_graph_needs) / sizeof(model_graph_needs[0]);
 

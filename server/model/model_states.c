@@ -18,6 +18,8 @@ static const char *const task_kinds[TASK_KIND_COUNT] = {
     [TASK_KIND_PERMISSIONS] = "permissions_check",
     [TASK_KIND_SIGNIN_FACTS] = "signin_facts",
     [TASK_KIND_VM_DIAGNOSTICS] = "vm_diagnostics",
+    [TASK_KIND_STALE_DEVICE] = "stale_device",
+    [TASK_KIND_STALE_DEVICE_DELETE] = "stale_device_delete",
 };
 
 static const char *const login_states[LOGIN_STATE_COUNT] = {

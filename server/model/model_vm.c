@@ -264,6 +264,27 @@ void model_os_support(const struct model_os_facts *f, struct model_os_verdict *o
     verdict(out, MODEL_OS_UNKNOWN, "no OS build and no image reference known");
 }
 
+enum model_os_edition model_os_edition(const struct model_os_facts *f)
+{
+    struct image_hints h = {0};
+
+    if (!is_empty(f->os_name) && strcasestr(f->os_name, "Windows Server") != NULL)
+        return MODEL_OS_EDITION_SERVER;
+    if (!is_empty(f->os_name) && (strcasestr(f->os_name, "Windows 10") != NULL ||
+                                  strcasestr(f->os_name, "Windows 11") != NULL))
+        return MODEL_OS_EDITION_CLIENT;
+    if (ieq(f->image_publisher, "MicrosoftWindowsServer") || ieq(f->image_offer, "WindowsServer"))
+        return MODEL_OS_EDITION_SERVER;
+    if (ieq(f->image_publisher, "MicrosoftWindowsDesktop") || ieq(f->image_offer, "Windows-10") ||
+        ieq(f->image_offer, "Windows-11"))
+        return MODEL_OS_EDITION_CLIENT;
+    scan_hints(f->image_offer, &h);
+    scan_hints(f->image_sku, &h);
+    if (h.win10 || h.win11)
+        return MODEL_OS_EDITION_CLIENT;
+    return MODEL_OS_EDITION_UNKNOWN;
+}
+
 const char *model_os_support_str(enum model_os_support s)
 {
     switch (s) {

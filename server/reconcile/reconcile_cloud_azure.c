@@ -122,6 +122,11 @@ static enum err deleted_item_get(void *ctx, const char *id, struct azure_directo
     return azure_graph_deleted_item_get(ctx, id, out, ae);
 }
 
+static enum err device_delete(void *ctx, const char *id, bool *existed, struct azure_error *ae)
+{
+    return azure_graph_device_delete(ctx, id, existed, ae);
+}
+
 static enum err devices_by_name(void *ctx, const char *name, struct azure_device **out, size_t *n,
                                 struct azure_error *ae)
 {
@@ -188,6 +193,7 @@ void reconcile_cloud_azure_init(struct cloud_ops *ops, struct azure_client *az)
         .group_members = group_members,
         .deleted_item_get = deleted_item_get,
         .devices_by_name = devices_by_name,
+        .device_delete = device_delete,
         .sp_by_app_id = sp_by_app_id,
         .sp_create = sp_create,
         .vm_run_command_begin = vm_run_command_begin,

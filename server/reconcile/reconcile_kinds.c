@@ -6,6 +6,7 @@
 #include "vmlogind/reconcile_login.h"
 #include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/reconcile_signin.h"
+#include "vmlogind/reconcile_stale.h"
 #include "vmlogind/reconcile_vm_diag.h"
 #include "vmlogind/reconcile_sync.h"
 
@@ -29,6 +30,8 @@ static const reconcile_fn handlers[TASK_KIND_COUNT] = {
     [TASK_KIND_PERMISSIONS] = reconcile_permissions,
     [TASK_KIND_SIGNIN_FACTS] = reconcile_signin,
     [TASK_KIND_VM_DIAGNOSTICS] = reconcile_vm_diagnostics,
+    [TASK_KIND_STALE_DEVICE] = reconcile_stale_device,
+    [TASK_KIND_STALE_DEVICE_DELETE] = reconcile_stale_device_delete,
 };
 
 size_t reconcile_kinds_init(struct reconcile_kind out[TASK_KIND_COUNT])

@@ -39,6 +39,7 @@ struct look {
     const struct azure_extension *aad; /* matched by publisher + type, never by name */
     const struct azure_extension *dj;
     struct model_os_verdict os;
+    enum model_os_edition edition;
     enum model_tri device_dup;
     enum model_tri sp;
     bool has_diag;
@@ -195,6 +196,7 @@ static enum err look_at(const struct reconcile_env *env, const char *vm_id, enum
         .os_version = l->vm.os_version,
     };
     model_os_support(&of, &l->os);
+    l->edition = model_os_edition(&of);
     if (graph != GRAPH_NONE)
         look_graph(env, graph, l);
     look_diagnose(env, lro_err, l);
@@ -424,6 +426,9 @@ static void plan_inputs(struct vm_run *r, struct login_plan_in *in)
         .failures = r->prior.failures,
         .max_failures = r->env->cfg ? (int)r->env->cfg->login_max_attempts : 5,
         .want_version = r->spec.extension_version,
+        .mdm = r->spec.mdm,
+        .edition = l->edition,
+        .ext_mdm_id = l->aad ? l->aad->mdm_id : NULL,
     };
 }
 
@@ -578,6 +583,7 @@ static enum err start_change(struct vm_run *r, const struct login_plan_out *p,
     const struct reconcile_env *env = r->env;
     const struct look *l = &r->look;
     char tag[UUID_STR_LEN];
+    char settings[80];
 
     if (p->action == LOGIN_ACT_IDENTITY)
         return env->cloud->vm_enable_system_identity(env->cloud->ctx, l->vm.id, &l->vm, lro,
@@ -594,6 +600,11 @@ static enum err start_change(struct vm_run *r, const struct login_plan_out *p,
         if (p->force_update) {
             uuid_v4(tag);
             spec.force_update_tag = tag;
+        }
+        if (p->mdm_id[0] != '\0') {
+            /* MDM autoenrollment (model_login.h): the extension's public settings */
+            snprintf(settings, sizeof(settings), "{\"mdmId\":\"%s\"}", p->mdm_id);
+            spec.settings_json = settings;
         }
         return env->cloud->extension_put(env->cloud->ctx, l->vm.id, &spec, lro, ae);
     }

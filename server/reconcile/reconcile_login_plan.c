@@ -98,13 +98,27 @@ static void pick_version(const struct login_plan_in *in, struct login_plan_out *
     snprintf(o->version, sizeof(o->version), "%s", want);
 }
 
+/* The mdmId a PUT sends: Intune's on a client VM when asked for, else none. An installed
+ * extension's mdmId is kept when the setting does not ask for one (a PUT replaces settings). */
+static void pick_mdm(const struct login_plan_in *in, struct login_plan_out *o)
+{
+    const char *id = model_login_mdm_id(in->mdm, in->edition);
+
+    if (id == NULL && in->has_ext && in->ext_mdm_id != NULL && strlen(in->ext_mdm_id) == 36 &&
+        strspn(in->ext_mdm_id, "0123456789abcdefABCDEF-") == 36)
+        id = in->ext_mdm_id; /* a GUID, as sent back into JSON text */
+    snprintf(o->mdm_id, sizeof(o->mdm_id), "%s", id ? id : "");
+}
+
 static bool ext_ok(const struct login_plan_in *in)
 {
     const char *want = in->want_version && in->want_version[0] ? in->want_version : "1.0";
+    const char *mdm = model_login_mdm_id(in->mdm, in->edition);
 
     return in->has_ext && model_provisioning_is(in->ext_state, OPERATION_STATUS_SUCCEEDED) &&
            in->has_system_identity &&
-           (in->ext_version == NULL || model_version_cmp(in->ext_version, want) >= 0);
+           (in->ext_version == NULL || model_version_cmp(in->ext_version, want) >= 0) &&
+           (mdm == NULL || (in->ext_mdm_id != NULL && strcasecmp(in->ext_mdm_id, mdm) == 0));
 }
 
 static bool plan_blockers(const struct login_plan_in *in, struct login_plan_out *o)
@@ -119,6 +133,12 @@ static bool plan_blockers(const struct login_plan_in *in, struct login_plan_out 
     if (stuck && (!failed_ext || denied)) {
         set(o, LOGIN_ACT_FAIL, LOGIN_STATE_FAILED, "held", OPERATION_STATUS_FAILED);
         cause(o, in->prior_cause);
+        return true;
+    }
+    if (in->explicit_vm && model_login_mdm_refused(in->mdm, in->edition)) {
+        /* asked for this VM alone (wider scopes install without it): the seed's refusal */
+        set(o, LOGIN_ACT_FAIL, LOGIN_STATE_FAILED, "preflight", OPERATION_STATUS_FAILED);
+        cause(o, MODEL_CAUSE_MDM_SERVER);
         return true;
     }
     if (in->domain_joined) {
@@ -154,6 +174,7 @@ void reconcile_login_plan(const struct login_plan_in *in, struct login_plan_out 
 {
     *o = (struct login_plan_out){0};
     pick_version(in, o);
+    pick_mdm(in, o);
     if (in->desired == LOGIN_DESIRED_NONE) {
         set(o, LOGIN_ACT_NONE, LOGIN_STATE_NOT_COVERED, "", OPERATION_STATUS_SKIPPED);
         return;

@@ -161,6 +161,18 @@ static json_t *check_subscription(const struct reconcile_env *env, const char *s
     return out;
 }
 
+/* Whether the optional feature a Graph permission serves is turned on. */
+static bool feature_on(const struct reconcile_env *env, enum model_graph_feature f)
+{
+    if (env->cfg == NULL)
+        return false;
+    if (f == MODEL_GRAPH_CREATE_SIGNIN_SP)
+        return env->cfg->create_signin_sp;
+    if (f == MODEL_GRAPH_STALE_DELETE)
+        return strcmp(env->cfg->stale_devices, "delete") == 0;
+    return true;
+}
+
 static json_t *check_graph(const struct reconcile_env *env, const struct identity *id,
                            const struct azure_error *ae, int *n_missing)
 {
@@ -175,7 +187,7 @@ static json_t *check_graph(const struct reconcile_env *env, const struct identit
         json_array_append_new(roles, json_pack("{s:s, s:s, s:b, s:b}", "appRole", need->app_role,
                                                "purpose", need->purpose, "granted", has, "optional",
                                                need->optional));
-        if (has || (need->optional && !(env->cfg != NULL && env->cfg->create_signin_sp)))
+        if (has || (need->optional && !feature_on(env, need->feature)))
             continue;
         snprintf(fix, sizeof(fix),
                  "grant the app %s the Microsoft Graph application permission %s (or one of "

@@ -11,6 +11,7 @@
 #include "vmlogind/clock.h"
 #include "vmlogind/reconcile_cloud.h"
 #include "vmlogind/log.h"
+#include "vmlogind/reconcile_stale.h"
 #include "vmlogind/xalloc.h"
 
 /* ---- VMs and their extensions ------------------------------------------------------------- */
@@ -342,6 +343,8 @@ void reconcile_sync_vms(struct sync_pass *s, const char *sub)
     }
     rc = store_vms_mark_gone(s->env->store, s->seen_vms, sub, s->now, &gone, &d);
     s->run.vms_gone += (int64_t)gone;
+    if (rc == ERR_OK && gone > 0)
+        rc = reconcile_stale_enqueue(s->env, sub, s->now, &d); /* their Entra devices */
     if (rc == ERR_OK)
         rc = store_extensions_mark_gone(s->env->store, sub, s->now, &gone, &d);
     if (rc == ERR_OK)

@@ -12,6 +12,9 @@
 #include "vmlogind/log.h"
 #include "vmlogind/model_onvm.h"
 #include "vmlogind/reconcile_vm_diag.h"
+#include "vmlogind/model_login.h"
+#include "vmlogind/store.h"
+#include "vmlogind/store_login.h"
 #include "vmlogind/store_signin.h"
 
 static void op_end(const struct reconcile_env *env, const char *op_id, const char *status,
@@ -26,6 +29,43 @@ static void op_end(const struct reconcile_env *env, const char *op_id, const cha
         log_warn("diagnostics_op_update_failed", "operation=%s error=\"%s\"", op_id, d.msg);
     free(text);
     json_decref(steps);
+}
+
+/* The local accounts the allow list governing the VM does not name, from what the script just
+ * saw: one audit row (vm.localAccounts.unapproved) when there are any. Without an allow list
+ * nothing is judged. */
+static void audit_local_accounts(const struct reconcile_env *env, const char *vm_id,
+                                 const json_t *parsed, const char *op_id)
+{
+    struct store_vm vm;
+    struct model_scope sc;
+    struct store_login_setting eff;
+    struct model_login_spec spec = {0};
+    char sub_key[MODEL_SCOPE_MAX], rg_key[MODEL_SCOPE_MAX];
+    json_t *la = NULL;
+
+    if (!model_login_scope_from_id(vm_id, &sc) ||
+        store_vm_get(env->store, sc.key, &vm, NULL) != ERR_OK)
+        return;
+    model_login_scope_parent_keys(&sc, sub_key, rg_key);
+    if (store_login_setting_effective(env->store, sc.key, rg_key, sub_key, &eff, NULL) == ERR_OK) {
+        if (login_state_is(eff.desired, LOGIN_STATE_ENABLED) &&
+            model_login_spec_from_text(eff.spec, &spec))
+            la = model_localacct_check(parsed, vm.computer_name, &spec);
+        if (la != NULL)
+            json_object_set_new(la, "policyScope", json_string(eff.scope));
+        store_login_setting_clear(&eff);
+    }
+    if (json_array_size(json_object_get(la, "unapproved")) > 0) {
+        json_object_set_new(la, "operationId", json_string(op_id));
+        if (reconcile_audit(env, "vm.localAccounts.unapproved", vm.id, "reported", la, NULL) !=
+            ERR_OK)
+            log_warn("local_accounts_audit_failed", "vm=%s", vm_id);
+        la = NULL; /* reconcile_audit took it */
+    }
+    json_decref(la);
+    model_login_spec_cleanup(&spec);
+    store_vm_clear(&vm);
 }
 
 /* The command finished well: read its stdout, parse and store it. */
@@ -52,6 +92,7 @@ static void finish(const struct reconcile_env *env, const char *vm, const char *
     } else {
         op_end(env, op_id, "Succeeded", NULL, NULL);
         log_info("vm_diagnostics_stored", "vm=%s operation=%s", vm, op_id);
+        audit_local_accounts(env, vm, parsed, op_id);
         reconcile_done(res);
     }
     free(text);

@@ -49,6 +49,14 @@ struct cloud_fake_principal {
     bool soft_deleted; /* only in deletedItems */
 };
 
+struct cloud_fake_device {
+    char id[40];        /* object id */
+    char device_id[40]; /* deviceId */
+    char name[64];      /* displayName */
+    char last_sign_in[32];
+    bool deleted;
+};
+
 struct cloud_fake_fail {
     char op[40];
     long status; /* 0: a transport failure */
@@ -70,6 +78,8 @@ struct cloud_fake {
         char group[40], member[40];
     } members[CLOUD_FAKE_MAX];
     size_t n_members;
+    struct cloud_fake_device devices[CLOUD_FAKE_MAX];
+    size_t n_devices;
     struct cloud_fake_fail fails[8];
     size_t n_fails;
     struct {
@@ -663,14 +673,58 @@ static inline enum err cloud_fake_deleted_item_get(void *ctx, const char *id,
     return ERR_OK;
 }
 
+static inline struct cloud_fake_device *
+cloud_fake_add_device(struct cloud_fake *f, const char *id, const char *device_id, const char *name)
+{
+    struct cloud_fake_device *d = &f->devices[f->n_devices++];
+
+    *d = (struct cloud_fake_device){.deleted = false};
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    snprintf(d->device_id, sizeof(d->device_id), "%s", device_id);
+    snprintf(d->name, sizeof(d->name), "%s", name);
+    return d;
+}
+
+/* GET /devices?$filter=displayName eq: the live devices of that name (case-insensitive). */
 static inline enum err cloud_fake_devices_by_name(void *ctx, const char *name,
                                                   struct azure_device **out, size_t *n,
                                                   struct azure_error *ae)
 {
-    (void)name;
+    struct cloud_fake *f = ctx;
+
     *out = NULL;
     *n = 0;
-    FAKE_ENTER((struct cloud_fake *)ctx, "devices_by_name", ae);
+    FAKE_ENTER(f, "devices_by_name", ae);
+    *out = xcalloc(f->n_devices + 1, sizeof(**out));
+    for (size_t i = 0; i < f->n_devices; i++) {
+        const struct cloud_fake_device *d = &f->devices[i];
+        if (d->deleted || strcasecmp(d->name, name) != 0)
+            continue;
+        (*out)[*n] = (struct azure_device){
+            .id = xstrdup(d->id),
+            .device_id = xstrdup(d->device_id),
+            .display_name = xstrdup(d->name),
+            .approximate_last_sign_in = d->last_sign_in[0] ? xstrdup(d->last_sign_in) : NULL,
+        };
+        (*n)++;
+    }
+    return ERR_OK;
+}
+
+/* DELETE /devices/{id}: 204, or 404 Request_ResourceNotFound. */
+static inline enum err cloud_fake_device_delete(void *ctx, const char *id, bool *existed,
+                                                struct azure_error *ae)
+{
+    struct cloud_fake *f = ctx;
+
+    *existed = false;
+    FAKE_ENTER(f, "device_delete", ae);
+    for (size_t i = 0; i < f->n_devices; i++) {
+        if (!f->devices[i].deleted && strcasecmp(f->devices[i].id, id) == 0) {
+            f->devices[i].deleted = true;
+            *existed = true;
+        }
+    }
     return ERR_OK;
 }
 
@@ -719,6 +773,7 @@ static inline struct cloud_fake *cloud_fake_new(void)
         .group_members = cloud_fake_group_members,
         .deleted_item_get = cloud_fake_deleted_item_get,
         .devices_by_name = cloud_fake_devices_by_name,
+        .device_delete = cloud_fake_device_delete,
         .sp_by_app_id = cloud_fake_sp_by_app_id,
         .sp_create = cloud_fake_sp_create,
     };

@@ -69,6 +69,116 @@ static void test_spec_defaults_and_canonical(void **state)
     model_login_spec_cleanup(&b);
 }
 
+/* "mdm": "intune" is read, kept in the canonical text (absent when not asked for, so older
+ * settings keep theirs), and turns into Intune's mdmId on client VMs only; Server refuses it. */
+static void test_spec_mdm(void **state)
+{
+    struct model_login_spec a, b;
+    struct violations vs;
+    char *ta;
+    (void)state;
+
+    assert_true(parse("{}", &a, &vs));
+    assert_int_equal(a.mdm, MODEL_LOGIN_MDM_NONE);
+    ta = model_login_spec_to_text(&a);
+    assert_null(strstr(ta, "mdm"));
+    free(ta);
+    model_login_spec_cleanup(&a);
+
+    assert_true(parse("{\"mdm\":\"intune\"}", &a, &vs));
+    assert_int_equal(a.mdm, MODEL_LOGIN_MDM_INTUNE);
+    ta = model_login_spec_to_text(&a);
+    assert_non_null(strstr(ta, "\"mdm\":\"intune\""));
+    assert_true(model_login_spec_from_text(ta, &b));
+    assert_int_equal(b.mdm, MODEL_LOGIN_MDM_INTUNE);
+    free(ta);
+    model_login_spec_cleanup(&a);
+    model_login_spec_cleanup(&b);
+    assert_true(parse("{\"mdm\":\"none\"}", &a, &vs));
+    assert_int_equal(a.mdm, MODEL_LOGIN_MDM_NONE);
+    model_login_spec_cleanup(&a);
+    assert_true(parse("{\"mdm\":null}", &a, &vs));
+    model_login_spec_cleanup(&a);
+
+    assert_false(parse("{\"mdm\":\"jamf\"}", &a, &vs));
+    assert_true(has_violation(&vs, "mdm", "invalid_value"));
+    assert_false(parse("{\"mdm\":1}", &a, &vs));
+    assert_true(has_violation(&vs, "mdm", "wrong_type"));
+
+    assert_string_equal(model_login_mdm_id(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_CLIENT),
+                        "0000000a-0000-0000-c000-000000000000");
+    assert_null(model_login_mdm_id(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_SERVER));
+    assert_null(model_login_mdm_id(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_UNKNOWN));
+    assert_null(model_login_mdm_id(MODEL_LOGIN_MDM_NONE, MODEL_OS_EDITION_CLIENT));
+    assert_true(model_login_mdm_refused(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_SERVER));
+    assert_false(model_login_mdm_refused(MODEL_LOGIN_MDM_INTUNE, MODEL_OS_EDITION_CLIENT));
+    assert_false(model_login_mdm_refused(MODEL_LOGIN_MDM_NONE, MODEL_OS_EDITION_SERVER));
+}
+
+/* allowedLocalAccounts: read, canonical (sorted), bad names named by index; the check keeps
+ * local members of Administrators and Remote Desktop Users off the list, one entry per account
+ * with its groups, and leaves Entra, domain and built-in members alone. */
+static void test_local_accounts(void **state)
+{
+    struct model_login_spec a, b;
+    struct violations vs;
+    json_t *onvm, *r, *u;
+    char *ta;
+    (void)state;
+
+    assert_true(parse("{}", &a, &vs));
+    assert_false(a.has_local_policy);
+    onvm = json_pack("{s:[s,s,s,s,s], s:[s,s]}", "administrators", "WIN10\\azureuser",
+                     "win10\\Admin-BreakGlass", "AzureAD\\alice@contoso.example",
+                     "CONTOSO\\Domain Admins", "NT AUTHORITY\\SYSTEM", "remoteDesktopUsers",
+                     "WIN10\\helpdesk", "WIN10\\azureuser");
+    assert_null(model_localacct_check(onvm, "WIN10", &a)); /* no policy: nothing judged */
+    model_login_spec_cleanup(&a);
+
+    assert_true(parse("{\"allowedLocalAccounts\":[\"zed\",\"admin-breakglass\"]}", &a, &vs));
+    assert_true(a.has_local_policy);
+    assert_string_equal(a.allowed_local[0], "admin-breakglass");
+    ta = model_login_spec_to_text(&a);
+    assert_non_null(strstr(ta, "\"allowedLocalAccounts\":[\"admin-breakglass\",\"zed\"]"));
+    assert_true(model_login_spec_from_text(ta, &b));
+    assert_int_equal(b.n_allowed_local, 2);
+    free(ta);
+    model_login_spec_cleanup(&b);
+    assert_null(model_localacct_check(NULL, "WIN10", &a)); /* no diagnostics yet */
+
+    r = model_localacct_check(onvm, "win10", &a);
+    u = json_object_get(r, "unapproved");
+    assert_int_equal(json_array_size(u), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(u, 0), "account")),
+                        "WIN10\\azureuser");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(u, 0), "groups")), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(u, 1), "name")),
+                        "helpdesk");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(json_array_get(u, 1), "groups"), 0)),
+        "Remote Desktop Users");
+    json_decref(r);
+    model_login_spec_cleanup(&a);
+
+    assert_true(parse("{\"allowedLocalAccounts\":[]}", &a, &vs)); /* none allowed */
+    r = model_localacct_check(onvm, "WIN10", &a);
+    assert_int_equal(json_array_size(json_object_get(r, "unapproved")), 3);
+    json_decref(r);
+    model_login_spec_cleanup(&a);
+    json_decref(onvm);
+
+    assert_false(parse("{\"allowedLocalAccounts\":\"x\"}", &a, &vs));
+    assert_true(has_violation(&vs, "allowedLocalAccounts", "wrong_type"));
+    assert_false(parse("{\"allowedLocalAccounts\":[\"ok\",\"a\\\\b\"]}", &a, &vs));
+    assert_true(has_violation(&vs, "allowedLocalAccounts[1]", "invalid_value"));
+    assert_false(parse("{\"allowedLocalAccounts\":[\"Ab\",\"aB\"]}", &a, &vs));
+    assert_true(has_violation(&vs, "allowedLocalAccounts[1]", "duplicate"));
+    assert_false(parse("{\"allowedLocalAccounts\":[1]}", &a, &vs));
+    assert_true(has_violation(&vs, "allowedLocalAccounts[0]", "wrong_type"));
+    assert_false(parse("{\"allowedLocalAccounts\":[\"abcdefghijklmnopqrstu\"]}", &a, &vs));
+    assert_true(has_violation(&vs, "allowedLocalAccounts[0]", "invalid_value"));
+}
+
 /* The exclude_tags column is written straight from the spec (it was once re-parsed from the
  * spec's own text with an unchecked json_loads). */
 static void test_spec_tags_text(void **state)
@@ -355,6 +465,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_defaults_and_canonical),
         cmocka_unit_test(test_spec_tags_text),
+        cmocka_unit_test(test_spec_mdm),
+        cmocka_unit_test(test_local_accounts),
         cmocka_unit_test(test_spec_rejects),
         cmocka_unit_test(test_exclusion_and_versions),
         cmocka_unit_test(test_scope_ids),

@@ -131,6 +131,37 @@ static void test_os_build_parse(void **state)
     assert_false(model_os_build("windows", &a, &b, &c));
 }
 
+/* Client or Server: the OS name first, then the marketplace image. */
+static void test_os_edition(void **state)
+{
+    static const struct {
+        struct model_os_facts f;
+        enum model_os_edition want;
+    } rows[] = {
+        {{.os_name = "Windows Server 2022 Datacenter Azure Edition"}, MODEL_OS_EDITION_SERVER},
+        {{.os_name = "Windows 10 Pro"}, MODEL_OS_EDITION_CLIENT},
+        {{.os_name = "Windows 11 Enterprise multi-session"}, MODEL_OS_EDITION_CLIENT},
+        {{.image_publisher = "MicrosoftWindowsServer",
+          .image_offer = "WindowsServer",
+          .image_sku = "2019-Datacenter"},
+         MODEL_OS_EDITION_SERVER},
+        {{.image_publisher = "MicrosoftWindowsDesktop",
+          .image_offer = "Windows-11",
+          .image_sku = "win11-23h2-pro"},
+         MODEL_OS_EDITION_CLIENT},
+        {{.image_publisher = "contoso", .image_offer = "golden", .image_sku = "win10-22h2"},
+         MODEL_OS_EDITION_CLIENT},
+        /* Server 2019 and Windows 10 1809 share build 17763: a build alone tells nothing */
+        {{.os_version = "10.0.17763.1"}, MODEL_OS_EDITION_UNKNOWN},
+        {{.image_id = "/subscriptions/x/resourceGroups/y/providers/Microsoft.Compute/images/z"},
+         MODEL_OS_EDITION_UNKNOWN},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        assert_int_equal(model_os_edition(&rows[i].f), rows[i].want);
+}
+
 static void test_power_and_extension(void **state)
 {
     (void)state;
@@ -190,9 +221,8 @@ static void test_login_state(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_os_support_table),
-        cmocka_unit_test(test_os_build_parse),
-        cmocka_unit_test(test_power_and_extension),
+        cmocka_unit_test(test_os_support_table), cmocka_unit_test(test_os_build_parse),
+        cmocka_unit_test(test_os_edition),       cmocka_unit_test(test_power_and_extension),
         cmocka_unit_test(test_login_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -260,6 +260,65 @@ static void test_disable(void **state)
     assert_string_equal(o.state, "not_covered");
 }
 
+/* MDM: Intune's mdmId in the PUT on a client VM, an installed extension without it is put
+ * again, Server VMs under a wider scope get the extension without it, and a VM-scope setting
+ * on Server fails with mdm_unsupported_os before any change. */
+static void test_mdm(void **state)
+{
+    struct login_plan_in in = base();
+    struct login_plan_out o;
+    (void)state;
+
+    in.has_system_identity = true;
+    in.mdm = MODEL_LOGIN_MDM_INTUNE;
+    in.edition = MODEL_OS_EDITION_CLIENT;
+    o = plan(&in);
+    assert_int_equal(o.action, LOGIN_ACT_PUT_EXT);
+    assert_string_equal(o.mdm_id, MODEL_INTUNE_MDM_ID);
+    in.has_ext = true;
+    in.ext_state = "Succeeded";
+    in.ext_version = "1.0";
+    o = plan(&in); /* installed before, without the setting: PUT again with it */
+    assert_int_equal(o.action, LOGIN_ACT_PUT_EXT);
+    assert_string_equal(o.mdm_id, MODEL_INTUNE_MDM_ID);
+    in.ext_mdm_id = MODEL_INTUNE_MDM_ID;
+    o = plan(&in);
+    assert_int_equal(o.action, LOGIN_ACT_NONE);
+    assert_string_equal(o.state, "enabled");
+
+    /* mdm not asked for: an installed mdmId is kept, never a reason to PUT */
+    in.mdm = MODEL_LOGIN_MDM_NONE;
+    o = plan(&in);
+    assert_int_equal(o.action, LOGIN_ACT_NONE);
+    assert_string_equal(o.mdm_id, MODEL_INTUNE_MDM_ID);
+    in.ext_mdm_id = "\"},\"x\":{\"";
+    o = plan(&in); /* not a GUID: not echoed into JSON */
+    assert_string_equal(o.mdm_id, "");
+
+    /* Server under a resource group: installed without mdmId, enabled as it is */
+    in = base();
+    in.has_system_identity = true;
+    in.mdm = MODEL_LOGIN_MDM_INTUNE;
+    in.edition = MODEL_OS_EDITION_SERVER;
+    o = plan(&in);
+    assert_int_equal(o.action, LOGIN_ACT_PUT_EXT);
+    assert_string_equal(o.mdm_id, "");
+    in.has_ext = true;
+    in.ext_state = "Succeeded";
+    o = plan(&in);
+    assert_int_equal(o.action, LOGIN_ACT_NONE);
+
+    /* Server asked for alone: refused with the seed's reason, nothing changed */
+    in = base();
+    in.mdm = MODEL_LOGIN_MDM_INTUNE;
+    in.edition = MODEL_OS_EDITION_SERVER;
+    in.explicit_vm = true;
+    o = plan(&in);
+    assert_int_equal(o.action, LOGIN_ACT_FAIL);
+    assert_string_equal(o.cause, MODEL_CAUSE_MDM_SERVER);
+    assert_string_equal(o.item_status, "Failed");
+}
+
 static void test_rollup(void **state)
 {
     const char *a[] = {"Succeeded", "Skipped"};
@@ -286,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_failed_extension_behind_a_refusal),
         cmocka_unit_test(test_audit_never_changes),
         cmocka_unit_test(test_disable),
+        cmocka_unit_test(test_mdm),
         cmocka_unit_test(test_rollup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
