@@ -120,11 +120,11 @@ struct api_login_state {
     char cause_buf[48];
     char os_reason[160];
 };
-/* The local-account check of a VM (model_localacct_check) under the entraLogin setting that
+/* The local-account check of a VM (model_localacct_check_json) under the entraLogin setting that
  * governs it, with "policyScope" (where the allow list is set) added; NULL when no setting with
  * allowedLocalAccounts governs the VM or on_vm (its stored diagnostics, parsed) is NULL. */
-json_t *api_entra_login_local_accounts(struct store *st, const struct store_vm *vm,
-                                       const json_t *on_vm);
+json_t *api_entra_login_local_accounts_json(struct store *st, const struct store_vm *vm,
+                                            const json_t *on_vm);
 void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view *v,
                               struct api_login_state *out);
 /* The operation with its per-VM items and their diagnosis (new reference). */

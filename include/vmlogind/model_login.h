@@ -113,8 +113,8 @@ json_t *model_localacct_allowed_json(const struct model_login_spec *s);
  * Administrators and Remote Desktop Users groups in on_vm (model_onvm_parse's output) that are
  * not on s's allow list: {"allowed": [..], "unapproved": [{"account", "name", "groups": [..]}]}.
  * NULL when s has no local-account policy or on_vm is NULL. A new reference. */
-json_t *model_localacct_check(const json_t *on_vm, const char *computer_name,
-                              const struct model_login_spec *s);
+json_t *model_localacct_check_json(const json_t *on_vm, const char *computer_name,
+                                   const struct model_login_spec *s);
 
 /* ---- preflight (model_login.c) --------------------------------------------------------------- */
 

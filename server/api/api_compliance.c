@@ -69,7 +69,7 @@ static long unapproved_of(struct store *st, const struct store_vm *vm)
     if (store_vm_diagnostics_get(st, vm->id, &text, &at, NULL) != ERR_OK)
         return -1;
     onvm = text ? json_loads(text, 0, NULL) : NULL;
-    la = api_entra_login_local_accounts(st, vm, onvm);
+    la = api_entra_login_local_accounts_json(st, vm, onvm);
     if (la != NULL)
         n = (long)json_array_size(json_object_get(la, "unapproved"));
     json_decref(la);

@@ -132,8 +132,8 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
     store_extension_list_free(ex, n);
 }
 
-json_t *api_entra_login_local_accounts(struct store *st, const struct store_vm *vm,
-                                       const json_t *on_vm)
+json_t *api_entra_login_local_accounts_json(struct store *st, const struct store_vm *vm,
+                                            const json_t *on_vm)
 {
     struct model_scope sc;
     struct store_login_setting eff;
@@ -148,7 +148,7 @@ json_t *api_entra_login_local_accounts(struct store *st, const struct store_vm *
         return NULL;
     if (login_state_is(eff.desired, LOGIN_STATE_ENABLED) &&
         model_login_spec_from_text(eff.spec, &spec))
-        out = model_localacct_check(on_vm, vm->computer_name, &spec);
+        out = model_localacct_check_json(on_vm, vm->computer_name, &spec);
     if (out != NULL)
         json_object_set_new(out, "policyScope", json_string(eff.scope));
     model_login_spec_cleanup(&spec);

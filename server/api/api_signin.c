@@ -202,7 +202,7 @@ bool api_vm_present(struct http_request *req, const char *vm_id, struct store_vm
 static void add_local_accounts(struct store *st, const struct store_vm *vm, const json_t *onvm,
                                json_t *out)
 {
-    json_t *la = api_entra_login_local_accounts(st, vm, onvm);
+    json_t *la = api_entra_login_local_accounts_json(st, vm, onvm);
     size_t n = json_array_size(json_object_get(la, "unapproved"));
     json_t *c;
 

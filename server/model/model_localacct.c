@@ -129,8 +129,8 @@ static void add_unapproved(json_t *list, const char *member, const char *name, c
         list, json_pack("{s:s, s:s, s:[s]}", "account", member, "name", name, "groups", group));
 }
 
-json_t *model_localacct_check(const json_t *on_vm, const char *computer_name,
-                              const struct model_login_spec *s)
+json_t *model_localacct_check_json(const json_t *on_vm, const char *computer_name,
+                                   const struct model_login_spec *s)
 {
     static const struct {
         const char *key;

@@ -51,7 +51,7 @@ static void audit_local_accounts(const struct reconcile_env *env, const char *vm
     if (store_login_setting_effective(env->store, sc.key, rg_key, sub_key, &eff, NULL) == ERR_OK) {
         if (login_state_is(eff.desired, LOGIN_STATE_ENABLED) &&
             model_login_spec_from_text(eff.spec, &spec))
-            la = model_localacct_check(parsed, vm.computer_name, &spec);
+            la = model_localacct_check_json(parsed, vm.computer_name, &spec);
         if (la != NULL)
             json_object_set_new(la, "policyScope", json_string(eff.scope));
         store_login_setting_clear(&eff);

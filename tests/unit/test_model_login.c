@@ -132,7 +132,7 @@ static void test_local_accounts(void **state)
                      "win10\\Admin-BreakGlass", "AzureAD\\alice@contoso.example",
                      "CONTOSO\\Domain Admins", "NT AUTHORITY\\SYSTEM", "remoteDesktopUsers",
                      "WIN10\\helpdesk", "WIN10\\azureuser");
-    assert_null(model_localacct_check(onvm, "WIN10", &a)); /* no policy: nothing judged */
+    assert_null(model_localacct_check_json(onvm, "WIN10", &a)); /* no policy: nothing judged */
     model_login_spec_cleanup(&a);
 
     assert_true(parse("{\"allowedLocalAccounts\":[\"zed\",\"admin-breakglass\"]}", &a, &vs));
@@ -144,9 +144,9 @@ static void test_local_accounts(void **state)
     assert_int_equal(b.n_allowed_local, 2);
     free(ta);
     model_login_spec_cleanup(&b);
-    assert_null(model_localacct_check(NULL, "WIN10", &a)); /* no diagnostics yet */
+    assert_null(model_localacct_check_json(NULL, "WIN10", &a)); /* no diagnostics yet */
 
-    r = model_localacct_check(onvm, "win10", &a);
+    r = model_localacct_check_json(onvm, "win10", &a);
     u = json_object_get(r, "unapproved");
     assert_int_equal(json_array_size(u), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(u, 0), "account")),
@@ -161,7 +161,7 @@ static void test_local_accounts(void **state)
     model_login_spec_cleanup(&a);
 
     assert_true(parse("{\"allowedLocalAccounts\":[]}", &a, &vs)); /* none allowed */
-    r = model_localacct_check(onvm, "WIN10", &a);
+    r = model_localacct_check_json(onvm, "WIN10", &a);
     assert_int_equal(json_array_size(json_object_get(r, "unapproved")), 3);
     json_decref(r);
     model_login_spec_cleanup(&a);
