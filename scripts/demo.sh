@@ -218,6 +218,26 @@ for a in json.load(sys.stdin).get("value", []):
     curl "${H[@]}" "$api/v1$vm/rdp?upn=alice@contoso.example"
 fi
 
+if served "/signIn"; then
+    say "Why can't she sign in? (GET .../signIn?principal=): one who can, two who can't"
+    for who in alice@contoso.example carol@contoso.example \
+        'dave_fabrikam.example#EXT#@contoso.example'; do
+        u="$api/v1$vm/signIn?principal=$(python3 -c \
+            'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$who")"
+        # the first question schedules a read of her directory facts; the answer follows it
+        poll "the directory facts of $who" 60 "$u" "d['directory']['state'] == 'checked'"
+        curl "${H[@]}" "$u" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print("  %-44s %s" % (sys.argv[1], d["verdict"]))
+for c in d["checks"]:
+    if c["status"] == "fail":
+        print("      %s: %s" % (c["id"], c.get("reason", "")))
+        if c.get("fix"):
+            print("      fix: %s" % c["fix"])' "$who"
+    done
+fi
+
 cat <<EOF2
 
 == Try it yourself

@@ -256,6 +256,12 @@ void sim_vm_remove(struct sim_vm *vm);
 void sim_principal_remove(struct sim_principal *p, bool soft);
 struct sim_principal *sim_principal_new_sp(const char *id, const char *app_id, const char *name,
                                            const char *type);
+/* The device object a VM's Microsoft Entra join leaves in the directory (displayName = its
+ * hostname, deviceId derived from the VM), made when AADLoginForWindows succeeds unless the VM
+ * already has a live one. */
+void sim_device_join(const struct sim_vm *vm);
+/* The deviceId a VM joins with (stable per VM): out holds UUID_STR_LEN. */
+void sim_vm_device_id(const struct sim_vm *vm, char *out);
 struct sim_ext *sim_vm_ext_get(struct sim_vm *vm, const char *name);
 void sim_ext_free(struct sim_ext *e);
 /* Role assignments index. */

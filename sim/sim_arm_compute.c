@@ -1129,10 +1129,14 @@ static void aad_outcome(struct sim_vm *vm, struct sim_op *op, struct sim_ext *e)
         msg = xstrdup("Exit code: -2145648607 (DSREG_AUTOJOIN_DISC_FAILED). The extension can't "
                       "reach the https://enterpriseregistration.windows.net endpoint.");
     } else {
+        char own[UUID_STR_LEN];
+        sim_vm_device_id(vm, own);
         for (size_t i = 0; i < S.principals.len && !code; i++) {
             struct sim_principal *p = S.principals.items[i];
+            /* another machine's device with this hostname; the VM's own (a re-install) is not */
             if (p->kind == PR_DEVICE && !p->soft_deleted &&
-                sim_ieq(p->display_name, vm->computer_name)) {
+                sim_ieq(p->display_name, vm->computer_name) &&
+                !(p->device_id != NULL && sim_ieq(p->device_id, own))) {
                 code = "-2145648509";
                 msg = xasprintf("Exit code: -2145648509. The device failed to join Microsoft "
                                 "Entra ID: a device object with displayName '%s' already exists "

@@ -81,7 +81,13 @@ static json_t *full_json(const struct sim_principal *p)
         put_str(o, "operatingSystemVersion", p->os_version);
         put_str(o, "trustType", p->trust_type);
         json_object_set_new(o, "accountEnabled", json_boolean(p->enabled));
-        put_str(o, "approximateLastSignInDateTime", "2026-11-01T08:00:00Z");
+        if (p->created_ms != 0) { /* joined while azsim runs: signed in at its join */
+            char ts[32];
+            clock_fmt_rfc3339(p->created_ms, ts, sizeof(ts));
+            put_str(o, "approximateLastSignInDateTime", ts);
+        } else {
+            put_str(o, "approximateLastSignInDateTime", "2026-11-01T08:00:00Z");
+        }
         break;
     }
     if (p->soft_deleted) {

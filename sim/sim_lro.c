@@ -147,6 +147,8 @@ static void settle_op(struct sim_op *op, struct sim_vm *vm, int64_t now)
                 free(e->fail_message);
                 e->fail_code = NULL;
                 e->fail_message = NULL;
+                if (sim_ieq(e->type, "AADLoginForWindows"))
+                    sim_device_join(vm);
             }
         }
         break;

@@ -394,6 +394,40 @@ static void principal_index(struct sim_principal *p)
     }
 }
 
+void sim_vm_device_id(const struct sim_vm *vm, char *out)
+{
+    uuid_v5("6ba7b811-9dad-11d1-80b4-00c04fd430c8", vm->vm_id, strlen(vm->vm_id), out);
+}
+
+/* A successful AADLoginForWindows joins the VM to Microsoft Entra ID, which registers a device
+ * object named after the hostname (https://learn.microsoft.com/entra/identity/devices/
+ * howto-vm-sign-in-azure-ad-windows: "the VM is joined to Microsoft Entra ID"; the device
+ * shows with the VM's hostname in the Devices list, the reason a reused hostname collides). */
+void sim_device_join(const struct sim_vm *vm)
+{
+    char did[UUID_STR_LEN];
+    struct sim_principal *p;
+
+    sim_vm_device_id(vm, did);
+    for (size_t i = 0; i < S.principals.len; i++) {
+        const struct sim_principal *q = S.principals.items[i];
+        if (q->kind == PR_DEVICE && !q->soft_deleted && q->device_id != NULL &&
+            sim_ieq(q->device_id, did))
+            return;
+    }
+    p = xcalloc(1, sizeof(*p));
+    p->kind = PR_DEVICE;
+    uuid_v4(p->id);
+    p->display_name = xstrdup(vm->computer_name ? vm->computer_name : vm->name);
+    p->device_id = xstrdup(did);
+    p->os = xstrdup("Windows");
+    p->os_version = xstrdup(vm->os_version ? vm->os_version : "");
+    p->trust_type = xstrdup("AzureAd");
+    p->enabled = true;
+    p->created_ms = clock_now_ms();
+    principal_index(p);
+}
+
 struct sim_principal *sim_principal_new_sp(const char *id, const char *app_id, const char *name,
                                            const char *type)
 {

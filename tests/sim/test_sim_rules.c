@@ -804,6 +804,54 @@ static void test_ext_success_and_rules(void **state)
     h_resp_cleanup(&r);
 }
 
+static size_t devices_named(const char *graph_token, const char *name)
+{
+    struct resp r;
+    char *p = xasprintf("/v1.0/devices?$filter=displayName%%20eq%%20%%27%s%%27", name);
+    size_t n;
+
+    assert_int_equal(call("GET", p, NULL, graph_token, &r), 200);
+    n = json_array_size(json_object_get(r.json, "value"));
+    if (n > 0) {
+        assert_string_equal(jstr(r.json, "value.0.trustType"), "AzureAd");
+        assert_true(uuid_is_valid(jstr(r.json, "value.0.deviceId")));
+    }
+    h_resp_cleanup(&r);
+    free(p);
+    return n;
+}
+
+/* A successful AADLoginForWindows joins the VM: a device object named after its hostname appears
+ * in Graph. Installing the extension again on the same VM re-joins (its own device is no
+ * hostname collision), and leaves one device. */
+static void test_join_leaves_device(void **state)
+{
+    char op[512], g[4096], host[128];
+    struct resp r;
+    (void)state;
+
+    mint("{\"aud\":\"https://graph.microsoft.com\",\"roles\":[\"Device.Read.All\"]}", g, sizeof(g));
+    assert_int_equal(call("GET", VMS "ws2022-app-01?" CV, NULL, NULL, &r), 200);
+    snprintf(host, sizeof(host), "%s", jstr(r.json, "properties.osProfile.computerName"));
+    h_resp_cleanup(&r);
+    assert_int_equal(devices_named(g, host), 0);
+    for (int round = 0; round < 2; round++) {
+        put_ext("ws2022-app-01", "AADLoginForWindows", 201, NULL, op, sizeof(op));
+        assert_int_equal(call("GET", op, NULL, NULL, &r), 200);
+        assert_string_equal(jstr(r.json, "status"), "Succeeded");
+        h_resp_cleanup(&r);
+        assert_int_equal(devices_named(g, host), 1);
+        assert_int_equal(
+            call("DELETE", VMS "ws2022-app-01/extensions/AADLoginForWindows?" CV, NULL, NULL, &r),
+            202);
+        h_resp_cleanup(&r);
+        assert_int_equal(
+            call("DELETE", VMS "ws2022-app-01/extensions/AADLoginForWindows?" CV, NULL, NULL, &r),
+            204);
+        h_resp_cleanup(&r);
+    }
+}
+
 /* ---- role assignments ---- */
 
 static long ra_put(const char *scope, const char *name, const char *role, const char *pid,
@@ -1445,6 +1493,7 @@ int main(void)
         cmocka_unit_test_setup(test_ext_failure_codes, reset),
         cmocka_unit_test_setup(test_vm_shapes, reset),
         cmocka_unit_test_setup(test_ext_success_and_rules, reset),
+        cmocka_unit_test_setup(test_join_leaves_device, reset),
         cmocka_unit_test_setup(test_role_assignment_rules, reset),
         cmocka_unit_test_setup(test_principal_replication_delay, reset),
         cmocka_unit_test_setup(test_role_assignment_filters, reset),
