@@ -650,6 +650,55 @@ static int cmd_login_preflight(struct cli_ctx *ctx, const struct cli_args *a)
     return rc;
 }
 
+static const struct cli_col signin_cols[] = {
+    {"Verdict", "verdict", false},           {"VM", "vm.name", false},
+    {"Principal", "principal.asked", false}, {"Directory", "directory.state", false},
+    {"On the VM", "onVm.state", false},      {NULL, NULL, false}};
+static const struct cli_col signin_check_cols[] = {
+    {"CHECK", "id", false}, {"STATUS", "status", false},        {"REASON", "reason", false},
+    {"FIX", "fix", false},  {"PERMISSION", "permission", true}, {NULL, NULL, false}};
+
+/* GET .../signIn?principal=: "why can't she sign in?". The first question schedules a read of
+ * her directory facts; --wait asks again until they are in (60 s at most). Exit 0 only when
+ * the verdict is canSignIn, 1 for cannotSignIn or unknown. */
+static int cmd_signin(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *who = cli_opt(a, "--principal");
+    struct cli_scope sc;
+    char api[512];
+    char *path;
+    struct cli_resp r;
+    int rc;
+
+    if (who == NULL || who[0] == '\0')
+        USAGE_ERR(ctx, "signin needs --principal UPN|OBJECTID");
+    if ((rc = resolve_vm(ctx, a->pos[0], &sc)) != CLI_OK)
+        return rc;
+    cli_scope_api(&sc, api, sizeof(api));
+    path = xasprintf("%s/signIn", api);
+    add_query(&path, "principal", who);
+    rc = get(ctx, path, &r);
+    for (int i = 0; rc == CLI_OK && cli_opt(a, "--wait") != NULL && i < 120 &&
+                    strcmp(jstr(json_object_get(r.json, "directory"), "state"), "pending") == 0;
+         i++) {
+        cli_resp_cleanup(&r);
+        rc = cli_pause_ms(500) ? get(ctx, path, &r) : CLI_INTERRUPTED;
+    }
+    free(path);
+    if (rc != CLI_OK)
+        return rc;
+    print_obj(ctx, &r, signin_cols);
+    if (!whole_body(ctx)) {
+        if (cli_fmt_is_table(ctx->fmt))
+            fputc('\n', ctx->out);
+        cli_print_rows(ctx->out, json_object_get(r.json, "checks"), signin_check_cols, ctx->fmt,
+                       time(NULL));
+    }
+    rc = strcmp(jstr(r.json, "verdict"), "canSignIn") == 0 ? CLI_OK : CLI_FAILED;
+    cli_resp_cleanup(&r);
+    return rc;
+}
+
 static const struct cli_col grant_cols[] = {{"ID", "id", false},
                                             {"SCOPE", "scope", false},
                                             {"ROLE", "role", false},
@@ -1184,6 +1233,8 @@ static const struct cli_opt_spec glist_opts[] = {
 static const struct cli_opt_spec extend_opts[] = {
     {"--for", true}, {"--until", true}, {NULL, false}};
 static const struct cli_opt_spec access_opts[] = {{"--principal", true}, {NULL, false}};
+static const struct cli_opt_spec why_opts[] = {
+    {"--principal", true}, {"--wait", false}, {NULL, false}};
 static const struct cli_opt_spec rdp_opts[] = {
     {"--upn", true}, {"-f|--file", true}, {"--azuread", false}, {NULL, false}};
 static const struct cli_opt_spec compliance_opts[] = {{"--subscription", true}, {NULL, false}};
@@ -1231,6 +1282,9 @@ const struct cmd cli_commands[] = {
     {"access", NULL, cmd_access, access_opts, 0, 1,
      "vmloginctl access VM | vmloginctl access --principal UPN|OBJECTID",
      "vmloginctl access web-01"},
+    {"signin", NULL, cmd_signin, why_opts, 1, 1,
+     "vmloginctl signin VM --principal UPN|OBJECTID [--wait]   (why can't she sign in?)",
+     "vmloginctl signin rg-web/web-01 --principal alice@contoso.com --wait"},
     {"rdp", NULL, cmd_rdp, rdp_opts, 1, 1, "vmloginctl rdp VM --upn UPN [-f FILE] [--azuread]",
      "vmloginctl rdp web-01 --upn bob@contoso.com -f web-01.rdp"},
     {"operation", "show", cmd_operation_show, no_opts, 1, 1, "vmloginctl operation show ID",

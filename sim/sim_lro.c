@@ -112,6 +112,25 @@ struct sim_op *sim_op_start(struct sim_req *r, enum sim_op_kind kind, struct sim
     return op;
 }
 
+/* An extension PUT has finished: its state, its error, and for AADLoginForWindows that
+ * succeeded, the device its Entra join leaves. */
+static void ext_put_settled(struct sim_vm *vm, const struct sim_op *op, struct sim_ext *e)
+{
+    e->state = op->err_code ? EXT_FAILED : EXT_SUCCEEDED;
+    if (op->err_code && !e->fail_code) {
+        e->fail_code = xstrdup("1");
+        e->fail_message = xstrdup(op->err_message);
+    }
+    if (!op->err_code) {
+        free(e->fail_code);
+        free(e->fail_message);
+        e->fail_code = NULL;
+        e->fail_message = NULL;
+        if (sim_ieq(e->type, "AADLoginForWindows"))
+            sim_device_join(vm);
+    }
+}
+
 static void settle_op(struct sim_op *op, struct sim_vm *vm, int64_t now)
 {
     struct sim_ext *e;
@@ -136,21 +155,8 @@ static void settle_op(struct sim_op *op, struct sim_vm *vm, int64_t now)
         vm->prov_state = xstrdup(op->err_code ? "Failed" : "Succeeded");
         break;
     case OP_EXT_PUT:
-        if (e) {
-            e->state = op->err_code ? EXT_FAILED : EXT_SUCCEEDED;
-            if (op->err_code && !e->fail_code) {
-                e->fail_code = xstrdup("1");
-                e->fail_message = xstrdup(op->err_message);
-            }
-            if (!op->err_code) {
-                free(e->fail_code);
-                free(e->fail_message);
-                e->fail_code = NULL;
-                e->fail_message = NULL;
-                if (sim_ieq(e->type, "AADLoginForWindows"))
-                    sim_device_join(vm);
-            }
-        }
+        if (e)
+            ext_put_settled(vm, op, e);
         break;
     case OP_RUN_COMMAND:
         break;

@@ -164,6 +164,35 @@ static void test_tour(void **state)
     assert_true(json_is_array(json_object_get(j, "value")));
     json_decref(j);
 
+    /* why can't she sign in: a guest cannot (exit 1, the guest check fails with its reason);
+     * --wait follows the directory read the first question schedules */
+    j = ctl_json(&t,
+                 "signin cli-a --principal 'dave_fabrikam.example#EXT#@contoso.example' --wait "
+                 "-o json",
+                 1);
+    assert_string_equal(h_jstr(j, "verdict"), "cannotSignIn");
+    assert_string_equal(h_jstr(json_object_get(j, "directory"), "state"), "checked");
+    {
+        size_t i;
+        json_t *c;
+        bool guest = false;
+        json_array_foreach(json_object_get(j, "checks"), i, c)
+        {
+            guest |= strcmp(h_jstr(c, "id"), "memberNotGuest") == 0 &&
+                     strcmp(h_jstr(c, "status"), "fail") == 0;
+        }
+        assert_true(guest);
+    }
+    json_decref(j);
+    assert_int_equal(ctl(&t,
+                         "signin cli-a --principal 'dave_fabrikam.example#EXT#@contoso.example'",
+                         &out, NULL),
+                     1);
+    assert_non_null(strstr(out, "cannotSignIn"));
+    assert_non_null(strstr(out, "memberNotGuest"));
+    free(out);
+    assert_int_equal(ctl(&t, "signin cli-a", NULL, NULL), 2); /* no --principal */
+
     /* preflight of the VM: the checks, and exit 1 exactly when the result is fail; as yaml */
     j = ctl_json(&t, "login preflight cli-a -o json", -1);
     assert_non_null(strstr(h_jstr(j, "virtualMachine"), "/virtualMachines/cli-a"));
