@@ -260,6 +260,7 @@ vmloginctl login status rg-entra
 vmloginctl login enable rg-entra/ws2022-app-01 --wait     # live progress; Ctrl-C stops watching only
 vmloginctl grant create --scope rg-entra/win-vm-01 --role user --principal bob@contoso.example --for 8h
 vmloginctl access rg-entra/win-vm-01
+vmloginctl signin rg-entra/win-vm-01 --principal carol@contoso.example --wait   # why can't she?
 vmloginctl rdp rg-entra/win-vm-01 --upn alice@contoso.example -f win-vm-01.rdp
 vmloginctl audit --follow                                  # Ctrl-C stops
 vmloginctl --help; source <(vmloginctl completion bash)
