@@ -220,7 +220,7 @@ fi
 
 if served "/signIn"; then
     say "Why can't she sign in? (GET .../signIn?principal=): one who can, two who can't"
-    for who in alice@contoso.example carol@contoso.example \
+    for who in alice@contoso.example erin@contoso.example \
         'dave_fabrikam.example#EXT#@contoso.example'; do
         u="$api/v1$vm/signIn?principal=$(python3 -c \
             'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$who")"

@@ -1272,7 +1272,7 @@ static void test_graph_app_roles(void **state)
                                 h, &r),
                          200);
         assert_int_equal(jws_parse(jstr(r.json, "access_token"), &j, NULL), ERR_OK);
-        assert_int_equal(json_array_size(json_object_get(j.claims, "roles")), 5);
+        assert_int_equal(json_array_size(json_object_get(j.claims, "roles")), 7);
         jws_cleanup(&j);
         free(u);
         h_resp_cleanup(&r);
