@@ -4,6 +4,7 @@
 #ifndef VMLOGIND_API_H
 #define VMLOGIND_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,8 @@ struct app {
     void *wake_arg;
     /* Set by main: the access read model (vmlogind/access.h). */
     struct access_index *access;
+    /* Set by api_events_start: the live event streams' hub. */
+    struct api_events *events;
 };
 
 extern const struct route api_routes[];
@@ -124,6 +127,23 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
                               struct api_login_state *out);
 /* The operation with its per-VM items and their diagnosis (new reference). */
 json_t *api_operation_json(struct store *st, const struct store_operation *op, const char *cloud);
+
+/* ---- live events (api_events.c) --------------------------------------------------------- */
+
+/* Starts the hub thread that wakes GET /v1/events streams when the event log moves (call once
+ * the store is open, before serving); api_events_stop (after the HTTP server stopped) ends it.
+ * Without a hub, GET /v1/events answers 503. */
+enum err api_events_start(struct app *app, struct err_detail *d) VL_MUST_CHECK;
+void api_events_stop(struct app *app);
+/* Points the hub at the server whose streams it wakes (after http_server_start), or detaches
+ * it (NULL, before http_server_stop): once this returns, the hub no longer touches the old. */
+void api_events_serve(struct app *app, struct http_server *http);
+/* GET /v1/events: Server-Sent Events filtered by the caller's scopes. */
+void api_events_get(struct http_request *req);
+/* Prometheus text: streams open, opened, refused, events sent. */
+enum err api_events_metrics(const struct app *app, struct buf *out) VL_MUST_CHECK;
+/* A Last-Event-ID value: 1 to 19 decimal digits, at most INT64_MAX. Untrusted input. */
+bool api_events_parse_last_id(const char *s, int64_t *out);
 
 /* ---- authentication and audit (api_auth.c, api_audit.c) ---------------------------------- */
 

@@ -30,6 +30,12 @@ const struct route api_routes[] = {
      .handler = api_audit_list,
      .summary = "the audit log, paged (administrators without scope limits)"},
     {.method = "GET",
+     .pattern = "/v1/events",
+     .perm = PERM_READ,
+     .handler = api_events_get,
+     .summary = "live events as Server-Sent Events (Last-Event-ID resumes), held to the caller's "
+                "scopes"},
+    {.method = "GET",
      .pattern = "/v1/subscriptions",
      .perm = PERM_READ,
      .handler = api_subscriptions_list,
