@@ -42,6 +42,17 @@ extern const size_t api_routes_count;
 extern const char vl_openapi_yaml[];
 extern const size_t vl_openapi_yaml_len;
 
+/* The ops dashboard (web/), embedded at build time by cmake/embed_web.cmake. */
+struct api_web_file {
+    const char *name; /* "index.html", "app.js", ... */
+    const char *type; /* Content-Type */
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct api_web_file vl_web_files[];
+extern const size_t vl_web_files_count;
+extern const char vl_web_hash[]; /* the assets' path segment: /assets/<hash>/<name> */
+
 /* The write runner (api_write.c): the http before/after hooks. Routes flagged .write run their
  * handler inside one store transaction (begun with busy retry) that the runner ends with the
  * handler's audit row and the request's Idempotency-Key record, then commits and wakes the
@@ -127,6 +138,16 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
                               struct api_login_state *out);
 /* The operation with its per-VM items and their diagnosis (new reference). */
 json_t *api_operation_json(struct store *st, const struct store_operation *op, const char *cloud);
+
+/* ---- the dashboard and its caller (api_web.c) --------------------------------------------- */
+
+/* GET /: index.html, no-cache; GET /assets/{hash}/{file}: an asset, immutable. Both with the
+ * dashboard's strict Content-Security-Policy. */
+void api_web_index(struct http_request *req);
+void api_web_asset(struct http_request *req);
+/* GET /v1/me (api_me.c): who the caller is (subject, kind, role, scopes), so a page shows
+ * only what it may do. */
+void api_me_get(struct http_request *req);
 
 /* ---- live events (api_events.c) --------------------------------------------------------- */
 
