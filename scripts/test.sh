@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything (install-deps.sh, as root on Debian 12) and runs every test:
 # clang-format, check-source.sh (banned functions, state words, layering) and its self-test,
-# cppcheck and shellcheck, the OpenAPI lint, the ASan+UBSan -Werror build and its suite (without
+# cppcheck and shellcheck, the OpenAPI lint, promtool on the alert rules, the ASan+UBSan -Werror build and its suite (without
 # the slow label), valgrind over the unit tests of the plain -Werror build, the exported-names
 # and cognitive-complexity gates on that build, a Release -O2 -Werror build (not run), then the
 # plain build's whole suite (its ctest summary is the last line). Works from a git clone or a
@@ -32,6 +32,9 @@ shellcheck -S warning "${shells[@]}"
 
 echo "== OpenAPI lint"
 ./scripts/lint-openapi.sh
+
+echo "== Prometheus alert rules (promtool)"
+promtool check rules deploy/prometheus/alerts.yaml
 
 echo "== ASan+UBSan build and suite"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVMLOGIND_SANITIZE=ON >/dev/null

@@ -126,6 +126,11 @@ void api_entra_login_delete(struct http_request *req);
 void api_entra_login_preflight(struct http_request *req);
 void api_operations_get(struct http_request *req);
 void api_compliance_get(struct http_request *req);
+/* Prometheus text: vmlogind_compliance_vms{subscription,state} (every present VM). */
+enum err api_compliance_metrics(const struct app *app, struct buf *out) VL_MUST_CHECK;
+/* Prometheus text from the store (api_metrics.c): the reconciler's queue depth and age, dead
+ * tasks, operations by status, and api_compliance_metrics. */
+enum err api_metrics_store(const struct app *app, struct buf *out) VL_MUST_CHECK;
 
 /* A VM's login state as the API shows it; strings are static or borrowed from the view. */
 struct api_login_state {

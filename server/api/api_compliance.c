@@ -115,3 +115,27 @@ void api_compliance_get(struct http_request *req)
                      "subscriptions", list);
     http_reply_json(req, 200, body);
 }
+
+enum err api_compliance_metrics(const struct app *app, struct buf *out)
+{
+    struct tally t = {.st = app->store, .subs = json_object(), .total = new_bucket()};
+    struct err_detail d;
+    const char *k;
+    json_t *v;
+    enum err rc = store_vm_login_scan(app->store, NULL, NULL, NULL, on_vm, &t, &d);
+
+    if (rc == ERR_OK)
+        rc = buf_appends(out, "# HELP vmlogind_compliance_vms Present VMs by Entra login state, "
+                              "per subscription.\n# TYPE vmlogind_compliance_vms gauge\n");
+    json_object_foreach(t.subs, k, v)
+    {
+        json_t *counts = json_object_get(v, "counts");
+        for (size_t i = 0; rc == ERR_OK && i < NSTATES; i++)
+            rc = buf_printf(out, "vmlogind_compliance_vms{subscription=\"%s\",state=\"%s\"} %lld\n",
+                            k, states[i],
+                            (long long)json_integer_value(json_object_get(counts, states[i])));
+    }
+    json_decref(t.subs);
+    json_decref(t.total);
+    return rc;
+}
