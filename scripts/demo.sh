@@ -239,6 +239,10 @@ vmloginctl rdp rg-entra/win-vm-01 --upn alice@contoso.example -f win-vm-01.rdp
 vmloginctl --help; source <(vmloginctl completion bash)
 EOF2
 
+say "The ops dashboard"
+echo "Open $api/ in a browser and sign in with the API key above (the page keeps it in the"
+echo "tab's sessionStorage only); its Operations view follows /v1/events live."
+
 if [ -t 0 ]; then
     echo; echo "Both are running; Ctrl-C stops them."
     wait
