@@ -366,7 +366,21 @@ export async function principal(view, ctx, params) {
 export async function audit(view, ctx) {
   const msg = el('div');
   const out = el('div');
-  view.replaceChildren(el('h1', {}, 'Audit log'), msg, out);
+  const chain = el('div', { id: 'audit-chain' });
+  view.replaceChildren(el('h1', {}, 'Audit log'), chain, msg, out);
+  async function verify() {
+    const v = await attempt(chain, () => get('/v1/audit/verification'));
+    if (!v) return;
+    const again = el('button', { type: 'button', class: 'secondary', onclick: verify }, 'Verify again');
+    chain.replaceChildren(v.intact
+      ? el('div', { class: 'notice', role: 'status', 'data-intact': 'true' },
+        `Hash chain intact: ${v.rows} records checked, ${v.checkpoints} signed checkpoints (newest at seq ${v.checkpointSeq}), verified ${fmtTime(v.checkedAt)}. `, again)
+      : el('div', { class: 'problem', role: 'alert', 'data-intact': 'false' },
+        el('h2', {}, 'Hash chain BROKEN'),
+        el('p', {}, `First bad record: seq ${v.brokenSeq}. ${v.code || ''}: ${v.message || ''}`),
+        el('p', {}, 'Run vmlogind audit verify with the checkpoint file, and keep a copy of the database as it is.'), again));
+  }
+  await verify();
   const state = { stack: [], current: null };
   async function load(url) {
     state.current = url;

@@ -193,5 +193,8 @@ void api_audit_denied(struct http_request *req, const char *action, const char *
                       const char *code, int status);
 /* GET /v1/audit?after=&limit=: administrators without scope limits. */
 void api_audit_list(struct http_request *req);
+/* GET /v1/audit/verification (api_audit_verify.c): the chain walked now, held to the database's
+ * signed checkpoints: {intact, rows, brokenSeq, checkpoints, checkpointSeq, code?, message?}. */
+void api_audit_verify_get(struct http_request *req);
 
 #endif

@@ -242,6 +242,7 @@ async function main() {
   await check('principal');
   await go('#/audit', 'audit');
   if ((await page.locator('table tbody tr').count()) < 3) fail('audit log nearly empty');
+  await page.waitForSelector('#audit-chain [data-intact="true"]', { timeout: STEP_MS });
   await check('audit');
 
   // a reader: no action buttons anywhere

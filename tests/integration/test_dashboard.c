@@ -1,7 +1,8 @@
 /* The dashboard as the daemon serves it: index.html at / with the strict CSP, X-Frame-Options,
  * nosniff and no-cache; its assets under the content-hashed path, immutable, and another hash
  * 404; GET /v1/me tells a scoped reader who it is and refuses the anonymous; the VM list's name
- * search refuses an empty or oversized name naming the parameter. */
+ * search refuses an empty or oversized name naming the parameter; the Audit view's chain
+ * verification answers an administrator and refuses a reader. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 struct ctx {
     struct daemon d;
     char reader[128];
+    char admin[128];
 };
 
 static int setup(void **state)
@@ -32,6 +34,7 @@ static int setup(void **state)
     if (!h_daemon_start(&c.d, NULL, NULL))
         return -1;
     h_daemon_key(&c.d, "reader", scopes, c.reader, sizeof(c.reader));
+    h_daemon_key(&c.d, "administrator", NULL, c.admin, sizeof(c.admin));
     *state = &c;
     return 0;
 }
@@ -136,12 +139,27 @@ static void test_vm_name_search_limits(void **state)
     json_decref(j);
 }
 
+/* The audit chain verified on demand: intact after the keys' records; a reader is refused. */
+static void test_audit_verification(void **state)
+{
+    struct ctx *c = *state;
+    json_t *v = h_api(c->d.p.url, c->admin, "GET", "/v1/audit/verification", NULL, 200);
+
+    assert_true(json_is_true(json_object_get(v, "intact")));
+    assert_true(json_integer_value(json_object_get(v, "rows")) >= 2);
+    assert_int_equal(json_integer_value(json_object_get(v, "brokenSeq")), 0);
+    assert_null(json_object_get(v, "code"));
+    json_decref(v);
+    json_decref(h_api(c->d.p.url, c->reader, "GET", "/v1/audit/verification", NULL, 403));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_and_assets),
         cmocka_unit_test(test_me),
         cmocka_unit_test(test_vm_name_search_limits),
+        cmocka_unit_test(test_audit_verification),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
