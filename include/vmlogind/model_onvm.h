@@ -21,7 +21,6 @@
  * "remoteDesktopUsers": [..]}. A new reference; never NULL. */
 json_t *model_onvm_parse(const char *text, size_t len);
 
-
 /* The RunCommandInput of the read-only check script for a VM in cloud (AzureCloud,
  * AzureUSGovernment, AzureChinaCloud; anything else: AzureCloud's endpoints): {"commandId":
  * "RunPowerShellScript", "script": [lines]}. It probes the endpoints the seed lists for that
