@@ -368,8 +368,12 @@ export async function audit(view, ctx) {
   const out = el('div');
   const chain = el('div', { id: 'audit-chain' });
   view.replaceChildren(el('h1', {}, 'Audit log'), chain, msg, out);
+  let refused = false; // the caller may not read the audit trail at all: one refusal is enough
   async function verify() {
-    const v = await attempt(chain, () => get('/v1/audit/verification'));
+    const v = await attempt(chain, () => get('/v1/audit/verification').catch((e) => {
+      refused = e.status === 403;
+      throw e;
+    }));
     if (!v) return;
     const again = el('button', { type: 'button', class: 'secondary', onclick: verify }, 'Verify again');
     chain.replaceChildren(v.intact
@@ -381,6 +385,7 @@ export async function audit(view, ctx) {
         el('p', {}, 'Run vmlogind audit verify with the checkpoint file, and keep a copy of the database as it is.'), again));
   }
   await verify();
+  if (refused) return;
   const state = { stack: [], current: null };
   async function load(url) {
     state.current = url;
