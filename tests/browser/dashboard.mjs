@@ -263,6 +263,14 @@ async function main() {
   await ready('vm');
   const vmButtons = (await page.locator('#view button').allInnerTexts()).filter((t) => actions.test(t.trim()));
   if (vmButtons.length) fail(`reader sees ${vmButtons.join(', ')} on a VM`);
+  // a reader may still download the VM's .rdp file (fetched with the key, saved from a blob)
+  const [rdp] = await Promise.all([page.waitForEvent('download', { timeout: STEP_MS }),
+    page.click('button:has-text("Download RDP file")')]);
+  const rdpPath = join(work, 'web-a.rdp');
+  await rdp.saveAs(rdpPath);
+  const rdpText = readFileSync(rdpPath, 'utf8');
+  if (!rdp.suggestedFilename().endsWith('.rdp') || !/full address:s:/i.test(rdpText)) fail(`RDP download: ${rdp.suggestedFilename()}: ${rdpText.slice(0, 200)}`);
+  await page.waitForSelector('.notice:has-text("Downloaded")', { timeout: STEP_MS });
   await check('reader-vm');
   await go('#/audit', 'audit');
   await page.waitForSelector('.problem', { timeout: STEP_MS }); // readers are refused the audit log
