@@ -35,12 +35,12 @@ BEGIN
                                     'errorCode', NEW.error_code));
 END;
 
--- An item's scope is the VM it is about; a grant item falls back to the operation's target.
+-- An item's scope is its operation's target, as for GET /v1/operations/{id}: a caller limited
+-- to a resource group does not learn of an operation at its subscription through a VM in it.
 CREATE TRIGGER events_item_ins AFTER INSERT ON operation_items
 BEGIN
     INSERT INTO events (at, type, scope, data)
-    SELECT NEW.updated_at, 'operation.progress',
-           CASE WHEN NEW.item_key LIKE '/subscriptions/%' THEN NEW.item_key ELSE o.target_key END,
+    SELECT NEW.updated_at, 'operation.progress', o.target_key,
            json_object('operationId', NEW.operation_id, 'item', NEW.item,
                        'itemStatus', NEW.status, 'step', NEW.step, 'status', o.status)
       FROM operations o WHERE o.id = NEW.operation_id;
@@ -50,8 +50,7 @@ CREATE TRIGGER events_item_upd AFTER UPDATE OF status, step ON operation_items
 WHEN OLD.status IS NOT NEW.status OR OLD.step IS NOT NEW.step
 BEGIN
     INSERT INTO events (at, type, scope, data)
-    SELECT NEW.updated_at, 'operation.progress',
-           CASE WHEN NEW.item_key LIKE '/subscriptions/%' THEN NEW.item_key ELSE o.target_key END,
+    SELECT NEW.updated_at, 'operation.progress', o.target_key,
            json_object('operationId', NEW.operation_id, 'item', NEW.item,
                        'itemStatus', NEW.status, 'step', NEW.step, 'status', o.status,
                        'errorCode', NEW.error_code)
@@ -76,15 +75,15 @@ BEGIN
                                    'errorCode', NEW.last_error_code));
 END;
 
--- A VM a sync first sees is not_covered: no event until its login state says something.
+-- A VM a sync first sees is not_covered: no event until its login state says something. No
+-- operation id: the VM's last operation may be one at a scope wider than the caller's.
 CREATE TRIGGER events_login_ins AFTER INSERT ON vm_login
 WHEN NEW.state <> 'not_covered'
 BEGIN
     INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at, 'login.changed',
         NEW.vm_key, json_object('vm', coalesce((SELECT id FROM vms WHERE id_key = NEW.vm_key),
                                                NEW.vm_key),
-                                'state', NEW.state, 'step', NEW.step,
-                                'operationId', NEW.operation_id));
+                                'state', NEW.state, 'step', NEW.step));
 END;
 
 CREATE TRIGGER events_login_upd AFTER UPDATE OF state, step ON vm_login
@@ -94,8 +93,7 @@ BEGIN
         NEW.vm_key, json_object('vm', coalesce((SELECT id FROM vms WHERE id_key = NEW.vm_key),
                                                NEW.vm_key),
                                 'state', NEW.state, 'step', NEW.step,
-                                'causeCode', NEW.cause_code,
-                                'operationId', NEW.operation_id));
+                                'causeCode', NEW.cause_code));
 END;
 
 CREATE TRIGGER events_sync_done AFTER UPDATE OF finished_at ON sync_runs

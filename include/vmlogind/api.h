@@ -126,7 +126,8 @@ void api_entra_login_delete(struct http_request *req);
 void api_entra_login_preflight(struct http_request *req);
 void api_operations_get(struct http_request *req);
 void api_compliance_get(struct http_request *req);
-/* Prometheus text: vmlogind_compliance_vms{subscription,state} (every present VM). */
+/* Prometheus text: vmlogind_compliance_vms{state} (every present VM; no subscription label,
+ * since /metrics is public). */
 enum err api_compliance_metrics(const struct app *app, struct buf *out) VL_MUST_CHECK;
 /* Prometheus text from the store (api_metrics.c): the reconciler's queue depth and age, dead
  * tasks, operations by status, and api_compliance_metrics. */

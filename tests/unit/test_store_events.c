@@ -1,6 +1,6 @@
 /* test_store_events.c: the event log the triggers of 0014_events.sql write: an operation's
  * creation and each change of its status or steps (not a write that changes neither), its
- * items with the VM as scope (a grant item falls back to the operation's target), a sync run
+ * items with the operation's target as scope (as GET /v1/operations/{id} holds them), a sync run
  * only when it finishes (fleet-wide: no scope); reading after a seq pages in order; the log
  * keeps the newest STORE_EVENTS_KEEP rows and never reuses a seq. Also store_metrics_read. */
 #include <setjmp.h>
@@ -71,8 +71,7 @@ static void test_operation_and_items(void **state)
     assert_string_equal(ev[0].scope, "/subscriptions/" SUB "/resourcegroups/rg-one");
     assert_int_equal(ev[0].at, 1000);
     assert_non_null(strstr(ev[1].data, "\"status\":\"Running\""));
-    assert_string_equal(ev[2].scope, "/subscriptions/" SUB "/resourcegroups/rg-one/providers/"
-                                     "microsoft.compute/virtualmachines/web-a");
+    assert_string_equal(ev[2].scope, "/subscriptions/" SUB "/resourcegroups/rg-one");
     assert_non_null(strstr(ev[2].data, "\"item\":\"" VM "\""));
     assert_non_null(strstr(ev[3].data, "\"step\":\"extension\""));
     assert_string_equal(ev[4].scope, "/subscriptions/" SUB "/resourcegroups/rg-one");
