@@ -1,7 +1,8 @@
 /* test_store_events.c: the event log the triggers of 0014_events.sql write: an operation's
  * creation and each change of its status or steps (not a write that changes neither), its
  * items with the operation's target as scope (as GET /v1/operations/{id} holds them), a sync run
- * only when it finishes (fleet-wide: no scope); reading after a seq pages in order; the log
+ * only when it finishes (fleet-wide: no scope); a VM's login state when it says something,
+ * without the VM's operation id; reading after a seq pages in order; the log
  * keeps the newest STORE_EVENTS_KEEP rows and never reuses a seq. Also store_metrics_read. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,6 +128,51 @@ static void test_bounded_and_never_reused(void **state)
     assert_int_equal(oldest, 26);
 }
 
+/* login.changed: only a state or step that says something, scoped to the VM, carrying the VM
+ * as Azure spells it and no operation id (the VM's last operation may be at a wider scope). */
+static void test_login_changed(void **state)
+{
+    struct fixture *f = *state;
+    struct store_vm_facts vm = {.id = VM,
+                                .subscription_id = SUB,
+                                .resource_group = "RG-One",
+                                .name = "Web-A",
+                                .os_type = "Windows"};
+    char key[256];
+    struct store_vm_login l = {
+        .vm_key = key, .state = "not_covered", .step = "", .operation_id = OP};
+    struct store_event *ev;
+    size_t n, changed;
+
+    snprintf(key, sizeof(key), "%s",
+             "/subscriptions/" SUB "/resourcegroups/rg-one/providers/"
+             "microsoft.compute/virtualmachines/web-a");
+    assert_int_equal(store_subscription_upsert(f->st, SUB, "Prod", "Enabled", "t", 1, NULL, NULL),
+                     ERR_OK);
+    store_vms_sync_begin(f->st);
+    assert_int_equal(store_vms_upsert(f->st, &vm, 1, 100, &changed, NULL), ERR_OK);
+    assert_int_equal(store_vm_login_put(f->st, &l, 200, NULL), ERR_OK);
+    assert_int_equal(newest(f->st), 0); /* not_covered: nothing to say */
+    l.state = "applying";
+    l.step = "extension";
+    assert_int_equal(store_vm_login_put(f->st, &l, 300, NULL), ERR_OK);
+    l.state = "enabled";
+    l.step = "";
+    assert_int_equal(store_vm_login_put(f->st, &l, 400, NULL), ERR_OK);
+    ev = after(f->st, 0, &n);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(ev[i].type, "login.changed");
+        assert_string_equal(ev[i].scope, key);
+        assert_non_null(strstr(ev[i].data, "\"vm\":\"" VM "\""));
+        assert_null(strstr(ev[i].data, OP));
+        assert_null(strstr(ev[i].data, "operationId"));
+    }
+    assert_non_null(strstr(ev[0].data, "\"step\":\"extension\""));
+    assert_non_null(strstr(ev[1].data, "\"state\":\"enabled\""));
+    store_event_list_free(ev, n);
+}
+
 static void test_metrics(void **state)
 {
     struct fixture *f = *state;
@@ -151,6 +197,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_finished_only, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bounded_and_never_reused, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_login_changed, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_metrics, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
