@@ -46,7 +46,7 @@ fi
 layer_rules='core: | model: | http: | azure: | store:model | auth:store model
     | access:store model | reconcile:store azure model | api:http auth access store model | cli:
     | main:http auth access store model azure reconcile api'
-core_headers='buf clock config err jose log uuid violations xalloc'
+core_headers='buf cert clock config err jose log uuid violations xalloc'
 mapfile -t layer_files < <(list_files 'server/*.c' 'server/*.h' 'include/vmlogind/*.h' 'cli/*.c' \
     'cli/*.h')
 need_files "layered sources" "${layer_files[@]}"

@@ -277,6 +277,10 @@ curl -sk -X POST $sim/_sim/deviceCodes/approve -d '{"userCode":"<the code>","upn
 vmloginctl --profile carol vm list
 EOF2
 
+say "The ops dashboard"
+echo "Open $api/ in a browser and sign in with the API key above (the page keeps it in the"
+echo "tab's sessionStorage only); its Operations view follows /v1/events live."
+
 if [ -t 0 ]; then
     echo; echo "Both are running; Ctrl-C stops them."
     wait

@@ -6,10 +6,11 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind curl
       ca-certificates openssl libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsqlite3-dev libssl-dev libcmocka-dev sqlite3 python3 iproute2
-      clang-tidy zsh tmux groff-base man-db bsdextrautils)
+      clang-tidy zsh tmux groff-base man-db bsdextrautils chromium prometheus)
 # clang-tidy: scripts/complexity.sh; zsh: `vmloginctl completion zsh`; tmux: the terminal
 # test of vmloginctl (test_cli_tty); groff-base, man-db and bsdextrautils (col): the check of
-# the generated vmloginctl.1 (test_cli_help)
+# the generated vmloginctl.1 (test_cli_help); chromium: the dashboard's browser test;
+# prometheus: promtool checks the alert rules
 if [ "${VMLOGIND_WITH_AZCLI:-1}" = 1 ]; then
     pkgs+=(azure-cli)
 fi
@@ -26,4 +27,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q </dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+# The dashboard's browser test (tests/browser) drives Debian's chromium with playwright-core and
+# checks it with axe-core, both pinned by tests/browser/package-lock.json and installed with
+# `npm ci` into .cache/browser (again whenever the lockfile changes); no browser is downloaded.
+cd "$(dirname "$0")/.."
+dir=.cache/browser
+if ! cmp -s tests/browser/package-lock.json "$dir/package-lock.json" ||
+    [ ! -d "$dir/node_modules/playwright-core" ]; then
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp tests/browser/package.json tests/browser/package-lock.json "$dir/"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --ignore-scripts --no-audit \
+        --no-fund --loglevel=error </dev/null
 fi

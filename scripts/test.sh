@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Sets up everything (install-deps.sh, as root on Debian 12) and runs every test:
 # clang-format, check-source.sh (banned functions, state words, layering, ownership verbs) and
-# its self-test, cppcheck and shellcheck, the OpenAPI lint, the ASan+UBSan -Werror build and its
-# suite (without the slow label), the ThreadSanitizer build and its suite, the plain -Werror
-# build with the exported-names and cognitive-complexity gates and valgrind over its unit tests,
-# a Release -O2 -Werror build (not run), then the plain build's whole suite (its ctest summary
-# is the last line). Works from a git clone or a release tarball (no .git).
+# its self-test, cppcheck and shellcheck, the OpenAPI lint, promtool on the alert rules, the
+# ASan+UBSan -Werror build and its suite (without the slow label), the ThreadSanitizer build and
+# its suite, the plain -Werror build with the exported-names and cognitive-complexity gates and
+# valgrind over its unit tests, a Release -O2 -Werror build (not run), then the plain build's
+# whole suite, browser test included (its ctest summary is the last line). Works from a git
+# clone or a release tarball (no .git).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -32,6 +33,9 @@ shellcheck -S warning "${shells[@]}"
 
 echo "== OpenAPI lint"
 ./scripts/lint-openapi.sh
+
+echo "== Prometheus alert rules (promtool)"
+promtool check rules deploy/prometheus/alerts.yaml
 
 echo "== ASan+UBSan build and suite"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVMLOGIND_SANITIZE=ON >/dev/null

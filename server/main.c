@@ -501,8 +501,13 @@ static int serve(const struct config *cfg)
         log_error("auth_start_failed", "error=\"%s\"", d.msg);
         goto out;
     }
+    if (api_events_start(&app, &d) != ERR_OK) {
+        log_error("events_start_failed", "error=\"%s\"", d.msg);
+        goto out;
+    }
     if (start_http(cfg, &app, &cert, &key) != 0)
         goto out;
+    api_events_serve(&app, app.http);
 
     /* The main thread waits for a signal and, once a second, signs the audit chain's head
      * when audit_checkpoint_rows rows or audit_checkpoint_interval_s passed since the last. */
@@ -510,10 +515,12 @@ static int serve(const struct config *cfg)
         audit_checkpoint(cfg, app.store, cfg->audit_checkpoint_rows,
                          cfg->audit_checkpoint_interval_s * 1000);
     log_info("shutdown", "signal=%d", sig);
+    api_events_serve(&app, NULL);
     http_server_stop(app.http);
     app.http = NULL;
     rc = 0;
 out:
+    api_events_stop(&app);         /* after the HTTP threads: their streams count on the hub */
     access_index_free(app.access); /* after the HTTP threads, before the store */
     reconciler_stop(rec);
     if (rc == 0)

@@ -4,6 +4,7 @@
 #ifndef VMLOGIND_API_H
 #define VMLOGIND_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,8 @@ struct app {
     void *wake_arg;
     /* Set by main: the access read model (vmlogind/access.h). */
     struct access_index *access;
+    /* Set by api_events_start: the live event streams' hub. */
+    struct api_events *events;
 };
 
 extern const struct route api_routes[];
@@ -38,6 +41,17 @@ extern const size_t api_routes_count;
 /* The committed api/openapi.yaml, embedded at build time. */
 extern const char vl_openapi_yaml[];
 extern const size_t vl_openapi_yaml_len;
+
+/* The ops dashboard (web/), embedded at build time by cmake/embed_web.cmake. */
+struct api_web_file {
+    const char *name; /* "index.html", "app.js", ... */
+    const char *type; /* Content-Type */
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct api_web_file vl_web_files[];
+extern const size_t vl_web_files_count;
+extern const char vl_web_hash[]; /* the assets' path segment: /assets/<hash>/<name> */
 
 /* The write runner (api_write.c): the http before/after hooks. Routes flagged .write run their
  * handler inside one store transaction (begun with busy retry) that the runner ends with the
@@ -112,6 +126,12 @@ void api_entra_login_delete(struct http_request *req);
 void api_entra_login_preflight(struct http_request *req);
 void api_operations_get(struct http_request *req);
 void api_compliance_get(struct http_request *req);
+/* Prometheus text: vmlogind_compliance_vms{state} (every present VM; no subscription label,
+ * since /metrics is public). */
+enum err api_compliance_metrics(const struct app *app, struct buf *out) VL_MUST_CHECK;
+/* Prometheus text from the store (api_metrics.c): the reconciler's queue depth and age, dead
+ * tasks, operations by status, and api_compliance_metrics. */
+enum err api_metrics_store(const struct app *app, struct buf *out) VL_MUST_CHECK;
 
 /* A VM's login state as the API shows it; strings are static or borrowed from the view. */
 struct api_login_state {
@@ -129,6 +149,33 @@ void api_entra_login_vm_state(struct store *st, const struct store_vm_login_view
                               struct api_login_state *out);
 /* The operation with its per-VM items and their diagnosis (new reference). */
 json_t *api_operation_json(struct store *st, const struct store_operation *op, const char *cloud);
+
+/* ---- the dashboard and its caller (api_web.c) --------------------------------------------- */
+
+/* GET /: index.html, no-cache; GET /assets/{hash}/{file}: an asset, immutable. Both with the
+ * dashboard's strict Content-Security-Policy. */
+void api_web_index(struct http_request *req);
+void api_web_asset(struct http_request *req);
+/* GET /v1/me (api_me.c): who the caller is (subject, kind, role, scopes), so a page shows
+ * only what it may do. */
+void api_me_get(struct http_request *req);
+
+/* ---- live events (api_events.c) --------------------------------------------------------- */
+
+/* Starts the hub thread that wakes GET /v1/events streams when the event log moves (call once
+ * the store is open, before serving); api_events_stop (after the HTTP server stopped) ends it.
+ * Without a hub, GET /v1/events answers 503. */
+enum err api_events_start(struct app *app, struct err_detail *d) VL_MUST_CHECK;
+void api_events_stop(struct app *app);
+/* Points the hub at the server whose streams it wakes (after http_server_start), or detaches
+ * it (NULL, before http_server_stop): once this returns, the hub no longer touches the old. */
+void api_events_serve(struct app *app, struct http_server *http);
+/* GET /v1/events: Server-Sent Events filtered by the caller's scopes. */
+void api_events_get(struct http_request *req);
+/* Prometheus text: streams open, opened, refused, events sent. */
+enum err api_events_metrics(const struct app *app, struct buf *out) VL_MUST_CHECK;
+/* A Last-Event-ID value: 1 to 19 decimal digits, at most INT64_MAX. Untrusted input. */
+bool api_events_parse_last_id(const char *s, int64_t *out);
 
 /* ---- authentication and audit (api_auth.c, api_audit.c) ---------------------------------- */
 
@@ -152,5 +199,8 @@ void api_audit_denied(struct http_request *req, const char *action, const char *
                       const char *code, int status);
 /* GET /v1/audit?after=&limit=: administrators without scope limits. */
 void api_audit_list(struct http_request *req);
+/* GET /v1/audit/verification (api_audit_verify.c): the chain walked now, held to the database's
+ * signed checkpoints: {intact, rows, brokenSeq, checkpoints, checkpointSeq, code?, message?}. */
+void api_audit_verify_get(struct http_request *req);
 
 #endif

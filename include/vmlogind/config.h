@@ -25,6 +25,9 @@ struct config {
     int64_t max_connections;
     int64_t max_connections_per_ip;
     int64_t header_timeout_s;
+    int64_t events_max_streams; /* GET /v1/events streams open at once */
+    int64_t events_heartbeat_s; /* a comment line to quiet streams; a gone client frees its slot */
+    int64_t events_poll_ms;     /* how often the event log's head is looked at */
     char tls_cert_file[CONFIG_STR_MAX];
     char tls_key_file[CONFIG_STR_MAX];
     /* inbound auth */

@@ -71,6 +71,8 @@ struct http_request {
     char *extra_names[HTTP_MAX_EXTRA_HEADERS];
     char *extra_values[HTTP_MAX_EXTRA_HEADERS];
     size_t nextra;
+    const struct http_stream_ops *stream_ops; /* a streamed reply (http_reply_stream) */
+    void *stream_cls;
     /* internals */
     void *conn;
     int64_t start_mono_ms;
@@ -144,6 +146,22 @@ void http_reply_raw(struct http_request *req, int status, const char *type, cons
 void http_reply_take(struct http_request *req, int status, const char *type, char *data,
                      size_t len);
 void http_add_header(struct http_request *req, const char *name, const char *value);
+/* A streamed reply (Server-Sent Events). fill writes up to cap bytes into buf and returns how
+ * many: > 0 sent, 0 nothing to send now (the connection is parked, holding no thread, until
+ * http_server_wake_streams), < 0 the end of the stream. done runs exactly once when the stream
+ * is over for any reason (end, client gone, server stopping); cls is not used after it. Both
+ * run on the server's threads, never at the same time for one stream. If the reply is never
+ * queued (another reply won), done still runs when the request is released. */
+struct http_stream_ops {
+    long (*fill)(void *cls, char *buf, size_t cap);
+    void (*done)(void *cls);
+};
+void http_reply_stream(struct http_request *req, int status, const char *type,
+                       const struct http_stream_ops *ops, void *cls);
+/* Gives every parked stream another call of fill; any thread. */
+void http_server_wake_streams(struct http_server *s);
+/* Ends the parked streams whose client hung up, freeing their slots; any thread. */
+void http_server_reap_streams(struct http_server *s);
 /* Drops the reply made so far and its extra headers, so that another can be made (a write
  * whose transaction failed after its handler replied). */
 void http_reply_discard(struct http_request *req);

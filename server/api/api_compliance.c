@@ -156,3 +156,23 @@ void api_compliance_get(struct http_request *req)
                      "subscriptions", list);
     http_reply_json(req, 200, body);
 }
+
+enum err api_compliance_metrics(const struct app *app, struct buf *out)
+{
+    struct tally t = {.st = app->store, .subs = json_object(), .total = new_bucket()};
+    struct err_detail d;
+    json_t *counts = json_object_get(t.total, "counts");
+    enum err rc = store_vm_login_scan(app->store, NULL, NULL, NULL, on_vm, &t, &d);
+
+    /* No subscription label: /metrics is public, and ids are for callers whose scopes hold
+     * them (GET /v1/compliance answers per subscription, filtered). */
+    if (rc == ERR_OK)
+        rc = buf_appends(out, "# HELP vmlogind_compliance_vms Present VMs by Entra login state.\n"
+                              "# TYPE vmlogind_compliance_vms gauge\n");
+    for (size_t i = 0; rc == ERR_OK && i < NSTATES; i++)
+        rc = buf_printf(out, "vmlogind_compliance_vms{state=\"%s\"} %lld\n", states[i],
+                        (long long)json_integer_value(json_object_get(counts, states[i])));
+    json_decref(t.subs);
+    json_decref(t.total);
+    return rc;
+}

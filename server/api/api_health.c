@@ -40,6 +40,10 @@ void api_health_metrics(struct http_request *req)
         rc = http_server_metrics(app->http, &b);
     if (rc == ERR_OK && app->access != NULL)
         rc = access_index_metrics(app->access, &b);
+    if (rc == ERR_OK)
+        rc = api_events_metrics(app, &b);
+    if (rc == ERR_OK && app->store != NULL && store_is_ready(app->store))
+        rc = api_metrics_store(app, &b);
     if (rc == ERR_OK && app->metrics_extra != NULL)
         rc = app->metrics_extra(&b, app->metrics_arg);
     if (rc != ERR_OK) {

@@ -195,6 +195,7 @@ struct vm_query {
     char *tag_name;        /* request-owned */
     const char *tag_value; /* NULL: any value */
     int supported;         /* -1 any, 0 false, 1 true */
+    const char *name;      /* part of the VM's name, any case; NULL: any */
     bool has_login_state;
     enum model_login_state login;
     char *after; /* decoded cursor, request-owned; NULL for the first page */
@@ -264,6 +265,23 @@ static char *cursor_encode(struct http_request *req, const char *after)
     return r;
 }
 
+/* name= (part of a VM name) and supported= (true|false). */
+static void parse_name_supported(struct http_request *req, struct vm_query *q,
+                                 struct violations *vs)
+{
+    const char *v = http_query(req, "supported");
+
+    q->name = http_query(req, "name");
+    if (q->name != NULL && (q->name[0] == '\0' || strlen(q->name) > VMS_PARAM_MAX))
+        violations_add(vs, "name", "invalid", "part of a VM name (1..%d chars)", VMS_PARAM_MAX);
+    if (v == NULL)
+        return;
+    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+        q->supported = strcmp(v, "true") == 0;
+    else
+        violations_add(vs, "supported", "invalid", "true or false");
+}
+
 static void parse_query(struct http_request *req, struct vm_query *q, struct violations *vs)
 {
     const char *v;
@@ -287,13 +305,7 @@ static void parse_query(struct http_request *req, struct vm_query *q, struct vio
         q->tag_name = colon ? http_strndup(req, v, (size_t)(colon - v)) : http_strdup(req, v);
         q->tag_value = colon ? colon + 1 : NULL;
     }
-    v = http_query(req, "supported");
-    if (v != NULL) {
-        if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
-            q->supported = strcmp(v, "true") == 0;
-        else
-            violations_add(vs, "supported", "invalid", "true or false");
-    }
+    parse_name_supported(req, q, vs);
     v = http_query(req, "loginState");
     if (v != NULL) {
         q->has_login_state = model_login_state_parse(v, &q->login);
@@ -309,6 +321,20 @@ static void parse_query(struct http_request *req, struct vm_query *q, struct vio
     }
     if (!parse_limit(http_query(req, "limit"), &q->limit))
         violations_add(vs, "limit", "out_of_range", "an integer from 1 to %d", VMS_PAGE_MAX);
+}
+
+/* Does the VM's name contain q->name, ignoring ASCII case? */
+static bool name_matches(const struct vm_query *q, const struct store_vm *v)
+{
+    size_t n;
+
+    if (q->name == NULL)
+        return true;
+    n = strlen(q->name);
+    for (const char *p = v->name; p != NULL && *p != '\0'; p++)
+        if (strncasecmp(p, q->name, n) == 0)
+            return true;
+    return false;
 }
 
 static bool tag_matches(const struct vm_query *q, const struct store_vm *v)
@@ -388,6 +414,7 @@ static enum err scan_page(struct http_request *req, const struct vm_query *q,
         sc->scanned++;
         api_vms_os_verdict(&vms[i], &os);
         if ((c == NULL || auth_scope_allows(c, vms[i].id)) && tag_matches(q, &vms[i]) &&
+            name_matches(q, &vms[i]) &&
             (q->supported < 0 || (os.support == MODEL_OS_SUPPORTED) == (q->supported == 1)) &&
             (!q->has_login_state || login_state(&os, ext) == q->login)) {
             json_array_append_new(sc->value, vm_json(&vms[i], &os, ext));
@@ -531,8 +558,8 @@ static enum err url_append(struct buf *b, const char *s)
 /* The same URL with the next cursor: the filters as given, then cursor and limit. */
 static char *next_link(struct http_request *req, const struct vm_query *q, const char *cursor)
 {
-    static const char *const keep[] = {"subscription", "resourceGroup", "tag", "supported",
-                                       "loginState"};
+    static const char *const keep[] = {"subscription", "resourceGroup", "tag",
+                                       "supported",    "loginState",    "name"};
     struct buf b;
     char *r;
     enum err rc;

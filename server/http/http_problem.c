@@ -104,6 +104,9 @@ const struct http_problem_row http_problems[] = {
     ROW("principal_type_mismatch", 422, "principal.type is not the directory's type"),
     ROW("operation_missing", 500, "the operation could not be read"),
     ROW("not_ready", 503, "the store is not open and migrated yet"),
+    /* live events */
+    ROW("invalid_last_event_id", 400, "the Last-Event-ID header is not an event id"),
+    ROW("too_many_streams", 503, "too many event streams are open; retry after the time given"),
 };
 
 const size_t http_problems_count = sizeof(http_problems) / sizeof(http_problems[0]);

@@ -88,6 +88,9 @@ void http_request_release(struct http_request *req)
 {
     struct alloc_node *a = req->allocs;
 
+    if (req->stream_ops != NULL) /* a streamed reply that was never queued */
+        req->stream_ops->done(req->stream_cls);
+
     while (a != NULL) {
         struct alloc_node *next = a->next;
         free(a);

@@ -148,8 +148,26 @@ void http_reply_take(struct http_request *req, int status, const char *type, cha
     req->resp_len = len;
 }
 
+void http_reply_stream(struct http_request *req, int status, const char *type,
+                       const struct http_stream_ops *ops, void *cls)
+{
+    if (req->replied) {
+        ops->done(cls);
+        return;
+    }
+    req->replied = true;
+    req->status = status;
+    req->resp_type = type;
+    req->stream_ops = ops;
+    req->stream_cls = cls;
+}
+
 void http_reply_discard(struct http_request *req)
 {
+    if (req->stream_ops != NULL)
+        req->stream_ops->done(req->stream_cls);
+    req->stream_ops = NULL;
+    req->stream_cls = NULL;
     free(req->resp);
     req->resp = NULL;
     req->resp_len = 0;

@@ -28,6 +28,8 @@ static bool match_path(const char *pattern, const char *path, struct http_reques
 
     if (req != NULL)
         req->nparams = 0;
+    if (strcmp(pattern, "/") == 0) /* the root: the one path with no segment */
+        return strcmp(path, "/") == 0;
     for (;;) {
         const char *ps, *qs;
         bool pend = *pp == '\0', qend = *qp == '\0';

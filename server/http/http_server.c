@@ -8,7 +8,9 @@
  * the caller. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -42,6 +44,18 @@ struct route_stats {
     _Atomic uint64_t sum_us;
 };
 
+/* A streamed reply in flight. Parked (suspended in libmicrohttpd) while it has nothing to
+ * send, so a quiet client holds a connection slot but no thread. */
+struct http_stream {
+    struct http_server *s;
+    struct MHD_Connection *conn;
+    const struct http_stream_ops *ops;
+    void *cls;
+    bool parked;
+    bool gone; /* the client hung up while parked: end the stream on its next call */
+    struct http_stream *prev, *next;
+};
+
 struct http_server {
     struct MHD_Daemon *mhd;
     struct http_guard *guard;
@@ -49,6 +63,10 @@ struct http_server {
     struct http_options o;
     struct route_stats *stats; /* nroutes + 1 (unmatched) */
     _Atomic int inflight;
+    pthread_mutex_t streams_mu; /* the list, each stream's parked flag, suspend and resume */
+    struct http_stream *streams;
+    _Atomic uint64_t wake_gen; /* bumped by every wake: a fill that raced one runs again */
+    bool stopping;             /* under streams_mu: streams end instead of parking */
 };
 
 static int status_index(int status)
@@ -96,6 +114,131 @@ static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
+/* libmicrohttpd's content reader for a stream: fill, or park the connection until a wake. A
+ * wake between fill finding nothing and the park would be lost, so the park happens only if
+ * no wake came since this fill began; otherwise fill runs again. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct http_stream *st = cls;
+    struct http_server *s = st->s;
+    (void)pos;
+
+    for (;;) {
+        uint64_t gen = atomic_load(&s->wake_gen);
+        long n;
+        bool parked = false, stopping;
+
+        pthread_mutex_lock(&s->streams_mu);
+        stopping = s->stopping || st->gone;
+        pthread_mutex_unlock(&s->streams_mu);
+        if (stopping)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        n = st->ops->fill(st->cls, buf, max);
+        if (n != 0)
+            return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&s->streams_mu);
+        if (!s->stopping && atomic_load(&s->wake_gen) == gen) {
+            MHD_suspend_connection(st->conn);
+            st->parked = parked = true;
+        }
+        pthread_mutex_unlock(&s->streams_mu);
+        if (parked)
+            return 0;
+    }
+}
+
+/* The response is gone (stream over, client gone, or never sent): forget the stream. */
+static void stream_free(void *cls)
+{
+    struct http_stream *st = cls;
+    struct http_server *s = st->s;
+
+    pthread_mutex_lock(&s->streams_mu);
+    if (st->prev != NULL)
+        st->prev->next = st->next;
+    else
+        s->streams = st->next;
+    if (st->next != NULL)
+        st->next->prev = st->prev;
+    pthread_mutex_unlock(&s->streams_mu);
+    st->ops->done(st->cls);
+    free(st);
+}
+
+void http_server_wake_streams(struct http_server *s)
+{
+    pthread_mutex_lock(&s->streams_mu);
+    atomic_fetch_add(&s->wake_gen, 1);
+    for (struct http_stream *st = s->streams; st != NULL; st = st->next) {
+        if (st->parked) {
+            st->parked = false;
+            MHD_resume_connection(st->conn);
+        }
+    }
+    pthread_mutex_unlock(&s->streams_mu);
+}
+
+/* A parked connection is not watched by libmicrohttpd, so a client that hung up would hold its
+ * slot until the next heartbeat's write failed; a look at the socket frees it sooner. */
+void http_server_reap_streams(struct http_server *s)
+{
+    pthread_mutex_lock(&s->streams_mu);
+    for (struct http_stream *st = s->streams; st != NULL; st = st->next) {
+        const union MHD_ConnectionInfo *ci;
+        struct pollfd p = {.events = POLLRDHUP};
+
+        if (!st->parked)
+            continue;
+        ci = MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci == NULL)
+            continue;
+        p.fd = ci->connect_fd;
+        if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+            st->gone = true;
+            st->parked = false;
+            MHD_resume_connection(st->conn);
+        }
+    }
+    pthread_mutex_unlock(&s->streams_mu);
+}
+
+/* The response for a reply: its buffer, or the stream (which it takes from req). */
+static struct MHD_Response *make_response(struct http_server *s, struct http_request *req)
+{
+    struct MHD_Response *r;
+    struct http_stream *st;
+
+    if (req->stream_ops == NULL) {
+        r = MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
+        if (r != NULL)
+            req->resp = NULL; /* MHD owns it now */
+        return r;
+    }
+    st = xcalloc(1, sizeof(*st));
+    *st = (struct http_stream){
+        .s = s, .conn = req->conn, .ops = req->stream_ops, .cls = req->stream_cls};
+    req->stream_ops = NULL; /* the stream owns cls now: stream_free ends it */
+    req->stream_cls = NULL;
+    pthread_mutex_lock(&s->streams_mu);
+    st->next = s->streams;
+    if (s->streams != NULL)
+        s->streams->prev = st;
+    s->streams = st;
+    pthread_mutex_unlock(&s->streams_mu);
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
+    if (r == NULL)
+        stream_free(st);
+    return r;
+}
+
+static bool has_extra(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nextra; i++)
+        if (strcasecmp(req->extra_names[i], name) == 0)
+            return true;
+    return false;
+}
+
 static enum MHD_Result queue(struct http_server *s, struct http_request *req)
 {
     struct MHD_Response *r;
@@ -103,13 +246,13 @@ static enum MHD_Result queue(struct http_server *s, struct http_request *req)
 
     if (!req->replied)
         http_problem_reply(req, "internal", "the handler gave no reply", NULL);
-    r = MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
+    r = make_response(s, req);
     if (r == NULL)
         return MHD_NO;
-    req->resp = NULL; /* MHD owns it now */
     MHD_add_response_header(r, "Content-Type", req->resp_type);
     MHD_add_response_header(r, "X-Request-Id", req->request_id);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (!has_extra(req, "Cache-Control"))
+        MHD_add_response_header(r, "Cache-Control", "no-store");
     for (size_t i = 0; i < req->nextra; i++)
         MHD_add_response_header(r, req->extra_names[i], req->extra_values[i]);
     count(s, req, req->status);
@@ -415,7 +558,7 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
 {
     struct sockaddr_storage ss;
     bool v6 = false;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     struct http_server *s;
     const union MHD_DaemonInfo *info;
     struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
@@ -443,6 +586,7 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
     s->o = *o;
     s->stats = xcalloc(o->nroutes + 1, sizeof(*s->stats));
     s->guard = http_guard_new(o);
+    pthread_mutex_init(&s->streams_mu, NULL);
     /* before the first request can run: handlers read it (GET /metrics), and a store after
      * MHD's threads start raced with them */
     *out = s;
@@ -459,6 +603,7 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (s->mhd == NULL) {
         *out = NULL;
+        pthread_mutex_destroy(&s->streams_mu);
         http_guard_free(s->guard);
         http_cors_free(s->cors);
         free(s->stats);
@@ -477,12 +622,18 @@ void http_server_stop(struct http_server *s)
 
     if (s == NULL)
         return;
-    /* Stop accepting, then give requests in flight up to 4 s to finish. */
+    /* Stop accepting, end the streams (none parks again: libmicrohttpd refuses to stop with a
+     * suspended connection), then give requests in flight up to 4 s to finish. */
     MHD_quiesce_daemon(s->mhd);
+    pthread_mutex_lock(&s->streams_mu);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->streams_mu);
+    http_server_wake_streams(s);
     deadline = clock_mono_ms() + 4000;
     while (atomic_load(&s->inflight) > 0 && clock_mono_ms() < deadline)
         clock_sleep_ms(10);
     MHD_stop_daemon(s->mhd);
+    pthread_mutex_destroy(&s->streams_mu);
     http_guard_free(s->guard);
     http_cors_free(s->cors);
     free(s->stats);

@@ -43,6 +43,26 @@ static void test_literal(void **state)
     http_request_release(req);
 }
 
+/* The root matches "/" alone: not "", not "//", and no other path matches it. */
+static void test_root(void **state)
+{
+    static const struct route with_root[] = {
+        {.method = "GET", .pattern = "/healthz", .handler = h},
+        {.method = "GET", .pattern = "/", .handler = h},
+    };
+    char allowed[64];
+    struct http_request *req = new_req();
+    (void)state;
+    assert_ptr_equal(http_router_match(with_root, 2, "GET", "/", req, allowed, 64), &with_root[1]);
+    assert_null(http_router_match(with_root, 2, "GET", "//", req, allowed, 64));
+    assert_null(http_router_match(with_root, 2, "GET", "", req, allowed, 64));
+    assert_ptr_equal(http_router_match(with_root, 2, "GET", "/healthz", req, allowed, 64),
+                     &with_root[0]);
+    assert_null(http_router_match(with_root, 2, "POST", "/", req, allowed, 64));
+    assert_string_equal(allowed, "GET");
+    http_request_release(req);
+}
+
 static void test_params_and_case(void **state)
 {
     char allowed[64];
@@ -94,6 +114,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_literal),
+        cmocka_unit_test(test_root),
         cmocka_unit_test(test_params_and_case),
         cmocka_unit_test(test_405_allow),
         cmocka_unit_test(test_404),

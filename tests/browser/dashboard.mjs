@@ -1,0 +1,303 @@
+// dashboard.mjs: the ops dashboard in headless Chromium against the real vmlogind and azsim,
+// both started here on free loopback ports. Signs in with an API key, walks every view,
+// enables Entra login on a resource group and watches the operation finish through
+// /v1/events, grants, extends and revokes login, sees a refusal's title and detail, and checks
+// that a reader gets no action buttons. axe-core must find no serious or critical violation in
+// any view, and the page must cause no Content-Security-Policy violation. Screenshots of each
+// view go to OUT_DIR.
+//   node dashboard.mjs   (env: VMLOGIND_BIN, AZSIM_BIN, SOURCE_DIR, OUT_DIR, CHROMIUM,
+//                         NODE_MODULES_DIR)
+// Exit 77 (ctest SKIP) only when no Chromium binary exists; anything else missing fails.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+// playwright-core and axe-core as scripts/install-deps.sh installs them (npm ci of this
+// directory's package-lock.json into .cache/browser), or NODE_MODULES_DIR.
+const modules = process.env.NODE_MODULES_DIR || join(process.env.SOURCE_DIR || '.', '.cache/browser/node_modules');
+const require = createRequire(join(resolve(modules), 'index.js'));
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!existsSync(chromiumPath)) {
+  console.log(`SKIP: no Chromium at ${chromiumPath} (apt-get install chromium)`);
+  process.exit(77);
+}
+let chromium, axeSource;
+try {
+  ({ chromium } = require('playwright-core'));
+  axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+} catch (e) {
+  console.error('FAIL: playwright-core or axe-core missing: run scripts/install-deps.sh (npm ci in tests/browser)');
+  process.exit(1);
+}
+
+const VMLOGIND = process.env.VMLOGIND_BIN;
+const AZSIM = process.env.AZSIM_BIN;
+const SOURCE = process.env.SOURCE_DIR;
+const OUT = process.env.OUT_DIR || join(process.cwd(), 'browser-shots');
+const TENANT = '8f3c1a2e-0000-4000-8000-00000000aaaa';
+const SUB = '5d0f6e8a-0000-4000-8000-00000000bbbb';
+const RG = 'rg-browser';
+const RG_SCOPE = `/subscriptions/${SUB}/resourceGroups/${RG}`;
+const STEP_MS = 20000;
+const work = mkdtempSync(join(tmpdir(), 'vmlogind-browser-'));
+const procs = [];
+const failures = [];
+let currentPage = null; // for a screenshot of where a failure happened
+const figures = {};
+mkdirSync(OUT, { recursive: true });
+
+function fail(msg) { throw new Error(msg); }
+
+function start(bin, args, env, name) {
+  const p = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(p);
+  const log = [];
+  p.stderr.on('data', (d) => log.push(d));
+  p.on('exit', () => writeFileSync(join(work, `${name}.log`), Buffer.concat(log)));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => reject(new Error(`${name} did not start`)), 15000);
+    p.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) { clearTimeout(t); resolve(m[1]); }
+    });
+    p.on('exit', (c) => reject(new Error(`${name} exited ${c}: ${Buffer.concat(log).toString().slice(-2000)}`)));
+  });
+}
+
+// Polls fn until it returns a truthy value, for up to ms.
+async function until(what, fn, ms = STEP_MS) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  fail(`${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+async function api(base, key, method, path, body) {
+  const res = await fetch(base + path, {
+    method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+// POST to azsim's control API over HTTPS with its own certificate as the only CA.
+function simPost(url, body, ca) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = httpsRequest(url, { method: 'POST', ca, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } },
+      (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function main() {
+  // ---- azsim and vmlogind --------------------------------------------------------------------
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(work, 'tls.key'), '-out', join(work, 'tls.crt')], { stdio: 'ignore' });
+  const sim = await start(AZSIM, ['--listen', '127.0.0.1:0', '--tls-cert', join(work, 'tls.crt'), '--tls-key', join(work, 'tls.key'),
+    '--scenario', join(SOURCE, 'sim/scenarios/demo.json'), '--time-scale', '0.02'], {}, 'azsim');
+  writeFileSync(join(work, 'secret'), 'azsim-demo-secret-not-a-credential');
+  const conf = join(work, 'vmlogind.conf');
+  writeFileSync(conf, [
+    'cloud = custom', `arm_url = ${sim}`, `login_url = ${sim}`, `graph_url = ${sim}`, `imds_url = ${sim}`,
+    `tenant_id = ${TENANT}`, 'client_id = 0a1b2c3d-0000-4000-8000-00000000c001', 'credential = secret',
+    `client_secret_file = ${join(work, 'secret')}`, `ca_bundle = ${join(work, 'tls.crt')}`,
+    'api_audience = api://vmlogind-test', `api_login_url = ${sim}`, 'sync_interval_s = 0',
+    'reconcile_tick_ms = 50', 'lro_poll_min_ms = 0', 'lro_poll_max_ms = 200', 'login_recheck_s = 1',
+    'events_poll_ms = 100', ''].join('\n'));
+  const db = join(work, 'vmlogind.db');
+  const run = (args) => execFileSync(VMLOGIND, [...args, '--config', conf, '--db', db], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  run(['migrate']);
+  const key = (role) => /vlk_[A-Za-z0-9_-]+/.exec(run(['keys', 'create', '--name', role, '--role', role]))[0];
+  const admin = key('administrator');
+  const reader = key('reader');
+  const base = await start(VMLOGIND, ['--config', conf, '--db', db, '--listen', '127.0.0.1:0'], {}, 'vmlogind');
+
+  // two VMs in a resource group of their own, then a sync that finds them
+  for (const name of ['web-a', 'web-b']) {
+    const st = await simPost(`${sim}/_sim/vms`, { subscriptionId: SUB, resourceGroup: RG, name, location: 'westeurope' },
+      readFileSync(join(work, 'tls.crt')));
+    if (Math.floor(st / 100) !== 2) fail(`azsim POST /_sim/vms: ${st}`);
+  }
+  await api(base, admin, 'POST', '/v1/sync');
+  await until('the first sync', async () => {
+    const s = (await api(base, admin, 'GET', '/v1/sync')).json;
+    return s.state === 'idle' && s.last && s.last.state === 'succeeded' && s.last.counts.vms.seen >= 15;
+  });
+
+  // ---- the browser ---------------------------------------------------------------------------
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  currentPage = page;
+  const cspViolations = [];
+  page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) cspViolations.push(m.text()); });
+  page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+
+  const ready = (name) => page.waitForSelector(`#view[data-ready="${name}"]`, { timeout: STEP_MS });
+  async function go(hash, name) {
+    await page.evaluate((h) => { document.getElementById('view').removeAttribute('data-ready'); location.hash = h; }, hash);
+    await ready(name);
+  }
+  let shot = 0;
+  async function check(name) {
+    shot++;
+    await page.screenshot({ path: join(OUT, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+    await page.evaluate(axeSource);
+    const r = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+    const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    figures[`axe.${name}`] = r.violations.map((v) => `${v.id}:${v.impact}`).join(',') || 'none';
+    for (const v of bad) failures.push(`axe ${name}: ${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join('; ')}`);
+  }
+
+  const t0 = Date.now();
+  const first = await page.goto(base + '/');
+  const h = first.headers();
+  if (!/default-src 'none'/.test(h['content-security-policy'] || '')) fail('index.html without the CSP');
+  if (h['x-frame-options'] !== 'DENY' || h['x-content-type-options'] !== 'nosniff') fail('index.html without X-Frame-Options/nosniff');
+  if (h['cache-control'] !== 'no-cache') fail(`index.html Cache-Control: ${h['cache-control']}`);
+  await check('signin');
+
+  // sign in as the administrator: the key stays in sessionStorage, never in the URL or a cookie
+  await page.fill('#apikey', admin);
+  await page.click('#signin-form button[type=submit]');
+  await ready('fleet');
+  figures.signin_to_fleet_ms = Date.now() - t0;
+  if (page.url().includes('vlk_')) fail('the key reached the URL');
+  if ((await context.cookies()).length !== 0) fail('a cookie was set');
+  if ((await page.evaluate(() => sessionStorage.getItem('vmlogind.apiKey'))) !== admin) fail('key not in sessionStorage');
+  await page.waitForSelector('#live[data-state="live"]', { timeout: STEP_MS });
+  if (!(await page.isVisible('text=Sync now'))) fail('administrator sees no Sync now');
+  await check('fleet');
+
+  // VMs: name search and cursor paging (10 a page, 15 VMs)
+  await go('#/vms', 'vms');
+  const rows1 = await page.locator('table tbody tr').count();
+  if (rows1 !== 10) fail(`first VM page has ${rows1} rows`);
+  await page.click('button:has-text("Next page")');
+  await until('the second VM page', async () => (await page.locator('text=page 2').count()) === 1);
+  const rows2 = await page.locator('table tbody tr').count();
+  if (rows2 < 5) fail(`second VM page has ${rows2} rows`);
+  await check('vms');
+  await page.fill('input[name=name]', 'WEB-A');
+  await page.click('form[role=search] button[type=submit]');
+  await until('the name search', async () => (await page.locator('table tbody tr').count()) === 1);
+
+  // one VM: facts, who can sign in, preflight on demand
+  await page.click('a:has-text("web-a")');
+  await ready('vm');
+  await page.click('button:has-text("Run preflight")');
+  await page.waitForSelector('#view table caption:has-text("Preflight"), #view .problem', { timeout: STEP_MS });
+  await check('vm');
+
+  // operations: enable login on the resource group, watch it finish without a reload
+  await go('#/operations', 'operations');
+  await page.evaluate(() => { window.__noReload = true; });
+  await page.fill('input[name=scope]', RG_SCOPE);
+  await page.click('form[aria-label="Start an operation"] button[type=submit]');
+  await page.waitForSelector('#op-status', { timeout: STEP_MS });
+  const tOp = Date.now();
+  await page.waitForSelector('#op-status .state-Succeeded', { timeout: 60000 });
+  figures.operation_finish_seen_ms = Date.now() - tOp;
+  if (!(await page.evaluate(() => window.__noReload === true))) fail('the page reloaded while following the operation');
+  await check('operations');
+
+  // grants: create one with an expiry, extend it, revoke it; a refusal shows title and detail
+  await go('#/grants', 'grants');
+  await page.fill('input[name=scope]', RG_SCOPE);
+  await page.fill('input[name=principal]', 'alice@contoso.example');
+  await page.fill('input[name=hours]', '2');
+  await page.fill('input[name=justification]', 'browser test');
+  await page.click('form[aria-label="Grant login"] button[type=submit]');
+  await page.waitForSelector('.notice:has-text("accepted")', { timeout: STEP_MS });
+  await page.waitForSelector('table tbody tr:has-text("alice@contoso.example")', { timeout: STEP_MS });
+  await page.waitForSelector('[data-expires]:has-text("in 1 h")', { timeout: STEP_MS });
+  await page.click('button:has-text("Extend 1 h")');
+  await page.waitForSelector('[data-expires]:has-text("in 2 h")', { timeout: STEP_MS });
+  await check('grants');
+  await page.click('button:has-text("Revoke")');
+  await page.waitForSelector('table tbody tr:has-text("alice@contoso.example") .state-revoking, table tbody tr:has-text("alice@contoso.example") .state-revoked', { timeout: STEP_MS });
+  await page.fill('input[name=scope]', '/providers/Microsoft.Management/managementGroups/mg-1');
+  await page.fill('input[name=principal]', 'alice@contoso.example');
+  await page.fill('input[name=hours]', '');
+  await page.click('form[aria-label="Grant login"] button[type=submit]');
+  const refusal = await page.waitForSelector('.problem', { timeout: STEP_MS });
+  const refusalText = await refusal.innerText();
+  if (!/400/.test(refusalText) || !/management/i.test(refusalText)) fail(`refusal without its detail: ${refusalText}`);
+  figures.refusal = refusalText.replace(/\s+/g, ' ');
+  await check('grants-refused');
+
+  // principal and audit
+  await go('#/principal?p=alice%40contoso.example', 'principal');
+  await check('principal');
+  await go('#/audit', 'audit');
+  if ((await page.locator('table tbody tr').count()) < 3) fail('audit log nearly empty');
+  await page.waitForSelector('#audit-chain [data-intact="true"]', { timeout: STEP_MS });
+  await check('audit');
+
+  // a reader: no action buttons anywhere
+  await page.click('#signout');
+  await page.waitForSelector('#apikey', { timeout: STEP_MS });
+  await page.fill('#apikey', reader);
+  await page.click('#signin-form button[type=submit]');
+  await ready('fleet');
+  const actions = /^(Sync now|Run preflight|Enable login|Disable login|Start|Grant|Extend 1 h|Revoke)$/;
+  for (const [hash, name] of [['#/fleet', 'fleet'], ['#/vms', 'vms'], ['#/operations', 'operations'], ['#/grants', 'grants']]) {
+    await go(hash, name);
+    const texts = await page.locator('#view button').allInnerTexts();
+    const bad = texts.filter((t) => actions.test(t.trim()));
+    if (bad.length) fail(`reader sees ${bad.join(', ')} on ${name}`);
+  }
+  await go('#/vms?name=web-a', 'vms');
+  await page.click('a:has-text("web-a")');
+  await ready('vm');
+  const vmButtons = (await page.locator('#view button').allInnerTexts()).filter((t) => actions.test(t.trim()));
+  if (vmButtons.length) fail(`reader sees ${vmButtons.join(', ')} on a VM`);
+  // a reader may still download the VM's .rdp file (fetched with the key, saved from a blob)
+  const [rdp] = await Promise.all([page.waitForEvent('download', { timeout: STEP_MS }),
+    page.click('button:has-text("Download RDP file")')]);
+  const rdpPath = join(work, 'web-a.rdp');
+  await rdp.saveAs(rdpPath);
+  const rdpText = readFileSync(rdpPath, 'utf8');
+  if (!rdp.suggestedFilename().endsWith('.rdp') || !/full address:s:/i.test(rdpText)) fail(`RDP download: ${rdp.suggestedFilename()}: ${rdpText.slice(0, 200)}`);
+  await page.waitForSelector('.notice:has-text("Downloaded")', { timeout: STEP_MS });
+  await check('reader-vm');
+  await go('#/audit', 'audit');
+  await page.waitForSelector('.problem', { timeout: STEP_MS }); // readers are refused the audit log
+  await check('reader-audit-refused');
+
+  if (cspViolations.length) failures.push(`CSP violations: ${cspViolations.join(' | ')}`);
+  await browser.close();
+}
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  failures.push(e.stack || String(e));
+  if (currentPage) {
+    await currentPage.screenshot({ path: join(OUT, 'failure.png'), fullPage: true }).catch(() => {});
+    failures.push(`view at the failure: ${await currentPage.locator('#view').innerText().catch(() => '?')}`.slice(0, 3000));
+  }
+}
+for (const p of procs) p.kill('SIGTERM');
+await new Promise((r) => setTimeout(r, 300));
+console.log(JSON.stringify({ figures, screenshots: OUT }, null, 1));
+if (failures.length) {
+  code = 1;
+  console.error(`FAIL (logs kept in ${work}):\n${failures.join('\n')}`);
+} else {
+  rmSync(work, { recursive: true, force: true });
+  console.log('PASS');
+}
+process.exit(code);
