@@ -140,8 +140,14 @@ export async function vm(view, ctx, params) {
     if (name) result.replaceChildren(notice(`Downloaded ${name}.`));
   } }, 'Download RDP file'));
   const access = el('div');
+  const who = el('input', { name: 'principal', size: 40, required: true });
+  const why = el('div');
+  const whyForm = el('form', { class: 'inline', 'aria-label': 'Why can she not sign in' },
+    field('User principal name or object id', who), el('button', { type: 'submit' }, 'Check sign-in'));
+  whyForm.addEventListener('submit', (e) => { e.preventDefault(); signIn(base, who.value.trim(), why); });
   view.append(facts, login ? el('p', { class: 'help' }, `Desired at this VM: ${login.desired || (login.vm && login.vm.state) || '—'}`) : null,
-    el('h2', {}, 'Actions'), act, result, el('h2', {}, 'Who can sign in, and how'), access);
+    el('h2', {}, 'Actions'), act, result, el('h2', {}, 'Who can sign in, and how'), access,
+    el('h2', {}, 'Why can\'t she sign in?'), whyForm, why);
   const acc = await attempt(access, () => get(`${base}/access`));
   if (acc) {
     access.replaceChildren(table('Effective access', [
@@ -159,6 +165,28 @@ export async function vm(view, ctx, params) {
       document.getElementById('vm-login')?.replaceChildren(stateSpan(ev.data.state), ev.data.step ? ` (${ev.data.step})` : '');
     }
   });
+}
+
+// GET .../signIn?principal=: the verdict and every check with its reason and fix. The first
+// question schedules a read of her directory facts; ask again (up to 30 s) until they are in.
+async function signIn(base, principal, into) {
+  if (!principal) return;
+  const path = `${base}/signIn?principal=${encodeURIComponent(principal)}`;
+  into.replaceChildren(notice('Checking…'));
+  let r = await attempt(into, () => get(path));
+  for (let i = 0; r && r.directory && r.directory.state === 'pending' && i < 30; i++) {
+    await new Promise((done) => setTimeout(done, 1000));
+    r = await attempt(into, () => get(path));
+  }
+  if (!r) return;
+  into.replaceChildren(
+    el('p', { id: 'signin-verdict' }, `${principal}: `, stateSpan(r.verdict)),
+    table('Sign-in checks', [
+      { h: 'Check', get: (c) => c.title || c.id },
+      { h: 'Status', get: (c) => stateSpan(c.status) },
+      { h: 'Reason', get: (c) => c.reason || '' },
+      { h: 'Fix', get: (c) => c.fix || (c.permission ? `grant vmlogind ${c.permission}` : '') },
+    ], r.checks, 'No checks returned.'));
 }
 
 async function preflight(base, into) {

@@ -198,6 +198,12 @@ async function main() {
   await ready('vm');
   await page.click('button:has-text("Run preflight")');
   await page.waitForSelector('#view table caption:has-text("Preflight"), #view .problem', { timeout: STEP_MS });
+  // why can't she sign in: a guest cannot, and the guest check says so
+  await page.fill('input[name=principal]', 'dave_fabrikam.example#EXT#@contoso.example');
+  await page.click('form[aria-label="Why can she not sign in"] button[type=submit]');
+  await page.waitForSelector('#signin-verdict .state-cannotSignIn', { timeout: 45000 });
+  if ((await page.locator('table caption:has-text("Sign-in checks")').count()) !== 1) fail('no sign-in checks table');
+  if ((await page.locator('td:has-text("guest")').count()) < 1) fail('the guest check is not shown');
   await check('vm');
 
   // operations: enable login on the resource group, watch it finish without a reload
