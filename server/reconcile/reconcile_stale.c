@@ -157,6 +157,18 @@ static bool look(struct stale_run *r, struct reconcile_result *res)
     return true;
 }
 
+/* What both handlers do first: Azure must be configured, the task's payload read, and the
+ * devices named like the gone VM listed. False when res says what happens instead. */
+static bool stale_run_start(struct stale_run *r, const struct store_task *task,
+                            struct reconcile_result *res)
+{
+    if (r->env->cloud == NULL) {
+        reconcile_again(res, NO_AZURE_MS, "Azure is not configured");
+        return false;
+    }
+    return stale_run_begin(r, task, res) && look(r, res);
+}
+
 static json_t *device_json(const struct azure_device *d)
 {
     return json_pack("{s:s, s:s?, s:s?, s:s?}", "id", d->id, "deviceId", d->device_id,
@@ -177,11 +189,7 @@ void reconcile_stale_device(const struct reconcile_env *env, const struct store_
         reconcile_done(res);
         goto out;
     }
-    if (env->cloud == NULL) {
-        reconcile_again(res, NO_AZURE_MS, "Azure is not configured");
-        goto out;
-    }
-    if (!stale_run_begin(&r, task, res) || !look(&r, res))
+    if (!stale_run_start(&r, task, res))
         goto out;
     for (size_t i = 0; i < r.n_devs; i++) {
         if (!reconcile_stale_is_candidate(&r.devs[i], r.device_id, r.gone_at))
@@ -279,11 +287,7 @@ void reconcile_stale_device_delete(const struct reconcile_env *env, const struct
         reconcile_done(res); /* the policy changed since the report: delete nothing */
         goto out;
     }
-    if (env->cloud == NULL) {
-        reconcile_again(res, NO_AZURE_MS, "Azure is not configured");
-        goto out;
-    }
-    if (!stale_run_begin(&r, task, res) || !look(&r, res))
+    if (!stale_run_start(&r, task, res))
         goto out;
     ids = json_object_get(r.payload, "devices");
     for (size_t i = 0; i < r.n_devs; i++) {

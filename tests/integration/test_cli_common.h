@@ -18,13 +18,18 @@
  * with stdout and stderr in *out / *err (caller frees; may be NULL). */
 static inline int cli_sh(const char *dir, const char *cmd, char **out, char **err)
 {
-    char full[4096], errf[512], outf[512];
+    char errf[512], outf[512];
     int st;
 
     snprintf(outf, sizeof(outf), "%s/ctl.out", dir);
     snprintf(errf, sizeof(errf), "%s/ctl.err", dir);
-    snprintf(full, sizeof(full), "%s >'%s' 2>'%s'", cmd, outf, errf);
+    /* Sized from its parts: callers build cmd in buffers of their own size. */
+    size_t n = strlen(cmd) + strlen(outf) + strlen(errf) + sizeof(" >'' 2>''");
+    char *full = malloc(n);
+    assert_non_null(full);
+    snprintf(full, n, "%s >'%s' 2>'%s'", cmd, outf, errf);
     st = system(full);
+    free(full);
     assert_true(st != -1 && WIFEXITED(st));
     char *o = h_read_file(outf), *e = h_read_file(errf);
     if (out != NULL)

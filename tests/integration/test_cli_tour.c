@@ -24,37 +24,13 @@ struct tour {
     char dir[256];
 };
 
-/* Runs the shell command cmd with stdout and stderr to files in dir; returns its exit code,
- * with stdout and stderr in *out / *err (caller frees; may be NULL). */
-static int sh(const char *dir, const char *cmd, char **out, char **err)
-{
-    char full[4096], errf[512], outf[512];
-    int st;
-
-    snprintf(outf, sizeof(outf), "%s/ctl.out", dir);
-    snprintf(errf, sizeof(errf), "%s/ctl.err", dir);
-    snprintf(full, sizeof(full), "%s >'%s' 2>'%s'", cmd, outf, errf);
-    st = system(full);
-    assert_true(st != -1 && WIFEXITED(st));
-    char *o = h_read_file(outf), *e = h_read_file(errf);
-    if (out != NULL)
-        *out = o;
-    else
-        free(o);
-    if (err != NULL)
-        *err = e;
-    else
-        free(e);
-    return WEXITSTATUS(st);
-}
-
 /* Runs vmloginctl with args (single-quote free) and the environment of the process. */
 static int ctl(struct tour *t, const char *args, char **out, char **err)
 {
     char cmd[2048];
 
     snprintf(cmd, sizeof(cmd), "'%s' %s", VMLOGINCTL_BIN, args);
-    return sh(t->dir, cmd, out, err);
+    return cli_sh(t->dir, cmd, out, err);
 }
 
 /* Runs vmloginctl; fails unless it exits want (any exit when want < 0) with JSON on stdout. */
@@ -268,7 +244,7 @@ static char *shell_ok(const char *dir, const char *shell, const char *script)
     int rc;
 
     snprintf(cmd, sizeof(cmd), "%s -c \"%s\"", shell, script);
-    rc = sh(dir, cmd, &out, &err);
+    rc = cli_sh(dir, cmd, &out, &err);
     if (rc != 0 || (err != NULL && err[0] != '\0'))
         fail_msg("%s: exit %d\nstdout: %s\nstderr: %s", cmd, rc, out ? out : "", err ? err : "");
     free(err);
@@ -309,13 +285,13 @@ static void test_completion(void **state)
     }
 
     snprintf(script, sizeof(script), "'%s' completion fish", VMLOGINCTL_BIN);
-    assert_int_equal(sh(dir, script, &out, NULL), 0);
+    assert_int_equal(cli_sh(dir, script, &out, NULL), 0);
     assert_non_null(strstr(out, "complete -c vmloginctl -n '__fish_seen_subcommand_from vm; and "
                                 "not __fish_seen_subcommand_from list show' -a 'list show'\n"));
     assert_non_null(strstr(out, "-l output -x -a 'table wide json yaml tsv'"));
     free(out);
     snprintf(script, sizeof(script), "'%s' completion tcsh", VMLOGINCTL_BIN);
-    assert_int_equal(sh(dir, script, NULL, NULL), 2);
+    assert_int_equal(cli_sh(dir, script, NULL, NULL), 2);
 }
 
 /* The README's vmloginctl tour, line by line, as the README has it: the key file and the URL
@@ -434,7 +410,7 @@ static void test_readme_tour(void **state)
         c = replace(b, "<id>", op);
         char cmd[2048];
         snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s", t.dir, VMLOGINCTL_BIN, c);
-        int rc = sh(t.dir, cmd, &out, &err); /* in t.dir: rdp -f writes its file there */
+        int rc = cli_sh(t.dir, cmd, &out, &err); /* in t.dir: rdp -f writes its file there */
         bool enable = strncmp(c, "login enable ", 13) == 0 && strstr(c, "--wait") != NULL;
         if (rc != 0)
             fail_msg("README tour: vmloginctl %s: exit %d\n%s%s", c, rc, out ? out : "",
