@@ -3,8 +3,10 @@
  * epoll, a thread pool the size of the core count, the response queued on the second call of
  * the access handler so keep-alive holds), and nothing else: no routing, no store, no JSON.
  *
- *   bench_hello [--listen 127.0.0.1:0] [--threads N]
+ *   bench_hello [--listen 127.0.0.1:0] [--threads N] [--body-bytes N]
  *
+ * --body-bytes N answers N bytes of JSON from memory instead of "hello" (the anchor for
+ * /access: the same number of bytes vmlogind sends, without any of the work).
  * Prints "listening on http://ADDR:PORT" once it serves, then runs until SIGTERM or SIGINT. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 static const char hello_body[] = "hello\n";
+#define HELLO_MAX_BODY (16u * 1024 * 1024)
 
 static int hello_marker; /* *con_cls after the first call */
 
@@ -39,6 +42,21 @@ static enum MHD_Result hello_access(void *cls, struct MHD_Connection *conn, cons
         return MHD_YES;
     }
     return MHD_queue_response(conn, MHD_HTTP_OK, r);
+}
+
+/* n bytes of valid JSON: {"pad":"xxx...x"} (n >= 10), or spaces when n is smaller. */
+static char *hello_json_body(size_t n)
+{
+    char *b = malloc(n);
+
+    if (b == NULL)
+        return NULL;
+    memset(b, n >= 10 ? 'x' : ' ', n);
+    if (n >= 10) {
+        memcpy(b, "{\"pad\":\"", 8);
+        memcpy(b + n - 2, "\"}", 2);
+    }
+    return b;
 }
 
 static int hello_parse_listen(const char *listen, struct sockaddr_in *sa)
@@ -66,6 +84,8 @@ int main(int argc, char **argv)
 {
     const char *listen = "127.0.0.1:0";
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
+    long body_bytes = 0;
+    char *body = NULL;
     struct sockaddr_in sa;
     struct MHD_Response *r;
     struct MHD_Daemon *d;
@@ -78,11 +98,15 @@ int main(int argc, char **argv)
             listen = argv[i + 1];
         else if (strcmp(argv[i], "--threads") == 0)
             threads = strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--body-bytes") == 0)
+            body_bytes = strtol(argv[i + 1], NULL, 10);
         else
             break;
     }
-    if (argc % 2 == 0 || hello_parse_listen(listen, &sa) != 0 || threads < 1 || threads > 256) {
-        fprintf(stderr, "usage: bench_hello [--listen 127.0.0.1:PORT] [--threads N]\n");
+    if (argc % 2 == 0 || hello_parse_listen(listen, &sa) != 0 || threads < 1 || threads > 256 ||
+        body_bytes < 0 || body_bytes > (long)HELLO_MAX_BODY) {
+        fprintf(stderr,
+                "usage: bench_hello [--listen 127.0.0.1:PORT] [--threads N] [--body-bytes N]\n");
         return 2;
     }
     sigemptyset(&set);
@@ -91,11 +115,18 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    r = MHD_create_response_from_buffer(sizeof(hello_body) - 1, (void *)hello_body,
-                                        MHD_RESPMEM_PERSISTENT);
+    if (body_bytes > 0) {
+        body = hello_json_body((size_t)body_bytes);
+        if (body == NULL)
+            return 1;
+        r = MHD_create_response_from_buffer((size_t)body_bytes, body, MHD_RESPMEM_PERSISTENT);
+    } else {
+        r = MHD_create_response_from_buffer(sizeof(hello_body) - 1, (void *)hello_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    }
     if (r == NULL)
         return 1;
-    MHD_add_response_header(r, "Content-Type", "text/plain");
+    MHD_add_response_header(r, "Content-Type", body ? "application/json" : "text/plain");
     /* The same flags and limits as server/http/http_server.c. */
     d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL, hello_access,
@@ -114,5 +145,6 @@ int main(int argc, char **argv)
         ;
     MHD_stop_daemon(d);
     MHD_destroy_response(r);
+    free(body);
     return 0;
 }

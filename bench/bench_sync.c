@@ -318,6 +318,9 @@ int main(int argc, char **argv)
     print_run("re-sync, no change", run);
     print_phases(&b);
     print_cpu("re-sync CPU", &b, &cpu_d, &cpu_s);
+    secs = run_seconds(run);
+    printf("%-22s %.0f VMs/s (budget >= 100000)\n", "re-sync",
+           secs > 0 ? (double)count(run, "vms", "seen") / secs : 0.0);
     printf("%-22s %lld (must be 0)\n", "re-sync rows written",
            (long long)count(run, "rowsWritten", NULL));
     json_decref(run);

@@ -45,6 +45,7 @@ run() {
 sync_results() {
     "$build/bench/bench_sync" "$@" | tee /dev/stderr | awk '
         /^ingest / { v = $2; printf "RESULT\tsync ingest\t>= 50000 VMs/s\t%s VMs/s\t%s\n", v, (v >= 50000 ? "PASS" : "FAIL") }
+        /^re-sync +[0-9]/ { v = $2; printf "RESULT\tre-sync, no change\t>= 100000 VMs/s\t%s VMs/s\t%s\n", v, (v >= 100000 ? "PASS" : "FAIL") }
         /^re-sync rows written/ { v = $4; printf "RESULT\tre-sync rows written\t0\t%s\t%s\n", v, (v == 0 ? "PASS" : "FAIL") }
         /^vmlogind memory/ { for (i = 1; i < NF; i++) if ($i == "RssAnon" && $(i + 1) > rss) rss = $(i + 1) }
         /^start to ready .*VMs in the database/ { v = $4; printf "RESULT\tstart to ready after sync\t<= 200 ms\t%s ms\t%s\n", v, (v <= 200 ? "PASS" : "FAIL") }
