@@ -8,6 +8,9 @@
 #define UUID_STR_LEN 37 /* 36 chars + NUL */
 
 void uuid_v4(char out[UUID_STR_LEN]);
+/* A v4-shaped id that is unique within the process and cheap (no RAND call per id): for
+ * request ids, never for anything a caller must not guess. */
+void uuid_v4_fast(char out[UUID_STR_LEN]);
 /* UUIDv5 of name in namespace ns (text form); false if ns is not a UUID. */
 bool uuid_v5(const char *ns, const char *name, size_t name_len, char out[UUID_STR_LEN]);
 bool uuid_is_valid(const char *s);

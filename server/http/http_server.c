@@ -356,7 +356,7 @@ static struct http_request *new_request(struct http_server *s, struct MHD_Connec
     req->path = http_strndup(req, uri, n < 256 ? n : 256); /* until the decoded path is in */
     req->app = s->o.app;
     req->start_mono_ms = clock_mono_ms();
-    uuid_v4(req->request_id); /* replaced by a valid X-Request-Id once the headers are in */
+    uuid_v4_fast(req->request_id); /* replaced by a valid X-Request-Id once the headers are in */
     snprintf(req->subject, sizeof(req->subject), "-");
     buf_init(&req->body, s->o.max_body_bytes);
     return req;
@@ -446,8 +446,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
         if (rid != NULL && valid_request_id(rid))
             snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
-        else
-            uuid_v4(req->request_id);
         if (req->early_status != 0) {
             http_problem_reply(req, req->early_code, req->early_detail, NULL);
             return queue(s, req);

@@ -61,12 +61,43 @@ static void test_uuid(void **state)
     assert_false(uuid_v5("bad", "x", 1, b));
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Request ids: valid v4 text, and 20000 of them all
+ * different, with no run of shared prefixes that a counter shown in plain would give. */
+static void test_uuid_fast(void **state)
+{
+    enum { N = 20000 };
+    char(*ids)[UUID_STR_LEN] = calloc(N, UUID_STR_LEN);
+    int same_prefix = 0;
+    (void)state;
+
+    assert_non_null(ids);
+    for (int i = 0; i < N; i++) {
+        uuid_v4_fast(ids[i]);
+        assert_true(uuid_is_valid(ids[i]));
+        assert_int_equal(ids[i][14], '4');
+        assert_non_null(strchr("89ab", ids[i][19]));
+        if (i > 0 && strncmp(ids[i], ids[i - 1], 8) == 0)
+            same_prefix++;
+    }
+    assert_true(same_prefix < 5);
+    qsort(ids, N, UUID_STR_LEN, cmp_id);
+    for (int i = 1; i < N; i++)
+        assert_string_not_equal(ids[i], ids[i - 1]);
+    free(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_uuid_fast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
