@@ -112,6 +112,8 @@ def main():
     ap.add_argument("--vms", type=int, default=200)
     ap.add_argument("--time-scale", default="1")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="an extra vmlogind setting (repeatable), e.g. reconcile_workers = 16")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     cert, key = os.path.join(a.dir, "tls.crt"), os.path.join(a.dir, "tls.key")
@@ -149,6 +151,8 @@ def main():
                     "imds_url = %s\ntenant_id = %s\nclient_id = %s\ncredential = secret\n"
                     "client_secret_file = %s\nca_bundle = %s\nsync_interval_s = 0\n"
                     % (db, sim_url, sim_url, sim_url, sim_url, TENANT, CLIENT, secret, cert))
+            for line in a.set:
+                f.write(line + "\n")
         out = subprocess.run([a.vmlogind, "--config", cfg, "keys", "create", "--name", "bench",
                               "--role", "administrator"], check=True, capture_output=True,
                              text=True).stdout
@@ -245,6 +249,8 @@ def main():
                  stats.get("violations", 0), bound, throttle_only, lro_chain, chain_bound))
         print("enable200: last write seen at (1 s resolution): %s"
               % ", ".join("%s %.0f s" % (k, last_write.get(k, 0)) for k in WRITE_OPS))
+        print("enable200: requests azsim answered, by operation: %s"
+              % ", ".join("%s %d" % (k, int(v)) for k, v in sorted(req.items()) if int(v)))
         ratio = elapsed / bound if bound > 0 else float("nan")
         viol = int(stats.get("violations", 0))
         print("RESULT\tenable200 time\t-\t%.1f s\t-" % elapsed)

@@ -151,6 +151,10 @@ struct azure_request {
     const char *request_id;     /* x-ms-client-request-id; NULL: a new GUID per call */
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated; may be NULL */
     bool force_idempotent;      /* retry a POST too (reads like getByIds, token requests) */
+    /* yields its bucket's tokens to the writes that start long chains (a VM's identity PATCH
+     * and extension PUT): see azure_throttle_acquire_yielding; a write that cannot go now
+     * fails at once with ERR_CLOUD_THROTTLED and the wait as retry_after_ms */
+    bool yields;
 };
 
 struct azure_response {

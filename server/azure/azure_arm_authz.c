@@ -318,7 +318,10 @@ enum err azure_role_assignment_put(struct azure_client *c,
     struct buf url;
     struct buf body;
     json_t *root = NULL;
-    struct azure_request rq = {.method = "PUT", .api = AZURE_API_ARM, .op = "role_assignment_put"};
+    /* a role assignment unblocks nothing long: it yields to the VM writes that do (an
+     * extension's install takes minutes after its PUT) */
+    struct azure_request rq = {
+        .method = "PUT", .api = AZURE_API_ARM, .op = "role_assignment_put", .yields = true};
     enum err rc;
 
     if (out != NULL)

@@ -356,6 +356,21 @@ static enum err prepare(struct azure_client *c, const struct azure_request *rq, 
         if (rc != ERR_OK)
             return rc;
     }
+    if (t != NULL && rq->yields) {
+        int64_t wait = azure_throttle_try_yielding(t, key, azure_throttle_kind(rq->method),
+                                                   clock_mono_ms(), ticket);
+        if (wait == 0)
+            return ERR_OK;
+        azure_error_clear(ae);
+        ae->status = 429;
+        ae->retry_after_ms = wait;
+        azure_strlcpy(ae->code, "ClientThrottled", sizeof(ae->code));
+        azure_strlcpy(ae->message,
+                      "standing back: the subscription's write tokens are kept for VM changes "
+                      "under way",
+                      sizeof(ae->message));
+        return ERR_CLOUD_THROTTLED;
+    }
     if (t != NULL && azure_throttle_acquire(t, key, azure_throttle_kind(rq->method), k->deadline,
                                             ticket) != ERR_OK) {
         azure_error_clear(ae);
@@ -379,6 +394,14 @@ static void log_retry(const struct azure_request *rq, const struct call *k, CURL
              rs->request_id[0] != '\0' ? rs->request_id : "-");
 }
 
+/* Wipes and frees a bearer token (NULL: nothing). */
+static void drop_token(char *token)
+{
+    if (token != NULL)
+        memset(token, 0, strlen(token));
+    free(token);
+}
+
 static enum err send_loop(struct azure_client *c, const struct azure_request *rq, struct call *k,
                           struct azure_response *rs, struct azure_error *ae)
 {
@@ -393,15 +416,15 @@ static enum err send_loop(struct azure_client *c, const struct azure_request *rq
         int64_t wait;
         enum err rc = prepare(c, rq, k, &token, &ticket, ae);
 
-        if (rc != ERR_OK)
+        if (rc != ERR_OK) {
+            drop_token(token); /* fetched before the bucket said no */
             return rc;
+        }
         reset_response(rs, c->max_response_bytes);
         k->attempts++;
         ae->attempts = k->attempts;
         cc = perform(c, rq, token, k->request_id, &a);
-        if (token != NULL)
-            memset(token, 0, strlen(token));
-        free(token);
+        drop_token(token);
         if (cc == CURLE_OK && rs->status == 429)
             k->throttled++;
         if (cc == CURLE_WRITE_ERROR && a.too_large)

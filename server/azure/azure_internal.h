@@ -54,6 +54,15 @@ int64_t azure_throttle_try(struct azure_throttle *t, const char *key, enum azure
  * ERR_CLOUD_THROTTLED if that cannot happen before deadline_ms. */
 enum err azure_throttle_acquire(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
                                 int64_t deadline_ms, uint64_t *ticket) VL_MUST_CHECK;
+/* For a write that does not unblock anything long (a role assignment PUT): never waits, and
+ * returns 0 (let out, *ticket set) or the ms to wait before trying again. Besides what
+ * azure_throttle_try asks, it lets nothing out while a write that does not yield waits for
+ * the bucket or was let out in the last THROTTLE_YIELD_HOLD_MS: an identity PATCH is followed
+ * by an extension PUT once its LRO ends, and that PUT must find tokens left, or the
+ * extension's long install starts late. Yielding ends once yielding writes have been held back
+ * for THROTTLE_YIELD_MAX_MS without one let out, so a long rollout delays them, bounded. */
+int64_t azure_throttle_try_yielding(struct azure_throttle *t, const char *key,
+                                    enum azure_op_kind kind, int64_t now_ms, uint64_t *ticket);
 /* The answer to the request with ticket (a NULL a: none): a 429 shuts the bucket until
  * a->blocked_until_ms (+ margin) and makes the next request a probe; any other answer ends
  * probing; the remaining counts cap the buckets. */

@@ -25,6 +25,12 @@
 /* How long a caller waiting for an answer in flight sleeps at most before looking again (it is
  * woken as soon as an answer comes). */
 #define THROTTLE_ANSWER_WAIT_MS 1000
+/* Yielding writes (azure_throttle_try_yielding): the writes that do not yield are counted
+ * with this decay (their follow-ups come within it: an identity PATCH's LRO, then the
+ * extension PUT), and a yielding write is held back for this long at most in a row. */
+#define THROTTLE_YIELD_DECAY_MS 30000.0
+#define THROTTLE_YIELD_MAX_MS 60000
+#define THROTTLE_YIELD_WAIT_MAX_MS 10000
 
 struct bucket {
     double tokens;
@@ -35,6 +41,10 @@ struct bucket {
     double confirmed;         /* requests that count still has room for */
     int inflight;             /* requests let out and not yet answered */
     uint64_t seen;            /* ticket of the newest answer whose count was taken */
+    int first_waiting;        /* writes that do not yield, waiting in azure_throttle_acquire */
+    double recent;            /* writes that do not yield let out, decayed to recent_ms */
+    int64_t recent_ms;
+    int64_t held_since_ms; /* first yielding write held back since one was let out (0: none) */
 };
 
 struct entry {
@@ -174,6 +184,61 @@ static int64_t admit(struct azure_throttle *t, struct bucket *b, enum azure_op_k
     return 0;
 }
 
+/* Called with the lock held: the decayed count of writes that do not yield, to now_ms. */
+static double recent_at(struct bucket *b, int64_t now_ms)
+{
+    if (now_ms > b->recent_ms) {
+        b->recent *= exp(-(double)(now_ms - b->recent_ms) / THROTTLE_YIELD_DECAY_MS);
+        b->recent_ms = now_ms;
+    }
+    return b->recent;
+}
+
+/* Called with the lock held: 0 when a yielding write may ask admit(), or the wait. It stands
+ * back while a write that does not yield waits, and while the bucket holds no more tokens than
+ * the recent such writes may need again (their follow-ups); so when tokens are plentiful (one
+ * VM enabled) it goes at once. */
+static int64_t yield_wait(const struct azure_throttle *t, struct bucket *b, enum azure_op_kind kind,
+                          int64_t now_ms)
+{
+    double cap_left = t->lim.capacity[kind] - 1.0;
+    double reserve = recent_at(b, now_ms);
+    double rate = t->lim.rate[kind] > 0 ? t->lim.rate[kind] : 1.0;
+    int64_t wait;
+
+    if (reserve > cap_left)
+        reserve = cap_left;
+    refill(t, b, kind, now_ms);
+    if (b->first_waiting == 0 && b->tokens >= 1.0 + reserve)
+        return 0;
+    if (b->held_since_ms == 0)
+        b->held_since_ms = now_ms;
+    if (now_ms - b->held_since_ms >= THROTTLE_YIELD_MAX_MS)
+        return 0; /* held back long enough: take turns like any write */
+    if (b->first_waiting > 0)
+        return THROTTLE_ANSWER_WAIT_MS;
+    wait = (int64_t)ceil((1.0 + reserve - b->tokens) * 1000.0 / rate);
+    return wait < 100 ? 100 : wait > THROTTLE_YIELD_WAIT_MAX_MS ? THROTTLE_YIELD_WAIT_MAX_MS : wait;
+}
+
+int64_t azure_throttle_try_yielding(struct azure_throttle *t, const char *key,
+                                    enum azure_op_kind kind, int64_t now_ms, uint64_t *ticket)
+{
+    struct bucket *b;
+    bool definite;
+    int64_t wait;
+
+    pthread_mutex_lock(&t->mu);
+    b = &lookup(t, key, now_ms)->b[kind];
+    wait = yield_wait(t, b, kind, now_ms);
+    if (wait == 0)
+        wait = admit(t, b, kind, now_ms, ticket, &definite);
+    if (wait == 0)
+        b->held_since_ms = 0;
+    pthread_mutex_unlock(&t->mu);
+    return wait;
+}
+
 int64_t azure_throttle_try(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
                            int64_t now_ms, uint64_t *ticket)
 {
@@ -191,16 +256,22 @@ enum err azure_throttle_acquire(struct azure_throttle *t, const char *key, enum 
 {
     enum err rc = ERR_OK;
 
+    struct bucket *b;
+
     pthread_mutex_lock(&t->mu);
+    b = &lookup(t, key, clock_mono_ms())->b[kind];
+    b->first_waiting++; /* yielding writes stand back meanwhile */
     for (;;) {
         int64_t now = clock_mono_ms();
         bool definite;
-        int64_t wait = admit(t, &lookup(t, key, now)->b[kind], kind, now, ticket, &definite);
+        int64_t wait = admit(t, b, kind, now, ticket, &definite);
         int64_t until;
         struct timespec ts;
 
-        if (wait == 0)
+        if (wait == 0) {
+            b->recent = recent_at(b, now) + 1.0;
             break;
+        }
         if (now + wait > deadline_ms && (definite || now >= deadline_ms)) {
             rc = ERR_CLOUD_THROTTLED;
             break;
@@ -210,6 +281,7 @@ enum err azure_throttle_acquire(struct azure_throttle *t, const char *key, enum 
         ts.tv_nsec = (long)(until % 1000) * 1000000L;
         (void)pthread_cond_timedwait(&t->answered, &t->mu, &ts); /* woken by an answer */
     }
+    b->first_waiting--;
     pthread_mutex_unlock(&t->mu);
     return rc;
 }

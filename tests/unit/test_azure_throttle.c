@@ -205,12 +205,48 @@ static void test_probe_lost_in_transport(void **state)
     azure_throttle_free(t);
 }
 
+/* Role-assignment PUTs yield (azure_throttle_try_yielding): with tokens plentiful they go at
+ * once; after a run of VM writes they stand back while the bucket holds no more than those
+ * writes may need again, and VM writes still go; once that demand has decayed they go. */
+static void test_yielding_writes_stand_back(void **state)
+{
+    struct azure_throttle_limits lim = {.capacity = {10, 10, 10}, .rate = {1, 1, 1}};
+    struct azure_throttle *t = azure_throttle_new(&lim);
+    struct azure_throttle_answer ok = {.status = 200, .remaining = {-1, -1, -1}};
+    int64_t now = clock_mono_ms();
+    uint64_t tk = 0;
+
+    (void)state;
+    /* a new bucket's first request probes alone; its answer opens the bucket */
+    assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, &tk), 0);
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
+    assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, &tk), 0);
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
+    /* six VM writes leave about 2 tokens: fewer than their follow-ups may need */
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(azure_throttle_acquire(t, "s", AZURE_OP_WRITE, now + 1000, &tk), ERR_OK);
+        azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
+    }
+    now = clock_mono_ms();
+    assert_true(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, NULL) > 0);
+    assert_int_equal(azure_throttle_acquire(t, "s", AZURE_OP_WRITE, now + 1000, &tk), ERR_OK);
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
+    /* other buckets (another subscription) are not held back */
+    assert_int_equal(azure_throttle_try_yielding(t, "other", AZURE_OP_WRITE, now, &tk), 0);
+    azure_throttle_done(t, "other", AZURE_OP_WRITE, tk, &ok);
+    /* a minute on, the bucket has refilled and the demand has decayed */
+    assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now + 61000, &tk), 0);
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
+    azure_throttle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_never_send_into_a_throttled_bucket),
         cmocka_unit_test(test_one_probe_after_429),
         cmocka_unit_test(test_probe_lost_in_transport),
+        cmocka_unit_test(test_yielding_writes_stand_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
