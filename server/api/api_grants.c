@@ -41,9 +41,11 @@ static json_t *str_or_null(const char *s)
 
 static json_t *grant_json(const struct store_grant *g)
 {
+    /* the one Principal shape (id, type, upn); objectId, the same as id, stays for /v1 */
     json_t *principal =
-        json_pack("{s:o, s:o, s:s}", "objectId", str_or_null(g->principal_id), "upn",
-                  str_or_null(g->upn), "type", model_grant_principal_type_api(g->principal_type));
+        json_pack("{s:o, s:o, s:o, s:s}", "id", str_or_null(g->principal_id), "objectId",
+                  str_or_null(g->principal_id), "upn", str_or_null(g->upn), "type",
+                  model_grant_principal_type_api(g->principal_type));
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s}", "id", g->id, "scope", g->scope,
                           "role", g->role, "principal", principal, "state", g->state, "expiresAt",
                           time_or_null(g->expires_at), "justification",

@@ -293,12 +293,28 @@ static void unknown_fields(const json_t *o, const char *const *known, const char
     }
 }
 
+/* principal.id, the Principal schema's name for objectId (either may be given; both must then
+ * name the same object). */
+static void principal_id_field(const json_t *p, struct model_grant_request *out,
+                               struct violations *vs)
+{
+    const char *id = str_field(p, "id", "principal.id", vs);
+
+    if (id == NULL)
+        return;
+    if (out->object_id != NULL && strcasecmp(out->object_id, id) != 0)
+        violations_add(vs, "principal.id", "conflicting_fields",
+                       "principal.id and principal.objectId name different objects");
+    else
+        out->object_id = id;
+}
+
 bool model_grant_request_from_json(const json_t *root, struct model_grant_request *out,
                                    struct violations *vs)
 {
     static const char *const top[] = {"scope",     "role",          "principal",
                                       "expiresAt", "justification", NULL};
-    static const char *const pr[] = {"upn", "objectId", "type", NULL};
+    static const char *const pr[] = {"upn", "id", "objectId", "type", NULL};
     const json_t *p;
     size_t before = vs->n + vs->dropped;
 
@@ -326,6 +342,7 @@ bool model_grant_request_from_json(const json_t *root, struct model_grant_reques
         unknown_fields(p, pr, "principal.", vs);
         out->upn = str_field(p, "upn", "principal.upn", vs);
         out->object_id = str_field(p, "objectId", "principal.objectId", vs);
+        principal_id_field(p, out, vs);
         out->principal_type = str_field(p, "type", "principal.type", vs);
     }
     return vs->n + vs->dropped == before;

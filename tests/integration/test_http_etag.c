@@ -3,7 +3,8 @@
  * precondition_failed (naming the header) and changes nothing; a malformed If-Match is 400
  * invalid_precondition; If-None-Match: * creates only what does not exist yet. Two clients that
  * read the same login policy and write it at the same moment with its ETag: exactly one wins,
- * the other gets 412 (several rounds, both requests released together). */
+ * the other gets 412 (several rounds, both requests released together). A grant's principal has
+ * the one Principal shape (id, type). */
 #include <pthread.h>
 
 #include "test_sync_common.h"
@@ -12,6 +13,7 @@
 #define RG "/subscriptions/" SUB "/resourceGroups/rg-entra"
 #define POLICY "/v1/subscriptions/" SUB "/resourceGroups/rg-dev/loginPolicy"
 #define SETTINGS "/v1" RG "/virtualMachines/win-vm-02/entraLogin"
+#define BOB "6b7c8d9e-0000-4000-8000-00000000d002"
 #define ROUNDS 6
 
 static struct sc C;
@@ -254,6 +256,13 @@ static void test_grant_preconditions(void **state)
     write_expect("DELETE", path, NULL, "If-Match", s.etag, 412, "precondition_failed", NULL, 0);
     got = h_api(C.d.p.url, C.key, "GET", path, NULL, 200);
     assert_string_equal(h_jstr(got, "state"), "active");
+    /* the one Principal shape: id and type (objectId, the same as id, kept for /v1) */
+    {
+        json_t *p = json_object_get(got, "principal");
+        assert_string_equal(h_jstr(p, "type"), "user");
+        assert_string_equal(h_jstr(p, "id"), BOB);
+        assert_string_equal(h_jstr(p, "objectId"), BOB);
+    }
     json_decref(got);
     /* with the current one it goes */
     assert_true(h_poll(delete_with_current_etag, &s, 20000));
