@@ -28,16 +28,24 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q </dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
-# The dashboard's browser test (tests/browser) drives Debian's chromium with playwright-core and
-# checks it with axe-core, both pinned by tests/browser/package-lock.json and installed with
-# `npm ci` into .cache/browser (again whenever the lockfile changes); no browser is downloaded.
+# The Node.js test packages, each pinned by its package-lock.json and installed with `npm ci`
+# into .cache/<name> (again whenever the lockfile changes), so the tests then run offline:
+# npm_ci_cache <source dir> <name> <a package that must be there>.
+npm_ci_cache() {
+    local dir=.cache/$2
+    if ! cmp -s "$1/package-lock.json" "$dir/package-lock.json" ||
+        [ ! -d "$dir/node_modules/$3" ]; then
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$1/package.json" "$1/package-lock.json" "$dir/"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --ignore-scripts --no-audit \
+            --no-fund --loglevel=error </dev/null
+    fi
+}
 cd "$(dirname "$0")/.."
-dir=.cache/browser
-if ! cmp -s tests/browser/package-lock.json "$dir/package-lock.json" ||
-    [ ! -d "$dir/node_modules/playwright-core" ]; then
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    cp tests/browser/package.json tests/browser/package-lock.json "$dir/"
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --ignore-scripts --no-audit \
-        --no-fund --loglevel=error </dev/null
-fi
+# The browser tests (tests/browser) drive Debian's chromium with playwright-core and check it
+# with axe-core; no browser is downloaded.
+npm_ci_cache tests/browser browser playwright-core
+# The generated TypeScript client's test (tests/client-ts): openapi-typescript, openapi-fetch
+# and typescript.
+npm_ci_cache tests/client-ts client-ts openapi-fetch
