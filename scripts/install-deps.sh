@@ -6,11 +6,12 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind curl
       ca-certificates openssl libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsqlite3-dev libssl-dev libcmocka-dev sqlite3 python3 iproute2
-      clang-tidy zsh tmux groff-base man-db bsdextrautils chromium prometheus)
+      clang-tidy zsh tmux groff-base man-db bsdextrautils chromium prometheus python3-yaml)
 # clang-tidy: scripts/complexity.sh; zsh: `vmloginctl completion zsh`; tmux: the terminal
 # test of vmloginctl (test_cli_tty); groff-base, man-db and bsdextrautils (col): the check of
 # the generated vmloginctl.1 (test_cli_help); chromium: the dashboard's browser test;
-# prometheus: promtool checks the alert rules
+# prometheus: promtool checks the alert rules; python3-yaml: the /v1 compatibility check of
+# api/openapi.yaml (tests/contract/check_openapi_compat.py)
 if [ "${VMLOGIND_WITH_AZCLI:-1}" = 1 ]; then
     pkgs+=(azure-cli)
 fi
