@@ -7,26 +7,10 @@
 // changed by it.
 //   node cors.mjs   (env: VMLOGIND_BIN, AZSIM_BIN, SOURCE_DIR, CHROMIUM, NODE_MODULES_DIR)
 // Exit 77 (ctest SKIP) only when no Chromium binary exists; anything else missing fails.
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
-import { startStack, SUB, fail } from './stack.mjs';
+import { browserSetup, startStack, SUB, fail } from './stack.mjs';
 
-const modules = process.env.NODE_MODULES_DIR || join(process.env.SOURCE_DIR || '.', '.cache/browser/node_modules');
-const require = createRequire(join(resolve(modules), 'index.js'));
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!existsSync(chromiumPath)) {
-  console.log(`SKIP: no Chromium at ${chromiumPath} (apt-get install chromium)`);
-  process.exit(77);
-}
-let chromium;
-try {
-  ({ chromium } = require('playwright-core'));
-} catch (e) {
-  console.error('FAIL: playwright-core missing: run scripts/install-deps.sh (npm ci in tests/browser)');
-  process.exit(1);
-}
+const { chromium, chromiumPath } = browserSetup();
 
 const POLICY = `/v1/subscriptions/${SUB}/resourceGroups/rg-dev/loginPolicy`;
 

@@ -8,26 +8,17 @@
 //   node dashboard.mjs   (env: VMLOGIND_BIN, AZSIM_BIN, SOURCE_DIR, OUT_DIR, CHROMIUM,
 //                         NODE_MODULES_DIR)
 // Exit 77 (ctest SKIP) only when no Chromium binary exists; anything else missing fails.
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
-import { startStack, SUB, STEP_MS, fail, until } from './stack.mjs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { browserSetup, startStack, SUB, STEP_MS, fail, until } from './stack.mjs';
 
-// playwright-core and axe-core as scripts/install-deps.sh installs them (npm ci of this
-// directory's package-lock.json into .cache/browser), or NODE_MODULES_DIR.
-const modules = process.env.NODE_MODULES_DIR || join(process.env.SOURCE_DIR || '.', '.cache/browser/node_modules');
-const require = createRequire(join(resolve(modules), 'index.js'));
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!existsSync(chromiumPath)) {
-  console.log(`SKIP: no Chromium at ${chromiumPath} (apt-get install chromium)`);
-  process.exit(77);
-}
-let chromium, axeSource;
+// playwright-core and axe-core from .cache/browser (or NODE_MODULES_DIR); no Chromium: SKIP
+const { chromium, chromiumPath, require } = browserSetup('playwright-core or axe-core');
+let axeSource;
 try {
-  ({ chromium } = require('playwright-core'));
   axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 } catch (e) {
-  console.error('FAIL: playwright-core or axe-core missing: run scripts/install-deps.sh (npm ci in tests/browser)');
+  console.error('FAIL: axe-core missing: run scripts/install-deps.sh (npm ci in tests/browser)');
   process.exit(1);
 }
 

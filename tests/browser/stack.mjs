@@ -4,16 +4,37 @@
 //   const s = await startStack({ extraConfig: ['cors_allowed_origins = ...'], vms: [...] });
 //   ... s.base, s.admin, s.reader, s.sim ...; await s.stop();
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export const TENANT = '8f3c1a2e-0000-4000-8000-00000000aaaa';
 export const SUB = '5d0f6e8a-0000-4000-8000-00000000bbbb';
 export const STEP_MS = 20000;
 
 export function fail(msg) { throw new Error(msg); }
+
+// Chromium (CHROMIUM, else Debian's /usr/bin/chromium) and playwright-core as
+// scripts/install-deps.sh installs it (npm ci of tests/browser's package-lock.json into
+// .cache/browser), or NODE_MODULES_DIR: {chromium, chromiumPath, require} (require resolves in
+// those modules). Exits 77 (ctest SKIP) only when there is no Chromium; 1 when a module is missing.
+export function browserSetup(what = 'playwright-core') {
+  const modules = process.env.NODE_MODULES_DIR || join(process.env.SOURCE_DIR || '.', '.cache/browser/node_modules');
+  const require = createRequire(join(resolve(modules), 'index.js'));
+  const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+  if (!existsSync(chromiumPath)) {
+    console.log(`SKIP: no Chromium at ${chromiumPath} (apt-get install chromium)`);
+    process.exit(77);
+  }
+  try {
+    return { chromium: require('playwright-core').chromium, chromiumPath, require };
+  } catch (e) {
+    console.error(`FAIL: ${what} missing: run scripts/install-deps.sh (npm ci in tests/browser)`);
+    process.exit(1);
+  }
+}
 
 // Polls fn until it returns a truthy value, for up to ms.
 export async function until(what, fn, ms = STEP_MS) {
