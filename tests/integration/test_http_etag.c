@@ -61,7 +61,7 @@ static void get_etag(const char *path, char *etag, size_t cap)
 static void write_expect(const char *method, const char *path, const char *body, const char *header,
                          const char *value, long want, const char *code, char *etag_out, size_t cap)
 {
-    char h[256];
+    char h[512];
     struct resp r;
 
     snprintf(h, sizeof(h), "%s: %s", header, value);
@@ -90,7 +90,7 @@ struct writer {
 static void *writer_run(void *arg)
 {
     struct writer *w = arg;
-    char h[128];
+    char h[160];
     struct resp r;
 
     snprintf(h, sizeof(h), "If-Match: %s", w->if_match);
