@@ -171,7 +171,7 @@ static void test_request_principal_id(void **state)
     assert_false(validate_text("{\"scope\":\"/subscriptions/" SUB "\",\"role\":\"user\","
                                "\"principal\":{\"id\":\"nope\"}}",
                                60, &spec, &vs));
-    assert_true(has_code(&vs, "principal.objectId", "invalid_object_id"));
+    assert_true(has_code(&vs, "principal.id", "invalid_object_id"));
 }
 
 static void test_request_refusals(void **state)
