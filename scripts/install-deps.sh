@@ -6,11 +6,12 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind curl
       ca-certificates openssl libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsqlite3-dev libssl-dev libcmocka-dev sqlite3 python3 iproute2
-      clang-tidy zsh tmux groff-base man-db bsdextrautils chromium prometheus)
+      clang-tidy zsh tmux groff-base man-db bsdextrautils chromium prometheus python3-yaml)
 # clang-tidy: scripts/complexity.sh; zsh: `vmloginctl completion zsh`; tmux: the terminal
 # test of vmloginctl (test_cli_tty); groff-base, man-db and bsdextrautils (col): the check of
 # the generated vmloginctl.1 (test_cli_help); chromium: the dashboard's browser test;
-# prometheus: promtool checks the alert rules
+# prometheus: promtool checks the alert rules; python3-yaml: the /v1 compatibility check of
+# api/openapi.yaml (tests/contract/check_openapi_compat.py)
 if [ "${VMLOGIND_WITH_AZCLI:-1}" = 1 ]; then
     pkgs+=(azure-cli)
 fi
@@ -28,16 +29,24 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -q </dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
-# The dashboard's browser test (tests/browser) drives Debian's chromium with playwright-core and
-# checks it with axe-core, both pinned by tests/browser/package-lock.json and installed with
-# `npm ci` into .cache/browser (again whenever the lockfile changes); no browser is downloaded.
+# The Node.js test packages, each pinned by its package-lock.json and installed with `npm ci`
+# into .cache/<name> (again whenever the lockfile changes), so the tests then run offline:
+# npm_ci_cache <source dir> <name> <a package that must be there>.
+npm_ci_cache() {
+    local dir=.cache/$2
+    if ! cmp -s "$1/package-lock.json" "$dir/package-lock.json" ||
+        [ ! -d "$dir/node_modules/$3" ]; then
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$1/package.json" "$1/package-lock.json" "$dir/"
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --ignore-scripts --no-audit \
+            --no-fund --loglevel=error </dev/null
+    fi
+}
 cd "$(dirname "$0")/.."
-dir=.cache/browser
-if ! cmp -s tests/browser/package-lock.json "$dir/package-lock.json" ||
-    [ ! -d "$dir/node_modules/playwright-core" ]; then
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    cp tests/browser/package.json tests/browser/package-lock.json "$dir/"
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --ignore-scripts --no-audit \
-        --no-fund --loglevel=error </dev/null
-fi
+# The browser tests (tests/browser) drive Debian's chromium with playwright-core and check it
+# with axe-core; no browser is downloaded.
+npm_ci_cache tests/browser browser playwright-core
+# The generated TypeScript client's test (tests/client-ts): openapi-typescript, openapi-fetch
+# and typescript.
+npm_ci_cache tests/client-ts client-ts openapi-fetch

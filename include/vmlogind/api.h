@@ -177,6 +177,25 @@ enum err api_events_metrics(const struct app *app, struct buf *out) VL_MUST_CHEC
 /* A Last-Event-ID value: 1 to 19 decimal digits, at most INT64_MAX. Untrusted input. */
 bool api_events_parse_last_id(const char *s, int64_t *out);
 
+/* ---- optimistic concurrency (api_etag.c) ----------------------------------------------------- */
+
+#define API_ETAG_MAX 35      /* a quoted 32-hex-digit tag and its NUL */
+#define API_ETAG_LIST_MAX 64 /* entity tags in one If-Match or If-None-Match */
+/* The strong ETag of a representation (quoted hex of its compact, key-sorted JSON's SHA-256). */
+void api_etag_of(const json_t *repr, char out[API_ETAG_MAX]);
+/* Adds the ETag header of repr to the reply. */
+void api_etag_set(struct http_request *req, const json_t *repr);
+/* An If-Match or If-None-Match value ("*" or a comma-separated list of entity tags, at most
+ * API_ETAG_LIST_MAX) against the current etag (may be NULL); "*" matches when the resource
+ * exists, a tag when it equals etag (strong comparison: a weak tag never matches). False when
+ * the value is malformed. Untrusted input. */
+bool api_etag_match(const char *header, const char *etag, bool exists, bool *matched);
+/* If-Match and If-None-Match of a write against the resource as it is now: true when the write
+ * may go on; otherwise replies 400 invalid_precondition (malformed) or 412 precondition_failed
+ * and returns false. The _of form takes the current representation (its ETag, api_etag_of). */
+bool api_etag_preconditions(struct http_request *req, const char *etag, bool exists);
+bool api_etag_preconditions_of(struct http_request *req, const json_t *repr, bool exists);
+
 /* ---- authentication and audit (api_auth.c, api_audit.c) ---------------------------------- */
 
 struct auth_caller;

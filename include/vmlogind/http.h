@@ -45,6 +45,13 @@ struct route {
     const char *summary;
     bool write; /* a write: the handler runs inside the api layer's write runner (one transaction
                    with its audit row and Idempotency-Key record, then a wake-up) */
+    /* A deprecated route (docs/api-versioning.md; openapi.yaml marks it deprecated: true): every
+     * answer carries Deprecation (RFC 9745, "@<unix seconds>" of the deprecation), Link
+     * rel="deprecation" to deprecation_link when set, and Sunset (RFC 8594, the HTTP-date of its
+     * removal) once one is set. NULL: not deprecated. */
+    const char *deprecated;
+    const char *deprecation_link;
+    const char *sunset;
 };
 
 /* The request context: allocated on MHD's first call, freed when the request completes. */
@@ -121,6 +128,9 @@ enum err http_server_start(const struct http_options *o, struct http_server **ou
 void http_server_stop(struct http_server *s);
 /* Prometheus text for requests by route and status, and the latency histogram. */
 enum err http_server_metrics(struct http_server *s, struct buf *out) VL_MUST_CHECK;
+
+/* The Deprecation, Link and Sunset headers of req's route, when it is deprecated. */
+void http_route_announce(struct http_request *req);
 
 /* Router (pure; unit-tested). Returns the matching route, fills params; on no match, *allowed
  * lists the methods that would match the path ("GET, PUT") or is empty for 404. */

@@ -73,6 +73,8 @@ struct model_grant_request {
     const char *role;
     const char *upn;
     const char *object_id;
+    const char
+        *object_id_field;       /* the field it came from: "principal.id" or "principal.objectId" */
     const char *principal_type; /* NULL if not given */
     const char *expires_at;     /* RFC 3339, NULL if not given */
     const char *justification;  /* NULL if not given */

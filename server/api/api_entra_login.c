@@ -158,6 +158,22 @@ json_t *api_entra_login_local_accounts_json(struct store *st, const struct store
 
 /* ---- PUT / DELETE ---------------------------------------------------------------------------- */
 
+static json_t *desired_json(const struct store_login_setting *s);
+
+/* The ETag of the scope's login settings (the "desired" of GET: JSON null when none). */
+static void settings_etag_set(struct http_request *req, const struct model_scope *sc)
+{
+    struct store_login_setting cur;
+    json_t *repr =
+        store_login_setting_get(((struct app *)req->app)->store, sc->key, &cur, NULL) == ERR_OK
+            ? desired_json(&cur)
+            : json_null();
+
+    api_etag_set(req, repr);
+    json_decref(repr);
+    store_login_setting_clear(&cur);
+}
+
 static void reply_operation(struct http_request *req, const char *op_id, bool disable)
 {
     struct app *app = req->app;
@@ -225,7 +241,18 @@ static void put_desired(struct http_request *req, const struct model_scope *sc,
     char op_id[UUID_STR_LEN];
     const char *desired = enable ? "enabled" : "disabled";
     enum err rc = store_login_setting_get(((struct app *)req->app)->store, sc->key, &cur, &d);
+    json_t *repr = rc == ERR_OK ? desired_json(&cur) : json_null();
+    bool pass =
+        (rc == ERR_OK || rc == ERR_NOT_FOUND) && api_etag_preconditions_of(req, repr, rc == ERR_OK);
 
+    json_decref(repr);
+    if (!pass) {
+        if (rc != ERR_OK && rc != ERR_NOT_FOUND)
+            http_reply_error(req, rc, &d);
+        store_login_setting_clear(&cur);
+        free(text);
+        return;
+    }
     if (rc == ERR_OK && strcmp(cur.desired, desired) == 0 && strcmp(cur.spec, text) == 0 &&
         cur.operation_id != NULL) {
         /* the same request again: same desired state, same operation, no new work */
@@ -238,10 +265,12 @@ static void put_desired(struct http_request *req, const struct model_scope *sc,
                         http_printf(req, "{\"operationId\":\"%s\",\"desired\":\"%s\",\"spec\":%s}",
                                     op_id, desired, text));
     }
-    if (rc == ERR_OK)
+    if (rc == ERR_OK) {
+        settings_etag_set(req, sc);
         reply_operation(req, op_id, !enable);
-    else
+    } else {
         http_reply_error(req, rc, &d);
+    }
     store_login_setting_clear(&cur);
     free(text);
 }
@@ -405,6 +434,7 @@ void api_entra_login_get(struct http_request *req)
         json_pack("{s:s, s:s}", "scope", sc.arm, "scopeKind", model_login_scope_kind_str(sc.kind));
     rc = store_login_setting_get(app->store, sc.key, &cur, &d);
     json_object_set_new(body, "desired", rc == ERR_OK ? desired_json(&cur) : json_null());
+    api_etag_set(req, json_object_get(body, "desired"));
     store_login_setting_clear(&cur);
     /* what actually governs: a broader scope's setting when this one has none */
     if (store_login_setting_effective(app->store, sc.kind == MODEL_SCOPE_VM ? sc.key : NULL,

@@ -41,9 +41,11 @@ static json_t *str_or_null(const char *s)
 
 static json_t *grant_json(const struct store_grant *g)
 {
+    /* the one Principal shape (id, type, upn); objectId, the same as id, stays for /v1 */
     json_t *principal =
-        json_pack("{s:o, s:o, s:s}", "objectId", str_or_null(g->principal_id), "upn",
-                  str_or_null(g->upn), "type", model_grant_principal_type_api(g->principal_type));
+        json_pack("{s:o, s:o, s:o, s:s}", "id", str_or_null(g->principal_id), "objectId",
+                  str_or_null(g->principal_id), "upn", str_or_null(g->upn), "type",
+                  model_grant_principal_type_api(g->principal_type));
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:s}", "id", g->id, "scope", g->scope,
                           "role", g->role, "principal", principal, "state", g->state, "expiresAt",
                           time_or_null(g->expires_at), "justification",
@@ -66,8 +68,21 @@ static json_t *grant_json(const struct store_grant *g)
 
 static void reply_grant(struct http_request *req, int status, const struct store_grant *g)
 {
+    json_t *body = grant_json(g);
+
     http_add_header(req, "Location", http_printf(req, "/v1/loginGrants/%s", g->id));
-    http_reply_json(req, status, grant_json(g));
+    api_etag_set(req, body);
+    http_reply_json(req, status, body);
+}
+
+/* If-Match / If-None-Match of a PATCH or DELETE against the grant as read. */
+static bool grant_preconditions(struct http_request *req, const struct store_grant *g)
+{
+    json_t *repr = grant_json(g);
+    bool ok = api_etag_preconditions_of(req, repr, true);
+
+    json_decref(repr);
+    return ok;
 }
 
 /* The audit row's details (request-owned). */
@@ -475,10 +490,13 @@ static bool load_grant(struct http_request *req, struct store_grant *g)
 void api_grants_get(struct http_request *req)
 {
     struct store_grant g;
+    json_t *body;
 
     if (!load_grant(req, &g))
         return;
-    http_reply_json(req, 200, grant_json(&g));
+    body = grant_json(&g);
+    api_etag_set(req, body);
+    http_reply_json(req, 200, body);
     store_grant_clear(&g);
 }
 
@@ -504,7 +522,7 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
         return false;
     if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id, false,
                           NULL) ||
-        !check(req, &g)) {
+        !grant_preconditions(req, &g) || !check(req, &g)) {
         store_grant_clear(&g);
         return false;
     }
@@ -746,6 +764,39 @@ static json_t *policy_json(const struct model_scope *scope, const struct store_l
                      str_or_null(p->created_by), "updatedAt", time_or_null(p->created_at));
 }
 
+static void reply_policy(struct http_request *req, const struct model_scope *scope,
+                         const struct store_login_policy *p)
+{
+    json_t *body = policy_json(scope, p);
+
+    api_etag_set(req, body);
+    http_reply_json(req, 200, body);
+}
+
+/* If-Match / If-None-Match against the policy as it is now (it exists when authoritative). */
+static bool policy_preconditions(struct http_request *req, const struct model_scope *scope)
+{
+    struct app *app = req->app;
+    struct store_login_policy cur;
+    struct err_detail d = {{0}, {0}};
+    json_t *repr;
+    enum err rc;
+    bool ok;
+
+    if (http_header(req, "If-Match") == NULL && http_header(req, "If-None-Match") == NULL)
+        return true;
+    rc = store_login_policy_get(app->store, scope->key, &cur, &d);
+    if (rc != ERR_OK) {
+        http_reply_error(req, rc, &d);
+        return false;
+    }
+    repr = policy_json(scope, &cur);
+    ok = api_etag_preconditions_of(req, repr, cur.authoritative);
+    json_decref(repr);
+    store_login_policy_clear(&cur);
+    return ok;
+}
+
 void api_grants_policy_get(struct http_request *req)
 {
     struct app *app = req->app;
@@ -761,7 +812,7 @@ void api_grants_policy_get(struct http_request *req)
         http_reply_error(req, rc, &d);
         return;
     }
-    http_reply_json(req, 200, policy_json(&scope, &p));
+    reply_policy(req, &scope, &p);
     store_login_policy_clear(&p);
 }
 
@@ -806,7 +857,8 @@ void api_grants_policy_put(struct http_request *req)
     char *payload = NULL;
     enum err rc;
 
-    if (!api_grants_path_scope(req, &scope) || !policy_body(req, &authoritative, &dry_run))
+    if (!api_grants_path_scope(req, &scope) || !policy_body(req, &authoritative, &dry_run) ||
+        !policy_preconditions(req, &scope))
         return;
     snprintf(key, sizeof(key), "policy:%s", scope.key);
     rc = store_login_policy_put(app->store, scope.arm, authoritative, dry_run, req->subject,
@@ -827,6 +879,6 @@ void api_grants_policy_put(struct http_request *req)
         api_write_audit(req, "loginPolicy.put", scope.arm, "succeeded",
                         http_printf(req, "{\"authoritative\":%s,\"dryRun\":%s}",
                                     authoritative ? "true" : "false", dry_run ? "true" : "false"));
-    http_reply_json(req, 200, policy_json(&scope, &p));
+    reply_policy(req, &scope, &p);
     store_login_policy_clear(&p);
 }

@@ -106,7 +106,7 @@ bool http_cors_apply(const struct http_cors *c, struct http_request *req,
     if (ok) {
         http_add_header(req, "Access-Control-Allow-Origin", origin);
         http_add_header(req, "Access-Control-Expose-Headers",
-                        "Location, ETag, Retry-After, X-Request-Id");
+                        "Location, ETag, Retry-After, X-Request-Id, Deprecation, Sunset, Link");
     }
     if (strcmp(req->method, "OPTIONS") != 0 ||
         http_header(req, "Access-Control-Request-Method") == NULL)

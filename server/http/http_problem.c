@@ -81,6 +81,10 @@ const struct http_problem_row http_problems[] = {
     ROW("idempotency_in_progress", 409, "the first request with this Idempotency-Key is running"),
     ROW("idempotency_key_reused", 422, "the Idempotency-Key was used for a different request"),
     ROW("audit_unavailable", 503, "the change was not made: its audit record could not be written"),
+    /* writes: If-Match and If-None-Match */
+    ROW("invalid_precondition", 400, "the If-Match or If-None-Match header is malformed"),
+    ROW("precondition_failed", 412,
+        "the resource's ETag does not satisfy If-Match or If-None-Match"),
     /* resources */
     ROW("invalid_query", 400, "a query parameter is not valid"),
     ROW("invalid_scope", 400, "the scope is not valid"),

@@ -81,3 +81,17 @@ const struct route *http_router_match(const struct route *routes, size_t n, cons
     }
     return NULL;
 }
+
+void http_route_announce(struct http_request *req)
+{
+    const struct route *r = req->route;
+
+    if (r == NULL || r->deprecated == NULL)
+        return;
+    http_add_header(req, "Deprecation", r->deprecated);
+    if (r->deprecation_link != NULL)
+        http_add_header(req, "Link",
+                        http_printf(req, "<%s>; rel=\"deprecation\"", r->deprecation_link));
+    if (r->sunset != NULL)
+        http_add_header(req, "Sunset", r->sunset);
+}

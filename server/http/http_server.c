@@ -333,6 +333,7 @@ static void dispatch(struct http_server *s, struct http_request *req)
         }
         return;
     }
+    http_route_announce(req);
     if (s->o.auth != NULL && !s->o.auth(req, s->o.auth_arg))
         return;
     if (!check_body(req))

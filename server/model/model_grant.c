@@ -293,12 +293,30 @@ static void unknown_fields(const json_t *o, const char *const *known, const char
     }
 }
 
+/* principal.id, the Principal schema's name for objectId (either may be given; both must then
+ * name the same object). */
+static void principal_id_field(const json_t *p, struct model_grant_request *out,
+                               struct violations *vs)
+{
+    const char *id = str_field(p, "id", "principal.id", vs);
+
+    if (id == NULL)
+        return;
+    if (out->object_id != NULL && strcasecmp(out->object_id, id) != 0) {
+        violations_add(vs, "principal.id", "conflicting_fields",
+                       "principal.id and principal.objectId name different objects");
+    } else {
+        out->object_id = id;
+        out->object_id_field = "principal.id";
+    }
+}
+
 bool model_grant_request_from_json(const json_t *root, struct model_grant_request *out,
                                    struct violations *vs)
 {
     static const char *const top[] = {"scope",     "role",          "principal",
                                       "expiresAt", "justification", NULL};
-    static const char *const pr[] = {"upn", "objectId", "type", NULL};
+    static const char *const pr[] = {"upn", "id", "objectId", "type", NULL};
     const json_t *p;
     size_t before = vs->n + vs->dropped;
 
@@ -326,6 +344,8 @@ bool model_grant_request_from_json(const json_t *root, struct model_grant_reques
         unknown_fields(p, pr, "principal.", vs);
         out->upn = str_field(p, "upn", "principal.upn", vs);
         out->object_id = str_field(p, "objectId", "principal.objectId", vs);
+        out->object_id_field = "principal.objectId";
+        principal_id_field(p, out, vs);
         out->principal_type = str_field(p, "type", "principal.type", vs);
     }
     return vs->n + vs->dropped == before;
@@ -354,7 +374,7 @@ static void validate_principal(const struct model_grant_request *rq, struct mode
 
     if (has_upn == has_id) {
         violations_add(vs, "principal", "one_of_required",
-                       "give exactly one of principal.upn and principal.objectId");
+                       "give exactly one of principal.upn and principal.id (or objectId)");
     } else if (has_upn && !upn_ok(rq->upn)) {
         violations_add(vs, "principal.upn", "invalid_upn",
                        "a user principal name looks like name@domain (at most %d characters)",
@@ -362,7 +382,8 @@ static void validate_principal(const struct model_grant_request *rq, struct mode
     } else if (has_upn) {
         snprintf(out->upn, sizeof(out->upn), "%s", rq->upn);
     } else if (!uuid_is_valid(rq->object_id)) {
-        violations_add(vs, "principal.objectId", "invalid_object_id",
+        violations_add(vs, rq->object_id_field ? rq->object_id_field : "principal.objectId",
+                       "invalid_object_id",
                        "an object id is a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
     } else {
         lower_into(out->object_id, sizeof(out->object_id), rq->object_id);

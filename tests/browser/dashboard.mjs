@@ -8,132 +8,38 @@
 //   node dashboard.mjs   (env: VMLOGIND_BIN, AZSIM_BIN, SOURCE_DIR, OUT_DIR, CHROMIUM,
 //                         NODE_MODULES_DIR)
 // Exit 77 (ctest SKIP) only when no Chromium binary exists; anything else missing fails.
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { request as httpsRequest } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { browserSetup, startStack, SUB, STEP_MS, fail, until } from './stack.mjs';
 
-// playwright-core and axe-core as scripts/install-deps.sh installs them (npm ci of this
-// directory's package-lock.json into .cache/browser), or NODE_MODULES_DIR.
-const modules = process.env.NODE_MODULES_DIR || join(process.env.SOURCE_DIR || '.', '.cache/browser/node_modules');
-const require = createRequire(join(resolve(modules), 'index.js'));
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!existsSync(chromiumPath)) {
-  console.log(`SKIP: no Chromium at ${chromiumPath} (apt-get install chromium)`);
-  process.exit(77);
-}
-let chromium, axeSource;
+// playwright-core and axe-core from .cache/browser (or NODE_MODULES_DIR); no Chromium: SKIP
+const { chromium, chromiumPath, require } = browserSetup('playwright-core or axe-core');
+let axeSource;
 try {
-  ({ chromium } = require('playwright-core'));
   axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 } catch (e) {
-  console.error('FAIL: playwright-core or axe-core missing: run scripts/install-deps.sh (npm ci in tests/browser)');
+  console.error('FAIL: axe-core missing: run scripts/install-deps.sh (npm ci in tests/browser)');
   process.exit(1);
 }
 
-const VMLOGIND = process.env.VMLOGIND_BIN;
-const AZSIM = process.env.AZSIM_BIN;
-const SOURCE = process.env.SOURCE_DIR;
 const OUT = process.env.OUT_DIR || join(process.cwd(), 'browser-shots');
-const TENANT = '8f3c1a2e-0000-4000-8000-00000000aaaa';
-const SUB = '5d0f6e8a-0000-4000-8000-00000000bbbb';
 const RG = 'rg-browser';
 const RG_SCOPE = `/subscriptions/${SUB}/resourceGroups/${RG}`;
-const STEP_MS = 20000;
-const work = mkdtempSync(join(tmpdir(), 'vmlogind-browser-'));
-const procs = [];
 const failures = [];
 let currentPage = null; // for a screenshot of where a failure happened
+let stack = null; // azsim and vmlogind (stack.mjs)
+let work = null; // their files and logs
 const figures = {};
 mkdirSync(OUT, { recursive: true });
 
-function fail(msg) { throw new Error(msg); }
-
-function start(bin, args, env, name) {
-  const p = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(p);
-  const log = [];
-  p.stderr.on('data', (d) => log.push(d));
-  p.on('exit', () => writeFileSync(join(work, `${name}.log`), Buffer.concat(log)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`${name} did not start`)), 15000);
-    p.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on (\S+)/.exec(out);
-      if (m) { clearTimeout(t); resolve(m[1]); }
-    });
-    p.on('exit', (c) => reject(new Error(`${name} exited ${c}: ${Buffer.concat(log).toString().slice(-2000)}`)));
-  });
-}
-
-// Polls fn until it returns a truthy value, for up to ms.
-async function until(what, fn, ms = STEP_MS) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  fail(`${what}: not within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-}
-
-async function api(base, key, method, path, body) {
-  const res = await fetch(base + path, {
-    method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
-
-// POST to azsim's control API over HTTPS with its own certificate as the only CA.
-function simPost(url, body, ca) {
-  return new Promise((resolve, reject) => {
-    const data = JSON.stringify(body);
-    const req = httpsRequest(url, { method: 'POST', ca, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } },
-      (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
 async function main() {
-  // ---- azsim and vmlogind --------------------------------------------------------------------
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(work, 'tls.key'), '-out', join(work, 'tls.crt')], { stdio: 'ignore' });
-  const sim = await start(AZSIM, ['--listen', '127.0.0.1:0', '--tls-cert', join(work, 'tls.crt'), '--tls-key', join(work, 'tls.key'),
-    '--scenario', join(SOURCE, 'sim/scenarios/demo.json'), '--time-scale', '0.02'], {}, 'azsim');
-  writeFileSync(join(work, 'secret'), 'azsim-demo-secret-not-a-credential');
-  const conf = join(work, 'vmlogind.conf');
-  writeFileSync(conf, [
-    'cloud = custom', `arm_url = ${sim}`, `login_url = ${sim}`, `graph_url = ${sim}`, `imds_url = ${sim}`,
-    `tenant_id = ${TENANT}`, 'client_id = 0a1b2c3d-0000-4000-8000-00000000c001', 'credential = secret',
-    `client_secret_file = ${join(work, 'secret')}`, `ca_bundle = ${join(work, 'tls.crt')}`,
-    'api_audience = api://vmlogind-test', `api_login_url = ${sim}`, 'sync_interval_s = 0',
-    'reconcile_tick_ms = 50', 'lro_poll_min_ms = 0', 'lro_poll_max_ms = 200', 'login_recheck_s = 1',
-    'events_poll_ms = 100', ''].join('\n'));
-  const db = join(work, 'vmlogind.db');
-  const run = (args) => execFileSync(VMLOGIND, [...args, '--config', conf, '--db', db], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
-  run(['migrate']);
-  const key = (role) => /vlk_[A-Za-z0-9_-]+/.exec(run(['keys', 'create', '--name', role, '--role', role]))[0];
-  const admin = key('administrator');
-  const reader = key('reader');
-  const base = await start(VMLOGIND, ['--config', conf, '--db', db, '--listen', '127.0.0.1:0'], {}, 'vmlogind');
-
-  // two VMs in a resource group of their own, then a sync that finds them
-  for (const name of ['web-a', 'web-b']) {
-    const st = await simPost(`${sim}/_sim/vms`, { subscriptionId: SUB, resourceGroup: RG, name, location: 'westeurope' },
-      readFileSync(join(work, 'tls.crt')));
-    if (Math.floor(st / 100) !== 2) fail(`azsim POST /_sim/vms: ${st}`);
-  }
-  await api(base, admin, 'POST', '/v1/sync');
-  await until('the first sync', async () => {
-    const s = (await api(base, admin, 'GET', '/v1/sync')).json;
-    return s.state === 'idle' && s.last && s.last.state === 'succeeded' && s.last.counts.vms.seen >= 15;
+  // ---- azsim and vmlogind, with two VMs in a resource group of their own, found by the sync --
+  stack = await startStack({
+    vms: ['web-a', 'web-b'].map((name) => ({ resourceGroup: RG, name })),
+    synced: (s) => s.last.counts.vms.seen >= 15,
   });
+  ({ work } = stack);
+  const { base, admin, reader } = stack;
 
   // ---- the browser ---------------------------------------------------------------------------
   const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
@@ -296,13 +202,12 @@ try {
     failures.push(`view at the failure: ${await currentPage.locator('#view').innerText().catch(() => '?')}`.slice(0, 3000));
   }
 }
-for (const p of procs) p.kill('SIGTERM');
-await new Promise((r) => setTimeout(r, 300));
+if (stack) await stack.stop(true);
 console.log(JSON.stringify({ figures, screenshots: OUT }, null, 1));
 if (failures.length) {
   code = 1;
   console.error(`FAIL (logs kept in ${work}):\n${failures.join('\n')}`);
-} else {
+} else if (work) {
   rmSync(work, { recursive: true, force: true });
   console.log('PASS');
 }

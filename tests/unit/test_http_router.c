@@ -110,6 +110,39 @@ static void test_404(void **state)
     }
 }
 
+/* A deprecated route announces it on every answer (docs/api-versioning.md); others do not. */
+static void test_deprecated_route_announced(void **state)
+{
+    static const struct route r[] = {
+        {.method = "GET",
+         .pattern = "/v1/old",
+         .handler = h,
+         .deprecated = "@1767225600",
+         .deprecation_link = "https://example.com/docs/api-versioning.md",
+         .sunset = "Wed, 30 Jun 2027 00:00:00 GMT"},
+        {.method = "GET", .pattern = "/v1/new", .handler = h},
+    };
+    char allowed[64];
+    struct http_request *req = new_req();
+    (void)state;
+    assert_ptr_equal(http_router_match(r, 2, "GET", "/v1/old", req, allowed, 64), &r[0]);
+    http_route_announce(req);
+    assert_int_equal(req->nextra, 3);
+    assert_string_equal(req->extra_names[0], "Deprecation");
+    assert_string_equal(req->extra_values[0], "@1767225600");
+    assert_string_equal(req->extra_names[1], "Link");
+    assert_string_equal(req->extra_values[1],
+                        "<https://example.com/docs/api-versioning.md>; rel=\"deprecation\"");
+    assert_string_equal(req->extra_names[2], "Sunset");
+    assert_string_equal(req->extra_values[2], "Wed, 30 Jun 2027 00:00:00 GMT");
+    http_request_release(req);
+    req = new_req();
+    assert_ptr_equal(http_router_match(r, 2, "GET", "/v1/new", req, allowed, 64), &r[1]);
+    http_route_announce(req);
+    assert_int_equal(req->nextra, 0);
+    http_request_release(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +151,7 @@ int main(void)
         cmocka_unit_test(test_params_and_case),
         cmocka_unit_test(test_405_allow),
         cmocka_unit_test(test_404),
+        cmocka_unit_test(test_deprecated_route_announced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,6 +149,31 @@ static void test_request_ok(void **state)
     assert_int_equal(spec.expires_at, 0);
 }
 
+/* principal.id is the Principal schema's name for objectId: either, or both when they agree */
+static void test_request_principal_id(void **state)
+{
+    struct model_grant_spec spec;
+    struct violations vs;
+
+    (void)state;
+    assert_true(validate_text("{\"scope\":\"/subscriptions/" SUB "\",\"role\":\"user\","
+                              "\"principal\":{\"id\":\"AAAAAAAA-1111-2222-3333-444444444444\"}}",
+                              60, &spec, &vs));
+    assert_string_equal(spec.object_id, "aaaaaaaa-1111-2222-3333-444444444444");
+    assert_true(validate_text("{\"scope\":\"/subscriptions/" SUB "\",\"role\":\"user\","
+                              "\"principal\":{\"id\":\"" SUB "\",\"objectId\":\"" SUB "\"}}",
+                              60, &spec, &vs));
+    assert_false(validate_text("{\"scope\":\"/subscriptions/" SUB "\",\"role\":\"user\","
+                               "\"principal\":{\"id\":\"AAAAAAAA-1111-2222-3333-444444444444\","
+                               "\"objectId\":\"" SUB "\"}}",
+                               60, &spec, &vs));
+    assert_true(has_code(&vs, "principal.id", "conflicting_fields"));
+    assert_false(validate_text("{\"scope\":\"/subscriptions/" SUB "\",\"role\":\"user\","
+                               "\"principal\":{\"id\":\"nope\"}}",
+                               60, &spec, &vs));
+    assert_true(has_code(&vs, "principal.id", "invalid_object_id"));
+}
+
 static void test_request_refusals(void **state)
 {
     struct model_grant_spec spec;
@@ -292,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_scope_refusals),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_request_ok),
+        cmocka_unit_test(test_request_principal_id),
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_change),
         cmocka_unit_test(test_names),
