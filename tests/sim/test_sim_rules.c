@@ -323,6 +323,121 @@ static void test_device_code(void **state)
     h_resp_cleanup(&r);
 }
 
+/* The authorization code grant with PKCE (v2-oauth2-auth-code-flow): the picker page lists the
+ * users; an unregistered redirect_uri is an error page, never a redirect; a request without an
+ * S256 challenge goes back with error=invalid_request; the picker's POST redirects with code
+ * and state; the code redeems once, only with its verifier, client and redirect_uri, into a
+ * delegated token with the picked user's oid and role, with CORS for the page's origin. */
+#define AC_REDIRECT "http%3A%2F%2F127.0.0.1%3A4567%2F"
+#define AC_VERIFIER "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+#define AC_CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" /* RFC 7636 appendix B */
+#define AC_PARAMS                                                                                  \
+    "client_id=" APP "&response_type=code&redirect_uri=" AC_REDIRECT                               \
+    "&scope=api%3A%2F%2Fvmlogind-test%2F.default&state=st-1"
+#define AC_PATH "/" TENANT "/oauth2/v2.0/authorize"
+
+static void authorize_code(const char *extra, char *code, size_t cap)
+{
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    char *u = url("%s", AC_PATH);
+    char form[1024], loc[1024];
+    const char *c;
+    struct resp r;
+
+    snprintf(form, sizeof(form), "%s&code_challenge=%s&code_challenge_method=S256&user=%s%s",
+             AC_PARAMS, AC_CHALLENGE, ALICE, extra);
+    assert_int_equal(h_http("POST", u, form, h, &r), 302);
+    assert_true(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    assert_true(strncmp(loc, "http://127.0.0.1:4567/?code=", 28) == 0);
+    assert_non_null(strstr(loc, "&state=st-1"));
+    c = loc + 28;
+    snprintf(code, cap, "%.*s", (int)strcspn(c, "&"), c);
+    h_resp_cleanup(&r);
+    free(u);
+}
+
+static long redeem(const char *code, const char *verifier, const char *redirect, struct resp *r)
+{
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded",
+                       "Origin: http://127.0.0.1:4567", NULL};
+    char *u = url("/" TENANT "/oauth2/v2.0/token");
+    char form[1024];
+    long st;
+
+    snprintf(form, sizeof(form),
+             "grant_type=authorization_code&client_id=" APP "&code=%s&redirect_uri=%s"
+             "&code_verifier=%s&scope=api%%3A%%2F%%2Fvmlogind-test%%2F.default",
+             code, redirect, verifier);
+    memset(r, 0, sizeof(*r));
+    st = h_http("POST", u, form, h, r);
+    free(u);
+    return st;
+}
+
+static void test_auth_code_pkce(void **state)
+{
+    struct resp r;
+    struct jws j;
+    char code[160], loc[1024], acao[128];
+    char *u;
+    (void)state;
+
+    u = url("%s",
+            AC_PATH "?" AC_PARAMS "&code_challenge=" AC_CHALLENGE "&code_challenge_method=S256");
+    assert_int_equal(h_http("GET", u, NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "alice@contoso.example"));
+    assert_non_null(strstr(r.body, "name=\"user\" value=\"" ALICE "\""));
+    assert_non_null(strstr(r.body, "name=\"state\" value=\"st-1\""));
+    assert_null(strstr(r.body, "erin@contoso.example")); /* disabled: cannot sign in */
+    h_resp_cleanup(&r);
+    free(u);
+    u = url("%s", AC_PATH "?client_id=" APP "&response_type=code&scope=openid&state=st-1"
+                          "&code_challenge=" AC_CHALLENGE
+                          "&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fevil.example%2F");
+    assert_int_equal(h_http("GET", u, NULL, NULL, &r), 400);
+    assert_false(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    assert_non_null(strstr(r.body, "AADSTS50011"));
+    h_resp_cleanup(&r);
+    free(u);
+    u = url("%s", AC_PATH "?" AC_PARAMS); /* no PKCE */
+    assert_int_equal(h_http("GET", u, NULL, NULL, &r), 302);
+    assert_true(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    assert_non_null(strstr(loc, "error=invalid_request"));
+    assert_non_null(strstr(loc, "state=st-1"));
+    h_resp_cleanup(&r);
+    free(u);
+
+    authorize_code("&role=VmLogin.Operator", code, sizeof(code));
+    assert_int_equal(redeem(code, "wrong-verifier-wrong-verifier-wrong-verifier", AC_REDIRECT, &r),
+                     400);
+    assert_string_equal(jstr(r.json, "error"), "invalid_grant");
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "error_codes"), 0)),
+                     50148);
+    assert_true(h_resp_header(&r, "Access-Control-Allow-Origin", acao, sizeof(acao)));
+    assert_string_equal(acao, "http://127.0.0.1:4567");
+    h_resp_cleanup(&r);
+    assert_int_equal(redeem(code, AC_VERIFIER, AC_REDIRECT, &r), 400); /* single use */
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "error_codes"), 0)),
+                     54005);
+    h_resp_cleanup(&r);
+
+    authorize_code("&role=VmLogin.Operator", code, sizeof(code));
+    assert_int_equal(redeem(code, AC_VERIFIER, "http%3A%2F%2F127.0.0.1%3A9999%2F", &r), 400);
+    assert_string_equal(jstr(r.json, "error"), "invalid_grant");
+    h_resp_cleanup(&r);
+
+    authorize_code("&role=VmLogin.Operator", code, sizeof(code));
+    assert_int_equal(redeem(code, AC_VERIFIER, AC_REDIRECT, &r), 200);
+    assert_true(h_resp_header(&r, "Access-Control-Allow-Origin", acao, sizeof(acao)));
+    assert_int_equal(jws_parse(jstr(r.json, "access_token"), &j, NULL), ERR_OK);
+    assert_string_equal(jstr(j.claims, "aud"), "api://vmlogind-test");
+    assert_string_equal(jstr(j.claims, "oid"), ALICE);
+    assert_string_equal(jstr(j.claims, "azp"), APP);
+    assert_string_equal(jstr(j.claims, "roles.0"), "VmLogin.Operator");
+    jws_cleanup(&j);
+    h_resp_cleanup(&r);
+}
+
 static char *cert_pem(X509 *c)
 {
     BIO *b = BIO_new(BIO_s_mem());
@@ -1503,6 +1618,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_scenario, reset),
         cmocka_unit_test_setup(test_arm_authorization, reset),
         cmocka_unit_test_setup(test_graph_app_roles, reset),
+        cmocka_unit_test_setup(test_auth_code_pkce, reset),
         cmocka_unit_test_setup(test_scope_faults, reset),
         cmocka_unit_test_setup(test_throttle_principals_compute_graph, reset),
         cmocka_unit_test_setup(test_throttle_deletes_and_subscription, reset),
