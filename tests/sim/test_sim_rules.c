@@ -137,16 +137,26 @@ static int reset(void **state)
 
 /* ---- Entra ---- */
 
-static long token_post(const char *path, const char *form, struct resp *r)
+/* A form POST; origin (may be NULL) is sent as Origin, as a browser page's fetch does. */
+static long form_post(const char *path, const char *form, const char *origin, struct resp *r)
 {
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    char o[256];
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", o, NULL};
     char *u = url("%s", path);
     long st;
 
+    snprintf(o, sizeof(o), "Origin: %s", origin ? origin : "");
+    if (origin == NULL)
+        h[1] = NULL;
     memset(r, 0, sizeof(*r));
     st = h_http("POST", u, form, h, r);
     free(u);
     return st;
+}
+
+static long token_post(const char *path, const char *form, struct resp *r)
+{
+    return form_post(path, form, NULL, r);
 }
 
 static void test_discovery_and_jwks(void **state)
@@ -358,20 +368,13 @@ static void authorize_code(const char *extra, char *code, size_t cap)
 
 static long redeem(const char *code, const char *verifier, const char *redirect, struct resp *r)
 {
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded",
-                       "Origin: http://127.0.0.1:4567", NULL};
-    char *u = url("/" TENANT "/oauth2/v2.0/token");
     char form[1024];
-    long st;
 
     snprintf(form, sizeof(form),
              "grant_type=authorization_code&client_id=" APP "&code=%s&redirect_uri=%s"
              "&code_verifier=%s&scope=api%%3A%%2F%%2Fvmlogind-test%%2F.default",
              code, redirect, verifier);
-    memset(r, 0, sizeof(*r));
-    st = h_http("POST", u, form, h, r);
-    free(u);
-    return st;
+    return form_post("/" TENANT "/oauth2/v2.0/token", form, "http://127.0.0.1:4567", r);
 }
 
 static void test_auth_code_pkce(void **state)
