@@ -156,6 +156,9 @@ json_t *api_operation_json(struct store *st, const struct store_operation *op, c
  * dashboard's strict Content-Security-Policy. */
 void api_web_index(struct http_request *req);
 void api_web_asset(struct http_request *req);
+/* GET /v1/auth/config (public): how the dashboard signs in: {"apiKey": true, "entra": null} or
+ * entra {authority, authorizeUrl, tokenUrl, clientId, scope} when dashboard_client_id is set. */
+void api_web_auth_config(struct http_request *req);
 /* GET /v1/me (api_me.c): who the caller is (subject, kind, role, scopes), so a page shows
  * only what it may do. */
 void api_me_get(struct http_request *req);

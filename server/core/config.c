@@ -62,6 +62,11 @@ static const struct setting settings[] = {
     S(api_audience, "", NULL, false, "accepted aud of caller JWTs (the daemon's app id / URI)"),
     S(api_tenant_id, "", NULL, false, "tenant of caller JWTs (defaults to tenant_id)"),
     S(api_login_url, "", NULL, false, "authority for caller JWT discovery (defaults to login_url)"),
+    S(dashboard_client_id, "", NULL, false,
+      "client id the dashboard signs in to Entra with (auth code + PKCE; a SPA redirect URI "
+      "for this server's /); empty: the dashboard takes API keys only"),
+    S(dashboard_scope, "", NULL, false,
+      "scope the dashboard asks Entra for (empty: <first api_audience>/.default)"),
     S(role_reader, "VmLogin.Reader", NULL, false, "JWT app role mapped to reader"),
     S(role_operator, "VmLogin.Operator", NULL, false, "JWT app role mapped to operator"),
     S(role_administrator, "VmLogin.Administrator", NULL, false,
