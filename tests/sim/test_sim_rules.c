@@ -1145,6 +1145,26 @@ static void test_graph(void **state)
     assert_int_equal(call("GET", "/v1.0/users/nobody@contoso.example", NULL, t, &r), 404);
     assert_string_equal(err_code(&r), "Request_ResourceNotFound");
     h_resp_cleanup(&r);
+    /* prefix look-up: startswith on displayName or userPrincipalName, case ignored */
+    assert_int_equal(call("GET",
+                          "/v1.0/users?$filter=startswith(displayName,'CAR')%20or%20"
+                          "startswith(userPrincipalName,'CAR')&$select=id,displayName",
+                          NULL, t, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 1);
+    assert_string_equal(jstr(r.json, "value.0.id"), CAROL);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("GET", "/v1.0/users?$filter=startswith(userPrincipalName,'bob@')", NULL, t, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 1);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/users?$filter=startswith(displayName,'zz')", NULL, t, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 0);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("GET", "/v1.0/users?$filter=startswith(displayName,'a')%20and%20x", NULL, t, &r), 400);
+    h_resp_cleanup(&r);
     assert_int_equal(call("POST", "/v1.0/directoryObjects/getByIds",
                           "{\"ids\":[\"" ALICE "\",\"9a8b7c6d-0000-4000-8000-00000000f001\"]}", t,
                           &r),
