@@ -1,7 +1,7 @@
 // dashboard.mjs: the ops dashboard in headless Chromium against the real vmlogind and azsim,
 // both started here on free loopback ports. Signs in with an API key, walks every view,
 // enables Entra login on a resource group and watches the operation finish through
-// /v1/events, grants, extends and revokes login, sees a refusal's title and detail, checks
+// /v1/events, looks a principal up in the directory, grants, extends and revokes login, sees a refusal's title and detail, checks
 // that a reader gets no action buttons, and signs in with Entra (authorization code with PKCE
 // at azsim's user picker) as an operator. axe-core must find no serious or critical violation in
 // any view, and the page must cause no Content-Security-Policy violation. Screenshots of each
@@ -226,6 +226,17 @@ async function main() {
 
   // grants: create one with an expiry, extend it, revoke it; a refusal shows title and detail
   await go('#/grants', 'grants');
+  // the principal look-up: typing asks the directory (GET /v1/principals) and offers matches
+  await page.fill('input[name=principal]', 'car');
+  await page.waitForSelector('#principal-options option[value="carol@contoso.example"]', { state: 'attached', timeout: STEP_MS });
+  await page.waitForSelector('#principal-hint:has-text("1 match")', { timeout: STEP_MS });
+  await page.fill('input[name=principal]', 'VM A');
+  const group = '9a8b7c6d-0000-4000-8000-00000000f001';
+  await page.waitForSelector(`#principal-options option[value="${group}"][label="VM Admins (group)"]`, { state: 'attached', timeout: STEP_MS });
+  await page.fill('input[name=principal]', group); // what picking the option does
+  if ((await page.inputValue('select[name=type]')) !== 'group') fail('picking a group did not set the principal type');
+  await check('grants-lookup');
+  await page.selectOption('select[name=type]', 'user');
   await page.fill('input[name=scope]', RG_SCOPE);
   await page.fill('input[name=principal]', 'alice@contoso.example');
   await page.fill('input[name=hours]', '2');
