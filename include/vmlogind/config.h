@@ -36,6 +36,7 @@ struct config {
     char api_login_url[CONFIG_STR_MAX];
     char dashboard_client_id[CONFIG_STR_MAX];
     char dashboard_scope[CONFIG_STR_MAX];
+    char client_secret_expires_at[CONFIG_STR_MAX];
     char role_reader[64];
     char role_operator[64];
     char role_administrator[64];

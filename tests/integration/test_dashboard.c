@@ -198,12 +198,35 @@ static void test_auth_config(void **state)
     assert_int_equal(h_daemon_stop(&d), 0);
 }
 
+/* client_secret_expires_at reaches /metrics as the secret's expiry (the alert rule's input); a
+ * value that is not an RFC 3339 time is refused by --check-config. */
+static void test_secret_expiry_metric(void **state)
+{
+    struct daemon d;
+    char url[512];
+    struct resp r;
+    char *out = NULL;
+    const char *check[] = {"--check-config", NULL};
+    (void)state;
+
+    assert_true(h_daemon_start(&d, "client_secret_expires_at = 2027-03-31T00:00:00Z\n", NULL));
+    snprintf(url, sizeof(url), "%s/metrics", d.p.url);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "# TYPE vmlogind_client_secret_expiry_timestamp_seconds gauge\n"
+                                   "vmlogind_client_secret_expiry_timestamp_seconds 1806451200\n"));
+    h_resp_cleanup(&r);
+    assert_int_equal(h_daemon_stop(&d), 0);
+    h_write_file(d.config, "client_secret_expires_at = next spring\n");
+    assert_int_not_equal(h_daemon_run(&d, check, &out), 0);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_and_assets),      cmocka_unit_test(test_me),
         cmocka_unit_test(test_vm_name_search_limits), cmocka_unit_test(test_audit_verification),
-        cmocka_unit_test(test_auth_config),
+        cmocka_unit_test(test_auth_config),           cmocka_unit_test(test_secret_expiry_metric),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
