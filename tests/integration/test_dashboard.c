@@ -4,7 +4,8 @@
  * search refuses an empty or oversized name naming the parameter; the Audit view's chain
  * verification answers an administrator and refuses a reader; GET /v1/auth/config offers API
  * keys only until dashboard_client_id is set, then the authority, endpoints, client id and
- * scope, and the page's CSP admits the authority's origin for the token request. */
+ * scope, and the page's CSP admits the authority's origin for the token request; the client
+ * secret's configured expiry and the latency per route template reach /metrics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -198,6 +199,36 @@ static void test_auth_config(void **state)
     assert_int_equal(h_daemon_stop(&d), 0);
 }
 
+/* Latency per route in /metrics: a histogram labelled with the route template (a principal in
+ * the path does not make a series of its own), for each route that served requests. */
+static void test_route_latency(void **state)
+{
+    struct ctx *c = *state;
+    char url[512], auth[256];
+    const char *hdrs[] = {auth, NULL};
+    struct resp r;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->admin);
+    for (int i = 0; i < 2; i++) {
+        snprintf(url, sizeof(url), "%s/v1/principals/%s%%40contoso.example/access", c->d.p.url,
+                 i ? "bob" : "alice");
+        assert_true(h_http("GET", url, NULL, hdrs, &r) > 0);
+        h_resp_cleanup(&r);
+    }
+    snprintf(url, sizeof(url), "%s/metrics", c->d.p.url);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), 200);
+    assert_non_null(
+        strstr(r.body, "# TYPE vmlogind_http_route_request_duration_seconds histogram"));
+    assert_non_null(strstr(r.body, "vmlogind_http_route_request_duration_seconds_count{method="
+                                   "\"GET\",route=\"/v1/principals/{principal}/access\"} 2\n"));
+    assert_non_null(strstr(r.body,
+                           "vmlogind_http_route_request_duration_seconds_bucket{method="
+                           "\"GET\",route=\"/v1/principals/{principal}/access\",le=\"+Inf\"} "
+                           "2\n"));
+    assert_null(strstr(r.body, "alice"));
+    h_resp_cleanup(&r);
+}
+
 /* client_secret_expires_at reaches /metrics as the secret's expiry (the alert rule's input); a
  * value that is not an RFC 3339 time is refused by --check-config. */
 static void test_secret_expiry_metric(void **state)
@@ -227,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_index_and_assets),      cmocka_unit_test(test_me),
         cmocka_unit_test(test_vm_name_search_limits), cmocka_unit_test(test_audit_verification),
         cmocka_unit_test(test_auth_config),           cmocka_unit_test(test_secret_expiry_metric),
+        cmocka_unit_test(test_route_latency),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
