@@ -640,6 +640,32 @@ void http_server_stop(struct http_server *s)
     free(s);
 }
 
+/* One histogram over all routes (the per-route ones are in route_histograms). */
+static enum err total_histogram(struct http_server *s, struct buf *out)
+{
+    enum err rc = buf_appends(out, "# HELP vmlogind_http_request_duration_seconds Request latency."
+                                   "\n# TYPE vmlogind_http_request_duration_seconds histogram\n");
+    uint64_t cum = 0, sum_us = 0, b[NBUCKETS] = {0};
+    for (size_t r = 0; r <= s->o.nroutes; r++) {
+        for (size_t i = 0; i < NBUCKETS; i++)
+            b[i] += atomic_load(&s->stats[r].bucket[i]);
+        sum_us += atomic_load(&s->stats[r].sum_us);
+    }
+    for (size_t i = 0; rc == ERR_OK && i < NBUCKETS; i++) {
+        cum += b[i];
+        if (i < NBUCKETS - 1)
+            rc = buf_printf(out, "vmlogind_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                            bucket_ms[i] / 1000.0, (unsigned long long)cum);
+        else
+            rc = buf_printf(out,
+                            "vmlogind_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                            "vmlogind_http_request_duration_seconds_sum %.6f\n"
+                            "vmlogind_http_request_duration_seconds_count %llu\n",
+                            (unsigned long long)cum, (double)sum_us / 1e6, (unsigned long long)cum);
+    }
+    return rc;
+}
+
 /* Latency per route: one histogram per route (method and route template, never the raw
  * path, so at most one per row of the route table plus "unmatched") that has served a
  * request. */
@@ -710,27 +736,7 @@ enum err http_server_metrics(struct http_server *s, struct buf *out)
         }
     }
     if (rc == ERR_OK)
-        rc = buf_appends(out, "# HELP vmlogind_http_request_duration_seconds Request latency."
-                              "\n# TYPE vmlogind_http_request_duration_seconds histogram\n");
-    /* One histogram over all routes keeps the output small. */
-    uint64_t cum = 0, sum_us = 0, b[NBUCKETS] = {0};
-    for (size_t r = 0; r <= s->o.nroutes; r++) {
-        for (size_t i = 0; i < NBUCKETS; i++)
-            b[i] += atomic_load(&s->stats[r].bucket[i]);
-        sum_us += atomic_load(&s->stats[r].sum_us);
-    }
-    for (size_t i = 0; rc == ERR_OK && i < NBUCKETS; i++) {
-        cum += b[i];
-        if (i < NBUCKETS - 1)
-            rc = buf_printf(out, "vmlogind_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                            bucket_ms[i] / 1000.0, (unsigned long long)cum);
-        else
-            rc = buf_printf(out,
-                            "vmlogind_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-                            "vmlogind_http_request_duration_seconds_sum %.6f\n"
-                            "vmlogind_http_request_duration_seconds_count %llu\n",
-                            (unsigned long long)cum, (double)sum_us / 1e6, (unsigned long long)cum);
-    }
+        rc = total_histogram(s, out);
     if (rc == ERR_OK)
         rc = route_histograms(s, out);
     if (rc == ERR_OK)
