@@ -258,6 +258,22 @@ enum err azure_graph_user_find_by_upn(struct azure_client *c, const char *upn,
     return graph_fetch(c, &url, rc, "graph_user_find", true, user_parse, out, ae);
 }
 
+void azure_graph_principal_matches(const json_t *page, const char *kind, json_t *out)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(json_object_get(page, "value"), i, v)
+    {
+        const char *id = json_string_value(json_object_get(v, "id"));
+        const char *dn = json_string_value(json_object_get(v, "displayName"));
+        const char *upn = json_string_value(json_object_get(v, "userPrincipalName"));
+        if (id != NULL)
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s?, s:s?}", "id", id, "kind", kind,
+                                                 "displayName", dn, "userPrincipalName", upn));
+    }
+}
+
 /* One kind's look-up: GET {graph}/v1.0{pre}'prefix'{mid}'prefix'{post} (mid NULL: one
  * startswith), its "value" appended to out with kind. */
 static enum err search_kind(struct azure_client *c, const char *pre, const char *mid,
@@ -265,8 +281,7 @@ static enum err search_kind(struct azure_client *c, const char *pre, const char 
                             struct azure_error *ae)
 {
     struct buf path, url;
-    json_t *root = NULL, *v;
-    size_t i;
+    json_t *root = NULL;
     enum err rc;
 
     buf_init(&path, AZURE_URL_MAX_BYTES);
@@ -284,16 +299,8 @@ static enum err search_kind(struct azure_client *c, const char *pre, const char 
         rc = azure_cloud_graph_url(&c->cloud, path.data, &url);
     if (rc == ERR_OK)
         rc = graph_get(c, url.data, "graph_principal_search", &root, ae);
-    json_array_foreach(json_object_get(root, "value"), i, v)
-    {
-        const char *id = json_string_value(json_object_get(v, "id"));
-        if (id != NULL)
-            json_array_append_new(
-                out,
-                json_pack("{s:s, s:s, s:s?, s:s?}", "id", id, "kind", kind, "displayName",
-                          json_string_value(json_object_get(v, "displayName")), "userPrincipalName",
-                          json_string_value(json_object_get(v, "userPrincipalName"))));
-    }
+    if (rc == ERR_OK)
+        azure_graph_principal_matches(root, kind, out);
     json_decref(root);
     buf_cleanup(&path);
     buf_cleanup(&url);
