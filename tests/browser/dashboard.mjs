@@ -172,6 +172,7 @@ async function main() {
   // authority's origin besides its own
   if (!(h['content-security-policy'] || '').includes(`connect-src 'self' ${sim};`)) fail(`CSP without the authority: ${h['content-security-policy']}`);
   await page.waitForSelector('#entra-signin', { state: 'visible', timeout: STEP_MS });
+  if (await page.isVisible('#nav')) fail('the views nav shows before sign-in');
   await check('signin');
 
   // sign in as the administrator: the key stays in sessionStorage, never in the URL or a cookie
