@@ -61,6 +61,7 @@ client_secret_file = $work/client-secret
 ca_bundle = $work/tls.crt
 api_audience = api://vmlogind-demo
 api_login_url = $sim
+dashboard_client_id = 0a1b2c3d-0000-4000-8000-00000000c001
 sync_interval_s = 60
 lro_poll_min_ms = 200
 lro_poll_max_ms = 1000
@@ -280,6 +281,9 @@ EOF2
 say "The ops dashboard"
 echo "Open $api/ in a browser and sign in with the API key above (the page keeps it in the"
 echo "tab's sessionStorage only); its Operations view follows /v1/events live."
+echo "Or press \"Sign in with Entra\": azsim's sign-in page ($sim, a certificate made for this run:"
+echo "accept the browser's warning once) lets you pick a user, e.g. Carol, and the app role she"
+echo "holds (VmLogin.Operator); the page comes back signed in with her token (PKCE, no key)."
 
 if [ -t 0 ]; then
     echo; echo "Both are running; Ctrl-C stops them."

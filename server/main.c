@@ -13,6 +13,7 @@
 #include "vmlogind/api.h"
 #include "vmlogind/auth.h"
 #include "vmlogind/azure.h"
+#include "vmlogind/azure_graph.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/config.h"
 #include "vmlogind/http.h"
@@ -390,6 +391,19 @@ static enum err metrics_extra(struct buf *out, void *arg)
     return rc;
 }
 
+static enum err principal_search(void *arg, const char *prefix, size_t max, json_t *out,
+                                 struct err_detail *d)
+{
+    struct azure_error ae;
+    enum err rc;
+
+    azure_error_clear(&ae);
+    rc = azure_graph_principal_search(arg, prefix, max, out, &ae);
+    if (rc != ERR_OK)
+        err_set(d, rc, err_str(rc), "Microsoft Graph answered %ld %s", ae.status, ae.code);
+    return rc;
+}
+
 static void wake(void *arg, const char *kind, const char *key)
 {
     reconciler_wake_task(arg, kind, key);
@@ -492,6 +506,10 @@ static int serve(const struct config *cfg)
     app.metrics_arg = rec;
     app.wake = wake;
     app.wake_arg = rec;
+    if (az != NULL) {
+        app.principal_search = principal_search;
+        app.principal_search_arg = az;
+    }
     /* VMLOGIND_ACCESS_INDEX=off answers every access request from the store (tests compare) */
     access_env = getenv("VMLOGIND_ACCESS_INDEX");
     if (access_index_new(app.store, access_env == NULL || strcmp(access_env, "off") != 0,

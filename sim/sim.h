@@ -126,9 +126,10 @@ struct sim_app {
     char *app_id;
     char *display_name;
     char *secret;
-    struct sim_vec certs; /* X509 * */
-    json_t *federated;    /* [{issuer, subject, audiences[]}] */
-    json_t *graph_roles;  /* Graph application permissions consented ("Directory.Read.All") */
+    struct sim_vec certs;  /* X509 * */
+    json_t *federated;     /* [{issuer, subject, audiences[]}] */
+    json_t *graph_roles;   /* Graph application permissions consented ("Directory.Read.All") */
+    json_t *spa_redirects; /* the application's spa.redirectUris (auth code + PKCE, CORS) */
     char sp_id[UUID_STR_LEN];
 };
 
@@ -375,6 +376,19 @@ void sim_devicecode_control(struct sim_req *r);
 void sim_devicecode_reset(void);
 /* Poll interval and lifetime of new codes, seconds (PUT /_sim/config). */
 extern int sim_devicecode_interval_s, sim_devicecode_lifetime_s;
+
+/* The token answer for a signed-in user (user: {"oid","upn","name","roles","expiresIn"}):
+ * a delegated access token for the scope's resource, a refresh token with offline_access. */
+void sim_user_tokens(struct sim_req *r, const char *client, const char *scope, const json_t *user);
+
+/* ---- sim_authcode.c: the authorization code grant with PKCE (single-page apps) ---- */
+/* GET|POST /{tenant}/oauth2/v2.0/authorize: the user picker page, then the redirect. */
+void sim_authcode_authorize(struct sim_req *r);
+/* The token endpoint's authorization_code grant; false when grant is another. */
+bool sim_authcode_token(struct sim_req *r, const char *grant);
+/* Forgets every code (POST /_sim/reset). */
+void sim_authcode_reset(void);
+void sim_reply_html(struct sim_req *r, int status, char *html);
 
 /* ---- sim_lro.c ---- */
 struct sim_op *sim_op_start(struct sim_req *r, enum sim_op_kind kind, struct sim_vm *vm,

@@ -447,6 +447,7 @@ static void reset(struct sim_req *r)
 
     sim_state_clear();
     sim_devicecode_reset();
+    sim_authcode_reset();
     json_decref(S.faults);
     S.faults = json_object();
     sim_throttle_defaults();

@@ -177,8 +177,7 @@ static char *issue_refresh(const char *client, const char *scope, const json_t *
 
 /* A delegated access token for user (claims as access-token-claims-reference lists them for a
  * user: oid, pairwise sub, upn, name, scp, azp, idtyp user; app roles the user holds in roles). */
-static void reply_tokens(struct sim_req *r, const char *client, const char *scope,
-                         const json_t *user)
+void sim_user_tokens(struct sim_req *r, const char *client, const char *scope, const json_t *user)
 {
     int64_t now = clock_now_ms() / 1000;
     json_int_t life = json_integer_value(json_object_get(user, "expiresIn"));
@@ -253,7 +252,7 @@ static void device_token(struct sim_req *r, const char *client, const char *devi
         return;
     }
     c->state = DC_REDEEMED;
-    reply_tokens(r, c->client_id, c->scope, c->user);
+    sim_user_tokens(r, c->client_id, c->scope, c->user);
 }
 
 /* grant_type=refresh_token with client_id, refresh_token and scope
@@ -269,7 +268,7 @@ static void refresh_token(struct sim_req *r, const char *client, const char *tok
         char *scope = xstrdup(t->scope);
         json_t *user = json_incref(t->user);
         t->token[0] = '\0'; /* rotated: each refresh token is used once here */
-        reply_tokens(r, client, scope, user);
+        sim_user_tokens(r, client, scope, user);
         json_decref(user);
         free(scope);
         return;

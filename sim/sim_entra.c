@@ -494,6 +494,12 @@ static bool is_arm_aud(const char *aud)
     return false;
 }
 
+/* The grants a person signs in with (device code, refresh token, authorization code). */
+static bool user_grant(struct sim_req *r, const char *grant)
+{
+    return sim_devicecode_token(r, grant) || sim_authcode_token(r, grant);
+}
+
 static void token(struct sim_req *r)
 {
     json_t *claims;
@@ -519,7 +525,7 @@ static void token(struct sim_req *r)
             tenant);
         goto out;
     }
-    if (sim_devicecode_token(r, t.grant))
+    if (user_grant(r, t.grant))
         goto out;
     if (!t.grant || strcmp(t.grant, "client_credentials") != 0) {
         sim_aadsts(r, 400, "unsupported_grant_type", 70003,
@@ -816,10 +822,22 @@ static bool set(struct sim_route *rt, sim_handler fn, const char *op, enum sim_a
     return true;
 }
 
+/* v2-oauth2-auth-code-flow, "Request an authorization code": GET /{tenant}/oauth2/v2.0/authorize;
+ * the sign-in page posts back to the same path (azsim's user picker). */
+static bool authorize_route(struct sim_req *r, struct sim_route *rt)
+{
+    if ((strcmp(r->method, "GET") == 0 || strcmp(r->method, "POST") == 0) && r->nseg == 4 &&
+        sim_seg_is(r, 1, "oauth2") && sim_seg_is(r, 2, "v2.0") && sim_seg_is(r, 3, "authorize"))
+        return set(rt, sim_authcode_authorize, "entra.authorize", AREA_ENTRA);
+    return false;
+}
+
 /* https://learn.microsoft.com/entra/identity-platform/v2-oauth2-device-code: the device
  * authorization request is POST /{tenant}/oauth2/v2.0/devicecode */
-static bool devicecode_route(struct sim_req *r, struct sim_route *rt)
+static bool oauth2_route(struct sim_req *r, struct sim_route *rt)
 {
+    if (authorize_route(r, rt))
+        return true;
     if (strcmp(r->method, "POST") == 0 && r->nseg == 4 && sim_seg_is(r, 1, "oauth2") &&
         sim_seg_is(r, 2, "v2.0") && sim_seg_is(r, 3, "devicecode"))
         return set(rt, sim_devicecode_start, "entra.devicecode", AREA_ENTRA);
@@ -858,5 +876,5 @@ bool sim_entra_route(struct sim_req *r, struct sim_route *rt)
         ((r->nseg == 3 && sim_seg_is(r, 2, "token")) ||
          (r->nseg == 4 && sim_seg_is(r, 2, "v2.0") && sim_seg_is(r, 3, "token"))))
         return set(rt, token, "entra.token", AREA_ENTRA);
-    return devicecode_route(r, rt);
+    return oauth2_route(r, rt);
 }

@@ -221,12 +221,48 @@ static bool spn_filter(const char *f, char *out, size_t cap)
     return true;
 }
 
+/* startswith(prop,'v') [or startswith(prop,'v')]...: the prefix look-up the filter docs list
+ * for users and groups (https://learn.microsoft.com/graph/filter-query-parameter, "startswith";
+ * https://learn.microsoft.com/graph/api/user-list?view=graph-rest-1.0, "Get users ... whose
+ * displayName starts with"; comparisons of directory object strings ignore case). *parsed says
+ * whether f has that shape. */
+static bool startswith_filter(const struct sim_principal *p, const char *f, bool *parsed)
+{
+    static const char *const props[] = {"displayName", "userPrincipalName", "mail"};
+    bool hit = false;
+    char v[512], prefix[64];
+
+    *parsed = false;
+    while (f != NULL && sim_iprefix(f, "startswith(")) {
+        const char *rest = NULL, *have = NULL;
+        for (size_t i = 0; i < sizeof(props) / sizeof(props[0]) && rest == NULL; i++) {
+            snprintf(prefix, sizeof(prefix), "startswith(%s,'", props[i]);
+            if (sim_parse_quoted(f, prefix, v, sizeof(v), &rest))
+                have = i == 0 ? p->display_name : p->upn;
+        }
+        if (rest == NULL || *rest != ')')
+            return false;
+        hit = hit || (have != NULL && sim_iprefix(have, v));
+        f = rest + 1;
+        if (*f == '\0') {
+            *parsed = true;
+            return hit;
+        }
+        f = sim_iprefix(f, " or ") ? f + 4 : NULL;
+    }
+    return false;
+}
+
 static bool matches(const struct sim_principal *p, const char *f, bool *bad)
 {
     char v[512];
+    bool parsed, hit;
 
     if (!f)
         return true;
+    hit = startswith_filter(p, f, &parsed);
+    if (parsed)
+        return hit;
     if (eq_filter(f, "userPrincipalName", v, sizeof(v)))
         return sim_ieq(p->upn, v);
     if (eq_filter(f, "mail", v, sizeof(v)))

@@ -50,6 +50,14 @@ void sim_reply_text(struct sim_req *r, int status, char *text)
     r->content_type = "application/json; charset=utf-8";
 }
 
+void sim_reply_html(struct sim_req *r, int status, char *html)
+{
+    r->status = status;
+    free(r->resp);
+    r->resp = html;
+    r->content_type = "text/html; charset=utf-8";
+}
+
 void sim_reply_header(struct sim_req *r, const char *name, const char *fmt, ...)
 {
     va_list ap;

@@ -636,21 +636,31 @@ static bool strings_ok(const json_t *a)
     return true;
 }
 
+static bool app_lists_ok(const json_t *roles, const json_t *spa, const char *path, char *err,
+                         size_t cap)
+{
+    if (roles && !strings_ok(roles))
+        return fail(err, cap, path, "graphAppRoles must be an array of app role values");
+    if (spa && !strings_ok(spa))
+        return fail(err, cap, path, "spaRedirectUris must be an array of URIs");
+    return true;
+}
+
 bool sim_state_add_app(const json_t *j, const char *path, char *err, size_t cap)
 {
     const char *app_id, *dn = "azsim app", *secret = NULL, *spid = NULL;
-    json_t *certs = NULL, *fed = NULL, *pems = NULL, *roles = NULL;
+    json_t *certs = NULL, *fed = NULL, *pems = NULL, *roles = NULL, *spa = NULL;
     struct sim_app *a;
     char *k;
 
-    if (!unpack(j, path, err, cap, "{s:s, s?s, s?s, s?o, s?o, s?o, s?s, s?o}", "appId", &app_id,
-                "displayName", &dn, "clientSecret", &secret, "certificateFiles", &certs,
+    if (!unpack(j, path, err, cap, "{s:s, s?s, s?s, s?o, s?o, s?o, s?s, s?o, s?o}", "appId",
+                &app_id, "displayName", &dn, "clientSecret", &secret, "certificateFiles", &certs,
                 "certificatePems", &pems, "federatedCredentials", &fed, "servicePrincipalId", &spid,
-                "graphAppRoles", &roles) ||
+                "graphAppRoles", &roles, "spaRedirectUris", &spa) ||
         !guid_ok(app_id, path, "appId", err, cap))
         return false;
-    if (roles && !strings_ok(roles))
-        return fail(err, cap, path, "graphAppRoles must be an array of app role values");
+    if (!app_lists_ok(roles, spa, path, err, cap))
+        return false;
     if (spid && !guid_ok(spid, path, "servicePrincipalId", err, cap))
         return false;
     if (sim_app_get(app_id))
@@ -661,6 +671,7 @@ bool sim_state_add_app(const json_t *j, const char *path, char *err, size_t cap)
     a->secret = dup_or(secret, NULL);
     a->federated = fed ? json_deep_copy(fed) : json_array();
     a->graph_roles = json_deep_copy(roles); /* NULL: none granted */
+    a->spa_redirects = spa ? json_deep_copy(spa) : json_array();
     for (size_t i = 0; i < json_array_size(certs); i++) {
         const char *f = json_string_value(json_array_get(certs, i));
         X509 *c = f ? load_cert_rel(f) : NULL;
@@ -1054,6 +1065,7 @@ void sim_state_clear(void)
         sim_vec_cleanup(&a->certs);
         json_decref(a->federated);
         json_decref(a->graph_roles);
+        json_decref(a->spa_redirects);
         free(a->app_id);
         free(a->display_name);
         free(a->secret);

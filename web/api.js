@@ -1,5 +1,6 @@
-// api.js: the dashboard's only door to vmlogind. The API key lives in this tab's
-// sessionStorage and goes out as a bearer token; refusals come back as ApiError carrying the
+// api.js: the dashboard's only door to vmlogind. The credential (an API key, or the access
+// token of an Entra sign-in, auth.js) lives in this tab's sessionStorage and goes out as a
+// bearer token; refusals come back as ApiError carrying the
 // problem+json (title, detail, code, errors). Events are read with fetch (EventSource cannot
 // send an Authorization header) and resumed with Last-Event-ID.
 const KEY = 'vmlogind.apiKey';

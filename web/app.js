@@ -1,7 +1,8 @@
-// app.js: sign-in, the caller's role (GET /v1/me), the live event stream, and the hash router
+// app.js: sign-in (an API key, or Entra through auth.js), the caller's role (GET /v1/me), the live event stream, and the hash router
 // that mounts one view at a time. Views subscribe to events through ctx.on; what a view
 // registers is dropped when the next view mounts.
 import { get, getKey, setKey, clearKey, events } from './api.js';
+import * as entra from './auth.js';
 import { el, problemBox } from './ui.js';
 import * as views from './views.js';
 
@@ -83,6 +84,23 @@ function signOut() {
   location.reload();
 }
 
+function signinError(err) {
+  clearKey();
+  $('signin-error').replaceChildren(problemBox(err));
+}
+
+// Entra sign-in when the server names a client id (GET /v1/auth/config), else API keys only.
+async function startEntra() {
+  let cfg = null;
+  try { cfg = (await get('/v1/auth/config')).entra; } catch (e) { cfg = null; }
+  if (cfg) {
+    $('entra').hidden = false;
+    $('entra-signin').addEventListener('click', () => entra.begin(cfg).catch(signinError));
+  }
+  const token = await entra.complete(cfg);
+  if (token) setKey(token);
+}
+
 async function start() {
   $('signout').addEventListener('click', signOut);
   $('signin-form').addEventListener('submit', async (e) => {
@@ -96,8 +114,14 @@ async function start() {
       $('signin-error').replaceChildren(problemBox(err));
     }
   });
+  try {
+    await startEntra();
+  } catch (err) {
+    signinError(err);
+    return;
+  }
   if (getKey()) {
-    try { await signedIn(); } catch (err) { clearKey(); $('signin-error').replaceChildren(problemBox(err)); }
+    try { await signedIn(); } catch (err) { signinError(err); }
   }
 }
 

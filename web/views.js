@@ -278,6 +278,40 @@ export async function operations(view, ctx, params) {
 }
 
 // ---- Grants: list, create, extend, revoke ---------------------------------------------------
+// The principal look-up: typing (2 characters or more, not an object id) asks GET
+// /v1/principals?search= after a pause and offers the users (by UPN) and groups (by object id)
+// in a datalist; picking a group's id sets the type. Answers to older text are dropped.
+function lookup(input, type) {
+  const list = el('datalist', { id: 'principal-options' });
+  const hint = el('p', { id: 'principal-hint', class: 'help', 'aria-live': 'polite' });
+  const kinds = new Map();
+  let timer = null;
+  let seq = 0;
+  input.addEventListener('input', () => {
+    const q = input.value.trim();
+    if (kinds.has(q)) type.value = kinds.get(q);
+    clearTimeout(timer);
+    if (q.length < 2 || q.length > 64 || /^[0-9a-f-]{36}$/i.test(q) || kinds.has(q)) return;
+    timer = setTimeout(async () => {
+      const mine = ++seq;
+      let r;
+      try { r = await get(`/v1/principals?search=${encodeURIComponent(q)}`); } catch (e) {
+        if (mine === seq) hint.textContent = `look-up: ${e.message}`;
+        return;
+      }
+      if (mine !== seq) return;
+      kinds.clear();
+      list.replaceChildren(...r.value.map((p) => {
+        const value = p.kind === 'user' && p.userPrincipalName ? p.userPrincipalName : p.id;
+        kinds.set(value, p.kind);
+        return el('option', { value, label: `${p.displayName || value} (${p.kind})` });
+      }));
+      hint.textContent = r.value.length ? `${r.value.length} match${r.value.length === 1 ? '' : 'es'} in the directory` : 'no match in the directory';
+    }, 250);
+  });
+  return el('div', {}, list, hint);
+}
+
 export async function grants(view, ctx, params) {
   const msg = el('div');
   const out = el('div');
@@ -286,13 +320,16 @@ export async function grants(view, ctx, params) {
     const f = {
       scope: el('input', { name: 'scope', size: 60, required: true, placeholder: '/subscriptions/…/resourceGroups/…' }),
       role: select('role', [['user', 'user login'], ['administrator', 'administrator login']], 'user'),
-      principal: el('input', { name: 'principal', required: true, placeholder: 'alice@contoso.example or object id' }),
+      principal: el('input', { name: 'principal', required: true, placeholder: 'alice@contoso.example or object id',
+        list: 'principal-options', autocomplete: 'off', 'aria-describedby': 'principal-hint' }),
       type: select('type', [['user', 'user'], ['group', 'group'], ['servicePrincipal', 'service principal']], 'user'),
       hours: el('input', { name: 'hours', type: 'number', min: 0, max: 8760, value: '' }),
       justification: el('input', { name: 'justification', size: 30 }),
     };
+    const found = lookup(f.principal, f.type);
     const form = el('form', { class: 'inline', 'aria-label': 'Grant login' },
       field('Scope', f.scope), field('Role', f.role), field('Principal (UPN or object id)', f.principal),
+      found,
       field('Principal type', f.type), field('Expires in hours (empty: never)', f.hours),
       field('Justification', f.justification), el('button', { type: 'submit' }, 'Grant'));
     form.addEventListener('submit', async (e) => {

@@ -31,6 +31,11 @@ struct app {
     void *wake_arg;
     /* Set by main: the access read model (vmlogind/access.h). */
     struct access_index *access;
+    /* Set by main when Azure is configured: users and groups whose names start with prefix
+     * (at most max of each kind), appended to out (GET /v1/principals). */
+    enum err (*principal_search)(void *arg, const char *prefix, size_t max, json_t *out,
+                                 struct err_detail *d);
+    void *principal_search_arg;
     /* Set by api_events_start: the live event streams' hub. */
     struct api_events *events;
 };
@@ -156,6 +161,11 @@ json_t *api_operation_json(struct store *st, const struct store_operation *op, c
  * dashboard's strict Content-Security-Policy. */
 void api_web_index(struct http_request *req);
 void api_web_asset(struct http_request *req);
+/* GET /v1/auth/config (public): how the dashboard signs in: {"apiKey": true, "entra": null} or
+ * entra {authority, authorizeUrl, tokenUrl, clientId, scope} when dashboard_client_id is set. */
+void api_web_auth_config(struct http_request *req);
+/* GET /v1/principals?search= (api_principals.c): users and groups by the start of their name. */
+void api_principals_search(struct http_request *req);
 /* GET /v1/me (api_me.c): who the caller is (subject, kind, role, scopes), so a page shows
  * only what it may do. */
 void api_me_get(struct http_request *req);

@@ -273,6 +273,11 @@ enum err auth_new_with(const struct config *cfg, struct store *st,
                        const struct auth_jwt_options *jo, struct auth **out,
                        struct err_detail *d) VL_MUST_CHECK;
 void auth_free(struct auth *a);
+/* The authority callers' JWTs come from: api_login_url, else login_url, else the cloud's
+ * (https://login.microsoftonline.com), without the tenant. */
+const char *auth_login_base(const struct config *cfg);
+/* The tenant of callers' JWTs: api_tenant_id, else tenant_id ("" when neither). */
+const char *auth_tenant(const struct config *cfg);
 /* Authenticates an Authorization header value (NULL when absent): ERR_UNAUTHORIZED with a
  * stable code ("unauthenticated" when there is no credential) or a new caller in *out. */
 enum err auth_authenticate(struct auth *a, const char *authorization, struct auth_caller **out,

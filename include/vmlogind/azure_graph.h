@@ -24,6 +24,13 @@ struct azure_user {
     bool has_account_enabled;
 };
 
+/* Users whose displayName or userPrincipalName, and groups whose displayName, start with prefix
+ * (Graph $filter startswith, first page only, at most max of each): appended to out as
+ * {"id", "kind": "user"|"group", "displayName", "userPrincipalName"?}. */
+enum err azure_graph_principal_search(struct azure_client *c, const char *prefix, size_t max,
+                                      json_t *out, struct azure_error *ae) VL_MUST_CHECK;
+/* The matches of one answer page ({"value":[...]}; anything else: none) appended to out. */
+void azure_graph_principal_matches(const json_t *page, const char *kind, json_t *out);
 /* GET /users/{id or UPN}?$select=id,userPrincipalName,userType,accountEnabled,displayName.
  * '#' is sent as %23 (guest UPNs); a UPN starting with '$' uses /users('...'). */
 enum err azure_graph_user_get(struct azure_client *c, const char *id_or_upn, struct azure_user *out,

@@ -34,6 +34,9 @@ struct config {
     char api_audience[CONFIG_STR_MAX];
     char api_tenant_id[CONFIG_STR_MAX];
     char api_login_url[CONFIG_STR_MAX];
+    char dashboard_client_id[CONFIG_STR_MAX];
+    char dashboard_scope[CONFIG_STR_MAX];
+    char client_secret_expires_at[CONFIG_STR_MAX];
     char role_reader[64];
     char role_operator[64];
     char role_administrator[64];

@@ -2,7 +2,8 @@
  * (depth, age of the oldest due task, dead tasks), operations by status, VMs by Entra login
  * state per subscription (the same tally as GET /v1/compliance, unfiltered), whether the audit
  * chain verifies (walked again at most every API_METRICS_AUDIT_EVERY_MS, by the scrape that
- * finds the last walk too old), and when the configured certificates expire. */
+ * finds the last walk too old), and when the configured certificates and client secret
+ * expire. */
 #include <pthread.h>
 
 #include "vmlogind/api.h"
@@ -69,6 +70,24 @@ static enum err cert_metrics(const struct app *app, struct buf *out)
     return rc;
 }
 
+/* A client secret's expiry cannot be read from the secret itself: the configuration says it
+ * (client_secret_expires_at, the "Expires" the app registration shows). */
+static enum err secret_metrics(const struct app *app, struct buf *out)
+{
+    int64_t at_ms;
+    enum err rc =
+        buf_appends(out, "# HELP vmlogind_client_secret_expiry_timestamp_seconds When the "
+                         "client secret vmlogind signs in to Entra with expires "
+                         "(client_secret_expires_at).\n"
+                         "# TYPE vmlogind_client_secret_expiry_timestamp_seconds gauge\n");
+
+    if (rc == ERR_OK && app->cfg->client_secret_expires_at[0] != '\0' &&
+        clock_parse_rfc3339(app->cfg->client_secret_expires_at, &at_ms))
+        rc = buf_printf(out, "vmlogind_client_secret_expiry_timestamp_seconds %lld\n",
+                        (long long)(at_ms / 1000));
+    return rc;
+}
+
 enum err api_metrics_store(const struct app *app, struct buf *out)
 {
     struct store_metrics m;
@@ -103,5 +122,7 @@ enum err api_metrics_store(const struct app *app, struct buf *out)
         rc = audit_metrics(app, out);
     if (rc == ERR_OK)
         rc = cert_metrics(app, out);
+    if (rc == ERR_OK)
+        rc = secret_metrics(app, out);
     return rc;
 }

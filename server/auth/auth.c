@@ -19,8 +19,7 @@ struct auth {
     struct auth_rate *rate;
 };
 
-/* The authority's base URL when the configuration names none (public clouds). */
-static const char *default_login(const struct config *cfg)
+const char *auth_login_base(const struct config *cfg)
 {
     if (cfg->api_login_url[0] != '\0')
         return cfg->api_login_url;
@@ -31,6 +30,11 @@ static const char *default_login(const struct config *cfg)
     if (strcmp(cfg->cloud, "AzureChinaCloud") == 0)
         return "https://login.chinacloudapi.cn";
     return "https://login.microsoftonline.com";
+}
+
+const char *auth_tenant(const struct config *cfg)
+{
+    return cfg->api_tenant_id[0] ? cfg->api_tenant_id : cfg->tenant_id;
 }
 
 enum err auth_new_with(const struct config *cfg, struct store *st,
@@ -56,9 +60,9 @@ enum err auth_new_with(const struct config *cfg, struct store *st,
 enum err auth_new(const struct config *cfg, struct store *st, struct auth **out,
                   struct err_detail *d)
 {
-    const char *tenant = cfg->api_tenant_id[0] ? cfg->api_tenant_id : cfg->tenant_id;
+    const char *tenant = auth_tenant(cfg);
     struct auth_jwt_options jo = {
-        .login_url = default_login(cfg),
+        .login_url = auth_login_base(cfg),
         .tenant_id = tenant,
         .audiences = cfg->api_audience,
         .ca_bundle = cfg->ca_bundle,

@@ -258,6 +258,76 @@ enum err azure_graph_user_find_by_upn(struct azure_client *c, const char *upn,
     return graph_fetch(c, &url, rc, "graph_user_find", true, user_parse, out, ae);
 }
 
+void azure_graph_principal_matches(const json_t *page, const char *kind, json_t *out)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(json_object_get(page, "value"), i, v)
+    {
+        const char *id = json_string_value(json_object_get(v, "id"));
+        const char *dn = json_string_value(json_object_get(v, "displayName"));
+        const char *upn = json_string_value(json_object_get(v, "userPrincipalName"));
+        if (id != NULL)
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s?, s:s?}", "id", id, "kind", kind,
+                                                 "displayName", dn, "userPrincipalName", upn));
+    }
+}
+
+/* One kind's look-up: GET {graph}/v1.0{pre}'prefix'{mid}'prefix'{post} (mid NULL: one
+ * startswith), its "value" appended to out with kind. */
+static enum err search_kind(struct azure_client *c, const char *pre, const char *mid,
+                            const char *post, const char *prefix, const char *kind, json_t *out,
+                            struct azure_error *ae)
+{
+    struct buf path, url;
+    json_t *root = NULL;
+    enum err rc;
+
+    buf_init(&path, AZURE_URL_MAX_BYTES);
+    buf_init(&url, AZURE_URL_MAX_BYTES);
+    rc = buf_appends(&path, pre);
+    if (rc == ERR_OK)
+        rc = azure_odata_quote_append(&path, prefix);
+    if (rc == ERR_OK && mid != NULL)
+        rc = buf_appends(&path, mid);
+    if (rc == ERR_OK && mid != NULL)
+        rc = azure_odata_quote_append(&path, prefix);
+    if (rc == ERR_OK)
+        rc = buf_appends(&path, post);
+    if (rc == ERR_OK)
+        rc = azure_cloud_graph_url(&c->cloud, path.data, &url);
+    if (rc == ERR_OK)
+        rc = graph_get(c, url.data, "graph_principal_search", &root, ae);
+    if (rc == ERR_OK)
+        azure_graph_principal_matches(root, kind, out);
+    json_decref(root);
+    buf_cleanup(&path);
+    buf_cleanup(&url);
+    return rc;
+}
+
+/* https://learn.microsoft.com/graph/api/user-list?view=graph-rest-1.0 and group-list: $filter
+ * with startswith on displayName and userPrincipalName is supported without advanced query
+ * parameters (https://learn.microsoft.com/graph/aad-advanced-queries, "startswith"), so no
+ * ConsistencyLevel header; $top bounds the page. */
+enum err azure_graph_principal_search(struct azure_client *c, const char *prefix, size_t max,
+                                      json_t *out, struct azure_error *ae)
+{
+    char post[96];
+    enum err rc;
+
+    snprintf(post, sizeof(post), ")&$select=id,displayName,userPrincipalName&$top=%zu", max);
+    rc = search_kind(c, "/users?$filter=startswith(displayName,",
+                     ")%20or%20startswith(userPrincipalName,", post, prefix, "user", out, ae);
+    if (rc == ERR_OK) {
+        snprintf(post, sizeof(post), ")&$select=id,displayName&$top=%zu", max);
+        rc = search_kind(c, "/groups?$filter=startswith(displayName,", NULL, post, prefix, "group",
+                         out, ae);
+    }
+    return rc;
+}
+
 static enum err list_objects(struct azure_client *c, const char *pre, const char *id,
                              const char *post, const char *op, azure_objects_fn fn, void *arg,
                              struct azure_error *ae)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmlogind/clock.h"
 #include "vmlogind/config.h"
 
 enum ctype { C_STR, C_INT, C_BOOL };
@@ -62,6 +63,11 @@ static const struct setting settings[] = {
     S(api_audience, "", NULL, false, "accepted aud of caller JWTs (the daemon's app id / URI)"),
     S(api_tenant_id, "", NULL, false, "tenant of caller JWTs (defaults to tenant_id)"),
     S(api_login_url, "", NULL, false, "authority for caller JWT discovery (defaults to login_url)"),
+    S(dashboard_client_id, "", NULL, false,
+      "client id the dashboard signs in to Entra with (auth code + PKCE; a SPA redirect URI "
+      "for this server's /); empty: the dashboard takes API keys only"),
+    S(dashboard_scope, "", NULL, false,
+      "scope the dashboard asks Entra for (empty: <first api_audience>/.default)"),
     S(role_reader, "VmLogin.Reader", NULL, false, "JWT app role mapped to reader"),
     S(role_operator, "VmLogin.Operator", NULL, false, "JWT app role mapped to operator"),
     S(role_administrator, "VmLogin.Administrator", NULL, false,
@@ -88,6 +94,9 @@ static const struct setting settings[] = {
       "how vmlogind authenticates to Azure"),
     S(client_secret_file, "", NULL, false, "file holding the client secret"),
     S(client_secret, "", NULL, true, "the client secret itself (prefer client_secret_file)"),
+    S(client_secret_expires_at, "", NULL, false,
+      "when the client secret expires (RFC 3339, its \"Expires\" in the app registration); "
+      "exported as vmlogind_client_secret_expiry_timestamp_seconds for alerting"),
     S(client_certificate_file, "", NULL, false, "PEM file with certificate and private key"),
     S(client_certificate_alg, "PS256", "PS256|RS256", false, "client assertion algorithm"),
     S(federated_token_file, "", NULL, false, "workload identity token file"),
@@ -314,6 +323,11 @@ enum err config_validate(const struct config *c, struct err_detail *d)
     if (c->lro_poll_min_ms > c->lro_poll_max_ms)
         return err_set(d, ERR_INVALID, "config_out_of_range",
                        "lro_poll_min_ms is above lro_poll_max_ms");
+    if (c->client_secret_expires_at[0] != '\0' &&
+        !clock_parse_rfc3339(c->client_secret_expires_at, &(int64_t){0}))
+        return err_set(d, ERR_INVALID, "config_client_secret_expires_at",
+                       "client_secret_expires_at: expected an RFC 3339 time "
+                       "(2027-03-31T00:00:00Z)");
     if (strchr(c->listen, ':') == NULL)
         return err_set(d, ERR_INVALID, "config_listen", "listen: expected ADDRESS:PORT");
     return ERR_OK;

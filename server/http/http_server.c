@@ -639,6 +639,76 @@ void http_server_stop(struct http_server *s)
     free(s);
 }
 
+/* One histogram over all routes (the per-route ones are in route_histograms). */
+static enum err total_histogram(struct http_server *s, struct buf *out)
+{
+    enum err rc = buf_appends(out, "# HELP vmlogind_http_request_duration_seconds Request latency."
+                                   "\n# TYPE vmlogind_http_request_duration_seconds histogram\n");
+    uint64_t cum = 0, sum_us = 0, b[NBUCKETS] = {0};
+    for (size_t r = 0; r <= s->o.nroutes; r++) {
+        for (size_t i = 0; i < NBUCKETS; i++)
+            b[i] += atomic_load(&s->stats[r].bucket[i]);
+        sum_us += atomic_load(&s->stats[r].sum_us);
+    }
+    for (size_t i = 0; rc == ERR_OK && i < NBUCKETS; i++) {
+        cum += b[i];
+        if (i < NBUCKETS - 1)
+            rc = buf_printf(out, "vmlogind_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                            bucket_ms[i] / 1000.0, (unsigned long long)cum);
+        else
+            rc = buf_printf(out,
+                            "vmlogind_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                            "vmlogind_http_request_duration_seconds_sum %.6f\n"
+                            "vmlogind_http_request_duration_seconds_count %llu\n",
+                            (unsigned long long)cum, (double)sum_us / 1e6, (unsigned long long)cum);
+    }
+    return rc;
+}
+
+/* Latency per route: one histogram per route (method and route template, never the raw
+ * path, so at most one per row of the route table plus "unmatched") that has served a
+ * request. */
+static enum err route_histograms(struct http_server *s, struct buf *out)
+{
+    enum err rc = buf_appends(out, "# HELP vmlogind_http_route_request_duration_seconds Request "
+                                   "latency by route template.\n"
+                                   "# TYPE vmlogind_http_route_request_duration_seconds "
+                                   "histogram\n");
+
+    for (size_t r = 0; rc == ERR_OK && r <= s->o.nroutes; r++) {
+        const char *m = r < s->o.nroutes ? s->o.routes[r].method : "";
+        const char *p = r < s->o.nroutes ? s->o.routes[r].pattern : "unmatched";
+        uint64_t b[NBUCKETS], cum = 0;
+        for (size_t i = 0; i < NBUCKETS; i++) {
+            b[i] = atomic_load(&s->stats[r].bucket[i]);
+            cum += b[i];
+        }
+        if (cum == 0)
+            continue;
+        cum = 0;
+        for (size_t i = 0; rc == ERR_OK && i < NBUCKETS - 1; i++) {
+            cum += b[i];
+            rc = buf_printf(out,
+                            "vmlogind_http_route_request_duration_seconds_bucket{method=\"%s\","
+                            "route=\"%s\",le=\"%g\"} %llu\n",
+                            m, p, bucket_ms[i] / 1000.0, (unsigned long long)cum);
+        }
+        cum += b[NBUCKETS - 1];
+        if (rc == ERR_OK)
+            rc = buf_printf(
+                out,
+                "vmlogind_http_route_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+                "le=\"+Inf\"} %llu\n"
+                "vmlogind_http_route_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} "
+                "%.6f\n"
+                "vmlogind_http_route_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
+                "%llu\n",
+                m, p, (unsigned long long)cum, m, p, (double)atomic_load(&s->stats[r].sum_us) / 1e6,
+                m, p, (unsigned long long)cum);
+    }
+    return rc;
+}
+
 enum err http_server_metrics(struct http_server *s, struct buf *out)
 {
     enum err rc = ERR_OK;
@@ -665,27 +735,9 @@ enum err http_server_metrics(struct http_server *s, struct buf *out)
         }
     }
     if (rc == ERR_OK)
-        rc = buf_appends(out, "# HELP vmlogind_http_request_duration_seconds Request latency."
-                              "\n# TYPE vmlogind_http_request_duration_seconds histogram\n");
-    /* One histogram over all routes keeps the output small. */
-    uint64_t cum = 0, sum_us = 0, b[NBUCKETS] = {0};
-    for (size_t r = 0; r <= s->o.nroutes; r++) {
-        for (size_t i = 0; i < NBUCKETS; i++)
-            b[i] += atomic_load(&s->stats[r].bucket[i]);
-        sum_us += atomic_load(&s->stats[r].sum_us);
-    }
-    for (size_t i = 0; rc == ERR_OK && i < NBUCKETS; i++) {
-        cum += b[i];
-        if (i < NBUCKETS - 1)
-            rc = buf_printf(out, "vmlogind_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                            bucket_ms[i] / 1000.0, (unsigned long long)cum);
-        else
-            rc = buf_printf(out,
-                            "vmlogind_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
-                            "vmlogind_http_request_duration_seconds_sum %.6f\n"
-                            "vmlogind_http_request_duration_seconds_count %llu\n",
-                            (unsigned long long)cum, (double)sum_us / 1e6, (unsigned long long)cum);
-    }
+        rc = total_histogram(s, out);
+    if (rc == ERR_OK)
+        rc = route_histograms(s, out);
     if (rc == ERR_OK)
         rc = http_guard_metrics(s->guard, out);
     return rc;

@@ -1,8 +1,9 @@
 // dashboard.mjs: the ops dashboard in headless Chromium against the real vmlogind and azsim,
 // both started here on free loopback ports. Signs in with an API key, walks every view,
 // enables Entra login on a resource group and watches the operation finish through
-// /v1/events, grants, extends and revokes login, sees a refusal's title and detail, and checks
-// that a reader gets no action buttons. axe-core must find no serious or critical violation in
+// /v1/events, looks a principal up in the directory, grants, extends and revokes login, sees a refusal's title and detail, checks
+// that a reader gets no action buttons, and signs in with Entra (authorization code with PKCE
+// at azsim's user picker) as an operator. axe-core must find no serious or critical violation in
 // any view, and the page must cause no Content-Security-Policy violation. Screenshots of each
 // view go to OUT_DIR.
 //   node dashboard.mjs   (env: VMLOGIND_BIN, AZSIM_BIN, SOURCE_DIR, OUT_DIR, CHROMIUM,
@@ -37,13 +38,16 @@ async function main() {
   stack = await startStack({
     vms: ['web-a', 'web-b'].map((name) => ({ resourceGroup: RG, name })),
     synced: (s) => s.last.counts.vms.seen >= 15,
+    // Entra sign-in in the page: the demo app's client id, with azsim as the authority
+    extraConfig: ['dashboard_client_id = 0a1b2c3d-0000-4000-8000-00000000c001'],
   });
   ({ work } = stack);
-  const { base, admin, reader } = stack;
+  const { base, admin, reader, sim } = stack;
 
   // ---- the browser ---------------------------------------------------------------------------
   const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // azsim's TLS certificate is made above for this run: the browser takes it as it is
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ignoreHTTPSErrors: true });
   const page = await context.newPage();
   currentPage = page;
   const cspViolations = [];
@@ -72,6 +76,11 @@ async function main() {
   if (!/default-src 'none'/.test(h['content-security-policy'] || '')) fail('index.html without the CSP');
   if (h['x-frame-options'] !== 'DENY' || h['x-content-type-options'] !== 'nosniff') fail('index.html without X-Frame-Options/nosniff');
   if (h['cache-control'] !== 'no-cache') fail(`index.html Cache-Control: ${h['cache-control']}`);
+  // Entra sign-in is offered (dashboard_client_id), and the CSP lets the page reach only the
+  // authority's origin besides its own
+  if (!(h['content-security-policy'] || '').includes(`connect-src 'self' ${sim};`)) fail(`CSP without the authority: ${h['content-security-policy']}`);
+  await page.waitForSelector('#entra-signin', { state: 'visible', timeout: STEP_MS });
+  if (await page.isVisible('#nav')) fail('the views nav shows before sign-in');
   await check('signin');
 
   // sign in as the administrator: the key stays in sessionStorage, never in the URL or a cookie
@@ -126,6 +135,17 @@ async function main() {
 
   // grants: create one with an expiry, extend it, revoke it; a refusal shows title and detail
   await go('#/grants', 'grants');
+  // the principal look-up: typing asks the directory (GET /v1/principals) and offers matches
+  await page.fill('input[name=principal]', 'car');
+  await page.waitForSelector('#principal-options option[value="carol@contoso.example"]', { state: 'attached', timeout: STEP_MS });
+  await page.waitForSelector('#principal-hint:has-text("1 match")', { timeout: STEP_MS });
+  await page.fill('input[name=principal]', 'VM A');
+  const group = '9a8b7c6d-0000-4000-8000-00000000f001';
+  await page.waitForSelector(`#principal-options option[value="${group}"][label="VM Admins (group)"]`, { state: 'attached', timeout: STEP_MS });
+  await page.fill('input[name=principal]', group); // what picking the option does
+  if ((await page.inputValue('select[name=type]')) !== 'group') fail('picking a group did not set the principal type');
+  await check('grants-lookup');
+  await page.selectOption('select[name=type]', 'user');
   await page.fill('input[name=scope]', RG_SCOPE);
   await page.fill('input[name=principal]', 'alice@contoso.example');
   await page.fill('input[name=hours]', '2');
@@ -187,6 +207,41 @@ async function main() {
   await go('#/audit', 'audit');
   await page.waitForSelector('.problem', { timeout: STEP_MS }); // readers are refused the audit log
   await check('reader-audit-refused');
+
+  // Entra: authorization code with PKCE at azsim's /authorize, where Carol signs in holding
+  // the operator app role; back on the dashboard the code is gone from the URL and the token
+  // is the bearer: /v1/me says user and operator, and the operator's actions show
+  await page.click('#signout');
+  await page.waitForSelector('#entra-signin', { state: 'visible', timeout: STEP_MS });
+  const tEntra = Date.now();
+  await page.click('#entra-signin');
+  await page.waitForURL(/\/oauth2\/v2\.0\/authorize\?/, { timeout: STEP_MS });
+  const authz = new URL(page.url());
+  if (authz.origin !== sim || authz.searchParams.get('code_challenge_method') !== 'S256' ||
+      (authz.searchParams.get('code_challenge') || '').length !== 43 || !authz.searchParams.get('state')) {
+    fail(`authorize request: ${page.url()}`);
+  }
+  shot++;
+  await page.screenshot({ path: join(OUT, `${String(shot).padStart(2, '0')}-azsim-picker.png`), fullPage: true });
+  await page.check('label:has-text("carol@contoso.example") input[type=radio]');
+  await page.selectOption('select[name=role]', 'VmLogin.Operator');
+  await page.click('button[type=submit]');
+  await page.waitForURL((u) => u.origin === base, { timeout: STEP_MS });
+  await ready('fleet');
+  figures.entra_signin_to_fleet_ms = Date.now() - tEntra;
+  if (/[?&](code|state)=/.test(page.url())) fail(`the code stayed in the URL: ${page.url()}`);
+  const who = await page.innerText('#who');
+  if (!/^user:6b7c8d9e-0000-4000-8000-00000000d003 · operator/.test(who)) fail(`signed in as ${who}`);
+  const bearer = await page.evaluate(() => sessionStorage.getItem('vmlogind.apiKey'));
+  if (!bearer || bearer.split('.').length !== 3) fail('no access token in sessionStorage');
+  if ((await page.evaluate(() => sessionStorage.getItem('vmlogind.entraPending'))) !== null) fail('the PKCE verifier was left behind');
+  if ((await context.cookies(base)).length !== 0) fail('a cookie was set on the dashboard');
+  await page.waitForSelector('#live[data-state="live"]', { timeout: STEP_MS });
+  if (!(await page.isVisible('text=Sync now'))) fail('an Entra operator sees no Sync now');
+  await check('entra-fleet');
+  await go('#/grants', 'grants');
+  if ((await page.locator('form[aria-label="Grant login"] button[type=submit]').count()) !== 1) fail('an Entra operator cannot grant');
+  await check('entra-grants');
 
   if (cspViolations.length) failures.push(`CSP violations: ${cspViolations.join(' | ')}`);
   await browser.close();

@@ -1,5 +1,6 @@
 /* fuzz_azure_graph.c: the Graph list parser (directory objects of transitiveMemberOf,
- * transitiveMembers, getByIds, deletedItems) on any JSON page {"value":[...]} or one object. */
+ * transitiveMembers, getByIds, deletedItems) on any JSON page {"value":[...]} or one object,
+ * and the principal look-up's reading of a users/groups page. */
 #include <jansson.h>
 
 #include "fuzz.h"
@@ -28,6 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arr = fuzz_json_items(root);
     objs = azure_typed_parse_array(&obj_page, arr, &n);
     azure_typed_free_array(&obj_page, objs, n);
+    json_decref(arr);
+    arr = json_array();
+    azure_graph_principal_matches(root, "user", arr);
     json_decref(arr);
     json_decref(root);
     return 0;

@@ -2,7 +2,10 @@
  * nosniff and no-cache; its assets under the content-hashed path, immutable, and another hash
  * 404; GET /v1/me tells a scoped reader who it is and refuses the anonymous; the VM list's name
  * search refuses an empty or oversized name naming the parameter; the Audit view's chain
- * verification answers an administrator and refuses a reader. */
+ * verification answers an administrator and refuses a reader; GET /v1/auth/config offers API
+ * keys only until dashboard_client_id is set, then the authority, endpoints, client id and
+ * scope, and the page's CSP admits the authority's origin for the token request; the client
+ * secret's configured expiry and the latency per route template reach /metrics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -153,13 +156,109 @@ static void test_audit_verification(void **state)
     json_decref(h_api(c->d.p.url, c->reader, "GET", "/v1/audit/verification", NULL, 403));
 }
 
+static void test_auth_config(void **state)
+{
+    struct ctx *c = *state;
+    struct daemon d;
+    char url[512];
+    struct resp r;
+    json_t *e;
+
+    snprintf(url, sizeof(url), "%s/v1/auth/config", c->d.p.url);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), 200); /* public */
+    assert_true(json_is_true(json_object_get(r.json, "apiKey")));
+    assert_true(json_is_null(json_object_get(r.json, "entra")));
+    h_resp_cleanup(&r);
+
+    assert_true(
+        h_daemon_start(&d,
+                       "api_audience = api://vmlogind-x, 0a1b2c3d-0000-4000-8000-000000000001\n"
+                       "tenant_id = 8f3c1a2e-0000-4000-8000-00000000aaaa\n"
+                       "api_login_url = https://127.0.0.1:9/\n"
+                       "dashboard_client_id = 0a1b2c3d-0000-4000-8000-00000000c009\n",
+                       NULL));
+    snprintf(url, sizeof(url), "%s/v1/auth/config", d.p.url);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), 200);
+    e = json_object_get(r.json, "entra");
+    assert_string_equal(h_jstr(e, "authority"),
+                        "https://127.0.0.1:9/8f3c1a2e-0000-4000-8000-00000000aaaa");
+    assert_string_equal(h_jstr(e, "authorizeUrl"), "https://127.0.0.1:9/8f3c1a2e-0000-4000-8000-"
+                                                   "00000000aaaa/oauth2/v2.0/authorize");
+    assert_string_equal(h_jstr(e, "tokenUrl"), "https://127.0.0.1:9/8f3c1a2e-0000-4000-8000-"
+                                               "00000000aaaa/oauth2/v2.0/token");
+    assert_string_equal(h_jstr(e, "clientId"), "0a1b2c3d-0000-4000-8000-00000000c009");
+    assert_string_equal(h_jstr(e, "scope"), "api://vmlogind-x/.default");
+    h_resp_cleanup(&r);
+    snprintf(url, sizeof(url), "%s/", d.p.url);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), 200);
+    assert_header(&r, "Content-Security-Policy",
+                  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' "
+                  "https://127.0.0.1:9; img-src 'self' data:; frame-ancestors 'none'; base-uri "
+                  "'none'; form-action 'self'");
+    h_resp_cleanup(&r);
+    assert_int_equal(h_daemon_stop(&d), 0);
+}
+
+/* Latency per route in /metrics: a histogram labelled with the route template (a principal in
+ * the path does not make a series of its own), for each route that served requests. */
+static void test_route_latency(void **state)
+{
+    struct ctx *c = *state;
+    char url[512], auth[256];
+    const char *hdrs[] = {auth, NULL};
+    struct resp r;
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->admin);
+    for (int i = 0; i < 2; i++) {
+        snprintf(url, sizeof(url), "%s/v1/principals/%s%%40contoso.example/access", c->d.p.url,
+                 i ? "bob" : "alice");
+        assert_true(h_http("GET", url, NULL, hdrs, &r) > 0);
+        h_resp_cleanup(&r);
+    }
+    snprintf(url, sizeof(url), "%s/metrics", c->d.p.url);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), 200);
+    assert_non_null(
+        strstr(r.body, "# TYPE vmlogind_http_route_request_duration_seconds histogram"));
+    assert_non_null(strstr(r.body, "vmlogind_http_route_request_duration_seconds_count{method="
+                                   "\"GET\",route=\"/v1/principals/{principal}/access\"} 2\n"));
+    assert_non_null(strstr(r.body,
+                           "vmlogind_http_route_request_duration_seconds_bucket{method="
+                           "\"GET\",route=\"/v1/principals/{principal}/access\",le=\"+Inf\"} "
+                           "2\n"));
+    assert_null(strstr(r.body, "alice"));
+    h_resp_cleanup(&r);
+}
+
+/* client_secret_expires_at reaches /metrics as the secret's expiry (the alert rule's input); a
+ * value that is not an RFC 3339 time is refused by --check-config. */
+static void test_secret_expiry_metric(void **state)
+{
+    struct daemon d;
+    char url[512];
+    struct resp r;
+    char *out = NULL;
+    const char *check[] = {"--check-config", NULL};
+    (void)state;
+
+    assert_true(h_daemon_start(&d, "client_secret_expires_at = 2027-03-31T00:00:00Z\n", NULL));
+    snprintf(url, sizeof(url), "%s/metrics", d.p.url);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "# TYPE vmlogind_client_secret_expiry_timestamp_seconds gauge\n"
+                                   "vmlogind_client_secret_expiry_timestamp_seconds 1806451200\n"));
+    h_resp_cleanup(&r);
+    assert_int_equal(h_daemon_stop(&d), 0);
+    h_write_file(d.config, "client_secret_expires_at = next spring\n");
+    assert_int_not_equal(h_daemon_run(&d, check, &out), 0);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_index_and_assets),
-        cmocka_unit_test(test_me),
-        cmocka_unit_test(test_vm_name_search_limits),
-        cmocka_unit_test(test_audit_verification),
+        cmocka_unit_test(test_index_and_assets),      cmocka_unit_test(test_me),
+        cmocka_unit_test(test_vm_name_search_limits), cmocka_unit_test(test_audit_verification),
+        cmocka_unit_test(test_auth_config),           cmocka_unit_test(test_secret_expiry_metric),
+        cmocka_unit_test(test_route_latency),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -137,16 +137,26 @@ static int reset(void **state)
 
 /* ---- Entra ---- */
 
-static long token_post(const char *path, const char *form, struct resp *r)
+/* A form POST; origin (may be NULL) is sent as Origin, as a browser page's fetch does. */
+static long form_post(const char *path, const char *form, const char *origin, struct resp *r)
 {
-    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    char o[256];
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", o, NULL};
     char *u = url("%s", path);
     long st;
 
+    snprintf(o, sizeof(o), "Origin: %s", origin ? origin : "");
+    if (origin == NULL)
+        h[1] = NULL;
     memset(r, 0, sizeof(*r));
     st = h_http("POST", u, form, h, r);
     free(u);
     return st;
+}
+
+static long token_post(const char *path, const char *form, struct resp *r)
+{
+    return form_post(path, form, NULL, r);
 }
 
 static void test_discovery_and_jwks(void **state)
@@ -320,6 +330,114 @@ static void test_device_code(void **state)
             "{\"deviceCodeLifetimeSeconds\":900,\"deviceCodeIntervalSeconds\":5}", 200);
     assert_int_equal(device_poll("nope", &r), 400);
     assert_string_equal(jstr(r.json, "error"), "bad_verification_code");
+    h_resp_cleanup(&r);
+}
+
+/* The authorization code grant with PKCE (v2-oauth2-auth-code-flow): the picker page lists the
+ * users; an unregistered redirect_uri is an error page, never a redirect; a request without an
+ * S256 challenge goes back with error=invalid_request; the picker's POST redirects with code
+ * and state; the code redeems once, only with its verifier, client and redirect_uri, into a
+ * delegated token with the picked user's oid and role, with CORS for the page's origin. */
+#define AC_REDIRECT "http%3A%2F%2F127.0.0.1%3A4567%2F"
+#define AC_VERIFIER "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+#define AC_CHALLENGE "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" /* RFC 7636 appendix B */
+#define AC_PARAMS                                                                                  \
+    "client_id=" APP "&response_type=code&redirect_uri=" AC_REDIRECT                               \
+    "&scope=api%3A%2F%2Fvmlogind-test%2F.default&state=st-1"
+#define AC_PATH "/" TENANT "/oauth2/v2.0/authorize"
+
+static void authorize_code(const char *extra, char *code, size_t cap)
+{
+    const char *h[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+    char *u = url("%s", AC_PATH);
+    char form[1024], loc[1024];
+    const char *c;
+    struct resp r;
+
+    snprintf(form, sizeof(form), "%s&code_challenge=%s&code_challenge_method=S256&user=%s%s",
+             AC_PARAMS, AC_CHALLENGE, ALICE, extra);
+    assert_int_equal(h_http("POST", u, form, h, &r), 302);
+    assert_true(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    assert_true(strncmp(loc, "http://127.0.0.1:4567/?code=", 28) == 0);
+    assert_non_null(strstr(loc, "&state=st-1"));
+    c = loc + 28;
+    snprintf(code, cap, "%.*s", (int)strcspn(c, "&"), c);
+    h_resp_cleanup(&r);
+    free(u);
+}
+
+static long redeem(const char *code, const char *verifier, const char *redirect, struct resp *r)
+{
+    char form[1024];
+
+    snprintf(form, sizeof(form),
+             "grant_type=authorization_code&client_id=" APP "&code=%s&redirect_uri=%s"
+             "&code_verifier=%s&scope=api%%3A%%2F%%2Fvmlogind-test%%2F.default",
+             code, redirect, verifier);
+    return form_post("/" TENANT "/oauth2/v2.0/token", form, "http://127.0.0.1:4567", r);
+}
+
+static void test_auth_code_pkce(void **state)
+{
+    struct resp r;
+    struct jws j;
+    char code[160], loc[1024], acao[128];
+    char *u;
+    (void)state;
+
+    u = url("%s",
+            AC_PATH "?" AC_PARAMS "&code_challenge=" AC_CHALLENGE "&code_challenge_method=S256");
+    assert_int_equal(h_http("GET", u, NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.body, "alice@contoso.example"));
+    assert_non_null(strstr(r.body, "name=\"user\" value=\"" ALICE "\""));
+    assert_non_null(strstr(r.body, "name=\"state\" value=\"st-1\""));
+    assert_null(strstr(r.body, "erin@contoso.example")); /* disabled: cannot sign in */
+    h_resp_cleanup(&r);
+    free(u);
+    u = url("%s", AC_PATH "?client_id=" APP "&response_type=code&scope=openid&state=st-1"
+                          "&code_challenge=" AC_CHALLENGE
+                          "&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fevil.example%2F");
+    assert_int_equal(h_http("GET", u, NULL, NULL, &r), 400);
+    assert_false(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    assert_non_null(strstr(r.body, "AADSTS50011"));
+    h_resp_cleanup(&r);
+    free(u);
+    u = url("%s", AC_PATH "?" AC_PARAMS); /* no PKCE */
+    assert_int_equal(h_http("GET", u, NULL, NULL, &r), 302);
+    assert_true(h_resp_header(&r, "Location", loc, sizeof(loc)));
+    assert_non_null(strstr(loc, "error=invalid_request"));
+    assert_non_null(strstr(loc, "state=st-1"));
+    h_resp_cleanup(&r);
+    free(u);
+
+    authorize_code("&role=VmLogin.Operator", code, sizeof(code));
+    assert_int_equal(redeem(code, "wrong-verifier-wrong-verifier-wrong-verifier", AC_REDIRECT, &r),
+                     400);
+    assert_string_equal(jstr(r.json, "error"), "invalid_grant");
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "error_codes"), 0)),
+                     50148);
+    assert_true(h_resp_header(&r, "Access-Control-Allow-Origin", acao, sizeof(acao)));
+    assert_string_equal(acao, "http://127.0.0.1:4567");
+    h_resp_cleanup(&r);
+    assert_int_equal(redeem(code, AC_VERIFIER, AC_REDIRECT, &r), 400); /* single use */
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "error_codes"), 0)),
+                     54005);
+    h_resp_cleanup(&r);
+
+    authorize_code("&role=VmLogin.Operator", code, sizeof(code));
+    assert_int_equal(redeem(code, AC_VERIFIER, "http%3A%2F%2F127.0.0.1%3A9999%2F", &r), 400);
+    assert_string_equal(jstr(r.json, "error"), "invalid_grant");
+    h_resp_cleanup(&r);
+
+    authorize_code("&role=VmLogin.Operator", code, sizeof(code));
+    assert_int_equal(redeem(code, AC_VERIFIER, AC_REDIRECT, &r), 200);
+    assert_true(h_resp_header(&r, "Access-Control-Allow-Origin", acao, sizeof(acao)));
+    assert_int_equal(jws_parse(jstr(r.json, "access_token"), &j, NULL), ERR_OK);
+    assert_string_equal(jstr(j.claims, "aud"), "api://vmlogind-test");
+    assert_string_equal(jstr(j.claims, "oid"), ALICE);
+    assert_string_equal(jstr(j.claims, "azp"), APP);
+    assert_string_equal(jstr(j.claims, "roles.0"), "VmLogin.Operator");
+    jws_cleanup(&j);
     h_resp_cleanup(&r);
 }
 
@@ -1027,6 +1145,26 @@ static void test_graph(void **state)
     assert_int_equal(call("GET", "/v1.0/users/nobody@contoso.example", NULL, t, &r), 404);
     assert_string_equal(err_code(&r), "Request_ResourceNotFound");
     h_resp_cleanup(&r);
+    /* prefix look-up: startswith on displayName or userPrincipalName, case ignored */
+    assert_int_equal(call("GET",
+                          "/v1.0/users?$filter=startswith(displayName,'CAR')%20or%20"
+                          "startswith(userPrincipalName,'CAR')&$select=id,displayName",
+                          NULL, t, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 1);
+    assert_string_equal(jstr(r.json, "value.0.id"), CAROL);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("GET", "/v1.0/users?$filter=startswith(userPrincipalName,'bob@')", NULL, t, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 1);
+    h_resp_cleanup(&r);
+    assert_int_equal(call("GET", "/v1.0/users?$filter=startswith(displayName,'zz')", NULL, t, &r),
+                     200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "value")), 0);
+    h_resp_cleanup(&r);
+    assert_int_equal(
+        call("GET", "/v1.0/users?$filter=startswith(displayName,'a')%20and%20x", NULL, t, &r), 400);
+    h_resp_cleanup(&r);
     assert_int_equal(call("POST", "/v1.0/directoryObjects/getByIds",
                           "{\"ids\":[\"" ALICE "\",\"9a8b7c6d-0000-4000-8000-00000000f001\"]}", t,
                           &r),
@@ -1503,6 +1641,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_scenario, reset),
         cmocka_unit_test_setup(test_arm_authorization, reset),
         cmocka_unit_test_setup(test_graph_app_roles, reset),
+        cmocka_unit_test_setup(test_auth_code_pkce, reset),
         cmocka_unit_test_setup(test_scope_faults, reset),
         cmocka_unit_test_setup(test_throttle_principals_compute_graph, reset),
         cmocka_unit_test_setup(test_throttle_deletes_and_subscription, reset),
