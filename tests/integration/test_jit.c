@@ -219,8 +219,9 @@ static int teardown(void **state)
  * early and the assignment goes. Terms are enforced field by field; bob is not eligible. */
 static void test_activate_without_approval(void **state)
 {
-    json_t *a, *g;
-    char id[64], grant[64], path[128];
+    json_t *a, *g, *acc;
+    char id[64], grant[64], path[128], want[192];
+    char *text;
     char *elig;
 
     (void)state;
@@ -275,6 +276,14 @@ static void test_activate_without_approval(void **state)
     json_decref(g);
     assert_int_equal(sim_count(VM_PATH("ws2022-app-01"), CAROL, USER_GUID), 1);
     assert_int_equal(audited("activation.create", id), 1);
+    /* /access shows the activated login with its activation and expiry */
+    acc = admin("GET", "/v1" RG "/virtualMachines/ws2022-app-01/access", NULL, 200);
+    text = json_dumps(acc, JSON_COMPACT);
+    snprintf(want, sizeof(want), "\"grantId\":\"%s\",\"activationId\":\"%s\"", grant, id);
+    if (strstr(text, want) == NULL)
+        fail_msg("/access does not show %s: %s", want, text);
+    free(text);
+    json_decref(acc);
     /* bob may not read it; alice (no approver of this one, no role) neither */
     snprintf(path, sizeof(path), "/v1/activations/%s", id);
     json_decref(as(bob, "GET", path, NULL, 404));
