@@ -311,7 +311,7 @@ void api_grants_reply_invalid(struct http_request *req, const struct violations 
 
 /* ---- GET /v1/loginGrants, GET /v1/loginGrants/{id} ----------------------------------------- */
 
-static bool query_limit(struct http_request *req, int *limit)
+bool api_grants_query_limit(struct http_request *req, int *limit)
 {
     const char *v = http_query(req, "limit");
     char *end = NULL;
@@ -349,7 +349,7 @@ static bool list_filters(struct http_request *req, struct store_grant_filter *f,
     *cursor = http_query(req, "cursor");
     if (*cursor != NULL && !uuid_is_valid(*cursor))
         violations_add(&vs, "cursor", "invalid_cursor", "use the nextLink as given");
-    if (!query_limit(req, limit))
+    if (!api_grants_query_limit(req, limit))
         violations_add(&vs, "limit", "invalid_limit", "limit is 1 to %d", GRANTS_PAGE_MAX);
     if (vs.n == 0)
         return true;

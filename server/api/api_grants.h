@@ -35,6 +35,9 @@ bool api_grants_submit(struct http_request *req, const struct model_grant_spec *
 void api_grants_reply_invalid(struct http_request *req, const struct violations *vs,
                               const char *title);
 
+/* The limit query parameter of a list: 100 when absent, else 1 to 1000; false when malformed. */
+bool api_grants_query_limit(struct http_request *req, int *limit);
+
 /* Percent-encodes s for a query value (request-owned). */
 char *api_grants_query_escape(struct http_request *req, const char *s);
 

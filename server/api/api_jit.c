@@ -6,7 +6,6 @@
  * reconciler makes and removes the role assignment as for any grant. Who is eligible and who
  * approves is judged against the synced directory, groups transitively. Handlers run inside the
  * write runner; they never call Azure. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,23 +173,10 @@ static const char *activation_details(struct http_request *req, const struct sto
 
 /* ---- queries --------------------------------------------------------------------------------- */
 
-static bool query_limit(struct http_request *req, int *limit, struct violations *vs)
+static void query_limit(struct http_request *req, int *limit, struct violations *vs)
 {
-    const char *v = http_query(req, "limit");
-    char *end = NULL;
-    long n;
-
-    *limit = JIT_PAGE_DEFAULT;
-    if (v == NULL)
-        return true;
-    errno = 0;
-    n = strtol(v, &end, 10);
-    if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || n < 1 || n > JIT_PAGE_MAX) {
+    if (!api_grants_query_limit(req, limit))
         violations_add(vs, "limit", "invalid_limit", "limit is 1 to %d", JIT_PAGE_MAX);
-        return false;
-    }
-    *limit = (int)n;
-    return true;
 }
 
 static const char *query_cursor(struct http_request *req, struct violations *vs)
@@ -200,6 +186,76 @@ static const char *query_cursor(struct http_request *req, struct violations *vs)
     if (c != NULL && !uuid_is_valid(c))
         violations_add(vs, "cursor", "invalid_cursor", "use the nextLink as given");
     return c;
+}
+
+/* A list of one kind read page by page from the store and filtered for the caller. */
+struct jit_list {
+    int limit;
+    /* a store page after `after` (NULL: the first): *rows, *n, *next (new string or NULL) */
+    enum err (*fetch)(struct http_request *req, const struct jit_list *l, const char *after,
+                      void **rows, size_t *n, char **next, struct err_detail *d);
+    /* row i as JSON when the caller may see it, else NULL; *id its id */
+    json_t *(*shown)(struct http_request *req, const void *rows, size_t i, const char **id);
+    void (*free_rows)(void *rows, size_t n);
+    const void *query;
+};
+
+/* Fills value with up to l->limit rows after cursor. Store pages are read until the answer is
+ * full, so rows the caller may not see neither shorten a page nor become its cursor: *after
+ * (new string, NULL on the last page) names a row shown. */
+static enum err jit_collect(struct http_request *req, const struct jit_list *l, const char *cursor,
+                            json_t *value, char **after, struct err_detail *d)
+{
+    char *from = cursor ? xstrdup(cursor) : NULL;
+    enum err rc = ERR_OK;
+
+    *after = NULL;
+    while (rc == ERR_OK && *after == NULL) {
+        void *rows = NULL;
+        size_t n = 0;
+        char *next = NULL;
+        rc = l->fetch(req, l, from, &rows, &n, &next, d);
+        for (size_t i = 0; rc == ERR_OK && i < n && *after == NULL; i++) {
+            const char *id = NULL;
+            json_t *j = l->shown(req, rows, i, &id);
+            if (j == NULL)
+                continue;
+            json_array_append_new(value, j);
+            if (json_array_size(value) == (size_t)l->limit && (i + 1 < n || next != NULL))
+                *after = xstrdup(id);
+        }
+        l->free_rows(rows, n);
+        free(from);
+        from = next;
+        if (from == NULL || json_array_size(value) == (size_t)l->limit)
+            break;
+    }
+    free(from);
+    return rc;
+}
+
+/* Answers the list: {value, nextLink?}, the link being link_path?cursor=..&limit=..rest. */
+static void jit_reply_list(struct http_request *req, const struct jit_list *l, const char *cursor,
+                           const char *link_path, const char *rest)
+{
+    struct err_detail d = {{0}, {0}};
+    json_t *value = json_array(), *body;
+    char *after = NULL;
+    enum err rc = jit_collect(req, l, cursor, value, &after, &d);
+
+    if (rc != ERR_OK) {
+        json_decref(value);
+        free(after);
+        http_reply_error(req, rc, &d);
+        return;
+    }
+    body = json_pack("{s:o}", "value", value);
+    if (after != NULL)
+        json_object_set_new(body, "nextLink",
+                            json_string(http_printf(req, "%s?cursor=%s&limit=%d%s", link_path,
+                                                    after, l->limit, rest)));
+    free(after);
+    http_reply_json(req, 200, body);
 }
 
 /* ---- eligibilities --------------------------------------------------------------------------- */
@@ -371,64 +427,53 @@ static bool eligibility_query(struct http_request *req, struct elig_query *q)
     if (q->principal != NULL && !uuid_is_valid(q->principal))
         violations_add(&vs, "principal", "invalid_principal", "principal is an object id");
     q->cursor = query_cursor(req, &vs);
-    (void)query_limit(req, &q->limit, &vs);
+    query_limit(req, &q->limit, &vs);
     if (vs.n == 0)
         return true;
     http_problem_reply(req, "invalid_query", "the query is not valid", &vs);
     return false;
 }
 
-void api_jit_eligibility_list(struct http_request *req)
+static enum err eligibility_page(struct http_request *req, const struct jit_list *l,
+                                 const char *after, void **rows, size_t *n, char **next,
+                                 struct err_detail *d)
 {
     struct app *app = req->app;
+    const struct elig_query *q = l->query;
+
+    return store_eligibility_list(app->store, q->scope_key, q->principal, after, l->limit,
+                                  (struct store_eligibility **)rows, n, next, d);
+}
+
+static json_t *eligibility_shown(struct http_request *req, const void *rows, size_t i,
+                                 const char **id)
+{
+    const struct store_eligibility *e = (const struct store_eligibility *)rows + i;
+
+    *id = e->id;
+    return auth_scope_allows(api_caller(req), e->scope) ? eligibility_json(e) : NULL;
+}
+
+static void eligibilities_free(void *rows, size_t n)
+{
+    store_eligibility_list_free(rows, n);
+}
+
+void api_jit_eligibility_list(struct http_request *req)
+{
     struct elig_query q;
-    struct err_detail d = {{0}, {0}};
-    json_t *value, *body;
-    char *from = NULL, *after = NULL;
-    enum err rc = ERR_OK;
 
     if (!eligibility_query(req, &q))
         return;
-    value = json_array();
-    from = q.cursor ? xstrdup(q.cursor) : NULL;
-    /* store pages until the answer is full; rows outside the caller's scopes neither shorten a
-     * page nor become its cursor */
-    while (rc == ERR_OK && after == NULL) {
-        struct store_eligibility *rows = NULL;
-        size_t n = 0;
-        char *next = NULL;
-        rc = store_eligibility_list(app->store, q.scope_key, q.principal, from, q.limit, &rows, &n,
-                                    &next, &d);
-        for (size_t i = 0; rc == ERR_OK && i < n && after == NULL; i++) {
-            if (!auth_scope_allows(api_caller(req), rows[i].scope))
-                continue;
-            json_array_append_new(value, eligibility_json(&rows[i]));
-            if (json_array_size(value) == (size_t)q.limit && (i + 1 < n || next != NULL))
-                after = xstrdup(rows[i].id);
-        }
-        store_eligibility_list_free(rows, n);
-        free(from);
-        from = next;
-        if (from == NULL || json_array_size(value) == (size_t)q.limit)
-            break;
-    }
-    free(from);
-    if (rc != ERR_OK) {
-        json_decref(value);
-        free(after);
-        http_reply_error(req, rc, &d);
-        return;
-    }
-    body = json_pack("{s:o}", "value", value);
-    if (after != NULL)
-        json_object_set_new(body, "nextLink",
-                            json_string(http_printf(
-                                req, "/v1/eligibilities?cursor=%s&limit=%d%s%s%s%s", after, q.limit,
-                                q.scope_key ? "&scope=" : "",
-                                q.scope_key ? api_grants_query_escape(req, q.scope.arm) : "",
-                                q.principal ? "&principal=" : "", q.principal ? q.principal : "")));
-    free(after);
-    http_reply_json(req, 200, body);
+    struct jit_list l = {.limit = q.limit,
+                         .fetch = eligibility_page,
+                         .shown = eligibility_shown,
+                         .free_rows = eligibilities_free,
+                         .query = &q};
+    jit_reply_list(req, &l, q.cursor, "/v1/eligibilities",
+                   http_printf(req, "%s%s%s%s", q.scope_key ? "&scope=" : "",
+                               q.scope_key ? api_grants_query_escape(req, q.scope.arm) : "",
+                               q.principal ? "&principal=" : "", q.principal ? q.principal : ""));
 }
 
 /* ---- POST /v1/activations -------------------------------------------------------------------- */
@@ -712,17 +757,36 @@ void api_jit_activation_get(struct http_request *req)
     store_activation_clear(&a);
 }
 
-void api_jit_activation_list(struct http_request *req)
+static enum err activation_page(struct http_request *req, const struct jit_list *l,
+                                const char *after, void **rows, size_t *n, char **next,
+                                struct err_detail *d)
 {
     struct app *app = req->app;
-    struct err_detail d = {{0}, {0}};
+
+    return store_activation_list(app->store, l->query, after, l->limit,
+                                 (struct store_activation **)rows, n, next, d);
+}
+
+static json_t *activation_shown(struct http_request *req, const void *rows, size_t i,
+                                const char **id)
+{
+    const struct store_activation *a = (const struct store_activation *)rows + i;
+
+    *id = a->id;
+    return may_see(req, a) ? activation_json(a) : NULL;
+}
+
+static void activations_free(void *rows, size_t n)
+{
+    store_activation_list_free(rows, n);
+}
+
+void api_jit_activation_list(struct http_request *req)
+{
     struct violations vs;
     const char *state = http_query(req, "state");
     const char *cursor;
-    char *from, *after = NULL;
     int limit = JIT_PAGE_DEFAULT;
-    json_t *value, *body;
-    enum err rc = ERR_OK;
 
     violations_init(&vs);
     if (state != NULL && !model_activation_state_valid(state))
@@ -730,46 +794,18 @@ void api_jit_activation_list(struct http_request *req)
                        "state is requested, pendingApproval, active, denied, expired, cancelled "
                        "or deactivated");
     cursor = query_cursor(req, &vs);
-    (void)query_limit(req, &limit, &vs);
+    query_limit(req, &limit, &vs);
     if (vs.n != 0) {
         http_problem_reply(req, "invalid_query", "the query is not valid", &vs);
         return;
     }
-    value = json_array();
-    from = cursor ? xstrdup(cursor) : NULL;
-    while (rc == ERR_OK && after == NULL) {
-        struct store_activation *rows = NULL;
-        size_t n = 0;
-        char *next = NULL;
-        rc = store_activation_list(app->store, state, from, limit, &rows, &n, &next, &d);
-        for (size_t i = 0; rc == ERR_OK && i < n && after == NULL; i++) {
-            if (!may_see(req, &rows[i]))
-                continue;
-            json_array_append_new(value, activation_json(&rows[i]));
-            if (json_array_size(value) == (size_t)limit && (i + 1 < n || next != NULL))
-                after = xstrdup(rows[i].id);
-        }
-        store_activation_list_free(rows, n);
-        free(from);
-        from = next;
-        if (from == NULL || json_array_size(value) == (size_t)limit)
-            break;
-    }
-    free(from);
-    if (rc != ERR_OK) {
-        json_decref(value);
-        free(after);
-        http_reply_error(req, rc, &d);
-        return;
-    }
-    body = json_pack("{s:o}", "value", value);
-    if (after != NULL)
-        json_object_set_new(
-            body, "nextLink",
-            json_string(http_printf(req, "/v1/activations?cursor=%s&limit=%d%s%s", after, limit,
-                                    state ? "&state=" : "", state ? state : "")));
-    free(after);
-    http_reply_json(req, 200, body);
+    struct jit_list l = {.limit = limit,
+                         .fetch = activation_page,
+                         .shown = activation_shown,
+                         .free_rows = activations_free,
+                         .query = state};
+    jit_reply_list(req, &l, cursor, "/v1/activations",
+                   state ? http_printf(req, "&state=%s", state) : "");
 }
 
 /* ---- approve, deny --------------------------------------------------------------------------- */

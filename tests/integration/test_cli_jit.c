@@ -11,6 +11,7 @@
 
 #include "test_cli_common.h"
 #include "test_sync_common.h"
+#include "test_jit_common.h"
 
 #define RG "/subscriptions/5d0f6e8a-0000-4000-8000-00000000bbbb/resourceGroups/rg-entra"
 #define ALICE "6b7c8d9e-0000-4000-8000-00000000d001"
@@ -20,21 +21,6 @@
 
 static struct sc C;
 static char DIR_[256];
-
-static char *mint_user(const char *oid, const char *upn)
-{
-    char url[512], body[512];
-    struct resp r;
-    char *tok;
-
-    snprintf(url, sizeof(url), "%s/_sim/tokens", C.s.p.url);
-    snprintf(body, sizeof(body), "{\"aud\":\"" H_API_AUDIENCE "\",\"oid\":\"%s\",\"upn\":\"%s\"}",
-             oid, upn);
-    assert_int_equal(h_http("POST", url, body, NULL, &r), 200);
-    tok = strdup(h_jstr(r.json, "access_token"));
-    h_resp_cleanup(&r);
-    return tok;
-}
 
 /* vmloginctl args as the person holding token; exit code, stdout in *out. */
 static int ctl(const char *token, const char *args, char **out, char **err)
@@ -62,8 +48,8 @@ static void test_activate_approve_deny(void **state)
                       "\"approvers\":[{\"objectId\":\"" VM_ADMINS "\"}]}",
                       201));
     json_decref(sc_sync_now(&C));
-    carol = mint_user(CAROL, "carol@contoso.example");
-    alice = mint_user(ALICE, "alice@contoso.example");
+    carol = jit_mint_user(&C.s, CAROL, "carol@contoso.example");
+    alice = jit_mint_user(&C.s, ALICE, "alice@contoso.example");
 
     /* the eligibility's terms: a ticket is needed (the API's 400: exit 1, naming the field) */
     assert_int_equal(ctl(carol,

@@ -8,6 +8,7 @@
  * a short activation expires and its assignment goes. Bob's own activation is refused. Bad bodies
  * are answered 4xx naming the field. */
 #include "test_sync_common.h"
+#include "test_jit_common.h"
 #include "vmlogind/uuid.h"
 
 #define SUB "5d0f6e8a-0000-4000-8000-00000000bbbb"
@@ -27,22 +28,6 @@ static struct sc C;
 static char *carol, *alice, *bob; /* their Entra tokens: no app roles */
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static char *mint_user(const char *oid, const char *upn)
-{
-    char url[512], body[512];
-    struct resp r;
-    char *tok;
-
-    snprintf(url, sizeof(url), "%s/_sim/tokens", C.s.p.url);
-    snprintf(body, sizeof(body), "{\"aud\":\"" H_API_AUDIENCE "\",\"oid\":\"%s\",\"upn\":\"%s\"}",
-             oid, upn);
-    assert_int_equal(h_http("POST", url, body, NULL, &r), 200);
-    tok = strdup(h_jstr(r.json, "access_token"));
-    h_resp_cleanup(&r);
-    assert_true(tok != NULL && tok[0] != '\0');
-    return tok;
-}
 
 static json_t *as(const char *token, const char *method, const char *path, const char *body,
                   long want)
@@ -196,9 +181,9 @@ static int setup(void **state)
              (int)(APPROVAL_TIMEOUT_S * h_timeout_scale()));
     sc_start(&C, NULL, NULL, cfg);
     json_decref(sc_sync_now(&C));
-    carol = mint_user(CAROL, "carol@contoso.example");
-    alice = mint_user(ALICE, "alice@contoso.example");
-    bob = mint_user(BOB, "bob@contoso.example");
+    carol = jit_mint_user(&C.s, CAROL, "carol@contoso.example");
+    alice = jit_mint_user(&C.s, ALICE, "alice@contoso.example");
+    bob = jit_mint_user(&C.s, BOB, "bob@contoso.example");
     return 0;
 }
 
