@@ -25,10 +25,12 @@ static char DIR_[256];
 /* vmloginctl args as the person holding token; exit code, stdout in *out. */
 static int ctl(const char *token, const char *args, char **out, char **err)
 {
-    char cmd[3072];
+    char cmd[2048];
 
-    snprintf(cmd, sizeof(cmd), "VMLOGIND_URL='%s' VMLOGIND_API_KEY='%s' '%s' %s", C.d.p.url, token,
-             VMLOGINCTL_BIN, args);
+    int n = snprintf(cmd, sizeof(cmd), "VMLOGIND_URL='%s' VMLOGIND_API_KEY='%s' '%s' %s", C.d.p.url,
+                     token, VMLOGINCTL_BIN, args);
+
+    assert_true(n > 0 && (size_t)n < sizeof(cmd)); /* a token fits */
     return cli_sh(DIR_, cmd, out, err);
 }
 
