@@ -921,6 +921,131 @@ static int cmd_grant_extend(struct cli_ctx *ctx, const struct cli_args *a)
     return CLI_OK;
 }
 
+/* ---- just-in-time login: activate, approve, deny, activations ---------------------------- */
+
+static const struct cli_col activation_cols[] = {{"ID", "id", false},
+                                                 {"SCOPE", "scope", false},
+                                                 {"ROLE", "role", false},
+                                                 {"PRINCIPAL", "principal.objectId", false},
+                                                 {"STATE", "state", false},
+                                                 {"DURATION", "duration", false},
+                                                 {"EXPIRES", "expiresAt", false},
+                                                 {"JUSTIFICATION", "justification", true},
+                                                 {"TICKET", "ticket", true},
+                                                 {"REQUESTED BY", "requestedBy", true},
+                                                 {"GRANT", "grantId", true},
+                                                 {NULL, NULL, false}};
+static const struct cli_col activation_detail_cols[] = {{"Id", "id", false},
+                                                        {"Scope", "scope", false},
+                                                        {"Role", "role", false},
+                                                        {"Principal", "principal.objectId", false},
+                                                        {"State", "state", false},
+                                                        {"Duration", "duration", false},
+                                                        {"Expires", "expiresAt", false},
+                                                        {"Pending until", "pendingUntil", false},
+                                                        {"Justification", "justification", false},
+                                                        {"Ticket", "ticket", false},
+                                                        {"Requested by", "requestedBy", false},
+                                                        {"Decided by", "decidedBy", false},
+                                                        {"Reason", "reason", false},
+                                                        {"Grant", "grantId", false},
+                                                        {NULL, NULL, false}};
+
+/* POST path with body; prints the activation. */
+static int activation_post(struct cli_ctx *ctx, const char *path, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    struct cli_resp r;
+    int rc = CLI_OK;
+
+    json_decref(body);
+    if (cli_request(ctx, "POST", path, text, &r) / 100 != 2)
+        rc = cli_report_error(ctx, &r);
+    else
+        print_obj(ctx, &r, activation_detail_cols);
+    cli_resp_cleanup(&r);
+    free(text);
+    return rc;
+}
+
+/* "8h", "90m", "1d" (the CLI's durations) or an ISO 8601 duration as given ("PT8H"). */
+static bool iso_duration(const char *d, char *out, size_t cap)
+{
+    long long s;
+
+    if (d[0] == 'P') {
+        snprintf(out, cap, "%s", d);
+        return true;
+    }
+    if (!cli_duration_parse(d, &s) || s <= 0)
+        return false;
+    snprintf(out, cap, "PT%lldS", s);
+    return true;
+}
+
+static int cmd_activate(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    const char *role = cli_opt(a, "--role"), *dur = cli_opt(a, "--duration");
+    struct cli_scope sc;
+    char arm[512], iso[64];
+    json_t *body;
+    int rc;
+
+    if (role == NULL || dur == NULL)
+        USAGE_ERR(ctx, "activate needs --role and --duration");
+    if (strcmp(role, "administrator") != 0 && strcmp(role, "user") != 0)
+        USAGE_ERR(ctx, "--role is administrator or user");
+    if (!iso_duration(dur, iso, sizeof(iso)))
+        USAGE_ERR(ctx, "--duration is like 8h, 90m, 1d or PT8H");
+    if ((rc = resolve_scope(ctx, a->pos[0], &sc)) != CLI_OK)
+        return rc;
+    cli_scope_arm(&sc, arm, sizeof(arm));
+    body = json_pack("{s:s, s:s, s:s}", "scope", arm, "role", role, "duration", iso);
+    if (cli_opt(a, "--justification"))
+        json_object_set_new(body, "justification", json_string(cli_opt(a, "--justification")));
+    if (cli_opt(a, "--ticket"))
+        json_object_set_new(body, "ticket", json_string(cli_opt(a, "--ticket")));
+    if (cli_opt(a, "--principal"))
+        json_object_set_new(body, "principal",
+                            json_pack("{s:s}", "objectId", cli_opt(a, "--principal")));
+    return activation_post(ctx, "/v1/activations", body);
+}
+
+/* POST /v1/activations/{id}/verb with {reason?}. */
+static int decide(struct cli_ctx *ctx, const struct cli_args *a, const char *verb)
+{
+    char *e = escape(a->pos[0]);
+    char *path = xasprintf("/v1/activations/%s/%s", e, verb);
+    json_t *body = json_object();
+    int rc;
+
+    if (cli_opt(a, "--reason"))
+        json_object_set_new(body, "reason", json_string(cli_opt(a, "--reason")));
+    rc = activation_post(ctx, path, body);
+    free(path);
+    free(e);
+    return rc;
+}
+
+static int cmd_approve(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return decide(ctx, a, "approve");
+}
+
+static int cmd_deny(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    if (cli_opt(a, "--reason") == NULL || cli_opt(a, "--reason")[0] == '\0')
+        USAGE_ERR(ctx, "deny needs --reason");
+    return decide(ctx, a, "deny");
+}
+
+static int cmd_activations(struct cli_ctx *ctx, const struct cli_args *a)
+{
+    return list_and_print(
+        ctx, cli_opt(a, "--pending") ? "/v1/activations?state=pendingApproval" : "/v1/activations",
+        activation_cols);
+}
+
 /* GET .../rdp?upn=: an .rdp file for Entra sign-in, on stdout or in -f FILE. */
 static int cmd_rdp(struct cli_ctx *ctx, const struct cli_args *a)
 {
@@ -1240,6 +1365,11 @@ static const struct cli_opt_spec rdp_opts[] = {
 static const struct cli_opt_spec compliance_opts[] = {{"--subscription", true}, {NULL, false}};
 static const struct cli_opt_spec audit_opts[] = {
     {"--after", true}, {"--limit", true}, {"--follow", false}, {NULL, false}};
+static const struct cli_opt_spec activate_opts[] = {{"--role", true},          {"--duration", true},
+                                                    {"--justification", true}, {"--ticket", true},
+                                                    {"--principal", true},     {NULL, false}};
+static const struct cli_opt_spec reason_opts[] = {{"--reason", true}, {NULL, false}};
+static const struct cli_opt_spec activations_opts[] = {{"--pending", false}, {NULL, false}};
 static const struct cli_opt_spec signin_opts[] = {
     {"--api-key", false}, {"--key-file", true}, {"--entra", false}, {NULL, false}};
 
@@ -1279,6 +1409,17 @@ const struct cmd cli_commands[] = {
      "vmloginctl grant extend ID --for D | --until T", "vmloginctl grant extend 3f0c... --for 4h"},
     {"grant", "revoke", cmd_grant_revoke, wait_opts, 1, 1, "vmloginctl grant revoke ID [--wait]",
      "vmloginctl grant revoke 3f0c... --wait"},
+    {"activate", NULL, cmd_activate, activate_opts, 1, 1,
+     "vmloginctl activate SCOPE --role administrator|user --duration D [--justification TEXT] "
+     "[--ticket T] [--principal OBJECTID]",
+     "vmloginctl activate rg-web/web-01 --role administrator --duration 2h --justification "
+     "\"INC-4711 disk full\" --ticket INC-4711"},
+    {"approve", NULL, cmd_approve, reason_opts, 1, 1, "vmloginctl approve ID [--reason TEXT]",
+     "vmloginctl approve 5b2e... --reason \"on call tonight\""},
+    {"deny", NULL, cmd_deny, reason_opts, 1, 1, "vmloginctl deny ID --reason TEXT",
+     "vmloginctl deny 5b2e... --reason \"use the staging VM\""},
+    {"activations", NULL, cmd_activations, activations_opts, 0, 0,
+     "vmloginctl activations [--pending]", "vmloginctl activations --pending"},
     {"access", NULL, cmd_access, access_opts, 0, 1,
      "vmloginctl access VM | vmloginctl access --principal UPN|OBJECTID",
      "vmloginctl access web-01"},

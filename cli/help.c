@@ -182,6 +182,15 @@ static const struct {
     {"grant", "show", "Show one login grant."},
     {"grant", "extend", "Move a grant's expiry."},
     {"grant", "revoke", "Revoke a grant before it expires."},
+    {"activate", NULL,
+     "Activate a login you are eligible for (just-in-time) on a scope for a "
+     "time; it waits for approval when the eligibility asks for it. An "
+     "operator may activate for someone with --principal."},
+    {"approve", NULL, "Approve a pending activation (an approver, never its requester)."},
+    {"deny", NULL, "Deny a pending activation, with a reason."},
+    {"activations", NULL,
+     "List the activations you may see (yours, those you approve, your "
+     "scopes'); --pending shows those waiting for approval."},
     {"access", NULL,
      "Who can sign in to a VM and how (role, via which group and scope), or "
      "which VMs a principal can sign in to."},

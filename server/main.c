@@ -574,7 +574,7 @@ int main(int argc, char **argv)
     }
     if (a.list_permissions) {
         /* The route table with each route's permission: what the auth matrix test walks. */
-        static const char *const perms[] = {"public", "read", "operate", "admin"};
+        static const char *const perms[] = {"public", "self", "read", "operate", "admin"};
         for (size_t i = 0; i < api_routes_count; i++)
             printf("%s %s %s\n", api_routes[i].method, api_routes[i].pattern,
                    perms[api_routes[i].perm]);

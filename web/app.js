@@ -9,6 +9,7 @@ import * as views from './views.js';
 const routes = {
   fleet: views.fleet, vms: views.vms, vm: views.vm, operations: views.operations,
   grants: views.grants, principal: views.principal, audit: views.audit,
+  approvals: views.approvals,
 };
 let me = null;
 let stopEvents = null;

@@ -427,6 +427,46 @@ export async function principal(view, ctx, params) {
     ], rows, 'No VM login anywhere in the caller\'s scopes.'));
 }
 
+// ---- Approvals: pending just-in-time activations, approve or deny ---------------------------
+// The server decides who may approve (an approver by group, never the requester): the buttons
+// are offered to everyone who sees the activation, and a refusal is shown with its problem.
+export async function approvals(view, ctx) {
+  const msg = el('div');
+  const out = el('div');
+  const lmsg = el('div'); // the list's own refusals: msg keeps the last decision's outcome
+  const reason = el('input', { name: 'reason', size: 40, placeholder: 'required to deny' });
+  view.replaceChildren(el('h1', {}, 'Approvals'),
+    el('p', { class: 'help' }, 'Just-in-time activations waiting for approval. Sign in with your own Entra token to decide.'),
+    el('form', { class: 'inline', 'aria-label': 'Reason' }, field('Reason', reason)), msg, lmsg, out);
+  const state = { stack: [], current: null };
+  async function decide(a, verb) {
+    const body = reason.value.trim() ? { reason: reason.value.trim() } : {};
+    const r = await attempt(msg, () => call('POST', `/v1/activations/${a.id}/${verb}`, body));
+    if (r) { msg.replaceChildren(notice(`Activation ${a.id} ${r.data.state}.`)); load(state.current); }
+  }
+  async function load(url) {
+    state.current = url;
+    const page = await attempt(lmsg, () => get(url));
+    if (!page) return;
+    out.replaceChildren(table('Pending activations', [
+      { h: 'Principal', get: (a) => a.principal.objectId, mono: true },
+      { h: 'Role', get: (a) => a.role },
+      { h: 'Scope', get: (a) => (vmPath(a.scope) ? vmLink(a.scope) : a.scope), mono: true },
+      { h: 'Duration', get: (a) => a.duration },
+      { h: 'Justification', get: (a) => a.justification || '' },
+      { h: 'Ticket', get: (a) => a.ticket || '' },
+      { h: 'Requested by', get: (a) => a.requestedBy, mono: true },
+      { h: 'Lapses', get: (a) => (a.pendingUntil ? `${fmtTime(a.pendingUntil)} (${countdown(a.pendingUntil)})` : '') },
+      { h: 'Actions', get: (a) => el('div', { class: 'actions' },
+        el('button', { type: 'button', 'aria-label': `Approve activation of ${a.principal.objectId}`,
+          onclick: () => decide(a, 'approve') }, 'Approve'),
+        el('button', { type: 'button', class: 'danger', 'aria-label': `Deny activation of ${a.principal.objectId}`,
+          onclick: () => decide(a, 'deny') }, 'Deny')) },
+    ], page.value, 'Nothing waits for approval.'), pager(state, page.nextLink, load));
+  }
+  await load('/v1/activations?state=pendingApproval&limit=20');
+}
+
 // ---- Audit: the log, paged ------------------------------------------------------------------
 export async function audit(view, ctx) {
   const msg = el('div');

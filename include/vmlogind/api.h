@@ -96,6 +96,17 @@ void api_grants_sweep(struct http_request *req);
 void api_grants_sweep_get(struct http_request *req);
 void api_grants_policy_get(struct http_request *req);
 void api_grants_policy_put(struct http_request *req);
+/* Just-in-time login (api_jit.c): eligibilities, activations, approve/deny. */
+void api_jit_eligibility_create(struct http_request *req);
+void api_jit_eligibility_list(struct http_request *req);
+void api_jit_eligibility_get(struct http_request *req);
+void api_jit_eligibility_delete(struct http_request *req);
+void api_jit_activate(struct http_request *req);
+void api_jit_activation_list(struct http_request *req);
+void api_jit_activation_get(struct http_request *req);
+void api_jit_approve(struct http_request *req);
+void api_jit_deny(struct http_request *req);
+void api_jit_activation_end(struct http_request *req);
 void api_access_vm(struct http_request *req);
 void api_access_principal(struct http_request *req);
 void api_rdp_get(struct http_request *req);

@@ -85,6 +85,7 @@ struct config {
     int64_t login_recheck_s;
     int64_t login_max_attempts;
     int64_t grant_max_duration_s;
+    int64_t activation_approval_timeout_s;
     int64_t principal_not_found_timeout_s;
     char stale_devices[16]; /* off | report | delete */
     int64_t stale_device_grace;

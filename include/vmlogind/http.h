@@ -23,6 +23,8 @@ struct http_server;
 /* What a route requires of its caller. The api layer's auth hook interprets it. */
 enum http_perm {
     PERM_PUBLIC = 0, /* no authentication (health, metrics, the contract) */
+    PERM_SELF,       /* any authenticated caller, even one holding no role: a person acting for
+                        herself (just-in-time activation, approval); the handler decides */
     PERM_READ,       /* reader and above */
     PERM_OPERATE,    /* operator and above */
     PERM_ADMIN,      /* administrator */

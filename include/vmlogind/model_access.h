@@ -22,6 +22,7 @@ struct model_access_assignment {
     const char *grant_id;       /* the vmlogind grant behind it; NULL = made outside vmlogind */
     const char *assignment_id;  /* ARM id when known, else NULL */
     int64_t expires_at;         /* 0 = never */
+    const char *activation_id;  /* the just-in-time activation behind the grant, NULL if none */
     bool json_plain; /* scope and assignment_id need no escaping in JSON (whoever read it knows) */
 };
 

@@ -85,6 +85,14 @@ struct model_grant_request {
 bool model_grant_request_from_json(const json_t *root, struct model_grant_request *out,
                                    struct violations *vs);
 
+/* Body helpers shared by the models of request bodies: the string member name of o (NULL when
+ * absent or null; a violation at path when not a string), and a violation per member of o not
+ * in known (NULL-terminated), its path prefixed. */
+const char *model_grant_json_str(const json_t *o, const char *name, const char *path,
+                                 struct violations *vs);
+void model_grant_json_unknown(const json_t *o, const char *const *known, const char *prefix,
+                              struct violations *vs);
+
 /* What a valid request means. */
 struct model_grant_spec {
     struct model_scope scope;

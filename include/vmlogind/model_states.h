@@ -25,8 +25,10 @@ enum task_kind {
     TASK_KIND_STALE_DEVICE,        /* "stale_device": key a gone VM; finds and reports its device */
     TASK_KIND_STALE_DEVICE_DELETE, /* "stale_device_delete": key a gone VM; deletes what was
                                       reported, after the grace period */
+    TASK_KIND_ACTIVATION,          /* "activation": key an activation id; lapses a pending
+                                      approval at its time */
 };
-#define TASK_KIND_COUNT 12
+#define TASK_KIND_COUNT 13
 /* The one key of the sync task. */
 #define TASK_KEY_SYNC "all"
 

@@ -530,7 +530,8 @@ enum err store_role_assignments_upsert(struct store *st, struct store_seen *seen
 enum err store_role_assignments_mark_gone(struct store *st, const struct store_seen *seen,
                                           const char *subscription_id, int64_t now, size_t *gone,
                                           struct err_detail *d) VL_MUST_CHECK;
-/* Distinct principal ids of present assignments, sorted; *ids is an array of new strings
+/* Distinct principal ids of present assignments and of just-in-time eligibilities and their
+ * approvers, sorted; *ids is an array of new strings
  * (free each, then the array). */
 enum err store_role_assignment_principal_ids(struct store *st, char ***ids, size_t *n,
                                              struct err_detail *d) VL_MUST_CHECK;

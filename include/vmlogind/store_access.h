@@ -53,6 +53,7 @@ struct store_access_row {
     char *grant_id;      /* NULL: made outside vmlogind */
     char *assignment_id; /* ARM id, NULL for a grant not yet observed */
     int64_t expires_at;
+    char *activation_id; /* the just-in-time activation behind the grant, NULL if none */
 };
 void store_access_rows_free(struct store_access_row *list, size_t n);
 
@@ -106,6 +107,7 @@ struct store_access_view {
     const char *grant_id;
     const char *assignment_id;
     int64_t expires_at;
+    const char *activation_id;
     bool granted; /* from the active-grants half of the union */
 };
 struct store_access_scan_fns {

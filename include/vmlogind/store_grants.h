@@ -36,6 +36,7 @@ struct store_grant {
     char *revoked_by;
     int64_t created_at;
     int64_t updated_at;
+    char *activation_id; /* the just-in-time activation that made it (store_jit.h), or NULL */
 };
 void store_grant_clear(struct store_grant *g);
 void store_grant_list_free(struct store_grant *list, size_t n);

@@ -44,7 +44,7 @@ struct ax_rec {
 };
 
 struct ax_exc {
-    char *scope, *principal_id, *principal_type, *grant_id, *assignment_id;
+    char *scope, *principal_id, *principal_type, *grant_id, *assignment_id, *activation_id;
     enum model_grant_role role;
     int64_t expires_at;
 };
@@ -442,6 +442,7 @@ static void on_assignment(void *arg, const struct store_access_view *a)
             .assignment_id = dup_or_null(a->assignment_id),
             .role = model_grant_role_from_definition(a->role_guid),
             .expires_at = a->expires_at,
+            .activation_id = dup_or_null(a->activation_id),
         };
         memset(&r, 0, sizeof(r));
         r.principal = (uint32_t)ix->nexc++;
@@ -523,6 +524,7 @@ static void index_free(struct access_snapshot *ix)
         free(ix->exc[i].principal_id);
         free(ix->exc[i].principal_type);
         free(ix->exc[i].grant_id);
+        free(ix->exc[i].activation_id);
         free(ix->exc[i].assignment_id);
     }
     free(ix->exc);
@@ -856,6 +858,7 @@ bool access_index_at_scopes(const struct access_snapshot *ix, const char *const 
                         .grant_id = e->grant_id,
                         .assignment_id = e->assignment_id,
                         .expires_at = e->expires_at,
+                        .activation_id = e->activation_id,
                     };
                     continue;
                 }

@@ -189,6 +189,10 @@ static void path(struct buf_json *w, const struct model_access_assignment *a, co
     if (a->grant_id != NULL) {
         BUF_JSON_LIT(w, ",\"source\":\"vmlogind\",\"grantId\":");
         buf_json_quoted(w, a->grant_id);
+        if (a->activation_id != NULL) {
+            BUF_JSON_LIT(w, ",\"activationId\":");
+            buf_json_quoted(w, a->activation_id);
+        }
     } else {
         BUF_JSON_LIT(w, ",\"source\":\"external\"");
     }

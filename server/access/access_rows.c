@@ -20,6 +20,7 @@ void access_rows_init(struct access_rows *r)
             .grant_id = x->grant_id,
             .assignment_id = x->assignment_id,
             .expires_at = x->expires_at,
+            .activation_id = x->activation_id,
         };
     }
     r->na = model_access_dedupe(r->a, r->nrows);

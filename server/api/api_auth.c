@@ -29,6 +29,7 @@ static enum auth_role role_for(enum http_perm p)
 {
     switch (p) {
     case PERM_PUBLIC:
+    case PERM_SELF:
         return AUTH_ROLE_NONE;
     case PERM_READ:
         return AUTH_ROLE_READER;

@@ -63,6 +63,7 @@ static json_t *grant_json(const struct store_grant *g)
     json_object_set_new(o, "revokedBy", str_or_null(g->revoked_by));
     json_object_set_new(o, "createdAt", time_or_null(g->created_at));
     json_object_set_new(o, "updatedAt", time_or_null(g->updated_at));
+    json_object_set_new(o, "activationId", str_or_null(g->activation_id));
     return o;
 }
 
@@ -120,9 +121,9 @@ static bool knows_cb(void *arg, const char *group_id)
  * principal the sync has not seen, membership of a group whose members the store does not know)
  * does not refuse: *deferred is set and the reconciler checks it against Graph before the
  * assignment is made (a request thread never waits on Azure). */
-static bool check_delegation(struct http_request *req, const char *action, const char *scope,
-                             const char *role, const char *principal_type, const char *principal_id,
-                             bool type_unverified, bool *deferred)
+bool api_grants_check_delegation(struct http_request *req, const char *action, const char *scope,
+                                 const char *role, const char *principal_type,
+                                 const char *principal_id, bool type_unverified, bool *deferred)
 {
     struct app *app = req->app;
     struct err_detail d = {{0}, {0}};
@@ -170,8 +171,8 @@ static const char *delegation_payload(struct http_request *req, bool deferred)
 
 /* The principal as the inventory sync knows it: fills id/type, or replies 4xx and returns
  * false. *known is false when the store has not seen it (the reconciler will ask Graph). */
-static bool resolve_principal(struct http_request *req, const struct model_grant_spec *spec,
-                              char *id, const char **ptype, bool *known)
+bool api_grants_resolve(struct http_request *req, const struct model_grant_spec *spec, char *id,
+                        const char **ptype, bool *known)
 {
     struct app *app = req->app;
     struct store_principal_row p;
@@ -251,6 +252,33 @@ static bool insert_grant(struct http_request *req, struct store_grant *g, const 
     return true;
 }
 
+bool api_grants_submit(struct http_request *req, const struct model_grant_spec *spec,
+                       const char *principal_id, const char *ptype, const char *payload,
+                       const char *activation_id, struct store_grant *out, bool *existing)
+{
+    char id[UUID_STR_LEN], name[UUID_STR_LEN];
+
+    if (principal_id[0] != '\0')
+        model_grant_assignment_name(spec->scope.key, spec->role, principal_id, name);
+    else
+        model_grant_pending_name(spec->scope.key, spec->role, spec->upn, name);
+    uuid_v4(id);
+    struct store_grant g = {
+        .id = id,
+        .scope = (char *)spec->scope.arm,
+        .role = (char *)model_grant_role_name(spec->role),
+        .principal_id = (char *)principal_id,
+        .principal_type = (char *)ptype,
+        .upn = spec->upn[0] != '\0' ? (char *)spec->upn : NULL,
+        .expires_at = spec->expires_at,
+        .justification = (char *)spec->justification,
+        .assignment_name = name,
+        .created_by = req->subject,
+        .activation_id = (char *)activation_id,
+    };
+    return insert_grant(req, &g, payload, out, existing);
+}
+
 void api_grants_create(struct http_request *req)
 {
     struct app *app = req->app;
@@ -258,45 +286,24 @@ void api_grants_create(struct http_request *req)
     struct model_grant_spec spec;
     struct violations vs;
     struct store_grant out = {0};
-    char id[UUID_STR_LEN], principal_id[UUID_STR_LEN], name[UUID_STR_LEN];
+    char principal_id[UUID_STR_LEN];
     const char *ptype = NULL;
     bool known = false, existing = false, deferred = false;
 
     violations_init(&vs);
     if (!model_grant_request_from_json(req->json, &rq, &vs) ||
         !model_grant_validate(&rq, clock_now_ms(), app->cfg->grant_max_duration_s, &spec, &vs)) {
-        const struct violation *mg = NULL;
-        for (size_t i = 0; i < vs.n; i++) {
-            if (strcmp(vs.v[i].code, "management_group_scope") == 0)
-                mg = &vs.v[i];
-        }
-        http_problem_reply(req, mg ? mg->code : "validation_failed",
-                           mg ? mg->msg : "the grant request is not valid", &vs);
+        api_grants_reply_invalid(req, &vs, "the grant request is not valid");
         return;
     }
-    if (!resolve_principal(req, &spec, principal_id, &ptype, &known))
+    if (!api_grants_resolve(req, &spec, principal_id, &ptype, &known))
         return;
-    if (!check_delegation(req, "loginGrant.create", spec.scope.arm,
-                          model_grant_role_name(spec.role), ptype, principal_id, !known, &deferred))
+    if (!api_grants_check_delegation(req, "loginGrant.create", spec.scope.arm,
+                                     model_grant_role_name(spec.role), ptype, principal_id, !known,
+                                     &deferred))
         return;
-    if (principal_id[0] != '\0')
-        model_grant_assignment_name(spec.scope.key, spec.role, principal_id, name);
-    else
-        model_grant_pending_name(spec.scope.key, spec.role, spec.upn, name);
-    uuid_v4(id);
-    struct store_grant g = {
-        .id = id,
-        .scope = spec.scope.arm,
-        .role = (char *)model_grant_role_name(spec.role),
-        .principal_id = principal_id,
-        .principal_type = (char *)ptype,
-        .upn = spec.upn[0] != '\0' ? spec.upn : NULL,
-        .expires_at = spec.expires_at,
-        .justification = (char *)spec.justification,
-        .assignment_name = name,
-        .created_by = req->subject,
-    };
-    if (!insert_grant(req, &g, delegation_payload(req, deferred), &out, &existing))
+    if (!api_grants_submit(req, &spec, principal_id, ptype, delegation_payload(req, deferred), NULL,
+                           &out, &existing))
         return;
     log_info("grant_requested",
              "request_id=%s grant=%s scope=%s role=%s existing=%d delegation_deferred=%d",
@@ -305,9 +312,21 @@ void api_grants_create(struct http_request *req)
     store_grant_clear(&out);
 }
 
+void api_grants_reply_invalid(struct http_request *req, const struct violations *vs,
+                              const char *title)
+{
+    const struct violation *mg = NULL;
+
+    for (size_t i = 0; i < vs->n; i++) {
+        if (strcmp(vs->v[i].code, "management_group_scope") == 0)
+            mg = &vs->v[i];
+    }
+    http_problem_reply(req, mg ? mg->code : "validation_failed", mg ? mg->msg : title, vs);
+}
+
 /* ---- GET /v1/loginGrants, GET /v1/loginGrants/{id} ----------------------------------------- */
 
-static bool query_limit(struct http_request *req, int *limit)
+bool api_grants_query_limit(struct http_request *req, int *limit)
 {
     const char *v = http_query(req, "limit");
     char *end = NULL;
@@ -345,7 +364,7 @@ static bool list_filters(struct http_request *req, struct store_grant_filter *f,
     *cursor = http_query(req, "cursor");
     if (*cursor != NULL && !uuid_is_valid(*cursor))
         violations_add(&vs, "cursor", "invalid_cursor", "use the nextLink as given");
-    if (!query_limit(req, limit))
+    if (!api_grants_query_limit(req, limit))
         violations_add(&vs, "limit", "invalid_limit", "limit is 1 to %d", GRANTS_PAGE_MAX);
     if (vs.n == 0)
         return true;
@@ -520,8 +539,8 @@ static bool update_grant(struct http_request *req, grant_check_fn check,
 
     if (!load_grant(req, &g))
         return false;
-    if (!check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id, false,
-                          NULL) ||
+    if (!api_grants_check_delegation(req, action, g.scope, g.role, g.principal_type, g.principal_id,
+                                     false, NULL) ||
         !grant_preconditions(req, &g) || !check(req, &g)) {
         store_grant_clear(&g);
         return false;

@@ -128,6 +128,8 @@ static const struct setting settings[] = {
     I(grant_max_duration_s, "7776000", 60, 315360000, "longest time-bound grant (default 90 d)"),
     I(principal_not_found_timeout_s, "600", 1, 86400,
       "how long PrincipalNotFound is retried before a grant fails"),
+    I(activation_approval_timeout_s, "86400", 1, 2592000,
+      "how long a just-in-time activation waits for approval before it expires"),
     S(stale_devices, "off", "off|report|delete", false,
       "the Entra device of a VM gone from Azure: off | report (audit only) | delete (report, "
       "then DELETE it in Graph after stale_device_grace; needs Device.ReadWrite.All)"),

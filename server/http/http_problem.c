@@ -108,6 +108,16 @@ const struct http_problem_row http_problems[] = {
     ROW("principal_type_mismatch", 422, "principal.type is not the directory's type"),
     ROW("operation_missing", 500, "the operation could not be read"),
     ROW("not_ready", 503, "the store is not open and migrated yet"),
+    /* just-in-time login */
+    ROW("eligibility_not_found", 404, "no such eligibility"),
+    ROW("activation_not_found", 404, "no such activation"),
+    ROW("not_eligible", 403, "the principal is not eligible for this role at this scope"),
+    ROW("activation_needs_user", 403, "only a person activates for herself; others name her"),
+    ROW("self_approval_forbidden", 403, "the requester may not approve or deny her own request"),
+    ROW("not_an_approver", 403, "the caller is not an approver of this activation"),
+    ROW("activation_not_pending", 409, "the activation is not waiting for approval"),
+    ROW("already_active", 409, "the principal already holds this login at this scope"),
+    ROW("activation_changed", 409, "the activation changed while it was being updated"),
     /* live events */
     ROW("invalid_last_event_id", 400, "the Last-Event-ID header is not an event id"),
     ROW("too_many_streams", 503, "too many event streams are open; retry after the time given"),

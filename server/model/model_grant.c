@@ -260,8 +260,8 @@ const char *model_grant_principal_type_api(const char *arm_type)
 
 /* ---- the request --------------------------------------------------------------------------- */
 
-static const char *str_field(const json_t *o, const char *name, const char *path,
-                             struct violations *vs)
+const char *model_grant_json_str(const json_t *o, const char *name, const char *path,
+                                 struct violations *vs)
 {
     const json_t *v = json_object_get(o, name);
 
@@ -274,8 +274,8 @@ static const char *str_field(const json_t *o, const char *name, const char *path
     return json_string_value(v);
 }
 
-static void unknown_fields(const json_t *o, const char *const *known, const char *prefix,
-                           struct violations *vs)
+void model_grant_json_unknown(const json_t *o, const char *const *known, const char *prefix,
+                              struct violations *vs)
 {
     const char *k;
     json_t *v;
@@ -298,7 +298,7 @@ static void unknown_fields(const json_t *o, const char *const *known, const char
 static void principal_id_field(const json_t *p, struct model_grant_request *out,
                                struct violations *vs)
 {
-    const char *id = str_field(p, "id", "principal.id", vs);
+    const char *id = model_grant_json_str(p, "id", "principal.id", vs);
 
     if (id == NULL)
         return;
@@ -325,11 +325,11 @@ bool model_grant_request_from_json(const json_t *root, struct model_grant_reques
         violations_add(vs, "", "wrong_type", "the body must be a JSON object");
         return false;
     }
-    unknown_fields(root, top, "", vs);
-    out->scope = str_field(root, "scope", "scope", vs);
-    out->role = str_field(root, "role", "role", vs);
-    out->expires_at = str_field(root, "expiresAt", "expiresAt", vs);
-    out->justification = str_field(root, "justification", "justification", vs);
+    model_grant_json_unknown(root, top, "", vs);
+    out->scope = model_grant_json_str(root, "scope", "scope", vs);
+    out->role = model_grant_json_str(root, "role", "role", vs);
+    out->expires_at = model_grant_json_str(root, "expiresAt", "expiresAt", vs);
+    out->justification = model_grant_json_str(root, "justification", "justification", vs);
     if (json_object_get(root, "scope") == NULL)
         violations_add(vs, "scope", "required", "scope is required");
     if (json_object_get(root, "role") == NULL)
@@ -341,12 +341,12 @@ bool model_grant_request_from_json(const json_t *root, struct model_grant_reques
     } else if (!json_is_object(p)) {
         violations_add(vs, "principal", "wrong_type", "principal must be an object");
     } else {
-        unknown_fields(p, pr, "principal.", vs);
-        out->upn = str_field(p, "upn", "principal.upn", vs);
-        out->object_id = str_field(p, "objectId", "principal.objectId", vs);
+        model_grant_json_unknown(p, pr, "principal.", vs);
+        out->upn = model_grant_json_str(p, "upn", "principal.upn", vs);
+        out->object_id = model_grant_json_str(p, "objectId", "principal.objectId", vs);
         out->object_id_field = "principal.objectId";
         principal_id_field(p, out, vs);
-        out->principal_type = str_field(p, "type", "principal.type", vs);
+        out->principal_type = model_grant_json_str(p, "type", "principal.type", vs);
     }
     return vs->n + vs->dropped == before;
 }
@@ -432,8 +432,8 @@ bool model_grant_change_from_json(const json_t *root, int64_t now_ms, int64_t ma
         violations_add(vs, "", "wrong_type", "the body must be a JSON object");
         return false;
     }
-    unknown_fields(root, top, "", vs);
-    text = str_field(root, "expiresAt", "expiresAt", vs);
+    model_grant_json_unknown(root, top, "", vs);
+    text = model_grant_json_str(root, "expiresAt", "expiresAt", vs);
     if (json_object_get(root, "expiresAt") == NULL ||
         json_is_null(json_object_get(root, "expiresAt")))
         violations_add(vs, "expiresAt", "required",

@@ -20,6 +20,7 @@ static const char *const task_kinds[TASK_KIND_COUNT] = {
     [TASK_KIND_VM_DIAGNOSTICS] = "vm_diagnostics",
     [TASK_KIND_STALE_DEVICE] = "stale_device",
     [TASK_KIND_STALE_DEVICE_DELETE] = "stale_device_delete",
+    [TASK_KIND_ACTIVATION] = "activation",
 };
 
 static const char *const login_states[LOGIN_STATE_COUNT] = {

@@ -3,6 +3,7 @@
 #include "vmlogind/model_states.h"
 #include "vmlogind/reconcile.h"
 #include "vmlogind/reconcile_grant.h"
+#include "vmlogind/reconcile_jit.h"
 #include "vmlogind/reconcile_login.h"
 #include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/reconcile_signin.h"
@@ -32,6 +33,7 @@ static const reconcile_fn handlers[TASK_KIND_COUNT] = {
     [TASK_KIND_VM_DIAGNOSTICS] = reconcile_vm_diagnostics,
     [TASK_KIND_STALE_DEVICE] = reconcile_stale_device,
     [TASK_KIND_STALE_DEVICE_DELETE] = reconcile_stale_device_delete,
+    [TASK_KIND_ACTIVATION] = reconcile_activation,
 };
 
 size_t reconcile_kinds_init(struct reconcile_kind out[TASK_KIND_COUNT])

@@ -23,7 +23,8 @@
  * of an assignment the grant adopted). */
 #define OBSERVED(where)                                                                            \
     "SELECT ra.scope, ra.scope_key, ra.role_definition_id, ra.principal_id, ra.principal_type,"    \
-    " coalesce(g1.id, g2.id), ra.id, coalesce(g1.expires_at, g2.expires_at)"                       \
+    " coalesce(g1.id, g2.id), ra.id, coalesce(g1.expires_at, g2.expires_at),"                      \
+    " coalesce(g1.activation_id, g2.activation_id)"                                                \
     " FROM role_assignments ra"                                                                    \
     " LEFT JOIN login_grants g1 ON g1.assignment_name = ra.name AND g1.state IN " LIVE             \
     " LEFT JOIN login_grants g2 ON g2.assignment_id IS NOT NULL"                                   \
@@ -31,7 +32,8 @@
     " AND ra.gone_at IS NULL AND ra.role_definition_id IN " LOGIN_ROLES
 #define GRANTED(where)                                                                             \
     "SELECT g.scope, g.scope_key, " ROLE_OF_GRANT ", g.principal_id, g.principal_type, g.id,"      \
-    " g.assignment_id, g.expires_at FROM login_grants g WHERE " where " AND g.state = 'active'"
+    " g.assignment_id, g.expires_at, g.activation_id FROM login_grants g WHERE " where             \
+    " AND g.state = 'active'"
 
 static const char SQL_AT_SCOPES[] =
     OBSERVED("ra.scope_key IN (SELECT value FROM json_each(:keys))") " UNION ALL " GRANTED(
@@ -262,6 +264,7 @@ void store_access_rows_free(struct store_access_row *list, size_t n)
         free(list[i].principal_type);
         free(list[i].grant_id);
         free(list[i].assignment_id);
+        free(list[i].activation_id);
     }
     free(list);
 }
@@ -278,6 +281,7 @@ static void read_access(sqlite3_stmt *s, void *p)
     r->grant_id = col_text(s, 5);
     r->assignment_id = col_text(s, 6);
     r->expires_at = col_int64(s, 7);
+    r->activation_id = col_text(s, 8);
 }
 
 static void free_access(void *list, size_t n)
@@ -471,7 +475,8 @@ static void assignment_row(sqlite3_stmt *s, void *p)
         .grant_id = col_view(s, 5),
         .assignment_id = col_view(s, 6),
         .expires_at = col_int64(s, 7),
-        .granted = sqlite3_column_int(s, 8) != 0,
+        .activation_id = col_view(s, 8),
+        .granted = sqlite3_column_int(s, 9) != 0,
     };
     f->fns->assignment(f->arg, &v);
 }

@@ -11,16 +11,16 @@
 #define GRANT_COLUMNS                                                                              \
     "id, scope, scope_key, role, principal_id, principal_type, upn, expires_at, justification,"    \
     " state, last_error_code, last_error_message, assignment_name, assignment_id, operation_id,"   \
-    " generation, created_by, revoked_by, created_at, updated_at"
+    " generation, created_by, revoked_by, created_at, updated_at, activation_id"
 #define LIVE "('pending', 'active', 'revoking')"
 
 static const char SQL_INSERT[] =
     "INSERT INTO login_grants (id, scope, scope_key, role, principal_id, principal_type, upn,"
     " expires_at, justification, state, assignment_name, operation_id, created_by, created_at,"
-    " updated_at)"
+    " updated_at, activation_id)"
     " VALUES (:id, :scope, lower(:scope), :role, lower(:principal_id), :principal_type, :upn,"
     " :expires_at, coalesce(:justification, ''), 'pending', :assignment_name, :operation_id,"
-    " :created_by, :now, :now)";
+    " :created_by, :now, :now, :activation_id)";
 static const char SQL_GET[] = "SELECT " GRANT_COLUMNS " FROM login_grants WHERE id = lower(:id)";
 static const char SQL_FIND_LIVE[] = "SELECT " GRANT_COLUMNS " FROM login_grants"
                                     " WHERE assignment_name = lower(:name) AND state IN " LIVE;
@@ -91,6 +91,7 @@ static void row_to_grant(sqlite3_stmt *s, struct store_grant *g)
     g->revoked_by = col_text(s, 17);
     g->created_at = col_int64(s, 18);
     g->updated_at = col_int64(s, 19);
+    g->activation_id = col_text(s, 20);
 }
 
 void store_grant_clear(struct store_grant *g)
@@ -113,6 +114,7 @@ void store_grant_clear(struct store_grant *g)
     free(g->operation_id);
     free(g->created_by);
     free(g->revoked_by);
+    free(g->activation_id);
     *g = (struct store_grant){0};
 }
 
@@ -142,6 +144,7 @@ enum err store_grant_insert(struct store *st, const struct store_grant *g, int64
     bind_text(s, ":assignment_name", g->assignment_name);
     bind_text(s, ":operation_id", g->operation_id);
     bind_text(s, ":created_by", g->created_by);
+    bind_text(s, ":activation_id", g->activation_id);
     bind_int64(s, ":now", now);
     return store_exec_stmt(s, d, "grant insert");
 }

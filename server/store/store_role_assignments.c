@@ -44,8 +44,12 @@ static const char SQL_PRESENT_ABOVE[] = "SELECT id_key FROM role_assignments"
 static const char SQL_MARK_GONE[] = "UPDATE role_assignments SET gone_at = :now, changed_at = :now"
                                     " WHERE id_key = :id_key AND gone_at IS NULL";
 
-static const char SQL_PRINCIPALS[] = "SELECT DISTINCT principal_id FROM role_assignments"
-                                     " WHERE gone_at IS NULL ORDER BY principal_id";
+/* With the principals just-in-time login names (eligible users and groups, approvers), so the
+ * sync reads them and expands their groups' members too. */
+static const char SQL_PRINCIPALS[] =
+    "SELECT principal_id FROM role_assignments WHERE gone_at IS NULL"
+    " UNION SELECT principal_id FROM eligibilities"
+    " UNION SELECT approver_id FROM eligibility_approvers ORDER BY 1";
 static const char SQL_UNDER[] =
     "SELECT " RA_COLUMNS " FROM role_assignments WHERE gone_at IS NULL"
     " AND (:scope IS NULL OR scope_key = lower(:scope)"

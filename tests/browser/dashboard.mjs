@@ -1,17 +1,19 @@
 // dashboard.mjs: the ops dashboard in headless Chromium against the real vmlogind and azsim,
 // both started here on free loopback ports. Signs in with an API key, walks every view,
 // enables Entra login on a resource group and watches the operation finish through
-// /v1/events, looks a principal up in the directory, grants, extends and revokes login, sees a refusal's title and detail, checks
-// that a reader gets no action buttons, and signs in with Entra (authorization code with PKCE
-// at azsim's user picker) as an operator. axe-core must find no serious or critical violation in
-// any view, and the page must cause no Content-Security-Policy violation. Screenshots of each
-// view go to OUT_DIR.
+// /v1/events, looks a principal up in the directory, grants, extends and revokes login, sees a
+// refusal's title and detail, approves a just-in-time activation as its approver (signed in with
+// her own Entra token), checks that a reader gets no action buttons, and signs in with Entra
+// (authorization code with PKCE at azsim's user picker) as an operator. axe-core must find no
+// serious or critical violation in any view, and the page must cause no Content-Security-Policy
+// violation. Screenshots of each view go to OUT_DIR.
 //   node dashboard.mjs   (env: VMLOGIND_BIN, AZSIM_BIN, SOURCE_DIR, OUT_DIR, CHROMIUM,
 //                         NODE_MODULES_DIR)
 // Exit 77 (ctest SKIP) only when no Chromium binary exists; anything else missing fails.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { browserSetup, startStack, SUB, STEP_MS, fail, until } from './stack.mjs';
+import { request as httpsRequest } from 'node:https';
+import { api, browserSetup, startStack, SUB, STEP_MS, fail, until } from './stack.mjs';
 
 // playwright-core and axe-core from .cache/browser (or NODE_MODULES_DIR); no Chromium: SKIP
 const { chromium, chromiumPath, require } = browserSetup('playwright-core or axe-core');
@@ -32,6 +34,18 @@ let stack = null; // azsim and vmlogind (stack.mjs)
 let work = null; // their files and logs
 const figures = {};
 mkdirSync(OUT, { recursive: true });
+
+// POST to azsim's control API over HTTPS with its own certificate as the only CA, answering the
+// JSON body (a token minted by azsim).
+function simPostJson(url, body, ca) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = httpsRequest(url, { method: 'POST', ca, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } },
+      (res) => { const parts = []; res.on('data', (d) => parts.push(d)); res.on('end', () => resolve(JSON.parse(Buffer.concat(parts).toString() || 'null'))); });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
 
 async function main() {
   // ---- azsim and vmlogind, with two VMs in a resource group of their own, found by the sync --
@@ -176,6 +190,37 @@ async function main() {
   if ((await page.locator('table tbody tr').count()) < 3) fail('audit log nearly empty');
   await page.waitForSelector('#audit-chain [data-intact="true"]', { timeout: STEP_MS });
   await check('audit');
+
+  // approvals: bob's activation waits for alice. The administrator's key names no person, so
+  // its approval is refused and the refusal shown; alice, signed in with her own Entra token,
+  // approves it from the same view.
+  const BOB = '6b7c8d9e-0000-4000-8000-00000000d002';
+  const ALICE = '6b7c8d9e-0000-4000-8000-00000000d001';
+  const elig = await api(base, admin, 'POST', '/v1/eligibilities', { scope: RG_SCOPE, role: 'user',
+    principal: { objectId: BOB, type: 'user' }, maxDuration: 'PT1H', requireApproval: true, approvers: [{ objectId: ALICE }] });
+  if (elig.status !== 201) fail(`POST /v1/eligibilities: ${elig.status} ${JSON.stringify(elig.json)}`);
+  const act = await api(base, admin, 'POST', '/v1/activations', { scope: RG_SCOPE, role: 'user', duration: 'PT1H',
+    justification: 'browser test', principal: { objectId: BOB } });
+  if (act.status !== 201 || act.json.state !== 'pendingApproval') fail(`POST /v1/activations: ${act.status} ${JSON.stringify(act.json)}`);
+  await go('#/approvals', 'approvals');
+  await page.waitForSelector(`table tbody tr:has-text("${BOB}")`, { timeout: STEP_MS });
+  await check('approvals');
+  await page.click(`button[aria-label="Approve activation of ${BOB}"]`);
+  const notApprover = await (await page.waitForSelector('.problem', { timeout: STEP_MS })).innerText();
+  if (!/approver/i.test(notApprover)) fail(`the key's approval refused without its detail: ${notApprover}`);
+  const aliceToken = (await simPostJson(`${sim}/_sim/tokens`, { aud: 'api://vmlogind-test', oid: ALICE,
+    upn: 'alice@contoso.example', roles: ['VmLogin.Reader'] }, readFileSync(join(work, 'tls.crt')))).access_token;
+  await page.click('#signout');
+  await page.waitForSelector('#apikey', { timeout: STEP_MS });
+  await page.fill('#apikey', aliceToken);
+  await page.click('#signin-form button[type=submit]');
+  await ready('fleet');
+  await go('#/approvals', 'approvals');
+  await page.click(`button[aria-label="Approve activation of ${BOB}"]`);
+  await page.waitForSelector(`.notice:has-text("${act.json.id} active")`, { timeout: STEP_MS });
+  await check('approvals-approved');
+  const approved = await api(base, admin, 'GET', `/v1/activations/${act.json.id}`);
+  if (approved.json.state !== 'active' || approved.json.decidedBy !== `user:${ALICE}`) fail(`after approval: ${JSON.stringify(approved.json)}`);
 
   // a reader: no action buttons anywhere
   await page.click('#signout');

@@ -370,7 +370,7 @@ struct scoped {
     char *marks[MAX_MARKS]; /* lowercase strings naming things outside RG_IN */
     size_t nmarks;
     char grant_in[64], grant_out[64], grant_sub[64], op_in[64], op_out[64], sweep_in[64],
-        sweep_out[64];
+        sweep_out[64], elig_in[64], act_in[64];
     unsigned reads[MAX_ROUTES]; /* 200 answers per GET route */
 };
 
@@ -414,6 +414,25 @@ static void op_of(struct scoped *x, const char *method, const char *path, const 
     assert_true(h_resp_header(&r, "Location", loc, sizeof(loc)));
     snprintf(out, 64, "%s", strrchr(loc, '/') + 1);
     h_resp_cleanup(&r);
+}
+
+/* An eligibility of bob's for user login at scope (needing alice's approval) and his pending
+ * activation under it, made by the administrator key on his behalf. */
+static void jit_of(struct scoped *x, const char *scope, char elig[64], char act[64])
+{
+    char body[512];
+
+    snprintf(body, sizeof(body),
+             "{\"scope\":\"%s\",\"role\":\"user\",\"principal\":{\"objectId\":\"" BOB_ID
+             "\",\"type\":\"user\"},\"maxDuration\":\"PT1H\",\"requireApproval\":true,"
+             "\"approvers\":[{\"objectId\":\"6b7c8d9e-0000-4000-8000-00000000d001\"}]}",
+             scope);
+    id_of(h_api(x->c.d.p.url, x->c.key, "POST", "/v1/eligibilities", body, 201), elig);
+    snprintf(body, sizeof(body),
+             "{\"scope\":\"%s\",\"role\":\"user\",\"duration\":\"PT1H\","
+             "\"principal\":{\"objectId\":\"" BOB_ID "\"}}",
+             scope);
+    id_of(h_api(x->c.d.p.url, x->c.key, "POST", "/v1/activations", body, 201), act);
 }
 
 static void scoped_setup(struct scoped *x)
@@ -477,6 +496,10 @@ static void scoped_setup(struct scoped *x)
     id_of(h_api(x->c.d.p.url, x->c.key, "POST", "/v1/loginGrants/sweeps",
                 "{\"scope\":\"" RG_IN_ARM "\"}", 202),
           x->sweep_in);
+    jit_of(x, RG_IN_ARM, x->elig_in, x->act_in);
+    jit_of(x, RG_DEV_ARM, body, p);
+    mark(x, body);
+    mark(x, p);
     mark(x, OTHER_SUB);
     mark(x, "/resourceGroups/" RG_OUT);
     mark(x, "vm-sib-");
@@ -511,6 +534,10 @@ static void fill_in(const struct scoped *x, const char *pattern, int variant, ch
                 val = x->grant_in;
             else if (strncmp(p, "{sweepId}", n) == 0)
                 val = x->sweep_in;
+            else if (strncmp(p, "{eligibilityId}", n) == 0)
+                val = x->elig_in;
+            else if (strncmp(p, "{activationId}", n) == 0)
+                val = x->act_in;
             else if (strncmp(p, "{principal}", n) == 0)
                 val = principals[variant % 3];
             else if (strncmp(p, "{hash}", n) == 0) /* the dashboard's assets: public */
