@@ -157,6 +157,7 @@ static int open_store(const struct config *cfg, struct store **st)
 {
     struct err_detail d;
 
+    store_set_cloud(cfg->cloud);
     if (store_open(cfg->db, st, &d) != ERR_OK) {
         log_error("store_open_failed", "db=%s error=\"%s\"", cfg->db, d.msg);
         return 1;
