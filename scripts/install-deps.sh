@@ -41,3 +41,14 @@ if ! cmp -s tests/browser/package-lock.json "$dir/package-lock.json" ||
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dir" --ignore-scripts --no-audit \
         --no-fund --loglevel=error </dev/null
 fi
+# The webhook receiver of the integration tests (tests/webhooks/receiver.mjs) verifies each
+# delivery with the standardwebhooks package, pinned by tests/webhooks/package-lock.json and
+# installed with `npm ci` into .cache/webhooks (again whenever the lockfile changes).
+dir=.cache/webhooks
+if ! cmp -s tests/webhooks/package-lock.json "$dir/package-lock.json" ||
+    [ ! -d "$dir/node_modules/standardwebhooks" ]; then
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp tests/webhooks/package.json tests/webhooks/package-lock.json "$dir/"
+    npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null
+fi
