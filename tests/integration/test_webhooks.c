@@ -6,7 +6,8 @@
  * restart with the same webhook-id; URLs to private or unlisted hosts are refused at create,
  * and a host whose name resolves to loopback without being listed is refused at delivery; a
  * subscription made by an administrator limited to a resource group gets no event outside it;
- * a subscription failing webhook_disable_after times in a row is disabled with the reason. */
+ * a subscription failing webhook_disable_after times in a row is disabled with the reason; an
+ * active grant's assignment deleted in Azure gives drift.detected, then drift.repaired. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "harness.h"
@@ -580,6 +582,43 @@ static void test_disabled_after_failures(void **state)
     }
 }
 
+/* Someone deletes an active grant's role assignment in Azure: the next look at the grant (here
+ * after its expiry is moved) makes it again, and the subscription gets drift.detected then
+ * drift.repaired for that grant. */
+static void test_grant_drift(void **state)
+{
+    char id[64], secret[128], grant[64], name[64], p[256], body[128], when[32];
+    time_t t = time(NULL) + 86400;
+    json_t *g;
+    struct want det = {
+        .path = "/hook/drift", .type = "drift.detected", .key = "grantId", .count = 1};
+    struct want rep = {
+        .path = "/hook/drift", .type = "drift.repaired", .key = "grantId", .count = 1};
+
+    (void)state;
+    subscribe(C.key, "/hook/drift", "[\"drift.detected\",\"drift.repaired\"]", id, secret);
+    secrets_set(secret, NULL, "ok", NULL);
+    g = api(C.key, "POST", "/v1/loginGrants",
+            "{\"scope\":\"" VM_APP "\",\"role\":\"administrator\","
+            "\"principal\":{\"upn\":\"carol@contoso.example\"}}",
+            202);
+    snprintf(grant, sizeof(grant), "%s", h_jstr(g, "id"));
+    json_decref(g);
+    snprintf(p, sizeof(p), "/v1/loginGrants/%s", grant);
+    g = h_wait_field(C.d.p.url, C.key, p, "state", "active", 30000);
+    snprintf(name, sizeof(name), "%s", h_jstr(g, "assignmentName"));
+    json_decref(g);
+    snprintf(p, sizeof(p), "/_sim/roleAssignments/%s", name);
+    json_decref(sc_sim(&C, "DELETE", p, NULL, 200));
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    snprintf(body, sizeof(body), "{\"expiresAt\":\"%s\"}", when);
+    snprintf(p, sizeof(p), "/v1/loginGrants/%s", grant);
+    json_decref(api(C.key, "PATCH", p, body, 200));
+    det.value = rep.value = grant;
+    wait_received(&det, 30000);
+    wait_received(&rep, 30000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_unlisted_name_to_loopback_refused),
         cmocka_unit_test(test_scope_limited_subscription),
         cmocka_unit_test(test_disabled_after_failures),
+        cmocka_unit_test(test_grant_drift),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
