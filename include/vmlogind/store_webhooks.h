@@ -67,7 +67,8 @@ struct store_delivery {
     int64_t seq; /* 0: not from the event log (webhook.test) */
     char *type;
     char *body;
-    char *state; /* pending succeeded failed */
+    char *state;  /* pending succeeded failed */
+    bool pending; /* state is pending */
     int64_t attempts;
     int64_t next_at;
     int64_t last_at;

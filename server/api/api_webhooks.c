@@ -364,7 +364,7 @@ void api_webhooks_test(struct http_request *req)
 
 static json_t *delivery_json(const struct store_delivery *x)
 {
-    bool pending = strcmp(x->state, "pending") == 0;
+    bool pending = x->pending;
 
     return json_pack(
         "{s:I, s:s, s:s, s:o, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)x->id,

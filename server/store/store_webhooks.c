@@ -33,7 +33,7 @@ static const char SQL_ENQUEUE[] =
 
 #define DELIVERY_COLS                                                                              \
     "d.id, d.webhook_id, d.msg_id, d.seq, d.type, d.body, d.state, d.attempts, d.next_at,"         \
-    " d.last_at, d.last_status, d.last_error, d.created_at"
+    " d.last_at, d.last_status, d.last_error, d.created_at, d.state = 'pending'"
 
 static const char SQL_DELIVERIES[] =
     "SELECT " DELIVERY_COLS " FROM webhook_deliveries d WHERE d.webhook_id = :id"
@@ -281,6 +281,7 @@ static void row_to_delivery(sqlite3_stmt *s, void *p)
     x->last_status = col_int64(s, 10);
     x->last_error = col_text(s, 11);
     x->created_at = col_int64(s, 12);
+    x->pending = col_int64(s, 13) != 0;
 }
 
 static void row_to_due(sqlite3_stmt *s, void *p)
@@ -288,10 +289,10 @@ static void row_to_due(sqlite3_stmt *s, void *p)
     struct store_delivery *x = p;
 
     row_to_delivery(s, p);
-    x->url = col_text(s, 13);
-    x->secret = col_text(s, 14);
-    x->prev_secret = col_text(s, 15);
-    x->prev_until = col_int64(s, 16);
+    x->url = col_text(s, 14);
+    x->secret = col_text(s, 15);
+    x->prev_secret = col_text(s, 16);
+    x->prev_until = col_int64(s, 17);
 }
 
 enum err store_deliveries_list(struct store *st, const char *webhook_id, int64_t before,

@@ -211,6 +211,19 @@ static void subscribe(const char *key, const char *path, const char *events, cha
     json_decref(j);
 }
 
+/* POST /v1/loginGrants (202); the grant's id in id (64 bytes). */
+static void post_grant(const char *scope, const char *role, const char *upn, char *id)
+{
+    char body[512];
+    json_t *j;
+
+    snprintf(body, sizeof(body),
+             "{\"scope\":\"%s\",\"role\":\"%s\",\"principal\":{\"upn\":\"%s\"}}", scope, role, upn);
+    j = api(C.key, "POST", "/v1/loginGrants", body, 202);
+    snprintf(id, 64, "%s", h_jstr(j, "id"));
+    json_decref(j);
+}
+
 /* POST .../test; the message id. */
 static void send_test(const char *id, char *msg)
 {
@@ -335,12 +348,7 @@ static void test_grant_active_delivered(void **state)
     assert_false(json_has(j, secret + 6));
     json_decref(j);
 
-    j = api(C.key, "POST", "/v1/loginGrants",
-            "{\"scope\":\"" VM_APP "\",\"role\":\"user\","
-            "\"principal\":{\"upn\":\"alice@contoso.example\"}}",
-            202);
-    snprintf(grant, sizeof(grant), "%s", h_jstr(j, "id"));
-    json_decref(j);
+    post_grant(VM_APP, "user", "alice@contoso.example", grant);
     w.value = grant;
     wait_received(&w, 30000);
     item = last_matching(&w);
@@ -499,7 +507,7 @@ static void test_scope_limited_subscription(void **state)
 {
     const char *scopes[] = {RG, NULL};
     char scoped[128], id[64], secret[128], in_grant[64], out_grant[64], p[128];
-    json_t *j, *a, *v;
+    json_t *a, *v;
     size_t i;
     struct want w = {.path = "/hook/scoped", .type = "grant.active", .key = "grantId", .count = 1};
     struct want all = {.path = "/hook/all", .type = "grant.active", .key = "grantId", .count = 1};
@@ -513,18 +521,9 @@ static void test_scope_limited_subscription(void **state)
     snprintf(p, sizeof(p), "/v1/webhooks/%s", all_id);
     json_decref(api(scoped, "GET", p, NULL, 404)); /* fleet-wide: not hers */
 
-    j = api(C.key, "POST", "/v1/loginGrants",
-            "{\"scope\":\"/subscriptions/" SUB_DEV "/resourceGroups/rg-dev\",\"role\":\"user\","
-            "\"principal\":{\"upn\":\"bob@contoso.example\"}}",
-            202);
-    snprintf(out_grant, sizeof(out_grant), "%s", h_jstr(j, "id"));
-    json_decref(j);
-    j = api(C.key, "POST", "/v1/loginGrants",
-            "{\"scope\":\"" RG "\",\"role\":\"user\","
-            "\"principal\":{\"upn\":\"bob@contoso.example\"}}",
-            202);
-    snprintf(in_grant, sizeof(in_grant), "%s", h_jstr(j, "id"));
-    json_decref(j);
+    post_grant("/subscriptions/" SUB_DEV "/resourceGroups/rg-dev", "user", "bob@contoso.example",
+               out_grant);
+    post_grant(RG, "user", "bob@contoso.example", in_grant);
     /* the fleet-wide subscription gets both; by then the scoped one had its chance */
     all.value = out_grant;
     wait_received(&all, 30000);
@@ -598,12 +597,7 @@ static void test_grant_drift(void **state)
     (void)state;
     subscribe(C.key, "/hook/drift", "[\"drift.detected\",\"drift.repaired\"]", id, secret);
     secrets_set(secret, NULL, "ok", NULL);
-    g = api(C.key, "POST", "/v1/loginGrants",
-            "{\"scope\":\"" VM_APP "\",\"role\":\"administrator\","
-            "\"principal\":{\"upn\":\"carol@contoso.example\"}}",
-            202);
-    snprintf(grant, sizeof(grant), "%s", h_jstr(g, "id"));
-    json_decref(g);
+    post_grant(VM_APP, "administrator", "carol@contoso.example", grant);
     snprintf(p, sizeof(p), "/v1/loginGrants/%s", grant);
     g = h_wait_field(C.d.p.url, C.key, p, "state", "active", 30000);
     snprintf(name, sizeof(name), "%s", h_jstr(g, "assignmentName"));
