@@ -1,12 +1,25 @@
 /* store_webhooks.c: webhook subscriptions and their outbox (migrations/0015_webhooks.sql).
  * Deliveries are added by the events trigger in the statement that writes the event, never
- * here (but the test message, which is no event); this file reads them and records attempts. */
+ * here (but the test message, which is no event); this file reads them and records attempts.
+ * Signing secrets are sealed at rest with AES-256-GCM under a key derived from the audit key
+ * file (kept outside the database), bound to the subscription's id. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "store/store_int.h"
 #include "store/store_seen.h"
+#include "vmlogind/jose.h"
 #include "vmlogind/store_webhooks.h"
+#include "vmlogind/xalloc.h"
+
+#define SEAL_PREFIX "enc:v1:"
+#define SEAL_NONCE 12
+#define SEAL_TAG 16
 
 #define WEBHOOK_COLS                                                                               \
     "id, url, description, events, scopes, unlimited, secret, prev_secret, prev_until, enabled,"   \
@@ -57,6 +70,86 @@ static const char SQL_PENDING[] =
     " JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND w.enabled = 1";
 static const char SQL_TRIM[] =
     "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_at < :before";
+
+/* ---- secrets at rest ------------------------------------------------------------------------ */
+
+/* AES-256-GCM of in (n bytes) with aad; out gets n bytes and tag. */
+static bool gcm(bool enc, const unsigned char key[32], const unsigned char *nonce, const char *aad,
+                const unsigned char *in, int n, unsigned char *out, unsigned char *tag)
+{
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int len = 0;
+    bool ok = c != NULL &&
+              EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc ? 1 : 0) == 1 &&
+              EVP_CipherUpdate(c, NULL, &len, (const unsigned char *)aad, (int)strlen(aad)) == 1 &&
+              EVP_CipherUpdate(c, out, &len, in, n) == 1 &&
+              (enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG, tag) == 1) &&
+              EVP_CipherFinal_ex(c, out + len, &len) == 1 &&
+              (!enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG, tag) == 1);
+
+    EVP_CIPHER_CTX_free(c);
+    return ok;
+}
+
+/* "enc:v1:" + base64(nonce | ciphertext | tag), or a plain copy when the store has no audit key
+ * (a store nothing outlives: unit tests). NULL on failure. */
+static char *seal(struct store *st, const char *id, const char *secret)
+{
+    const struct store_audit_keys *k = store_audit_keys(st);
+    size_t n = strlen(secret);
+    unsigned char *buf;
+    char *b64, *out;
+
+    if (!k->set)
+        return xstrdup(secret);
+    buf = xmalloc(SEAL_NONCE + n + SEAL_TAG);
+    if (RAND_bytes(buf, SEAL_NONCE) != 1 ||
+        !gcm(true, k->webhook, buf, id, (const unsigned char *)secret, (int)n, buf + SEAL_NONCE,
+             buf + SEAL_NONCE + n)) {
+        free(buf);
+        return NULL;
+    }
+    b64 = b64_encode(buf, SEAL_NONCE + n + SEAL_TAG);
+    free(buf);
+    out = xasprintf("%s%s", SEAL_PREFIX, b64);
+    free(b64);
+    return out;
+}
+
+/* The secret of a stored value (taken over and freed): NULL when it does not open (another
+ * key, another row), so nothing is signed with it. */
+static char *unseal(struct store *st, const char *id, char *stored)
+{
+    const struct store_audit_keys *k = store_audit_keys(st);
+    size_t plen = strlen(SEAL_PREFIX), n = 0;
+    unsigned char *raw;
+    char *out = NULL;
+
+    if (stored == NULL || strncmp(stored, SEAL_PREFIX, plen) != 0)
+        return stored;
+    raw = k->set ? b64_decode(stored + plen, strlen(stored + plen), &n) : NULL;
+    if (raw != NULL && n > SEAL_NONCE + SEAL_TAG) {
+        size_t len = n - SEAL_NONCE - SEAL_TAG;
+        out = xmalloc(len + 1);
+        if (gcm(false, k->webhook, raw, id, raw + SEAL_NONCE, (int)len, (unsigned char *)out,
+                raw + SEAL_NONCE + len)) {
+            out[len] = '\0';
+        } else {
+            OPENSSL_cleanse(out, len);
+            free(out);
+            out = NULL;
+        }
+    }
+    free(raw);
+    free(stored);
+    return out;
+}
+
+static void unseal_webhook(struct store *st, struct store_webhook *w)
+{
+    w->secret = unseal(st, w->id, w->secret);
+    w->prev_secret = unseal(st, w->id, w->prev_secret);
+}
 
 void store_webhook_clear(struct store_webhook *w)
 {
@@ -112,20 +205,26 @@ enum err store_webhooks_insert(struct store *st, const struct store_webhook *w,
                                struct err_detail *d)
 {
     sqlite3_stmt *s;
-    enum err e = store_stmt(st, SQL_INSERT, &s, d);
+    char *sealed = seal(st, w->id, w->secret);
+    enum err e = sealed != NULL ? store_stmt(st, SQL_INSERT, &s, d)
+                                : err_set(d, ERR_INTERNAL, "seal", "could not seal the secret");
 
-    if (e != ERR_OK)
+    if (e != ERR_OK) {
+        free(sealed);
         return e;
+    }
     bind_text(s, ":id", w->id);
     bind_text(s, ":url", w->url);
     bind_text_or(s, ":description", w->description, "");
     bind_text(s, ":events", w->events);
     bind_text_or(s, ":scopes", w->scopes, "[]");
     bind_int64(s, ":unlimited", w->unlimited ? 1 : 0);
-    bind_text(s, ":secret", w->secret);
+    bind_text(s, ":secret", sealed);
     bind_text(s, ":created_by", w->created_by);
     bind_int64(s, ":now", w->created_at);
-    return store_exec_stmt(s, d, "webhook insert");
+    e = store_exec_stmt(s, d, "webhook insert");
+    free(sealed);
+    return e;
 }
 
 enum err store_webhooks_get(struct store *st, const char *id, struct store_webhook *out,
@@ -143,6 +242,7 @@ enum err store_webhooks_get(struct store *st, const char *id, struct store_webho
         return e;
     row_to_webhook(s, out);
     sqlite3_reset(s);
+    unseal_webhook(st, out);
     return ERR_OK;
 }
 
@@ -157,8 +257,11 @@ enum err store_webhooks_list(struct store *st, struct store_webhook **out, size_
     if (e != ERR_OK)
         return e;
     bind_int64(s, ":limit", STORE_WEBHOOKS_MAX);
-    return store_collect(s, sizeof(**out), row_to_webhook, webhook_clear, (void **)out, n, d,
-                         "webhooks");
+    e = store_collect(s, sizeof(**out), row_to_webhook, webhook_clear, (void **)out, n, d,
+                      "webhooks");
+    for (size_t i = 0; e == ERR_OK && i < *n; i++)
+        unseal_webhook(st, &(*out)[i]);
+    return e;
 }
 
 /* Runs s (bound to :id already or not) expecting it to change one row. */
@@ -187,15 +290,21 @@ enum err store_webhooks_rotate(struct store *st, const char *id, const char *sec
                                int64_t prev_until, int64_t now, struct err_detail *d)
 {
     sqlite3_stmt *s;
-    enum err e = store_stmt(st, SQL_ROTATE, &s, d);
+    char *sealed = seal(st, id, secret);
+    enum err e = sealed != NULL ? store_stmt(st, SQL_ROTATE, &s, d)
+                                : err_set(d, ERR_INTERNAL, "seal", "could not seal the secret");
 
-    if (e != ERR_OK)
+    if (e != ERR_OK) {
+        free(sealed);
         return e;
+    }
     bind_text(s, ":id", id);
-    bind_text(s, ":secret", secret);
+    bind_text(s, ":secret", sealed);
     bind_int64(s, ":prev_until", prev_until);
     bind_int64(s, ":now", now);
-    return exec_one(s, d, "webhook rotate");
+    e = exec_one(s, d, "webhook rotate");
+    free(sealed);
+    return e;
 }
 
 enum err store_webhooks_set_enabled(struct store *st, const char *id, bool enabled,
@@ -343,8 +452,13 @@ enum err store_deliveries_due(struct store *st, int64_t now, size_t limit,
         return e;
     bind_int64(s, ":now", now);
     bind_int64(s, ":limit", (int64_t)limit);
-    return store_collect(s, sizeof(**out), row_to_due, delivery_clear, (void **)out, n, d,
-                         "webhook deliveries due");
+    e = store_collect(s, sizeof(**out), row_to_due, delivery_clear, (void **)out, n, d,
+                      "webhook deliveries due");
+    for (size_t i = 0; e == ERR_OK && i < *n; i++) {
+        (*out)[i].secret = unseal(st, (*out)[i].webhook_id, (*out)[i].secret);
+        (*out)[i].prev_secret = unseal(st, (*out)[i].webhook_id, (*out)[i].prev_secret);
+    }
+    return e;
 }
 
 /* The delivery's row, then the subscription's run of failures, which may disable it. */

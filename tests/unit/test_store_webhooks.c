@@ -3,7 +3,7 @@
  * and repaired, a failed sync, new permission gaps, a sweep ending); an event is fanned out to
  * the enabled subscriptions that asked for its type and whose scopes hold it, with its body
  * frozen (the event log may be trimmed); each subscription's oldest pending delivery is the
- * one due; an attempt's outcome schedules, ends or disables. */
+ * one due; an attempt's outcome schedules, ends or disables; secrets are sealed at rest. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -294,12 +294,52 @@ static void test_due_and_outcomes(void **state)
     assert_int_equal(count(st, "SELECT count(*) FROM webhook_deliveries"), 0);
 }
 
+/* With an audit key, the secret is sealed at rest (not in the row), opens for its own row only,
+ * and the previous one after a rotation opens too. */
+static void test_secret_sealed(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = f->st;
+    struct store_webhook w = {.id = "w1",
+                              .url = "https://h.example/",
+                              .description = "",
+                              .events = "[\"*\"]",
+                              .scopes = "[]",
+                              .unlimited = true,
+                              .secret = "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
+                              .created_by = "me",
+                              .created_at = 1};
+    struct store_webhook got = {0};
+
+    assert_int_equal(store_webhooks_insert(st, &w, NULL), ERR_OK);
+    assert_int_equal(count(st, "SELECT count(*) FROM webhooks WHERE secret LIKE 'enc:v1:%'"
+                               " AND instr(secret, 'c2VjcmV0') = 0"),
+                     1);
+    assert_int_equal(store_webhooks_get(st, "w1", &got, NULL), ERR_OK);
+    assert_string_equal(got.secret, w.secret);
+    store_webhook_clear(&got);
+    assert_int_equal(store_webhooks_rotate(st, "w1", "whsec_bmV3", 10, 2, NULL), ERR_OK);
+    assert_int_equal(store_webhooks_get(st, "w1", &got, NULL), ERR_OK);
+    assert_string_equal(got.secret, "whsec_bmV3");
+    assert_string_equal(got.prev_secret, w.secret);
+    store_webhook_clear(&got);
+    /* the sealed value moved to another row does not open there */
+    w.id = "w2";
+    assert_int_equal(store_webhooks_insert(st, &w, NULL), ERR_OK);
+    exec(st, "UPDATE webhooks SET secret = (SELECT secret FROM webhooks WHERE id = 'w1')"
+             " WHERE id = 'w2'");
+    assert_int_equal(store_webhooks_get(st, "w2", &got, NULL), ERR_OK);
+    assert_null(got.secret);
+    store_webhook_clear(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_types_from_triggers, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fanout, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_due_and_outcomes, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_secret_sealed, fixture_setup_file, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
