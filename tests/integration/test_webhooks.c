@@ -2,12 +2,13 @@
  * that verifies every delivery with the standardwebhooks npm package. A grant becoming active
  * is delivered as grant.active and verifies; during a rotation both signatures verify; a
  * receiver answering 500 gets the retries of the (short, test) schedule and then everything,
- * in order; vmlogind killed with SIGKILL while a delivery is in flight sends it again after the
- * restart with the same webhook-id; URLs to private or unlisted hosts are refused at create,
- * and a host whose name resolves to loopback without being listed is refused at delivery; a
- * subscription made by an administrator limited to a resource group gets no event outside it;
- * a subscription failing webhook_disable_after times in a row is disabled with the reason; an
- * active grant's assignment deleted in Azure gives drift.detected, then drift.repaired. */
+ * in order, and so does a receiver that was down; vmlogind killed with SIGKILL while a delivery is
+ * in flight sends it again after the restart with the same webhook-id; URLs to private or unlisted
+ * hosts are refused at create, and a host whose name resolves to loopback without being listed is
+ * refused at delivery; a subscription made by an administrator limited to a resource group gets no
+ * event outside it; a subscription failing webhook_disable_after times in a row is disabled with
+ * the reason; an active grant's assignment deleted in Azure gives drift.detected, then
+ * drift.repaired. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,16 +41,18 @@ static struct proc R; /* the receiver */
 /* ---- the receiver -----------------------------------------------------------------------------
  */
 
-static void receiver_start(void)
+/* Starts the receiver on port (NULL: any free one). */
+static void receiver_start(const char *port)
 {
-    char dir[256], log[320], script[512], src[512];
+    char dir[256], log[320], script[512], src[512], portenv[32];
     char *argv[] = {(char *)NODE_BIN, script, NULL};
-    char *env[] = {src, NULL};
+    char *env[] = {src, port != NULL ? portenv : NULL, NULL};
 
     h_tmpdir(dir, sizeof(dir));
     snprintf(log, sizeof(log), "%s/receiver.log", dir);
     snprintf(script, sizeof(script), "%s/tests/webhooks/receiver.mjs", SOURCE_DIR);
     snprintf(src, sizeof(src), "SOURCE_DIR=%s", SOURCE_DIR);
+    snprintf(portenv, sizeof(portenv), "PORT=%s", port != NULL ? port : "0");
     if (!h_proc_start(&R, argv, env, log, 20000)) {
         char *l = h_read_file(log);
         fail_msg("the receiver did not start (node %s; scripts/install-deps.sh installs "
@@ -285,7 +288,7 @@ static int setup(void **state)
     (void)state;
     sc_start(&C, NULL, NULL, CONFIG);
     json_decref(sc_sync_now(&C));
-    receiver_start();
+    receiver_start(NULL);
     return 0;
 }
 
@@ -613,6 +616,59 @@ static void test_grant_drift(void **state)
     wait_received(&rep, 30000);
 }
 
+struct attempted {
+    const char *id, *msg;
+    int64_t attempts;
+};
+
+/* The delivery failed at least a->attempts times without an HTTP answer. */
+static bool attempted_unanswered(void *arg)
+{
+    const struct attempted *a = arg;
+    json_t *d = delivery_of(a->id, a->msg);
+    bool ok = d != NULL && json_integer_value(json_object_get(d, "attempts")) >= a->attempts &&
+              json_is_null(json_object_get(d, "lastResponseStatus")) &&
+              json_is_string(json_object_get(d, "lastError"));
+
+    json_decref(d);
+    return ok;
+}
+
+/* The receiver is down (nothing listens): attempts fail without an answer and are retried; once
+ * it is back on the same port, both messages arrive, in order, verified. */
+static void test_receiver_down_then_back(void **state)
+{
+    char id[64], secret[128], m1[96], m2[96], port[16];
+    struct attempted a = {.attempts = 2};
+    struct want w1 = {.path = "/hook/down", .type = "webhook.test", .count = 1};
+    struct want w2 = {.path = "/hook/down", .type = "webhook.test", .count = 1};
+    json_t *item1, *item2;
+
+    (void)state;
+    snprintf(port, sizeof(port), "%s", strrchr(R.url, ':') + 1);
+    subscribe(C.key, "/hook/down", "[\"*\"]", id, secret);
+    assert_int_equal(h_proc_stop(&R, 5000), 0);
+    send_test(id, m1);
+    send_test(id, m2);
+    a.id = id;
+    a.msg = m1;
+    assert_true(h_poll(attempted_unanswered, &a, 20000));
+    receiver_start(port);
+    secrets_set(secret, NULL, "ok", NULL);
+    w1.id = m1;
+    w2.id = m2;
+    wait_received(&w1, 20000);
+    wait_received(&w2, 20000);
+    item1 = last_matching(&w1);
+    item2 = last_matching(&w2);
+    assert_true(verified_by(item1, 0));
+    assert_true(verified_by(item2, 0));
+    assert_true(json_integer_value(json_object_get(item1, "at")) <=
+                json_integer_value(json_object_get(item2, "at")));
+    json_decref(item1);
+    json_decref(item2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -625,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_scope_limited_subscription),
         cmocka_unit_test(test_disabled_after_failures),
         cmocka_unit_test(test_grant_drift),
+        cmocka_unit_test(test_receiver_down_then_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

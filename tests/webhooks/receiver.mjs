@@ -3,7 +3,7 @@
 // elsewhere) against each secret the test configured, and recorded with what verified it; the
 // answer is what the test asked for, per path or overall: ok (204), fail (500) or hang (no
 // answer until the connection closes). A control API under /_ctl/ lets the test configure it and read what came.
-// Listens on 127.0.0.1, port 0, and prints "listening on http://127.0.0.1:PORT" when ready.
+// Listens on 127.0.0.1, port $PORT or 0, and prints "listening on http://127.0.0.1:PORT" when ready.
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
@@ -111,7 +111,7 @@ const server = createServer((req, res) => {
   if (!run) return json(res, 404, { error: 'not found' });
   run(req, res).catch((e) => json(res, 400, { error: String(e) }));
 });
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
   process.stdout.write(`listening on http://127.0.0.1:${server.address().port}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
