@@ -7,6 +7,7 @@
 --   login.enabled|failed                  vm_login.state reaching enabled / failed (cause, fix)
 --   drift.detected|repaired               vm_login.state reaching drifted / leaving it for enabled
 --   sweep.completed                       a loginGrant.sweep operation reaching a final status
+--                                         (a login policy's standing sweep: reconcile_grant_sweep.c)
 --   sync.failed                           a sync run finishing failed
 --   permissions.missing                   a permissions check finding a new set of gaps
 -- activation.* are allowed here for just-in-time activations, whose own triggers write them.
@@ -213,7 +214,10 @@ WHEN NEW.kind = 'loginGrant.sweep'
 BEGIN
     INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at, 'sweep.completed',
         NEW.target_key, json_object('sweepId', NEW.id, 'scope', NEW.target,
-                                    'status', NEW.status, 'errorCode', NEW.error_code));
+                                    'status', NEW.status, 'errorCode', NEW.error_code,
+                                    'dryRun', json(CASE WHEN json_extract(NEW.steps, '$.dryRun')
+                                                        THEN 'true' ELSE 'false' END),
+                                    'counts', json(json_extract(NEW.steps, '$.counts'))));
 END;
 
 CREATE TRIGGER events_sync_failed AFTER UPDATE OF finished_at ON sync_runs

@@ -669,6 +669,35 @@ static void test_receiver_down_then_back(void **state)
     json_decref(item2);
 }
 
+/* A sweep asked for (an operation) and a login policy's standing sweep (none) both end in
+ * sweep.completed with the report's counts; both are dry runs here, so nothing is removed. */
+static void test_sweeps_completed(void **state)
+{
+    char id[64], secret[128], sweep[64];
+    json_t *j, *item;
+    struct want op = {
+        .path = "/hook/sweeps", .type = "sweep.completed", .key = "sweepId", .count = 1};
+    struct want pol = {
+        .path = "/hook/sweeps", .type = "sweep.completed", .key = "scope", .count = 1};
+
+    (void)state;
+    subscribe(C.key, "/hook/sweeps", "[\"sweep.completed\"]", id, secret);
+    secrets_set(secret, NULL, "ok", NULL);
+    j = api(C.key, "POST", "/v1/loginGrants/sweeps", "{\"dryRun\":true}", 202);
+    snprintf(sweep, sizeof(sweep), "%s", h_jstr(j, "id"));
+    json_decref(j);
+    op.value = sweep;
+    wait_received(&op, 30000);
+    item = last_matching(&op);
+    assert_true(verified_by(item, 0));
+    assert_true(json_is_object(json_object_get(json_object_get(item, "data"), "counts")));
+    json_decref(item);
+    json_decref(api(C.key, "PUT", "/v1/subscriptions/" SUB_DEV "/resourceGroups/rg-dev/loginPolicy",
+                    "{\"authoritative\":true,\"dryRun\":true}", 200));
+    pol.value = "/subscriptions/" SUB_DEV "/resourceGroups/rg-dev";
+    wait_received(&pol, 30000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -682,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_disabled_after_failures),
         cmocka_unit_test(test_grant_drift),
         cmocka_unit_test(test_receiver_down_then_back),
+        cmocka_unit_test(test_sweeps_completed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -155,9 +155,12 @@ static void test_types_from_triggers(void **state)
     exec(st,
          "INSERT INTO operations (id, kind, target, target_key, status, created_at,"
          " updated_at) VALUES ('s1', 'loginGrant.sweep', '" RG "', '" RG_KEY "', 'Running', 1, 1)");
-    exec(st, "UPDATE operations SET status = 'Succeeded' WHERE id = 's1'");
+    exec(st, "UPDATE operations SET status = 'Succeeded', steps = '{\"dryRun\":true,\"counts\":"
+             "{\"external\":2,\"wouldRemove\":2},\"items\":[]}' WHERE id = 's1'");
     d = last_of(st, "sweep.completed");
     assert_non_null(strstr(d, "\"sweepId\":\"s1\""));
+    assert_non_null(strstr(d, "\"dryRun\":true"));
+    assert_non_null(strstr(d, "\"counts\":{\"external\":2,\"wouldRemove\":2}"));
     free(d);
 }
 
