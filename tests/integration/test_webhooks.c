@@ -698,6 +698,37 @@ static void test_sweeps_completed(void **state)
     wait_received(&pol, 30000);
 }
 
+/* The value of a metric line "name value" in the /metrics text, or -1. */
+static double metric(const char *text, const char *name)
+{
+    char key[160];
+    const char *p;
+
+    snprintf(key, sizeof(key), "\n%s ", name);
+    p = strstr(text, key);
+    return p != NULL ? strtod(p + strlen(key), NULL) : -1;
+}
+
+/* /metrics counts what the tests above did: successes, failed attempts, refusals (the
+ * loopback name), a disabled subscription, and the queue's gauges. The counters start at the
+ * restart of the SIGKILL test; the refusal, down-receiver and disable tests run after it. */
+static void test_metrics(void **state)
+{
+    char url[256];
+    struct resp r;
+
+    (void)state;
+    snprintf(url, sizeof(url), "%s/metrics", C.d.p.url);
+    assert_int_equal(h_http("GET", url, NULL, NULL, &r), 200);
+    assert_true(metric(r.body, "vmlogind_webhook_attempts_total{outcome=\"succeeded\"}") > 0);
+    assert_true(metric(r.body, "vmlogind_webhook_attempts_total{outcome=\"failed\"}") > 0);
+    assert_true(metric(r.body, "vmlogind_webhook_refused_total") > 0);
+    assert_true(metric(r.body, "vmlogind_webhook_disabled_total") > 0);
+    assert_true(metric(r.body, "vmlogind_webhook_queue_depth") >= 0);
+    assert_true(metric(r.body, "vmlogind_webhook_oldest_pending_seconds") >= 0);
+    h_resp_cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_grant_drift),
         cmocka_unit_test(test_receiver_down_then_back),
         cmocka_unit_test(test_sweeps_completed),
+        cmocka_unit_test(test_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
