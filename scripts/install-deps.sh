@@ -50,3 +50,6 @@ npm_ci_cache tests/browser browser playwright-core
 # The generated TypeScript client's test (tests/client-ts): openapi-typescript, openapi-fetch
 # and typescript.
 npm_ci_cache tests/client-ts client-ts openapi-fetch
+# The webhook receiver of the integration tests (tests/webhooks/receiver.mjs) verifies each
+# delivery with the standardwebhooks package.
+npm_ci_cache tests/webhooks webhooks standardwebhooks

@@ -21,6 +21,7 @@
 #include "vmlogind/reconcile.h"
 #include "vmlogind/reconcile_permissions.h"
 #include "vmlogind/reconcile_sync.h"
+#include "vmlogind/reconcile_webhooks.h"
 #include "vmlogind/store.h"
 #include "vmlogind/xalloc.h"
 
@@ -158,6 +159,7 @@ static int open_store(const struct config *cfg, struct store **st)
 {
     struct err_detail d;
 
+    store_set_cloud(cfg->cloud);
     if (store_open(cfg->db, st, &d) != ERR_OK) {
         log_error("store_open_failed", "db=%s error=\"%s\"", cfg->db, d.msg);
         return 1;
@@ -380,14 +382,23 @@ static struct azure_client *azure_from_config(const struct config *cfg)
     return az;
 }
 
+/* What /metrics adds beyond the API's own: the reconciler's and the webhook workers'. */
+struct extras {
+    struct reconciler *rec;
+    struct reconcile_webhooks *webhooks;
+    struct store *store;
+};
+
 static enum err metrics_extra(struct buf *out, void *arg)
 {
-    struct reconciler *r = arg;
+    struct extras *x = arg;
     enum err rc = azure_metrics_render(out);
-    if (rc == ERR_OK && r != NULL)
-        rc = reconciler_metrics(r, out);
+    if (rc == ERR_OK && x->rec != NULL)
+        rc = reconciler_metrics(x->rec, out);
     if (rc == ERR_OK)
         rc = reconcile_sync_metrics(out);
+    if (rc == ERR_OK)
+        rc = reconcile_webhooks_metrics(x->webhooks, x->store, out);
     return rc;
 }
 
@@ -464,6 +475,7 @@ static int serve(const struct config *cfg)
     struct app app = {.cfg = cfg, .started_ms = clock_now_ms()};
     struct azure_client *az = NULL;
     struct reconciler *rec = NULL;
+    struct extras extras = {0};
     struct reconcile_kind kinds[TASK_KIND_COUNT];
     size_t nkinds;
     struct err_detail d;
@@ -502,8 +514,14 @@ static int serve(const struct config *cfg)
         log_error("reconciler_start_failed", "error=\"%s\"", d.msg);
         goto out;
     }
+    if (reconcile_webhooks_start(cfg, app.store, &extras.webhooks, &d) != ERR_OK) {
+        log_error("webhooks_start_failed", "error=\"%s\"", d.msg);
+        goto out;
+    }
+    extras.rec = rec;
+    extras.store = app.store;
     app.metrics_extra = metrics_extra;
-    app.metrics_arg = rec;
+    app.metrics_arg = &extras;
     app.wake = wake;
     app.wake_arg = rec;
     if (az != NULL) {
@@ -540,6 +558,7 @@ static int serve(const struct config *cfg)
 out:
     api_events_stop(&app);         /* after the HTTP threads: their streams count on the hub */
     access_index_free(app.access); /* after the HTTP threads, before the store */
+    reconcile_webhooks_stop(extras.webhooks);
     reconciler_stop(rec);
     if (rc == 0)
         audit_checkpoint(cfg, app.store, 1, 0); /* the last rows, signed before exit */

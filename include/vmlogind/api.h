@@ -75,6 +75,9 @@ void api_write_audit(struct http_request *req, const char *action, const char *t
 /* Inside a write handler: commit the intent even though the reply is an error (a 404 that
  * still queued a look). */
 void api_write_keep(struct http_request *req);
+/* Inside a write handler: the reply holds a secret shown once; the Idempotency-Key's record
+ * keeps the reply without its "secret" member, so a replay never shows it again. */
+void api_write_redact_secret(struct http_request *req);
 /* Inside a write: queues a refused attempt's audit row (outcome "denied") for the runner,
  * which writes it whether the intent commits or not. False outside a write. */
 bool api_write_defer_denied(struct http_request *req, const char *action, const char *target,
@@ -216,6 +219,21 @@ bool api_etag_match(const char *header, const char *etag, bool exists, bool *mat
  * and returns false. The _of form takes the current representation (its ETag, api_etag_of). */
 bool api_etag_preconditions(struct http_request *req, const char *etag, bool exists);
 bool api_etag_preconditions_of(struct http_request *req, const json_t *repr, bool exists);
+
+/* ---- webhooks (api_webhooks.c) ------------------------------------------------------------ */
+
+/* Subscriptions (administrators; each held to the scopes its creator had): create (the secret
+ * is answered once), list, read, change, delete, rotate the secret, send a test message, list
+ * deliveries, deliver one again. */
+void api_webhooks_create(struct http_request *req);
+void api_webhooks_list(struct http_request *req);
+void api_webhooks_get(struct http_request *req);
+void api_webhooks_patch(struct http_request *req);
+void api_webhooks_delete(struct http_request *req);
+void api_webhooks_rotate(struct http_request *req);
+void api_webhooks_test(struct http_request *req);
+void api_webhooks_deliveries(struct http_request *req);
+void api_webhooks_redeliver(struct http_request *req);
 
 /* ---- authentication and audit (api_auth.c, api_audit.c) ---------------------------------- */
 

@@ -96,6 +96,16 @@ struct config {
     char audit_checkpoint_file[CONFIG_STR_MAX];
     int64_t audit_checkpoint_rows;
     int64_t audit_checkpoint_interval_s;
+    /* webhooks */
+    char webhook_allowed_hosts[1024];
+    char webhook_retry_schedule_ms[512];
+    int64_t webhook_disable_after;
+    int64_t webhook_rotation_overlap_s;
+    int64_t webhook_connect_timeout_ms;
+    int64_t webhook_timeout_ms;
+    int64_t webhook_workers;
+    int64_t webhook_poll_ms;
+    int64_t webhook_keep_s;
 };
 
 /* Fills c with defaults. */

@@ -29,6 +29,9 @@ extern const int store_migrations_count;
  * database shared by this handle's threads). Configures SQLite once per process. Does not
  * migrate. *out belongs to the caller: store_close() it. */
 enum err store_open(const char *path, struct store **out, struct err_detail *d) VL_MUST_CHECK;
+/* The cloud (config "cloud") whose endpoints the fix of a login.failed event names; call before
+ * threads use the store. NULL or "" = AzureCloud. */
+void store_set_cloud(const char *cloud);
 /* Closes every thread's connection and frees st (NULL allowed). Stop every thread that uses
  * st first. */
 void store_close(struct store *st);

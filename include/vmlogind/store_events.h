@@ -31,4 +31,9 @@ enum err store_events_bounds(struct store *st, int64_t *oldest, int64_t *newest,
 enum err store_events_after(struct store *st, int64_t after, size_t limit, struct store_event **out,
                             size_t *n, struct err_detail *d) VL_MUST_CHECK;
 
+/* Writes one event no table's trigger can (type one of 0015's list; scope lowercase or NULL;
+ * data a JSON object), and with it the webhook deliveries it matches. */
+enum err store_events_emit(struct store *st, int64_t at, const char *type, const char *scope,
+                           const char *data, struct err_detail *d) VL_MUST_CHECK;
+
 #endif

@@ -7,6 +7,7 @@
  * 4xx/5xx rolls the intent back (unless the handler kept it); a 4xx is still recorded for the
  * key, in its own transaction. So a crash at any point leaves no key "in progress". */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vmlogind/api.h"
@@ -29,6 +30,7 @@ struct write_run {
     const char *idem_key; /* NULL: no Idempotency-Key */
     char hash[65];
     bool has_audit, keep;
+    bool redact_secret; /* the reply holds a secret shown once: the key's record drops it */
     struct audit_row audit;
     struct audit_row denied[WRITE_MAX_DENIED];
     size_t ndenied;
@@ -141,14 +143,24 @@ static enum err record_key(struct http_request *req, const struct write_run *run
                            .response_status = req->status,
                            .response_body = req->resp ? req->resp : ""};
     int64_t now = clock_now_ms();
+    char *redacted = NULL;
+    enum err e;
 
     if (run->idem_key == NULL || !recordable(req->status))
         return ERR_OK;
     for (size_t i = 0; i < req->nextra; i++)
         if (strcmp(req->extra_names[i], "Location") == 0)
             r.location = req->extra_values[i];
-    return store_idem_record(app->store, req->subject, run->idem_key, &r, now, now + IDEM_TTL_MS,
-                             d);
+    if (run->redact_secret) {
+        json_t *o = json_loads(r.response_body, 0, NULL);
+        json_object_del(o, "secret");
+        redacted = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        r.response_body = redacted != NULL ? redacted : "{}";
+    }
+    e = store_idem_record(app->store, req->subject, run->idem_key, &r, now, now + IDEM_TTL_MS, d);
+    free(redacted);
+    return e;
 }
 
 /* ---- the runner ------------------------------------------------------------------------------ */
@@ -319,6 +331,14 @@ void api_write_keep(struct http_request *req)
 
     if (run != NULL)
         run->keep = true;
+}
+
+void api_write_redact_secret(struct http_request *req)
+{
+    struct write_run *run = run_of(req);
+
+    if (run != NULL)
+        run->redact_secret = true;
 }
 
 bool api_write_defer_denied(struct http_request *req, const char *action, const char *target,

@@ -144,6 +144,22 @@ static const struct setting settings[] = {
     I(audit_checkpoint_rows, "100", 1, 1000000, "audit rows between signed checkpoints"),
     I(audit_checkpoint_interval_s, "60", 1, 86400,
       "longest time a new audit row waits for a signed checkpoint"),
+    S(webhook_allowed_hosts, "", NULL, false,
+      "hosts webhooks may be sent to, exact names, space or comma separated; a listed host may "
+      "resolve to any address (http allowed to a listed loopback host); \"*\": any other host "
+      "whose addresses are all public"),
+    S(webhook_retry_schedule_ms, "5000,300000,1800000,7200000,18000000,36000000,21600000", NULL,
+      false,
+      "ms before each retry of a failed delivery (+0..20% jitter); after the last, it fails"),
+    I(webhook_disable_after, "30", 1, 100000,
+      "failed attempts in a row that disable a webhook subscription"),
+    I(webhook_rotation_overlap_s, "86400", 0, 2592000,
+      "seconds the previous secret still signs after a rotation"),
+    I(webhook_connect_timeout_ms, "5000", 100, 60000, "webhook connect timeout"),
+    I(webhook_timeout_ms, "15000", 100, 120000, "webhook request timeout, connect included"),
+    I(webhook_workers, "2", 1, 16, "webhook delivery threads"),
+    I(webhook_poll_ms, "500", 10, 60000, "how often due webhook deliveries are looked for"),
+    I(webhook_keep_s, "604800", 3600, 31536000, "how long finished deliveries are kept"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -121,6 +121,14 @@ const struct http_problem_row http_problems[] = {
     /* live events */
     ROW("invalid_last_event_id", 400, "the Last-Event-ID header is not an event id"),
     ROW("too_many_streams", 503, "too many event streams are open; retry after the time given"),
+    /* webhooks */
+    ROW("webhook_not_found", 404,
+        "no webhook subscription with this id within the caller's scopes"),
+    ROW("delivery_not_found", 404, "the webhook subscription has no delivery with this id"),
+    ROW("webhook_host_not_allowed", 400, "the webhook URL's host is not in webhook_allowed_hosts"),
+    ROW("webhook_https_required", 400,
+        "the webhook URL must be https (http only to a listed loopback host)"),
+    ROW("webhook_limit_reached", 409, "the most webhook subscriptions exist; delete one first"),
 };
 
 const size_t http_problems_count = sizeof(http_problems) / sizeof(http_problems[0]);

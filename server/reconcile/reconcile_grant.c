@@ -19,6 +19,7 @@
 #include "vmlogind/model_permissions.h"
 #include "vmlogind/reconcile_grant.h"
 #include "vmlogind/reconcile_permissions.h"
+#include "vmlogind/store_events.h"
 #include "vmlogind/store_grants.h"
 #include "vmlogind/uuid.h"
 #include "vmlogind/xalloc.h"
@@ -536,7 +537,8 @@ static void put_failed(struct run *r, enum err rc, const struct azure_error *ae)
     }
 }
 
-static void put_assignment(struct run *r)
+/* True when the assignment was made (the grant is active with it). */
+static bool put_assignment(struct run *r)
 {
     char role_def[160], desc[96];
     struct azure_role_assignment_spec spec = {
@@ -561,7 +563,7 @@ static void put_assignment(struct run *r)
                                   r->g.assignment_name, "principalId", r->g.principal_id),
                         NULL) != ERR_OK) {
         reconcile_again(r->res, backoff(r), "audit log unavailable: assignment not attempted");
-        return;
+        return false;
     }
     azure_error_clear(&ae);
     rc = r->env->cloud->role_assignment_put(r->env->cloud->ctx, &spec, &out, &ae);
@@ -573,10 +575,27 @@ static void put_assignment(struct run *r)
         azure_role_assignment_cleanup(&out);
         activated(r, id, false);
         free(id);
-        return;
+        return true;
     }
     azure_role_assignment_cleanup(&out);
     put_failed(r, rc, &ae);
+    return false;
+}
+
+/* drift.detected / drift.repaired of an active grant whose assignment someone removed: no
+ * table records the removal, so the event is written here (a lost one is only logged). */
+static void grant_drift_event(struct run *r, const char *type)
+{
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "grantId", r->g.id, "scope", r->g.scope, "role",
+                  r->g.role, "principalId", r->g.principal_id, "kind", "assignmentMissing");
+    char *text = json_dumps(o, JSON_COMPACT);
+    struct err_detail d;
+
+    if (store_events_emit(r->env->store, clock_now_ms(), type, r->g.scope_key, text, &d) != ERR_OK)
+        log_warn("event_emit_failed", "grant=%s type=%s error=\"%s\"", r->g.id, type, d.msg);
+    free(text);
+    json_decref(o);
 }
 
 /* The name of the assignment the grant holds: its adopted id's last segment, else its own. */
@@ -658,7 +677,9 @@ static void verify_active(struct run *r)
     if (rc == ERR_NOT_FOUND) {
         log_info("grant_drift", "grant=%s scope=%s: assignment gone, creating it again", r->g.id,
                  r->g.scope);
-        put_assignment(r);
+        grant_drift_event(r, "drift.detected");
+        if (put_assignment(r))
+            grant_drift_event(r, "drift.repaired");
         return;
     }
     if (rc != ERR_OK) {

@@ -17,6 +17,7 @@
 #include "vmlogind/model_access.h"
 #include "vmlogind/model_grant.h"
 #include "vmlogind/reconcile_grant.h"
+#include "vmlogind/store_events.h"
 #include "vmlogind/store_grants.h"
 #include "vmlogind/xalloc.h"
 
@@ -446,6 +447,38 @@ static void finish_operation(struct sweep *s, size_t failed, int64_t now)
     free(text);
 }
 
+/* A login policy's standing sweep is no operation, so no trigger sees it end: when it found
+ * assignments to remove (removed, or would remove in a dry run) sweep.completed is written
+ * here, at the policy's scope, with the report's dryRun and counts. */
+static void policy_event(struct sweep *s)
+{
+    char *text = report(s);
+    json_t *r = json_loads(text, 0, NULL);
+    json_t *counts = json_object_get(r, "counts");
+    json_t *o;
+    char *data;
+    struct err_detail d;
+
+    free(text);
+    if (json_integer_value(json_object_get(counts, "removed")) +
+            json_integer_value(json_object_get(counts, "wouldRemove")) ==
+        0) {
+        json_decref(r);
+        return;
+    }
+    o = json_pack("{s:s, s:b, s:s, s:O, s:O}", "scope",
+                  s->scope[0] != '\0' ? s->scope : s->task->key + strlen(POLICY_PREFIX), "policy",
+                  true, "status", "Succeeded", "dryRun", json_object_get(r, "dryRun"), "counts",
+                  counts);
+    data = json_dumps(o, JSON_COMPACT);
+    if (store_events_emit(s->env->store, clock_now_ms(), "sweep.completed",
+                          s->task->key + strlen(POLICY_PREFIX), data, &d) != ERR_OK)
+        log_warn("event_emit_failed", "sweep=%s error=\"%s\"", s->task->key, d.msg);
+    free(data);
+    json_decref(o);
+    json_decref(r);
+}
+
 void reconcile_grant_sweep(const struct reconcile_env *env, const struct store_task *task,
                            struct reconcile_result *res)
 {
@@ -491,6 +524,7 @@ void reconcile_grant_sweep(const struct reconcile_env *env, const struct store_t
     } else if (!judged) {
         reconcile_again(res, 0, "%s: %s", s.fail_code, s.fail_msg);
     } else {
+        policy_event(&s);
         reconcile_again(res, period > POLICY_MIN_PERIOD_MS ? period : POLICY_MIN_PERIOD_MS, "%s",
                         "");
     }

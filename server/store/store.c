@@ -16,6 +16,7 @@
 #include "store/store_seen.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
+#include "vmlogind/model_login.h"
 #include "vmlogind/xalloc.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -92,6 +93,32 @@ static void conn_destroy(void *p)
     conn_free(c);
 }
 
+/* The cloud whose endpoints a login fix names (store_set_cloud); "" = AzureCloud. */
+static char fix_cloud[32];
+
+void store_set_cloud(const char *cloud)
+{
+    snprintf(fix_cloud, sizeof(fix_cloud), "%s", cloud != NULL ? cloud : "");
+}
+
+/* vl_login_fix(cause): the diagnosis table's fix for a stored cause code, or NULL. The event
+ * triggers of migrations/0015_webhooks.sql call it for login.failed. */
+static void sql_login_fix(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const unsigned char *cause = argc == 1 ? sqlite3_value_text(argv[0]) : NULL;
+    struct model_diagnosis dg;
+
+    if (cause == NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    model_diagnose_cause((const char *)cause, fix_cloud[0] != '\0' ? fix_cloud : NULL, &dg);
+    if (dg.fix[0] == '\0')
+        sqlite3_result_null(ctx);
+    else
+        sqlite3_result_text(ctx, dg.fix, -1, SQLITE_TRANSIENT);
+}
+
 static enum err open_db(const char *uri, sqlite3 **out, struct err_detail *d)
 {
     sqlite3 *db = NULL;
@@ -107,6 +134,8 @@ static enum err open_db(const char *uri, sqlite3 **out, struct err_detail *d)
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    sqlite3_create_function(db, "vl_login_fix", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            sql_login_fix, NULL, NULL);
     *out = db;
     return ERR_OK;
 }

@@ -156,6 +156,7 @@ enum err store_audit_key_set(struct store *st, const void *key, size_t len, stru
                        STORE_AUDIT_KEY_MIN);
     derive(key, len, "vmlogind audit chain v1", k->chain);
     derive(key, len, "vmlogind audit checkpoint v1", k->checkpoint);
+    derive(key, len, "vmlogind webhook secrets v1", k->webhook);
     k->set = true;
     return ERR_OK;
 }

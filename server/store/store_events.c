@@ -1,5 +1,7 @@
 /* store_events.c: reads the bounded event log. The rows are written by the triggers of
- * migrations/0014_events.sql, never here, so every writer feeds it alike. */
+ * migrations/0014_events.sql and 0015_webhooks.sql, so every writer feeds it alike; only a
+ * change that no table records is written here (store_events_emit), by the one code path that
+ * makes it. */
 #include <stdlib.h>
 
 #include "store/store_seen.h"
@@ -8,6 +10,8 @@
 /* Two subqueries: SQLite answers each min/max from the primary key alone. */
 static const char SQL_BOUNDS[] = "SELECT coalesce((SELECT min(seq) FROM events), 0),"
                                  " coalesce((SELECT max(seq) FROM events), 0)";
+static const char SQL_EMIT[] = "INSERT INTO events (at, type, scope, data)"
+                               " VALUES (:at, :type, :scope, json(:data))";
 static const char SQL_AFTER[] = "SELECT seq, at, type, scope, data FROM events"
                                 " WHERE seq > :after ORDER BY seq LIMIT :limit";
 
@@ -76,4 +80,19 @@ enum err store_events_after(struct store *st, int64_t after, size_t limit, struc
     bind_int64(s, ":limit", (int64_t)limit);
     return store_collect(s, sizeof(**out), row_to_event, event_clear, (void **)out, n, d,
                          "events after");
+}
+
+enum err store_events_emit(struct store *st, int64_t at, const char *type, const char *scope,
+                           const char *data, struct err_detail *d)
+{
+    sqlite3_stmt *s;
+    enum err e = store_stmt(st, SQL_EMIT, &s, d);
+
+    if (e != ERR_OK)
+        return e;
+    bind_int64(s, ":at", at);
+    bind_text(s, ":type", type);
+    bind_text(s, ":scope", scope);
+    bind_text(s, ":data", data);
+    return store_exec_stmt(s, d, "event emit");
 }

@@ -65,6 +65,7 @@ struct store_audit_keys {
     bool set;
     unsigned char chain[32];
     unsigned char checkpoint[32];
+    unsigned char webhook[32]; /* seals webhook signing secrets (store_webhooks.c) */
 };
 struct store_audit_keys *store_audit_keys(struct store *st);
 /* A random key, for a store nothing outlives (":memory:"). */

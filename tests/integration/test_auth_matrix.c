@@ -370,7 +370,7 @@ struct scoped {
     char *marks[MAX_MARKS]; /* lowercase strings naming things outside RG_IN */
     size_t nmarks;
     char grant_in[64], grant_out[64], grant_sub[64], op_in[64], op_out[64], sweep_in[64],
-        sweep_out[64], elig_in[64], act_in[64];
+        sweep_out[64], elig_in[64], act_in[64], webhook_in[64], webhook_out[64];
     unsigned reads[MAX_ROUTES]; /* 200 answers per GET route */
 };
 
@@ -435,6 +435,25 @@ static void jit_of(struct scoped *x, const char *scope, char elig[64], char act[
     id_of(h_api(x->c.d.p.url, x->c.key, "POST", "/v1/activations", body, 201), act);
 }
 
+/* A webhook subscription made by an administrator limited to RG_IN (in) and a fleet-wide one
+ * (out), before the grants, so both get deliveries. */
+static void scoped_webhooks(struct scoped *x)
+{
+    const char *rg_scope[] = {RG_IN_ARM, NULL};
+    const char *body = "{\"url\":\"http://127.0.0.1:9/hook\",\"events\":[\"*\"]}";
+    char admin_rg[128];
+    json_t *w;
+
+    h_daemon_key(&x->c.d, "administrator", rg_scope, admin_rg, sizeof(admin_rg));
+    w = h_api(x->c.d.p.url, admin_rg, "POST", "/v1/webhooks", body, 201);
+    snprintf(x->webhook_in, sizeof(x->webhook_in), "%s", h_jstr(w, "id"));
+    json_decref(w);
+    w = h_api(x->c.d.p.url, x->c.key, "POST", "/v1/webhooks", body, 201);
+    snprintf(x->webhook_out, sizeof(x->webhook_out), "%s", h_jstr(w, "id"));
+    json_decref(w);
+    mark(x, x->webhook_out);
+}
+
 static void scoped_setup(struct scoped *x)
 {
     static const char vm[] =
@@ -445,8 +464,11 @@ static void scoped_setup(struct scoped *x)
 
     /* a scan budget the hidden VMs of the sibling group would spend (cursor naming one) */
     setenv("VMLOGIND_VMS_SCAN_BUDGET", "2", 1);
-    sc_start(&x->c, NULL, NULL, "rate_limit_rps = 10000\nrate_limit_burst = 10000");
+    sc_start(&x->c, NULL, NULL,
+             "rate_limit_rps = 10000\nrate_limit_burst = 10000\n"
+             "webhook_allowed_hosts = 127.0.0.1\n");
     unsetenv("VMLOGIND_VMS_SCAN_BUDGET");
+    scoped_webhooks(x);
     for (int i = 1; i <= 3; i++) {
         snprintf(body, sizeof(body), vm, i);
         json_decref(sc_sim(&x->c, "POST", "/_sim/vms", body, 201));
@@ -538,6 +560,8 @@ static void fill_in(const struct scoped *x, const char *pattern, int variant, ch
                 val = x->elig_in;
             else if (strncmp(p, "{activationId}", n) == 0)
                 val = x->act_in;
+            else if (strncmp(p, "{webhookId}", n) == 0)
+                val = x->webhook_in;
             else if (strncmp(p, "{principal}", n) == 0)
                 val = principals[variant % 3];
             else if (strncmp(p, "{hash}", n) == 0) /* the dashboard's assets: public */
@@ -725,7 +749,10 @@ static void scoped_reads_as(struct scoped *x, const char *who, const char *token
                 (strstr(rt->pattern, "{s}") != NULL && strstr(rt->pattern, "{rg}") == NULL);
             /* a GET for operators (the directory look-up) refuses a reader */
             bool above = strcmp(rt->perm, "operate") == 0 && strncmp(who, "reader", 6) == 0;
-            long want = wider || above ? 403 : 200;
+            /* webhooks are for administrators (a scoped one sees those within her scopes) */
+            bool admin_only = strncmp(rt->pattern, "/v1/webhooks", 12) == 0 &&
+                              strncmp(who, "administrator", 13) != 0;
+            long want = wider || above || admin_only ? 403 : 200;
             st = read_all(x, who, token, path, 0, &n);
             if (strcmp(rt->perm, "public") != 0 && st != want)
                 fail_msg("GET %s as %s: %ld, want %ld", path, who, st, want);
@@ -772,6 +799,10 @@ static void scoped_reads_as(struct scoped *x, const char *who, const char *token
     snprintf(path, sizeof(path), "/v1/loginGrants/%s", x->grant_out);
     probe_out(x, who, token, path);
     snprintf(path, sizeof(path), "/v1/loginGrants/sweeps/%s", x->sweep_out);
+    probe_out(x, who, token, path);
+    snprintf(path, sizeof(path), "/v1/webhooks/%s", x->webhook_out);
+    probe_out(x, who, token, path);
+    snprintf(path, sizeof(path), "/v1/webhooks/%s/deliveries", x->webhook_out);
     probe_out(x, who, token, path);
     probe_out(x, who, token, "/v1" RG_DEV_ARM "/virtualMachines/dev-ws2022-01/access");
     probe_out(x, who, token, "/v1" RG_SIB_ARM "/entraLogin");
