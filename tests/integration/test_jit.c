@@ -43,6 +43,37 @@ static json_t *admin(const char *method, const char *path, const char *body, lon
 /* Audit rows of action about id with outcome. */
 static int audited_as(const char *action, const char *id, const char *outcome);
 
+/* The event log's types for activation id, in order, comma-separated (read with the sqlite3
+ * CLI, as the webhook outbox and GET /v1/events see them); the caller frees. */
+static char *activation_events(const char *id)
+{
+    char cmd[1024], line[1024] = "";
+    FILE *f;
+
+    snprintf(cmd, sizeof(cmd),
+             "sqlite3 -readonly -cmd '.timeout 20000' '%s' \"SELECT group_concat(type) FROM "
+             "(SELECT type FROM events WHERE json_extract(data, '$.activationId') = '%s' "
+             "ORDER BY seq)\"",
+             C.d.db, id);
+    f = popen(cmd, "r");
+    assert_non_null(f);
+    if (fgets(line, sizeof(line), f) == NULL)
+        line[0] = '\0';
+    assert_int_equal(pclose(f), 0);
+    line[strcspn(line, "\n")] = '\0';
+    return strdup(line);
+}
+
+/* The event log must say want for activation id. */
+static void expect_events(const char *id, const char *want)
+{
+    char *got = activation_events(id);
+
+    if (strcmp(got, want) != 0)
+        fail_msg("activation %s: events %s, want %s", id, got, want);
+    free(got);
+}
+
 /* The problem's code and the field of its first violation must be code and field. */
 static void expect_problem(json_t *p, const char *code, const char *field)
 {
@@ -280,6 +311,7 @@ static void test_activate_without_approval(void **state)
     json_decref(wait_grant(grant, "revoked"));
     wait_assignments(VM_PATH("ws2022-app-01"), CAROL, USER_GUID, 0);
     assert_int_equal(audited("activation.deactivate", id), 1);
+    expect_events(id, "activation.requested,activation.activated,activation.deactivated");
     json_decref(admin("DELETE",
                       "/v1/eligibilities/"
                       "00000000-0000-4000-8000-000000000000",
@@ -347,6 +379,8 @@ static void test_activate_with_approval(void **state)
     json_decref(as(carol, "DELETE", path, NULL, 200));
     json_decref(wait_grant(grant, "revoked"));
     wait_assignments(VM_PATH("ws2022-app-01"), CAROL, ADMIN_GUID, 0);
+    expect_events(id, "activation.requested,activation.approved,activation.activated,"
+                      "activation.deactivated");
     not_eligible_any_more(elig);
     free(elig);
 }
@@ -370,6 +404,7 @@ static void test_pending_lapses_and_denial(void **state)
     a = wait_activation(carol, id, "expired", (APPROVAL_TIMEOUT_S + 30) * 1000);
     assert_string_equal(h_jstr(a, "decidedBy"), "reconciler");
     json_decref(a);
+    expect_events(id, "activation.requested,activation.expired");
     snprintf(path, sizeof(path), "/v1/activations/%s/approve", id);
     expect_problem(as(alice, "POST", path, "{}", 409), "activation_not_pending", NULL);
     assert_int_equal(sim_count(VM_PATH("win-vm-01"), CAROL, ADMIN_GUID), 0);
@@ -383,6 +418,7 @@ static void test_pending_lapses_and_denial(void **state)
     assert_string_equal(h_jstr(a, "state"), "denied");
     assert_string_equal(h_jstr(a, "reason"), "not today");
     json_decref(a);
+    expect_events(id, "activation.requested,activation.denied");
 
     /* cancelled by the requester while pending */
     a = as(carol, "POST", "/v1/activations", body, 201);
@@ -424,6 +460,7 @@ static void test_expiry_removes_assignment(void **state)
     wait_assignments(VM_PATH("ws2019-stopped"), CAROL, USER_GUID, 0);
     json_decref(wait_activation(carol, id, "expired", 5000));
     assert_int_equal(audited("activation.create", id), 1);
+    expect_events(id, "activation.requested,activation.activated,activation.expired");
     not_eligible_any_more(elig);
     free(elig);
 }
