@@ -71,14 +71,6 @@ static const char *jstr(const json_t *o, const char *k)
     return h_jstr(o, k);
 }
 
-static void wait_grant(const char *id, const char *state)
-{
-    char p[128];
-
-    snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
-    json_decref(h_wait_field(C.d.p.url, C.key, p, "state", state, 30000));
-}
-
 /* Bob's entry in VM_ACCESS now (a new reference), or NULL. */
 static json_t *bob_entry(void)
 {
@@ -145,7 +137,7 @@ static void grant_bob(char id[64])
 
     snprintf(id, 64, "%s", jstr(g, "id"));
     json_decref(g);
-    wait_grant(id, "active");
+    json_decref(sc_wait_grant(&C, id, "active"));
 }
 
 /* Revokes grant id and waits for it to be revoked. */
@@ -155,7 +147,7 @@ static void revoke_grant(const char *id)
 
     snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
     json_decref(call("DELETE", p, NULL, 202));
-    wait_grant(id, "revoked");
+    json_decref(sc_wait_grant(&C, id, "revoked"));
 }
 
 /* Bob's entry has grant id (has) or not (!has). */

@@ -34,14 +34,6 @@ static void expect_code(const char *key, const char *body, long status, const ch
     json_decref(p);
 }
 
-static json_t *wait_grant(const char *id, const char *state)
-{
-    char p[128];
-
-    snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
-    return h_wait_field(C.d.p.url, C.key, p, "state", state, 30000);
-}
-
 static int setup(void **state)
 {
     const char *groups_only[] = {
@@ -169,7 +161,7 @@ static void test_list_filters_and_paging(void **state)
         "{\"scope\":\"" VM_PATH("win-vm-01") "\",\"role\":\"administrator\","
                                              "\"principal\":{\"upn\":\"bob@contoso.example\"}}",
         202);
-    json_decref(wait_grant(jstr(g, "id"), "active"));
+    json_decref(sc_wait_grant(&C, jstr(g, "id"), "active"));
     json_decref(g);
     /* bob holds two grants now (the operator's at the RG and this one): one per page */
     while (next[0] != '\0' && pages < 10) {
@@ -234,7 +226,7 @@ static void test_principal_never_appears(void **state)
              202);
     snprintf(id, sizeof(id), "%s", jstr(g, "id"));
     json_decref(g);
-    g = wait_grant(id, "failed");
+    g = sc_wait_grant(&C, id, "failed");
     assert_string_equal(jstr(json_object_get(g, "error"), "code"), "principal_not_found");
     json_decref(g);
 }
@@ -254,7 +246,7 @@ static void test_converges_after_kill(void **state)
     json_decref(g);
     h_proc_kill(&C.d.p);
     assert_true(h_daemon_restart(&C.d, NULL));
-    json_decref(wait_grant(id, "active"));
+    json_decref(sc_wait_grant(&C, id, "active"));
     ras = sc_sim(&C, "GET",
                  "/_sim/roleAssignments?scope=" VM_PATH("ws2022-uaonly") "&principalId=" BOB, NULL,
                  200);

@@ -35,15 +35,6 @@ static const char *jstr(const json_t *o, const char *k)
     return h_jstr(o, k);
 }
 
-/* Waits for the grant to reach state and returns it (new reference). */
-static json_t *wait_grant(const char *id, const char *state)
-{
-    char p[128];
-
-    snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
-    return h_wait_field(C.d.p.url, C.key, p, "state", state, 30000);
-}
-
 /* azsim's assignments at exactly scope for principal (new reference: the array). */
 static json_t *sim_ras(const char *scope, const char *principal)
 {
@@ -113,7 +104,7 @@ static void test_grant_by_upn_at_vm_scope(void **state)
     assert_string_equal(jstr(g, "scope"), VM_PATH("ws2022-app-01"));
     assert_string_equal(jstr(json_object_get(g, "principal"), "objectId"), ALICE);
     json_decref(g);
-    g = wait_grant(id, "active");
+    g = sc_wait_grant(&C, id, "active");
     assert_true(ends_with_ci(jstr(g, "assignmentId"), jstr(g, "assignmentName")));
     /* azsim holds the administrator-login assignment for alice, principalType sent */
     ras = sim_ras(VM_PATH("ws2022-app-01"), ALICE);
@@ -166,8 +157,8 @@ static void test_grants_at_rg_and_subscription(void **state)
                    202);
     snprintf(sub_id, sizeof(sub_id), "%s", jstr(g, "id"));
     json_decref(g);
-    json_decref(wait_grant(rg_id, "active"));
-    json_decref(wait_grant(sub_id, "active"));
+    json_decref(sc_wait_grant(&C, rg_id, "active"));
+    json_decref(sc_wait_grant(&C, sub_id, "active"));
     ras = sim_ras(RG, BOB);
     assert_int_equal(json_array_size(ras), 1);
     assert_true(ends_with_ci(ra_prop(json_array_get(ras, 0), "roleDefinitionId"), USER_GUID));
@@ -259,7 +250,7 @@ static void test_refusals_judged_by_graph(void **state)
         g = post_grant(body, 202);
         snprintf(id, sizeof(id), "%s", jstr(g, "id"));
         json_decref(g);
-        g = wait_grant(id, "failed");
+        g = sc_wait_grant(&C, id, "failed");
         assert_string_equal(jstr(json_object_get(g, "error"), "code"), cases[i].code);
         json_decref(g);
     }
@@ -284,7 +275,7 @@ static void test_adopts_existing_assignment_after_409(void **state)
                    202);
     snprintf(id, sizeof(id), "%s", jstr(g, "id"));
     json_decref(g);
-    g = wait_grant(id, "active");
+    g = sc_wait_grant(&C, id, "active");
     assert_true(strcasecmp(jstr(g, "assignmentId"), existing) == 0);
     json_decref(g);
     ras = sim_ras(VM_PATH("win11-desk-01"), CAROL);
@@ -320,7 +311,7 @@ static void test_rides_out_replication_delay(void **state)
                        "{\"id\":\"6b7c8d9e-0000-4000-8000-00000000d0b1\","
                        "\"userPrincipalName\":\"ivy@contoso.example\",\"displayName\":\"Ivy New\"}",
                        201));
-    json_decref(wait_grant(id, "active"));
+    json_decref(sc_wait_grant(&C, id, "active"));
     g = sim_ras(VM_PATH("win10-desk-01"), "6b7c8d9e-0000-4000-8000-00000000d0b1");
     assert_int_equal(json_array_size(g), 1);
     json_decref(g);
@@ -338,14 +329,14 @@ static void test_revoke_removes_the_assignment(void **state)
         202);
     snprintf(id, sizeof(id), "%s", jstr(g, "id"));
     json_decref(g);
-    json_decref(wait_grant(id, "active"));
+    json_decref(sc_wait_grant(&C, id, "active"));
     ras = sim_ras(VM_PATH("win-vm-01"), BOB);
     assert_int_equal(json_array_size(ras), 1);
     json_decref(ras);
     snprintf(path, sizeof(path), "/v1/loginGrants/%s", id);
     g = api("DELETE", path, NULL, 202);
     json_decref(g);
-    json_decref(wait_grant(id, "revoked"));
+    json_decref(sc_wait_grant(&C, id, "revoked"));
     ras = sim_ras(VM_PATH("win-vm-01"), BOB);
     assert_int_equal(json_array_size(ras), 0);
     json_decref(ras);
@@ -399,7 +390,7 @@ static void test_expiry_moved_and_reached(void **state)
     snprintf(path, sizeof(path), "/v1/loginGrants/%s", id);
     assert_true(clock_parse_rfc3339(jstr(g, "expiresAt"), &first));
     json_decref(g);
-    json_decref(wait_grant(id, "active"));
+    json_decref(sc_wait_grant(&C, id, "active"));
     ras = sim_ras(VM_PATH("ws2019-stopped"), CAROL);
     assert_int_equal(json_array_size(ras), 1);
     json_decref(ras);
@@ -425,7 +416,7 @@ static void test_expiry_moved_and_reached(void **state)
     /* shortened to a moment from now: it expires and the assignment is removed */
     expiry_body(body, sizeof(body), (int64_t)(1500 * h_timeout_scale()));
     json_decref(api("PATCH", path, body, 200));
-    json_decref(wait_grant(id, "expired"));
+    json_decref(sc_wait_grant(&C, id, "expired"));
     ras = sim_ras(VM_PATH("ws2019-stopped"), CAROL);
     assert_int_equal(json_array_size(ras), 0);
     json_decref(ras);
@@ -478,7 +469,7 @@ static void test_access_nested_groups_and_external(void **state)
                    202);
     snprintf(id, sizeof(id), "%s", jstr(g, "id"));
     json_decref(g);
-    json_decref(wait_grant(id, "active"));
+    json_decref(sc_wait_grant(&C, id, "active"));
     json_decref(sc_sync_now(&C)); /* the sync expands the groups that hold login roles */
     acc = api("GET", "/v1" RG "/virtualMachines/ubuntu-web-01/access", NULL, 200);
     e = access_of(acc, CAROL);
@@ -576,7 +567,7 @@ static void test_orphan_sweep(void **state)
                    202);
     snprintf(gone_grant, sizeof(gone_grant), "%s", jstr(g, "id"));
     json_decref(g);
-    json_decref(wait_grant(gone_grant, "active"));
+    json_decref(sc_wait_grant(&C, gone_grant, "active"));
     json_decref(
         sc_sim(&C, "DELETE", "/_sim/users/6b7c8d9e-0000-4000-8000-00000000d0c3", NULL, 200));
     json_decref(

@@ -143,14 +143,6 @@ static json_t *wait_activation(const char *token, const char *id, const char *st
     return h_wait_field(C.d.p.url, token, p, "state", state, ms);
 }
 
-static json_t *wait_grant(const char *id, const char *state)
-{
-    char p[128];
-
-    snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
-    return h_wait_field(C.d.p.url, C.key, p, "state", state, 30000);
-}
-
 /* An eligibility of Tier1 Operators at the resource group (new string: its id). */
 static char *eligible(const char *role, const char *terms)
 {
@@ -287,7 +279,7 @@ static void test_activate_without_approval(void **state)
     assert_true(uuid_is_valid(grant));
     json_decref(a);
     /* the grant carries the activation and becomes the assignment in azsim */
-    g = wait_grant(grant, "active");
+    g = sc_wait_grant(&C, grant, "active");
     assert_string_equal(h_jstr(g, "activationId"), id);
     json_decref(g);
     assert_int_equal(sim_count(VM_PATH("ws2022-app-01"), CAROL, USER_GUID), 1);
@@ -308,7 +300,7 @@ static void test_activate_without_approval(void **state)
     a = as(carol, "DELETE", path, NULL, 200);
     assert_string_equal(h_jstr(a, "state"), "deactivated");
     json_decref(a);
-    json_decref(wait_grant(grant, "revoked"));
+    json_decref(sc_wait_grant(&C, grant, "revoked"));
     wait_assignments(VM_PATH("ws2022-app-01"), CAROL, USER_GUID, 0);
     assert_int_equal(audited("activation.deactivate", id), 1);
     expect_events(id, "activation.requested,activation.activated,activation.deactivated");
@@ -367,7 +359,7 @@ static void test_activate_with_approval(void **state)
     assert_string_equal(h_jstr(a, "decidedBy"), "user:" ALICE);
     snprintf(grant, sizeof(grant), "%s", h_jstr(a, "grantId"));
     json_decref(a);
-    json_decref(wait_grant(grant, "active"));
+    json_decref(sc_wait_grant(&C, grant, "active"));
     assert_int_equal(sim_count(VM_PATH("ws2022-app-01"), CAROL, ADMIN_GUID), 1);
     /* decided once */
     expect_problem(as(alice, "POST", path, "{}", 409), "activation_not_pending", NULL);
@@ -377,7 +369,7 @@ static void test_activate_with_approval(void **state)
     assert_int_equal(audited_as("activation.deny", id, "denied"), 1);
     snprintf(path, sizeof(path), "/v1/activations/%s", id);
     json_decref(as(carol, "DELETE", path, NULL, 200));
-    json_decref(wait_grant(grant, "revoked"));
+    json_decref(sc_wait_grant(&C, grant, "revoked"));
     wait_assignments(VM_PATH("ws2022-app-01"), CAROL, ADMIN_GUID, 0);
     expect_events(id, "activation.requested,activation.approved,activation.activated,"
                       "activation.deactivated");
@@ -455,8 +447,8 @@ static void test_expiry_removes_assignment(void **state)
     snprintf(id, sizeof(id), "%s", h_jstr(a, "id"));
     snprintf(grant, sizeof(grant), "%s", h_jstr(a, "grantId"));
     json_decref(a);
-    json_decref(wait_grant(grant, "active|expired"));
-    json_decref(wait_grant(grant, "expired"));
+    json_decref(sc_wait_grant(&C, grant, "active|expired"));
+    json_decref(sc_wait_grant(&C, grant, "expired"));
     wait_assignments(VM_PATH("ws2019-stopped"), CAROL, USER_GUID, 0);
     json_decref(wait_activation(carol, id, "expired", 5000));
     assert_int_equal(audited("activation.create", id), 1);

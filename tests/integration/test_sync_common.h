@@ -25,6 +25,16 @@ struct sc {
     int64_t posted_ms; /* wall clock just before the last POST /v1/sync */
 };
 
+/* Waits (30 s) for grant id's state to match state ("a|b" for either) and returns the grant
+ * (new reference); fails the test otherwise. */
+static inline json_t *sc_wait_grant(struct sc *c, const char *id, const char *state)
+{
+    char p[128];
+
+    snprintf(p, sizeof(p), "/v1/loginGrants/%s", id);
+    return h_wait_field(c->d.p.url, c->key, p, "state", state, 30000);
+}
+
 /* GET url (with the API key when key is not NULL) expecting status want; the JSON body (new
  * reference, may be NULL). */
 static inline json_t *sc_get_json(const char *url, const char *key, long want)
