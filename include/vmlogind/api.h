@@ -64,6 +64,8 @@ extern const char vl_web_hash[]; /* the assets' path segment: /assets/<hash>/<na
  * reconciler for the tasks the handler touched. A reply >= 400 rolls the intent back. */
 bool api_write_begin(struct http_request *req, void *arg);
 void api_write_end(struct http_request *req, void *arg);
+/* Ends the read transaction a snapshot route's request opened (struct route.snapshot). */
+void api_read_end(struct http_request *req);
 /* Inside a write handler: makes task (kind, key) due now with payload (may be NULL) and wakes
  * the reconciler for it once the transaction commits. */
 enum err api_write_task(struct http_request *req, const char *kind, const char *key,

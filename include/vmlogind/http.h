@@ -54,6 +54,10 @@ struct route {
     const char *deprecated;
     const char *deprecation_link;
     const char *sunset;
+    /* A hot read: the api layer opens one read transaction before authentication and closes
+     * it after the handler, so the key's row and the handler's reads cost one round of the
+     * store's locks, not one each (every round takes the WAL-index mutex all workers share). */
+    bool snapshot;
 };
 
 /* The request context: allocated on MHD's first call, freed when the request completes. */
@@ -70,8 +74,9 @@ struct http_request {
     void (*caller_free)(void *);
     json_t *json; /* parsed body (JSON_REJECT_DUPLICATES), NULL if none */
     struct buf body;
-    void *app; /* the application context given to http_server_start */
-    void *run; /* the write runner's state (api layer), NULL outside a write */
+    void *app;    /* the application context given to http_server_start */
+    void *run;    /* the write runner's state (api layer), NULL outside a write */
+    bool read_tx; /* the api layer's read transaction of a snapshot route is open */
     /* reply */
     int status;
     char *resp;
@@ -115,7 +120,8 @@ struct http_options {
     http_auth_hook auth;
     void *auth_arg;
     /* Around the handler, after authentication and body checks (both may be NULL): before
-     * returns false when it replied itself (e.g. an idempotent replay); after sees the reply. */
+     * returns false when it replied itself (e.g. an idempotent replay); after sees the reply,
+     * and runs for every request the auth hook let in, handler or not. */
     http_auth_hook before_handler;
     void (*after_handler)(struct http_request *req, void *arg);
     void *app;

@@ -188,8 +188,10 @@ enum err access_vm_answer(struct access_index *ix, const struct model_scope *vm,
     *w = (struct buf_json){0};
     parent_keys(vm, sub, rg);
     /* the snapshot's answer costs one statement (the generation and the VM's row) and no wait:
-     * the builder thread keeps the snapshot current */
-    if (!store_in_tx(st) && store_access_vm_now(st, vm->arm, &row, NULL) == ERR_OK &&
+     * the builder thread keeps the snapshot current. Inside the caller's transaction too: the
+     * generation read there names the state the transaction sees (its own writes bump it, and
+     * an index of another generation is not used) */
+    if (store_access_vm_now(st, vm->arm, &row, NULL) == ERR_OK &&
         (v.snap = access_index_get(ix, row.epoch, row.gen)) != NULL && from_snapshot(keys, &v)) {
         *path = ACCESS_PATH_INDEX;
         write_answer(w, vm, &row, &v);

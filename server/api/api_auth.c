@@ -12,6 +12,7 @@
 #include "vmlogind/api.h"
 #include "vmlogind/auth.h"
 #include "vmlogind/log.h"
+#include "vmlogind/store.h"
 
 #define SCOPED_PREFIX "/v1/subscriptions/"
 
@@ -56,14 +57,22 @@ static void reply_unauthorized(struct http_request *req, const char *authz,
     http_reply_error(req, ERR_UNAUTHORIZED, d);
 }
 
+void api_read_end(struct http_request *req)
+{
+    struct app *app = req->app;
+
+    if (!req->read_tx)
+        return;
+    req->read_tx = false;
+    if (store_tx_commit(app->store, NULL) != ERR_OK)
+        store_tx_rollback(app->store);
+}
+
+static bool authorize(struct http_request *req, struct app *app);
+
 bool api_auth_hook(struct http_request *req, void *arg)
 {
     struct app *app = arg;
-    const char *authz;
-    struct auth_caller *c = NULL;
-    struct err_detail d = {{0}, {0}};
-    int64_t retry_after = 0;
-    enum err rc;
 
     if (req->route->perm == PERM_PUBLIC)
         return true;
@@ -71,6 +80,23 @@ bool api_auth_hook(struct http_request *req, void *arg)
         http_problem_reply(req, "auth_unavailable", "authentication is not set up", NULL);
         return false;
     }
+    /* a snapshot route: the key's row and the handler's reads in one read transaction */
+    if (req->route->snapshot && app->store != NULL && !store_in_tx(app->store))
+        req->read_tx = store_tx_begin_read(app->store, NULL) == ERR_OK;
+    if (authorize(req, app))
+        return true;
+    api_read_end(req);
+    return false;
+}
+
+static bool authorize(struct http_request *req, struct app *app)
+{
+    const char *authz;
+    struct auth_caller *c = NULL;
+    struct err_detail d = {{0}, {0}};
+    int64_t retry_after = 0;
+    enum err rc;
+
     authz = http_header(req, "Authorization");
     rc = auth_authenticate(app->auth, authz, &c, &d);
     if (rc == ERR_UNAUTHORIZED) {
@@ -102,7 +128,9 @@ bool api_auth_hook(struct http_request *req, void *arg)
     if (rc == ERR_OK && strncasecmp(req->path, SCOPED_PREFIX, strlen(SCOPED_PREFIX)) == 0)
         rc = auth_check_scope(c, req->path + 3, &d);
     if (rc != ERR_OK) {
-        /* A refused write or administrator route is a privileged attempt: audited. */
+        /* A refused write or administrator route is a privileged attempt: audited (a write,
+         * so after any read transaction) */
+        api_read_end(req);
         if (req->route->perm >= PERM_OPERATE || strcmp(req->method, "GET") != 0)
             api_audit_denied(req, NULL, NULL, d.code, 403);
         http_reply_error(req, ERR_FORBIDDEN, &d);

@@ -274,6 +274,7 @@ void api_write_end(struct http_request *req, void *arg)
     struct write_run *run = run_of(req);
     (void)arg;
 
+    api_read_end(req);
     if (run == NULL)
         return;
     req->run = NULL;

@@ -86,6 +86,51 @@ static void test_revoked_key_refused(void **state)
     assert_int_equal(h_daemon_stop(&d), 0);
 }
 
+/* GET /v1{vm}/access reads the key's row and the VM's access in one read transaction per
+ * request: a key revoked from the command line is refused there at once too, on every worker,
+ * also after requests that were refused inside that transaction (a 403 outside the caller's
+ * scope, a 401) and so had to end it early. */
+static void test_snapshot_route_sees_revocation(void **state)
+{
+    struct daemon d;
+    char reader[128], scoped[128], id[64], *out = NULL;
+    const char *create[] = {"keys", "create", "--name", "snap", "--role", "reader", NULL};
+    const char *create_scoped[] = {
+        "keys",   "create", "--name",  "snap-scoped",
+        "--role", "reader", "--scope", "/subscriptions/00000000-0000-0000-0000-0000000000aa",
+        NULL};
+    const char *revoke[] = {"keys", "revoke", "--id", id, NULL};
+    const char *vm = "/v1/subscriptions/00000000-0000-0000-0000-0000000000bb/resourceGroups/rg/"
+                     "virtualMachines/vm1/access";
+    struct resp r;
+    (void)state;
+
+    assert_true(h_daemon_start(&d, NULL, NULL));
+    assert_int_equal(h_daemon_run(&d, create, &out), 0);
+    snprintf(reader, sizeof(reader), "%.*s", (int)strcspn(out, "\n"), out);
+    free(out);
+    assert_int_equal(h_daemon_run(&d, create_scoped, &out), 0);
+    snprintf(scoped, sizeof(scoped), "%.*s", (int)strcspn(out, "\n"), out);
+    free(out);
+    for (int i = 0; i < 8; i++) { /* new connections: both workers answer some */
+        assert_int_equal(get(&d, vm, reader, &r), 200);
+        assert_non_null(strstr(r.body, "\"known\":false"));
+        h_resp_cleanup(&r);
+        assert_int_equal(get(&d, vm, scoped, &r), 403);
+        h_resp_cleanup(&r);
+        assert_int_equal(get(&d, vm, "vlk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &r), 401);
+        h_resp_cleanup(&r);
+    }
+    key_id(&d, "snap", id, sizeof(id));
+    assert_int_equal(h_daemon_run(&d, revoke, NULL), 0);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(get(&d, vm, reader, &r), 401);
+        assert_string_equal(json_string_value(json_object_get(r.json, "code")), "api_key_revoked");
+        h_resp_cleanup(&r);
+    }
+    assert_int_equal(h_daemon_stop(&d), 0);
+}
+
 static void test_audit_paging(void **state)
 {
     struct daemon d;
@@ -170,6 +215,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_revoked_key_refused),
+        cmocka_unit_test(test_snapshot_route_sees_revocation),
         cmocka_unit_test(test_audit_paging),
         cmocka_unit_test(test_tamper_detected),
     };
