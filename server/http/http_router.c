@@ -10,12 +10,10 @@
 /* Next segment of *p (after a '/'); returns its length and advances *p. */
 static size_t seg(const char **p, const char **start)
 {
-    const char *s = *p;
-    size_t n;
+    const char *s = *p + (**p == '/');
+    const char *e = strchr(s, '/'); /* one byte to look for: strchr, not strcspn's set */
+    size_t n = e != NULL ? (size_t)(e - s) : strlen(s);
 
-    if (*s == '/')
-        s++;
-    n = strcspn(s, "/");
     *start = s;
     *p = s + n;
     return n;
