@@ -118,6 +118,11 @@ void azure_client_free(struct azure_client *c);
 const struct azure_cloud *azure_client_cloud(const struct azure_client *c);
 const char *azure_client_compute_api(const struct azure_client *c);
 const char *azure_client_authz_api(const struct azure_client *c);
+/* A rollout is about to write to VMs of this subscription (identity PATCHes, then extension
+ * PUTs): for the next within_ms, writes that yield (role assignment PUTs) leave the
+ * subscription's write tokens to it. */
+void azure_client_expect_vm_writes(struct azure_client *c, const char *subscription_id,
+                                   int64_t within_ms);
 /* Must be called once per process before threads start (curl_global_init). */
 void azure_global_init(void);
 

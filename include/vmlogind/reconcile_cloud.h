@@ -35,6 +35,9 @@ struct cloud_ops {
                                  struct azure_lro *l, struct azure_error *ae);
     enum err (*lro_poll)(void *ctx, struct azure_lro *l, struct azure_error *ae);
     int64_t (*lro_next_delay_ms)(void *ctx, const struct azure_lro *l);
+    /* A rollout is about to write to VMs of this subscription: writes that can wait (role
+     * assignments) leave it the write tokens for within_ms. May be NULL (no throttle). */
+    void (*expect_vm_writes)(void *ctx, const char *subscription_id, int64_t within_ms);
     enum err (*role_assignments_list)(void *ctx, const char *scope,
                                       const struct azure_ra_filter *filter,
                                       azure_role_assignments_fn fn, void *arg,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "azure/azure_internal.h"
+#include "vmlogind/clock.h"
 #include "vmlogind/log.h"
 #include "vmlogind/xalloc.h"
 
@@ -129,6 +130,14 @@ enum err azure_client_new(const struct azure_config *cfg, struct azure_client **
 out:
     azure_client_free(c);
     return rc;
+}
+
+void azure_client_expect_vm_writes(struct azure_client *c, const char *subscription_id,
+                                   int64_t within_ms)
+{
+    if (c != NULL && c->arm_throttle != NULL && subscription_id != NULL)
+        azure_throttle_expect(c->arm_throttle, subscription_id, AZURE_OP_WRITE,
+                              clock_mono_ms() + within_ms);
 }
 
 void azure_client_free(struct azure_client *c)

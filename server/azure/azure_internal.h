@@ -63,6 +63,10 @@ enum err azure_throttle_acquire(struct azure_throttle *t, const char *key, enum 
  * for THROTTLE_YIELD_MAX_MS without one let out, so a long rollout delays them, bounded. */
 int64_t azure_throttle_try_yielding(struct azure_throttle *t, const char *key,
                                     enum azure_op_kind kind, int64_t now_ms, uint64_t *ticket);
+/* Writes that do not yield are about to come to key's bucket (a rollout expanding): until
+ * until_ms (monotonic) yielding writes leave the whole bucket to them, as if they waited. */
+void azure_throttle_expect(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                           int64_t until_ms);
 /* The answer to the request with ticket (a NULL a: none): a 429 shuts the bucket until
  * a->blocked_until_ms (+ margin) and makes the next request a probe; any other answer ends
  * probing; the remaining counts cap the buckets. */

@@ -45,6 +45,8 @@ struct bucket {
     double recent;            /* writes that do not yield let out, decayed to recent_ms */
     int64_t recent_ms;
     int64_t held_since_ms; /* first yielding write held back since one was let out (0: none) */
+    int64_t
+        expect_until_ms; /* writes that do not yield are about to come (azure_throttle_expect) */
 };
 
 struct entry {
@@ -209,6 +211,8 @@ static int64_t yield_wait(const struct azure_throttle *t, struct bucket *b, enum
     if (reserve > cap_left)
         reserve = cap_left;
     refill(t, b, kind, now_ms);
+    if (now_ms < b->expect_until_ms)
+        reserve = cap_left; /* a rollout about to start: its first writes get the whole bucket */
     if (b->first_waiting == 0 && b->tokens >= 1.0 + reserve)
         return 0;
     if (b->held_since_ms == 0)
@@ -237,6 +241,18 @@ int64_t azure_throttle_try_yielding(struct azure_throttle *t, const char *key,
         b->held_since_ms = 0;
     pthread_mutex_unlock(&t->mu);
     return wait;
+}
+
+void azure_throttle_expect(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
+                           int64_t until_ms)
+{
+    struct bucket *b;
+
+    pthread_mutex_lock(&t->mu);
+    b = &lookup(t, key, clock_mono_ms())->b[kind];
+    if (until_ms > b->expect_until_ms)
+        b->expect_until_ms = until_ms;
+    pthread_mutex_unlock(&t->mu);
 }
 
 int64_t azure_throttle_try(struct azure_throttle *t, const char *key, enum azure_op_kind kind,

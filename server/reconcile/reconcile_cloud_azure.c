@@ -168,6 +168,11 @@ static enum err signins(void *ctx, const char *user_id, const char *app_id, int 
     return azure_graph_signins(ctx, user_id, app_id, top, out, ae);
 }
 
+static void expect_vm_writes(void *ctx, const char *subscription_id, int64_t within_ms)
+{
+    azure_client_expect_vm_writes(ctx, subscription_id, within_ms);
+}
+
 void reconcile_cloud_azure_init(struct cloud_ops *ops, struct azure_client *az)
 {
     *ops = (struct cloud_ops){
@@ -181,6 +186,7 @@ void reconcile_cloud_azure_init(struct cloud_ops *ops, struct azure_client *az)
         .extension_delete = extension_delete,
         .lro_poll = lro_poll,
         .lro_next_delay_ms = lro_next_delay_ms,
+        .expect_vm_writes = expect_vm_writes,
         .role_assignments_list = role_assignments_list,
         .role_assignment_get = role_assignment_get,
         .role_assignment_put = role_assignment_put,

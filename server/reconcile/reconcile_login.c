@@ -28,6 +28,12 @@
 #include "vmlogind/xalloc.h"
 
 #define WAIT_SYNC_MS 2000 /* the VM is not in the inventory yet */
+/* A scope's first expansion waits for a sync begun after the request: looked at often, since
+ * the rollout's first writes wait on it (a store read each time) */
+#define WAIT_FIRST_SYNC_MS 250
+/* How long a rollout about to start keeps the subscription's write tokens from writes that
+ * can wait, each time it is looked at (it is looked at again well within it) */
+#define EXPECT_WRITES_MS 10000
 #define WAIT_BUSY_MS 5000 /* another operation runs on the VM */
 #define NO_AZURE_MS 60000 /* Azure is not configured */
 #define DOMAIN_JOIN_PUBLISHER "Microsoft.Compute"
@@ -1021,8 +1027,13 @@ void reconcile_login_scope(const struct reconcile_env *env, const struct store_t
         operation_status_is(op.status, OPERATION_STATUS_NOT_STARTED))
         first = true;
     s.setting = &set;
+    /* the rollout's identity PATCHes and extension PUTs start long chains: the grants' role
+     * assignments, posted at the same moment, leave them the subscription's write tokens */
+    if (first && login_state_is(set.desired, LOGIN_STATE_ENABLED) && env->cloud != NULL &&
+        env->cloud->expect_vm_writes != NULL)
+        env->cloud->expect_vm_writes(env->cloud->ctx, sc.subscription, EXPECT_WRITES_MS);
     if (first && sc.kind != MODEL_SCOPE_VM && !inventory_ready(env, set.updated_at)) {
-        reconcile_again(res, WAIT_SYNC_MS, "waiting for a first inventory sync");
+        reconcile_again(res, WAIT_FIRST_SYNC_MS, "waiting for a first inventory sync");
         goto out;
     }
     if (first) {

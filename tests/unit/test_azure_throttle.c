@@ -240,6 +240,32 @@ static void test_yielding_writes_stand_back(void **state)
     azure_throttle_free(t);
 }
 
+/* A rollout about to start (azure_throttle_expect): before any VM write has gone, yielding
+ * writes leave it the whole bucket until the expectation ends; VM writes are not held. */
+static void test_yielding_writes_leave_an_expected_rollout_the_bucket(void **state)
+{
+    struct azure_throttle_limits lim = {.capacity = {10, 10, 10}, .rate = {1, 1, 1}};
+    struct azure_throttle *t = azure_throttle_new(&lim);
+    struct azure_throttle_answer ok = {.status = 200, .remaining = {-1, -1, -1}};
+    int64_t now = clock_mono_ms();
+    uint64_t tk = 0;
+
+    (void)state;
+    assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, &tk), 0);
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);      /* the probe, answered */
+    azure_throttle_expect(t, "S", AZURE_OP_WRITE, now + 5000); /* keys ignore case */
+    assert_true(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, NULL) > 0);
+    assert_int_equal(azure_throttle_acquire(t, "s", AZURE_OP_WRITE, now + 1000, &tk), ERR_OK);
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
+    /* the other subscription's grants go */
+    assert_int_equal(azure_throttle_try_yielding(t, "other", AZURE_OP_WRITE, now, &tk), 0);
+    azure_throttle_done(t, "other", AZURE_OP_WRITE, tk, &ok);
+    /* past the expectation, with the bucket refilled and the one write's demand decayed */
+    assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now + 120000, &tk), 0);
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
+    azure_throttle_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_one_probe_after_429),
         cmocka_unit_test(test_probe_lost_in_transport),
         cmocka_unit_test(test_yielding_writes_stand_back),
+        cmocka_unit_test(test_yielding_writes_leave_an_expected_rollout_the_bucket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
