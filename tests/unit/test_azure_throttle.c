@@ -205,21 +205,31 @@ static void test_probe_lost_in_transport(void **state)
     azure_throttle_free(t);
 }
 
+/* A 10-token bucket (1 a second) for key "s" whose first, probing write was let out and
+ * answered, so the next ones take tokens. */
+static struct azure_throttle *opened_bucket(int64_t now)
+{
+    struct azure_throttle_limits lim = {.capacity = {10, 10, 10}, .rate = {1, 1, 1}};
+    struct azure_throttle *t = azure_throttle_new(&lim);
+    struct azure_throttle_answer ok = {.status = 200, .remaining = {-1, -1, -1}};
+    uint64_t tk = 0;
+
+    assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, &tk), 0);
+    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
+    return t;
+}
+
 /* Role-assignment PUTs yield (azure_throttle_try_yielding): with tokens plentiful they go at
  * once; after a run of VM writes they stand back while the bucket holds no more than those
  * writes may need again, and VM writes still go; once that demand has decayed they go. */
 static void test_yielding_writes_stand_back(void **state)
 {
-    struct azure_throttle_limits lim = {.capacity = {10, 10, 10}, .rate = {1, 1, 1}};
-    struct azure_throttle *t = azure_throttle_new(&lim);
     struct azure_throttle_answer ok = {.status = 200, .remaining = {-1, -1, -1}};
     int64_t now = clock_mono_ms();
+    struct azure_throttle *t = opened_bucket(now);
     uint64_t tk = 0;
 
     (void)state;
-    /* a new bucket's first request probes alone; its answer opens the bucket */
-    assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, &tk), 0);
-    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
     assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, &tk), 0);
     azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);
     /* six VM writes leave about 2 tokens: fewer than their follow-ups may need */
@@ -244,15 +254,12 @@ static void test_yielding_writes_stand_back(void **state)
  * writes leave it the whole bucket until the expectation ends; VM writes are not held. */
 static void test_yielding_writes_leave_an_expected_rollout_the_bucket(void **state)
 {
-    struct azure_throttle_limits lim = {.capacity = {10, 10, 10}, .rate = {1, 1, 1}};
-    struct azure_throttle *t = azure_throttle_new(&lim);
     struct azure_throttle_answer ok = {.status = 200, .remaining = {-1, -1, -1}};
     int64_t now = clock_mono_ms();
+    struct azure_throttle *t = opened_bucket(now);
     uint64_t tk = 0;
 
     (void)state;
-    assert_int_equal(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, &tk), 0);
-    azure_throttle_done(t, "s", AZURE_OP_WRITE, tk, &ok);      /* the probe, answered */
     azure_throttle_expect(t, "S", AZURE_OP_WRITE, now + 5000); /* keys ignore case */
     assert_true(azure_throttle_try_yielding(t, "s", AZURE_OP_WRITE, now, NULL) > 0);
     assert_int_equal(azure_throttle_acquire(t, "s", AZURE_OP_WRITE, now + 1000, &tk), ERR_OK);
