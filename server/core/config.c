@@ -495,6 +495,40 @@ static const char *kv_value_end(const char *p)
     return p;
 }
 
+static const char *skip_space(const char *p)
+{
+    while (isspace((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* Writes the key=value pair at p masked and returns where it ends; NULL (after writing "***")
+ * when it does not parse. */
+static const char *mask_pair(const char *p, struct mask_out *o)
+{
+    const char *key = p, *val, *end;
+    size_t klen;
+
+    while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
+        p++;
+    klen = (size_t)(p - key);
+    p = skip_space(p);
+    end = *p == '=' ? kv_value_end(val = skip_space(p + 1)) : NULL;
+    if (o->len)
+        mask_puts(o, " ");
+    if (end == NULL) {
+        mask_puts(o, "***");
+        return NULL;
+    }
+    mask_put(o, key, klen);
+    mask_puts(o, "=");
+    if (klen == 8 && strncmp(key, "password", 8) == 0)
+        mask_puts(o, "***");
+    else
+        mask_put(o, val, (size_t)(end - val));
+    return end;
+}
+
 void config_conninfo_mask(const char *in, char *out, size_t cap)
 {
     struct mask_out o = {out, cap, 0};
@@ -507,40 +541,6 @@ void config_conninfo_mask(const char *in, char *out, size_t cap)
         mask_uri(in, in[8] == ':' ? 11 : 13, &o);
         return;
     }
-    while (*p != '\0') {
-        const char *key, *val, *end;
-        size_t klen;
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p == '\0')
-            break;
-        key = p;
-        while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
-            p++;
-        klen = (size_t)(p - key);
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p != '=') {
-            mask_puts(&o, o.len ? " ***" : "***");
-            return;
-        }
-        p++;
-        while (isspace((unsigned char)*p))
-            p++;
-        val = p;
-        end = kv_value_end(p);
-        if (end == NULL) {
-            mask_puts(&o, o.len ? " ***" : "***");
-            return;
-        }
-        if (o.len)
-            mask_puts(&o, " ");
-        mask_put(&o, key, klen);
-        mask_puts(&o, "=");
-        if (klen == 8 && strncmp(key, "password", 8) == 0)
-            mask_puts(&o, "***");
-        else
-            mask_put(&o, val, (size_t)(end - val));
-        p = end;
-    }
+    for (p = skip_space(p); p != NULL && *p != '\0'; p = p ? skip_space(p) : NULL)
+        p = mask_pair(p, &o);
 }

@@ -3,7 +3,8 @@
 #   start  makes DIR (removing a server a crashed run left there), runs initdb in DIR/data and
 #          starts the server listening on no TCP address, only on the Unix socket DIR/.s.PGSQL.5432;
 #          clients connect with host=DIR user=vmlogind (trust: the socket is reachable only
-#          through DIR, mode 0700). pg_ctl -w waits for it with a deadline (-t), not a sleep.
+#          through DIR, mode 0700); every other role signs in with its password (scram-sha-256),
+#          which the password-file tests need. pg_ctl -w waits with a deadline (-t), not a sleep.
 #   stop   stops that server (fast shutdown, then immediate if it lingers) and removes DIR.
 # As root the server runs as the "postgres" user the Debian package creates (or "nobody"), since
 # PostgreSQL refuses to run as root; otherwise as the caller. PG_BINDIR overrides where initdb and
@@ -52,6 +53,8 @@ start)
         cat "$dir/initdb.log" >&2
         exit 1
     fi
+    # initdb's file is replaced in place (its owner and mode stay).
+    printf 'local all vmlogind trust\nlocal all all scram-sha-256\n' >"$dir/data/pg_hba.conf"
     if ! as_owner "$bindir/pg_ctl" start -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off \
             -c synchronous_commit=off -c full_page_writes=off -c max_connections=100" \
