@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "store/store_int.h"
 #include "store/store_pg_int.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
@@ -30,7 +31,7 @@ static enum err read_version(struct store_pg_conn *c, const char *sql, int *vers
     if (r == NULL)
         return ERR_STORE;
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-        *version = atoi(PQgetvalue(r, 0, 0));
+        *version = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     return ERR_OK;
 }
@@ -120,22 +121,12 @@ fail:
     return ERR_STORE;
 }
 
-static enum err check_list(const struct store_migration *list, int n, struct err_detail *d)
-{
-    for (int i = 0; i < n; i++) {
-        if (list[i].version <= 0 || (i > 0 && list[i].version <= list[i - 1].version))
-            return err_set(d, ERR_INTERNAL, "migration_order",
-                           "migration %s: versions must be positive and increasing", list[i].name);
-    }
-    return ERR_OK;
-}
-
 enum err store_pg_migrate_with(struct store_pg *pg, const struct store_migration *list, int n,
                                struct err_detail *d)
 {
     struct err_detail local;
     struct store_pg_conn *c;
-    enum err e = check_list(list, n, d);
+    enum err e = store_migrations_check(list, n, d);
     int next = 0;
     char q[320];
 

@@ -83,11 +83,12 @@ static struct store_pg *open_pg(const char *ci, int pool)
 
 static const char SQL_ADD[] = "SELECT $1::int + 1";
 
-static int add_one(struct store_pg_conn *c, const char *v)
+/* Runs sql with one parameter on c; the first value of its first row as an int. */
+static int exec_int(struct store_pg_conn *c, const char *sql, const char *param)
 {
     struct err_detail d;
-    const char *p[1] = {v};
-    PGresult *r = store_pg_exec(c, SQL_ADD, 1, p, &d);
+    const char *p[1] = {param};
+    PGresult *r = store_pg_exec(c, sql, 1, p, &d);
     int n;
     if (r == NULL)
         fail_msg("exec: %s", d.msg);
@@ -96,19 +97,15 @@ static int add_one(struct store_pg_conn *c, const char *v)
     return n;
 }
 
+static int add_one(struct store_pg_conn *c, const char *v)
+{
+    return exec_int(c, SQL_ADD, v);
+}
+
 /* pg_prepared_statements as the connection itself sees it, for SQL_ADD. */
 static int server_prepared(struct store_pg_conn *c)
 {
-    static const char sql[] = "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1";
-    const char *p[1] = {SQL_ADD};
-    struct err_detail d;
-    PGresult *r = store_pg_exec(c, sql, 1, p, &d);
-    int n;
-    if (r == NULL)
-        fail_msg("exec: %s", d.msg);
-    n = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return n;
+    return exec_int(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", SQL_ADD);
 }
 
 /* Each statement is prepared once per connection; the pool holds pool_size connections, a
