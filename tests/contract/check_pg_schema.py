@@ -25,8 +25,14 @@ def migration_files(d):
     return sorted(f for f in os.listdir(d) if re.match(r"^[0-9]{4}_[a-z0-9_]+\.sql$", f))
 
 
+# PostgreSQL 15's own psql (PG_BINDIR, as tests/pg/pg_server.sh), else Debian's wrapper.
+PSQL = os.path.join(os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin"), "psql")
+if not os.access(PSQL, os.X_OK):
+    PSQL = "psql"
+
+
 def psql(host, db, sql=None, path=None):
-    cmd = ["psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", host,
+    cmd = [PSQL, "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", host,
            "-U", "vmlogind", "-d", db]
     cmd += ["-1", "-f", path] if path else ["-c", sql]
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)

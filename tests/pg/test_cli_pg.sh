@@ -10,7 +10,9 @@ mdir=$2
 host=${VMLOGIND_TEST_PGHOST:?run under ctest (the pg fixture sets VMLOGIND_TEST_PGHOST)}
 db=vl_cli_$$
 tmp=$(mktemp -d)
-psql_admin() { psql -X -q -At -v ON_ERROR_STOP=1 -h "$host" -U vmlogind -d "$1" -c "$2"; }
+psql=${PG_BINDIR:-/usr/lib/postgresql/15/bin}/psql
+[ -x "$psql" ] || psql=psql
+psql_admin() { "$psql" -X -q -At -v ON_ERROR_STOP=1 -h "$host" -U vmlogind -d "$1" -c "$2"; }
 cleanup() {
     psql_admin postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
     rm -rf "$tmp"
