@@ -1,7 +1,9 @@
 -- 0015_webhooks (PostgreSQL 15): as migrations/0015_webhooks.sql, whose comments explain the
 -- event types and the outbox. PostgreSQL widens the CHECK on events.type in place, so the
 -- table and 0014's triggers stay as they are. Triggers whose SQLite WHEN clause reads other
--- rows test it in their function (PostgreSQL's WHEN takes no subquery).
+-- rows test it in their function (PostgreSQL's WHEN takes no subquery). SQLite's
+-- events_grant_state_ins, events_login_state_ins, events_sweep_done and events_sync_failed are
+-- folded into the 0014 function of the same write (see below), to keep SQLite's event order.
 -- vl_login_fix(cause), the diagnosis table's fix for a cause code, is not defined here: it
 -- depends on the configured cloud, and SQLite has it as a C function on every connection; the
 -- PostgreSQL store is to create it (CREATE OR REPLACE) from the same table when it starts.
@@ -18,19 +20,28 @@ CREATE INDEX events_by_scope_type ON events (scope, type);
 
 -- ---- the webhook-facing types ---------------------------------------------------------------
 
-CREATE FUNCTION events_grant_state_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+-- PostgreSQL fires a table's triggers in name order, SQLite the newest first. Where a new type
+-- comes from the same write as a 0014 event (a grant or a VM's login row inserted, an operation
+-- or a sync run finishing), 0014's function is replaced by one that writes both, the new type
+-- first, as SQLite's triggers do (contract.pg_triggers_match compares the two event logs).
+CREATE OR REPLACE FUNCTION events_grant_ins() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at, 'grant.' || NEW.state,
+    IF NEW.state IN ('active', 'failed', 'expired', 'revoked') THEN
+        INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at,
+            'grant.' || NEW.state, NEW.scope_key,
+            json_build_object('grantId', NEW.id, 'scope', NEW.scope, 'role', NEW.role,
+                              'principalId', NEW.principal_id, 'upn', NEW.upn,
+                              'expiresAt', NEW.expires_at,
+                              'errorCode', NEW.last_error_code)::text);
+    END IF;
+    INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at, 'grant.changed',
         NEW.scope_key, json_build_object('grantId', NEW.id, 'scope', NEW.scope,
                                          'role', NEW.role, 'principalId', NEW.principal_id,
-                                         'upn', NEW.upn, 'expiresAt', NEW.expires_at,
-                                         'errorCode', NEW.last_error_code)::text);
+                                         'upn', NEW.upn, 'state', NEW.state,
+                                         'expiresAt', NEW.expires_at)::text);
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER events_grant_state_ins AFTER INSERT ON login_grants
-    FOR EACH ROW WHEN (NEW.state IN ('active', 'failed', 'expired', 'revoked'))
-    EXECUTE FUNCTION events_grant_state_ins();
 
 CREATE FUNCTION events_grant_state_upd() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -56,22 +67,25 @@ CREATE FUNCTION vl_login_event_type(state TEXT) RETURNS TEXT LANGUAGE sql IMMUTA
                       ELSE 'drift.detected' END
 $$;
 
-CREATE FUNCTION events_login_state_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION events_login_ins() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at,
-        vl_login_event_type(NEW.state),
+    IF NEW.state IN ('enabled', 'failed', 'drifted') THEN
+        INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at,
+            vl_login_event_type(NEW.state),
+            NEW.vm_key, json_build_object('vm', vl_vm_id(NEW.vm_key),
+                                          'state', NEW.state,
+                                          'causeCode', NEW.cause_code,
+                                          'causeMessage', NEW.cause_message,
+                                          'fix', CASE WHEN NEW.state = 'failed'
+                                                      THEN vl_login_fix(NEW.cause_code)
+                                                 END)::text);
+    END IF;
+    INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at, 'login.changed',
         NEW.vm_key, json_build_object('vm', vl_vm_id(NEW.vm_key),
-                                      'state', NEW.state,
-                                      'causeCode', NEW.cause_code,
-                                      'causeMessage', NEW.cause_message,
-                                      'fix', CASE WHEN NEW.state = 'failed'
-                                                  THEN vl_login_fix(NEW.cause_code) END)::text);
+                                      'state', NEW.state, 'step', NEW.step)::text);
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER events_login_state_ins AFTER INSERT ON vm_login
-    FOR EACH ROW WHEN (NEW.state IN ('enabled', 'failed', 'drifted'))
-    EXECUTE FUNCTION events_login_state_ins();
 
 CREATE FUNCTION events_login_state_upd() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -110,37 +124,44 @@ CREATE TRIGGER events_drift_repaired AFTER UPDATE OF state ON vm_login
     FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM 'enabled' AND NEW.state = 'enabled')
     EXECUTE FUNCTION events_drift_repaired();
 
-CREATE FUNCTION events_sweep_done() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A loginGrant.sweep operation reaching a final status: sweep.completed, then 0014's progress.
+CREATE OR REPLACE FUNCTION events_op_upd() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at, 'sweep.completed',
-        NEW.target_key, json_build_object('sweepId', NEW.id, 'scope', NEW.target,
-                                          'status', NEW.status, 'errorCode', NEW.error_code,
-                                          'dryRun', coalesce((NEW.steps::jsonb -> 'dryRun')
-                                                             = 'true'::jsonb, FALSE),
-                                          'counts', NEW.steps::json -> 'counts')::text);
+    IF NEW.kind = 'loginGrant.sweep'
+       AND NEW.status IN ('Succeeded', 'Failed', 'PartiallySucceeded', 'Canceled')
+       AND OLD.status NOT IN ('Succeeded', 'Failed', 'PartiallySucceeded', 'Canceled') THEN
+        INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at, 'sweep.completed',
+            NEW.target_key,
+            json_build_object('sweepId', NEW.id, 'scope', NEW.target, 'status', NEW.status,
+                              'errorCode', NEW.error_code,
+                              'dryRun', coalesce((NEW.steps::jsonb -> 'dryRun') = 'true'::jsonb,
+                                                 FALSE),
+                              'counts', NEW.steps::json -> 'counts')::text);
+    END IF;
+    INSERT INTO events (at, type, scope, data) VALUES (NEW.updated_at, 'operation.progress',
+        NEW.target_key, json_build_object('operationId', NEW.id, 'kind', NEW.kind,
+                                          'target', NEW.target, 'status', NEW.status,
+                                          'errorCode', NEW.error_code)::text);
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER events_sweep_done AFTER UPDATE OF status ON operations
-    FOR EACH ROW
-    WHEN (NEW.kind = 'loginGrant.sweep'
-          AND NEW.status IN ('Succeeded', 'Failed', 'PartiallySucceeded', 'Canceled')
-          AND OLD.status NOT IN ('Succeeded', 'Failed', 'PartiallySucceeded', 'Canceled'))
-    EXECUTE FUNCTION events_sweep_done();
 
-CREATE FUNCTION events_sync_failed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- A sync run finishing failed: sync.failed, then 0014's sync.finished.
+CREATE OR REPLACE FUNCTION events_sync_done() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO events (at, type, scope, data) VALUES (NEW.finished_at, 'sync.failed', NULL,
-        json_build_object('syncId', NEW.id, 'startedAt', NEW.started_at,
-                          'finishedAt', NEW.finished_at, 'errors', NEW.errors,
-                          'lastError', NEW.last_error)::text);
+    IF NEW.state = 'failed' THEN
+        INSERT INTO events (at, type, scope, data) VALUES (NEW.finished_at, 'sync.failed', NULL,
+            json_build_object('syncId', NEW.id, 'startedAt', NEW.started_at,
+                              'finishedAt', NEW.finished_at, 'errors', NEW.errors,
+                              'lastError', NEW.last_error)::text);
+    END IF;
+    INSERT INTO events (at, type, scope, data) VALUES (NEW.finished_at, 'sync.finished', NULL,
+        json_build_object('syncId', NEW.id, 'state', NEW.state, 'startedAt', NEW.started_at,
+                          'finishedAt', NEW.finished_at, 'vmsSeen', NEW.vms_seen,
+                          'vmsChanged', NEW.vms_changed, 'errors', NEW.errors)::text);
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER events_sync_failed AFTER UPDATE OF finished_at ON sync_runs
-    FOR EACH ROW
-    WHEN (OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL AND NEW.state = 'failed')
-    EXECUTE FUNCTION events_sync_failed();
 
 -- vl_missing_of(result): every "missing" member of a permissions report, joined, to tell one
 -- set of gaps from another (SQLite: group_concat over json_tree).
