@@ -252,7 +252,8 @@ static int cmd_migrate_pg(const struct config *cfg)
 {
     struct store_pg_options o = {.conninfo = cfg->postgres_url,
                                  .password_file = cfg->postgres_password_file,
-                                 .pool_size = (int)cfg->postgres_pool_size};
+                                 .pool_size = (int)cfg->postgres_pool_size,
+                                 .cloud = cfg->cloud};
     struct store_pg *pg = NULL;
     int version = 0;
     struct err_detail d;

@@ -14,6 +14,7 @@ struct store_pg_options {
     const char *conninfo;      /* postgres_url: libpq key=value string or postgresql:// URI */
     const char *password_file; /* postgres_password_file; NULL or "": libpq's own (PGPASSFILE) */
     int pool_size;             /* postgres_pool_size: connections at most, opened as needed */
+    const char *cloud;         /* the Azure cloud, for vl_login_fix's fixes; NULL: AzureCloud */
 };
 
 /* Checks the connection string, reads the password file and connects once (so a wrong URL or
@@ -30,7 +31,11 @@ void store_pg_close(struct store_pg *pg);
  * in schema_migrations. A failure rolls that migration back and returns ERR_STORE naming the
  * file; a database newer than the binary is refused ("schema_too_new"). */
 enum err store_pg_migrate(struct store_pg *pg, struct err_detail *d) VL_MUST_CHECK;
-/* The same with a given list (tests). */
+/* store_pg_migrate also (re)creates vl_login_fix(cause), the SQL function the event triggers
+ * of migration 0015 call (SQLite has it as a C function on every connection): the diagnosis
+ * table's fix for a cause code in the configured cloud, built from that table, so both
+ * backends give the same. */
+/* The same with a given list (tests); it leaves vl_login_fix alone. */
 enum err store_pg_migrate_with(struct store_pg *pg, const struct store_migration *list, int n,
                                struct err_detail *d) VL_MUST_CHECK;
 /* The newest migration recorded in schema_migrations (0: none). */

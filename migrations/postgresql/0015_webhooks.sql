@@ -5,8 +5,8 @@
 -- events_grant_state_ins, events_login_state_ins, events_sweep_done and events_sync_failed are
 -- folded into the 0014 function of the same write (see below), to keep SQLite's event order.
 -- vl_login_fix(cause), the diagnosis table's fix for a cause code, is not defined here: it
--- depends on the configured cloud, and SQLite has it as a C function on every connection; the
--- PostgreSQL store is to create it (CREATE OR REPLACE) from the same table when it starts.
+-- depends on the configured cloud, and SQLite has it as a C function on every connection;
+-- store_pg_migrate (re)creates it from the same C table after the migrations.
 ALTER TABLE events DROP CONSTRAINT events_type_check;
 ALTER TABLE events ADD CONSTRAINT events_type_check CHECK (type IN (
     'operation.progress', 'grant.changed', 'login.changed', 'sync.finished',

@@ -35,6 +35,7 @@ struct store_pg {
     char *conninfo;
     char *password; /* NULL: libpq's own */
     char masked[CONFIG_STR_MAX + 64];
+    char cloud[32];
     int size;
     struct store_pg_conn *conns;
 };
@@ -156,6 +157,7 @@ enum err store_pg_open(const struct store_pg_options *o, struct store_pg **out,
         return e;
     }
     pg->conninfo = xstrdup(o->conninfo);
+    snprintf(pg->cloud, sizeof(pg->cloud), "%s", o->cloud != NULL ? o->cloud : "AzureCloud");
     pg->size = o->pool_size;
     pg->conns = xcalloc((size_t)pg->size, sizeof(*pg->conns));
     pthread_mutex_init(&pg->mu, NULL);
@@ -198,6 +200,16 @@ void store_pg_close(struct store_pg *pg)
 const char *store_pg_conninfo_masked(const struct store_pg *pg)
 {
     return pg->masked;
+}
+
+const char *store_pg_cloud(const struct store_pg *pg)
+{
+    return pg->cloud;
+}
+
+PGconn *store_pg_conn_pg(struct store_pg_conn *c)
+{
+    return c->pg;
 }
 
 /* A free connection, an open one first; NULL when all are busy. Under pg->mu. */

@@ -28,6 +28,10 @@ PGresult *store_pg_exec(struct store_pg_conn *c, const char *sql, int n, const c
 /* Runs sql, one or more statements without parameters and without preparing (BEGIN, COMMIT,
  * a migration's script). */
 enum err store_pg_run(struct store_pg_conn *c, const char *sql, struct err_detail *d);
+/* The libpq connection itself (PQescapeLiteral and the like). */
+PGconn *store_pg_conn_pg(struct store_pg_conn *c);
+/* The configured Azure cloud (store_pg_options.cloud). */
+const char *store_pg_cloud(const struct store_pg *pg);
 /* Statements prepared on this connection so far. */
 int store_pg_conn_prepared(const struct store_pg_conn *c);
 /* The pool's size and the connections open now. */

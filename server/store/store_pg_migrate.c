@@ -5,11 +5,14 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store/store_int.h"
 #include "store/store_pg_int.h"
+#include "vmlogind/buf.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
+#include "vmlogind/model_login.h"
 
 /* The advisory lock every migrator takes: "vmlogind" as a big-endian 64-bit number. */
 static const char SQL_LOCK[] = "SELECT pg_advisory_xact_lock(8533596094669090404)";
@@ -151,7 +154,94 @@ enum err store_pg_migrate_with(struct store_pg *pg, const struct store_migration
     return e;
 }
 
+/* Appends s as an SQL literal. */
+static enum err put_literal(struct buf *b, PGconn *conn, const char *s)
+{
+    char *lit = PQescapeLiteral(conn, s, strlen(s));
+    enum err e;
+
+    if (lit == NULL)
+        return ERR_INTERNAL;
+    e = buf_appends(b, lit);
+    PQfreemem(lit);
+    return e;
+}
+
+/* "WHEN lower(cause) IN (lower('code'), lower('alias')...) THEN 'fix'" for table entry i. */
+static enum err put_case(struct buf *b, PGconn *conn, const char *code, const char *const *aliases,
+                         const char *cloud)
+{
+    struct model_diagnosis dg;
+    enum err e = buf_appends(b, " WHEN lower(cause) IN (lower(");
+
+    model_diagnose_cause(code, cloud, &dg);
+    if (e == ERR_OK)
+        e = put_literal(b, conn, code);
+    for (size_t k = 0; e == ERR_OK && aliases[k] != NULL; k++) {
+        e = buf_appends(b, "), lower(");
+        if (e == ERR_OK)
+            e = put_literal(b, conn, aliases[k]);
+    }
+    if (e == ERR_OK)
+        e = buf_appends(b, ")) THEN ");
+    if (e == ERR_OK)
+        e = dg.fix[0] != '\0' ? put_literal(b, conn, dg.fix) : buf_appends(b, "NULL");
+    return e;
+}
+
+/* CREATE OR REPLACE FUNCTION vl_login_fix from the diagnosis table: NULL for NULL, the
+ * entry's fix for its code or an alias (case-insensitive), the fix for an unknown code else. */
+static enum err login_fix_sql(struct buf *b, PGconn *conn, const char *cloud)
+{
+    const char *code;
+    const char *const *aliases;
+    struct model_diagnosis unknown;
+    enum err e = buf_appends(b, "CREATE OR REPLACE FUNCTION vl_login_fix(cause TEXT) RETURNS TEXT"
+                                " LANGUAGE sql IMMUTABLE AS $vl$ SELECT CASE"
+                                " WHEN cause IS NULL THEN NULL");
+
+    for (size_t i = 0; e == ERR_OK && model_diagnose_cause_at(i, &code, &aliases); i++)
+        e = put_case(b, conn, code, aliases, cloud);
+    model_diagnose_cause("", cloud, &unknown);
+    if (e == ERR_OK)
+        e = buf_appends(b, " ELSE ");
+    if (e == ERR_OK)
+        e = put_literal(b, conn, unknown.fix);
+    if (e == ERR_OK)
+        e = buf_appends(b, " END $vl$");
+    return e;
+}
+
+/* (Re)creates vl_login_fix for this cloud, under the migrators' lock. */
+static enum err install_login_fix(struct store_pg *pg, struct err_detail *d)
+{
+    struct store_pg_conn *c = store_pg_acquire(pg, STORE_PG_ACQUIRE_MS, d);
+    struct buf sql;
+    PGresult *r;
+    enum err e;
+
+    if (c == NULL)
+        return ERR_STORE;
+    buf_init(&sql, 1 << 20);
+    e = login_fix_sql(&sql, store_pg_conn_pg(c), store_pg_cloud(pg));
+    if (e != ERR_OK) {
+        err_set(d, e, "store_pg", "vl_login_fix: %s", err_str(e));
+    } else if ((e = store_pg_run(c, "BEGIN", d)) == ERR_OK) {
+        r = store_pg_exec(c, SQL_LOCK, 0, NULL, d);
+        e = r != NULL ? store_pg_run(c, sql.data, d) : ERR_STORE;
+        PQclear(r);
+        e = e == ERR_OK ? store_pg_run(c, "COMMIT", d) : e;
+        if (e != ERR_OK)
+            store_pg_run(c, "ROLLBACK", NULL);
+    }
+    buf_cleanup(&sql);
+    store_pg_release(pg, c);
+    return e;
+}
+
 enum err store_pg_migrate(struct store_pg *pg, struct err_detail *d)
 {
-    return store_pg_migrate_with(pg, store_pg_migrations, store_pg_migrations_count, d);
+    enum err e = store_pg_migrate_with(pg, store_pg_migrations, store_pg_migrations_count, d);
+
+    return e == ERR_OK ? install_login_fix(pg, d) : e;
 }

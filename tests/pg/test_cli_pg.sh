@@ -38,6 +38,8 @@ for run in 1 2; do
 done
 rows=$(psql_admin "$db" "SELECT count(*) FROM schema_migrations")
 [ "$rows" = "$count" ] || fail "schema_migrations has $rows rows, expected $count"
+fix=$(psql_admin "$db" "SELECT vl_login_fix('1007')")
+[ -n "$fix" ] || fail "migrate made no vl_login_fix (the login.failed triggers call it)"
 
 for cmd in "" serve "keys list"; do
     rc=0

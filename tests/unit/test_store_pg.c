@@ -18,6 +18,7 @@
 
 #include "store/store_pg_int.h"
 #include "vmlogind/log.h"
+#include "vmlogind/model_login.h"
 
 static const char *host;
 static int seq;
@@ -312,6 +313,69 @@ static void test_migrate_twice(void **state)
     drop_db(db);
 }
 
+/* vl_login_fix(code) in the migrated database against the diagnosis table in C. */
+static void assert_fix(struct store_pg *pg, const char *code, const char *cloud)
+{
+    struct store_pg_conn *c;
+    struct model_diagnosis dg;
+    struct err_detail d;
+    const char *p[1] = {code};
+    PGresult *r;
+    c = store_pg_acquire(pg, 1000, &d);
+    assert_non_null(c);
+    r = store_pg_exec(c, "SELECT vl_login_fix($1)", 1, p, &d);
+    if (r == NULL)
+        fail_msg("vl_login_fix(%s): %s", code ? code : "NULL", d.msg);
+    if (code == NULL) {
+        assert_true(PQgetisnull(r, 0, 0));
+    } else {
+        model_diagnose_cause(code, cloud, &dg);
+        if (dg.fix[0] == '\0')
+            assert_true(PQgetisnull(r, 0, 0));
+        else
+            assert_string_equal(PQgetvalue(r, 0, 0), dg.fix);
+    }
+    PQclear(r);
+    store_pg_release(pg, c);
+}
+
+/* migrate creates vl_login_fix (called by 0015's login.failed triggers) for the configured
+ * cloud from the C diagnosis table: every code and alias, in any case, an unknown code and
+ * NULL give what model_diagnose_cause gives. */
+static void test_migrate_login_fix(void **state)
+{
+    char db[64], ci[512], upper[64];
+    struct store_pg_options o = {.conninfo = ci, .pool_size = 1, .cloud = "AzureUSGovernment"};
+    struct store_pg *pg = NULL;
+    struct err_detail d;
+    const char *code;
+    const char *const *aliases;
+    size_t i;
+    (void)state;
+    NEED_SERVER();
+    new_db(db, sizeof(db), ci, sizeof(ci));
+    assert_int_equal(store_pg_open(&o, &pg, &d), ERR_OK);
+    assert_int_equal(store_pg_migrate(pg, &d), ERR_OK);
+    for (i = 0; model_diagnose_cause_at(i, &code, &aliases); i++) {
+        assert_fix(pg, code, o.cloud);
+        for (size_t k = 0; aliases[k] != NULL; k++)
+            assert_fix(pg, aliases[k], o.cloud);
+        snprintf(upper, sizeof(upper), "%s", code);
+        for (char *q = upper; *q != '\0'; q++)
+            *q = (char)(*q >= 'a' && *q <= 'z' ? *q - 32 : *q);
+        assert_fix(pg, upper, o.cloud);
+    }
+    assert_true(i > 5);
+    assert_fix(pg, "no-such-code", o.cloud);
+    assert_fix(pg, "", o.cloud);
+    assert_fix(pg, NULL, o.cloud);
+    assert_int_equal(admin_int(db, "SELECT count(*) FROM pg_proc WHERE proname = 'vl_login_fix'"
+                                   " AND prosrc LIKE '%usgovcloudapi%'"),
+                     1);
+    store_pg_close(pg);
+    drop_db(db);
+}
+
 struct racer {
     const char *ci;
     pthread_barrier_t *go;
@@ -428,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_migrate_concurrent),
         cmocka_unit_test(test_migrate_refuses_newer),
         cmocka_unit_test(test_migrate_failure_rolls_back),
+        cmocka_unit_test(test_migrate_login_fix),
     };
     host = getenv("VMLOGIND_TEST_PGHOST");
     if (host != NULL && host[0] == '\0')
