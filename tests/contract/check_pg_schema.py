@@ -41,6 +41,22 @@ def psql(host, db, sql=None, path=None):
     return [line.split("\t") for line in r.stdout.splitlines() if line]
 
 
+def migrate_both(mdir, host, tmp, dbname, login_fix=lambda cause: None):
+    """A new SQLite file in tmp and a new database dbname on host, each migrated one file per
+    transaction; the SQLite connection. vl_login_fix stands for the C function the store
+    registers on every SQLite connection (migration 0015's triggers call it)."""
+    db = sqlite3.connect(os.path.join(tmp, "migrated.db"), isolation_level=None)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.create_function("vl_login_fix", 1, login_fix)
+    for f in migration_files(mdir):
+        with open(os.path.join(mdir, f), encoding="utf-8") as fh:
+            db.executescript("BEGIN;" + fh.read() + "\nCOMMIT;")
+    psql(host, "postgres", f"CREATE DATABASE {dbname}")
+    for f in migration_files(os.path.join(mdir, "postgresql")):
+        psql(host, dbname, path=os.path.join(mdir, "postgresql", f))
+    return db
+
+
 def sqlite_schema(db):
     tables, fks, indexes = {}, set(), set()
     names = [r[0] for r in db.execute(
@@ -141,16 +157,9 @@ def main():
                  f"{sorted(set(pg_files) - set(lite_files))}")
     dbname = f"vl_schema_{os.getpid()}"
     with tempfile.TemporaryDirectory() as tmp:
-        db = sqlite3.connect(os.path.join(tmp, "schema.db"), isolation_level=None)
-        # The C function the store registers on every connection (migration 0015's triggers).
-        db.create_function("vl_login_fix", 1, lambda cause: None)
-        for f in lite_files:
-            with open(os.path.join(mdir, f), encoding="utf-8") as fh:
-                db.executescript("BEGIN;" + fh.read() + "\nCOMMIT;")
-        psql(host, "postgres", f"CREATE DATABASE {dbname}")
+        db = None
         try:
-            for f in pg_files:
-                psql(host, dbname, path=os.path.join(mdir, "postgresql", f))
+            db = migrate_both(mdir, host, tmp, dbname)
             problems = compare(sqlite_schema(db), pg_schema(host, dbname))
             if problems:
                 print("FAIL: the PostgreSQL schema differs from the SQLite one:")
@@ -169,7 +178,8 @@ def main():
                 sys.exit("FAIL: a column missing in PostgreSQL went unnoticed")
             print("ok: a column dropped on either side is reported")
         finally:
-            db.close()
+            if db is not None:
+                db.close()
             psql(host, "postgres", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
 
 

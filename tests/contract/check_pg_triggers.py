@@ -12,11 +12,10 @@ every trigger is thereby checked key by key, value by value.
 """
 import json
 import os
-import sqlite3
 import sys
 import tempfile
 
-from check_pg_schema import migration_files, psql
+from check_pg_schema import migrate_both, psql
 
 # Each write is one statement, the same text for both databases.
 WRITES = [
@@ -135,18 +134,12 @@ def main():
     mdir, host = sys.argv[1], sys.argv[2]
     dbname = f"vl_triggers_{os.getpid()}"
     with tempfile.TemporaryDirectory() as tmp:
-        db = sqlite3.connect(os.path.join(tmp, "t.db"), isolation_level=None)
-        db.execute("PRAGMA foreign_keys = ON")
-        # The fix of a cause code comes from a C table on both backends; here a stub on both.
-        db.create_function("vl_login_fix", 1, lambda cause: None if cause is None
-                           else "fix for " + cause)
-        for f in migration_files(mdir):
-            with open(os.path.join(mdir, f), encoding="utf-8") as fh:
-                db.executescript("BEGIN;" + fh.read() + "\nCOMMIT;")
-        psql(host, "postgres", f"CREATE DATABASE {dbname}")
+        db = None
         try:
-            for f in migration_files(os.path.join(mdir, "postgresql")):
-                psql(host, dbname, path=os.path.join(mdir, "postgresql", f))
+            # The fix of a cause code comes from a C table on both backends (vmlogind migrate
+            # makes the PostgreSQL one); here the same stub on both.
+            db = migrate_both(mdir, host, tmp, dbname,
+                              lambda cause: None if cause is None else "fix for " + cause)
             psql(host, dbname, "CREATE FUNCTION vl_login_fix(cause TEXT) RETURNS TEXT"
                  " LANGUAGE sql AS $$ SELECT 'fix for ' || cause $$")
             gen0 = (db.execute(GEN).fetchone()[0], int(psql(host, dbname, GEN)[0][0]))
@@ -185,7 +178,8 @@ def main():
             print(f"ok: {len(WRITES)} writes, {len(lite_ev)} events of {len(types)} types, "
                   f"{len(lite_dl)} webhook deliveries, access generation +{gens[0]}: alike")
         finally:
-            db.close()
+            if db is not None:
+                db.close()
             psql(host, "postgres", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
 
 
