@@ -16,6 +16,8 @@ usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 cmd=$1
 dir=$2
 case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
+# The server's user may not be able to enter the caller's directory (a clone under /root).
+cd /
 
 # as_owner CMD...: runs CMD as the user that owns the server.
 owner=
