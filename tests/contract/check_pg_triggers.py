@@ -15,7 +15,8 @@ import os
 import sys
 import tempfile
 
-from check_pg_schema import migrate_both, psql
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree for the import below
+from check_pg_schema import migrate_both, psql  # noqa: E402
 
 # Each write is one statement, the same text for both databases.
 WRITES = [
