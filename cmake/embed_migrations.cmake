@@ -1,8 +1,12 @@
-# Writes OUT: a C file with every DIR/NNNN_name.sql as a string, in order.
+# Writes OUT: a C file with every DIR/NNNN_name.sql as a string, in order, in the table SYM
+# (default store_migrations) and its count SYM_count.
+if(NOT SYM)
+    set(SYM store_migrations)
+endif()
 file(GLOB files ${DIR}/*.sql)
 list(SORT files)
 set(body "/* Generated from the migrations folder; do not edit. */\n#include \"vmlogind/store.h\"\n\n")
-set(table "const struct store_migration store_migrations[] = {\n")
+set(table "const struct store_migration ${SYM}[] = {\n")
 set(i 0)
 foreach(f ${files})
     get_filename_component(name ${f} NAME)
@@ -15,6 +19,6 @@ foreach(f ${files})
     string(APPEND table "    {.version = ${n}, .name = \"${name}\", .sql = (const char *)m${i}},\n")
     math(EXPR i "${i} + 1")
 endforeach()
-string(APPEND table "};\nconst int store_migrations_count = ${i};\n")
+string(APPEND table "};\nconst int ${SYM}_count = ${i};\n")
 file(WRITE ${OUT}.tmp "${body}\n${table}")
 file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -6,12 +6,15 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang-format cppcheck shellcheck valgrind curl
       ca-certificates openssl libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
       libsqlite3-dev libssl-dev libcmocka-dev sqlite3 python3 iproute2
-      clang-tidy zsh tmux groff-base man-db bsdextrautils chromium prometheus python3-yaml)
+      clang-tidy zsh tmux groff-base man-db bsdextrautils chromium prometheus python3-yaml
+      libpq-dev postgresql-15)
 # clang-tidy: scripts/complexity.sh; zsh: `vmloginctl completion zsh`; tmux: the terminal
 # test of vmloginctl (test_cli_tty); groff-base, man-db and bsdextrautils (col): the check of
 # the generated vmloginctl.1 (test_cli_help); chromium: the dashboard's browser test;
 # prometheus: promtool checks the alert rules; python3-yaml: the /v1 compatibility check of
-# api/openapi.yaml (tests/contract/check_openapi_compat.py)
+# api/openapi.yaml (tests/contract/check_openapi_compat.py); libpq-dev: the PostgreSQL store
+# backend; postgresql-15: the test server the PostgreSQL store tests start for themselves
+# (tests/pg/pg_server.sh runs initdb and pg_ctl from /usr/lib/postgresql/15/bin).
 if [ "${VMLOGIND_WITH_AZCLI:-1}" = 1 ]; then
     pkgs+=(azure-cli)
 fi
@@ -26,6 +29,11 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
+    # The tests run their own PostgreSQL in a temporary directory: the package is not to make
+    # (and, where an init system runs, start) a system cluster "main" that nothing here uses.
+    # pg_createcluster reads this directory when postgresql-15's postinst calls it.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/vmlogind.conf
     apt-get update -q </dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi

@@ -23,6 +23,7 @@
 #include "vmlogind/reconcile_sync.h"
 #include "vmlogind/reconcile_webhooks.h"
 #include "vmlogind/store.h"
+#include "vmlogind/store_pg.h"
 #include "vmlogind/xalloc.h"
 
 #define MAX_ARGS 64
@@ -246,12 +247,43 @@ static void audit_checkpoint(const struct config *cfg, struct store *st, int64_t
         log_debug("audit_checkpoint", "file=%s", f.checkpoints);
 }
 
+/* migrate with store_backend = postgresql: the PostgreSQL migrations. */
+static int cmd_migrate_pg(const struct config *cfg)
+{
+    struct store_pg_options o = {.conninfo = cfg->postgres_url,
+                                 .password_file = cfg->postgres_password_file,
+                                 .pool_size = (int)cfg->postgres_pool_size,
+                                 .cloud = cfg->cloud};
+    struct store_pg *pg = NULL;
+    int version = 0;
+    struct err_detail d;
+
+    if (store_pg_open(&o, &pg, &d) != ERR_OK) {
+        fprintf(stderr, "vmlogind: %s\n", d.msg);
+        return 1;
+    }
+    if (store_pg_migrate(pg, &d) != ERR_OK) {
+        fprintf(stderr, "vmlogind: the PostgreSQL database %s could not be migrated: %s\n",
+                store_pg_conninfo_masked(pg), d.msg);
+        store_pg_close(pg);
+        return 1;
+    }
+    if (store_pg_schema_version(pg, &version, &d) != ERR_OK)
+        version = -1;
+    printf("PostgreSQL database %s is at schema version %d\n", store_pg_conninfo_masked(pg),
+           version);
+    store_pg_close(pg);
+    return 0;
+}
+
 static int cmd_migrate(const struct config *cfg)
 {
     struct store *st = NULL;
     int version = 0;
     struct err_detail d;
 
+    if (strcmp(cfg->store_backend, "postgresql") == 0)
+        return cmd_migrate_pg(cfg);
     if (open_store(cfg, &st) != 0)
         return 1;
     if (store_schema_version(st, &version, &d) != ERR_OK)
@@ -619,10 +651,17 @@ int main(int argc, char **argv)
         printf("configuration OK\n");
         return 0;
     }
+    if (a.nwords > 0 && strcmp(a.words[0], "migrate") == 0)
+        return cmd_migrate(&cfg);
+    if (strcmp(cfg.store_backend, "postgresql") == 0) {
+        /* The store operations on PostgreSQL are still to come. */
+        fprintf(stderr, "vmlogind: configuration: store_backend=postgresql supports only "
+                        "`vmlogind migrate` so far; serve and the other commands need "
+                        "store_backend=sqlite\n");
+        return 2;
+    }
     if (a.nwords == 0 || strcmp(a.words[0], "serve") == 0)
         return serve(&cfg);
-    if (strcmp(a.words[0], "migrate") == 0)
-        return cmd_migrate(&cfg);
     if (strcmp(a.words[0], "keys") == 0 || strcmp(a.words[0], "audit") == 0 ||
         strcmp(a.words[0], "identities") == 0)
         return cmd_auth(&cfg, &a);

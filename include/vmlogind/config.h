@@ -17,6 +17,11 @@ struct config {
     /* serving */
     char listen[CONFIG_STR_MAX];
     char db[CONFIG_STR_MAX];
+    /* store backend: sqlite (db) | postgresql (postgres_url) */
+    char store_backend[16];
+    char postgres_url[CONFIG_STR_MAX];
+    char postgres_password_file[CONFIG_STR_MAX];
+    int64_t postgres_pool_size;
     char log_level[16];
     int64_t threads; /* 0 = one per core */
     int64_t max_body_bytes;
@@ -123,6 +128,10 @@ enum err config_set(struct config *c, const char *key, const char *value,
 enum err config_validate(const struct config *c, struct err_detail *d) VL_MUST_CHECK;
 /* Writes the effective configuration as key=value pairs, secrets redacted. */
 enum err config_dump(const struct config *c, struct buf *out) VL_MUST_CHECK;
+/* Writes conninfo (a libpq "key=value ..." string or a postgresql:// URI) to out (cap bytes,
+ * always terminated) with the value of every password masked as "***": the form in which
+ * postgres_url may be logged. What cannot be parsed is masked whole from there on. */
+void config_conninfo_mask(const char *conninfo, char *out, size_t cap);
 /* Number of ms in the host's core count based thread default. */
 int config_threads(const struct config *c);
 /* The i-th entry of the settings table: its key, default and one-line help (false past the

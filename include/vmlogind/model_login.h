@@ -200,5 +200,8 @@ struct model_failure {
 void model_diagnose(const struct model_failure *f, struct model_diagnosis *out);
 /* The table entry for a stored cause code (unknown codes: passed through, retryable). */
 void model_diagnose_cause(const char *cause, const char *cloud, struct model_diagnosis *out);
+/* The i-th entry of that table: its cause code and the other codes meaning the same
+ * (NULL-terminated); false past the end. What a store builds its SQL lookup from. */
+bool model_diagnose_cause_at(size_t i, const char **cause, const char *const **aliases);
 
 #endif

@@ -24,6 +24,11 @@ struct store_migration {
 };
 extern const struct store_migration store_migrations[];
 extern const int store_migrations_count;
+/* The same migrations in PostgreSQL 15's dialect, for store_backend = postgresql:
+ * migrations/postgresql/NNNN_name.sql, the same numbers and names (generated
+ * pg_migrations_embedded.c). */
+extern const struct store_migration store_pg_migrations[];
+extern const int store_pg_migrations_count;
 
 /* Opens (creating if needed) the database at path (":memory:" allowed: one private in-memory
  * database shared by this handle's threads). Configures SQLite once per process. Does not

@@ -42,6 +42,15 @@ struct setting {
 static const struct setting settings[] = {
     S(listen, "127.0.0.1:8080", NULL, false, "address:port to serve on (port 0 picks one)"),
     S(db, "vmlogind.db", NULL, false, "SQLite database file"),
+    S(store_backend, "sqlite", "sqlite|postgresql", false,
+      "where the store lives: sqlite (the db file) or postgresql (postgres_url; several "
+      "replicas on one database; so far `vmlogind migrate` only)"),
+    S(postgres_url, "", NULL, false,
+      "PostgreSQL 15 connection string (libpq key=value or postgresql:// URI); keep the "
+      "password out of it (postgres_password_file or PGPASSFILE): it is logged masked"),
+    S(postgres_password_file, "", NULL, false,
+      "file holding the PostgreSQL password (empty: libpq's own, e.g. PGPASSFILE)"),
+    I(postgres_pool_size, "8", 1, 256, "PostgreSQL connections per process"),
     S(log_level, "info", "debug|info|warn|error", false, "log level"),
     I(threads, "0", 0, 256, "HTTP worker threads; 0 = one per core"),
     I(max_body_bytes, "1048576", 1024, 67108864, "largest request body accepted"),
@@ -346,6 +355,10 @@ enum err config_validate(const struct config *c, struct err_detail *d)
         return err_set(d, ERR_INVALID, "config_client_secret_expires_at",
                        "client_secret_expires_at: expected an RFC 3339 time "
                        "(2027-03-31T00:00:00Z)");
+    if (strcmp(c->store_backend, "postgresql") == 0 && c->postgres_url[0] == '\0')
+        return err_set(d, ERR_INVALID, "config_postgres_url",
+                       "store_backend=postgresql needs postgres_url (a libpq connection string, "
+                       "e.g. host=/run/postgresql dbname=vmlogind user=vmlogind)");
     if (strchr(c->listen, ':') == NULL)
         return err_set(d, ERR_INVALID, "config_listen", "listen: expected ADDRESS:PORT");
     return ERR_OK;
@@ -358,10 +371,16 @@ enum err config_dump(const struct config *c, struct buf *out)
         const char *base = (const char *)c + s->off;
         enum err rc = ERR_OK;
         switch (s->type) {
-        case C_STR:
+        case C_STR: {
+            char masked[CONFIG_STR_MAX + 64];
+            if (strcmp(s->key, "postgres_url") == 0) {
+                config_conninfo_mask(base, masked, sizeof(masked));
+                base = masked;
+            }
             rc = buf_printf(out, "%s%s=%s", i ? " " : "", s->key,
                             s->secret && base[0] != '\0' ? "<set>" : base);
             break;
+        }
         case C_INT: {
             int64_t v;
             memcpy(&v, base, sizeof(v));
@@ -398,4 +417,130 @@ int config_threads(const struct config *c)
         return (int)c->threads;
     n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+/* ---- conninfo masking -------------------------------------------------------------------- */
+
+struct mask_out {
+    char *p;
+    size_t cap, len;
+};
+
+static void mask_put(struct mask_out *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && o->len + 1 < o->cap; i++)
+        o->p[o->len++] = s[i];
+    o->p[o->len] = '\0';
+}
+
+static void mask_puts(struct mask_out *o, const char *s)
+{
+    mask_put(o, s, strlen(s));
+}
+
+/* postgresql://user:secret@host/db?password=secret&...: the part of the user info after ':'
+ * and every password parameter of the query are masked. */
+static void mask_uri(const char *in, size_t scheme_len, struct mask_out *o)
+{
+    const char *rest = in + scheme_len;
+    const char *query = strchr(rest, '?');
+    const char *end = query ? query : rest + strlen(rest);
+    const char *at = NULL;
+
+    mask_put(o, in, scheme_len);
+    for (const char *q = rest; q < end; q++)
+        if (*q == '@')
+            at = q;
+    if (at != NULL) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        mask_put(o, rest, (size_t)((colon ? colon : at) - rest));
+        if (colon != NULL)
+            mask_puts(o, ":***");
+        rest = at;
+    }
+    mask_put(o, rest, (size_t)(end - rest));
+    if (query == NULL)
+        return;
+    for (const char *p = query; *p != '\0';) {
+        const char *amp = strchr(p + 1, '&');
+        const char *stop = amp ? amp : p + strlen(p);
+        if (strncmp(p + 1, "password=", 9) == 0) {
+            mask_put(o, p, 10);
+            mask_puts(o, "***");
+        } else {
+            mask_put(o, p, (size_t)(stop - p));
+        }
+        p = stop;
+    }
+}
+
+/* One value of a key=value conninfo: quoted ('...' with \ escapes) or up to a space. Returns
+ * where it ends, or NULL when a quote is not closed. */
+static const char *kv_value_end(const char *p)
+{
+    if (*p == '\'') {
+        for (p++; *p != '\0'; p++) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            else if (*p == '\'')
+                return p + 1;
+        }
+        return NULL;
+    }
+    while (*p != '\0' && !isspace((unsigned char)*p)) {
+        if (*p == '\\' && p[1] != '\0')
+            p++;
+        p++;
+    }
+    return p;
+}
+
+static const char *skip_space(const char *p)
+{
+    while (isspace((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* Writes the key=value pair at p masked and returns where it ends; NULL (after writing "***")
+ * when it does not parse. */
+static const char *mask_pair(const char *p, struct mask_out *o)
+{
+    const char *key = p, *val, *end;
+    size_t klen;
+
+    while (*p != '\0' && *p != '=' && !isspace((unsigned char)*p))
+        p++;
+    klen = (size_t)(p - key);
+    p = skip_space(p);
+    end = *p == '=' ? kv_value_end(val = skip_space(p + 1)) : NULL;
+    if (o->len)
+        mask_puts(o, " ");
+    if (end == NULL) {
+        mask_puts(o, "***");
+        return NULL;
+    }
+    mask_put(o, key, klen);
+    mask_puts(o, "=");
+    if (klen == 8 && strncmp(key, "password", 8) == 0)
+        mask_puts(o, "***");
+    else
+        mask_put(o, val, (size_t)(end - val));
+    return end;
+}
+
+void config_conninfo_mask(const char *in, char *out, size_t cap)
+{
+    struct mask_out o = {out, cap, 0};
+    const char *p = in;
+
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    if (strncmp(in, "postgresql://", 13) == 0 || strncmp(in, "postgres://", 11) == 0) {
+        mask_uri(in, in[8] == ':' ? 11 : 13, &o);
+        return;
+    }
+    for (p = skip_space(p); p != NULL && *p != '\0'; p = p ? skip_space(p) : NULL)
+        p = mask_pair(p, &o);
 }

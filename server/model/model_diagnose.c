@@ -121,6 +121,15 @@ static void fill(const struct cause_entry *c, const char *cloud, struct model_di
     out->retryable = c->retryable;
 }
 
+bool model_diagnose_cause_at(size_t i, const char **cause, const char *const **aliases)
+{
+    if (i >= NCAUSES)
+        return false;
+    *cause = causes[i].cause;
+    *aliases = causes[i].aliases;
+    return true;
+}
+
 void model_diagnose_cause(const char *cause, const char *cloud, struct model_diagnosis *out)
 {
     const struct cause_entry *c = find(cause);

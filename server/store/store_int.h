@@ -20,6 +20,9 @@ struct store_conn {
     struct store_conn *next; /* in st->conns */
 };
 
+/* The versions of list are positive and increasing (ERR_INTERNAL "migration_order" if not):
+ * checked before migrating, on either backend. */
+enum err store_migrations_check(const struct store_migration *list, int n, struct err_detail *d);
 /* The calling thread's connection, opened on first use; NULL (d filled) if it can't open. */
 struct store_conn *store_conn_get(struct store *st, struct err_detail *d);
 /* The cached statement for sql on this thread's connection, prepared on first use and ready

@@ -100,7 +100,7 @@ static enum err apply_one(struct store *st, sqlite3 *db, const struct store_migr
     return ERR_OK;
 }
 
-static enum err check_list(const struct store_migration *list, int n, struct err_detail *d)
+enum err store_migrations_check(const struct store_migration *list, int n, struct err_detail *d)
 {
     for (int i = 0; i < n; i++) {
         if (list[i].version <= 0 || (i > 0 && list[i].version <= list[i - 1].version))
@@ -121,7 +121,7 @@ enum err store_migrate_with(struct store *st, const struct store_migration *list
 
     if (c == NULL)
         return ERR_STORE;
-    e = check_list(list, n, d);
+    e = store_migrations_check(list, n, d);
     if (e != ERR_OK)
         return e;
     e = store_schema_version(st, &cur, d);

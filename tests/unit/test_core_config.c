@@ -115,12 +115,86 @@ static void test_dump_redacts(void **state)
     buf_cleanup(&b);
 }
 
+/* store_backend, postgres_url, postgres_password_file, postgres_pool_size: their variables,
+ * bounds, and postgresql without a URL refused with a message naming what to set. */
+static void test_postgres_settings(void **state)
+{
+    struct config c;
+    struct err_detail d;
+    (void)state;
+    config_defaults(&c);
+    assert_string_equal(c.store_backend, "sqlite");
+    assert_int_equal(c.postgres_pool_size, 8);
+    assert_int_equal(config_set(&c, "store_backend", "mysql", &d), ERR_INVALID);
+    assert_string_equal(d.code, "config_not_allowed");
+    assert_int_equal(config_set(&c, "postgres_pool_size", "0", &d), ERR_INVALID);
+    assert_string_equal(d.code, "config_out_of_range");
+    setenv("VMLOGIND_STORE_BACKEND", "postgresql", 1);
+    setenv("VMLOGIND_POSTGRES_POOL_SIZE", "3", 1);
+    setenv("VMLOGIND_POSTGRES_PASSWORD_FILE", "/run/secrets/pg", 1);
+    assert_int_equal(config_load_env(&c, &d), ERR_OK);
+    assert_string_equal(c.store_backend, "postgresql");
+    assert_int_equal(c.postgres_pool_size, 3);
+    assert_string_equal(c.postgres_password_file, "/run/secrets/pg");
+    assert_int_equal(config_validate(&c, &d), ERR_INVALID);
+    assert_string_equal(d.code, "config_postgres_url");
+    assert_non_null(strstr(d.msg, "postgres_url"));
+    setenv("VMLOGIND_POSTGRES_URL", "host=/run/postgresql dbname=vmlogind", 1);
+    assert_int_equal(config_load_env(&c, &d), ERR_OK);
+    assert_int_equal(config_validate(&c, &d), ERR_OK);
+    unsetenv("VMLOGIND_STORE_BACKEND");
+    unsetenv("VMLOGIND_POSTGRES_POOL_SIZE");
+    unsetenv("VMLOGIND_POSTGRES_PASSWORD_FILE");
+    unsetenv("VMLOGIND_POSTGRES_URL");
+}
+
+static void assert_masked(const char *in, const char *want)
+{
+    char out[256];
+    config_conninfo_mask(in, out, sizeof(out));
+    assert_string_equal(out, want);
+    assert_null(strstr(out, "pw-9f2"));
+}
+
+/* Every password of a conninfo is masked, in both of libpq's forms; the rest is kept. */
+static void test_conninfo_mask(void **state)
+{
+    char small[8];
+    struct config c;
+    struct err_detail d;
+    struct buf b;
+    (void)state;
+    assert_masked("host=/tmp/pg dbname=vl", "host=/tmp/pg dbname=vl");
+    assert_masked("host=db password=pw-9f2 user=vl", "host=db password=*** user=vl");
+    assert_masked("host = db  password = 'pw-9f2 \\' x' user=vl", "host=db password=*** user=vl");
+    assert_masked("password=pw-9f2", "password=***");
+    assert_masked("host=db password 'pw-9f2'", "host=db ***");
+    assert_masked("host=db password='pw-9f2", "host=db ***");
+    assert_masked("postgresql://vl:pw-9f2@db:5432/vl?sslmode=require",
+                  "postgresql://vl:***@db:5432/vl?sslmode=require");
+    assert_masked("postgres://vl:pw-9f2@db/vl", "postgres://vl:***@db/vl");
+    assert_masked("postgresql://vl@db/vl?sslmode=verify-full&password=pw-9f2&x=1",
+                  "postgresql://vl@db/vl?sslmode=verify-full&password=***&x=1");
+    assert_masked("postgresql:///vl?host=/tmp/pg", "postgresql:///vl?host=/tmp/pg");
+    config_conninfo_mask("host=db password=pw-9f2", small, sizeof(small));
+    assert_string_equal(small, "host=db");
+    /* The effective configuration (logged at start) shows the URL masked. */
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "postgres_url", "host=db password=pw-9f2", &d), ERR_OK);
+    buf_init(&b, 1 << 16);
+    assert_int_equal(config_dump(&c, &b), ERR_OK);
+    assert_null(strstr(b.data, "pw-9f2"));
+    assert_non_null(strstr(b.data, "postgres_url=host=db password=***"));
+    buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),         cmocka_unit_test(test_precedence),
         cmocka_unit_test(test_bounds_and_types), cmocka_unit_test(test_file_errors),
-        cmocka_unit_test(test_dump_redacts),
+        cmocka_unit_test(test_dump_redacts),     cmocka_unit_test(test_postgres_settings),
+        cmocka_unit_test(test_conninfo_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,41 @@
+/* store_pg_int.h: what the store_pg*.c files share: the pool's connections and the helper
+ * that prepares each statement once per connection (PQprepare under a name derived from its
+ * SQL) and runs it with text parameters. */
+#ifndef VMLOGIND_STORE_PG_INT_H
+#define VMLOGIND_STORE_PG_INT_H
+
+#include <libpq-fe.h>
+
+#include "vmlogind/store_pg.h"
+
+/* How long store_pg_acquire waits for a free connection by default. */
+#define STORE_PG_ACQUIRE_MS 30000
+
+struct store_pg_conn;
+
+/* A connection of the pool for the calling thread's exclusive use until store_pg_release,
+ * (re)connected when needed; NULL (d filled: "store_pg_busy" after timeout_ms with every
+ * connection in use, "store_pg_connect" when connecting failed). */
+struct store_pg_conn *store_pg_acquire(struct store_pg *pg, int timeout_ms, struct err_detail *d);
+void store_pg_release(struct store_pg *pg, struct store_pg_conn *c);
+
+/* Runs sql with n text parameters ($1..$n; NULL is SQL NULL) as a statement prepared on this
+ * connection on its first use and reused after. The result (rows or command status) belongs to
+ * the caller (PQclear); NULL with d filled (code "store_pg", PostgreSQL's SQLSTATE and message)
+ * on failure. */
+PGresult *store_pg_exec(struct store_pg_conn *c, const char *sql, int n, const char *const *params,
+                        struct err_detail *d);
+/* Runs sql, one or more statements without parameters and without preparing (BEGIN, COMMIT,
+ * a migration's script). */
+enum err store_pg_run(struct store_pg_conn *c, const char *sql, struct err_detail *d);
+/* The libpq connection itself (PQescapeLiteral and the like). */
+PGconn *store_pg_conn_pg(struct store_pg_conn *c);
+/* The configured Azure cloud (store_pg_options.cloud). */
+const char *store_pg_cloud(const struct store_pg *pg);
+/* Statements prepared on this connection so far. */
+int store_pg_conn_prepared(const struct store_pg_conn *c);
+/* The pool's size and the connections open now. */
+int store_pg_pool_size(const struct store_pg *pg);
+int store_pg_pool_open(struct store_pg *pg);
+
+#endif

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `vmlogind migrate` with store_backend = postgresql on the test server (VMLOGIND_TEST_PGHOST,
+# the ctest fixture "pg"): it applies the PostgreSQL migrations and says the version, a second
+# run changes nothing, a password in postgres_url is printed masked only; `serve` and the other
+# commands refuse the backend with one line and exit 2, as a configuration error does.
+# test_cli_pg.sh VMLOGIND_BINARY MIGRATIONS_DIR
+set -euo pipefail
+bin=$1
+mdir=$2
+host=${VMLOGIND_TEST_PGHOST:?run under ctest (the pg fixture sets VMLOGIND_TEST_PGHOST)}
+db=vl_cli_$$
+tmp=$(mktemp -d)
+psql=${PG_BINDIR:-/usr/lib/postgresql/15/bin}/psql
+[ -x "$psql" ] || psql=psql
+psql_admin() { "$psql" -X -q -At -v ON_ERROR_STOP=1 -h "$host" -U vmlogind -d "$1" -c "$2"; }
+cleanup() {
+    psql_admin postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+psql_admin postgres "CREATE DATABASE $db"
+
+newest=$(find "$mdir/postgresql" -name '[0-9]*_*.sql' -printf '%f\n' | sort | tail -n 1)
+newest=$((10#${newest%%_*}))
+count=$(find "$mdir/postgresql" -name '[0-9]*_*.sql' | wc -l)
+
+export VMLOGIND_STORE_BACKEND=postgresql
+export VMLOGIND_POSTGRES_URL="host=$host user=vmlogind dbname=$db password=cli-pw-5e1"
+for run in 1 2; do
+    "$bin" migrate >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "migrate run $run"; }
+    grep -q "is at schema version $newest\$" "$tmp/out" || fail "run $run: $(cat "$tmp/out")"
+    grep -q "password=\*\*\*" "$tmp/out" || fail "run $run: no masked URL in $(cat "$tmp/out")"
+    if grep -q cli-pw-5e1 "$tmp/out" "$tmp/err"; then fail "run $run printed the password"; fi
+    applied=$(grep -c "msg=store_migrate" "$tmp/err" || true)
+    if [ "$run" = 1 ]; then want=$count; else want=0; fi
+    [ "$applied" = "$want" ] || fail "run $run applied $applied migrations, expected $want"
+done
+rows=$(psql_admin "$db" "SELECT count(*) FROM schema_migrations")
+[ "$rows" = "$count" ] || fail "schema_migrations has $rows rows, expected $count"
+fix=$(psql_admin "$db" "SELECT vl_login_fix('1007')")
+[ -n "$fix" ] || fail "migrate made no vl_login_fix (the login.failed triggers call it)"
+
+for cmd in "" serve "keys list"; do
+    rc=0
+    # shellcheck disable=SC2086 # the command's words
+    "$bin" $cmd >"$tmp/out" 2>"$tmp/err" || rc=$?
+    [ "$rc" = 2 ] || fail "'vmlogind $cmd' exited $rc, expected 2"
+    [ "$(wc -l <"$tmp/err")" = 1 ] || fail "'vmlogind $cmd' said: $(cat "$tmp/err")"
+    grep -q "store_backend=postgresql supports only \`vmlogind migrate\` so far" "$tmp/err" ||
+        fail "'vmlogind $cmd' said: $(cat "$tmp/err")"
+done
+
+unset VMLOGIND_POSTGRES_URL
+rc=0
+"$bin" migrate >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 2 ] || fail "migrate without postgres_url exited $rc"
+grep -q "needs postgres_url" "$tmp/err" || fail "without postgres_url: $(cat "$tmp/err")"
+echo "ok: vmlogind migrate on PostgreSQL (version $newest, $count migrations, once); serve refused"
