@@ -123,6 +123,9 @@ const char *azure_client_authz_api(const struct azure_client *c);
  * subscription's write tokens to it. */
 void azure_client_expect_vm_writes(struct azure_client *c, const char *subscription_id,
                                    int64_t within_ms);
+/* How long a role assignment PUT in this subscription would stand back now for VM writes
+ * (0: it would go), without taking a write token. */
+int64_t azure_client_yielding_write_wait_ms(struct azure_client *c, const char *subscription_id);
 /* Must be called once per process before threads start (curl_global_init). */
 void azure_global_init(void);
 

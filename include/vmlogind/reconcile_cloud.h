@@ -38,6 +38,9 @@ struct cloud_ops {
     /* A rollout is about to write to VMs of this subscription: writes that can wait (role
      * assignments) leave it the write tokens for within_ms. May be NULL (no throttle). */
     void (*expect_vm_writes)(void *ctx, const char *subscription_id, int64_t within_ms);
+    /* How long a role assignment PUT in the subscription would stand back now for VM writes
+     * (0: it would go); takes no token. May be NULL (never stands back). */
+    int64_t (*yielding_write_wait_ms)(void *ctx, const char *subscription_id);
     enum err (*role_assignments_list)(void *ctx, const char *scope,
                                       const struct azure_ra_filter *filter,
                                       azure_role_assignments_fn fn, void *arg,

@@ -140,6 +140,14 @@ void azure_client_expect_vm_writes(struct azure_client *c, const char *subscript
                               clock_mono_ms() + within_ms);
 }
 
+int64_t azure_client_yielding_write_wait_ms(struct azure_client *c, const char *subscription_id)
+{
+    if (c == NULL || c->arm_throttle == NULL || subscription_id == NULL)
+        return 0;
+    return azure_throttle_yield_wait(c->arm_throttle, subscription_id, AZURE_OP_WRITE,
+                                     clock_mono_ms());
+}
+
 void azure_client_free(struct azure_client *c)
 {
     if (c == NULL)

@@ -63,6 +63,10 @@ enum err azure_throttle_acquire(struct azure_throttle *t, const char *key, enum 
  * for THROTTLE_YIELD_MAX_MS without one let out, so a long rollout delays them, bounded. */
 int64_t azure_throttle_try_yielding(struct azure_throttle *t, const char *key,
                                     enum azure_op_kind kind, int64_t now_ms, uint64_t *ticket);
+/* How long a yielding write would stand back now (0: it would ask for a token), without
+ * taking one: a caller with work to do before its write (look-ups, an audit row) waits first. */
+int64_t azure_throttle_yield_wait(struct azure_throttle *t, const char *key,
+                                  enum azure_op_kind kind, int64_t now_ms);
 /* Writes that do not yield are about to come to key's bucket (a rollout expanding): until
  * until_ms (monotonic) yielding writes leave the whole bucket to them, as if they waited. */
 void azure_throttle_expect(struct azure_throttle *t, const char *key, enum azure_op_kind kind,

@@ -243,6 +243,17 @@ int64_t azure_throttle_try_yielding(struct azure_throttle *t, const char *key,
     return wait;
 }
 
+int64_t azure_throttle_yield_wait(struct azure_throttle *t, const char *key,
+                                  enum azure_op_kind kind, int64_t now_ms)
+{
+    int64_t wait;
+
+    pthread_mutex_lock(&t->mu);
+    wait = yield_wait(t, lookup(t, key, now_ms)->b + kind, kind, now_ms);
+    pthread_mutex_unlock(&t->mu);
+    return wait;
+}
+
 void azure_throttle_expect(struct azure_throttle *t, const char *key, enum azure_op_kind kind,
                            int64_t until_ms)
 {

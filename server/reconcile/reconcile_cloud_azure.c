@@ -173,6 +173,11 @@ static void expect_vm_writes(void *ctx, const char *subscription_id, int64_t wit
     azure_client_expect_vm_writes(ctx, subscription_id, within_ms);
 }
 
+static int64_t yielding_write_wait_ms(void *ctx, const char *subscription_id)
+{
+    return azure_client_yielding_write_wait_ms(ctx, subscription_id);
+}
+
 void reconcile_cloud_azure_init(struct cloud_ops *ops, struct azure_client *az)
 {
     *ops = (struct cloud_ops){
@@ -187,6 +192,7 @@ void reconcile_cloud_azure_init(struct cloud_ops *ops, struct azure_client *az)
         .lro_poll = lro_poll,
         .lro_next_delay_ms = lro_next_delay_ms,
         .expect_vm_writes = expect_vm_writes,
+        .yielding_write_wait_ms = yielding_write_wait_ms,
         .role_assignments_list = role_assignments_list,
         .role_assignment_get = role_assignment_get,
         .role_assignment_put = role_assignment_put,

@@ -692,6 +692,23 @@ static void verify_active(struct run *r)
         reconcile_done(r->res);
 }
 
+/* The assignment PUT yields its subscription's write tokens to VM rollouts under way: while
+ * it would stand back, the run waits before its directory look-ups and its audit row, which
+ * each attempt would otherwise repeat. True when it waits. */
+static bool stand_back(struct run *r)
+{
+    int64_t wait = 0;
+
+    if (r->env->cloud->yielding_write_wait_ms != NULL)
+        wait = r->env->cloud->yielding_write_wait_ms(r->env->cloud->ctx, r->scope.subscription);
+    if (wait <= 0)
+        return false;
+    reconcile_again(r->res, wait, "%s",
+                    "standing back: the subscription's write tokens are kept for VM changes "
+                    "under way");
+    return true;
+}
+
 static void step(struct run *r)
 {
     struct grant_plan_in in = {.state = r->g.state,
@@ -713,7 +730,8 @@ static void step(struct run *r)
         (void)resolve_upn(r);
         break;
     case GRANT_ACT_CREATE:
-        if (delegation_ok(r) && (strcmp(r->g.principal_type, "User") != 0 || check_user_id(r)))
+        if (!stand_back(r) && delegation_ok(r) &&
+            (strcmp(r->g.principal_type, "User") != 0 || check_user_id(r)))
             put_assignment(r);
         break;
     case GRANT_ACT_NONE:

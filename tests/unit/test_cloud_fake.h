@@ -88,6 +88,7 @@ struct cloud_fake {
     } calls[32];
     size_t n_calls;
     struct azure_cloud cloud;
+    int64_t stand_back_ms; /* what yielding_write_wait_ms answers */
 };
 
 /* ---- the test's side --------------------------------------------------------------------- */
@@ -598,6 +599,12 @@ static inline enum err cloud_fake_token_get(void *ctx, const char *scope, char *
     return cloud_fake_status(ae, 401, "invalid_client");
 }
 
+static inline int64_t cloud_fake_yielding_write_wait_ms(void *ctx, const char *subscription_id)
+{
+    (void)subscription_id;
+    return ((struct cloud_fake *)ctx)->stand_back_ms;
+}
+
 static inline enum err cloud_fake_user_get(void *ctx, const char *id_or_upn, struct azure_user *out,
                                            struct azure_error *ae)
 {
@@ -769,6 +776,7 @@ static inline struct cloud_fake *cloud_fake_new(void)
         .cloud = cloud_fake_cloud,
         .token_get = cloud_fake_token_get,
         .user_get = cloud_fake_user_get,
+        .yielding_write_wait_ms = cloud_fake_yielding_write_wait_ms,
         .get_by_ids = cloud_fake_get_by_ids,
         .group_members = cloud_fake_group_members,
         .deleted_item_get = cloud_fake_deleted_item_get,

@@ -200,6 +200,42 @@ static void test_grant_throttled_runs_again_without_changing_state(void **state)
     expect_grant(e, "g1", "active", "");
 }
 
+static size_t audit_rows(struct renv *e)
+{
+    struct store_audit_entry *list = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_audit_list(e->st, 0, 1000, &list, &n, NULL), ERR_OK);
+    store_audit_list_free(list, n);
+    return n;
+}
+
+/* While the subscription's write tokens are kept for a VM rollout, a grant waits before it
+ * looks the user up, audits its PUT or sends it; then it goes as usual. */
+static void test_grant_stands_back_for_a_rollout(void **state)
+{
+    struct renv *e = *state;
+    struct reconcile_result res;
+    size_t rows;
+
+    cloud_fake_add_principal(e->cloud, ALICE, "user", "alice@example.com");
+    add_grant(e, "g1", ALICE, 0);
+    rows = audit_rows(e);
+    e->cloud->stand_back_ms = 700;
+    res = run(e, "g1");
+    assert_int_equal(res.outcome, RECONCILE_AGAIN);
+    assert_int_equal(res.delay_ms, 700);
+    assert_int_equal(cloud_fake_calls(e->cloud, "user_get"), 0);
+    assert_int_equal(cloud_fake_calls(e->cloud, "role_assignment_put"), 0);
+    assert_int_equal(audit_rows(e), rows);
+    expect_grant(e, "g1", "pending", "");
+    e->cloud->stand_back_ms = 0;
+    assert_int_equal(run(e, "g1").outcome, RECONCILE_DONE);
+    assert_int_equal(cloud_fake_calls(e->cloud, "user_get"), 1);
+    assert_int_equal(cloud_fake_calls(e->cloud, "role_assignment_put"), 1);
+    expect_grant(e, "g1", "active", "");
+}
+
 static void test_grant_guest_and_unknown_users_are_refused(void **state)
 {
     struct renv *e = *state;
@@ -245,6 +281,8 @@ int main(void)
                                         renv_setup, renv_teardown),
         cmocka_unit_test_setup_teardown(test_grant_throttled_runs_again_without_changing_state,
                                         renv_setup, renv_teardown),
+        cmocka_unit_test_setup_teardown(test_grant_stands_back_for_a_rollout, renv_setup,
+                                        renv_teardown),
         cmocka_unit_test_setup_teardown(test_grant_guest_and_unknown_users_are_refused, renv_setup,
                                         renv_teardown),
         cmocka_unit_test_setup_teardown(test_grant_principal_not_found_waits_then_fails, renv_setup,
