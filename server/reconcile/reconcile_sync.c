@@ -58,10 +58,17 @@ void reconcile_sync_error(struct sync_pass *s, const char *what, const char *sub
 /* Commits the transaction spanning pages, if one is open. */
 enum err reconcile_sync_tx_flush(struct sync_pass *s, struct err_detail *d)
 {
+    enum err rc;
+
     if (!s->tx_open)
         return ERR_OK;
     s->tx_open = false;
-    return store_tx_commit(s->env->store, d);
+    rc = store_tx_commit(s->env->store, d);
+    if (rc != ERR_OK) {
+        store_seen_rolled_back(s->seen_vms);
+        store_seen_rolled_back(s->seen_ras);
+    }
+    return rc;
 }
 
 /* Before a page's writes: opens a transaction unless one is open. */
@@ -88,6 +95,8 @@ enum err reconcile_sync_tx_end(struct sync_pass *s, size_t rows, enum err rc, st
     if (rc != ERR_OK) {
         s->tx_open = false;
         store_tx_rollback(s->env->store);
+        store_seen_rolled_back(s->seen_vms);
+        store_seen_rolled_back(s->seen_ras);
         return rc;
     }
     s->tx_rows += rows;
