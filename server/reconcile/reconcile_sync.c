@@ -197,6 +197,9 @@ static void run_pass(struct sync_pass *s)
     for (size_t i = 0; i < n_subs && !s->stopped; i++)
         reconcile_sync_vms(s, subs[i]);
     s->ms_vms = clock_mono_ms() - t;
+    /* the VMs are marked gone: their seen set and facts are no longer needed */
+    store_seen_free(s->seen_vms);
+    s->seen_vms = NULL;
     t = clock_mono_ms();
     for (size_t i = 0; i < n_subs && !s->stopped; i++)
         all_assignments = reconcile_sync_authz(s, subs[i]) && all_assignments;
@@ -208,6 +211,8 @@ static void run_pass(struct sync_pass *s)
             reconcile_sync_error(s, "mark role assignments gone", NULL, rc, NULL, &d);
     }
     s->ms_assignments = clock_mono_ms() - t;
+    store_seen_free(s->seen_ras);
+    s->seen_ras = NULL;
     s->sub = NULL;
     t = clock_mono_ms();
     if (!s->stopped)
