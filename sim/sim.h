@@ -422,6 +422,9 @@ void sim_page_vec_cached(struct sim_req *r, const struct sim_vec *v, json_t *(*r
 /* The state generation: moved (under S.mu) by every request that may change state and by every
  * operation that settles, so text rendered at one generation is current while it holds. */
 extern uint64_t sim_gen;
+/* Moved (under S.mu) whenever the set of role-assignment scopes changes: a scope first used, or
+ * all of them cleared. */
+extern uint64_t sim_scopes_gen;
 /* Replies with text (taken; compact JSON) as the body. */
 void sim_reply_text(struct sim_req *r, int status, char *text);
 

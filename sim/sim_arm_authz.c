@@ -589,6 +589,97 @@ static void collect_principal(const char *pid, const char *scope_lc, bool at_sco
     }
 }
 
+/* The role-assignment scopes sorted by scope_lc, rebuilt when sim_scopes_gen moves: the
+ * scopes below one are then a range, found by bisection, instead of a walk over all of them
+ * for every page of a listing (which made listing n assignments cost n^2 / page size). */
+static struct {
+    uint64_t gen;
+    struct sim_scope **v;
+    size_t n;
+} sorted_scopes;
+
+static int scope_cmp(const void *a, const void *b)
+{
+    return strcmp((*(struct sim_scope *const *)a)->scope_lc,
+                  (*(struct sim_scope *const *)b)->scope_lc);
+}
+
+static void sorted_scopes_build(void)
+{
+    const char *k;
+    void *v;
+
+    if (sorted_scopes.gen == sim_scopes_gen)
+        return;
+    free(sorted_scopes.v);
+    sorted_scopes.v = xcalloc(S.ra_by_scope.len + 1, sizeof(*sorted_scopes.v));
+    sorted_scopes.n = 0;
+    for (size_t i = 0; i < S.ra_by_scope.cap; i++) {
+        if (sim_map_at(&S.ra_by_scope, i, &k, &v) && sorted_scopes.n < S.ra_by_scope.len)
+            sorted_scopes.v[sorted_scopes.n++] = v;
+    }
+    qsort(sorted_scopes.v, sorted_scopes.n, sizeof(*sorted_scopes.v), scope_cmp);
+    sorted_scopes.gen = sim_scopes_gen;
+}
+
+/* The first sorted scope not below key in strcmp order. */
+static size_t scopes_lower_bound(const char *key)
+{
+    size_t lo = 0;
+    size_t hi = sorted_scopes.n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(sorted_scopes.v[mid]->scope_lc, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void push_scope(struct sim_vec *out, const struct sim_scope *sc)
+{
+    for (size_t n = 0; sc != NULL && n < sc->ras.len; n++)
+        sim_vec_push(out, sc->ras.items[n]);
+}
+
+/* The assignments at the scopes above scope_lc, from the root down. */
+static void push_above(const char *scope_lc, struct sim_vec *out)
+{
+    char *up = xstrdup(scope_lc);
+
+    if (strcmp(scope_lc, "/") != 0)
+        push_scope(out, sim_map_get(&S.ra_by_scope, "/"));
+    for (size_t i = 1; up[i] != '\0'; i++) {
+        if (up[i] != '/')
+            continue;
+        up[i] = '\0';
+        push_scope(out, sim_map_get(&S.ra_by_scope, up));
+        up[i] = '/';
+    }
+    free(up);
+}
+
+/* The assignments at scope_lc and above it, and (unless at_scope) below it: the scopes
+ * above, then scope_lc's own, then those below in order. */
+static void collect_scope(const char *scope_lc, bool at_scope, struct sim_vec *out)
+{
+    char *below = xasprintf("%s/", strcmp(scope_lc, "/") == 0 ? "" : scope_lc);
+    size_t nb = strlen(below);
+
+    sorted_scopes_build();
+    push_above(scope_lc, out);
+    push_scope(out, sim_map_get(&S.ra_by_scope, scope_lc));
+    for (size_t i = at_scope ? sorted_scopes.n : scopes_lower_bound(below);
+         i < sorted_scopes.n && strncmp(sorted_scopes.v[i]->scope_lc, below, nb) == 0; i++) {
+        if (strcmp(sorted_scopes.v[i]->scope_lc, scope_lc) != 0) /* "/" is its own prefix */
+            push_scope(out, sorted_scopes.v[i]);
+    }
+    free(below);
+}
+
 static void ra_list(struct sim_req *r)
 {
     char *scope = scope_of(r, authz_index(r));
@@ -616,18 +707,7 @@ static void ra_list(struct sim_req *r)
             sim_vec_cleanup(&groups);
         }
     } else {
-        for (size_t i = 0; i < S.ra_by_scope.cap; i++) {
-            const char *k;
-            void *v;
-            struct sim_scope *sc;
-            if (!sim_map_at(&S.ra_by_scope, i, &k, &v))
-                continue;
-            sc = v;
-            if (!at_or_above(k, scope_lc) && (flt.at_scope || !at_or_above(scope_lc, k)))
-                continue;
-            for (size_t n = 0; n < sc->ras.len; n++)
-                sim_vec_push(&out, sc->ras.items[n]);
-        }
+        collect_scope(scope_lc, flt.at_scope, &out);
     }
     if (f) {
         char *enc = sim_urlenc(f);

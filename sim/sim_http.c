@@ -284,15 +284,17 @@ out:
 
 static enum MHD_Result queue(struct MHD_Connection *c, struct sim_req *r)
 {
-    const char *body = r->resp ? r->resp : "";
+    /* the body (malloc'd) is handed to MHD, which frees it: a listing's page is megabytes */
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+        r->resp ? MHD_create_response_from_buffer(strlen(r->resp), r->resp, MHD_RESPMEM_MUST_FREE)
+                : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     enum MHD_Result ret;
 
     if (!resp)
         return MHD_NO;
     if (r->resp)
         MHD_add_response_header(resp, "Content-Type", r->content_type);
+    r->resp = NULL; /* MHD's now */
     for (int i = 0; i < r->nhdr; i++)
         MHD_add_response_header(resp, r->hdr_names[i], r->hdr_vals[i]);
     ret = MHD_queue_response(c, (unsigned)r->status, resp);

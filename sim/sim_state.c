@@ -707,6 +707,8 @@ bool sim_state_add_app(const json_t *j, const char *path, char *err, size_t cap)
 
 /* ---- role assignments ---- */
 
+uint64_t sim_scopes_gen = 1;
+
 struct sim_ra *sim_ra_add(const char *name, const char *scope, const char *role,
                           const char *principal, const char *ptype, int64_t created_ms)
 {
@@ -721,6 +723,7 @@ struct sim_ra *sim_ra_add(const char *name, const char *scope, const char *role,
         sc->scope = xstrdup(scope);
         sc->scope_lc = scope_lc;
         sim_map_put(&S.ra_by_scope, scope_lc, sc);
+        sim_scopes_gen++;
     } else {
         free(scope_lc);
     }
@@ -1082,6 +1085,7 @@ void sim_state_clear(void)
     sim_vec_cleanup(&S.ras);
     sim_map_cleanup(&S.ra_by_name);
     clear_map_free(&S.ra_by_scope, free_scope);
+    sim_scopes_gen++;
     clear_map_free(&S.ra_by_principal, free_vec);
     clear_map_free(&S.ops, free_op);
     clear_map_free(&S.jti_seen, free);

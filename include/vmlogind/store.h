@@ -384,10 +384,16 @@ struct store_vm {
 };
 /* The keys a sync pass has seen (VMs, role assignments): the pass owns one per kind of row
  * and hands it to the upserts, then to mark_gone, which marks gone what it lacks. No
- * thread-local state: the pass object is explicit, so a pass may move between threads. */
+ * thread-local state: the pass object is explicit, so a pass may move between threads. It
+ * belongs to one pass over one store: it also holds the facts the rows had at the pass's
+ * first upsert, so only the pass may write those rows while it runs. */
 struct store_seen;
 struct store_seen *store_seen_new(void);
 void store_seen_free(struct store_seen *s);
+/* The pass also keeps a hash of each row's facts, so an unchanged row costs no statement; a
+ * caller that rolls back a transaction holding the pass's upserts calls this, and the next
+ * upsert reads the facts again. */
+void store_seen_rolled_back(struct store_seen *s);
 void store_vm_clear(struct store_vm *v);
 void store_vm_list_free(struct store_vm *list, size_t n);
 
@@ -400,9 +406,8 @@ enum err store_vms_upsert(struct store *st, struct store_seen *seen,
                           struct err_detail *d) VL_MUST_CHECK;
 /* Marks gone every present VM of subscription_id that seen lacks (NULL: all of them). Call
  * only after a complete listing of that subscription. *gone (may be NULL) counts them. */
-enum err store_vms_mark_gone(struct store *st, const struct store_seen *seen,
-                             const char *subscription_id, int64_t now, size_t *gone,
-                             struct err_detail *d) VL_MUST_CHECK;
+enum err store_vms_mark_gone(struct store *st, struct store_seen *seen, const char *subscription_id,
+                             int64_t now, size_t *gone, struct err_detail *d) VL_MUST_CHECK;
 /* By ARM id, any case. ERR_NOT_FOUND if unknown (gone VMs are found, gone_at set). */
 enum err store_vm_get(struct store *st, const char *id, struct store_vm *out,
                       struct err_detail *d) VL_MUST_CHECK;
@@ -535,7 +540,7 @@ enum err store_role_assignments_upsert(struct store *st, struct store_seen *seen
 /* Marks gone the present assignments that seen lacks (NULL: all of them) whose scope is the
  * subscription or below it; subscription_id NULL: scopes outside every subscription
  * (management groups, root). */
-enum err store_role_assignments_mark_gone(struct store *st, const struct store_seen *seen,
+enum err store_role_assignments_mark_gone(struct store *st, struct store_seen *seen,
                                           const char *subscription_id, int64_t now, size_t *gone,
                                           struct err_detail *d) VL_MUST_CHECK;
 /* Distinct principal ids of present assignments and of just-in-time eligibilities and their

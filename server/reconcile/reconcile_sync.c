@@ -58,10 +58,17 @@ void reconcile_sync_error(struct sync_pass *s, const char *what, const char *sub
 /* Commits the transaction spanning pages, if one is open. */
 enum err reconcile_sync_tx_flush(struct sync_pass *s, struct err_detail *d)
 {
+    enum err rc;
+
     if (!s->tx_open)
         return ERR_OK;
     s->tx_open = false;
-    return store_tx_commit(s->env->store, d);
+    rc = store_tx_commit(s->env->store, d);
+    if (rc != ERR_OK) {
+        store_seen_rolled_back(s->seen_vms);
+        store_seen_rolled_back(s->seen_ras);
+    }
+    return rc;
 }
 
 /* Before a page's writes: opens a transaction unless one is open. */
@@ -88,6 +95,8 @@ enum err reconcile_sync_tx_end(struct sync_pass *s, size_t rows, enum err rc, st
     if (rc != ERR_OK) {
         s->tx_open = false;
         store_tx_rollback(s->env->store);
+        store_seen_rolled_back(s->seen_vms);
+        store_seen_rolled_back(s->seen_ras);
         return rc;
     }
     s->tx_rows += rows;
@@ -188,6 +197,9 @@ static void run_pass(struct sync_pass *s)
     for (size_t i = 0; i < n_subs && !s->stopped; i++)
         reconcile_sync_vms(s, subs[i]);
     s->ms_vms = clock_mono_ms() - t;
+    /* the VMs are marked gone: their seen set and facts are no longer needed */
+    store_seen_free(s->seen_vms);
+    s->seen_vms = NULL;
     t = clock_mono_ms();
     for (size_t i = 0; i < n_subs && !s->stopped; i++)
         all_assignments = reconcile_sync_authz(s, subs[i]) && all_assignments;
@@ -199,6 +211,8 @@ static void run_pass(struct sync_pass *s)
             reconcile_sync_error(s, "mark role assignments gone", NULL, rc, NULL, &d);
     }
     s->ms_assignments = clock_mono_ms() - t;
+    store_seen_free(s->seen_ras);
+    s->seen_ras = NULL;
     s->sub = NULL;
     t = clock_mono_ms();
     if (!s->stopped)

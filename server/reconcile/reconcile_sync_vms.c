@@ -164,7 +164,26 @@ static enum err write_vm_page(struct sync_pass *s, const struct vm_page *p, size
     return reconcile_sync_tx_end(s, n_vms + p->n_exts, rc, d);
 }
 
-/* The statusOnly pages: kept whole (the items are taken from the page) until the model
+/* Keeps of a statusOnly item only what the join reads (vm_facts, needs_ext_list): the rest
+ * (its status list, the names parsed from its id, ...) would be held for a whole subscription. */
+static void status_trim(struct azure_vm *v)
+{
+    struct azure_vm keep = {.id = v->id,
+                            .computer_name = v->computer_name,
+                            .os_name = v->os_name,
+                            .os_version = v->os_version,
+                            .power_state = v->power_state,
+                            .extensions = v->extensions,
+                            .n_extensions = v->n_extensions};
+
+    v->id = v->computer_name = v->os_name = v->os_version = v->power_state = NULL;
+    v->extensions = NULL;
+    v->n_extensions = 0;
+    azure_vm_cleanup(v);
+    *v = keep;
+}
+
+/* The statusOnly pages: the items are taken from the page (trimmed) and kept until the model
  * list is joined to them. */
 static enum err on_vm_status(const struct azure_vm *vms, size_t n, void *arg)
 {
@@ -179,8 +198,9 @@ static enum err on_vm_status(const struct azure_vm *vms, size_t n, void *arg)
             s->status.cap = s->status.cap ? s->status.cap * 2 : 256;
             s->status.v = xreallocarray(s->status.v, s->status.cap, sizeof(*s->status.v));
         }
-        s->status.v[s->status.n++] = *v;
+        s->status.v[s->status.n] = *v;
         memset(v, 0, sizeof(*v));
+        status_trim(&s->status.v[s->status.n++]);
     }
     return reconcile_sync_progress(s);
 }

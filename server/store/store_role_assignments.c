@@ -41,6 +41,10 @@ static const char SQL_PRESENT_SUB[] = "SELECT id_key FROM role_assignments"
 static const char SQL_PRESENT_ABOVE[] = "SELECT id_key FROM role_assignments"
                                         " WHERE scope_key NOT LIKE '/subscriptions/%'"
                                         " AND gone_at IS NULL";
+/* The facts of the present assignments as the upsert compares them (store_seen_known_load). */
+static const char SQL_KNOWN[] =
+    "SELECT id_key, id, name, scope, role_definition_id, principal_id, principal_type,"
+    " created_on, created_by FROM role_assignments WHERE gone_at IS NULL";
 static const char SQL_MARK_GONE[] = "UPDATE role_assignments SET gone_at = :now, changed_at = :now"
                                     " WHERE id_key = :id_key AND gone_at IS NULL";
 
@@ -104,19 +108,47 @@ struct ra_batch {
     struct store_seen *seen;
 };
 
+/* The facts as the upsert binds and stores them, in SQL_KNOWN's order, hashed. */
+static uint64_t facts_hash(const struct store_role_assignment_facts *ra)
+{
+    uint64_t h = store_seen_hash_text(SEEN_FACTS_SEED, ra->id, false);
+
+    h = store_seen_hash_text(h, ra->name != NULL ? ra->name : "", true);
+    h = store_seen_hash_text(h, ra->scope, false);
+    h = store_seen_hash_text(h, ra->role_definition_id, true);
+    h = store_seen_hash_text(h, ra->principal_id, true);
+    h = store_seen_hash_text(h, ra->principal_type != NULL ? ra->principal_type : "", false);
+    h = store_seen_hash_int(h, ra->created_on, ra->created_on == 0);
+    return store_seen_hash_text(h, ra->created_by != NULL ? ra->created_by : "", false);
+}
+
 static enum err upsert_all(struct store *st, const void *items, size_t n, int64_t now,
                            size_t *changed, struct err_detail *d)
 {
     const struct ra_batch *b = items;
     const struct store_role_assignment_facts *ra = b->ra;
-    sqlite3_stmt *up;
+    sqlite3_stmt *up = NULL;
     int64_t c;
-    enum err e = store_stmt(st, SQL_UPSERT, &up, d);
+    enum err e = ERR_OK;
 
+    if (b->seen != NULL && !b->seen->known_loaded) {
+        e = store_stmt(st, SQL_KNOWN, &up, d);
+        if (e == ERR_OK)
+            e = store_seen_known_load(b->seen, up, 3, d, "role assignment known"); /* scope */
+    }
+    if (e == ERR_OK)
+        e = store_stmt(st, SQL_UPSERT, &up, d);
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
+        uint64_t h;
+
         if (ra[i].id == NULL || ra[i].scope == NULL || ra[i].role_definition_id == NULL ||
             ra[i].principal_id == NULL)
             return err_set(d, ERR_INVALID, "invalid", "role assignment %zu is incomplete", i);
+        h = b->seen != NULL ? facts_hash(&ra[i]) : 0;
+        if (store_seen_known_same(b->seen, ra[i].id, h)) {
+            seen_set_add(b->seen, ra[i].id);
+            continue;
+        }
         bind_text(up, ":id", ra[i].id);
         bind_text_or(up, ":name", ra[i].name, "");
         bind_text(up, ":scope", ra[i].scope);
@@ -130,6 +162,7 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
         *changed += (size_t)c;
         if (e != ERR_OK)
             break;
+        store_seen_known_put(b->seen, ra[i].id, h);
         seen_set_add(b->seen, ra[i].id);
     }
     return e;
@@ -140,11 +173,14 @@ enum err store_role_assignments_upsert(struct store *st, struct store_seen *seen
                                        int64_t now, size_t *changed, struct err_detail *d)
 {
     struct ra_batch b = {.ra = ra, .seen = seen};
+    enum err e = store_batch(st, upsert_all, &b, n, now, changed, d);
 
-    return store_batch(st, upsert_all, &b, n, now, changed, d);
+    if (e != ERR_OK)
+        store_seen_known_forget(seen);
+    return e;
 }
 
-enum err store_role_assignments_mark_gone(struct store *st, const struct store_seen *seen,
+enum err store_role_assignments_mark_gone(struct store *st, struct store_seen *seen,
                                           const char *subscription_id, int64_t now, size_t *gone,
                                           struct err_detail *d)
 {
@@ -156,6 +192,8 @@ enum err store_role_assignments_mark_gone(struct store *st, const struct store_s
         *gone = 0;
     if (e != ERR_OK)
         return e;
+    if (store_seen_known_all_seen(seen, subscription_id))
+        return ERR_OK; /* every assignment present there at the start was listed again */
     if (subscription_id != NULL)
         bind_text(s, ":sub", subscription_id);
     return seen_set_mark_unseen(st, seen, s, SQL_MARK_GONE, now, gone, d,

@@ -3,6 +3,7 @@
  * zero. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/store_seen.h"
 #include "vmlogind/xalloc.h"
@@ -90,19 +91,57 @@ enum err store_seen_reset(struct store *st, const char *create_sql, const char *
     return e == ERR_OK ? store_seen_exec(st, reset_sql, d) : e;
 }
 
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    h ^= h >> 32;
+    return h;
+}
+
+/* The 8 bytes of w with 'A'..'Z' made lowercase, all at once. */
+static uint64_t lower8(uint64_t w)
+{
+    const uint64_t high = 0x8080808080808080ull;
+    uint64_t low7 = w & ~high;
+    uint64_t above_z = low7 + 0x2525252525252525ull; /* high bit set where the byte > 'Z' */
+    uint64_t from_a = low7 + 0x3f3f3f3f3f3f3f3full;  /* high bit set where the byte >= 'A' */
+
+    return w | ((from_a & ~above_z & ~w & high) >> 2);
+}
+
+/* n bytes of s hashed 8 at a time (ASCII-lowercased when lower), the length ending them. */
+static uint64_t hash_bytes(uint64_t h, const char *s, size_t n, bool lower)
+{
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, s + i, 8);
+        h = (h ^ (lower ? lower8(w) : w)) * 0x9fb21c651e98df25ull;
+        h ^= h >> 29;
+    }
+    if (i < n) {
+        uint64_t w = 0;
+
+        memcpy(&w, s + i, n - i);
+        h = (h ^ (lower ? lower8(w) : w)) * 0x9fb21c651e98df25ull;
+    }
+    return mix(h ^ ((uint64_t)n << 1));
+}
+
+/* The ASCII-lowercased key (as SQL lower() makes id_key), hashed; never 0 (a free slot). */
+static uint64_t key_hash_n(const char *k, size_t n)
+{
+    uint64_t h = hash_bytes(0xcbf29ce484222325ull, k, n, true);
+
+    return h != 0 ? h : 1;
+}
+
 static uint64_t key_hash(const char *k)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the ASCII-lowercased key, then mixed */
-
-    for (const unsigned char *p = (const unsigned char *)k; *p != '\0'; p++) {
-        unsigned char c = *p >= 'A' && *p <= 'Z' ? (unsigned char)(*p + 32) : *p;
-
-        h = (h ^ c) * 0x100000001b3ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h != 0 ? h : 1;
+    return key_hash_n(k, strlen(k));
 }
 
 static size_t slot_of(const uint64_t *tab, size_t cap, uint64_t h)
@@ -124,6 +163,7 @@ void store_seen_free(struct store_seen *s)
     if (s == NULL)
         return;
     free(s->h);
+    store_seen_known_forget(s);
     free(s);
 }
 
@@ -160,6 +200,152 @@ bool seen_set_has(const struct store_seen *s, const char *key)
     return s->h[slot_of(s->h, s->cap, key_hash(key))] != 0;
 }
 
+/* ---- the facts present at the start of a pass ---------------------------------------------- */
+
+uint64_t store_seen_hash_text(uint64_t h, const char *s, bool lower)
+{
+    return hash_bytes(h, s, strlen(s), lower);
+}
+
+uint64_t store_seen_hash_int(uint64_t h, int64_t v, bool null)
+{
+    return mix((h ^ (uint64_t)v) * 0x9fb21c651e98df25ull ^ (null ? 1u : 2u));
+}
+
+static size_t known_slot(const struct store_seen *s, uint64_t k)
+{
+    return slot_of(s->known_key, s->known_cap, k);
+}
+
+static void known_insert(struct store_seen *s, uint64_t k, uint64_t facts, uint64_t group)
+{
+    size_t i;
+
+    if (2 * (s->known_n + 1) > s->known_cap) {
+        size_t cap = s->known_cap != 0 ? 2 * s->known_cap : 4096;
+        struct store_seen grown = {.known_cap = cap};
+
+        grown.known_key = xcalloc(cap, sizeof(uint64_t));
+        grown.known_facts = xcalloc(cap, sizeof(uint64_t));
+        grown.known_group = xcalloc(cap, sizeof(uint64_t));
+        for (size_t j = 0; j < s->known_cap; j++) {
+            if (s->known_key[j] != 0) {
+                i = known_slot(&grown, s->known_key[j]);
+                grown.known_key[i] = s->known_key[j];
+                grown.known_facts[i] = s->known_facts[j];
+                grown.known_group[i] = s->known_group[j];
+            }
+        }
+        free(s->known_key);
+        free(s->known_facts);
+        free(s->known_group);
+        s->known_key = grown.known_key;
+        s->known_facts = grown.known_facts;
+        s->known_group = grown.known_group;
+        s->known_cap = cap;
+    }
+    i = known_slot(s, k);
+    if (s->known_key[i] == 0) {
+        s->known_key[i] = k;
+        s->known_n++;
+    }
+    s->known_facts[i] = facts;
+    s->known_group[i] = group;
+}
+
+void store_seen_known_put(struct store_seen *s, const char *key, uint64_t facts)
+{
+    size_t i;
+
+    if (s == NULL || s->known_cap == 0)
+        return;
+    i = known_slot(s, key_hash(key));
+    if (s->known_key[i] != 0)
+        s->known_facts[i] = facts;
+}
+
+bool store_seen_known_same(const struct store_seen *s, const char *key, uint64_t facts)
+{
+    size_t i;
+
+    if (s == NULL || s->known_cap == 0)
+        return false;
+    i = known_slot(s, key_hash(key));
+    return s->known_key[i] != 0 && s->known_facts[i] != 0 && s->known_facts[i] == facts;
+}
+
+/* The facts hash of the current row of rows: columns 1.. */
+static uint64_t row_facts(sqlite3_stmt *rows)
+{
+    uint64_t h = SEEN_FACTS_SEED;
+    int n = sqlite3_column_count(rows);
+
+    for (int i = 1; i < n; i++) {
+        switch (sqlite3_column_type(rows, i)) {
+        case SQLITE_INTEGER:
+            h = store_seen_hash_int(h, sqlite3_column_int64(rows, i), false);
+            break;
+        case SQLITE_NULL:
+            h = store_seen_hash_int(h, 0, true);
+            break;
+        default:
+            h = store_seen_hash_text(h, (const char *)sqlite3_column_text(rows, i), false);
+            break;
+        }
+    }
+    return h;
+}
+
+void store_seen_known_forget(struct store_seen *s)
+{
+    if (s == NULL)
+        return;
+    free(s->known_key);
+    free(s->known_facts);
+    free(s->known_group);
+    s->known_key = s->known_facts = s->known_group = NULL;
+    s->known_cap = s->known_n = 0;
+    s->known_loaded = false;
+}
+
+void store_seen_rolled_back(struct store_seen *s)
+{
+    store_seen_known_forget(s);
+}
+
+/* The subscription that text (a scope, or a bare subscription id when it does not start with
+ * '/') lies in, hashed; 0 for a scope above every subscription. */
+uint64_t store_seen_group_of(const char *text)
+{
+    static const char prefix[] = "/subscriptions/";
+    size_t n = sizeof(prefix) - 1;
+
+    if (text == NULL || text[0] != '/')
+        return text != NULL ? key_hash(text) : 0;
+    if (strncasecmp(text, prefix, n) != 0)
+        return 0;
+    return key_hash_n(text + n, strcspn(text + n, "/"));
+}
+
+enum err store_seen_known_load(struct store_seen *set, sqlite3_stmt *rows, int group_col,
+                               struct err_detail *d, const char *what)
+{
+    int rc;
+
+    set->known_loaded = true;
+    while ((rc = store_step(rows)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(rows, 0);
+
+        if (k != NULL)
+            known_insert(set, key_hash(k), row_facts(rows),
+                         store_seen_group_of((const char *)sqlite3_column_text(rows, group_col)));
+    }
+    if (rc != SQLITE_DONE)
+        return store_fail(rows, rc, d, what);
+    sqlite3_reset(rows);
+    return ERR_OK;
+}
+
 static enum err unseen(const struct store_seen *set, sqlite3_stmt *s, char ***keys, size_t *n,
                        struct err_detail *d, const char *what)
 {
@@ -183,8 +369,9 @@ static enum err unseen(const struct store_seen *set, sqlite3_stmt *s, char ***ke
     return ERR_OK;
 }
 
-static enum err mark_each(struct store *st, const char *sql, char **keys, size_t n, int64_t now,
-                          size_t *gone, struct err_detail *d, const char *what)
+static enum err mark_each(struct store *st, struct store_seen *set, const char *sql, char **keys,
+                          size_t n, int64_t now, size_t *gone, struct err_detail *d,
+                          const char *what)
 {
     sqlite3_stmt *s;
     int64_t c;
@@ -195,11 +382,12 @@ static enum err mark_each(struct store *st, const char *sql, char **keys, size_t
         bind_int64(s, ":now", now);
         e = store_exec_count(s, &c, d, what);
         *gone += (size_t)c;
+        store_seen_known_put(set, keys[i], 0); /* gone: listed again, it is written back */
     }
     return e;
 }
 
-enum err seen_set_mark_unseen(struct store *st, const struct store_seen *set, sqlite3_stmt *present,
+enum err seen_set_mark_unseen(struct store *st, struct store_seen *set, sqlite3_stmt *present,
                               const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
                               const char *what)
 {
@@ -212,8 +400,8 @@ enum err seen_set_mark_unseen(struct store *st, const struct store_seen *set, sq
     if (e == ERR_OK && n > 0) {
         e = store_own_tx_begin(st, &own, d);
         if (e == ERR_OK)
-            e = store_own_tx_end(st, own, mark_each(st, mark_sql, keys, n, now, &marked, d, what),
-                                 d);
+            e = store_own_tx_end(st, own,
+                                 mark_each(st, set, mark_sql, keys, n, now, &marked, d, what), d);
     }
     for (size_t i = 0; i < n; i++)
         free(keys[i]);
@@ -221,4 +409,18 @@ enum err seen_set_mark_unseen(struct store *st, const struct store_seen *set, sq
     if (gone != NULL)
         *gone = e == ERR_OK ? marked : 0;
     return e;
+}
+
+bool store_seen_known_all_seen(const struct store_seen *set, const char *subscription_id)
+{
+    uint64_t g = subscription_id != NULL ? store_seen_group_of(subscription_id) : 0;
+
+    if (set == NULL || !set->known_loaded)
+        return false;
+    for (size_t i = 0; i < set->known_cap; i++) {
+        if (set->known_key[i] != 0 && set->known_group[i] == g &&
+            set->h[slot_of(set->h, set->cap, set->known_key[i])] == 0)
+            return false;
+    }
+    return true;
 }

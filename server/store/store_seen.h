@@ -46,17 +46,56 @@ struct store_seen {
     uint64_t *h; /* open addressing; 0 = free slot */
     size_t cap;  /* a power of two, or 0 */
     size_t n;
+    /* The rows of the table present when the pass first wrote to it: key hash -> hash of the
+     * facts as stored, so an unchanged row costs no statement (store_seen_known_same). */
+    uint64_t *known_key;   /* open addressing like h */
+    uint64_t *known_facts; /* beside known_key */
+    uint64_t *known_group; /* beside known_key: store_seen_group_of the row's subscription */
+    size_t known_cap;
+    size_t known_n;
+    bool known_loaded;
 };
 
 /* Adds key to s; s NULL: nothing (an upsert outside a sync pass). */
 void seen_set_add(struct store_seen *s, const char *key);
 /* True when s saw key; s NULL: nothing was seen. */
 bool seen_set_has(const struct store_seen *s, const char *key);
+/* The facts of a row hashed field after field, as the upsert binds them and as the table
+ * stores them: start with SEEN_FACTS_SEED; lower hashes the ASCII-lowercased text (a column
+ * the upsert stores through lower()); an integer column NULL when null. A changed row is taken
+ * for unchanged with probability about 2^-64, and then written by the next change. */
+#define SEEN_FACTS_SEED 0x9e3779b97f4a7c15ull
+uint64_t store_seen_hash_text(uint64_t h, const char *s, bool lower);
+uint64_t store_seen_hash_int(uint64_t h, int64_t v, bool null);
+/* Once per pass and table (set->known_loaded): the present rows of the bound statement rows,
+ * column 0 the key, the others the facts in the order the upsert hashes them (text, or
+ * integer/NULL). Resets rows either way. */
+enum err store_seen_known_load(struct store_seen *set, sqlite3_stmt *rows, int group_col,
+                               struct err_detail *d, const char *what);
+/* The subscription of a scope, or of a bare subscription id, hashed (0: above all of them).
+ * Column group_col of store_seen_known_load's rows gives it per row. */
+uint64_t store_seen_group_of(const char *text);
+/* True when every row present at the start of the pass in the subscription (NULL: at the
+ * scopes above every subscription) has been seen: then nothing there is to be marked gone
+ * (rows the pass added are seen), and the caller need not read the table. False when the
+ * facts were not loaded. */
+bool store_seen_known_all_seen(const struct store_seen *set, const char *subscription_id);
+/* True when key was present at the start of the pass with these facts (set NULL: false). */
+bool store_seen_known_same(const struct store_seen *set, const char *key, uint64_t facts);
+/* Records that key, present at the start of the pass, now holds facts (after a write, so a
+ * key listed twice compares with what the first listing wrote; a new key is not kept: the
+ * upsert compares it again). */
+void store_seen_known_put(struct store_seen *set, const char *key, uint64_t facts);
+
+/* Forgets the facts (a write rolled back: what was put may not be stored); the next upsert
+ * of the pass loads them again. */
+void store_seen_known_forget(struct store_seen *set);
+
 /* Marks gone the keys of the bound statement present (column 0) that set has not seen (set
  * NULL: none was): runs mark_sql (binding :id_key and :now) on each in one write transaction,
  * none when all were seen. *gone is the rows updated (0 on failure). Resets present either
  * way. */
-enum err seen_set_mark_unseen(struct store *st, const struct store_seen *set, sqlite3_stmt *present,
+enum err seen_set_mark_unseen(struct store *st, struct store_seen *set, sqlite3_stmt *present,
                               const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
                               const char *what);
 

@@ -14,6 +14,12 @@
     " computer_name, os_type, image_publisher, image_offer, image_sku, image_version, image_id,"   \
     " os_name, os_version, power_state, provisioning_state, identity_type,"                        \
     " identity_principal_id, user_assigned_ids, tags"
+/* VM_FACTS without resource_group_key (derived from resource_group) */
+#define VM_COMPARED                                                                                \
+    "id, subscription_id, resource_group, name, location, vm_id, computer_name, os_type,"          \
+    " image_publisher, image_offer, image_sku, image_version, image_id, os_name, os_version,"      \
+    " power_state, provisioning_state, identity_type, identity_principal_id, user_assigned_ids,"   \
+    " tags"
 #define VM_COLUMNS "id_key, " VM_FACTS ", generation, first_seen_at, changed_at, gone_at"
 #define VM_FACTS_OF(t)                                                                             \
     "(" t ".id, " t ".subscription_id, " t ".resource_group, " t ".name, " t ".location, " t       \
@@ -40,6 +46,9 @@ static const char SQL_UPSERT[] =
     " generation = vms.generation + 1, changed_at = excluded.changed_at, gone_at = NULL"
     " WHERE vms.gone_at IS NOT NULL OR " VM_FACTS_OF("vms") " IS NOT " VM_FACTS_OF("excluded");
 
+/* The facts of the present VMs as the upsert compares them (VM_FACTS_OF), for the pass's
+ * comparison before writing (store_seen_known_load). */
+static const char SQL_KNOWN[] = "SELECT id_key, " VM_COMPARED " FROM vms WHERE gone_at IS NULL";
 static const char SQL_PRESENT[] = "SELECT id_key FROM vms"
                                   " WHERE subscription_id = lower(:subscription_id)"
                                   " AND gone_at IS NULL";
@@ -118,6 +127,35 @@ void store_vm_list_free(struct store_vm *list, size_t n)
     free(list);
 }
 
+/* The facts as the upsert binds and stores them, in VM_COMPARED order, hashed. */
+static uint64_t facts_hash(const struct store_vm_facts *v)
+{
+    const char *text[] = {v->resource_group,
+                          v->name,
+                          v->location,
+                          v->vm_id,
+                          v->computer_name,
+                          v->os_type,
+                          v->image_publisher,
+                          v->image_offer,
+                          v->image_sku,
+                          v->image_version,
+                          v->image_id,
+                          v->os_name,
+                          v->os_version,
+                          v->power_state,
+                          v->provisioning_state,
+                          v->identity_type,
+                          v->identity_principal_id};
+    uint64_t h = store_seen_hash_text(SEEN_FACTS_SEED, v->id, false);
+
+    h = store_seen_hash_text(h, v->subscription_id != NULL ? v->subscription_id : "", true);
+    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
+        h = store_seen_hash_text(h, text[i] != NULL ? text[i] : "", false);
+    h = store_seen_hash_text(h, v->user_assigned_ids != NULL ? v->user_assigned_ids : "[]", false);
+    return store_seen_hash_text(h, v->tags != NULL ? v->tags : "{}", false);
+}
+
 static void bind_facts(sqlite3_stmt *s, const struct store_vm_facts *v)
 {
     bind_text(s, ":id", v->id);
@@ -147,19 +185,32 @@ static enum err upsert_all(struct store *st, struct store_seen *seen,
                            const struct store_vm_facts *vms, size_t n, int64_t now, size_t *changed,
                            struct err_detail *d)
 {
-    sqlite3_stmt *up;
+    sqlite3_stmt *up = NULL;
     int64_t c;
-    enum err e = store_stmt(st, SQL_UPSERT, &up, d);
+    enum err e = ERR_OK;
 
+    if (seen != NULL && !seen->known_loaded) {
+        e = store_stmt(st, SQL_KNOWN, &up, d);
+        if (e == ERR_OK)
+            e = store_seen_known_load(seen, up, 2, d, "vm known"); /* 2: subscription_id */
+    }
+    if (e == ERR_OK)
+        e = store_stmt(st, SQL_UPSERT, &up, d);
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
+        uint64_t h;
+
         if (vms[i].id == NULL)
             return err_set(d, ERR_INVALID, "invalid", "VM %zu has no id", i);
-        bind_facts(up, &vms[i]);
-        bind_int64(up, ":now", now);
-        e = store_exec_count(up, &c, d, "vm upsert");
-        *changed += (size_t)c;
-        if (e != ERR_OK)
-            break;
+        h = seen != NULL ? facts_hash(&vms[i]) : 0;
+        if (!store_seen_known_same(seen, vms[i].id, h)) {
+            bind_facts(up, &vms[i]);
+            bind_int64(up, ":now", now);
+            e = store_exec_count(up, &c, d, "vm upsert");
+            *changed += (size_t)c;
+            if (e != ERR_OK)
+                break;
+            store_seen_known_put(seen, vms[i].id, h);
+        }
         seen_set_add(seen, vms[i].id);
     }
     return e;
@@ -181,14 +232,15 @@ enum err store_vms_upsert(struct store *st, struct store_seen *seen,
         return e;
     e = upsert_all(st, seen, vms, n, now, changed, d);
     e = store_own_tx_end(st, own, e, d);
-    if (e != ERR_OK)
+    if (e != ERR_OK) {
         *changed = 0;
+        store_seen_known_forget(seen);
+    }
     return e;
 }
 
-enum err store_vms_mark_gone(struct store *st, const struct store_seen *seen,
-                             const char *subscription_id, int64_t now, size_t *gone,
-                             struct err_detail *d)
+enum err store_vms_mark_gone(struct store *st, struct store_seen *seen, const char *subscription_id,
+                             int64_t now, size_t *gone, struct err_detail *d)
 {
     sqlite3_stmt *s;
     enum err e = store_stmt(st, SQL_PRESENT, &s, d);
@@ -197,6 +249,8 @@ enum err store_vms_mark_gone(struct store *st, const struct store_seen *seen,
         *gone = 0;
     if (e != ERR_OK)
         return e;
+    if (store_seen_known_all_seen(seen, subscription_id))
+        return ERR_OK; /* every VM present at the start of the pass was listed again */
     bind_text(s, ":subscription_id", subscription_id);
     return seen_set_mark_unseen(st, seen, s, SQL_MARK_GONE, now, gone, d, "vm mark gone");
 }

@@ -132,6 +132,55 @@ static void test_unchanged_vm_pass_counts_zero(void **state)
     assert_int_equal(vm_pass(st, f, 3, 90, &gone), 0);
 }
 
+/* Within one pass the facts found at its first upsert decide what is written: a changed VM
+ * is written, an unchanged one is not, a VM listed again with its old facts after a change in
+ * the same pass is written back, a VM new in the pass is not marked gone, a missing one is. */
+static void test_facts_compared_in_pass(void **state)
+{
+    struct store *st = ST(state);
+    struct store_vm_facts f[4];
+    struct store_vm v;
+    size_t changed = 0;
+    size_t gone = 0;
+
+    subscriptions(st);
+    facts(f);
+    assert_int_equal(vm_pass(st, f, 3, 10, &gone), 3);
+
+    pass_begin();
+    f[0].power_state = "deallocated";
+    assert_int_equal(store_vms_upsert(st, pass, f, 3, 20, &changed, NULL), ERR_OK);
+    assert_int_equal(changed, 1);
+    f[0].power_state = "running"; /* listed again, as it was when the pass began */
+    assert_int_equal(store_vms_upsert(st, pass, f, 1, 21, &changed, NULL), ERR_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_vm_get(st, VM_A, &v, NULL), ERR_OK);
+    assert_string_equal(v.power_state, "running");
+    assert_int_equal(v.generation, 3);
+    store_vm_clear(&v);
+
+    /* a VM new in this pass, in SUB2 beside c: nothing there is gone */
+    f[3] = f[2];
+    f[3].id = "/subscriptions/" SUB2 "/resourceGroups/rg2/providers/Microsoft.Compute/"
+              "virtualMachines/d";
+    f[3].name = "d";
+    assert_int_equal(store_vms_upsert(st, pass, &f[3], 1, 22, &changed, NULL), ERR_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB2, 22, &gone, NULL), ERR_OK);
+    assert_int_equal(gone, 0);
+
+    /* the next pass lists a and b but not c, d: both are gone, a and b untouched */
+    pass_begin();
+    assert_int_equal(store_vms_upsert(st, pass, f, 2, 30, &changed, NULL), ERR_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB, 30, &gone, NULL), ERR_OK);
+    assert_int_equal(gone, 0);
+    assert_int_equal(store_vms_mark_gone(st, pass, SUB2, 30, &gone, NULL), ERR_OK);
+    assert_int_equal(gone, 2);
+    store_seen_free(pass);
+    pass = NULL;
+}
+
 static void test_extensions(void **state)
 {
     struct store *st = ST(state);
@@ -387,6 +436,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unchanged_vm_pass_counts_zero, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_facts_compared_in_pass, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_extensions, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_role_assignments, fixture_setup, fixture_teardown),

@@ -205,6 +205,7 @@ static void test_list_paged_filtered(void **state)
 
     subscriptions(st);
     make_fleet(103, SUB, 0);
+    pass_begin(); /* a pass belongs to one store: it holds the facts it found there */
     assert_int_equal(store_vms_upsert(st, pass, F.f, 103, 10, &changed, NULL), ERR_OK);
     make_fleet(20, SUB2, 1000);
     pass_begin();
@@ -277,6 +278,7 @@ static void test_concurrent_read_write(void **state)
 
     subscriptions(st);
     make_fleet(50, SUB, 0);
+    pass_begin();
     assert_int_equal(store_vms_upsert(st, pass, F.f, 50, 10, &changed, NULL), ERR_OK);
     assert_int_equal(pthread_create(&th, NULL, read_loop, &r), 0);
     for (int i = 0; i < 100; i++) {
