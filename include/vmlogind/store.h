@@ -59,7 +59,10 @@ bool store_is_ready(struct store *st);
 /* Write transaction (BEGIN IMMEDIATE): holds the write lock until commit or rollback; busy is
  * retried inside. Nested begin on one thread is ERR_INTERNAL. */
 enum err store_tx_begin(struct store *st, struct err_detail *d) VL_MUST_CHECK;
-/* Read transaction: one consistent snapshot for several reads; do not write in it. */
+/* Read transaction: one consistent snapshot for several reads. The one write made in one is
+ * an API key's last-use touch (a minute apart, during a snapshot route's request): SQLite
+ * upgrades the transaction when nothing was committed since it began, else the touch fails at
+ * once with busy and the next request tries again. Nothing else writes in one. */
 enum err store_tx_begin_read(struct store *st, struct err_detail *d) VL_MUST_CHECK;
 /* On failure the transaction is rolled back and nothing of it persists. */
 enum err store_tx_commit(struct store *st, struct err_detail *d) VL_MUST_CHECK;

@@ -234,7 +234,8 @@ enum err auth_keys_authenticate(struct store *st, const char *key, int64_t now_m
     }
     rc = caller_from_key(&k, out, d);
     /* last use is kept to the minute; within it the hot path stays read-only (no write
-     * statement, so no write lock per request) */
+     * statement, so no write lock per request). Inside a snapshot route's read transaction
+     * the touch upgrades it, or fails at once when another commit came first (store.h) */
     if (rc == ERR_OK && now_ms - k.last_used_at >= 60000 &&
         store_api_key_touch(st, k.id, now_ms, &td) != ERR_OK)
         log_debug("api_key_touch_failed", "id=%s error=\"%s\"", k.id, td.msg);
