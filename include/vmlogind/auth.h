@@ -67,6 +67,8 @@ struct auth_caller {
 };
 struct auth_caller *auth_caller_new(enum auth_kind kind, enum auth_role role, const char *subject);
 void auth_caller_free(struct auth_caller *c);
+/* A copy of c, its own scope strings included. */
+struct auth_caller *auth_caller_dup(const struct auth_caller *c);
 /* Adds a scope (validated and normalized with auth_scope_normalize). */
 enum err auth_caller_add_scope(struct auth_caller *c, const char *scope,
                                struct err_detail *d) VL_MUST_CHECK;
@@ -198,9 +200,13 @@ enum err auth_keys_create(struct store *st, const struct auth_key_spec *s,
 enum err auth_keys_revoke(struct store *st, const char *id, const char *actor,
                           struct err_detail *d) VL_MUST_CHECK;
 /* Authenticates a well-formed key: ERR_UNAUTHORIZED ("invalid_api_key", "api_key_revoked")
- * or a new caller in *out. */
+ * or a new caller in *out. Each thread keeps the callers of its last few keys and answers
+ * from them while nothing at all was committed to the store since their look-up
+ * (store_version), so a revocation from any process counts from its commit on. */
 enum err auth_keys_authenticate(struct store *st, const char *key, int64_t now_ms,
                                 struct auth_caller **out, struct err_detail *d) VL_MUST_CHECK;
+/* Authentications answered from those callers since the process started. */
+uint64_t auth_keys_cache_hits(void);
 
 /* ---- Entra JWTs (auth_jwt.c) ------------------------------------------------------------ */
 

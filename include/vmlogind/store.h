@@ -71,6 +71,19 @@ void store_tx_rollback(struct store *st);
 bool store_in_tx(struct store *st);
 /* Rows inserted, updated or deleted through this thread's connection since it opened. */
 int64_t store_changes(struct store *st);
+/* What this thread's connection has seen of the database. Two equal versions read on one
+ * thread mean nothing was committed in between, by this connection or any other, in this
+ * process or another (PRAGMA data_version, https://sqlite.org/pragma.html#pragma_data_version,
+ * and the connection's own total changes; conn tells connections apart). Inside a read
+ * transaction it names the state that transaction sees, and costs no page read. */
+struct store_version {
+    uint64_t conn;
+    int64_t data_version;
+    int64_t own_changes;
+};
+enum err store_version_get(struct store *st, struct store_version *v,
+                           struct err_detail *d) VL_MUST_CHECK;
+bool store_version_eq(const struct store_version *a, const struct store_version *b);
 
 /* ---- tasks: the reconciler's durable work queue (DESIGN §5) ---------------------------- */
 /* A task names a thing (kind "vm_login", key a VM id), not a step. A task is leasable when it

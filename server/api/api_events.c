@@ -277,16 +277,6 @@ static void events_done(void *cls)
 
 static const struct http_stream_ops events_ops = {.fill = events_fill, .done = events_done};
 
-static struct auth_caller *caller_copy(const struct auth_caller *src)
-{
-    struct auth_caller *c = auth_caller_new(src->kind, src->role, src->subject);
-
-    for (size_t i = 0; i < src->nscopes; i++)
-        c->scopes[i] = xstrdup(src->scopes[i]);
-    c->nscopes = src->nscopes;
-    return c;
-}
-
 /* A slot under events_max_streams, or false. */
 static bool take_slot(struct api_events *h)
 {
@@ -354,7 +344,7 @@ void api_events_get(struct http_request *req)
     }
     c = xcalloc(1, sizeof(*c));
     c->hub = h;
-    c->who = caller_copy(api_caller(req));
+    c->who = auth_caller_dup(api_caller(req));
     c->last_write_ms = clock_mono_ms();
     buf_init(&c->pending, EVENTS_PENDING_MAX);
     if (!start_point(req, c)) {

@@ -1,6 +1,8 @@
 /* auth_keys.c: API keys. A key is "vlk_" + 32 random bytes in base64url, shown once at
  * creation; only its SHA-256 is stored, next to its role, scopes and grant limits. Creating
  * and revoking a key are audited in the same transaction. Never logs a key. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,8 @@
 
 #define KEY_RANDOM_BYTES 32
 #define KEY_NAME_MAX 100
+#define KEY_TOUCH_MS 60000 /* last use is kept to the minute */
+#define KEY_CACHE_N 4
 
 void auth_key_generate(char out[AUTH_KEY_LEN + 1])
 {
@@ -212,17 +216,117 @@ static enum err caller_from_key(const struct store_api_key *k, struct auth_calle
     return ERR_OK;
 }
 
+/* ---- a thread's last keys ------------------------------------------------------------------
+ * A bot sends the same key on every request, and looking it up is an indexed statement each
+ * time. Each thread keeps the callers of its last few keys with the store version read before
+ * their look-up, and uses one again only while that version is unchanged: nothing committed
+ * since, by any connection of any process, so not the key's revocation either (store_version).
+ * Kept by the key's SHA-256, as the store keeps it: the key itself is not kept. */
+
+struct key_cached {
+    struct store_version ver;
+    char hash[65];
+    int64_t last_used_at;
+    struct auth_caller *caller;
+};
+
+struct key_cache {
+    struct key_cached e[KEY_CACHE_N];
+    unsigned next;
+};
+
+static atomic_uint_fast64_t cache_hits;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *p)
+{
+    struct key_cache *c = p;
+
+    for (size_t i = 0; i < KEY_CACHE_N; i++)
+        auth_caller_free(c->e[i].caller);
+    free(c);
+}
+
+static void cache_init(void)
+{
+    if (pthread_key_create(&cache_key, cache_free) != 0)
+        abort();
+}
+
+static struct key_cache *cache_get(void)
+{
+    struct key_cache *c;
+
+    pthread_once(&cache_once, cache_init);
+    c = pthread_getspecific(cache_key);
+    if (c == NULL) {
+        c = xcalloc(1, sizeof(*c));
+        pthread_setspecific(cache_key, c);
+    }
+    return c;
+}
+
+/* The cached caller of hash if the store is as it was when it was looked up, and its last use
+ * needs no touch; else NULL. */
+static const struct auth_caller *cache_find(const char *hash, const struct store_version *v,
+                                            int64_t now_ms)
+{
+    struct key_cache *c = cache_get();
+
+    for (size_t i = 0; i < KEY_CACHE_N; i++) {
+        const struct key_cached *e = &c->e[i];
+        if (e->caller != NULL && store_version_eq(&e->ver, v) && strcmp(e->hash, hash) == 0)
+            return now_ms - e->last_used_at < KEY_TOUCH_MS ? e->caller : NULL;
+    }
+    return NULL;
+}
+
+static void cache_put(const char *hash, const struct store_version *v, int64_t last_used_at,
+                      const struct auth_caller *caller)
+{
+    struct key_cache *c = cache_get();
+    struct key_cached *e = NULL;
+
+    for (size_t i = 0; i < KEY_CACHE_N && e == NULL; i++)
+        if (c->e[i].caller != NULL && strcmp(c->e[i].hash, hash) == 0)
+            e = &c->e[i];
+    if (e == NULL)
+        e = &c->e[c->next++ % KEY_CACHE_N];
+    auth_caller_free(e->caller);
+    *e = (struct key_cached){.ver = *v, .last_used_at = last_used_at};
+    memcpy(e->hash, hash, sizeof(e->hash));
+    e->caller = auth_caller_dup(caller);
+}
+
+uint64_t auth_keys_cache_hits(void)
+{
+    return atomic_load(&cache_hits);
+}
+
 enum err auth_keys_authenticate(struct store *st, const char *key, int64_t now_ms,
                                 struct auth_caller **out, struct err_detail *d)
 {
     char hash[65];
     struct store_api_key k = {0};
+    struct store_version ver;
+    const struct auth_caller *hit;
     struct err_detail td;
     enum err rc;
 
     if (!auth_key_is_well_formed(key))
         return err_set(d, ERR_UNAUTHORIZED, "invalid_api_key", "the API key is not valid");
     auth_key_hash(key, hash);
+    /* read before the look-up: a commit between the two makes the version of the next request
+     * differ, so an entry is never newer than what its version names */
+    if (store_version_get(st, &ver, NULL) != ERR_OK)
+        ver = (struct store_version){0}; /* matches nothing */
+    hit = cache_find(hash, &ver, now_ms);
+    if (hit != NULL) {
+        atomic_fetch_add(&cache_hits, 1);
+        *out = auth_caller_dup(hit);
+        return ERR_OK;
+    }
     rc = store_api_key_find_by_hash(st, hash, &k, d);
     if (rc == ERR_NOT_FOUND)
         return err_set(d, ERR_UNAUTHORIZED, "invalid_api_key", "the API key is not valid");
@@ -233,10 +337,13 @@ enum err auth_keys_authenticate(struct store *st, const char *key, int64_t now_m
         goto out;
     }
     rc = caller_from_key(&k, out, d);
+    if (rc == ERR_OK && ver.conn != 0)
+        cache_put(hash, &ver, k.last_used_at, *out);
     /* last use is kept to the minute; within it the hot path stays read-only (no write
      * statement, so no write lock per request). Inside a snapshot route's read transaction
-     * the touch upgrades it, or fails at once when another commit came first (store.h) */
-    if (rc == ERR_OK && now_ms - k.last_used_at >= 60000 &&
+     * the touch upgrades it, or fails at once when another commit came first (store.h). A
+     * touch changes the version, so the entry just kept is looked up again next time */
+    if (rc == ERR_OK && now_ms - k.last_used_at >= KEY_TOUCH_MS &&
         store_api_key_touch(st, k.id, now_ms, &td) != ERR_OK)
         log_debug("api_key_touch_failed", "id=%s error=\"%s\"", k.id, td.msg);
 out:

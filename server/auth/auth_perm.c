@@ -31,6 +31,16 @@ void auth_caller_free(struct auth_caller *c)
     free(c);
 }
 
+struct auth_caller *auth_caller_dup(const struct auth_caller *c)
+{
+    struct auth_caller *t = xmalloc(sizeof(*t));
+
+    *t = *c;
+    for (size_t i = 0; i < c->nscopes; i++)
+        t->scopes[i] = xstrdup(c->scopes[i]);
+    return t;
+}
+
 enum err auth_caller_add_scope(struct auth_caller *c, const char *scope, struct err_detail *d)
 {
     char norm[AUTH_SCOPE_MAX];

@@ -140,6 +140,8 @@ static enum err open_db(const char *uri, sqlite3 **out, struct err_detail *d)
     return ERR_OK;
 }
 
+static atomic_uint_fast64_t conn_serials; /* store_conn.serial */
+
 struct store_conn *store_conn_get(struct store *st, struct err_detail *d)
 {
     struct store_conn *c = pthread_getspecific(st->key);
@@ -149,6 +151,7 @@ struct store_conn *store_conn_get(struct store *st, struct err_detail *d)
         return c;
     c = xcalloc(1, sizeof(*c));
     c->st = st;
+    c->serial = atomic_fetch_add(&conn_serials, 1) + 1;
     if (open_db(st->uri, &c->db, d) != ERR_OK) {
         free(c);
         return NULL;
@@ -493,6 +496,36 @@ int64_t store_changes(struct store *st)
     struct store_conn *c = store_conn_get(st, NULL);
 
     return c ? sqlite3_total_changes64(c->db) - c->scratch_changes : 0;
+}
+
+static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
+
+enum err store_version_get(struct store *st, struct store_version *v, struct err_detail *d)
+{
+    struct store_conn *c = store_conn_get(st, d);
+    sqlite3_stmt *s;
+    enum err e;
+
+    *v = (struct store_version){0};
+    if (c == NULL)
+        return ERR_STORE;
+    e = store_stmt(st, SQL_DATA_VERSION, &s, d);
+    if (e != ERR_OK)
+        return e;
+    e = store_step_one(s, d, "data version");
+    if (e != ERR_OK)
+        return e;
+    *v = (struct store_version){.conn = c->serial,
+                                .data_version = sqlite3_column_int64(s, 0),
+                                .own_changes = sqlite3_total_changes64(c->db)};
+    sqlite3_reset(s);
+    return ERR_OK;
+}
+
+bool store_version_eq(const struct store_version *a, const struct store_version *b)
+{
+    return a->conn != 0 && a->conn == b->conn && a->data_version == b->data_version &&
+           a->own_changes == b->own_changes;
 }
 
 enum err store_own_tx_begin(struct store *st, bool *own, struct err_detail *d)

@@ -17,6 +17,7 @@ struct store_conn {
     sqlite3_stmt *stmts[STORE_STMT_SLOTS];
     bool in_tx;
     int64_t scratch_changes; /* changes to TEMP tables, which store_changes() leaves out */
+    uint64_t serial;         /* tells this process's connections apart (store_version) */
     struct store_conn *next; /* in st->conns */
 };
 

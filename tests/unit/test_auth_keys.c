@@ -1,6 +1,7 @@
 /* test_auth_keys.c: API keys on an in-memory store: format and hashing, create (audited, only
  * the hash stored), authenticate, revoke; the Bearer front door; and the keys/audit commands
  * (the key printed once, alone on stdout; list shows no secret). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -121,6 +123,132 @@ static void test_create_authenticate_revoke(void **state)
     assert_int_equal(count, 2);
     assert_int_equal(broken, 0);
     store_close(st);
+}
+
+static struct auth_key_spec reader_spec(const char *name)
+{
+    return (struct auth_key_spec){.name = name, .role = AUTH_ROLE_READER, .actor = "cli"};
+}
+
+/* a = authenticate on st: the caller's role or -1 with d's code */
+static int authn(struct store *st, const char *key, int64_t now, struct err_detail *d)
+{
+    struct auth_caller *c = NULL;
+    int role;
+
+    if (auth_keys_authenticate(st, key, now, &c, d) != ERR_OK) {
+        assert_null(c);
+        return -1;
+    }
+    role = (int)c->role;
+    auth_caller_free(c);
+    return role;
+}
+
+struct revoker {
+    struct store *st;
+    const char *id;
+    enum err rc;
+};
+
+static void *revoke_thread(void *p)
+{
+    struct revoker *r = p;
+
+    r->rc = auth_keys_revoke(r->st, r->id, "cli", NULL);
+    return NULL;
+}
+
+/* The thread's last keys answer only while nothing was committed since their look-up: a
+ * revocation through another handle of the file (as `vmlogind keys revoke` is, in another
+ * process), through another thread's connection, or inside a read transaction begun after it,
+ * is seen at once; an unrelated commit makes the next request look the key up again; a key
+ * due for its last-use touch still gets it. */
+static void test_cache_sees_every_commit(void **state)
+{
+    char dir[] = "/tmp/vmlogind-keycache-XXXXXX", path[64];
+    struct store *st = NULL, *cli = NULL, *mem = open_store();
+    struct auth_key_spec a = reader_spec("a"), b = reader_spec("b"), c = reader_spec("c");
+    char ka[AUTH_KEY_LEN + 1], kb[AUTH_KEY_LEN + 1], kc[AUTH_KEY_LEN + 1];
+    char ia[AUTH_KEY_ID_LEN + 1], ib[AUTH_KEY_ID_LEN + 1], ic[AUTH_KEY_ID_LEN + 1];
+    struct err_detail d = {{0}, {0}};
+    struct store_api_key row = {0};
+    struct revoker rv;
+    pthread_t t;
+    uint64_t hits;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/v.db", dir);
+    assert_int_equal(store_open(path, &st, NULL), ERR_OK);
+    assert_int_equal(store_migrate(st, NULL), ERR_OK);
+    assert_int_equal(store_open(path, &cli, NULL), ERR_OK);
+    assert_int_equal(store_audit_key_set(st, "0123456789abcdef0123456789abcdef", 32, NULL), ERR_OK);
+    assert_int_equal(store_audit_key_set(cli, "0123456789abcdef0123456789abcdef", 32, NULL),
+                     ERR_OK);
+    assert_int_equal(auth_keys_create(st, &a, ka, ia, &d), ERR_OK);
+    assert_int_equal(auth_keys_create(st, &b, kb, ib, &d), ERR_OK);
+
+    /* the second request is answered from the cache */
+    assert_int_equal(authn(st, ka, 1000, &d), AUTH_ROLE_READER);
+    hits = auth_keys_cache_hits();
+    assert_int_equal(authn(st, ka, 1000, &d), AUTH_ROLE_READER);
+    assert_int_equal(auth_keys_cache_hits(), hits + 1);
+
+    /* revoked through another handle: refused at once */
+    assert_int_equal(auth_keys_revoke(cli, ia, "cli", &d), ERR_OK);
+    assert_int_equal(authn(st, ka, 1000, &d), -1);
+    assert_string_equal(d.code, "api_key_revoked");
+
+    /* the same inside read transactions, as a snapshot route reads */
+    assert_int_equal(store_tx_begin_read(st, NULL), ERR_OK);
+    assert_int_equal(authn(st, kb, 1000, &d), AUTH_ROLE_READER);
+    assert_int_equal(store_tx_commit(st, NULL), ERR_OK);
+    assert_int_equal(auth_keys_revoke(cli, ib, "cli", &d), ERR_OK);
+    assert_int_equal(store_tx_begin_read(st, NULL), ERR_OK);
+    assert_int_equal(authn(st, kb, 1000, &d), -1);
+    assert_string_equal(d.code, "api_key_revoked");
+    assert_int_equal(store_tx_commit(st, NULL), ERR_OK);
+
+    /* any commit elsewhere sends the next request to the store; the answer is the same */
+    assert_int_equal(auth_keys_create(st, &c, kc, ic, &d), ERR_OK);
+    assert_int_equal(authn(st, kc, 1000, &d), AUTH_ROLE_READER);
+    assert_int_equal(auth_keys_create(cli, &a, ka, ia, &d), ERR_OK);
+    hits = auth_keys_cache_hits();
+    assert_int_equal(authn(st, kc, 1000, &d), AUTH_ROLE_READER);
+    assert_int_equal(auth_keys_cache_hits(), hits);
+
+    /* a minute on, the key's last use is still recorded */
+    assert_int_equal(authn(st, kc, 61000, &d), AUTH_ROLE_READER);
+    assert_int_equal(store_api_key_get(cli, ic, &row, NULL), ERR_OK);
+    assert_int_equal(row.last_used_at, 61000);
+    store_api_key_clear(&row);
+
+    /* revoked by another thread's connection of the same handle: refused at once */
+    assert_int_equal(authn(st, kc, 61000, &d), AUTH_ROLE_READER);
+    rv = (struct revoker){.st = st, .id = ic};
+    assert_int_equal(pthread_create(&t, NULL, revoke_thread, &rv), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(rv.rc, ERR_OK);
+    assert_int_equal(authn(st, kc, 61000, &d), -1);
+    assert_string_equal(d.code, "api_key_revoked");
+
+    /* and on an in-memory store, whose threads share one database */
+    assert_int_equal(auth_keys_create(mem, &a, ka, ia, &d), ERR_OK);
+    assert_int_equal(authn(mem, ka, 1000, &d), AUTH_ROLE_READER);
+    assert_int_equal(authn(mem, ka, 1000, &d), AUTH_ROLE_READER);
+    rv = (struct revoker){.st = mem, .id = ia};
+    assert_int_equal(pthread_create(&t, NULL, revoke_thread, &rv), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(rv.rc, ERR_OK);
+    assert_int_equal(authn(mem, ka, 1000, &d), -1);
+    assert_string_equal(d.code, "api_key_revoked");
+
+    store_close(mem);
+    store_close(cli);
+    store_close(st);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
 }
 
 static void test_create_refuses(void **state)
@@ -278,6 +406,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_create_authenticate_revoke),
+        cmocka_unit_test(test_cache_sees_every_commit),
         cmocka_unit_test(test_create_refuses),
         cmocka_unit_test(test_front_door),
         cmocka_unit_test(test_cli),
