@@ -82,20 +82,10 @@ enum err store_access_members_of(struct store *st, const char *const *group_ids,
 /* ---- the in-memory access index's sources ---- */
 
 /* The access generation (migration 0005): epoch tells databases apart, gen grows with every
- * write to role_assignments, principals, group_members or login_grants. */
+ * write to role_assignments, principals, group_members or login_grants, and (migration 0018)
+ * with every VM row added or removed and every change to a VM's computer name or presence. */
 enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
                                  struct err_detail *d) VL_MUST_CHECK;
-
-/* The access generation and what the access answer shows of one VM's row, read in one
- * statement. computer_name is a new string (free() it) or NULL. */
-struct store_access_vm_now {
-    int64_t epoch, gen;
-    bool found;      /* the VM has a row */
-    int64_t gone_at; /* 0 while present */
-    char *computer_name;
-};
-enum err store_access_vm_now(struct store *st, const char *vm_id, struct store_access_vm_now *out,
-                             struct err_detail *d) VL_MUST_CHECK;
 
 /* A row of store_access_at_scopes, borrowed for the length of a callback. */
 struct store_access_view {
@@ -117,6 +107,9 @@ struct store_access_scan_fns {
     void (*member)(void *arg, const char *group_id, const char *member_id, const char *kind);
     /* every row store_access_at_scopes would give for some scope key */
     void (*assignment)(void *arg, const struct store_access_view *a);
+    /* optional: every VM row, after every assignment: its lowercase id, whether it is gone
+     * and its computer name */
+    void (*vm)(void *arg, const char *id_key, bool gone, const char *computer_name);
     /* optional: true ends the scan early (it then fails) */
     bool (*stop)(void *arg);
 };

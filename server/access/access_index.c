@@ -33,6 +33,7 @@
 #define ID_AT(ix, i) ((ix)->ids + (size_t)(i)*ID_SLOT)
 
 enum { AX_EXC = 1, AX_GRANTED = 2 };
+enum { AX_VM_ROW = 1, AX_VM_GONE = 2 }; /* ax_scope.vm */
 
 struct ax_rec {
     uint32_t principal; /* id index (compact), exception index (AX_EXC) */
@@ -53,6 +54,8 @@ struct ax_scope {
     const char *scope; /* as the first row spelled it; the key is its lowercase */
     uint32_t first, n;
     bool plain; /* nothing in it needs escaping in JSON (nor in its compact assignments' ids) */
+    uint8_t vm; /* AX_VM_*: the scope is a VM's, with a row */
+    const char *computer_name; /* its row's, for AX_VM_ROW */
 };
 
 struct ax_member {
@@ -458,6 +461,20 @@ static void on_assignment(void *arg, const struct store_access_view *a)
     ix->recs[ix->nrecs++] = r;
 }
 
+/* After every assignment (on_assignment keeps a scope as its first row spells it). */
+static void on_vm(void *arg, const char *id_key, bool gone, const char *computer_name)
+{
+    struct access_snapshot *ix = arg;
+    long s;
+
+    if (id_key == NULL || !is_lower(id_key) || (s = scope_intern(ix, id_key, id_key)) < 0) {
+        ix->ok = false; /* NOT NULL, lower(id): never */
+        return;
+    }
+    ix->scopes[s].vm = (uint8_t)(AX_VM_ROW | (gone ? AX_VM_GONE : 0));
+    ix->scopes[s].computer_name = arena_dup(ix, computer_name != NULL ? computer_name : "");
+}
+
 static int by_principal_id(const void *pa, const void *pb)
 {
     return strcmp(((const struct store_principal_row *)pa)->id,
@@ -557,6 +574,7 @@ static struct access_snapshot *index_build(struct store *st, const atomic_bool *
     static const struct store_access_scan_fns fns = {.principal = on_principal,
                                                      .member = on_member,
                                                      .assignment = on_assignment,
+                                                     .vm = on_vm,
                                                      .stop = stopping};
     struct access_snapshot *ix = xcalloc(1, sizeof(*ix));
 
@@ -917,6 +935,18 @@ void access_index_members_of(const struct access_snapshot *ix, const char *const
     free(g);
     *out = m;
     *n = w;
+}
+
+void access_index_vm(const struct access_snapshot *ix, const char *key, struct access_vm_facts *out)
+{
+    long s = scope_find(ix, key);
+
+    *out = (struct access_vm_facts){0};
+    if (s < 0 || (ix->scopes[s].vm & AX_VM_ROW) == 0)
+        return;
+    *out = (struct access_vm_facts){.found = true,
+                                    .gone = (ix->scopes[s].vm & AX_VM_GONE) != 0,
+                                    .computer_name = ix->scopes[s].computer_name};
 }
 
 const struct access_known *access_index_known(const struct access_snapshot *ix, const char *id)

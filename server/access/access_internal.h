@@ -1,11 +1,11 @@
 /* access_internal.h: inside server/access/ only. A snapshot is an in-memory image of what
  * GET /v1{vm}/access reads (login-role assignments by scope, transitive group members, known
- * principals as the renderers write them), built from one consistent read of the store and
- * valid for exactly the access generation it was read at. The read model (struct
- * access_index, vmlogind/access.h) holds the current one; a reader that finds another
- * generation gets NULL and answers from the store, and wakes the builder thread, which builds
- * a new snapshot once the generation has held still for a moment (not while a sync is writing
- * page after page): no request ever waits for a build. */
+ * principals as the renderers write them, VMs' rows), built from one consistent read of the store
+ * and valid for exactly the access generation it was read at. The read model (struct access_index,
+ * vmlogind/access.h) holds the current one; a reader that finds another generation gets NULL and
+ * answers from the store, and wakes the builder thread, which builds a new snapshot once the
+ * generation has held still for a moment (not while a sync is writing page after page): no request
+ * ever waits for a build. */
 #ifndef VMLOGIND_ACCESS_INTERNAL_H
 #define VMLOGIND_ACCESS_INTERNAL_H
 
@@ -33,6 +33,14 @@ bool access_index_at_scopes(const struct access_snapshot *s, const char *const *
 /* The transitive members of the given groups, as store_access_members_of gives them. */
 void access_index_members_of(const struct access_snapshot *s, const char *const *groups,
                              size_t ngroups, struct model_access_member **out, size_t *n);
+/* What an answer shows of a VM's row; computer_name is borrowed. */
+struct access_vm_facts {
+    bool found; /* the VM has a row */
+    bool gone;
+    const char *computer_name;
+};
+/* The row of the VM with this lowercase id as the snapshot holds it. */
+void access_index_vm(const struct access_snapshot *s, const char *key, struct access_vm_facts *out);
 /* The known principal with this id, or NULL. */
 const struct access_known *access_index_known(const struct access_snapshot *s, const char *id);
 

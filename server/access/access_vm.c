@@ -1,6 +1,6 @@
 /* access_vm.c: the answer of GET /v1{vm}/access, "who can sign in to this VM, and as what?",
- * from the read model's snapshot when one is current (one statement: the generation and the
- * VM's row), else from the store in one read transaction. Both hand the same entries to the
+ * from the read model's snapshot when one is current (one statement: the generation), else
+ * from the store in one read transaction. Both hand the same entries to the
  * same renderer. The caller's scopes are api/'s business: this answers for the VM as a whole. */
 #include <stdlib.h>
 #include <string.h>
@@ -89,25 +89,25 @@ static enum err from_store(struct store *st, const char *const keys[3], struct v
     return rc;
 }
 
-/* The VM's row as store_vm_get reads it (not found, or any failure: unknown). */
-static void vm_row_get(struct store *st, const struct model_scope *vm,
-                       struct store_access_vm_now *row)
+/* The VM's row as store_vm_get reads it (not found, or any failure: unknown); *owned holds
+ * the computer name it borrows (free() it). */
+static void vm_row_get(struct store *st, const struct model_scope *vm, struct access_vm_facts *row,
+                       char **owned)
 {
     struct store_vm r;
 
-    *row = (struct store_access_vm_now){0};
+    *row = (struct access_vm_facts){0};
     if (store_vm_get(st, vm->arm, &r, NULL) != ERR_OK)
         return;
-    row->found = true;
-    row->gone_at = r.gone_at;
-    row->computer_name = r.computer_name;
+    *row = (struct access_vm_facts){.found = true, .gone = r.gone_at != 0};
+    row->computer_name = *owned = r.computer_name;
     r.computer_name = NULL;
     store_vm_clear(&r);
 }
 
-/* "vm": {...}; row is the VM's row as store_access_vm_now reads it. */
+/* "vm": {...}. */
 static void vm_object(struct buf_json *w, const struct model_scope *vm,
-                      const struct store_access_vm_now *row)
+                      const struct access_vm_facts *row)
 {
     buf_json_key(w, "vm");
     buf_json_open(w, '{');
@@ -116,7 +116,7 @@ static void vm_object(struct buf_json *w, const struct model_scope *vm,
     if (!row->found) {
         buf_json_bool(w, "known", false);
     } else {
-        buf_json_bool(w, "known", row->gone_at == 0);
+        buf_json_bool(w, "known", !row->gone);
         buf_json_str(w, "computerName", row->computer_name ? row->computer_name : "");
     }
     buf_json_close(w, '}');
@@ -132,7 +132,7 @@ static const struct access_known *known_of(const struct vm_access *v, const char
 
 /* The answer for v into w. */
 static void write_answer(struct buf_json *w, const struct model_scope *vm,
-                         const struct store_access_vm_now *row, const struct vm_access *v)
+                         const struct access_vm_facts *row, const struct vm_access *v)
 {
     /* every entry's principal and group first, with their text fetched ahead: an answer's few
      * dozen principals lie anywhere in a snapshot of tens of MB, and cache misses asked for
@@ -179,30 +179,32 @@ enum err access_vm_answer(struct access_index *ix, const struct model_scope *vm,
 {
     struct store *st = access_index_store(ix);
     char sub[MODEL_GRANT_SCOPE_MAX], rg[MODEL_GRANT_SCOPE_MAX];
-    struct store_access_vm_now row = {0};
+    struct access_vm_facts row = {0};
     struct vm_access v = {0};
     const char *keys[3] = {sub, rg, vm->key};
+    char *owned = NULL;
+    int64_t epoch, gen;
     bool tx;
     enum err rc = ERR_OK;
 
     *w = (struct buf_json){0};
     parent_keys(vm, sub, rg);
-    /* the snapshot's answer costs one statement (the generation and the VM's row) and no wait:
-     * the builder thread keeps the snapshot current. Inside the caller's transaction too: the
-     * generation read there names the state the transaction sees (its own writes bump it, and
-     * an index of another generation is not used) */
-    if (store_access_vm_now(st, vm->arm, &row, NULL) == ERR_OK &&
-        (v.snap = access_index_get(ix, row.epoch, row.gen)) != NULL && from_snapshot(keys, &v)) {
+    /* the snapshot's answer costs one statement (the generation) and no wait: the builder
+     * thread keeps the snapshot current. Inside the caller's transaction too: the generation
+     * read there names the state the transaction sees (its own writes bump it, and an index
+     * of another generation is not used) */
+    if (store_access_generation(st, &epoch, &gen, NULL) == ERR_OK &&
+        (v.snap = access_index_get(ix, epoch, gen)) != NULL && from_snapshot(keys, &v)) {
         *path = ACCESS_PATH_INDEX;
+        access_index_vm(v.snap, vm->key, &row);
         write_answer(w, vm, &row, &v);
     } else {
         /* from the store, in one read transaction for the VM's row and its access: each
          * transaction costs a round of file locks */
         *path = ACCESS_PATH_STORE;
         vm_access_free(&v);
-        free(row.computer_name);
         tx = !store_in_tx(st) && store_tx_begin_read(st, NULL) == ERR_OK;
-        vm_row_get(st, vm, &row);
+        vm_row_get(st, vm, &row, &owned);
         rc = from_store(st, keys, &v, d);
         if (rc == ERR_OK)
             write_answer(w, vm, &row, &v);
@@ -211,7 +213,7 @@ enum err access_vm_answer(struct access_index *ix, const struct model_scope *vm,
     }
     if (rc == ERR_OK)
         access_index_count(ix, *path);
-    free(row.computer_name);
+    free(owned);
     vm_access_free(&v);
     return rc;
 }

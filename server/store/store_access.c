@@ -382,11 +382,7 @@ static const char SQL_ALL_MEMBERS[] =
     " JOIN group_members gm ON gm.group_id = m.member_id WHERE m.member_kind = 'group')"
     " SELECT root, member_id, member_kind FROM m";
 static const char SQL_ALL_PRINCIPALS[] = "SELECT " PRINCIPAL_COLUMNS " FROM principals";
-/* The generation and the VM row's part of an answer, in one statement: one read transaction
- * (BEGIN, two SELECTs and COMMIT cost four statements and two rounds of WAL read locks). */
-static const char SQL_VM_NOW[] =
-    "SELECT g.epoch, g.gen, v.id_key IS NOT NULL, v.gone_at, v.computer_name"
-    " FROM access_generation g LEFT JOIN vms v ON v.id_key = lower(:id) WHERE g.id = 1";
+static const char SQL_ALL_VMS[] = "SELECT id_key, gone_at IS NOT NULL, computer_name FROM vms";
 
 enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
                                  struct err_detail *d)
@@ -401,28 +397,6 @@ enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
         return e;
     *epoch = sqlite3_column_int64(s, 0);
     *gen = sqlite3_column_int64(s, 1);
-    sqlite3_reset(s);
-    return ERR_OK;
-}
-
-enum err store_access_vm_now(struct store *st, const char *vm_id, struct store_access_vm_now *out,
-                             struct err_detail *d)
-{
-    sqlite3_stmt *s;
-    enum err e = store_stmt(st, SQL_VM_NOW, &s, d);
-
-    *out = (struct store_access_vm_now){0};
-    if (e != ERR_OK)
-        return e;
-    bind_text(s, ":id", vm_id);
-    e = store_step_one(s, d, "access generation");
-    if (e != ERR_OK)
-        return e;
-    out->epoch = sqlite3_column_int64(s, 0);
-    out->gen = sqlite3_column_int64(s, 1);
-    out->found = sqlite3_column_int(s, 2) != 0;
-    out->gone_at = col_int64(s, 3);
-    out->computer_name = col_text(s, 4);
     sqlite3_reset(s);
     return ERR_OK;
 }
@@ -488,6 +462,13 @@ static void member_row(sqlite3_stmt *s, void *p)
     f->fns->member(f->arg, col_view(s, 0), col_view(s, 1), col_view(s, 2));
 }
 
+static void vm_row(sqlite3_stmt *s, void *p)
+{
+    const struct scan_fn *f = p;
+
+    f->fns->vm(f->arg, col_view(s, 0), sqlite3_column_int(s, 1) != 0, col_view(s, 2));
+}
+
 static void principal_row(sqlite3_stmt *s, void *p)
 {
     const struct scan_fn *f = p;
@@ -512,6 +493,8 @@ enum err store_access_scan(struct store *st, const struct store_access_scan_fns 
         e = scan(st, SQL_ALL_MEMBERS, member_row, &f, d, "members");
     if (e == ERR_OK)
         e = scan(st, SQL_ALL_ASSIGNMENTS, assignment_row, &f, d, "assignments");
+    if (e == ERR_OK && fns->vm != NULL)
+        e = scan(st, SQL_ALL_VMS, vm_row, &f, d, "vms");
     if (e == ERR_OK)
         return store_tx_commit(st, d);
     store_tx_rollback(st);

@@ -132,6 +132,73 @@ static void test_index_answers_once_built(void **state)
     free(later);
 }
 
+/* Waits for the index to answer; that answer. */
+static char *answer_from_index(struct access_index *ix)
+{
+    enum access_path path = ACCESS_PATH_STORE;
+    int64_t deadline = clock_mono_ms() + 60000; /* generous: valgrind runs this too */
+    char *a = NULL;
+
+    do {
+        if (a != NULL)
+            nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000L}, NULL);
+        free(a);
+        a = answer(ix, &path);
+    } while (path != ACCESS_PATH_INDEX && clock_mono_ms() < deadline);
+    assert_int_equal(path, ACCESS_PATH_INDEX);
+    return a;
+}
+
+static void put_vm(struct store *st, const char *computer_name)
+{
+    struct store_vm_facts vm = {.id = VM,
+                                .subscription_id = "11111111-2222-4333-8444-555555555555",
+                                .resource_group = "rg-A",
+                                .name = "vm-1",
+                                .computer_name = computer_name,
+                                .os_type = "Windows"};
+
+    assert_int_equal(store_vms_upsert(st, NULL, &vm, 1, clock_now_ms(), NULL, NULL), ERR_OK);
+}
+
+/* The next answer holds want, whatever path gives it; so does the index's, once built. */
+static void assert_seen(struct access_index *ix, const char *want)
+{
+    enum access_path path;
+    char *a = answer(ix, &path);
+
+    assert_non_null(strstr(a, want));
+    free(a);
+    a = answer_from_index(ix);
+    assert_non_null(strstr(a, want));
+    assert_non_null(strstr(a, "\"role\":\"administrator\",\"via\":\"direct\""));
+    free(a);
+}
+
+/* The index holds the VM's row too (the answer's "vm" object): every change to it is seen at
+ * once, first from the store, then from an index built for it. */
+static void test_index_follows_the_vm_row(void **state)
+{
+    struct store *st = ST(state);
+    struct access_index *ix = NULL;
+
+    seed(st);
+    assert_int_equal(access_index_new(st, true, &ix), ERR_OK);
+    assert_seen(ix, "\"vm\":{\"id\":\"" VM "\",\"name\":\"vm-1\",\"known\":false}");
+    assert_int_equal(store_subscription_upsert(st, "11111111-2222-4333-8444-555555555555", "Prod",
+                                               "Enabled", "t", 1, NULL, NULL),
+                     ERR_OK);
+    put_vm(st, "HOST-1");
+    assert_seen(ix, "\"known\":true,\"computerName\":\"HOST-1\"}");
+    put_vm(st, "HOST-2"); /* renamed */
+    assert_seen(ix, "\"known\":true,\"computerName\":\"HOST-2\"}");
+    assert_int_equal(store_vms_mark_gone(st, NULL, "11111111-2222-4333-8444-555555555555",
+                                         clock_now_ms(), NULL, NULL),
+                     ERR_OK);
+    assert_seen(ix, "\"known\":false,\"computerName\":\"HOST-2\"}");
+    access_index_free(ix);
+}
+
 static void test_render_unknown_principal_and_group(void **state)
 {
     struct model_access_assignment a = {.scope = RG,
@@ -170,6 +237,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_without_index_the_store_answers, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_answers_once_built, fixture_setup_file,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_follows_the_vm_row, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test(test_render_unknown_principal_and_group),
     };
