@@ -53,9 +53,9 @@ struct ax_exc {
 struct ax_scope {
     const char *scope; /* as the first row spelled it; the key is its lowercase */
     uint32_t first, n;
-    bool plain; /* nothing in it needs escaping in JSON (nor in its compact assignments' ids) */
-    uint8_t vm; /* AX_VM_*: the scope is a VM's, with a row */
-    const char *computer_name; /* its row's, for AX_VM_ROW */
+    bool plain;    /* nothing in it needs escaping in JSON (nor in its compact assignments' ids) */
+    uint8_t vm;    /* AX_VM_*: the scope is a VM's, with a row */
+    uint32_t name; /* its row's computer name, at this offset in names (0: "") */
 };
 
 struct ax_member {
@@ -99,6 +99,9 @@ struct access_snapshot {
     struct ax_member *members;
     uint32_t *member_root; /* build only */
     size_t nmembers, capmembers;
+    /* VMs' computer names, each ending in NUL, after one NUL */
+    char *names;
+    size_t nnames, capnames;
     struct store_principal_row *principals;
     size_t nprincipals, capprincipals;
     const atomic_bool *stop; /* build only: the builder is to end */
@@ -472,7 +475,21 @@ static void on_vm(void *arg, const char *id_key, bool gone, const char *computer
         return;
     }
     ix->scopes[s].vm = (uint8_t)(AX_VM_ROW | (gone ? AX_VM_GONE : 0));
-    ix->scopes[s].computer_name = arena_dup(ix, computer_name != NULL ? computer_name : "");
+    ix->scopes[s].name = 0;
+    if (computer_name == NULL || computer_name[0] == '\0')
+        return;
+    size_t n = strlen(computer_name) + 1;
+    if (ix->nnames == 0)
+        ix->nnames = 1; /* names[0] is "" */
+    if (ix->nnames + n > UINT32_MAX) {
+        ix->ok = false;
+        return;
+    }
+    ix->names = grow(ix->names, &ix->capnames, ix->nnames + n, 1);
+    ix->names[0] = '\0';
+    memcpy(ix->names + ix->nnames, computer_name, n);
+    ix->scopes[s].name = (uint32_t)ix->nnames;
+    ix->nnames += n;
 }
 
 static int by_principal_id(const void *pa, const void *pb)
@@ -551,6 +568,7 @@ static void index_free(struct access_snapshot *ix)
     free(ix->mem_n);
     free(ix->known);
     free(ix->scopes);
+    free(ix->names);
     free(ix->sch);
     free(ix->recs);
     free(ix->rec_scope);
@@ -587,6 +605,13 @@ static struct access_snapshot *index_build(struct store *st, const atomic_bool *
     for (size_t i = 0; i < ix->nprincipals; i++)
         (void)id_intern(ix, ix->principals[i].id);
     finish(ix);
+    /* no more growth: give back the slack of the doubling arrays read at 1M rows */
+    if (ix->nnames > 0)
+        ix->names = xrealloc(ix->names, ix->nnames);
+    if (ix->nscopes > 0)
+        ix->scopes = xreallocarray(ix->scopes, ix->nscopes, sizeof(*ix->scopes));
+    ix->capnames = ix->nnames;
+    ix->capscopes = ix->nscopes;
     /* by id, not by principal: an answer's entry finds it in one step */
     ix->known = xcalloc(ix->nids + 1, sizeof(*ix->known));
     for (size_t i = 0; i < ix->nprincipals; i++) {
@@ -944,9 +969,10 @@ void access_index_vm(const struct access_snapshot *ix, const char *key, struct a
     *out = (struct access_vm_facts){0};
     if (s < 0 || (ix->scopes[s].vm & AX_VM_ROW) == 0)
         return;
-    *out = (struct access_vm_facts){.found = true,
-                                    .gone = (ix->scopes[s].vm & AX_VM_GONE) != 0,
-                                    .computer_name = ix->scopes[s].computer_name};
+    *out = (struct access_vm_facts){
+        .found = true,
+        .gone = (ix->scopes[s].vm & AX_VM_GONE) != 0,
+        .computer_name = ix->scopes[s].name != 0 ? ix->names + ix->scopes[s].name : ""};
 }
 
 const struct access_known *access_index_known(const struct access_snapshot *ix, const char *id)
