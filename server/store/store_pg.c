@@ -384,3 +384,23 @@ enum err store_pg_run(struct store_pg_conn *c, const char *sql, struct err_detai
     PQclear(r);
     return e;
 }
+
+PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail *d)
+{
+    struct store_pg_conn c = {0};
+
+    if (connect_one(pg, &c, d) != ERR_OK)
+        return NULL;
+    if (app != NULL) {
+        /* Set after connecting: the connection string's own keywords stay as they are. */
+        char *lit = PQescapeLiteral(c.pg, app, strlen(app));
+        char sql[160];
+        PGresult *r;
+
+        snprintf(sql, sizeof(sql), "SET application_name = %s", lit != NULL ? lit : "'vmlogind'");
+        PQfreemem(lit);
+        r = PQexec(c.pg, sql);
+        PQclear(r);
+    }
+    return c.pg;
+}

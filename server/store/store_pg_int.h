@@ -38,4 +38,9 @@ int store_pg_conn_prepared(const struct store_pg_conn *c);
 int store_pg_pool_size(const struct store_pg *pg);
 int store_pg_pool_open(struct store_pg *pg);
 
+/* A connection of its own, outside the pool (a session-level advisory lock, LISTEN), with the
+ * pool's connection string and password, named app in pg_stat_activity (NULL: "vmlogind").
+ * The caller PQfinish()es it; NULL (d filled, "store_pg_connect") when connecting failed. */
+PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail *d);
+
 #endif

@@ -4,6 +4,7 @@
  * and migrations (once, concurrent migrators, a newer database refused, a failure rolled
  * back). Each test works in a database of its own. */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -482,6 +484,124 @@ static void test_migrate_failure_rolls_back(void **state)
     drop_db(db);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool job_try(struct store_pg_job *j)
+{
+    struct err_detail d;
+    bool held = true;
+    if (store_pg_job_try(j, &held, &d) != ERR_OK)
+        fail_msg("store_pg_job_try: %s", d.msg);
+    assert_int_equal(held, store_pg_job_held(j));
+    return held;
+}
+
+/* Tries until j holds its job, up to ms; how many tries it took (0: it never did). */
+static int job_take_within(struct store_pg_job *j, int ms)
+{
+    int64_t until = mono_ms() + ms;
+    int tries = 0;
+    do {
+        tries++;
+        if (job_try(j))
+            return tries;
+        poll(NULL, 0, 5); /* between tries of a polled deadline */
+    } while (mono_ms() < until);
+    return 0;
+}
+
+static void terminate_backend(int pid)
+{
+    char sql[96];
+    assert_true(pid > 0);
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+    admin("postgres", sql, NULL, 0);
+    /* Gone for good, so that no later write reaches that session. */
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
+    for (int64_t until = mono_ms() + 10000; admin_int("postgres", sql) != 0;)
+        assert_true(mono_ms() < until);
+}
+
+static struct store_pg_job *job_open(struct store_pg *pg, const char *name)
+{
+    struct store_pg_job *j = NULL;
+    struct err_detail d;
+    if (store_pg_job_open(pg, name, &j, &d) != ERR_OK)
+        fail_msg("store_pg_job_open: %s", d.msg);
+    return j;
+}
+
+/* Two replicas: two handles on one new database. */
+struct replicas {
+    char db[64], ci[512];
+    struct store_pg *a, *b;
+};
+
+static void replicas_open(struct replicas *r)
+{
+    new_db(r->db, sizeof(r->db), r->ci, sizeof(r->ci));
+    r->a = open_pg(r->ci, 1);
+    r->b = open_pg(r->ci, 1);
+}
+
+static void replicas_close(struct replicas *r)
+{
+    store_pg_close(r->a);
+    store_pg_close(r->b);
+    drop_db(r->db);
+}
+
+/* Two replicas (two handles): a job one holds is not the other's until the first releases it,
+ * or until the first's session dies (pg_terminate_backend, as when the replica is killed);
+ * then the other takes it within a deadline. Jobs of other names are independent. */
+static void test_job_singleton(void **state)
+{
+    struct replicas r;
+    struct err_detail d;
+    struct store_pg_job *ja, *jb, *jb_sweep, *bad = NULL;
+    int pid;
+    (void)state;
+    NEED_SERVER();
+    replicas_open(&r);
+    assert_int_equal(store_pg_job_open(r.a, "", &bad, &d), ERR_INVALID);
+    assert_null(bad);
+    ja = job_open(r.a, "sync");
+    jb = job_open(r.b, "sync");
+    jb_sweep = job_open(r.b, "sweep");
+    assert_true(job_try(ja));
+    assert_false(job_try(jb));
+    assert_true(job_try(jb_sweep));
+    assert_true(job_try(ja)); /* still held, not taken twice */
+    assert_false(job_try(jb));
+    assert_int_equal(admin_int(r.db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                     " AND granted AND database = (SELECT oid FROM pg_database"
+                                     " WHERE datname = current_database())"),
+                     2);
+    /* Released: the other replica takes it. */
+    store_pg_job_release(ja);
+    assert_false(store_pg_job_held(ja));
+    assert_int_not_equal(job_take_within(jb, 10000), 0);
+    assert_false(job_try(ja));
+    /* The holder's session dies: the lock goes with it. */
+    pid = store_pg_job_pid(jb);
+    terminate_backend(pid);
+    assert_int_not_equal(job_take_within(ja, 10000), 0);
+    assert_false(job_try(jb)); /* reports the loss */
+    assert_false(job_try(jb)); /* reconnected: the job is the other's now */
+    assert_int_not_equal(store_pg_job_pid(jb), pid);
+    store_pg_job_close(ja); /* closing releases */
+    assert_int_not_equal(job_take_within(jb, 10000), 0);
+    store_pg_job_close(jb);
+    store_pg_job_close(jb_sweep);
+    store_pg_job_close(NULL);
+    replicas_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_migrate_refuses_newer),
         cmocka_unit_test(test_migrate_failure_rolls_back),
         cmocka_unit_test(test_migrate_login_fix),
+        cmocka_unit_test(test_job_singleton),
     };
     host = getenv("VMLOGIND_TEST_PGHOST");
     if (host != NULL && host[0] == '\0')
