@@ -69,4 +69,36 @@ int store_pg_job_pid(const struct store_pg_job *job);
 /* Releases the job and closes its connection; NULL is allowed. */
 void store_pg_job_close(struct store_pg_job *job);
 
+/* The access generation across replicas, store_pg_listen.c: access_gen_bump (migration 0005)
+ * also NOTIFYs this channel, without payload (one notification per writing transaction), and a
+ * listener on a connection of its own wakes up on it and reads access_generation.gen. */
+#define STORE_PG_ACCESS_CHANNEL "vmlogind_access"
+
+struct store_pg_listen;
+
+enum store_pg_listen_event {
+    STORE_PG_LISTEN_TIMEOUT, /* nothing notified before the deadline */
+    STORE_PG_LISTEN_CHANGED, /* a transaction that bumped the generation committed */
+    STORE_PG_LISTEN_RESUMED, /* the connection dropped and was reopened: notifications of the
+                                gap are lost, so the generation may have changed */
+};
+
+/* store_pg_migrate calls this after the migrations: it replaces access_gen_bump with the
+ * version that notifies, under the migrators' lock. */
+enum err store_pg_listen_install(struct store_pg *pg, struct err_detail *d) VL_MUST_CHECK;
+/* Connects, LISTENs and reads the generation. */
+enum err store_pg_listen_open(struct store_pg *pg, struct store_pg_listen **out,
+                              struct err_detail *d) VL_MUST_CHECK;
+/* Waits up to timeout_ms (poll on the connection's socket) for a notification; *generation is
+ * the generation as last read (re-read after CHANGED and RESUMED). A dropped connection is
+ * reopened within the call (RESUMED); when that fails the call waits out timeout_ms and returns
+ * ERR_STORE (d filled), and the next call tries again. */
+enum err store_pg_listen_wait(struct store_pg_listen *l, int timeout_ms,
+                              enum store_pg_listen_event *ev, int64_t *generation,
+                              struct err_detail *d) VL_MUST_CHECK;
+/* The PostgreSQL backend pid of the listener's connection (0: none). */
+int store_pg_listen_pid(const struct store_pg_listen *l);
+/* Closes the connection; NULL is allowed. */
+void store_pg_listen_close(struct store_pg_listen *l);
+
 #endif

@@ -602,6 +602,77 @@ static void test_job_singleton(void **state)
     replicas_close(&r);
 }
 
+/* Runs sql (no parameters) on a connection of pg's pool. */
+static void pool_run(struct store_pg *pg, const char *sql)
+{
+    struct err_detail d;
+    struct store_pg_conn *c = store_pg_acquire(pg, 1000, &d);
+    assert_non_null(c);
+    if (store_pg_run(c, sql, &d) != ERR_OK)
+        fail_msg("%s: %s", sql, d.msg);
+    store_pg_release(pg, c);
+}
+
+static enum store_pg_listen_event listen_wait(struct store_pg_listen *l, int ms, int64_t *gen)
+{
+    enum store_pg_listen_event ev;
+    struct err_detail d;
+    if (store_pg_listen_wait(l, ms, &ev, gen, &d) != ERR_OK)
+        fail_msg("store_pg_listen_wait: %s", d.msg);
+    return ev;
+}
+
+static int64_t db_gen(const char *db)
+{
+    return admin_int(db, "SELECT gen FROM access_generation WHERE id = 1");
+}
+
+/* A write on one replica that bumps the access generation wakes the other's listener with the
+ * new generation; a transaction of many bumps is one wake-up; after the listener's session is
+ * killed it reconnects ("maybe changed", with the generation read anew, a write of the gap
+ * included) and delivers later writes. */
+static void test_listen_generation(void **state)
+{
+    struct replicas r;
+    struct err_detail d;
+    struct store_pg_listen *l = NULL;
+    int64_t gen = 0, gen0;
+    int pid;
+    (void)state;
+    NEED_SERVER();
+    replicas_open(&r);
+    assert_int_equal(store_pg_migrate(r.a, &d), ERR_OK);
+    assert_int_equal(store_pg_listen_open(r.b, &l, &d), ERR_OK);
+    assert_int_equal(listen_wait(l, 0, &gen0), STORE_PG_LISTEN_TIMEOUT);
+    assert_int_equal(gen0, db_gen(r.db));
+    pool_run(r.a, "INSERT INTO principals (id, kind, changed_at) VALUES ('p1', 'user', 1)");
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_CHANGED);
+    assert_int_equal(gen, gen0 + 1);
+    /* Fifty bumps in one transaction: one notification. */
+    pool_run(r.a, "INSERT INTO principals (id, kind, changed_at)"
+                  " SELECT 'q' || i, 'user', 1 FROM generate_series(1, 50) AS i");
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_CHANGED);
+    assert_int_equal(gen, gen0 + 51);
+    assert_int_equal(listen_wait(l, 0, &gen), STORE_PG_LISTEN_TIMEOUT);
+    /* A write not about access does not wake it. */
+    pool_run(r.a, "SELECT pg_notify('other', 'x')");
+    assert_int_equal(listen_wait(l, 50, &gen), STORE_PG_LISTEN_TIMEOUT);
+    /* The listener's session dies; a write lands in the gap. */
+    pid = store_pg_listen_pid(l);
+    terminate_backend(pid);
+    pool_run(r.a, "UPDATE principals SET display_name = 'x' WHERE id = 'p1'");
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_RESUMED);
+    assert_int_equal(gen, gen0 + 52);
+    assert_int_not_equal(store_pg_listen_pid(l), pid);
+    pool_run(r.a, "DELETE FROM principals WHERE id = 'p1'");
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_CHANGED);
+    assert_int_equal(gen, gen0 + 53);
+    assert_int_equal(gen, db_gen(r.db));
+    store_pg_listen_close(l);
+    store_pg_listen_close(NULL);
+    replicas_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_migrate_failure_rolls_back),
         cmocka_unit_test(test_migrate_login_fix),
         cmocka_unit_test(test_job_singleton),
+        cmocka_unit_test(test_listen_generation),
     };
     host = getenv("VMLOGIND_TEST_PGHOST");
     if (host != NULL && host[0] == '\0')
