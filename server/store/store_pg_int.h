@@ -43,4 +43,10 @@ int store_pg_pool_open(struct store_pg *pg);
  * The caller PQfinish()es it; NULL (d filled, "store_pg_connect") when connecting failed. */
 PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail *d);
 
+/* The server's keepalives for a dedicated connection (10 s idle, 5 s apart, 3 probes), as SQL
+ * run at connect, and the client's, on its socket (store_pg_keepalive.c). */
+#define STORE_PG_KEEPALIVE_SQL                                                                     \
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"
+void store_pg_keepalive(PGconn *conn);
+
 #endif

@@ -66,13 +66,16 @@ static bool run_key(struct store_pg_job *job, const char *sql, bool *yes, struct
     PGresult *r = PQexecParams(job->conn, sql, sql == SQL_ALIVE ? 0 : 1, NULL,
                                sql == SQL_ALIVE ? NULL : params, NULL, NULL, 0);
     bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    char msg[200];
 
-    if (ok)
+    if (ok) {
         *yes = PQgetvalue(r, 0, 0)[0] == 't' || PQgetvalue(r, 0, 0)[0] == '1';
-    else
+    } else {
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(job->conn));
+        msg[strcspn(msg, "\r\n")] = '\0';
         err_set(d, ERR_STORE, "store_pg", "job %s: %s", job->name,
-                PQerrorMessage(job->conn)[0] != '\0' ? PQerrorMessage(job->conn)
-                                                     : "no result from PostgreSQL");
+                msg[0] != '\0' ? msg : "no result from PostgreSQL");
+    }
     PQclear(r);
     return ok;
 }

@@ -564,6 +564,7 @@ static void test_job_singleton(void **state)
     struct replicas r;
     struct err_detail d;
     struct store_pg_job *ja, *jb, *jb_sweep, *bad = NULL;
+    char sql[128], app[64];
     int pid;
     (void)state;
     NEED_SERVER();
@@ -582,6 +583,11 @@ static void test_job_singleton(void **state)
                                      " AND granted AND database = (SELECT oid FROM pg_database"
                                      " WHERE datname = current_database())"),
                      2);
+    /* Its own session, named, with the keepalive settings taken (one statement with the name). */
+    snprintf(sql, sizeof(sql), "SELECT application_name FROM pg_stat_activity WHERE pid = %d",
+             store_pg_job_pid(ja));
+    admin(r.db, sql, app, sizeof(app));
+    assert_string_equal(app, "vmlogind job sync");
     /* Released: the other replica takes it. */
     store_pg_job_release(ja);
     assert_false(store_pg_job_held(ja));
