@@ -633,6 +633,20 @@ static int64_t db_gen(const char *db)
     return admin_int(db, "SELECT gen FROM access_generation WHERE id = 1");
 }
 
+/* Two replicas on a migrated database, and a listener on the second; its generation now into
+ * *gen0. */
+static struct store_pg_listen *replicas_listening(struct replicas *r, int64_t *gen0)
+{
+    struct err_detail d;
+    struct store_pg_listen *l = NULL;
+    replicas_open(r);
+    assert_int_equal(store_pg_migrate(r->a, &d), ERR_OK);
+    assert_int_equal(store_pg_listen_open(r->b, &l, &d), ERR_OK);
+    assert_int_equal(listen_wait(l, 0, gen0), STORE_PG_LISTEN_TIMEOUT);
+    assert_int_equal(*gen0, db_gen(r->db));
+    return l;
+}
+
 /* A write on one replica that bumps the access generation wakes the other's listener with the
  * new generation; a transaction of many bumps is one wake-up; after the listener's session is
  * killed it reconnects ("maybe changed", with the generation read anew, a write of the gap
@@ -640,17 +654,12 @@ static int64_t db_gen(const char *db)
 static void test_listen_generation(void **state)
 {
     struct replicas r;
-    struct err_detail d;
-    struct store_pg_listen *l = NULL;
+    struct store_pg_listen *l;
     int64_t gen = 0, gen0;
     int pid;
     (void)state;
     NEED_SERVER();
-    replicas_open(&r);
-    assert_int_equal(store_pg_migrate(r.a, &d), ERR_OK);
-    assert_int_equal(store_pg_listen_open(r.b, &l, &d), ERR_OK);
-    assert_int_equal(listen_wait(l, 0, &gen0), STORE_PG_LISTEN_TIMEOUT);
-    assert_int_equal(gen0, db_gen(r.db));
+    l = replicas_listening(&r, &gen0);
     pool_run(r.a, "INSERT INTO principals (id, kind, changed_at) VALUES ('p1', 'user', 1)");
     assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_CHANGED);
     assert_int_equal(gen, gen0 + 1);
@@ -679,6 +688,54 @@ static void test_listen_generation(void **state)
     replicas_close(&r);
 }
 
+static void allow_connections(const char *db, bool allow)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", db,
+             allow ? "true" : "false");
+    admin("postgres", sql, NULL, 0);
+}
+
+/* While the database refuses connections, a listener whose session died waits out its timeout
+ * and reports the error (no spinning), and a job's holder learns it lost the job and then gets
+ * the error; once the database is back, the listener resumes (a write of the gap counted) and
+ * the job is taken again. */
+static void test_ha_database_unreachable(void **state)
+{
+    struct replicas r;
+    struct err_detail d;
+    struct store_pg_listen *l;
+    struct store_pg_job *j;
+    enum store_pg_listen_event ev;
+    int64_t gen = 0, gen0, t0;
+    bool held = true;
+    (void)state;
+    NEED_SERVER();
+    l = replicas_listening(&r, &gen0);
+    j = job_open(r.b, "sync");
+    assert_true(job_try(j));
+    allow_connections(r.db, false);
+    terminate_backend(store_pg_listen_pid(l));
+    terminate_backend(store_pg_job_pid(j));
+    pool_run(r.a, "INSERT INTO principals (id, kind, changed_at) VALUES ('p1', 'user', 1)");
+    t0 = mono_ms();
+    assert_int_equal(store_pg_listen_wait(l, 200, &ev, &gen, &d), ERR_STORE);
+    assert_string_equal(d.code, "store_pg_connect");
+    assert_true(mono_ms() - t0 >= 200);
+    assert_int_equal(gen, gen0);
+    assert_int_equal(store_pg_job_try(j, &held, &d), ERR_OK); /* the loss */
+    assert_false(held);
+    assert_int_equal(store_pg_job_try(j, &held, &d), ERR_STORE);
+    assert_false(held);
+    allow_connections(r.db, true);
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_RESUMED);
+    assert_int_equal(gen, gen0 + 1);
+    assert_int_not_equal(job_take_within(j, 10000), 0);
+    store_pg_job_close(j);
+    store_pg_listen_close(l);
+    replicas_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -692,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_migrate_login_fix),
         cmocka_unit_test(test_job_singleton),
         cmocka_unit_test(test_listen_generation),
+        cmocka_unit_test(test_ha_database_unreachable),
     };
     host = getenv("VMLOGIND_TEST_PGHOST");
     if (host != NULL && host[0] == '\0')
