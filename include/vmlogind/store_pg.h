@@ -83,9 +83,6 @@ enum store_pg_listen_event {
                                 gap are lost, so the generation may have changed */
 };
 
-/* store_pg_migrate calls this after the migrations: it replaces access_gen_bump with the
- * version that notifies, under the migrators' lock. */
-enum err store_pg_listen_install(struct store_pg *pg, struct err_detail *d) VL_MUST_CHECK;
 /* Connects, LISTENs and reads the generation. */
 enum err store_pg_listen_open(struct store_pg *pg, struct store_pg_listen **out,
                               struct err_detail *d) VL_MUST_CHECK;

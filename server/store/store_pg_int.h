@@ -49,4 +49,9 @@ PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail
     "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"
 void store_pg_keepalive(PGconn *conn);
 
+/* store_pg_migrate calls this after the migrations: it replaces access_gen_bump (migration
+ * 0005) with the version that also NOTIFYs STORE_PG_ACCESS_CHANNEL, under the migrators' lock
+ * (store_pg_listen.c). */
+enum err store_pg_listen_install(struct store_pg *pg, struct err_detail *d) VL_MUST_CHECK;
+
 #endif
