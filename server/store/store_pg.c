@@ -384,3 +384,24 @@ enum err store_pg_run(struct store_pg_conn *c, const char *sql, struct err_detai
     PQclear(r);
     return e;
 }
+
+PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail *d)
+{
+    struct store_pg_conn c = {0};
+    char *lit;
+    char sql[256];
+    PGresult *r;
+
+    if (connect_one(pg, &c, d) != ERR_OK)
+        return NULL;
+    /* Set after connecting: the connection string's own keywords stay as they are. */
+    lit = PQescapeLiteral(c.pg, app != NULL ? app : "vmlogind",
+                          strlen(app != NULL ? app : "vmlogind"));
+    snprintf(sql, sizeof(sql), "SET application_name = %s; " STORE_PG_KEEPALIVE_SQL,
+             lit != NULL ? lit : "'vmlogind'");
+    PQfreemem(lit);
+    r = PQexec(c.pg, sql);
+    PQclear(r);
+    store_pg_keepalive(c.pg);
+    return c.pg;
+}

@@ -38,4 +38,20 @@ int store_pg_conn_prepared(const struct store_pg_conn *c);
 int store_pg_pool_size(const struct store_pg *pg);
 int store_pg_pool_open(struct store_pg *pg);
 
+/* A connection of its own, outside the pool (a session-level advisory lock, LISTEN), with the
+ * pool's connection string and password, named app in pg_stat_activity (NULL: "vmlogind").
+ * The caller PQfinish()es it; NULL (d filled, "store_pg_connect") when connecting failed. */
+PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail *d);
+
+/* The server's keepalives for a dedicated connection (10 s idle, 5 s apart, 3 probes), as SQL
+ * run at connect, and the client's, on its socket (store_pg_keepalive.c). */
+#define STORE_PG_KEEPALIVE_SQL                                                                     \
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"
+void store_pg_keepalive(PGconn *conn);
+
+/* store_pg_migrate calls this after the migrations: it replaces access_gen_bump (migration
+ * 0005) with the version that also NOTIFYs STORE_PG_ACCESS_CHANNEL, under the migrators' lock
+ * (store_pg_listen.c). */
+enum err store_pg_listen_install(struct store_pg *pg, struct err_detail *d) VL_MUST_CHECK;
+
 #endif

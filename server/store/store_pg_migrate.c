@@ -243,5 +243,6 @@ enum err store_pg_migrate(struct store_pg *pg, struct err_detail *d)
 {
     enum err e = store_pg_migrate_with(pg, store_pg_migrations, store_pg_migrations_count, d);
 
-    return e == ERR_OK ? install_login_fix(pg, d) : e;
+    e = e == ERR_OK ? install_login_fix(pg, d) : e;
+    return e == ERR_OK ? store_pg_listen_install(pg, d) : e;
 }

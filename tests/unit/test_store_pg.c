@@ -4,6 +4,7 @@
  * and migrations (once, concurrent migrators, a newer database refused, a failure rolled
  * back). Each test works in a database of its own. */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -482,6 +484,258 @@ static void test_migrate_failure_rolls_back(void **state)
     drop_db(db);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool job_try(struct store_pg_job *j)
+{
+    struct err_detail d;
+    bool held = true;
+    if (store_pg_job_try(j, &held, &d) != ERR_OK)
+        fail_msg("store_pg_job_try: %s", d.msg);
+    assert_int_equal(held, store_pg_job_held(j));
+    return held;
+}
+
+/* Tries until j holds its job, up to ms; how many tries it took (0: it never did). */
+static int job_take_within(struct store_pg_job *j, int ms)
+{
+    int64_t until = mono_ms() + ms;
+    int tries = 0;
+    do {
+        tries++;
+        if (job_try(j))
+            return tries;
+        poll(NULL, 0, 5); /* between tries of a polled deadline */
+    } while (mono_ms() < until);
+    return 0;
+}
+
+static void terminate_backend(int pid)
+{
+    char sql[96];
+    assert_true(pid > 0);
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+    admin("postgres", sql, NULL, 0);
+    /* Gone for good, so that no later write reaches that session. */
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %d", pid);
+    for (int64_t until = mono_ms() + 10000; admin_int("postgres", sql) != 0;)
+        assert_true(mono_ms() < until);
+}
+
+static struct store_pg_job *job_open(struct store_pg *pg, const char *name)
+{
+    struct store_pg_job *j = NULL;
+    struct err_detail d;
+    if (store_pg_job_open(pg, name, &j, &d) != ERR_OK)
+        fail_msg("store_pg_job_open: %s", d.msg);
+    return j;
+}
+
+/* Two replicas: two handles on one new database. */
+struct replicas {
+    char db[64], ci[512];
+    struct store_pg *a, *b;
+};
+
+static void replicas_open(struct replicas *r)
+{
+    new_db(r->db, sizeof(r->db), r->ci, sizeof(r->ci));
+    r->a = open_pg(r->ci, 1);
+    r->b = open_pg(r->ci, 1);
+}
+
+static void replicas_close(struct replicas *r)
+{
+    store_pg_close(r->a);
+    store_pg_close(r->b);
+    drop_db(r->db);
+}
+
+/* Two replicas (two handles): a job one holds is not the other's until the first releases it,
+ * or until the first's session dies (pg_terminate_backend, as when the replica is killed);
+ * then the other takes it within a deadline. Jobs of other names are independent. */
+static void test_job_singleton(void **state)
+{
+    struct replicas r;
+    struct err_detail d;
+    struct store_pg_job *ja, *jb, *jb_sweep, *bad = NULL;
+    char sql[128], app[64];
+    int pid;
+    (void)state;
+    NEED_SERVER();
+    replicas_open(&r);
+    assert_int_equal(store_pg_job_open(r.a, "", &bad, &d), ERR_INVALID);
+    assert_null(bad);
+    ja = job_open(r.a, "sync");
+    jb = job_open(r.b, "sync");
+    jb_sweep = job_open(r.b, "sweep");
+    assert_true(job_try(ja));
+    assert_false(job_try(jb));
+    assert_true(job_try(jb_sweep));
+    assert_true(job_try(ja)); /* still held, not taken twice */
+    assert_false(job_try(jb));
+    assert_int_equal(admin_int(r.db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                     " AND granted AND database = (SELECT oid FROM pg_database"
+                                     " WHERE datname = current_database())"),
+                     2);
+    /* Its own session, named, with the keepalive settings taken (one statement with the name). */
+    snprintf(sql, sizeof(sql), "SELECT application_name FROM pg_stat_activity WHERE pid = %d",
+             store_pg_job_pid(ja));
+    admin(r.db, sql, app, sizeof(app));
+    assert_string_equal(app, "vmlogind job sync");
+    /* Released: the other replica takes it. */
+    store_pg_job_release(ja);
+    assert_false(store_pg_job_held(ja));
+    assert_int_not_equal(job_take_within(jb, 10000), 0);
+    assert_false(job_try(ja));
+    /* The holder's session dies: the lock goes with it. */
+    pid = store_pg_job_pid(jb);
+    terminate_backend(pid);
+    assert_int_not_equal(job_take_within(ja, 10000), 0);
+    assert_false(job_try(jb)); /* reports the loss */
+    assert_false(job_try(jb)); /* reconnected: the job is the other's now */
+    assert_int_not_equal(store_pg_job_pid(jb), pid);
+    store_pg_job_close(ja); /* closing releases */
+    assert_int_not_equal(job_take_within(jb, 10000), 0);
+    store_pg_job_close(jb);
+    store_pg_job_close(jb_sweep);
+    store_pg_job_close(NULL);
+    replicas_close(&r);
+}
+
+/* Runs sql (no parameters) on a connection of pg's pool. */
+static void pool_run(struct store_pg *pg, const char *sql)
+{
+    struct err_detail d;
+    struct store_pg_conn *c = store_pg_acquire(pg, 1000, &d);
+    assert_non_null(c);
+    if (store_pg_run(c, sql, &d) != ERR_OK)
+        fail_msg("%s: %s", sql, d.msg);
+    store_pg_release(pg, c);
+}
+
+static enum store_pg_listen_event listen_wait(struct store_pg_listen *l, int ms, int64_t *gen)
+{
+    enum store_pg_listen_event ev;
+    struct err_detail d;
+    if (store_pg_listen_wait(l, ms, &ev, gen, &d) != ERR_OK)
+        fail_msg("store_pg_listen_wait: %s", d.msg);
+    return ev;
+}
+
+static int64_t db_gen(const char *db)
+{
+    return admin_int(db, "SELECT gen FROM access_generation WHERE id = 1");
+}
+
+/* Two replicas on a migrated database, and a listener on the second; its generation now into
+ * *gen0. */
+static struct store_pg_listen *replicas_listening(struct replicas *r, int64_t *gen0)
+{
+    struct err_detail d;
+    struct store_pg_listen *l = NULL;
+    replicas_open(r);
+    assert_int_equal(store_pg_migrate(r->a, &d), ERR_OK);
+    assert_int_equal(store_pg_listen_open(r->b, &l, &d), ERR_OK);
+    assert_int_equal(listen_wait(l, 0, gen0), STORE_PG_LISTEN_TIMEOUT);
+    assert_int_equal(*gen0, db_gen(r->db));
+    return l;
+}
+
+/* A write on one replica that bumps the access generation wakes the other's listener with the
+ * new generation; a transaction of many bumps is one wake-up; after the listener's session is
+ * killed it reconnects ("maybe changed", with the generation read anew, a write of the gap
+ * included) and delivers later writes. */
+static void test_listen_generation(void **state)
+{
+    struct replicas r;
+    struct store_pg_listen *l;
+    int64_t gen = 0, gen0;
+    int pid;
+    (void)state;
+    NEED_SERVER();
+    l = replicas_listening(&r, &gen0);
+    pool_run(r.a, "INSERT INTO principals (id, kind, changed_at) VALUES ('p1', 'user', 1)");
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_CHANGED);
+    assert_int_equal(gen, gen0 + 1);
+    /* Fifty bumps in one transaction: one notification. */
+    pool_run(r.a, "INSERT INTO principals (id, kind, changed_at)"
+                  " SELECT 'q' || i, 'user', 1 FROM generate_series(1, 50) AS i");
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_CHANGED);
+    assert_int_equal(gen, gen0 + 51);
+    assert_int_equal(listen_wait(l, 0, &gen), STORE_PG_LISTEN_TIMEOUT);
+    /* A write not about access does not wake it. */
+    pool_run(r.a, "SELECT pg_notify('other', 'x')");
+    assert_int_equal(listen_wait(l, 50, &gen), STORE_PG_LISTEN_TIMEOUT);
+    /* The listener's session dies; a write lands in the gap. */
+    pid = store_pg_listen_pid(l);
+    terminate_backend(pid);
+    pool_run(r.a, "UPDATE principals SET display_name = 'x' WHERE id = 'p1'");
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_RESUMED);
+    assert_int_equal(gen, gen0 + 52);
+    assert_int_not_equal(store_pg_listen_pid(l), pid);
+    pool_run(r.a, "DELETE FROM principals WHERE id = 'p1'");
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_CHANGED);
+    assert_int_equal(gen, gen0 + 53);
+    assert_int_equal(gen, db_gen(r.db));
+    store_pg_listen_close(l);
+    store_pg_listen_close(NULL);
+    replicas_close(&r);
+}
+
+static void allow_connections(const char *db, bool allow)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s ALLOW_CONNECTIONS %s", db,
+             allow ? "true" : "false");
+    admin("postgres", sql, NULL, 0);
+}
+
+/* While the database refuses connections, a listener whose session died waits out its timeout
+ * and reports the error (no spinning), and a job's holder learns it lost the job and then gets
+ * the error; once the database is back, the listener resumes (a write of the gap counted) and
+ * the job is taken again. */
+static void test_ha_database_unreachable(void **state)
+{
+    struct replicas r;
+    struct err_detail d;
+    struct store_pg_listen *l;
+    struct store_pg_job *j;
+    enum store_pg_listen_event ev;
+    int64_t gen = 0, gen0, t0;
+    bool held = true;
+    (void)state;
+    NEED_SERVER();
+    l = replicas_listening(&r, &gen0);
+    j = job_open(r.b, "sync");
+    assert_true(job_try(j));
+    allow_connections(r.db, false);
+    terminate_backend(store_pg_listen_pid(l));
+    terminate_backend(store_pg_job_pid(j));
+    pool_run(r.a, "INSERT INTO principals (id, kind, changed_at) VALUES ('p1', 'user', 1)");
+    t0 = mono_ms();
+    assert_int_equal(store_pg_listen_wait(l, 200, &ev, &gen, &d), ERR_STORE);
+    assert_string_equal(d.code, "store_pg_connect");
+    assert_true(mono_ms() - t0 >= 200);
+    assert_int_equal(gen, gen0);
+    assert_int_equal(store_pg_job_try(j, &held, &d), ERR_OK); /* the loss */
+    assert_false(held);
+    assert_int_equal(store_pg_job_try(j, &held, &d), ERR_STORE);
+    assert_false(held);
+    allow_connections(r.db, true);
+    assert_int_equal(listen_wait(l, 10000, &gen), STORE_PG_LISTEN_RESUMED);
+    assert_int_equal(gen, gen0 + 1);
+    assert_int_not_equal(job_take_within(j, 10000), 0);
+    store_pg_job_close(j);
+    store_pg_listen_close(l);
+    replicas_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,6 +747,9 @@ int main(void)
         cmocka_unit_test(test_migrate_refuses_newer),
         cmocka_unit_test(test_migrate_failure_rolls_back),
         cmocka_unit_test(test_migrate_login_fix),
+        cmocka_unit_test(test_job_singleton),
+        cmocka_unit_test(test_listen_generation),
+        cmocka_unit_test(test_ha_database_unreachable),
     };
     host = getenv("VMLOGIND_TEST_PGHOST");
     if (host != NULL && host[0] == '\0')
