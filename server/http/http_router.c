@@ -57,11 +57,17 @@ const struct route *http_router_match(const struct route *routes, size_t n, cons
                                       const char *path, struct http_request *req, char *allowed,
                                       size_t allowed_cap)
 {
+    const char *last = strrchr(path, '/'); /* the path's last segment */
     size_t used = 0;
 
     if (allowed_cap > 0)
         allowed[0] = '\0';
     for (size_t i = 0; i < n; i++) {
+        /* a pattern ending in another literal cannot match: many share a long prefix */
+        const char *plast = strrchr(routes[i].pattern, '/');
+        if (last != NULL && plast != NULL && plast[1] != '{' &&
+            strcasecmp(plast + 1, last + 1) != 0)
+            continue;
         if (!match_path(routes[i].pattern, path, NULL))
             continue;
         if (strcmp(routes[i].method, method) == 0) {

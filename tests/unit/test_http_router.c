@@ -75,6 +75,17 @@ static void test_params_and_case(void **state)
     assert_string_equal(http_param(req, "s"), "abc");
     assert_string_equal(http_param(req, "rg"), "Rg-1");
     assert_null(http_param(req, "nope"));
+    /* the last literal in any case, and no match when it differs (not even for Allow) */
+    assert_ptr_equal(http_router_match(routes, N, "GET",
+                                       "/v1/subscriptions/a/resourceGroups/b/ENTRALOGIN", req,
+                                       allowed, 64),
+                     &routes[3]);
+    assert_null(http_router_match(
+        routes, N, "POST", "/v1/subscriptions/a/resourceGroups/b/entraLogin", req, allowed, 64));
+    assert_string_equal(allowed, "PUT, GET");
+    assert_null(http_router_match(
+        routes, N, "GET", "/v1/subscriptions/a/resourceGroups/b/entraLogout", req, allowed, 64));
+    assert_string_equal(allowed, "");
     http_request_release(req);
 }
 
