@@ -127,18 +127,24 @@ static const char *arena_dup(struct access_snapshot *ix, const char *s)
     return c->data + c->used - n;
 }
 
-static uint32_t hash_str(const char *s)
-{
-    uint32_t h = 2166136261u;
+#define HASH_START 2166136261u
 
+/* FNV-1a of s, continued from h (HASH_START for a whole string). */
+static uint32_t hash_more(uint32_t h, const char *s)
+{
     for (; *s != '\0'; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
 }
 
+static uint32_t hash_str(const char *s)
+{
+    return hash_more(HASH_START, s);
+}
+
 static uint32_t hash_lower(const char *s)
 {
-    uint32_t h = 2166136261u;
+    uint32_t h = HASH_START;
 
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
@@ -259,10 +265,8 @@ static uint32_t id_intern(struct access_snapshot *ix, const char *id)
  * The hash tells most other keys apart without reading their scope (a cache miss each). */
 #define SLOT(hash, i) ((uint64_t)(hash) << 32 | ((uint64_t)(i) + 1))
 
-static long scope_find(const struct access_snapshot *ix, const char *key)
+static long scope_find_hashed(const struct access_snapshot *ix, const char *key, uint32_t hash)
 {
-    uint32_t hash = hash_str(key);
-
     if (ix->sch_cap == 0)
         return -1;
     for (size_t h = hash & (ix->sch_cap - 1);; h = (h + 1) & (ix->sch_cap - 1)) {
@@ -273,6 +277,11 @@ static long scope_find(const struct access_snapshot *ix, const char *key)
         if ((uint32_t)(v >> 32) == hash && lower_eq(ix->scopes[i - 1].scope, key))
             return (long)i - 1;
     }
+}
+
+static long scope_find(const struct access_snapshot *ix, const char *key)
+{
+    return scope_find_hashed(ix, key, hash_str(key));
 }
 
 static void scope_put(struct access_snapshot *ix, uint32_t hash, size_t i)
@@ -856,23 +865,34 @@ static size_t rec_arena_need(const struct ax_scope *s)
 }
 
 bool access_index_at_scopes(const struct access_snapshot *ix, const char *const *keys, size_t nkeys,
-                            struct model_access_assignment **out, size_t *n, char **arena)
+                            struct model_access_assignment **out, size_t *n, char **arena,
+                            long *found)
 {
-    const struct ax_scope *sc[8];
-    size_t total = 0, need = 1, w = 0, used = 0;
+    const struct ax_scope *sc[ACCESS_INDEX_KEYS_MAX];
+    size_t total = 0, need = 1, w = 0, used = 0, prev = 0;
     struct model_access_assignment *a;
+    uint32_t hash = HASH_START;
     char *buf;
 
     *out = NULL;
     *n = 0;
     *arena = NULL;
-    if (nkeys > 8)
+    if (nkeys > ACCESS_INDEX_KEYS_MAX)
         return false;
     for (size_t k = 0; k < nkeys; k++) {
         long s;
         if (keys[k] == NULL || !is_lower(keys[k]))
             return false;
-        s = scope_find(ix, keys[k]);
+        /* a key that extends the one before (subscription, group, VM) continues its hash */
+        if (k == 0 || strncmp(keys[k], keys[k - 1], prev) != 0) {
+            hash = HASH_START;
+            prev = 0;
+        }
+        hash = hash_more(hash, keys[k] + prev);
+        prev = strlen(keys[k]);
+        s = scope_find_hashed(ix, keys[k], hash);
+        if (found != NULL)
+            found[k] = s;
         sc[k] = s >= 0 ? &ix->scopes[s] : NULL;
         if (sc[k] != NULL) {
             total += sc[k]->n;
@@ -962,17 +982,17 @@ void access_index_members_of(const struct access_snapshot *ix, const char *const
     *n = w;
 }
 
-void access_index_vm(const struct access_snapshot *ix, const char *key, struct access_vm_facts *out)
+void access_index_vm(const struct access_snapshot *ix, long scope, struct access_vm_facts *out)
 {
-    long s = scope_find(ix, key);
+    const struct ax_scope *s =
+        scope >= 0 && (size_t)scope < ix->nscopes ? &ix->scopes[scope] : NULL;
 
     *out = (struct access_vm_facts){0};
-    if (s < 0 || (ix->scopes[s].vm & AX_VM_ROW) == 0)
+    if (s == NULL || (s->vm & AX_VM_ROW) == 0)
         return;
-    *out = (struct access_vm_facts){
-        .found = true,
-        .gone = (ix->scopes[s].vm & AX_VM_GONE) != 0,
-        .computer_name = ix->scopes[s].name != 0 ? ix->names + ix->scopes[s].name : ""};
+    *out = (struct access_vm_facts){.found = true,
+                                    .gone = (s->vm & AX_VM_GONE) != 0,
+                                    .computer_name = s->name != 0 ? ix->names + s->name : ""};
 }
 
 const struct access_known *access_index_known(const struct access_snapshot *ix, const char *id)

@@ -25,11 +25,15 @@ void access_index_release(struct access_snapshot *s);
 /* The store the read model reads (borrowed). */
 struct store *access_index_store(const struct access_index *ix);
 
+#define ACCESS_INDEX_KEYS_MAX 8
+
 /* What store_access_at_scopes + model_access_dedupe give for these lowercase scope keys, as
- * model assignments whose strings live in the snapshot or in *arena (free() it after use).
- * false if a key is not lowercase (the caller uses SQL then). */
+ * model assignments whose strings live in the snapshot or in *arena (free() it after use);
+ * found (NULL, or nkeys entries) gets each key's place in the snapshot for access_index_vm, or
+ * -1. false if a key is not lowercase (the caller uses SQL then). */
 bool access_index_at_scopes(const struct access_snapshot *s, const char *const *keys, size_t nkeys,
-                            struct model_access_assignment **out, size_t *n, char **arena);
+                            struct model_access_assignment **out, size_t *n, char **arena,
+                            long *found);
 /* The transitive members of the given groups, as store_access_members_of gives them. */
 void access_index_members_of(const struct access_snapshot *s, const char *const *groups,
                              size_t ngroups, struct model_access_member **out, size_t *n);
@@ -39,8 +43,9 @@ struct access_vm_facts {
     bool gone;
     const char *computer_name;
 };
-/* The row of the VM with this lowercase id as the snapshot holds it. */
-void access_index_vm(const struct access_snapshot *s, const char *key, struct access_vm_facts *out);
+/* The row of the VM whose key access_index_at_scopes found at scope, as the snapshot holds it
+ * (not found for -1). */
+void access_index_vm(const struct access_snapshot *s, long scope, struct access_vm_facts *out);
 /* The known principal with this id, or NULL. */
 const struct access_known *access_index_known(const struct access_snapshot *s, const char *id);
 

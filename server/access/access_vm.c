@@ -21,6 +21,7 @@ struct vm_access {
     size_t nentries;
     struct access_known_set known; /* the store path's principals */
     struct access_snapshot *snap;  /* the in-memory path: everything borrowed from it */
+    long found[3];                 /* where the snapshot has each key */
     char *arena;
 };
 
@@ -43,7 +44,7 @@ static bool from_snapshot(const char *const keys[3], struct vm_access *v)
     const char **groups;
     size_t ngroups = 0, nm = 0;
 
-    if (!access_index_at_scopes(v->snap, keys, 3, &v->l.a, &v->l.na, &v->arena))
+    if (!access_index_at_scopes(v->snap, keys, 3, &v->l.a, &v->l.na, &v->arena, v->found))
         return false;
     groups = access_rows_groups(&v->l, &ngroups);
     access_index_members_of(v->snap, groups, ngroups, &m, &nm);
@@ -196,7 +197,7 @@ enum err access_vm_answer(struct access_index *ix, const struct model_scope *vm,
     if (store_access_generation(st, &epoch, &gen, NULL) == ERR_OK &&
         (v.snap = access_index_get(ix, epoch, gen)) != NULL && from_snapshot(keys, &v)) {
         *path = ACCESS_PATH_INDEX;
-        access_index_vm(v.snap, vm->key, &row);
+        access_index_vm(v.snap, v.found[2], &row);
         write_answer(w, vm, &row, &v);
     } else {
         /* from the store, in one read transaction for the VM's row and its access: each
