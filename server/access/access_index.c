@@ -864,21 +864,14 @@ static size_t rec_arena_need(const struct ax_scope *s)
     return strlen(s->scope) + RA_SUFFIX_LEN + GUID_LEN + 1;
 }
 
-bool access_index_at_scopes(const struct access_snapshot *ix, const char *const *keys, size_t nkeys,
-                            struct model_access_assignment **out, size_t *n, char **arena,
-                            long *found)
+/* Finds each key's scope (sc[k], NULL if none; found[k] its place or -1) and what its rows
+ * need; false if a key is not lowercase. */
+static bool find_keys(const struct access_snapshot *ix, const char *const *keys, size_t nkeys,
+                      const struct ax_scope **sc, long *found, size_t *total, size_t *need)
 {
-    const struct ax_scope *sc[ACCESS_INDEX_KEYS_MAX];
-    size_t total = 0, need = 1, w = 0, used = 0, prev = 0;
-    struct model_access_assignment *a;
     uint32_t hash = HASH_START;
-    char *buf;
+    size_t prev = 0;
 
-    *out = NULL;
-    *n = 0;
-    *arena = NULL;
-    if (nkeys > ACCESS_INDEX_KEYS_MAX)
-        return false;
     for (size_t k = 0; k < nkeys; k++) {
         long s;
         if (keys[k] == NULL || !is_lower(keys[k]))
@@ -895,10 +888,27 @@ bool access_index_at_scopes(const struct access_snapshot *ix, const char *const 
             found[k] = s;
         sc[k] = s >= 0 ? &ix->scopes[s] : NULL;
         if (sc[k] != NULL) {
-            total += sc[k]->n;
-            need += sc[k]->n * rec_arena_need(sc[k]);
+            *total += sc[k]->n;
+            *need += sc[k]->n * rec_arena_need(sc[k]);
         }
     }
+    return true;
+}
+
+bool access_index_at_scopes(const struct access_snapshot *ix, const char *const *keys, size_t nkeys,
+                            struct model_access_assignment **out, size_t *n, char **arena,
+                            long *found)
+{
+    const struct ax_scope *sc[ACCESS_INDEX_KEYS_MAX];
+    size_t total = 0, need = 1, w = 0, used = 0;
+    struct model_access_assignment *a;
+    char *buf;
+
+    *out = NULL;
+    *n = 0;
+    *arena = NULL;
+    if (nkeys > ACCESS_INDEX_KEYS_MAX || !find_keys(ix, keys, nkeys, sc, found, &total, &need))
+        return false;
     a = xcalloc(total ? total : 1, sizeof(*a));
     buf = xmalloc(need);
     /* observed rows first, then the grants half, as the SQL union gives them */
