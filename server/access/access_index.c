@@ -596,6 +596,8 @@ static bool stopping(void *arg)
 
 /* A snapshot of the store's access data now; NULL if the store failed, the data has a shape a
  * snapshot does not hold, or *stop was set meanwhile. */
+static void sort_recs(struct access_snapshot *ix);
+
 static struct access_snapshot *index_build(struct store *st, const atomic_bool *stop)
 {
     static const struct store_access_scan_fns fns = {.principal = on_principal,
@@ -614,6 +616,7 @@ static struct access_snapshot *index_build(struct store *st, const atomic_bool *
     for (size_t i = 0; i < ix->nprincipals; i++)
         (void)id_intern(ix, ix->principals[i].id);
     finish(ix);
+    sort_recs(ix);
     /* no more growth: give back the slack of the doubling arrays read at 1M rows */
     if (ix->nnames > 0)
         ix->names = xrealloc(ix->names, ix->nnames);
@@ -864,6 +867,82 @@ static size_t rec_arena_need(const struct ax_scope *s)
     return strlen(s->scope) + RA_SUFFIX_LEN + GUID_LEN + 1;
 }
 
+/* The assignment r of scope s stands for, as a request for key reads it. A compact row's ARM
+ * id is written at id (rec_arena_need(s) bytes at most); returns the bytes used there. */
+static size_t rec_view(const struct access_snapshot *ix, const struct ax_scope *s, const char *key,
+                       const struct ax_rec *r, char *id, struct model_access_assignment *out)
+{
+    size_t len;
+
+    if (r->flags & AX_EXC) {
+        const struct ax_exc *e = &ix->exc[r->principal];
+        *out = (struct model_access_assignment){
+            .scope = e->scope,
+            .scope_key = key,
+            .role = e->role,
+            .principal_id = e->principal_id,
+            .principal_type = e->principal_type,
+            .grant_id = e->grant_id,
+            .assignment_id = e->assignment_id,
+            .expires_at = e->expires_at,
+            .activation_id = e->activation_id,
+        };
+        return 0;
+    }
+    len = strlen(s->scope);
+    memcpy(id, s->scope, len);
+    memcpy(id + len, RA_SUFFIX, RA_SUFFIX_LEN);
+    guid_format(r->guid, id + len + RA_SUFFIX_LEN);
+    *out = (struct model_access_assignment){
+        .scope = s->scope,
+        .scope_key = key,
+        .role = (enum model_grant_role)r->role,
+        .principal_id = ID_AT(ix, r->principal),
+        .principal_type = ix->small[r->ptype],
+        .assignment_id = id,
+        .json_plain = s->plain,
+    };
+    return len + RA_SUFFIX_LEN + GUID_LEN + 1;
+}
+
+struct rec_sort {
+    struct model_access_assignment a;
+    struct ax_rec r;
+};
+
+static int rec_sort_cmp(const void *x, const void *y)
+{
+    return model_access_order(&((const struct rec_sort *)x)->a, &((const struct rec_sort *)y)->a);
+}
+
+/* Each scope's rows in model_access_order. A request reads the rows of a subscription, a group
+ * and a VM in that order, which is their keys' order too, so its rows come sorted (unless it
+ * has rows of the grants half) and model_access_dedupe does not sort them. */
+static void sort_recs(struct access_snapshot *ix)
+{
+    struct rec_sort *t = NULL;
+    char *ids = NULL;
+    size_t cap = 0, idcap = 0;
+
+    for (size_t i = 0; i < ix->nscopes; i++) {
+        const struct ax_scope *s = &ix->scopes[i];
+        size_t used = 0;
+        if (s->n < 2)
+            continue;
+        t = grow(t, &cap, s->n, sizeof(*t));
+        ids = grow(ids, &idcap, s->n * rec_arena_need(s), 1);
+        for (uint32_t j = 0; j < s->n; j++) {
+            t[j].r = ix->recs[s->first + j];
+            used += rec_view(ix, s, s->scope, &t[j].r, ids + used, &t[j].a);
+        }
+        qsort(t, s->n, sizeof(*t), rec_sort_cmp);
+        for (uint32_t j = 0; j < s->n; j++)
+            ix->recs[s->first + j] = t[j].r;
+    }
+    free(t);
+    free(ids);
+}
+
 /* Finds each key's scope (sc[k], NULL if none; found[k] its place or -1) and what its rows
  * need; false if a key is not lowercase. */
 static bool find_keys(const struct access_snapshot *ix, const char *const *keys, size_t nkeys,
@@ -920,36 +999,7 @@ bool access_index_at_scopes(const struct access_snapshot *ix, const char *const 
                 const struct ax_rec *r = &ix->recs[sc[k]->first + i];
                 if (((r->flags & AX_GRANTED) != 0) != (pass == 1))
                     continue;
-                if (r->flags & AX_EXC) {
-                    const struct ax_exc *e = &ix->exc[r->principal];
-                    a[w++] = (struct model_access_assignment){
-                        .scope = e->scope,
-                        .scope_key = keys[k],
-                        .role = e->role,
-                        .principal_id = e->principal_id,
-                        .principal_type = e->principal_type,
-                        .grant_id = e->grant_id,
-                        .assignment_id = e->assignment_id,
-                        .expires_at = e->expires_at,
-                        .activation_id = e->activation_id,
-                    };
-                    continue;
-                }
-                char *id = buf + used;
-                size_t len = strlen(sc[k]->scope);
-                memcpy(id, sc[k]->scope, len);
-                memcpy(id + len, RA_SUFFIX, RA_SUFFIX_LEN);
-                guid_format(r->guid, id + len + RA_SUFFIX_LEN);
-                used += len + RA_SUFFIX_LEN + GUID_LEN + 1;
-                a[w++] = (struct model_access_assignment){
-                    .scope = sc[k]->scope,
-                    .scope_key = keys[k],
-                    .role = (enum model_grant_role)r->role,
-                    .principal_id = ID_AT(ix, r->principal),
-                    .principal_type = ix->small[r->ptype],
-                    .assignment_id = id,
-                    .json_plain = sc[k]->plain,
-                };
+                used += rec_view(ix, sc[k], keys[k], r, buf + used, &a[w++]);
             }
         }
     }

@@ -37,7 +37,7 @@ static void sort_unless_sorted(void *a, size_t n, size_t size,
     }
 }
 
-static int by_triple(const void *pa, const void *pb)
+int model_access_order(const void *pa, const void *pb)
 {
     const struct model_access_assignment *a = pa, *b = pb;
     int c = str_cmp(a->scope_key, b->scope_key);
@@ -70,7 +70,7 @@ size_t model_access_dedupe(struct model_access_assignment *a, size_t n)
 
     if (n == 0)
         return 0;
-    sort_unless_sorted(a, n, sizeof(*a), by_triple);
+    sort_unless_sorted(a, n, sizeof(*a), model_access_order);
     for (size_t i = 0; i < n; i++) {
         if (w > 0 && str_cmp(a[w - 1].scope_key, a[i].scope_key) == 0 &&
             a[w - 1].role == a[i].role && str_cmp(a[w - 1].principal_id, a[i].principal_id) == 0) {
