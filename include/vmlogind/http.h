@@ -97,6 +97,9 @@ struct http_request {
     bool body_too_large;
     bool replied;
     struct alloc_node *allocs;
+    /* http_alloc's first bytes come from here: a request's path, params and headers fit */
+    size_t scratch_used;
+    _Alignas(max_align_t) unsigned char scratch[768];
 };
 
 /* Called after routing and before the handler (if set). Returns true to go on; otherwise it

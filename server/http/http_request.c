@@ -1,5 +1,6 @@
 /* http_request.c: request accessors and request-owned memory. Everything allocated here is
- * released in one place when the request completes (http_request_release). */
+ * released in one place when the request completes (http_request_release); the first few
+ * hundred bytes come from the request itself, the rest from malloc. */
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +17,16 @@ struct alloc_node {
 
 void *http_alloc(struct http_request *req, size_t n)
 {
-    struct alloc_node *a = xmalloc(sizeof(*a) + n);
+    const size_t align = _Alignof(max_align_t);
+    size_t round = (n + align - 1) / align * align;
+    struct alloc_node *a;
+
+    if (round >= n && round <= sizeof(req->scratch) - req->scratch_used) {
+        void *p = req->scratch + req->scratch_used;
+        req->scratch_used += round;
+        return p;
+    }
+    a = xmalloc(sizeof(*a) + n);
     a->next = req->allocs;
     req->allocs = a;
     return a->data;

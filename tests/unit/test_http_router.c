@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -154,6 +155,33 @@ static void test_deprecated_route_announced(void **state)
     http_request_release(req);
 }
 
+/* Request-owned memory: aligned, distinct, kept until release, beyond the inline bytes too
+ * (ASan and valgrind see every one freed). */
+static void test_request_memory(void **state)
+{
+    struct http_request *req = new_req();
+    char *p[64];
+    (void)state;
+    for (size_t i = 0; i < 64; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "s%zu", i);
+        p[i] = i % 7 == 0 ? http_alloc(req, 100 + i) : http_strdup(req, want);
+        assert_int_equal((uintptr_t)p[i] % _Alignof(max_align_t), 0);
+        if (i % 7 == 0)
+            memset(p[i], 'x', 100 + i);
+    }
+    for (size_t i = 0; i < 64; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "s%zu", i);
+        if (i % 7 != 0)
+            assert_string_equal(p[i], want);
+        else
+            assert_int_equal(p[i][99 + i], 'x');
+    }
+    assert_non_null(req->allocs); /* some went past the inline bytes */
+    http_request_release(req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_root),
         cmocka_unit_test(test_params_and_case),
         cmocka_unit_test(test_405_allow),
+        cmocka_unit_test(test_request_memory),
         cmocka_unit_test(test_404),
         cmocka_unit_test(test_deprecated_route_announced),
     };
