@@ -64,10 +64,23 @@ static void config_process(void)
         fatalx("store_init", "err=\"sqlite3_initialize failed\"");
 }
 
+/* A statement of the store: the SQLite statement cached for it on the thread's connection. */
+struct store_q {
+    sqlite3_stmt *s;
+};
+
+static void q_free(struct store_q *q)
+{
+    if (q == NULL)
+        return;
+    sqlite3_finalize(q->s);
+    free(q);
+}
+
 static void conn_free(struct store_conn *c)
 {
     for (int i = 0; i < STORE_STMT_SLOTS; i++)
-        sqlite3_finalize(c->stmts[i]);
+        q_free(c->qs[i]);
     sqlite3_close(c->db);
     free(c);
 }
@@ -256,16 +269,16 @@ void store_thread_done(struct store *st)
  * next step fails (store_fail says which name) instead of running with the parameter NULL.
  * Checked in every build, not by assert: Release builds compile asserts out. */
 static _Thread_local struct {
-    sqlite3_stmt *s;
+    struct store_q *q;
     const char *name;
 } bad_bind;
 
-/* s is handed out again (or anew at a reused address): its bindings start over. */
-static sqlite3_stmt *stmt_fresh(sqlite3_stmt *s)
+/* q is handed out again (or anew at a reused address): its bindings start over. */
+static struct store_q *q_fresh(struct store_q *q)
 {
-    if (bad_bind.s == s)
-        bad_bind.s = NULL;
-    return s;
+    if (bad_bind.q == q)
+        bad_bind.q = NULL;
+    return q;
 }
 
 static size_t slot_of(const char *sql)
@@ -273,9 +286,10 @@ static size_t slot_of(const char *sql)
     return ((uintptr_t)sql >> 3) % STORE_STMT_SLOTS;
 }
 
-enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct err_detail *d)
+enum err store_stmt(struct store *st, const char *sql, struct store_q **out, struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
+    sqlite3_stmt *s = NULL;
     size_t i;
     int rc;
 
@@ -285,8 +299,8 @@ enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struc
     i = slot_of(sql);
     for (size_t n = 0; n < STORE_STMT_SLOTS; n++, i = (i + 1) % STORE_STMT_SLOTS) {
         if (c->keys[i] == sql) {
-            sqlite3_clear_bindings(c->stmts[i]);
-            *out = stmt_fresh(c->stmts[i]);
+            sqlite3_clear_bindings(c->qs[i]->s);
+            *out = q_fresh(c->qs[i]);
             return ERR_OK;
         }
         if (c->keys[i] == NULL)
@@ -299,24 +313,28 @@ enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struc
         return err_set(d, ERR_INTERNAL, "store_prepare",
                        "statement cache full (%d): raise STORE_STMT_SLOTS", STORE_STMT_SLOTS);
     }
-    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[i], NULL);
+    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
     if (rc != SQLITE_OK) {
         /* A statement that doesn't prepare is a bug or a schema not migrated yet. */
         err_set(d, ERR_STORE, "store_prepare", "prepare failed: %s", sqlite3_errmsg(c->db));
         log_error("store_prepare", "err=\"%s\"", sqlite3_errmsg(c->db));
-        c->stmts[i] = NULL;
         return ERR_STORE;
     }
+    c->qs[i] = xcalloc(1, sizeof(*c->qs[i]));
+    c->qs[i]->s = s;
     c->keys[i] = sql;
-    *out = stmt_fresh(c->stmts[i]);
+    *out = q_fresh(c->qs[i]);
     return ERR_OK;
 }
 
-int store_step(sqlite3_stmt *s)
+_Static_assert(STORE_ROW == SQLITE_ROW && STORE_DONE == SQLITE_DONE, "store_step's codes");
+
+int store_step(struct store_q *q)
 {
+    sqlite3_stmt *s = q->s;
     int rc;
 
-    if (s == bad_bind.s)
+    if (q == bad_bind.q)
         return SQLITE_RANGE; /* a parameter was not bound: store_fail reports it */
     rc = sqlite3_step(s);
 
@@ -332,14 +350,30 @@ int store_step(sqlite3_stmt *s)
     return rc;
 }
 
-enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *what)
+void store_reset(struct store_q *q)
 {
+    sqlite3_reset(q->s);
+}
+
+int64_t store_last_rowid(struct store_q *q)
+{
+    return sqlite3_last_insert_rowid(sqlite3_db_handle(q->s));
+}
+
+sqlite3_stmt *store_q_sqlite(struct store_q *q)
+{
+    return q->s;
+}
+
+enum err store_fail(struct store_q *q, int rc, struct err_detail *d, const char *what)
+{
+    sqlite3_stmt *s = q->s;
     sqlite3 *db = sqlite3_db_handle(s);
     enum err e = ERR_STORE;
     const char *code = "store";
 
-    if (s == bad_bind.s) {
-        bad_bind.s = NULL;
+    if (q == bad_bind.q) {
+        bad_bind.q = NULL;
         sqlite3_reset(s);
         return err_set(d, ERR_INTERNAL, "store_bind", "%s: the statement has no parameter %s", what,
                        bad_bind.name);
@@ -369,43 +403,44 @@ enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *w
     return e;
 }
 
-enum err store_exec_stmt(sqlite3_stmt *s, struct err_detail *d, const char *what)
+enum err store_exec_stmt(struct store_q *q, struct err_detail *d, const char *what)
 {
-    int rc = store_step(s);
+    int rc = store_step(q);
 
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return store_fail(s, rc, d, what);
-    sqlite3_reset(s);
+    if (rc != STORE_DONE && rc != STORE_ROW)
+        return store_fail(q, rc, d, what);
+    store_reset(q);
     return ERR_OK;
 }
 
-enum err store_exec_count(sqlite3_stmt *s, int64_t *changed, struct err_detail *d, const char *what)
+enum err store_exec_count(struct store_q *q, int64_t *changed, struct err_detail *d,
+                          const char *what)
 {
-    int rc = store_step(s);
+    int rc = store_step(q);
 
     *changed = 0;
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return store_fail(s, rc, d, what);
-    *changed = sqlite3_changes64(sqlite3_db_handle(s));
-    sqlite3_reset(s);
+    if (rc != STORE_DONE && rc != STORE_ROW)
+        return store_fail(q, rc, d, what);
+    *changed = sqlite3_changes64(sqlite3_db_handle(q->s));
+    store_reset(q);
     return ERR_OK;
 }
 
-enum err store_step_one(sqlite3_stmt *s, struct err_detail *d, const char *what)
+enum err store_step_one(struct store_q *q, struct err_detail *d, const char *what)
 {
-    int rc = store_step(s);
+    int rc = store_step(q);
 
-    if (rc == SQLITE_ROW)
+    if (rc == STORE_ROW)
         return ERR_OK;
-    if (rc != SQLITE_DONE)
-        return store_fail(s, rc, d, what);
-    sqlite3_reset(s);
+    if (rc != STORE_DONE)
+        return store_fail(q, rc, d, what);
+    store_reset(q);
     return err_set(d, ERR_NOT_FOUND, "not_found", "%s: not found", what);
 }
 
 static enum err exec_cached(struct store *st, const char *sql, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, sql, &s, d);
 
     if (rc != ERR_OK)
@@ -441,17 +476,19 @@ enum err store_tx_begin_read(struct store *st, struct err_detail *d)
 enum err store_tx_commit(struct store *st, struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
+    struct store_q *q;
     sqlite3_stmt *s;
     enum err e;
     int rc;
 
     if (c == NULL || !c->in_tx)
         return err_set(d, ERR_INTERNAL, "store_tx", "commit without a transaction");
-    e = store_stmt(st, SQL_COMMIT, &s, d);
+    e = store_stmt(st, SQL_COMMIT, &q, d);
     if (e != ERR_OK) {
         store_tx_rollback(st);
         return e;
     }
+    s = q->s;
     rc = sqlite3_step(s);
     for (int i = 0; (rc & 0xff) == SQLITE_BUSY && i < BUSY_RETRIES; i++) {
         sqlite3_reset(s);
@@ -459,7 +496,7 @@ enum err store_tx_commit(struct store *st, struct err_detail *d)
         rc = sqlite3_step(s);
     }
     if (rc != SQLITE_DONE) {
-        e = store_fail(s, rc, d, "commit");
+        e = store_fail(q, rc, d, "commit");
         store_tx_rollback(st);
         return e;
     }
@@ -514,58 +551,68 @@ enum err store_own_tx_end(struct store *st, bool own, enum err rc, struct err_de
 
 /* ---- binding and columns ---- */
 
-static int param(sqlite3_stmt *s, const char *name)
+static int param(struct store_q *q, const char *name)
 {
-    int i = sqlite3_bind_parameter_index(s, name);
+    int i = sqlite3_bind_parameter_index(q->s, name);
 
-    if (i <= 0 && bad_bind.s != s) {
+    if (i <= 0 && bad_bind.q != q) {
         /* a programmer error; binding index 0 would silently leave the parameter NULL */
         log_error("store_bind", "err=\"statement has no parameter %s\" sql=\"%.80s\"", name,
-                  sqlite3_sql(s));
-        bad_bind.s = s;
+                  sqlite3_sql(q->s));
+        bad_bind.q = q;
         bad_bind.name = name;
     }
     return i;
 }
 
-void bind_text(sqlite3_stmt *s, const char *name, const char *v)
+void bind_text(struct store_q *q, const char *name, const char *v)
 {
-    int i = param(s, name);
+    int i = param(q, name);
 
     if (v == NULL)
-        sqlite3_bind_null(s, i);
+        sqlite3_bind_null(q->s, i);
     else
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q->s, i, v, -1, SQLITE_STATIC);
 }
 
-void bind_text_or(sqlite3_stmt *s, const char *name, const char *v, const char *dflt)
+void bind_text_or(struct store_q *q, const char *name, const char *v, const char *dflt)
 {
-    bind_text(s, name, v != NULL ? v : dflt);
+    bind_text(q, name, v != NULL ? v : dflt);
 }
 
-void bind_int64(sqlite3_stmt *s, const char *name, int64_t v)
+void bind_int64(struct store_q *q, const char *name, int64_t v)
 {
-    sqlite3_bind_int64(s, param(s, name), v);
+    sqlite3_bind_int64(q->s, param(q, name), v);
 }
 
-void bind_time(sqlite3_stmt *s, const char *name, int64_t v)
+void bind_time(struct store_q *q, const char *name, int64_t v)
 {
     if (v == 0)
-        sqlite3_bind_null(s, param(s, name));
+        sqlite3_bind_null(q->s, param(q, name));
     else
-        sqlite3_bind_int64(s, param(s, name), v);
+        sqlite3_bind_int64(q->s, param(q, name), v);
 }
 
-char *col_text(sqlite3_stmt *s, int i)
+const char *col_view(struct store_q *q, int i)
 {
-    const unsigned char *t = sqlite3_column_text(s, i);
-
-    return t ? xstrdup((const char *)t) : NULL;
+    return (const char *)sqlite3_column_text(q->s, i);
 }
 
-int64_t col_int64(sqlite3_stmt *s, int i)
+char *col_text(struct store_q *q, int i)
 {
-    return sqlite3_column_int64(s, i);
+    const char *t = col_view(q, i);
+
+    return t ? xstrdup(t) : NULL;
+}
+
+int64_t col_int64(struct store_q *q, int i)
+{
+    return sqlite3_column_int64(q->s, i);
+}
+
+bool col_null(struct store_q *q, int i)
+{
+    return sqlite3_column_type(q->s, i) == SQLITE_NULL;
 }
 
 char *store_lower(const char *s)

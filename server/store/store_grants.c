@@ -69,7 +69,7 @@ static const char SQL_POLICY_PUT[] =
 static const char SQL_POLICY_DELETE[] =
     "DELETE FROM authoritative_scopes WHERE scope_key = lower(:scope)";
 
-static void row_to_grant(sqlite3_stmt *s, struct store_grant *g)
+static void row_to_grant(struct store_q *s, struct store_grant *g)
 {
     g->id = col_text(s, 0);
     g->scope = col_text(s, 1);
@@ -128,7 +128,7 @@ void store_grant_list_free(struct store_grant *list, size_t n)
 enum err store_grant_insert(struct store *st, const struct store_grant *g, int64_t now,
                             struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_INSERT, &s, d);
 
     if (e != ERR_OK)
@@ -152,7 +152,7 @@ enum err store_grant_insert(struct store *st, const struct store_grant *g, int64
 static enum err get_one(struct store *st, const char *sql, const char *name, const char *value,
                         struct store_grant *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     *out = (struct store_grant){0};
@@ -163,7 +163,7 @@ static enum err get_one(struct store *st, const char *sql, const char *name, con
     if (e != ERR_OK)
         return e;
     row_to_grant(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -183,7 +183,7 @@ enum err store_grant_list(struct store *st, const struct store_grant_filter *f, 
                           int limit, struct store_grant **out, size_t *n, char **next_after,
                           struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     struct store_grant *list;
     size_t len = 0;
     int rc;
@@ -203,13 +203,13 @@ enum err store_grant_list(struct store *st, const struct store_grant_filter *f, 
     bind_text(s, ":state", f != NULL ? f->state : NULL);
     bind_int64(s, ":limit", limit);
     list = xcalloc((size_t)limit, sizeof(*list));
-    while ((rc = store_step(s)) == SQLITE_ROW)
+    while ((rc = store_step(s)) == STORE_ROW)
         row_to_grant(s, &list[len++]);
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         store_grant_list_free(list, len);
         return store_fail(s, rc, d, "grant list");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     if (len == (size_t)limit)
         *next_after = xstrdup(list[len - 1].id);
     *out = list;
@@ -220,7 +220,7 @@ enum err store_grant_list(struct store *st, const struct store_grant_filter *f, 
 enum err store_grant_update(struct store *st, const char *id, int64_t gen,
                             const struct store_grant_update *u, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t changed = 0;
     enum err e = store_stmt(st, SQL_UPDATE, &s, d);
 
@@ -247,7 +247,7 @@ enum err store_grant_update(struct store *st, const char *id, int64_t gen,
     bind_text(s, ":id", id);
     e = store_step_one(s, d, "grant");
     if (e == ERR_OK) {
-        sqlite3_reset(s);
+        store_reset(s);
         return err_set(d, ERR_CONFLICT, "grant_changed", "the grant changed meanwhile");
     }
     return e;
@@ -256,7 +256,7 @@ enum err store_grant_update(struct store *st, const char *id, int64_t gen,
 enum err store_grant_for_assignment(struct store *st, const char *name, const char *arm_id,
                                     char **grant_id, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_FOR_ASSIGNMENT, &s, d);
 
     *grant_id = NULL;
@@ -268,14 +268,14 @@ enum err store_grant_for_assignment(struct store *st, const char *name, const ch
     if (e != ERR_OK)
         return e;
     *grant_id = col_text(s, 0);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_grant_expired_ids(struct store *st, int64_t now, int limit, char ***out, size_t *n,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char **ids;
     size_t len = 0;
     int rc;
@@ -290,15 +290,15 @@ enum err store_grant_expired_ids(struct store *st, int64_t now, int limit, char 
     bind_int64(s, ":now", now);
     bind_int64(s, ":limit", limit);
     ids = xcalloc((size_t)limit, sizeof(*ids));
-    while ((rc = store_step(s)) == SQLITE_ROW)
+    while ((rc = store_step(s)) == STORE_ROW)
         ids[len++] = col_text(s, 0);
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         for (size_t i = 0; i < len; i++)
             free(ids[i]);
         free(ids);
         return store_fail(s, rc, d, "grant expiry");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     *out = ids;
     *n = len;
     return ERR_OK;
@@ -319,7 +319,7 @@ void store_login_policy_clear(struct store_login_policy *p)
 static enum err policy_read(struct store *st, const char *sql, const char *scope_key,
                             struct store_login_policy *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     *out = (struct store_login_policy){0};
@@ -337,7 +337,7 @@ static enum err policy_read(struct store *st, const char *sql, const char *scope
     out->dry_run = col_int64(s, 2) != 0;
     out->created_by = col_text(s, 3);
     out->created_at = col_int64(s, 4);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -357,7 +357,7 @@ enum err store_login_policy_put(struct store *st, const char *scope, bool author
                                 bool dry_run, const char *actor, int64_t now, bool *changed,
                                 struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t n = 0;
     enum err e = store_stmt(st, authoritative ? SQL_POLICY_PUT : SQL_POLICY_DELETE, &s, d);
 

@@ -69,7 +69,7 @@ static const char SQL_ACT_EXISTS[] = "SELECT 1 FROM activations WHERE id = lower
 
 /* ---- eligibilities ------------------------------------------------------------------------- */
 
-static void row_to_elig(sqlite3_stmt *s, void *out)
+static void row_to_elig(struct store_q *s, void *out)
 {
     struct store_eligibility *e = out;
 
@@ -122,7 +122,7 @@ enum err store_eligibility_insert(struct store *st, const struct store_eligibili
                                   const char *const *approvers, size_t napprovers, int64_t now,
                                   struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, SQL_ELIG_INSERT, &s, d);
 
     if (rc != ERR_OK)
@@ -155,7 +155,7 @@ enum err store_eligibility_insert(struct store *st, const struct store_eligibili
 enum err store_eligibility_get(struct store *st, const char *id, struct store_eligibility *out,
                                struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, SQL_ELIG_GET, &s, d);
 
     *out = (struct store_eligibility){0};
@@ -166,13 +166,13 @@ enum err store_eligibility_get(struct store *st, const char *id, struct store_el
     if (rc != ERR_OK)
         return rc;
     row_to_elig(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_eligibility_delete(struct store *st, const char *id, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t changed = 0;
     enum err rc = store_stmt(st, SQL_ELIG_DELETE, &s, d);
 
@@ -195,7 +195,7 @@ enum err store_eligibility_list(struct store *st, const char *scope_key, const c
                                 const char *after, int limit, struct store_eligibility **out,
                                 size_t *n, char **next_after, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc;
 
     *out = NULL;
@@ -221,7 +221,7 @@ enum err store_eligibility_covering(struct store *st, const char *scope_key, con
                                     int64_t now, struct store_eligibility **out, size_t *n,
                                     struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, SQL_ELIG_COVERING, &s, d);
 
     *out = NULL;
@@ -237,7 +237,7 @@ enum err store_eligibility_covering(struct store *st, const char *scope_key, con
 
 /* ---- activations --------------------------------------------------------------------------- */
 
-static void row_to_act(sqlite3_stmt *s, void *out)
+static void row_to_act(struct store_q *s, void *out)
 {
     struct store_activation *a = out;
 
@@ -301,7 +301,7 @@ void store_activation_list_free(struct store_activation *list, size_t n)
 enum err store_activation_insert(struct store *st, const struct store_activation *a, int64_t now,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, SQL_ACT_INSERT, &s, d);
 
     if (rc != ERR_OK)
@@ -327,7 +327,7 @@ enum err store_activation_insert(struct store *st, const struct store_activation
 enum err store_activation_get(struct store *st, const char *id, struct store_activation *out,
                               struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, SQL_ACT_GET, &s, d);
 
     *out = (struct store_activation){0};
@@ -338,7 +338,7 @@ enum err store_activation_get(struct store *st, const char *id, struct store_act
     if (rc != ERR_OK)
         return rc;
     row_to_act(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -346,7 +346,7 @@ enum err store_activation_list(struct store *st, const char *state, const char *
                                struct store_activation **out, size_t *n, char **next_after,
                                struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc;
 
     *out = NULL;
@@ -371,7 +371,7 @@ enum err store_activation_update(struct store *st, const char *id, int64_t gen,
                                  const struct store_activation_update *u, int64_t now,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t changed = 0;
     enum err rc = store_stmt(st, SQL_ACT_UPDATE, &s, d);
 
@@ -394,7 +394,7 @@ enum err store_activation_update(struct store *st, const char *id, int64_t gen,
     bind_text(s, ":id", id);
     rc = store_step_one(s, d, "activation");
     if (rc == ERR_OK) {
-        sqlite3_reset(s);
+        store_reset(s);
         return err_set(d, ERR_CONFLICT, "activation_changed", "the activation changed meanwhile");
     }
     return rc;

@@ -20,7 +20,7 @@ static char sqls[STORE_STMT_SLOTS + 1][24];
 static void test_stmt_cache_full_is_an_error(void **state)
 {
     struct store *st = ST(state);
-    static sqlite3_stmt *got[STORE_STMT_SLOTS + 1];
+    static struct store_q *got[STORE_STMT_SLOTS + 1];
     struct err_detail d = {0};
     size_t n = 0;
     enum err rc = ERR_OK;
@@ -38,13 +38,13 @@ static void test_stmt_cache_full_is_an_error(void **state)
     assert_true(n > 0 && n <= STORE_STMT_SLOTS);
     /* no live statement was prepared over: each still answers its own query */
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *s;
+        struct store_q *s;
 
         assert_int_equal(store_stmt(st, sqls[i], &s, &d), ERR_OK);
         assert_ptr_equal(s, got[i]);
         assert_int_equal(store_step_one(s, &d, "select"), ERR_OK);
         assert_int_equal(col_int64(s, 0), (int64_t)i);
-        sqlite3_reset(s);
+        store_reset(s);
     }
 }
 
@@ -54,7 +54,7 @@ static void test_missing_bind_param_is_an_error(void **state)
 {
     struct store *st = ST(state);
     struct err_detail d = {0};
-    sqlite3_stmt *s;
+    struct store_q *s;
 
     assert_int_equal(store_stmt(st, SQL_ECHO, &s, &d), ERR_OK);
     bind_text(s, ":b", "x"); /* no :b in SQL_ECHO */
@@ -65,8 +65,8 @@ static void test_missing_bind_param_is_an_error(void **state)
     assert_int_equal(store_stmt(st, SQL_ECHO, &s, &d), ERR_OK);
     bind_text(s, ":a", "y");
     assert_int_equal(store_step_one(s, &d, "echo"), ERR_OK);
-    assert_string_equal((const char *)sqlite3_column_text(s, 0), "y");
-    sqlite3_reset(s);
+    assert_string_equal(col_view(s, 0), "y");
+    store_reset(s);
 
     /* a bad bind followed by a fresh fetch before the step is still cleared, not leaked into
      * the next caller */
@@ -75,7 +75,7 @@ static void test_missing_bind_param_is_an_error(void **state)
     bind_int64(s, ":a", 7);
     assert_int_equal(store_step_one(s, &d, "echo"), ERR_OK);
     assert_int_equal(col_int64(s, 0), 7);
-    sqlite3_reset(s);
+    store_reset(s);
 }
 
 /* A pass's seen set: keys compare as SQL lower() makes id_key, it grows past its first table
