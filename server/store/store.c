@@ -13,6 +13,8 @@
 #include <openssl/crypto.h>
 
 #include "store/store_int.h"
+#include "store/store_pg_int.h"
+#include "store/store_q_pg.h"
 #include "store/store_seen.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
@@ -28,6 +30,7 @@ struct store {
     pthread_mutex_t mu;
     struct store_conn *conns; /* every open thread connection, under mu */
     sqlite3 *anchor;          /* keeps an in-memory database (and the WAL) alive */
+    struct store_pg *pg;      /* the PostgreSQL backend's pool; NULL on SQLite */
     struct store_audit_keys audit_keys;
 };
 
@@ -66,7 +69,9 @@ static void config_process(void)
 
 /* A statement of the store: the SQLite statement cached for it on the thread's connection. */
 struct store_q {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s;         /* SQLite; NULL on PostgreSQL */
+    struct store_pgq *pg;    /* PostgreSQL (store_q_pg.c); NULL on SQLite */
+    struct store_conn *conn; /* the thread connection it is cached on */
 };
 
 static void q_free(struct store_q *q)
@@ -74,13 +79,21 @@ static void q_free(struct store_q *q)
     if (q == NULL)
         return;
     sqlite3_finalize(q->s);
+    store_pgq_free(q->pg);
     free(q);
+}
+
+struct store_pg *store_pg_of(struct store *st)
+{
+    return st->pg;
 }
 
 static void conn_free(struct store_conn *c)
 {
     for (int i = 0; i < STORE_STMT_SLOTS; i++)
         q_free(c->qs[i]);
+    if (c->pg_tx != NULL) /* a thread that ended inside a transaction */
+        (void)store_pgq_end(c->st->pg, c->pg_tx, false, NULL);
     sqlite3_close(c->db);
     free(c);
 }
@@ -162,6 +175,8 @@ struct store_conn *store_conn_get(struct store *st, struct err_detail *d)
         return c;
     c = xcalloc(1, sizeof(*c));
     c->st = st;
+    if (st->pg != NULL)
+        goto registered; /* PostgreSQL: pooled connections, taken per statement */
     if (open_db(st->uri, &c->db, d) != ERR_OK) {
         free(c);
         return NULL;
@@ -172,6 +187,7 @@ struct store_conn *store_conn_get(struct store *st, struct err_detail *d)
         conn_free(c);
         return NULL;
     }
+registered:
     pthread_mutex_lock(&st->mu);
     c->next = st->conns;
     st->conns = c;
@@ -236,6 +252,29 @@ enum err store_open(const char *path, struct store **out, struct err_detail *d)
     return ERR_OK;
 }
 
+enum err store_open_pg(const struct store_pg_options *o, struct store **out, struct err_detail *d)
+{
+    struct store *st;
+    enum err e;
+
+    *out = NULL;
+    st = xcalloc(1, sizeof(*st));
+    e = store_pg_open(o, &st->pg, d);
+    if (e != ERR_OK) {
+        free(st);
+        return e;
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    if (pthread_key_create(&st->key, conn_destroy) != 0) {
+        pthread_mutex_destroy(&st->mu);
+        store_pg_close(st->pg);
+        free(st);
+        return err_set(d, ERR_STORE, "store_open", "no thread key left");
+    }
+    *out = st;
+    return ERR_OK;
+}
+
 void store_close(struct store *st)
 {
     struct store_conn *c;
@@ -249,6 +288,7 @@ void store_close(struct store *st)
         conn_free(c);
     }
     sqlite3_close(st->anchor);
+    store_pg_close(st->pg);
     pthread_mutex_destroy(&st->mu);
     OPENSSL_cleanse(&st->audit_keys, sizeof(st->audit_keys));
     free(st->uri);
@@ -281,25 +321,53 @@ static struct store_q *q_fresh(struct store_q *q)
     return q;
 }
 
-static size_t slot_of(const char *sql)
+static size_t slot_of(const void *sql)
 {
     return ((uintptr_t)sql >> 3) % STORE_STMT_SLOTS;
 }
 
-enum err store_stmt(struct store *st, const char *sql, struct store_q **out, struct err_detail *d)
+/* A new statement for text on c: SQLite prepares it now, PostgreSQL translates its parameters
+ * (and prepares it on each pooled connection at its first run there). */
+static enum err q_prepare(struct store_conn *c, const char *text, struct store_q **out,
+                          struct err_detail *d)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    if (c->st->pg == NULL) {
+        rc = sqlite3_prepare_v3(c->db, text, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+        if (rc != SQLITE_OK) {
+            /* A statement that doesn't prepare is a bug or a schema not migrated yet. */
+            err_set(d, ERR_STORE, "store_prepare", "prepare failed: %s", sqlite3_errmsg(c->db));
+            log_error("store_prepare", "err=\"%s\"", sqlite3_errmsg(c->db));
+            return ERR_STORE;
+        }
+    }
+    *out = xcalloc(1, sizeof(**out));
+    (*out)->s = s;
+    (*out)->conn = c;
+    if (c->st->pg != NULL)
+        (*out)->pg = store_pgq_new(text);
+    return ERR_OK;
+}
+
+/* The statement cached under key on this thread's connection, prepared from text first. */
+static enum err stmt_get(struct store *st, const void *key, const char *text, struct store_q **out,
+                         struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
-    sqlite3_stmt *s = NULL;
     size_t i;
-    int rc;
 
     *out = NULL;
     if (c == NULL)
         return ERR_STORE;
-    i = slot_of(sql);
+    i = slot_of(key);
     for (size_t n = 0; n < STORE_STMT_SLOTS; n++, i = (i + 1) % STORE_STMT_SLOTS) {
-        if (c->keys[i] == sql) {
-            sqlite3_clear_bindings(c->qs[i]->s);
+        if (c->keys[i] == key) {
+            if (c->qs[i]->pg != NULL)
+                store_pgq_clear_bindings(c->qs[i]->pg);
+            else
+                sqlite3_clear_bindings(c->qs[i]->s);
             *out = q_fresh(c->qs[i]);
             return ERR_OK;
         }
@@ -313,18 +381,22 @@ enum err store_stmt(struct store *st, const char *sql, struct store_q **out, str
         return err_set(d, ERR_INTERNAL, "store_prepare",
                        "statement cache full (%d): raise STORE_STMT_SLOTS", STORE_STMT_SLOTS);
     }
-    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
-    if (rc != SQLITE_OK) {
-        /* A statement that doesn't prepare is a bug or a schema not migrated yet. */
-        err_set(d, ERR_STORE, "store_prepare", "prepare failed: %s", sqlite3_errmsg(c->db));
-        log_error("store_prepare", "err=\"%s\"", sqlite3_errmsg(c->db));
+    if (q_prepare(c, text, &c->qs[i], d) != ERR_OK)
         return ERR_STORE;
-    }
-    c->qs[i] = xcalloc(1, sizeof(*c->qs[i]));
-    c->qs[i]->s = s;
-    c->keys[i] = sql;
+    c->keys[i] = key;
     *out = q_fresh(c->qs[i]);
     return ERR_OK;
+}
+
+enum err store_stmt(struct store *st, const char *sql, struct store_q **out, struct err_detail *d)
+{
+    return stmt_get(st, sql, sql, out, d);
+}
+
+enum err store_stmt_sql(struct store *st, const struct store_sql *sql, struct store_q **out,
+                        struct err_detail *d)
+{
+    return stmt_get(st, sql, st->pg != NULL ? sql->pg : sql->lite, out, d);
 }
 
 _Static_assert(STORE_ROW == SQLITE_ROW && STORE_DONE == SQLITE_DONE, "store_step's codes");
@@ -336,6 +408,8 @@ int store_step(struct store_q *q)
 
     if (q == bad_bind.q)
         return SQLITE_RANGE; /* a parameter was not bound: store_fail reports it */
+    if (q->pg != NULL)
+        return store_pgq_step(q->pg, q->conn->st->pg, q->conn->pg_tx, &q->conn->pg_changes);
     rc = sqlite3_step(s);
 
     /* busy_timeout already waited; outside a transaction a retry is safe. Inside one, the
@@ -352,32 +426,33 @@ int store_step(struct store_q *q)
 
 void store_reset(struct store_q *q)
 {
-    sqlite3_reset(q->s);
+    if (q->pg != NULL)
+        store_pgq_reset(q->pg);
+    else
+        sqlite3_reset(q->s);
 }
 
 int64_t store_last_rowid(struct store_q *q)
 {
-    return sqlite3_last_insert_rowid(sqlite3_db_handle(q->s));
-}
-
-sqlite3_stmt *store_q_sqlite(struct store_q *q)
-{
-    return q->s;
+    return q->s != NULL ? sqlite3_last_insert_rowid(sqlite3_db_handle(q->s)) : 0;
 }
 
 enum err store_fail(struct store_q *q, int rc, struct err_detail *d, const char *what)
 {
     sqlite3_stmt *s = q->s;
-    sqlite3 *db = sqlite3_db_handle(s);
+    sqlite3 *db;
     enum err e = ERR_STORE;
     const char *code = "store";
 
     if (q == bad_bind.q) {
         bad_bind.q = NULL;
-        sqlite3_reset(s);
+        store_reset(q);
         return err_set(d, ERR_INTERNAL, "store_bind", "%s: the statement has no parameter %s", what,
                        bad_bind.name);
     }
+    if (q->pg != NULL)
+        return store_pgq_fail(q->pg, d, what);
+    db = sqlite3_db_handle(s);
     switch (rc) {
     case SQLITE_CONSTRAINT_PRIMARYKEY:
     case SQLITE_CONSTRAINT_UNIQUE:
@@ -421,7 +496,8 @@ enum err store_exec_count(struct store_q *q, int64_t *changed, struct err_detail
     *changed = 0;
     if (rc != STORE_DONE && rc != STORE_ROW)
         return store_fail(q, rc, d, what);
-    *changed = sqlite3_changes64(sqlite3_db_handle(q->s));
+    *changed =
+        q->pg != NULL ? store_pgq_changed(q->pg) : sqlite3_changes64(sqlite3_db_handle(q->s));
     store_reset(q);
     return ERR_OK;
 }
@@ -457,7 +533,10 @@ static enum err tx_begin(struct store *st, const char *sql, struct err_detail *d
         return ERR_STORE;
     if (c->in_tx)
         return err_set(d, ERR_INTERNAL, "store_tx", "transaction already open on this thread");
-    rc = exec_cached(st, sql, d);
+    if (st->pg != NULL)
+        rc = store_pgq_begin(st->pg, sql == SQL_BEGIN_WRITE, &c->pg_tx, d);
+    else
+        rc = exec_cached(st, sql, d);
     if (rc == ERR_OK)
         c->in_tx = true;
     return rc;
@@ -483,6 +562,12 @@ enum err store_tx_commit(struct store *st, struct err_detail *d)
 
     if (c == NULL || !c->in_tx)
         return err_set(d, ERR_INTERNAL, "store_tx", "commit without a transaction");
+    if (c->pg_tx != NULL) {
+        e = store_pgq_end(st->pg, c->pg_tx, true, d);
+        c->pg_tx = NULL;
+        c->in_tx = false;
+        return e;
+    }
     e = store_stmt(st, SQL_COMMIT, &q, d);
     if (e != ERR_OK) {
         store_tx_rollback(st);
@@ -512,7 +597,12 @@ void store_tx_rollback(struct store *st)
     if (c == NULL)
         return;
     c->in_tx = false;
-    if (sqlite3_get_autocommit(c->db))
+    if (c->pg_tx != NULL) {
+        (void)store_pgq_end(st->pg, c->pg_tx, false, NULL);
+        c->pg_tx = NULL;
+        return;
+    }
+    if (c->db == NULL || sqlite3_get_autocommit(c->db))
         return;
     if (exec_cached(st, SQL_ROLLBACK, NULL) != ERR_OK)
         log_error("store_rollback", "err=\"%s\"", sqlite3_errmsg(c->db));
@@ -529,7 +619,11 @@ int64_t store_changes(struct store *st)
 {
     struct store_conn *c = store_conn_get(st, NULL);
 
-    return c ? sqlite3_total_changes64(c->db) - c->scratch_changes : 0;
+    if (c == NULL)
+        return 0;
+    if (st->pg != NULL)
+        return c->pg_changes - c->scratch_changes;
+    return sqlite3_total_changes64(c->db) - c->scratch_changes;
 }
 
 enum err store_own_tx_begin(struct store *st, bool *own, struct err_detail *d)
@@ -553,12 +647,13 @@ enum err store_own_tx_end(struct store *st, bool own, enum err rc, struct err_de
 
 static int param(struct store_q *q, const char *name)
 {
-    int i = sqlite3_bind_parameter_index(q->s, name);
+    int i =
+        q->pg != NULL ? store_pgq_param(q->pg, name) + 1 : sqlite3_bind_parameter_index(q->s, name);
 
     if (i <= 0 && bad_bind.q != q) {
         /* a programmer error; binding index 0 would silently leave the parameter NULL */
         log_error("store_bind", "err=\"statement has no parameter %s\" sql=\"%.80s\"", name,
-                  sqlite3_sql(q->s));
+                  q->pg != NULL ? store_pgq_text(q->pg) : sqlite3_sql(q->s));
         bad_bind.q = q;
         bad_bind.name = name;
     }
@@ -569,7 +664,9 @@ void bind_text(struct store_q *q, const char *name, const char *v)
 {
     int i = param(q, name);
 
-    if (v == NULL)
+    if (q->pg != NULL)
+        store_pgq_bind_text(q->pg, i - 1, v);
+    else if (v == NULL)
         sqlite3_bind_null(q->s, i);
     else
         sqlite3_bind_text(q->s, i, v, -1, SQLITE_STATIC);
@@ -582,19 +679,24 @@ void bind_text_or(struct store_q *q, const char *name, const char *v, const char
 
 void bind_int64(struct store_q *q, const char *name, int64_t v)
 {
-    sqlite3_bind_int64(q->s, param(q, name), v);
-}
-
-void bind_time(struct store_q *q, const char *name, int64_t v)
-{
-    if (v == 0)
-        sqlite3_bind_null(q->s, param(q, name));
+    if (q->pg != NULL)
+        store_pgq_bind_int64(q->pg, param(q, name) - 1, v);
     else
         sqlite3_bind_int64(q->s, param(q, name), v);
 }
 
+void bind_time(struct store_q *q, const char *name, int64_t v)
+{
+    if (v != 0)
+        bind_int64(q, name, v);
+    else
+        bind_text(q, name, NULL);
+}
+
 const char *col_view(struct store_q *q, int i)
 {
+    if (q->pg != NULL)
+        return store_pgq_col(q->pg, i);
     return (const char *)sqlite3_column_text(q->s, i);
 }
 
@@ -607,11 +709,29 @@ char *col_text(struct store_q *q, int i)
 
 int64_t col_int64(struct store_q *q, int i)
 {
+    if (q->pg != NULL)
+        return store_pgq_col_int64(q->pg, i);
     return sqlite3_column_int64(q->s, i);
+}
+
+bool col_is_int(struct store_q *q, int i)
+{
+    if (q->pg != NULL)
+        return store_pgq_col_is_int(q->pg, i);
+    return sqlite3_column_type(q->s, i) == SQLITE_INTEGER;
+}
+
+int col_count(struct store_q *q)
+{
+    if (q->pg != NULL)
+        return store_pgq_col_count(q->pg);
+    return sqlite3_column_count(q->s);
 }
 
 bool col_null(struct store_q *q, int i)
 {
+    if (q->pg != NULL)
+        return store_pgq_col(q->pg, i) == NULL;
     return sqlite3_column_type(q->s, i) == SQLITE_NULL;
 }
 

@@ -19,14 +19,26 @@ struct store_q;
 #define STORE_ROW 100  /* a row is ready to read (SQLITE_ROW) */
 #define STORE_DONE 101 /* no more rows (SQLITE_DONE) */
 
+/* A statement with a PostgreSQL text of its own beside the SQLite one, for SQL that is not
+ * valid PostgreSQL as written (INSERT OR IGNORE, json_each, julianday, ...). Both name their
+ * parameters alike (:name). Prepared with store_stmt_sql. */
+struct store_sql {
+    const char *lite;
+    const char *pg;
+};
+
+struct store_pg_conn;
+
 struct store_conn {
-    sqlite3 *db;
+    sqlite3 *db; /* NULL on PostgreSQL */
     struct store *st;
-    const char *keys[STORE_STMT_SLOTS]; /* SQL constant address -> statement */
+    const void *keys[STORE_STMT_SLOTS]; /* SQL constant address -> statement */
     struct store_q *qs[STORE_STMT_SLOTS];
     bool in_tx;
-    int64_t scratch_changes; /* changes to TEMP tables, which store_changes() leaves out */
-    struct store_conn *next; /* in st->conns */
+    int64_t scratch_changes;     /* changes to TEMP tables, which store_changes() leaves out */
+    struct store_pg_conn *pg_tx; /* PostgreSQL: the connection held for the transaction */
+    int64_t pg_changes;          /* PostgreSQL: rows changed by this thread's statements */
+    struct store_conn *next;     /* in st->conns */
 };
 
 /* The versions of list are positive and increasing (ERR_INTERNAL "migration_order" if not):
@@ -38,6 +50,11 @@ struct store_conn *store_conn_get(struct store *st, struct err_detail *d);
  * to bind. Finish every use with store_reset (store_exec_stmt and friends do). ERR_INTERNAL
  * when all STORE_STMT_SLOTS slots hold other statements. */
 enum err store_stmt(struct store *st, const char *sql, struct store_q **out, struct err_detail *d);
+/* The same for a statement with a text per backend. */
+enum err store_stmt_sql(struct store *st, const struct store_sql *sql, struct store_q **out,
+                        struct err_detail *d);
+/* The PostgreSQL pool of a store opened on PostgreSQL, NULL on SQLite. */
+struct store_pg *store_pg_of(struct store *st);
 /* Steps q: STORE_ROW, STORE_DONE or a failure code for store_fail. Outside transactions a busy
  * database is retried. */
 int store_step(struct store_q *q);
@@ -56,8 +73,6 @@ enum err store_step_one(struct store_q *q, struct err_detail *d, const char *wha
 enum err store_fail(struct store_q *q, int rc, struct err_detail *d, const char *what);
 /* The rowid of the row q's connection inserted last (SQLite only). */
 int64_t store_last_rowid(struct store_q *q);
-/* The SQLite statement behind q, for the SQLite-only scratch code (store_seen.c). */
-sqlite3_stmt *store_q_sqlite(struct store_q *q);
 
 /* Bind by :name; a NULL string binds SQL NULL. Text is not copied: it must live until the
  * statement is reset. A name the statement lacks is a programmer error: it is logged and the
@@ -72,8 +87,11 @@ char *col_text(struct store_q *q, int i);
 int64_t col_int64(struct store_q *q, int i);
 /* Column i's text without a copy (NULL for SQL NULL), valid until the next step or reset. */
 const char *col_view(struct store_q *q, int i);
-/* Whether column i is SQL NULL. */
+/* Whether column i is SQL NULL; whether it holds an integer. */
 bool col_null(struct store_q *q, int i);
+bool col_is_int(struct store_q *q, int i);
+/* The number of columns of q's rows. */
+int col_count(struct store_q *q);
 /* Lowercase ASCII copy (ARM ids are case-insensitive; their keys are lowercase). */
 char *store_lower(const char *s);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "store/store_int.h"
+#include "vmlogind/store_pg.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
 
@@ -159,5 +160,7 @@ enum err store_migrate_with(struct store *st, const struct store_migration *list
 
 enum err store_migrate(struct store *st, struct err_detail *d)
 {
+    if (store_pg_of(st) != NULL)
+        return store_pg_migrate(store_pg_of(st), d);
     return store_migrate_with(st, store_migrations, store_migrations_count, d);
 }

@@ -384,3 +384,14 @@ enum err store_pg_run(struct store_pg_conn *c, const char *sql, struct err_detai
     PQclear(r);
     return e;
 }
+
+void store_pg_sqlstate(const struct err_detail *d, char out[6])
+{
+    /* result_error writes "PostgreSQL <SQLSTATE>: <message>" */
+    const char *m = d->msg;
+
+    out[0] = '\0';
+    if (strcmp(d->code, "store_pg") == 0 && strncmp(m, "PostgreSQL ", 11) == 0 && strlen(m) > 17 &&
+        m[16] == ':')
+        snprintf(out, 6, "%.5s", m + 11);
+}

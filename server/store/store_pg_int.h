@@ -38,4 +38,7 @@ int store_pg_conn_prepared(const struct store_pg_conn *c);
 int store_pg_pool_size(const struct store_pg *pg);
 int store_pg_pool_open(struct store_pg *pg);
 
+/* The SQLSTATE of a failure store_pg_exec reported in d (5 characters), or "" for another. */
+void store_pg_sqlstate(const struct err_detail *d, char out[6]);
+
 #endif

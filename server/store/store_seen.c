@@ -19,9 +19,9 @@ enum err store_seen_step(struct store *st, struct store_q *s, struct err_detail 
     /* measured as the connection's total before and after: sqlite3_changes() is stale after a
      * statement that is not INSERT/UPDATE/DELETE (CREATE TEMP TABLE), which once made a
      * re-sync report -2 rows written */
-    before = sqlite3_total_changes64(c->db);
+    before = store_changes(st);
     e = store_exec_count(s, &n, d, "sync scratch");
-    c->scratch_changes += sqlite3_total_changes64(c->db) - before;
+    c->scratch_changes += store_changes(st) - before;
     return e;
 }
 
@@ -275,24 +275,18 @@ bool store_seen_known_same(const struct store_seen *s, const char *key, uint64_t
 }
 
 /* The facts hash of the current row of rows: columns 1.. */
-static uint64_t row_facts(struct store_q *q)
+static uint64_t row_facts(struct store_q *rows)
 {
-    sqlite3_stmt *rows = store_q_sqlite(q); /* the scratch tables are SQLite's */
     uint64_t h = SEEN_FACTS_SEED;
-    int n = sqlite3_column_count(rows);
+    int n = col_count(rows);
 
     for (int i = 1; i < n; i++) {
-        switch (sqlite3_column_type(rows, i)) {
-        case SQLITE_INTEGER:
-            h = store_seen_hash_int(h, sqlite3_column_int64(rows, i), false);
-            break;
-        case SQLITE_NULL:
+        if (col_null(rows, i))
             h = store_seen_hash_int(h, 0, true);
-            break;
-        default:
-            h = store_seen_hash_text(h, (const char *)sqlite3_column_text(rows, i), false);
-            break;
-        }
+        else if (col_is_int(rows, i))
+            h = store_seen_hash_int(h, col_int64(rows, i), false);
+        else
+            h = store_seen_hash_text(h, col_view(rows, i), false);
     }
     return h;
 }

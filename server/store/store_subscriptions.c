@@ -12,7 +12,7 @@ static const char SQL_UPSERT[] =
     " gone_at = NULL"
     " WHERE subscriptions.gone_at IS NOT NULL"
     " OR (subscriptions.display_name, subscriptions.state, subscriptions.tenant_id)"
-    " IS NOT (excluded.display_name, excluded.state, excluded.tenant_id)";
+    " IS DISTINCT FROM (excluded.display_name, excluded.state, excluded.tenant_id)";
 
 enum err store_subscription_upsert(struct store *st, const char *id, const char *display_name,
                                    const char *state, const char *tenant_id, int64_t now,

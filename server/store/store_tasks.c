@@ -28,14 +28,25 @@ static const char SQL_UPSERT[] =
     "  state = 'pending'";
 
 /* PostgreSQL: the subquery gains FOR UPDATE SKIP LOCKED. */
-static const char SQL_LEASE[] =
-    "UPDATE tasks SET lease_owner = :owner, lease_until = :until, due_at = :until,"
+#define LEASE_SET                                                                                  \
+    "UPDATE tasks SET lease_owner = :owner, lease_until = :until, due_at = :until,"                \
     " attempts = attempts + 1, rewake = 0, updated_at = :now"
-    " WHERE id = (SELECT id FROM tasks"
-    "  WHERE state = 'pending' AND due_at <= :now AND (:kind IS NULL OR kind = :kind)"
-    "  AND (:key IS NULL OR key = :key)"
-    "  ORDER BY due_at, id LIMIT 1)"
-    " RETURNING " TASK_COLUMNS;
+/* On PostgreSQL concurrent leasers skip each other's row (SKIP LOCKED) instead of waiting for
+ * it, as SQLite's single writer never had to; the lease expires by due_at = lease_until alike. */
+static const struct store_sql SQL_LEASE = {
+    .lite =
+        LEASE_SET " WHERE id = (SELECT id FROM tasks"
+                  "  WHERE state = 'pending' AND due_at <= :now AND (:kind IS NULL OR kind = :kind)"
+                  "  AND (:key IS NULL OR key = :key)"
+                  "  ORDER BY due_at, id LIMIT 1)"
+                  " RETURNING " TASK_COLUMNS,
+    .pg = LEASE_SET " WHERE id = (SELECT id FROM tasks"
+                    "  WHERE state = 'pending' AND due_at <= :now"
+                    "  AND (CAST(:kind AS text) IS NULL OR kind = :kind)"
+                    "  AND (CAST(:key AS text) IS NULL OR key = :key)"
+                    "  ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING " TASK_COLUMNS,
+};
 
 static const char SQL_RENEW[] =
     "UPDATE tasks SET lease_until = :until, due_at = :until, op_url = coalesce(:op_url, op_url),"
@@ -50,7 +61,8 @@ static const char SQL_COMPLETE[] =
     " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
 
 static const char SQL_RESCHEDULE[] =
-    "UPDATE tasks SET due_at = CASE WHEN rewake = 1 THEN :now ELSE :due_at END,"
+    "UPDATE tasks SET due_at = CASE WHEN rewake = 1 THEN CAST(:now AS BIGINT)"
+    " ELSE CAST(:due_at AS BIGINT) END,"
     " rewake = 0, lease_owner = NULL, lease_until = NULL, last_error = :last_error,"
     " op_url = :op_url, updated_at = :now"
     " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
@@ -62,14 +74,22 @@ static const char SQL_FAIL[] =
     " updated_at = :now"
     " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
 
-static const char SQL_RELEASE[] =
-    "UPDATE tasks SET due_at = :now, attempts = max(attempts - 1, 0), rewake = 0,"
-    " lease_owner = NULL, lease_until = NULL, updated_at = :now"
-    " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
+#define RELEASE_SET(attempts)                                                                      \
+    "UPDATE tasks SET due_at = :now, attempts = " attempts ", rewake = 0,"                         \
+    " lease_owner = NULL, lease_until = NULL, updated_at = :now"                                   \
+    " WHERE id = :id AND lease_owner = :owner AND state = 'pending'"
+static const struct store_sql SQL_RELEASE = {
+    .lite = RELEASE_SET("max(attempts - 1, 0)"),
+    .pg = RELEASE_SET("greatest(attempts - 1, 0)"),
+};
 
-static const char SQL_OWNERS[] =
-    "SELECT DISTINCT lease_owner FROM tasks WHERE state = 'pending' AND lease_owner IS NOT NULL"
-    " AND lease_until > :now AND substr(lease_owner, 1, length(:prefix)) = :prefix";
+#define OWNERS_WHERE                                                                               \
+    "SELECT DISTINCT lease_owner FROM tasks WHERE state = 'pending' AND lease_owner IS NOT NULL"   \
+    " AND lease_until > :now"
+static const struct store_sql SQL_OWNERS = {
+    .lite = OWNERS_WHERE " AND substr(lease_owner, 1, length(:prefix)) = :prefix",
+    .pg = OWNERS_WHERE " AND substr(lease_owner, 1, length(CAST(:prefix AS text))) = :prefix",
+};
 
 static const char SQL_RELEASE_OWNER[] =
     "UPDATE tasks SET due_at = :now, lease_owner = NULL, lease_until = NULL, updated_at = :now"
@@ -153,7 +173,7 @@ enum err store_task_lease_key(struct store *st, const char *kind, const char *ke
                               struct store_task *out, struct err_detail *d)
 {
     struct store_q *s;
-    enum err e = store_stmt(st, SQL_LEASE, &s, d);
+    enum err e = store_stmt_sql(st, &SQL_LEASE, &s, d);
 
     *out = (struct store_task){0};
     if (e != ERR_OK)
@@ -244,7 +264,7 @@ enum err store_task_release(struct store *st, int64_t id, const char *owner, int
                             struct err_detail *d)
 {
     struct store_q *s;
-    enum err e = store_stmt(st, SQL_RELEASE, &s, d);
+    enum err e = store_stmt_sql(st, &SQL_RELEASE, &s, d);
 
     if (e != ERR_OK)
         return e;
@@ -309,7 +329,7 @@ enum err store_task_lease_owners(struct store *st, const char *prefix, int64_t n
     struct store_q *s;
     size_t n = 0;
     char **v = xcalloc(1, sizeof(*v));
-    enum err e = store_stmt(st, SQL_OWNERS, &s, d);
+    enum err e = store_stmt_sql(st, &SQL_OWNERS, &s, d);
     int rc;
 
     *owners = NULL;

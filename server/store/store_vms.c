@@ -44,7 +44,8 @@ static const char SQL_UPSERT[] =
     " excluded.identity_type, excluded.identity_principal_id, excluded.user_assigned_ids,"
     " excluded.tags),"
     " generation = vms.generation + 1, changed_at = excluded.changed_at, gone_at = NULL"
-    " WHERE vms.gone_at IS NOT NULL OR " VM_FACTS_OF("vms") " IS NOT " VM_FACTS_OF("excluded");
+    " WHERE vms.gone_at IS NOT NULL OR " VM_FACTS_OF("vms") " IS DISTINCT FROM " VM_FACTS_OF(
+        "excluded");
 
 /* The facts of the present VMs as the upsert compares them (VM_FACTS_OF), for the pass's
  * comparison before writing (store_seen_known_load). */
