@@ -22,7 +22,7 @@ static const char SQL_REVOKE[] =
     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, :now) WHERE id = :id";
 static const char SQL_TOUCH[] =
     "UPDATE api_keys SET last_used_at = :now"
-    " WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :now - :every)";
+    " WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= CAST(:now AS BIGINT) - :every)";
 
 static void row_to_api_key(struct store_q *s, void *out)
 {
