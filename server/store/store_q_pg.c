@@ -61,7 +61,9 @@ static void copy_quoted(const char **p, char **out)
 /* :name -> $n; "::" (a cast) and quoted text are left alone. */
 static void translate(struct store_pgq *q, const char *sql)
 {
-    char *out = xmalloc(strlen(sql) * 2 + 16);
+    /* ":x" (2 bytes at least) becomes "$n": at most twice as long below a thousand names */
+    size_t cap = xadd(xmul(strlen(sql), 2), 16);
+    char *out = xmalloc(cap);
     const char *p = sql;
 
     q->text = out;
@@ -90,7 +92,7 @@ static void translate(struct store_pgq *q, const char *sql)
             q->names[q->n] = xstrndup(p, len);
             i = q->n++;
         }
-        out += sprintf(out, "$%d", i + 1);
+        out += snprintf(out, cap - (size_t)(out - q->text), "$%d", i + 1);
         p += len;
     }
     *out = '\0';
