@@ -1,7 +1,9 @@
 /* test_store_conn.c: the per-connection machinery of store.c and store_seen.c, whose faults
  * were once caught only by assert (compiled out of Release builds): a full statement cache,
  * a bind to a parameter the statement lacks, and more seen-sets on a thread than a fixed
- * table held. Each must be an error or handled in every build. */
+ * table held. Each must be an error or handled in every build. Also the statement handle on
+ * either backend (unit.test_store_conn.pg runs it on PostgreSQL): :name parameters, NULL
+ * columns, and a commit after a failed statement. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +80,59 @@ static void test_missing_bind_param_is_an_error(void **state)
     store_reset(s);
 }
 
+/* :name parameters: one name used twice is one parameter; text in quotes is not one. */
+static const char SQL_NAMES[] = "SELECT :a || ':b' || :a || ' ''x:c'' ', NULL, :n";
+
+static void test_parameter_names(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    struct store_q *s;
+
+    assert_int_equal(store_stmt(st, SQL_NAMES, &s, &d), ERR_OK);
+    bind_text(s, ":a", "x");
+    bind_int64(s, ":n", -42);
+    assert_int_equal(store_step_one(s, &d, "names"), ERR_OK);
+    assert_string_equal(col_view(s, 0), "x:bx 'x:c' ");
+    assert_true(col_null(s, 1));
+    assert_null(col_text(s, 1));
+    assert_int_equal(col_int64(s, 1), 0);
+    assert_int_equal(col_int64(s, 2), -42);
+    assert_false(col_null(s, 2));
+    assert_int_equal(col_count(s), 3);
+    store_reset(s);
+    /* ':b' is text, not a parameter */
+    assert_int_equal(store_stmt(st, SQL_NAMES, &s, &d), ERR_OK);
+    bind_text(s, ":b", "y");
+    assert_int_equal(store_step_one(s, &d, "names"), ERR_INTERNAL);
+}
+
+static const char SQL_DUP_KEY[] =
+    "INSERT INTO api_keys (id, name, role, key_hash, created_at) VALUES ('k', 'n', 'reader',"
+    " '0000000000000000000000000000000000000000000000000000000000000000', 1)";
+
+/* A transaction whose statement failed: on SQLite the statement alone is undone and the
+ * transaction commits the rest; PostgreSQL aborts the whole transaction, and its commit says
+ * so instead of reporting success. */
+static void test_commit_after_failed_statement(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    struct store_q *s;
+    enum err want = fixture_pg_host() != NULL ? ERR_STORE : ERR_OK;
+
+    assert_int_equal(store_stmt(st, SQL_DUP_KEY, &s, &d), ERR_OK);
+    assert_int_equal(store_exec_stmt(s, &d, "key"), ERR_OK);
+    assert_int_equal(store_tx_begin(st, &d), ERR_OK);
+    assert_int_equal(store_stmt(st, SQL_DUP_KEY, &s, &d), ERR_OK);
+    assert_int_equal(store_exec_stmt(s, &d, "key"), ERR_CONFLICT);
+    assert_int_equal(store_tx_commit(st, &d), want);
+    assert_false(store_in_tx(st));
+    /* the thread's connection is usable again either way */
+    assert_int_equal(store_tx_begin(st, &d), ERR_OK);
+    store_tx_rollback(st);
+}
+
 /* A pass's seen set: keys compare as SQL lower() makes id_key, it grows past its first table
  * without losing a key, and NULL is the pass that saw nothing. */
 static void test_seen_set(void **state)
@@ -112,6 +167,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_bind_param_is_an_error, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_seen_set, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_parameter_names, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_after_failed_statement, fixture_setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
