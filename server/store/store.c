@@ -196,6 +196,17 @@ registered:
     return c;
 }
 
+/* The lock and the thread key of a new store; on failure neither is left. */
+static enum err threads_init(struct store *st, struct err_detail *d)
+{
+    pthread_mutex_init(&st->mu, NULL);
+    if (pthread_key_create(&st->key, conn_destroy) != 0) {
+        pthread_mutex_destroy(&st->mu);
+        return err_set(d, ERR_STORE, "store_open", "no thread key left");
+    }
+    return ERR_OK;
+}
+
 enum err store_open(const char *path, struct store **out, struct err_detail *d)
 {
     static atomic_int mem_seq;
@@ -229,12 +240,10 @@ enum err store_open(const char *path, struct store **out, struct err_detail *d)
             }
         }
     }
-    pthread_mutex_init(&st->mu, NULL);
-    if (pthread_key_create(&st->key, conn_destroy) != 0) {
-        pthread_mutex_destroy(&st->mu);
+    if (threads_init(st, d) != ERR_OK) {
         free(st->uri);
         free(st);
-        return err_set(d, ERR_STORE, "store_open", "no thread key left");
+        return ERR_STORE;
     }
     if (open_db(st->uri, &st->anchor, d) != ERR_OK) {
         store_close(st);
@@ -264,12 +273,10 @@ enum err store_open_pg(const struct store_pg_options *o, struct store **out, str
         free(st);
         return e;
     }
-    pthread_mutex_init(&st->mu, NULL);
-    if (pthread_key_create(&st->key, conn_destroy) != 0) {
-        pthread_mutex_destroy(&st->mu);
+    if (threads_init(st, d) != ERR_OK) {
         store_pg_close(st->pg);
         free(st);
-        return err_set(d, ERR_STORE, "store_open", "no thread key left");
+        return ERR_STORE;
     }
     *out = st;
     return ERR_OK;
