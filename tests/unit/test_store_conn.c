@@ -3,7 +3,7 @@
  * a bind to a parameter the statement lacks, and more seen-sets on a thread than a fixed
  * table held. Each must be an error or handled in every build. Also the statement handle on
  * either backend (unit.test_store_conn.pg runs it on PostgreSQL): :name parameters, NULL
- * columns, and a commit after a failed statement. */
+ * columns, a commit after a failed statement, and (PostgreSQL) one prepare per connection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,6 +133,31 @@ static void test_commit_after_failed_statement(void **state)
     store_tx_rollback(st);
 }
 
+static const char SQL_PREPARED[] = "SELECT count(*) FROM pg_prepared_statements"
+                                   " WHERE statement LIKE '%FROM api_keys WHERE id = $1%'"
+                                   " AND statement NOT LIKE '%pg_prepared_statements%'";
+
+/* PostgreSQL: a store statement is prepared once on a connection and reused after. A
+ * transaction holds one connection, so the count it reads is that connection's. */
+static void test_prepared_once_per_connection(void **state)
+{
+    struct store *st = ST(state);
+    struct store_api_key k;
+    struct err_detail d = {0};
+    struct store_q *s;
+
+    if (fixture_pg_host() == NULL)
+        skip();
+    assert_int_equal(store_tx_begin(st, &d), ERR_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_api_key_get(st, "nope", &k, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_stmt(st, SQL_PREPARED, &s, &d), ERR_OK);
+    assert_int_equal(store_step_one(s, &d, "prepared"), ERR_OK);
+    assert_int_equal(col_int64(s, 0), 1);
+    store_reset(s);
+    store_tx_rollback(st);
+}
+
 /* A pass's seen set: keys compare as SQL lower() makes id_key, it grows past its first table
  * without losing a key, and NULL is the pass that saw nothing. */
 static void test_seen_set(void **state)
@@ -169,6 +194,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seen_set, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_parameter_names, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_commit_after_failed_statement, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_prepared_once_per_connection, fixture_setup,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
