@@ -1,7 +1,7 @@
 /* test_store_api_keys.c: the api_keys table through store.h, on SQLite and (unit.*.pg) on
  * PostgreSQL: insert with its defaults, duplicates and a bad role refused with the store's
  * codes, lookups by hash and id, the list's order, revoke keeping its first time, and touch
- * writing at most once a minute. */
+ * writing at most once a minute; and the limits of Entra callers (identity_limits). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,12 +110,53 @@ static void test_list_revoke_touch(void **state)
     store_api_key_clear(&got);
 }
 
+/* The limits of Entra callers: put replaces, subjects compare lowercase, bad ones refused. */
+static void test_identity_limits(void **state)
+{
+    struct store *st = ST(state);
+    struct store_identity_limits l = {.subject = "User:ABC", .scopes = "[\"/subscriptions/a\"]"};
+    struct store_identity_limits got = {0}, *list = NULL;
+    struct err_detail d = {0};
+    size_t n = 0;
+
+    assert_int_equal(store_identity_limits_put(st, &l, 10, &d), ERR_OK);
+    assert_int_equal(store_identity_limits_get(st, "user:abc", &got, &d), ERR_OK);
+    assert_string_equal(got.subject, "user:abc");
+    assert_string_equal(got.scopes, "[\"/subscriptions/a\"]");
+    assert_string_equal(got.grant_limits, "{}");
+    assert_int_equal(got.updated_at, 10);
+    store_identity_limits_clear(&got);
+    l.scopes = NULL;
+    l.grant_limits = "{\"max_hours\":4}";
+    assert_int_equal(store_identity_limits_put(st, &l, 20, &d), ERR_OK); /* replaces */
+    l = (struct store_identity_limits){.subject = "app:x1"};
+    assert_int_equal(store_identity_limits_put(st, &l, 30, &d), ERR_OK);
+    assert_int_equal(store_identity_limits_list(st, &list, &n, &d), ERR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].subject, "app:x1");
+    assert_string_equal(list[1].subject, "user:abc");
+    assert_string_equal(list[1].scopes, "[]");
+    assert_string_equal(list[1].grant_limits, "{\"max_hours\":4}");
+    assert_int_equal(list[1].updated_at, 20);
+    store_identity_limits_list_free(list, n);
+
+    l.subject = "group:x";
+    assert_int_equal(store_identity_limits_put(st, &l, 40, &d), ERR_INVALID);
+    l.subject = "app:x2";
+    l.grant_limits = "[]";
+    assert_int_equal(store_identity_limits_put(st, &l, 40, &d), ERR_INVALID);
+    assert_int_equal(store_identity_limits_delete(st, "USER:abc", &d), ERR_OK);
+    assert_int_equal(store_identity_limits_delete(st, "user:abc", &d), ERR_NOT_FOUND);
+    assert_int_equal(store_identity_limits_get(st, "user:abc", &got, &d), ERR_NOT_FOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_insert_and_find, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_refusals, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_list_revoke_touch, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_identity_limits, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
