@@ -157,12 +157,84 @@ static void test_subscriptions(void **state)
     store_subscription_list_free(list, n);
 }
 
+static struct store_login_setting setting(const char *key, const char *kind, const char *desired)
+{
+    return (struct store_login_setting){.scope_key = (char *)key,
+                                        .scope = (char *)key,
+                                        .scope_kind = (char *)kind,
+                                        .desired = (char *)desired,
+                                        .mode = "enforce",
+                                        .exclude_tags = "{}",
+                                        .extension_version = "2.0",
+                                        .spec = "{}",
+                                        .updated_by = "me"};
+}
+
+/* Login settings: put returns the generation (up by one a write), the most specific scope
+ * governs a VM, a bad value is refused; a subscription seen through a VM is recorded once. */
+static void test_login_settings(void **state)
+{
+    struct store *st = ST(state);
+    struct store_login_setting s = setting("/subscriptions/s", "subscription", "enabled");
+    struct store_login_setting got = {0}, *list = NULL;
+    struct store_subscription *subs = NULL;
+    struct err_detail d = {0};
+    int64_t gen = 0;
+    size_t n = 0;
+
+    assert_int_equal(store_login_setting_put(st, &s, 10, &gen, &d), ERR_OK);
+    assert_int_equal(gen, 1);
+    s.desired = "disabled";
+    s.updated_by = "you";
+    assert_int_equal(store_login_setting_put(st, &s, 20, &gen, &d), ERR_OK);
+    assert_int_equal(gen, 2);
+    assert_int_equal(store_login_setting_get(st, "/subscriptions/s", &got, &d), ERR_OK);
+    assert_string_equal(got.desired, "disabled");
+    assert_string_equal(got.created_by, "me");
+    assert_string_equal(got.updated_by, "you");
+    assert_int_equal(got.created_at, 10);
+    assert_int_equal(got.updated_at, 20);
+    assert_null(got.operation_id);
+    store_login_setting_clear(&got);
+
+    s = setting("/subscriptions/s/resourcegroups/rg", "resourceGroup", "enabled");
+    assert_int_equal(store_login_setting_put(st, &s, 30, &gen, &d), ERR_OK);
+    assert_int_equal(store_login_setting_effective(st, "/subscriptions/s/resourcegroups/rg/vm/v",
+                                                   "/subscriptions/s/resourcegroups/rg",
+                                                   "/subscriptions/s", &got, &d),
+                     ERR_OK);
+    assert_string_equal(got.scope_kind, "resourceGroup");
+    store_login_setting_clear(&got);
+    assert_int_equal(store_login_setting_effective(st, NULL, "/subscriptions/s/resourcegroups/x",
+                                                   "/subscriptions/s", &got, &d),
+                     ERR_OK);
+    assert_string_equal(got.scope_kind, "subscription");
+    store_login_setting_clear(&got);
+    assert_int_equal(store_login_setting_effective(st, NULL, NULL, "/subscriptions/t", &got, &d),
+                     ERR_NOT_FOUND);
+    assert_int_equal(store_login_setting_list(st, &list, &n, &d), ERR_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].scope_key, "/subscriptions/s");
+    store_login_setting_list_free(list, n);
+    s = setting("/subscriptions/u", "tenant", "enabled");
+    assert_int_equal(store_login_setting_put(st, &s, 40, &gen, &d), ERR_INVALID);
+
+    assert_int_equal(store_login_subscription_ensure(st, "ABCD", 50, &d), ERR_OK);
+    assert_int_equal(store_login_subscription_ensure(st, "abcd", 60, &d), ERR_OK);
+    assert_int_equal(store_subscription_list(st, &subs, &n, &d), ERR_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(subs[0].id, "abcd");
+    assert_int_equal(subs[0].first_seen_at, 50);
+    store_subscription_list_free(subs, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_operation_create_get, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_operation_update, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_operation_items, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_login_settings, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_subscriptions, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
