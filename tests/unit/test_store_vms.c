@@ -1,6 +1,8 @@
 /* test_store_vms.c: the sync upsert writes nothing for unchanged VMs and bumps generation on
  * change, mark-gone, case-insensitive get, cursor paging with filters, readers on a second
- * thread during a sync, and an unasserted ingest figure. */
+ * thread during a sync, a VM's login row (put, preflight, scan), and an unasserted ingest
+ * figure. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include "unit/test_store_fixture.h"
+#include "vmlogind/store_login.h"
 
 /* The current sync pass's seen set (store_seen_new per pass, as the reconciler's pass does). */
 static struct store_seen *pass;
@@ -246,6 +249,78 @@ static void test_list_paged_filtered(void **state)
     assert_int_equal(store_vm_list(st, &f, NULL, 5, &page, &n, &next, NULL), ERR_INVALID);
 }
 
+struct scan_seen {
+    size_t n;
+    size_t with_login;
+    char state[16];
+};
+
+static enum err scan_one(const struct store_vm_login_view *v, void *arg)
+{
+    struct scan_seen *k = arg;
+
+    k->n++;
+    if (v->login != NULL) {
+        k->with_login++;
+        snprintf(k->state, sizeof(k->state), "%s", v->login->state);
+    }
+    return ERR_OK;
+}
+
+/* The reconciler's login row of a VM: written whole, its preflight kept when a write has none,
+ * a bad state or an unknown VM refused, and scans pairing each present VM with its row. */
+static void test_vm_login_row(void **state)
+{
+    struct store *st = ST(state);
+    struct store_vm_login l = {.state = "failed",
+                               .step = "identity",
+                               .cause_code = "c1",
+                               .has_identity = true,
+                               .failures = 2,
+                               .backoff_until = 500};
+    struct store_vm_login got = {0};
+    struct scan_seen k = {0};
+    struct err_detail d = {0};
+    char *key;
+
+    subscriptions(st);
+    make_fleet(2, SUB, 0);
+    pass_begin();
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 2, 10, NULL, NULL), ERR_OK);
+    key = strdup(F.ids[0]);
+    for (char *c = key; *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    l.vm_key = key;
+    assert_int_equal(store_vm_login_get(st, key, &got, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_vm_login_put_preflight(st, key, "{\"ok\":true}", 20, &d), ERR_OK);
+    assert_int_equal(store_vm_login_put(st, &l, 30, &d), ERR_OK);
+    assert_int_equal(store_vm_login_get(st, key, &got, &d), ERR_OK);
+    assert_string_equal(got.state, "failed");
+    assert_string_equal(got.step, "identity");
+    assert_string_equal(got.cause_code, "c1");
+    assert_null(got.cause_message);
+    assert_null(got.setting_key);
+    assert_true(got.has_identity);
+    assert_int_equal(got.failures, 2);
+    assert_int_equal(got.backoff_until, 500);
+    assert_string_equal(got.preflight, "{\"ok\":true}"); /* kept */
+    assert_int_equal(got.preflight_at, 20);
+    assert_int_equal(got.updated_at, 30);
+    store_vm_login_clear(&got);
+
+    l.state = "sleeping";
+    assert_int_equal(store_vm_login_put(st, &l, 40, &d), ERR_INVALID);
+    l.state = "enabled";
+    l.vm_key = "/subscriptions/x/vm/none";
+    assert_int_equal(store_vm_login_put(st, &l, 40, &d), ERR_PRECONDITION);
+
+    assert_int_equal(store_vm_login_scan(st, SUB, NULL, NULL, scan_one, &k, &d), ERR_OK);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.with_login, 1);
+    assert_string_equal(k.state, "failed");
+    free(key);
+}
+
 struct reader {
     struct store *st;
     int reads;
@@ -333,6 +408,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_mark_gone_and_return, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_list_paged_filtered, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_vm_login_row, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_read_write, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_ingest_figure, fixture_setup_file, fixture_teardown),
