@@ -1,7 +1,7 @@
 /* test_store_vms.c: the sync upsert writes nothing for unchanged VMs and bumps generation on
  * change, mark-gone, case-insensitive get, cursor paging with filters, readers on a second
- * thread during a sync, a VM's login row (put, preflight, scan), and an unasserted ingest
- * figure. */
+ * thread during a sync, a VM's login row (put, preflight, scan), its sign-in facts and
+ * diagnostics, and an unasserted ingest figure. */
 #include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 
 #include "unit/test_store_fixture.h"
 #include "vmlogind/store_login.h"
+#include "vmlogind/store_signin.h"
 
 /* The current sync pass's seen set (store_seen_new per pass, as the reconciler's pass does). */
 static struct store_seen *pass;
@@ -321,6 +322,32 @@ static void test_vm_login_row(void **state)
     free(key);
 }
 
+/* The sign-in facts of a VM and principal and a VM's diagnostics: kept by lowercase keys, the
+ * last write wins, JSON checked. */
+static void test_signin_facts(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    char *got = NULL;
+    int64_t at = 0;
+
+    assert_int_equal(store_signin_facts_get(st, "/S/vm", "Bob@X", &got, &at, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_signin_facts_put(st, "/S/vm", "Bob@X", "{\"a\":1}", 10, &d), ERR_OK);
+    assert_int_equal(store_signin_facts_put(st, "/s/VM", "bob@x", "{\"a\":2}", 20, &d), ERR_OK);
+    assert_int_equal(store_signin_facts_get(st, "/s/vm", "BOB@x", &got, &at, &d), ERR_OK);
+    assert_string_equal(got, "{\"a\":2}");
+    assert_int_equal(at, 20);
+    free(got);
+    assert_int_equal(store_signin_facts_put(st, "/s/vm", "bob@x", "{", 30, &d), ERR_INVALID);
+
+    assert_int_equal(store_vm_diagnostics_get(st, "/s/vm", &got, &at, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_vm_diagnostics_put(st, "/S/VM", "[1]", 40, &d), ERR_OK);
+    assert_int_equal(store_vm_diagnostics_get(st, "/s/vm", &got, &at, &d), ERR_OK);
+    assert_string_equal(got, "[1]");
+    assert_int_equal(at, 40);
+    free(got);
+}
+
 struct reader {
     struct store *st;
     int reads;
@@ -409,6 +436,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mark_gone_and_return, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_list_paged_filtered, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_vm_login_row, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_signin_facts, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_read_write, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_ingest_figure, fixture_setup_file, fixture_teardown),
