@@ -12,6 +12,7 @@
 
 #include "unit/test_store_fixture.h"
 #include "vmlogind/store_login.h"
+#include "vmlogind/store_metrics.h"
 
 static void test_operation_create_get(void **state)
 {
@@ -157,6 +158,35 @@ static void test_subscriptions(void **state)
     store_subscription_list_free(list, n);
 }
 
+/* What /metrics reads: due and dead tasks, the oldest due time, operations by status. */
+static void test_metrics(void **state)
+{
+    struct store *st = ST(state);
+    struct store_operation o = {.id = "op1", .kind = "sync", .target = "t"};
+    struct store_metrics m = {0};
+    struct err_detail d = {0};
+
+    assert_int_equal(store_metrics_read(st, 100, &m, &d), ERR_OK);
+    assert_int_equal(m.tasks_due, 0);
+    assert_int_equal(m.tasks_oldest_due, 0);
+    assert_int_equal(store_task_upsert(st, "k", "a", 50, NULL, 1, &d), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "k", "b", 70, NULL, 1, &d), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "k", "c", 500, NULL, 1, &d), ERR_OK);
+    assert_int_equal(store_operation_create(st, &o, 1, &d), ERR_OK);
+    o.id = "op2";
+    assert_int_equal(store_operation_create(st, &o, 1, &d), ERR_OK);
+    assert_int_equal(store_operation_update(st, "op2", "Failed", NULL, NULL, NULL, 2, &d), ERR_OK);
+    assert_int_equal(store_metrics_read(st, 100, &m, &d), ERR_OK);
+    assert_int_equal(m.tasks_due, 2);
+    assert_int_equal(m.tasks_oldest_due, 50);
+    assert_int_equal(m.tasks_dead, 0);
+    for (int i = 0; i < STORE_METRICS_OP_STATES; i++) {
+        const char *state_name = store_metrics_op_states[i];
+        int64_t want = strcmp(state_name, "NotStarted") == 0 || strcmp(state_name, "Failed") == 0;
+        assert_int_equal(m.operations[i], want);
+    }
+}
+
 static struct store_login_setting setting(const char *key, const char *kind, const char *desired)
 {
     return (struct store_login_setting){.scope_key = (char *)key,
@@ -235,6 +265,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_operation_update, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_operation_items, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_login_settings, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_subscriptions, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* test_store_vms.c: the sync upsert writes nothing for unchanged VMs and bumps generation on
  * change, mark-gone, case-insensitive get, cursor paging with filters, readers on a second
  * thread during a sync, a VM's login row (put, preflight, scan), its sign-in facts and
- * diagnostics, and an unasserted ingest figure. */
+ * diagnostics, the permission report and resource groups, and an unasserted ingest figure. */
 #include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -348,6 +348,36 @@ static void test_signin_facts(void **state)
     free(got);
 }
 
+/* vmlogind's own permission report, and the resource groups of a subscription's live VMs. */
+static void test_permissions_and_groups(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    char *got = NULL, **rgs = NULL;
+    int64_t at = 0;
+    size_t n = 0;
+
+    assert_int_equal(store_permission_check_get(st, "self", &got, &at, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_permission_check_put(st, "self", "{\"ok\":1}", 10, &d), ERR_OK);
+    assert_int_equal(store_permission_check_put(st, "self", "{\"ok\":2}", 20, &d), ERR_OK);
+    assert_int_equal(store_permission_check_get(st, "self", &got, &at, &d), ERR_OK);
+    assert_string_equal(got, "{\"ok\":2}");
+    assert_int_equal(at, 20);
+    free(got);
+
+    subscriptions(st);
+    make_fleet(6, SUB, 0); /* resource groups RG-0 .. RG-3 */
+    pass_begin();
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 6, 10, NULL, NULL), ERR_OK);
+    assert_int_equal(store_vm_resource_groups(st, SUB, 3, &rgs, &n, &d), ERR_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(rgs[0], "RG-0");
+    assert_string_equal(rgs[2], "RG-2");
+    for (size_t i = 0; i < n; i++)
+        free(rgs[i]);
+    free(rgs);
+}
+
 struct reader {
     struct store *st;
     int reads;
@@ -437,6 +467,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_paged_filtered, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_vm_login_row, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_signin_facts, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_permissions_and_groups, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_read_write, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_ingest_figure, fixture_setup_file, fixture_teardown),
