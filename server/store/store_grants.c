@@ -26,10 +26,11 @@ static const char SQL_FIND_LIVE[] = "SELECT " GRANT_COLUMNS " FROM login_grants"
                                     " WHERE assignment_name = lower(:name) AND state IN " LIVE;
 static const char SQL_PAGE[] = "SELECT " GRANT_COLUMNS " FROM login_grants"
                                " WHERE id > :after"
-                               " AND (:scope_key IS NULL OR scope_key = :scope_key)"
-                               " AND (:principal IS NULL OR principal_id = lower(:principal)"
+                               " AND (CAST(:scope_key AS TEXT) IS NULL OR scope_key = :scope_key)"
+                               " AND (CAST(:principal AS TEXT) IS NULL"
+                               "      OR principal_id = lower(:principal)"
                                "      OR lower(upn) = lower(:principal))"
-                               " AND (:state IS NULL OR state = :state)"
+                               " AND (CAST(:state AS TEXT) IS NULL OR state = :state)"
                                " ORDER BY id LIMIT :limit";
 static const char SQL_UPDATE[] =
     "UPDATE login_grants SET state = coalesce(:state, state),"
@@ -39,14 +40,20 @@ static const char SQL_UPDATE[] =
     " principal_id = coalesce(lower(:principal_id), principal_id),"
     " principal_type = coalesce(:principal_type, principal_type),"
     " revoked_by = coalesce(:revoked_by, revoked_by),"
-    " expires_at = CASE WHEN :expires_at > 0 THEN :expires_at ELSE expires_at END,"
+    " expires_at = CASE WHEN CAST(:expires_at AS BIGINT) > 0 THEN :expires_at"
+    "  ELSE expires_at END,"
     " generation = generation + 1, updated_at = :now"
     " WHERE id = lower(:id) AND generation = :gen";
 static const char SQL_EXISTS[] = "SELECT 1 FROM login_grants WHERE id = lower(:id)";
-static const char SQL_FOR_ASSIGNMENT[] =
-    "SELECT id FROM login_grants WHERE state IN " LIVE " AND assignment_name = lower(:name)"
-    " UNION ALL SELECT id FROM login_grants WHERE state IN " LIVE
-    " AND assignment_id IS NOT NULL AND assignment_id = :arm_id COLLATE NOCASE LIMIT 1";
+#define FOR_ASSIGNMENT(same_arm_id)                                                                \
+    "SELECT id FROM login_grants WHERE state IN " LIVE " AND assignment_name = lower(:name)"       \
+    " UNION ALL SELECT id FROM login_grants WHERE state IN " LIVE                                  \
+    " AND assignment_id IS NOT NULL AND " same_arm_id " LIMIT 1"
+/* ARM ids compare without case: SQLite's NOCASE, PostgreSQL's lower() on both sides. */
+static const struct store_sql SQL_FOR_ASSIGNMENT = {
+    .lite = FOR_ASSIGNMENT("assignment_id = :arm_id COLLATE NOCASE"),
+    .pg = FOR_ASSIGNMENT("lower(assignment_id) = lower(:arm_id)"),
+};
 static const char SQL_EXPIRED[] = "SELECT id FROM login_grants"
                                   " WHERE expires_at IS NOT NULL AND expires_at <= :now"
                                   " AND state IN ('pending', 'active') ORDER BY expires_at"
@@ -65,7 +72,7 @@ static const char SQL_POLICY_PUT[] =
     " VALUES (lower(:scope), :scope, :dry_run, :actor, :now)"
     " ON CONFLICT (scope_key) DO UPDATE SET dry_run = excluded.dry_run,"
     " created_by = excluded.created_by, created_at = excluded.created_at"
-    " WHERE authoritative_scopes.dry_run IS NOT excluded.dry_run";
+    " WHERE authoritative_scopes.dry_run IS DISTINCT FROM excluded.dry_run";
 static const char SQL_POLICY_DELETE[] =
     "DELETE FROM authoritative_scopes WHERE scope_key = lower(:scope)";
 
@@ -257,7 +264,7 @@ enum err store_grant_for_assignment(struct store *st, const char *name, const ch
                                     char **grant_id, struct err_detail *d)
 {
     struct store_q *s;
-    enum err e = store_stmt(st, SQL_FOR_ASSIGNMENT, &s, d);
+    enum err e = store_stmt_sql(st, &SQL_FOR_ASSIGNMENT, &s, d);
 
     *grant_id = NULL;
     if (e != ERR_OK)
