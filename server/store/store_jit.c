@@ -9,12 +9,16 @@
 #include "vmlogind/store_jit.h"
 #include "vmlogind/xalloc.h"
 
-#define ELIG_COLUMNS                                                                               \
+/* The approvers as a JSON array in key order, written alike by both backends. */
+#define ELIG_COLUMNS_WITH(approvers)                                                               \
     "e.id, e.scope, e.scope_key, e.role, e.principal_id, e.principal_type, e.max_duration_s,"      \
     " e.require_approval, e.require_justification, e.require_ticket, e.expires_at,"                \
-    " e.justification, e.created_by, e.created_at,"                                                \
-    " (SELECT json_group_array(approver_id) FROM eligibility_approvers a"                          \
-    "   WHERE a.eligibility_id = e.id)"
+    " e.justification, e.created_by, e.created_at, (SELECT " approvers                             \
+    " FROM eligibility_approvers a WHERE a.eligibility_id = e.id)"
+#define ELIG_COLUMNS_LITE ELIG_COLUMNS_WITH("json_group_array(approver_id)")
+#define ELIG_COLUMNS_PG                                                                            \
+    ELIG_COLUMNS_WITH("coalesce('[' || string_agg(to_json(approver_id)::text, ','"                 \
+                      " ORDER BY approver_id) || ']', '[]')")
 #define ACT_COLUMNS                                                                                \
     "a.id, a.eligibility_id, a.scope, a.scope_key, a.role, a.principal_id, a.requested_by,"        \
     " a.duration_s, a.justification, a.ticket, a.state, a.approvers, a.pending_until,"             \
@@ -29,23 +33,31 @@ static const char SQL_ELIG_INSERT[] =
     " VALUES (:id, :scope, lower(:scope), :role, lower(:principal_id), :principal_type,"
     " :max_duration_s, :require_approval, :require_justification, :require_ticket, :expires_at,"
     " coalesce(:justification, ''), :created_by, :now)";
-static const char SQL_APPROVER_INSERT[] =
-    "INSERT OR IGNORE INTO eligibility_approvers (eligibility_id, approver_id)"
-    " VALUES (:id, lower(:approver))";
-static const char SQL_ELIG_GET[] =
-    "SELECT " ELIG_COLUMNS " FROM eligibilities e WHERE e.id = lower(:id)";
+static const struct store_sql SQL_APPROVER_INSERT = {
+    .lite = "INSERT OR IGNORE INTO eligibility_approvers (eligibility_id, approver_id)"
+            " VALUES (:id, lower(:approver))",
+    .pg = "INSERT INTO eligibility_approvers (eligibility_id, approver_id)"
+          " VALUES (:id, lower(:approver)) ON CONFLICT DO NOTHING",
+};
+#define ELIG_GET(columns) "SELECT " columns " FROM eligibilities e WHERE e.id = lower(:id)"
+static const struct store_sql SQL_ELIG_GET = {.lite = ELIG_GET(ELIG_COLUMNS_LITE),
+                                              .pg = ELIG_GET(ELIG_COLUMNS_PG)};
 static const char SQL_ELIG_DELETE[] = "DELETE FROM eligibilities WHERE id = lower(:id)";
-static const char SQL_ELIG_PAGE[] =
-    "SELECT " ELIG_COLUMNS " FROM eligibilities e WHERE e.id > :after"
-    " AND (:scope_key IS NULL OR e.scope_key = :scope_key)"
-    " AND (:principal IS NULL OR e.principal_id = lower(:principal))"
-    " ORDER BY e.id LIMIT :limit";
-static const char SQL_ELIG_COVERING[] =
-    "SELECT " ELIG_COLUMNS " FROM eligibilities e WHERE e.role = :role"
-    " AND (e.expires_at IS NULL OR e.expires_at > :now)"
-    " AND (e.scope_key = lower(:scope)"
-    "      OR substr(lower(:scope), 1, length(e.scope_key) + 1) = e.scope_key || '/')"
-    " ORDER BY length(e.scope_key) DESC, e.id LIMIT 100";
+#define ELIG_PAGE(columns)                                                                         \
+    "SELECT " columns " FROM eligibilities e WHERE e.id > :after"                                  \
+    " AND (CAST(:scope_key AS TEXT) IS NULL OR e.scope_key = :scope_key)"                          \
+    " AND (CAST(:principal AS TEXT) IS NULL OR e.principal_id = lower(:principal))"                \
+    " ORDER BY e.id LIMIT :limit"
+static const struct store_sql SQL_ELIG_PAGE = {.lite = ELIG_PAGE(ELIG_COLUMNS_LITE),
+                                               .pg = ELIG_PAGE(ELIG_COLUMNS_PG)};
+#define ELIG_COVERING(columns)                                                                     \
+    "SELECT " columns " FROM eligibilities e WHERE e.role = :role"                                 \
+    " AND (e.expires_at IS NULL OR e.expires_at > :now)"                                           \
+    " AND (e.scope_key = lower(:scope)"                                                            \
+    "      OR substr(lower(:scope), 1, length(e.scope_key) + 1) = e.scope_key || '/')"             \
+    " ORDER BY length(e.scope_key) DESC, e.id LIMIT 100"
+static const struct store_sql SQL_ELIG_COVERING = {.lite = ELIG_COVERING(ELIG_COLUMNS_LITE),
+                                                   .pg = ELIG_COVERING(ELIG_COLUMNS_PG)};
 
 static const char SQL_ACT_INSERT[] =
     "INSERT INTO activations (id, eligibility_id, scope, scope_key, role, principal_id,"
@@ -56,13 +68,14 @@ static const char SQL_ACT_INSERT[] =
     " coalesce(:approvers, '[]'), :pending_until, :grant_id, :expires_at, :now, :now)";
 static const char SQL_ACT_GET[] = "SELECT " ACT_COLUMNS ACT_FROM " WHERE a.id = lower(:id)";
 static const char SQL_ACT_PAGE[] = "SELECT " ACT_COLUMNS ACT_FROM " WHERE a.id > :after"
-                                   " AND (:state IS NULL OR a.state = :state)"
+                                   " AND (CAST(:state AS TEXT) IS NULL OR a.state = :state)"
                                    " ORDER BY a.id LIMIT :limit";
 static const char SQL_ACT_UPDATE[] =
     "UPDATE activations SET state = coalesce(:state, state),"
     " decided_by = coalesce(:decided_by, decided_by), reason = coalesce(:reason, reason),"
     " grant_id = coalesce(:grant_id, grant_id),"
-    " expires_at = CASE WHEN :expires_at > 0 THEN :expires_at ELSE expires_at END,"
+    " expires_at = CASE WHEN CAST(:expires_at AS BIGINT) > 0 THEN :expires_at"
+    "  ELSE expires_at END,"
     " generation = generation + 1, updated_at = :now"
     " WHERE id = lower(:id) AND generation = :gen";
 static const char SQL_ACT_EXISTS[] = "SELECT 1 FROM activations WHERE id = lower(:id)";
@@ -142,7 +155,7 @@ enum err store_eligibility_insert(struct store *st, const struct store_eligibili
     bind_int64(s, ":now", now);
     rc = store_exec_stmt(s, d, "eligibility insert");
     for (size_t i = 0; rc == ERR_OK && i < napprovers; i++) {
-        rc = store_stmt(st, SQL_APPROVER_INSERT, &s, d);
+        rc = store_stmt_sql(st, &SQL_APPROVER_INSERT, &s, d);
         if (rc != ERR_OK)
             break;
         bind_text(s, ":id", e->id);
@@ -156,7 +169,7 @@ enum err store_eligibility_get(struct store *st, const char *id, struct store_el
                                struct err_detail *d)
 {
     struct store_q *s;
-    enum err rc = store_stmt(st, SQL_ELIG_GET, &s, d);
+    enum err rc = store_stmt_sql(st, &SQL_ELIG_GET, &s, d);
 
     *out = (struct store_eligibility){0};
     if (rc != ERR_OK)
@@ -203,7 +216,7 @@ enum err store_eligibility_list(struct store *st, const char *scope_key, const c
     *next_after = NULL;
     if (limit < 1 || limit > 1000)
         return err_set(d, ERR_INVALID, "invalid_limit", "limit is 1 to 1000");
-    rc = store_stmt(st, SQL_ELIG_PAGE, &s, d);
+    rc = store_stmt_sql(st, &SQL_ELIG_PAGE, &s, d);
     if (rc != ERR_OK)
         return rc;
     bind_text_or(s, ":after", after, "");
@@ -222,7 +235,7 @@ enum err store_eligibility_covering(struct store *st, const char *scope_key, con
                                     struct err_detail *d)
 {
     struct store_q *s;
-    enum err rc = store_stmt(st, SQL_ELIG_COVERING, &s, d);
+    enum err rc = store_stmt_sql(st, &SQL_ELIG_COVERING, &s, d);
 
     *out = NULL;
     *n = 0;
