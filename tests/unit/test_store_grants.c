@@ -57,7 +57,7 @@ static void test_list_filters(void **state)
     struct store_grant g = grant("g1", "p1", "n1"), *list = NULL;
     struct store_grant_filter f = {0};
     struct err_detail d = {0};
-    char *next = NULL;
+    char *next = NULL, *after;
     size_t n = 0;
 
     g.upn = "bob@x";
@@ -73,7 +73,9 @@ static void test_list_filters(void **state)
     assert_string_equal(list[1].id, "g2");
     assert_non_null(next);
     store_grant_list_free(list, n);
-    assert_int_equal(store_grant_list(st, &f, next, 2, &list, &n, &next, &d), ERR_OK);
+    after = next;
+    assert_int_equal(store_grant_list(st, &f, after, 2, &list, &n, &next, &d), ERR_OK);
+    free(after);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].id, "g3");
     assert_null(next);
