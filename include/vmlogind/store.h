@@ -75,7 +75,8 @@ int64_t store_changes(struct store *st);
  * thread mean nothing was committed in between, by this connection or any other, in this
  * process or another (PRAGMA data_version, https://sqlite.org/pragma.html#pragma_data_version,
  * and the connection's own total changes; conn tells connections apart). Inside a read
- * transaction it names the state that transaction sees, and costs no page read. */
+ * transaction it names the state that transaction sees, and costs no page read. On
+ * PostgreSQL conn is 0, which store_version_eq never finds equal. */
 struct store_version {
     uint64_t conn;
     int64_t data_version;

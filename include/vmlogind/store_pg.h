@@ -41,6 +41,12 @@ enum err store_pg_migrate_with(struct store_pg *pg, const struct store_migration
 /* The newest migration recorded in schema_migrations (0: none). */
 enum err store_pg_schema_version(struct store_pg *pg, int *version,
                                  struct err_detail *d) VL_MUST_CHECK;
+/* A store (store.h) on PostgreSQL: store_pg_open's pool behind it, the store's statements
+ * prepared once per pooled connection, a transaction held on one connection from begin to
+ * commit. store_migrate applies the PostgreSQL migrations. So far the operations of these
+ * areas run on it: see README (PostgreSQL); the others are SQLite's only. */
+enum err store_open_pg(const struct store_pg_options *o, struct store **out,
+                       struct err_detail *d) VL_MUST_CHECK;
 /* The connection string as it may be logged: every password masked. */
 const char *store_pg_conninfo_masked(const struct store_pg *pg);
 

@@ -13,6 +13,8 @@
 #include <openssl/crypto.h>
 
 #include "store/store_int.h"
+#include "store/store_pg_int.h"
+#include "store/store_q_pg.h"
 #include "store/store_seen.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
@@ -28,6 +30,7 @@ struct store {
     pthread_mutex_t mu;
     struct store_conn *conns; /* every open thread connection, under mu */
     sqlite3 *anchor;          /* keeps an in-memory database (and the WAL) alive */
+    struct store_pg *pg;      /* the PostgreSQL backend's pool; NULL on SQLite */
     struct store_audit_keys audit_keys;
 };
 
@@ -64,10 +67,33 @@ static void config_process(void)
         fatalx("store_init", "err=\"sqlite3_initialize failed\"");
 }
 
+/* A statement of the store: the SQLite statement cached for it on the thread's connection. */
+struct store_q {
+    sqlite3_stmt *s;         /* SQLite; NULL on PostgreSQL */
+    struct store_pgq *pg;    /* PostgreSQL (store_q_pg.c); NULL on SQLite */
+    struct store_conn *conn; /* the thread connection it is cached on */
+};
+
+static void q_free(struct store_q *q)
+{
+    if (q == NULL)
+        return;
+    sqlite3_finalize(q->s);
+    store_pgq_free(q->pg);
+    free(q);
+}
+
+struct store_pg *store_pg_of(struct store *st)
+{
+    return st->pg;
+}
+
 static void conn_free(struct store_conn *c)
 {
     for (int i = 0; i < STORE_STMT_SLOTS; i++)
-        sqlite3_finalize(c->stmts[i]);
+        q_free(c->qs[i]);
+    if (c->pg_tx != NULL) /* a thread that ended inside a transaction */
+        (void)store_pgq_end(c->st->pg, c->pg_tx, false, NULL);
     sqlite3_close(c->db);
     free(c);
 }
@@ -152,6 +178,8 @@ struct store_conn *store_conn_get(struct store *st, struct err_detail *d)
     c = xcalloc(1, sizeof(*c));
     c->st = st;
     c->serial = atomic_fetch_add(&conn_serials, 1) + 1;
+    if (st->pg != NULL)
+        goto registered; /* PostgreSQL: pooled connections, taken per statement */
     if (open_db(st->uri, &c->db, d) != ERR_OK) {
         free(c);
         return NULL;
@@ -162,12 +190,24 @@ struct store_conn *store_conn_get(struct store *st, struct err_detail *d)
         conn_free(c);
         return NULL;
     }
+registered:
     pthread_mutex_lock(&st->mu);
     c->next = st->conns;
     st->conns = c;
     pthread_mutex_unlock(&st->mu);
     pthread_setspecific(st->key, c);
     return c;
+}
+
+/* The lock and the thread key of a new store; on failure neither is left. */
+static enum err threads_init(struct store *st, struct err_detail *d)
+{
+    pthread_mutex_init(&st->mu, NULL);
+    if (pthread_key_create(&st->key, conn_destroy) != 0) {
+        pthread_mutex_destroy(&st->mu);
+        return err_set(d, ERR_STORE, "store_open", "no thread key left");
+    }
+    return ERR_OK;
 }
 
 enum err store_open(const char *path, struct store **out, struct err_detail *d)
@@ -203,12 +243,10 @@ enum err store_open(const char *path, struct store **out, struct err_detail *d)
             }
         }
     }
-    pthread_mutex_init(&st->mu, NULL);
-    if (pthread_key_create(&st->key, conn_destroy) != 0) {
-        pthread_mutex_destroy(&st->mu);
+    if (threads_init(st, d) != ERR_OK) {
         free(st->uri);
         free(st);
-        return err_set(d, ERR_STORE, "store_open", "no thread key left");
+        return ERR_STORE;
     }
     if (open_db(st->uri, &st->anchor, d) != ERR_OK) {
         store_close(st);
@@ -226,6 +264,27 @@ enum err store_open(const char *path, struct store **out, struct err_detail *d)
     return ERR_OK;
 }
 
+enum err store_open_pg(const struct store_pg_options *o, struct store **out, struct err_detail *d)
+{
+    struct store *st;
+    enum err e;
+
+    *out = NULL;
+    st = xcalloc(1, sizeof(*st));
+    e = store_pg_open(o, &st->pg, d);
+    if (e != ERR_OK) {
+        free(st);
+        return e;
+    }
+    if (threads_init(st, d) != ERR_OK) {
+        store_pg_close(st->pg);
+        free(st);
+        return ERR_STORE;
+    }
+    *out = st;
+    return ERR_OK;
+}
+
 void store_close(struct store *st)
 {
     struct store_conn *c;
@@ -239,6 +298,7 @@ void store_close(struct store *st)
         conn_free(c);
     }
     sqlite3_close(st->anchor);
+    store_pg_close(st->pg);
     pthread_mutex_destroy(&st->mu);
     OPENSSL_cleanse(&st->audit_keys, sizeof(st->audit_keys));
     free(st->uri);
@@ -259,37 +319,66 @@ void store_thread_done(struct store *st)
  * next step fails (store_fail says which name) instead of running with the parameter NULL.
  * Checked in every build, not by assert: Release builds compile asserts out. */
 static _Thread_local struct {
-    sqlite3_stmt *s;
+    struct store_q *q;
     const char *name;
 } bad_bind;
 
-/* s is handed out again (or anew at a reused address): its bindings start over. */
-static sqlite3_stmt *stmt_fresh(sqlite3_stmt *s)
+/* q is handed out again (or anew at a reused address): its bindings start over. */
+static struct store_q *q_fresh(struct store_q *q)
 {
-    if (bad_bind.s == s)
-        bad_bind.s = NULL;
-    return s;
+    if (bad_bind.q == q)
+        bad_bind.q = NULL;
+    return q;
 }
 
-static size_t slot_of(const char *sql)
+static size_t slot_of(const void *sql)
 {
     return ((uintptr_t)sql >> 3) % STORE_STMT_SLOTS;
 }
 
-enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct err_detail *d)
+/* A new statement for text on c: SQLite prepares it now, PostgreSQL translates its parameters
+ * (and prepares it on each pooled connection at its first run there). */
+static enum err q_prepare(struct store_conn *c, const char *text, struct store_q **out,
+                          struct err_detail *d)
+{
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    if (c->st->pg == NULL) {
+        rc = sqlite3_prepare_v3(c->db, text, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
+        if (rc != SQLITE_OK) {
+            /* A statement that doesn't prepare is a bug or a schema not migrated yet. */
+            err_set(d, ERR_STORE, "store_prepare", "prepare failed: %s", sqlite3_errmsg(c->db));
+            log_error("store_prepare", "err=\"%s\"", sqlite3_errmsg(c->db));
+            return ERR_STORE;
+        }
+    }
+    *out = xcalloc(1, sizeof(**out));
+    (*out)->s = s;
+    (*out)->conn = c;
+    if (c->st->pg != NULL)
+        (*out)->pg = store_pgq_new(text);
+    return ERR_OK;
+}
+
+/* The statement cached under key on this thread's connection, prepared from text first. */
+static enum err stmt_get(struct store *st, const void *key, const char *text, struct store_q **out,
+                         struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
     size_t i;
-    int rc;
 
     *out = NULL;
     if (c == NULL)
         return ERR_STORE;
-    i = slot_of(sql);
+    i = slot_of(key);
     for (size_t n = 0; n < STORE_STMT_SLOTS; n++, i = (i + 1) % STORE_STMT_SLOTS) {
-        if (c->keys[i] == sql) {
-            sqlite3_clear_bindings(c->stmts[i]);
-            *out = stmt_fresh(c->stmts[i]);
+        if (c->keys[i] == key) {
+            if (c->qs[i]->pg != NULL)
+                store_pgq_clear_bindings(c->qs[i]->pg);
+            else
+                sqlite3_clear_bindings(c->qs[i]->s);
+            *out = q_fresh(c->qs[i]);
             return ERR_OK;
         }
         if (c->keys[i] == NULL)
@@ -302,25 +391,35 @@ enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struc
         return err_set(d, ERR_INTERNAL, "store_prepare",
                        "statement cache full (%d): raise STORE_STMT_SLOTS", STORE_STMT_SLOTS);
     }
-    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[i], NULL);
-    if (rc != SQLITE_OK) {
-        /* A statement that doesn't prepare is a bug or a schema not migrated yet. */
-        err_set(d, ERR_STORE, "store_prepare", "prepare failed: %s", sqlite3_errmsg(c->db));
-        log_error("store_prepare", "err=\"%s\"", sqlite3_errmsg(c->db));
-        c->stmts[i] = NULL;
+    if (q_prepare(c, text, &c->qs[i], d) != ERR_OK)
         return ERR_STORE;
-    }
-    c->keys[i] = sql;
-    *out = stmt_fresh(c->stmts[i]);
+    c->keys[i] = key;
+    *out = q_fresh(c->qs[i]);
     return ERR_OK;
 }
 
-int store_step(sqlite3_stmt *s)
+enum err store_stmt(struct store *st, const char *sql, struct store_q **out, struct err_detail *d)
 {
+    return stmt_get(st, sql, sql, out, d);
+}
+
+enum err store_stmt_sql(struct store *st, const struct store_sql *sql, struct store_q **out,
+                        struct err_detail *d)
+{
+    return stmt_get(st, sql, st->pg != NULL ? sql->pg : sql->lite, out, d);
+}
+
+_Static_assert(STORE_ROW == SQLITE_ROW && STORE_DONE == SQLITE_DONE, "store_step's codes");
+
+int store_step(struct store_q *q)
+{
+    sqlite3_stmt *s = q->s;
     int rc;
 
-    if (s == bad_bind.s)
+    if (q == bad_bind.q)
         return SQLITE_RANGE; /* a parameter was not bound: store_fail reports it */
+    if (q->pg != NULL)
+        return store_pgq_step(q->pg, q->conn->st->pg, q->conn->pg_tx, &q->conn->pg_changes);
     rc = sqlite3_step(s);
 
     /* busy_timeout already waited; outside a transaction a retry is safe. Inside one, the
@@ -335,18 +434,35 @@ int store_step(sqlite3_stmt *s)
     return rc;
 }
 
-enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *what)
+void store_reset(struct store_q *q)
 {
-    sqlite3 *db = sqlite3_db_handle(s);
+    if (q->pg != NULL)
+        store_pgq_reset(q->pg);
+    else
+        sqlite3_reset(q->s);
+}
+
+int64_t store_last_rowid(struct store_q *q)
+{
+    return q->s != NULL ? sqlite3_last_insert_rowid(sqlite3_db_handle(q->s)) : 0;
+}
+
+enum err store_fail(struct store_q *q, int rc, struct err_detail *d, const char *what)
+{
+    sqlite3_stmt *s = q->s;
+    sqlite3 *db;
     enum err e = ERR_STORE;
     const char *code = "store";
 
-    if (s == bad_bind.s) {
-        bad_bind.s = NULL;
-        sqlite3_reset(s);
+    if (q == bad_bind.q) {
+        bad_bind.q = NULL;
+        store_reset(q);
         return err_set(d, ERR_INTERNAL, "store_bind", "%s: the statement has no parameter %s", what,
                        bad_bind.name);
     }
+    if (q->pg != NULL)
+        return store_pgq_fail(q->pg, d, what);
+    db = sqlite3_db_handle(s);
     switch (rc) {
     case SQLITE_CONSTRAINT_PRIMARYKEY:
     case SQLITE_CONSTRAINT_UNIQUE:
@@ -372,43 +488,45 @@ enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *w
     return e;
 }
 
-enum err store_exec_stmt(sqlite3_stmt *s, struct err_detail *d, const char *what)
+enum err store_exec_stmt(struct store_q *q, struct err_detail *d, const char *what)
 {
-    int rc = store_step(s);
+    int rc = store_step(q);
 
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return store_fail(s, rc, d, what);
-    sqlite3_reset(s);
+    if (rc != STORE_DONE && rc != STORE_ROW)
+        return store_fail(q, rc, d, what);
+    store_reset(q);
     return ERR_OK;
 }
 
-enum err store_exec_count(sqlite3_stmt *s, int64_t *changed, struct err_detail *d, const char *what)
+enum err store_exec_count(struct store_q *q, int64_t *changed, struct err_detail *d,
+                          const char *what)
 {
-    int rc = store_step(s);
+    int rc = store_step(q);
 
     *changed = 0;
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return store_fail(s, rc, d, what);
-    *changed = sqlite3_changes64(sqlite3_db_handle(s));
-    sqlite3_reset(s);
+    if (rc != STORE_DONE && rc != STORE_ROW)
+        return store_fail(q, rc, d, what);
+    *changed =
+        q->pg != NULL ? store_pgq_changed(q->pg) : sqlite3_changes64(sqlite3_db_handle(q->s));
+    store_reset(q);
     return ERR_OK;
 }
 
-enum err store_step_one(sqlite3_stmt *s, struct err_detail *d, const char *what)
+enum err store_step_one(struct store_q *q, struct err_detail *d, const char *what)
 {
-    int rc = store_step(s);
+    int rc = store_step(q);
 
-    if (rc == SQLITE_ROW)
+    if (rc == STORE_ROW)
         return ERR_OK;
-    if (rc != SQLITE_DONE)
-        return store_fail(s, rc, d, what);
-    sqlite3_reset(s);
+    if (rc != STORE_DONE)
+        return store_fail(q, rc, d, what);
+    store_reset(q);
     return err_set(d, ERR_NOT_FOUND, "not_found", "%s: not found", what);
 }
 
 static enum err exec_cached(struct store *st, const char *sql, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, sql, &s, d);
 
     if (rc != ERR_OK)
@@ -425,7 +543,10 @@ static enum err tx_begin(struct store *st, const char *sql, struct err_detail *d
         return ERR_STORE;
     if (c->in_tx)
         return err_set(d, ERR_INTERNAL, "store_tx", "transaction already open on this thread");
-    rc = exec_cached(st, sql, d);
+    if (st->pg != NULL)
+        rc = store_pgq_begin(st->pg, sql == SQL_BEGIN_WRITE, &c->pg_tx, d);
+    else
+        rc = exec_cached(st, sql, d);
     if (rc == ERR_OK)
         c->in_tx = true;
     return rc;
@@ -444,17 +565,25 @@ enum err store_tx_begin_read(struct store *st, struct err_detail *d)
 enum err store_tx_commit(struct store *st, struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
+    struct store_q *q;
     sqlite3_stmt *s;
     enum err e;
     int rc;
 
     if (c == NULL || !c->in_tx)
         return err_set(d, ERR_INTERNAL, "store_tx", "commit without a transaction");
-    e = store_stmt(st, SQL_COMMIT, &s, d);
+    if (c->pg_tx != NULL) {
+        e = store_pgq_end(st->pg, c->pg_tx, true, d);
+        c->pg_tx = NULL;
+        c->in_tx = false;
+        return e;
+    }
+    e = store_stmt(st, SQL_COMMIT, &q, d);
     if (e != ERR_OK) {
         store_tx_rollback(st);
         return e;
     }
+    s = q->s;
     rc = sqlite3_step(s);
     for (int i = 0; (rc & 0xff) == SQLITE_BUSY && i < BUSY_RETRIES; i++) {
         sqlite3_reset(s);
@@ -462,7 +591,7 @@ enum err store_tx_commit(struct store *st, struct err_detail *d)
         rc = sqlite3_step(s);
     }
     if (rc != SQLITE_DONE) {
-        e = store_fail(s, rc, d, "commit");
+        e = store_fail(q, rc, d, "commit");
         store_tx_rollback(st);
         return e;
     }
@@ -478,7 +607,12 @@ void store_tx_rollback(struct store *st)
     if (c == NULL)
         return;
     c->in_tx = false;
-    if (sqlite3_get_autocommit(c->db))
+    if (c->pg_tx != NULL) {
+        (void)store_pgq_end(st->pg, c->pg_tx, false, NULL);
+        c->pg_tx = NULL;
+        return;
+    }
+    if (c->db == NULL || sqlite3_get_autocommit(c->db))
         return;
     if (exec_cached(st, SQL_ROLLBACK, NULL) != ERR_OK)
         log_error("store_rollback", "err=\"%s\"", sqlite3_errmsg(c->db));
@@ -495,7 +629,11 @@ int64_t store_changes(struct store *st)
 {
     struct store_conn *c = store_conn_get(st, NULL);
 
-    return c ? sqlite3_total_changes64(c->db) - c->scratch_changes : 0;
+    if (c == NULL)
+        return 0;
+    if (st->pg != NULL)
+        return c->pg_changes - c->scratch_changes;
+    return sqlite3_total_changes64(c->db) - c->scratch_changes;
 }
 
 static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
@@ -503,12 +641,14 @@ static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
 enum err store_version_get(struct store *st, struct store_version *v, struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e;
 
     *v = (struct store_version){0};
     if (c == NULL)
         return ERR_STORE;
+    if (st->pg != NULL)
+        return ERR_OK; /* no data_version there: conn 0 equals no version, so nothing is kept */
     e = store_stmt(st, SQL_DATA_VERSION, &s, d);
     if (e != ERR_OK)
         return e;
@@ -516,9 +656,9 @@ enum err store_version_get(struct store *st, struct store_version *v, struct err
     if (e != ERR_OK)
         return e;
     *v = (struct store_version){.conn = c->serial,
-                                .data_version = sqlite3_column_int64(s, 0),
+                                .data_version = col_int64(s, 0),
                                 .own_changes = sqlite3_total_changes64(c->db)};
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -547,58 +687,94 @@ enum err store_own_tx_end(struct store *st, bool own, enum err rc, struct err_de
 
 /* ---- binding and columns ---- */
 
-static int param(sqlite3_stmt *s, const char *name)
+static int param(struct store_q *q, const char *name)
 {
-    int i = sqlite3_bind_parameter_index(s, name);
+    int i =
+        q->pg != NULL ? store_pgq_param(q->pg, name) + 1 : sqlite3_bind_parameter_index(q->s, name);
 
-    if (i <= 0 && bad_bind.s != s) {
+    if (i <= 0 && bad_bind.q != q) {
         /* a programmer error; binding index 0 would silently leave the parameter NULL */
         log_error("store_bind", "err=\"statement has no parameter %s\" sql=\"%.80s\"", name,
-                  sqlite3_sql(s));
-        bad_bind.s = s;
+                  q->pg != NULL ? store_pgq_text(q->pg) : sqlite3_sql(q->s));
+        bad_bind.q = q;
         bad_bind.name = name;
     }
     return i;
 }
 
-void bind_text(sqlite3_stmt *s, const char *name, const char *v)
+void bind_text(struct store_q *q, const char *name, const char *v)
 {
-    int i = param(s, name);
+    int i = param(q, name);
 
-    if (v == NULL)
-        sqlite3_bind_null(s, i);
+    if (q->pg != NULL)
+        store_pgq_bind_text(q->pg, i - 1, v);
+    else if (v == NULL)
+        sqlite3_bind_null(q->s, i);
     else
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q->s, i, v, -1, SQLITE_STATIC);
 }
 
-void bind_text_or(sqlite3_stmt *s, const char *name, const char *v, const char *dflt)
+void bind_text_or(struct store_q *q, const char *name, const char *v, const char *dflt)
 {
-    bind_text(s, name, v != NULL ? v : dflt);
+    bind_text(q, name, v != NULL ? v : dflt);
 }
 
-void bind_int64(sqlite3_stmt *s, const char *name, int64_t v)
+void bind_int64(struct store_q *q, const char *name, int64_t v)
 {
-    sqlite3_bind_int64(s, param(s, name), v);
-}
-
-void bind_time(sqlite3_stmt *s, const char *name, int64_t v)
-{
-    if (v == 0)
-        sqlite3_bind_null(s, param(s, name));
+    if (q->pg != NULL)
+        store_pgq_bind_int64(q->pg, param(q, name) - 1, v);
     else
-        sqlite3_bind_int64(s, param(s, name), v);
+        sqlite3_bind_int64(q->s, param(q, name), v);
 }
 
-char *col_text(sqlite3_stmt *s, int i)
+void bind_time(struct store_q *q, const char *name, int64_t v)
 {
-    const unsigned char *t = sqlite3_column_text(s, i);
-
-    return t ? xstrdup((const char *)t) : NULL;
+    if (v != 0)
+        bind_int64(q, name, v);
+    else
+        bind_text(q, name, NULL);
 }
 
-int64_t col_int64(sqlite3_stmt *s, int i)
+const char *col_view(struct store_q *q, int i)
 {
-    return sqlite3_column_int64(s, i);
+    if (q->pg != NULL)
+        return store_pgq_col(q->pg, i);
+    return (const char *)sqlite3_column_text(q->s, i);
+}
+
+char *col_text(struct store_q *q, int i)
+{
+    const char *t = col_view(q, i);
+
+    return t ? xstrdup(t) : NULL;
+}
+
+int64_t col_int64(struct store_q *q, int i)
+{
+    if (q->pg != NULL)
+        return store_pgq_col_int64(q->pg, i);
+    return sqlite3_column_int64(q->s, i);
+}
+
+bool col_is_int(struct store_q *q, int i)
+{
+    if (q->pg != NULL)
+        return store_pgq_col_is_int(q->pg, i);
+    return sqlite3_column_type(q->s, i) == SQLITE_INTEGER;
+}
+
+int col_count(struct store_q *q)
+{
+    if (q->pg != NULL)
+        return store_pgq_col_count(q->pg);
+    return sqlite3_column_count(q->s);
+}
+
+bool col_null(struct store_q *q, int i)
+{
+    if (q->pg != NULL)
+        return store_pgq_col(q->pg, i) == NULL;
+    return sqlite3_column_type(q->s, i) == SQLITE_NULL;
 }
 
 char *store_lower(const char *s)

@@ -76,7 +76,7 @@ static char *ids_json(const char *const *ids, size_t n)
 }
 
 /* Runs s (bound) collecting rows with read(); each row is size bytes in a growing array. */
-static enum err collect(sqlite3_stmt *s, size_t size, void (*read)(sqlite3_stmt *, void *),
+static enum err collect(struct store_q *s, size_t size, void (*read)(struct store_q *, void *),
                         void (*free_list)(void *, size_t), void **out, size_t *n,
                         struct err_detail *d, const char *what)
 {
@@ -84,7 +84,7 @@ static enum err collect(sqlite3_stmt *s, size_t size, void (*read)(sqlite3_stmt 
     size_t len = 0, cap = 0;
     int rc;
 
-    while ((rc = store_step(s)) == SQLITE_ROW) {
+    while ((rc = store_step(s)) == STORE_ROW) {
         if (len == cap) {
             cap = cap ? cap * 2 : 16;
             list = xreallocarray(list, cap, size);
@@ -93,11 +93,11 @@ static enum err collect(sqlite3_stmt *s, size_t size, void (*read)(sqlite3_stmt 
         read(s, list + len * size);
         len++;
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         free_list(list, len);
         return store_fail(s, rc, d, what);
     }
-    sqlite3_reset(s);
+    store_reset(s);
     *out = list;
     *n = len;
     return ERR_OK;
@@ -125,7 +125,7 @@ void store_principal_rows_free(struct store_principal_row *list, size_t n)
     free(list);
 }
 
-static void read_principal(sqlite3_stmt *s, void *p)
+static void read_principal(struct store_q *s, void *p)
 {
     struct store_principal_row *r = p;
 
@@ -134,8 +134,7 @@ static void read_principal(sqlite3_stmt *s, void *p)
     r->upn = col_text(s, 2);
     r->display_name = col_text(s, 3);
     r->user_type = col_text(s, 4);
-    r->account_enabled =
-        sqlite3_column_type(s, 5) == SQLITE_NULL ? -1 : (int)sqlite3_column_int64(s, 5);
+    r->account_enabled = col_null(s, 5) ? -1 : (int)col_int64(s, 5);
     r->deleted = col_text(s, 6);
 }
 
@@ -147,7 +146,7 @@ static void free_principals(void *list, size_t n)
 enum err store_access_principal_find(struct store *st, const char *upn_or_id,
                                      struct store_principal_row *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PRINCIPAL_FIND, &s, d);
 
     *out = (struct store_principal_row){0};
@@ -158,7 +157,7 @@ enum err store_access_principal_find(struct store *st, const char *upn_or_id,
     if (e != ERR_OK)
         return e;
     read_principal(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -166,7 +165,7 @@ enum err store_access_principals_get(struct store *st, const char *const *ids, s
                                      struct store_principal_row **out, size_t *n,
                                      struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char *keys;
     enum err e;
 
@@ -188,7 +187,7 @@ enum err store_access_principals_get(struct store *st, const char *const *ids, s
 enum err store_access_groups_of(struct store *st, const char *principal_id, char ***out, size_t *n,
                                 struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char **ids = NULL;
     size_t len = 0, cap = 0;
     int rc;
@@ -199,20 +198,20 @@ enum err store_access_groups_of(struct store *st, const char *principal_id, char
     if (e != ERR_OK)
         return e;
     bind_text(s, ":id", principal_id);
-    while ((rc = store_step(s)) == SQLITE_ROW) {
+    while ((rc = store_step(s)) == STORE_ROW) {
         if (len == cap) {
             cap = cap ? cap * 2 : 8;
             ids = xreallocarray(ids, cap, sizeof(*ids));
         }
         ids[len++] = col_text(s, 0);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         for (size_t i = 0; i < len; i++)
             free(ids[i]);
         free(ids);
         return store_fail(s, rc, d, "groups of");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     *out = ids;
     *n = len;
     return ERR_OK;
@@ -239,7 +238,7 @@ bool store_access_is_member(struct store *st, const char *group_id, const char *
 
 bool store_access_knows_members(struct store *st, const char *group_id)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     bool known;
     int rc;
 
@@ -247,8 +246,8 @@ bool store_access_knows_members(struct store *st, const char *group_id)
         return false;
     bind_text(s, ":id", group_id);
     rc = store_step(s);
-    known = rc == SQLITE_ROW;
-    sqlite3_reset(s);
+    known = rc == STORE_ROW;
+    store_reset(s);
     return known;
 }
 
@@ -269,7 +268,7 @@ void store_access_rows_free(struct store_access_row *list, size_t n)
     free(list);
 }
 
-static void read_access(sqlite3_stmt *s, void *p)
+static void read_access(struct store_q *s, void *p)
 {
     struct store_access_row *r = p;
 
@@ -293,7 +292,7 @@ static enum err access_query(struct store *st, const char *sql, const char *para
                              const char *const *ids, size_t nids, struct store_access_row **out,
                              size_t *n, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char *keys;
     enum err e;
 
@@ -335,7 +334,7 @@ void store_member_rows_free(struct store_member_row *list, size_t n)
     free(list);
 }
 
-static void read_member(sqlite3_stmt *s, void *p)
+static void read_member(struct store_q *s, void *p)
 {
     struct store_member_row *r = p;
 
@@ -352,7 +351,7 @@ static void free_members(void *list, size_t n)
 enum err store_access_members_of(struct store *st, const char *const *group_ids, size_t ngroups,
                                  struct store_member_row **out, size_t *n, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char *keys;
     enum err e;
 
@@ -387,7 +386,7 @@ static const char SQL_ALL_VMS[] = "SELECT id_key, gone_at IS NOT NULL, computer_
 enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GENERATION, &s, d);
 
     if (e != ERR_OK)
@@ -395,15 +394,10 @@ enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
     e = store_step_one(s, d, "access generation");
     if (e != ERR_OK)
         return e;
-    *epoch = sqlite3_column_int64(s, 0);
-    *gen = sqlite3_column_int64(s, 1);
-    sqlite3_reset(s);
+    *epoch = col_int64(s, 0);
+    *gen = col_int64(s, 1);
+    store_reset(s);
     return ERR_OK;
-}
-
-static const char *col_view(sqlite3_stmt *s, int i)
-{
-    return (const char *)sqlite3_column_text(s, i);
 }
 
 struct scan_fn {
@@ -414,30 +408,30 @@ struct scan_fn {
 /* Runs sql and hands each row to row(); ends early (ERR_UNAVAILABLE) when the caller's stop()
  * says so, looked at every 4096 rows: a full scan takes seconds at 1M assignments and must not
  * hold up a shutdown. */
-static enum err scan(struct store *st, const char *sql, void (*row)(sqlite3_stmt *, void *),
+static enum err scan(struct store *st, const char *sql, void (*row)(struct store_q *, void *),
                      const struct scan_fn *f, struct err_detail *d, const char *what)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
     unsigned long n = 0;
     int rc;
 
     if (e != ERR_OK)
         return e;
-    while ((rc = store_step(s)) == SQLITE_ROW) {
+    while ((rc = store_step(s)) == STORE_ROW) {
         if ((++n & 4095) == 0 && f->fns->stop != NULL && f->fns->stop(f->arg)) {
-            sqlite3_reset(s);
+            store_reset(s);
             return err_set(d, ERR_UNAVAILABLE, "stopped", "%s: scan stopped", what);
         }
         row(s, (void *)f);
     }
-    if (rc != SQLITE_DONE)
+    if (rc != STORE_DONE)
         return store_fail(s, rc, d, what);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
-static void assignment_row(sqlite3_stmt *s, void *p)
+static void assignment_row(struct store_q *s, void *p)
 {
     const struct scan_fn *f = p;
     struct store_access_view v = {
@@ -450,26 +444,26 @@ static void assignment_row(sqlite3_stmt *s, void *p)
         .assignment_id = col_view(s, 6),
         .expires_at = col_int64(s, 7),
         .activation_id = col_view(s, 8),
-        .granted = sqlite3_column_int(s, 9) != 0,
+        .granted = (int)col_int64(s, 9) != 0,
     };
     f->fns->assignment(f->arg, &v);
 }
 
-static void member_row(sqlite3_stmt *s, void *p)
+static void member_row(struct store_q *s, void *p)
 {
     const struct scan_fn *f = p;
 
     f->fns->member(f->arg, col_view(s, 0), col_view(s, 1), col_view(s, 2));
 }
 
-static void vm_row(sqlite3_stmt *s, void *p)
+static void vm_row(struct store_q *s, void *p)
 {
     const struct scan_fn *f = p;
 
-    f->fns->vm(f->arg, col_view(s, 0), sqlite3_column_int(s, 1) != 0, col_view(s, 2));
+    f->fns->vm(f->arg, col_view(s, 0), (int)col_int64(s, 1) != 0, col_view(s, 2));
 }
 
-static void principal_row(sqlite3_stmt *s, void *p)
+static void principal_row(struct store_q *s, void *p)
 {
     const struct scan_fn *f = p;
     struct store_principal_row r = {0};

@@ -22,9 +22,9 @@ static const char SQL_REVOKE[] =
     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, :now) WHERE id = :id";
 static const char SQL_TOUCH[] =
     "UPDATE api_keys SET last_used_at = :now"
-    " WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= :now - :every)";
+    " WHERE id = :id AND (last_used_at IS NULL OR last_used_at <= CAST(:now AS BIGINT) - :every)";
 
-static void row_to_api_key(sqlite3_stmt *s, void *out)
+static void row_to_api_key(struct store_q *s, void *out)
 {
     struct store_api_key *k = out;
 
@@ -63,7 +63,7 @@ void store_api_key_list_free(struct store_api_key *list, size_t n)
 
 enum err store_api_key_insert(struct store *st, const struct store_api_key *k, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_INSERT, &s, d);
 
     if (e != ERR_OK)
@@ -79,21 +79,21 @@ enum err store_api_key_insert(struct store *st, const struct store_api_key *k, s
     return store_exec_stmt(s, d, "api key insert");
 }
 
-static enum err one_key(sqlite3_stmt *s, struct store_api_key *out, struct err_detail *d)
+static enum err one_key(struct store_q *s, struct store_api_key *out, struct err_detail *d)
 {
     enum err e = store_step_one(s, d, "api key");
 
     if (e != ERR_OK)
         return e;
     row_to_api_key(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_api_key_find_by_hash(struct store *st, const char *key_hash,
                                     struct store_api_key *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_BY_HASH, &s, d);
 
     *out = (struct store_api_key){0};
@@ -106,7 +106,7 @@ enum err store_api_key_find_by_hash(struct store *st, const char *key_hash,
 enum err store_api_key_get(struct store *st, const char *id, struct store_api_key *out,
                            struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_BY_ID, &s, d);
 
     *out = (struct store_api_key){0};
@@ -124,7 +124,7 @@ static void clear_key(void *k)
 enum err store_api_key_list(struct store *st, struct store_api_key **out, size_t *n,
                             struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_LIST, &s, d);
 
     *out = NULL;
@@ -137,7 +137,7 @@ enum err store_api_key_list(struct store *st, struct store_api_key **out, size_t
 
 enum err store_api_key_revoke(struct store *st, const char *id, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_REVOKE, &s, d);
     int64_t changed;
 
@@ -153,7 +153,7 @@ enum err store_api_key_revoke(struct store *st, const char *id, int64_t now, str
 
 enum err store_api_key_touch(struct store *st, const char *id, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_TOUCH, &s, d);
 
     if (e != ERR_OK)

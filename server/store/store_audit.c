@@ -28,12 +28,12 @@ static const char SQL_INSERT[] =
 static const char SQL_PAGE[] =
     "SELECT " AUDIT_COLUMNS " FROM audit_log WHERE seq > :after ORDER BY seq LIMIT :limit";
 
-static void copy_hash(char dst[65], const unsigned char *src)
+static void copy_hash(char dst[65], const char *src)
 {
-    snprintf(dst, 65, "%s", src ? (const char *)src : "");
+    snprintf(dst, 65, "%s", src ? src : "");
 }
 
-static void row_to_audit(sqlite3_stmt *s, struct store_audit_entry *e)
+static void row_to_audit(struct store_q *s, struct store_audit_entry *e)
 {
     e->seq = col_int64(s, 0);
     e->at = col_int64(s, 1);
@@ -43,8 +43,8 @@ static void row_to_audit(sqlite3_stmt *s, struct store_audit_entry *e)
     e->request_id = col_text(s, 5);
     e->outcome = col_text(s, 6);
     e->details = col_text(s, 7);
-    copy_hash(e->prev_hash, sqlite3_column_text(s, 8));
-    copy_hash(e->hash, sqlite3_column_text(s, 9));
+    copy_hash(e->prev_hash, col_view(s, 8));
+    copy_hash(e->hash, col_view(s, 9));
 }
 
 void store_audit_entry_clear(struct store_audit_entry *e)
@@ -173,28 +173,28 @@ void store_audit_key_random(struct store *st)
 /* The last row's seq and hash, or 0 and the genesis hash for an empty log. */
 static enum err tail(struct store *st, int64_t *seq, char hash[65], struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_TAIL, &s, d);
     int rc;
 
     *seq = 0;
-    copy_hash(hash, (const unsigned char *)STORE_AUDIT_GENESIS);
+    copy_hash(hash, STORE_AUDIT_GENESIS);
     if (e != ERR_OK)
         return e;
     rc = store_step(s);
-    if (rc == SQLITE_ROW) {
+    if (rc == STORE_ROW) {
         *seq = col_int64(s, 0);
-        copy_hash(hash, sqlite3_column_text(s, 1));
-    } else if (rc != SQLITE_DONE) {
+        copy_hash(hash, col_view(s, 1));
+    } else if (rc != STORE_DONE) {
         return store_fail(s, rc, d, "audit tail");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 static enum err insert(struct store *st, struct store_audit_entry *e, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc;
     int64_t last;
 
@@ -239,7 +239,7 @@ enum err store_audit_append(struct store *st, struct store_audit_entry *e, struc
 static enum err page(struct store *st, int64_t after, int limit, struct store_audit_entry **list,
                      size_t *n, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PAGE, &s, d);
     int rc;
 
@@ -248,13 +248,13 @@ static enum err page(struct store *st, int64_t after, int limit, struct store_au
     bind_int64(s, ":after", after);
     bind_int64(s, ":limit", limit);
     *list = xreallocarray(*list, xadd(*n, (size_t)limit), sizeof(**list));
-    while ((rc = store_step(s)) == SQLITE_ROW) {
+    while ((rc = store_step(s)) == STORE_ROW) {
         (*list)[*n] = (struct store_audit_entry){0};
         row_to_audit(s, &(*list)[(*n)++]);
     }
-    if (rc != SQLITE_DONE)
+    if (rc != STORE_DONE)
         return store_fail(s, rc, d, "audit list");
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 

@@ -36,7 +36,7 @@ static const char SQL_CP_ALL[] =
 static enum err query_int(struct store *st, const char *sql, int64_t dflt, int64_t *out,
                           struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     *out = dflt;
@@ -48,7 +48,7 @@ static enum err query_int(struct store *st, const char *sql, int64_t dflt, int64
     if (e != ERR_OK)
         return e;
     *out = col_int64(s, 0);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -195,7 +195,7 @@ static enum err cp_append_file(const char *file, const struct store_audit_cp *c,
 static enum err cp_due(struct store *st, int64_t now, int64_t min_rows, int64_t min_age_ms,
                        struct store_audit_cp *c, bool *due, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t last_seq = -1, last_at = 0;
     enum err e;
 
@@ -209,8 +209,8 @@ static enum err cp_due(struct store *st, int64_t now, int64_t min_rows, int64_t 
         e = store_stmt(st, SQL_HEAD, &s, d);
     if (e == ERR_OK && (e = store_step_one(s, d, "audit head")) == ERR_OK) {
         c->seq = col_int64(s, 0);
-        snprintf(c->hash, sizeof(c->hash), "%s", (const char *)sqlite3_column_text(s, 1));
-        sqlite3_reset(s);
+        snprintf(c->hash, sizeof(c->hash), "%s", col_view(s, 1));
+        store_reset(s);
     }
     if (e == ERR_NOT_FOUND)
         e = ERR_OK;
@@ -219,7 +219,7 @@ static enum err cp_due(struct store *st, int64_t now, int64_t min_rows, int64_t 
     if (e == ERR_OK && (e = store_step_one(s, d, "audit checkpoint")) == ERR_OK) {
         last_seq = col_int64(s, 0);
         last_at = col_int64(s, 1);
-        sqlite3_reset(s);
+        store_reset(s);
     }
     if (e == ERR_NOT_FOUND)
         e = ERR_OK;
@@ -232,7 +232,7 @@ enum err store_audit_checkpoint(struct store *st, const char *file, int64_t now,
                                 int64_t min_age_ms, bool *written, struct err_detail *d)
 {
     struct store_audit_cp c;
-    sqlite3_stmt *s;
+    struct store_q *s;
     bool due = false;
     enum err e;
 
@@ -303,26 +303,26 @@ static enum err forged(const struct store_audit_cp *c, struct err_detail *d)
 
 static enum err cps_from_db(struct store *st, struct cps *l, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_CP_ALL, &s, d);
-    int rc = SQLITE_DONE;
+    int rc = STORE_DONE;
 
     if (e != ERR_OK)
         return e;
-    while (e == ERR_OK && (rc = store_step(s)) == SQLITE_ROW) {
+    while (e == ERR_OK && (rc = store_step(s)) == STORE_ROW) {
         struct store_audit_cp *c = cps_add(l);
-        const unsigned char *h = sqlite3_column_text(s, 1), *m = sqlite3_column_text(s, 4);
+        const char *h = col_view(s, 1), *m = col_view(s, 4);
         c->seq = col_int64(s, 0);
         c->legacy_end = col_int64(s, 2);
         c->at = col_int64(s, 3);
-        snprintf(c->hash, sizeof(c->hash), "%s", h ? (const char *)h : "");
-        snprintf(c->mac, sizeof(c->mac), "%s", m ? (const char *)m : "");
+        snprintf(c->hash, sizeof(c->hash), "%s", h ? h : "");
+        snprintf(c->mac, sizeof(c->mac), "%s", m ? m : "");
         snprintf(c->where, sizeof(c->where), "seq %" PRId64 " in the database", c->seq);
         if (!cp_valid(st, c))
             e = forged(c, d);
     }
-    sqlite3_reset(s);
-    if (e == ERR_OK && rc != SQLITE_DONE)
+    store_reset(s);
+    if (e == ERR_OK && rc != STORE_DONE)
         return err_set(d, ERR_STORE, "store", "reading audit_checkpoints failed");
     return e;
 }

@@ -37,7 +37,7 @@ void store_event_list_free(struct store_event *list, size_t n)
     free(list);
 }
 
-static void row_to_event(sqlite3_stmt *s, void *p)
+static void row_to_event(struct store_q *s, void *p)
 {
     struct store_event *e = p;
 
@@ -51,7 +51,7 @@ static void row_to_event(sqlite3_stmt *s, void *p)
 enum err store_events_bounds(struct store *st, int64_t *oldest, int64_t *newest,
                              struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_BOUNDS, &s, d);
 
     *oldest = *newest = 0;
@@ -62,14 +62,14 @@ enum err store_events_bounds(struct store *st, int64_t *oldest, int64_t *newest,
         return e;
     *oldest = col_int64(s, 0);
     *newest = col_int64(s, 1);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_events_after(struct store *st, int64_t after, size_t limit, struct store_event **out,
                             size_t *n, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_AFTER, &s, d);
 
     *out = NULL;
@@ -85,7 +85,7 @@ enum err store_events_after(struct store *st, int64_t after, size_t limit, struc
 enum err store_events_emit(struct store *st, int64_t at, const char *type, const char *scope,
                            const char *data, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_EMIT, &s, d);
 
     if (e != ERR_OK)

@@ -55,7 +55,7 @@ static void ext_clear(void *p)
     store_extension_clear(p);
 }
 
-static void row_to_ext(sqlite3_stmt *s, void *p)
+static void row_to_ext(struct store_q *s, void *p)
 {
     struct store_extension *e = p;
 
@@ -102,7 +102,7 @@ enum err store_extensions_sync_begin(struct store *st, struct err_detail *d)
     return store_seen_reset(st, SQL_SEEN_CREATE, SQL_SEEN_RESET, d);
 }
 
-static void bind_facts(sqlite3_stmt *s, const struct store_extension_facts *x, int64_t now)
+static void bind_facts(struct store_q *s, const struct store_extension_facts *x, int64_t now)
 {
     bind_text(s, ":vm_id", x->vm_id);
     bind_text(s, ":name", x->name);
@@ -121,8 +121,8 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
                            size_t *changed, struct err_detail *d)
 {
     const struct store_extension_facts *x = items;
-    sqlite3_stmt *up;
-    sqlite3_stmt *seen;
+    struct store_q *up;
+    struct store_q *seen;
     int64_t c;
     enum err e = store_stmt(st, SQL_UPSERT, &up, d);
 
@@ -152,7 +152,7 @@ enum err store_extensions_upsert(struct store *st, const struct store_extension_
 enum err store_extensions_mark_gone(struct store *st, const char *subscription_id, int64_t now,
                                     size_t *gone, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t n = 0;
     enum err e = store_stmt(st, SQL_MARK_GONE, &s, d);
 
@@ -169,7 +169,7 @@ enum err store_extensions_mark_gone(struct store *st, const char *subscription_i
 enum err store_extensions_of_vm(struct store *st, const char *vm_id, struct store_extension **out,
                                 size_t *n, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_OF_VM, &s, d);
 
     *out = NULL;
@@ -185,7 +185,7 @@ enum err store_extensions_by_type(struct store *st, const char *publisher, const
                                   const char *from_key, const char *to_key,
                                   struct store_extension **out, size_t *n, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_BY_TYPE, &s, d);
 
     *out = NULL;

@@ -26,10 +26,11 @@ static const char SQL_FIND_LIVE[] = "SELECT " GRANT_COLUMNS " FROM login_grants"
                                     " WHERE assignment_name = lower(:name) AND state IN " LIVE;
 static const char SQL_PAGE[] = "SELECT " GRANT_COLUMNS " FROM login_grants"
                                " WHERE id > :after"
-                               " AND (:scope_key IS NULL OR scope_key = :scope_key)"
-                               " AND (:principal IS NULL OR principal_id = lower(:principal)"
+                               " AND (CAST(:scope_key AS TEXT) IS NULL OR scope_key = :scope_key)"
+                               " AND (CAST(:principal AS TEXT) IS NULL"
+                               "      OR principal_id = lower(:principal)"
                                "      OR lower(upn) = lower(:principal))"
-                               " AND (:state IS NULL OR state = :state)"
+                               " AND (CAST(:state AS TEXT) IS NULL OR state = :state)"
                                " ORDER BY id LIMIT :limit";
 static const char SQL_UPDATE[] =
     "UPDATE login_grants SET state = coalesce(:state, state),"
@@ -39,14 +40,20 @@ static const char SQL_UPDATE[] =
     " principal_id = coalesce(lower(:principal_id), principal_id),"
     " principal_type = coalesce(:principal_type, principal_type),"
     " revoked_by = coalesce(:revoked_by, revoked_by),"
-    " expires_at = CASE WHEN :expires_at > 0 THEN :expires_at ELSE expires_at END,"
+    " expires_at = CASE WHEN CAST(:expires_at AS BIGINT) > 0 THEN :expires_at"
+    "  ELSE expires_at END,"
     " generation = generation + 1, updated_at = :now"
     " WHERE id = lower(:id) AND generation = :gen";
 static const char SQL_EXISTS[] = "SELECT 1 FROM login_grants WHERE id = lower(:id)";
-static const char SQL_FOR_ASSIGNMENT[] =
-    "SELECT id FROM login_grants WHERE state IN " LIVE " AND assignment_name = lower(:name)"
-    " UNION ALL SELECT id FROM login_grants WHERE state IN " LIVE
-    " AND assignment_id IS NOT NULL AND assignment_id = :arm_id COLLATE NOCASE LIMIT 1";
+#define FOR_ASSIGNMENT(same_arm_id)                                                                \
+    "SELECT id FROM login_grants WHERE state IN " LIVE " AND assignment_name = lower(:name)"       \
+    " UNION ALL SELECT id FROM login_grants WHERE state IN " LIVE                                  \
+    " AND assignment_id IS NOT NULL AND " same_arm_id " LIMIT 1"
+/* ARM ids compare without case: SQLite's NOCASE, PostgreSQL's lower() on both sides. */
+static const struct store_sql SQL_FOR_ASSIGNMENT = {
+    .lite = FOR_ASSIGNMENT("assignment_id = :arm_id COLLATE NOCASE"),
+    .pg = FOR_ASSIGNMENT("lower(assignment_id) = lower(:arm_id)"),
+};
 static const char SQL_EXPIRED[] = "SELECT id FROM login_grants"
                                   " WHERE expires_at IS NOT NULL AND expires_at <= :now"
                                   " AND state IN ('pending', 'active') ORDER BY expires_at"
@@ -65,11 +72,11 @@ static const char SQL_POLICY_PUT[] =
     " VALUES (lower(:scope), :scope, :dry_run, :actor, :now)"
     " ON CONFLICT (scope_key) DO UPDATE SET dry_run = excluded.dry_run,"
     " created_by = excluded.created_by, created_at = excluded.created_at"
-    " WHERE authoritative_scopes.dry_run IS NOT excluded.dry_run";
+    " WHERE authoritative_scopes.dry_run IS DISTINCT FROM excluded.dry_run";
 static const char SQL_POLICY_DELETE[] =
     "DELETE FROM authoritative_scopes WHERE scope_key = lower(:scope)";
 
-static void row_to_grant(sqlite3_stmt *s, struct store_grant *g)
+static void row_to_grant(struct store_q *s, struct store_grant *g)
 {
     g->id = col_text(s, 0);
     g->scope = col_text(s, 1);
@@ -128,7 +135,7 @@ void store_grant_list_free(struct store_grant *list, size_t n)
 enum err store_grant_insert(struct store *st, const struct store_grant *g, int64_t now,
                             struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_INSERT, &s, d);
 
     if (e != ERR_OK)
@@ -152,7 +159,7 @@ enum err store_grant_insert(struct store *st, const struct store_grant *g, int64
 static enum err get_one(struct store *st, const char *sql, const char *name, const char *value,
                         struct store_grant *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     *out = (struct store_grant){0};
@@ -163,7 +170,7 @@ static enum err get_one(struct store *st, const char *sql, const char *name, con
     if (e != ERR_OK)
         return e;
     row_to_grant(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -183,7 +190,7 @@ enum err store_grant_list(struct store *st, const struct store_grant_filter *f, 
                           int limit, struct store_grant **out, size_t *n, char **next_after,
                           struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     struct store_grant *list;
     size_t len = 0;
     int rc;
@@ -203,13 +210,13 @@ enum err store_grant_list(struct store *st, const struct store_grant_filter *f, 
     bind_text(s, ":state", f != NULL ? f->state : NULL);
     bind_int64(s, ":limit", limit);
     list = xcalloc((size_t)limit, sizeof(*list));
-    while ((rc = store_step(s)) == SQLITE_ROW)
+    while ((rc = store_step(s)) == STORE_ROW)
         row_to_grant(s, &list[len++]);
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         store_grant_list_free(list, len);
         return store_fail(s, rc, d, "grant list");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     if (len == (size_t)limit)
         *next_after = xstrdup(list[len - 1].id);
     *out = list;
@@ -220,7 +227,7 @@ enum err store_grant_list(struct store *st, const struct store_grant_filter *f, 
 enum err store_grant_update(struct store *st, const char *id, int64_t gen,
                             const struct store_grant_update *u, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t changed = 0;
     enum err e = store_stmt(st, SQL_UPDATE, &s, d);
 
@@ -247,7 +254,7 @@ enum err store_grant_update(struct store *st, const char *id, int64_t gen,
     bind_text(s, ":id", id);
     e = store_step_one(s, d, "grant");
     if (e == ERR_OK) {
-        sqlite3_reset(s);
+        store_reset(s);
         return err_set(d, ERR_CONFLICT, "grant_changed", "the grant changed meanwhile");
     }
     return e;
@@ -256,8 +263,8 @@ enum err store_grant_update(struct store *st, const char *id, int64_t gen,
 enum err store_grant_for_assignment(struct store *st, const char *name, const char *arm_id,
                                     char **grant_id, struct err_detail *d)
 {
-    sqlite3_stmt *s;
-    enum err e = store_stmt(st, SQL_FOR_ASSIGNMENT, &s, d);
+    struct store_q *s;
+    enum err e = store_stmt_sql(st, &SQL_FOR_ASSIGNMENT, &s, d);
 
     *grant_id = NULL;
     if (e != ERR_OK)
@@ -268,14 +275,14 @@ enum err store_grant_for_assignment(struct store *st, const char *name, const ch
     if (e != ERR_OK)
         return e;
     *grant_id = col_text(s, 0);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_grant_expired_ids(struct store *st, int64_t now, int limit, char ***out, size_t *n,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char **ids;
     size_t len = 0;
     int rc;
@@ -290,15 +297,15 @@ enum err store_grant_expired_ids(struct store *st, int64_t now, int limit, char 
     bind_int64(s, ":now", now);
     bind_int64(s, ":limit", limit);
     ids = xcalloc((size_t)limit, sizeof(*ids));
-    while ((rc = store_step(s)) == SQLITE_ROW)
+    while ((rc = store_step(s)) == STORE_ROW)
         ids[len++] = col_text(s, 0);
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         for (size_t i = 0; i < len; i++)
             free(ids[i]);
         free(ids);
         return store_fail(s, rc, d, "grant expiry");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     *out = ids;
     *n = len;
     return ERR_OK;
@@ -319,7 +326,7 @@ void store_login_policy_clear(struct store_login_policy *p)
 static enum err policy_read(struct store *st, const char *sql, const char *scope_key,
                             struct store_login_policy *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     *out = (struct store_login_policy){0};
@@ -337,7 +344,7 @@ static enum err policy_read(struct store *st, const char *sql, const char *scope
     out->dry_run = col_int64(s, 2) != 0;
     out->created_by = col_text(s, 3);
     out->created_at = col_int64(s, 4);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -357,7 +364,7 @@ enum err store_login_policy_put(struct store *st, const char *scope, bool author
                                 bool dry_run, const char *actor, int64_t now, bool *changed,
                                 struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t n = 0;
     enum err e = store_stmt(st, authoritative ? SQL_POLICY_PUT : SQL_POLICY_DELETE, &s, d);
 

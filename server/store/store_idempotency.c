@@ -31,7 +31,7 @@ void store_idem_clear(struct store_idem *r)
 enum err store_idem_get(struct store *st, const char *caller, const char *key, int64_t now,
                         struct store_idem *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     if (e != ERR_OK)
@@ -46,7 +46,7 @@ enum err store_idem_get(struct store *st, const char *caller, const char *key, i
     out->response_status = (int)col_int64(s, 1);
     out->response_body = col_text(s, 2);
     out->location = col_text(s, 3);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -54,7 +54,7 @@ enum err store_idem_record(struct store *st, const char *caller, const char *key
                            const struct store_idem *r, int64_t now, int64_t expires_at,
                            struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t n = 0;
     enum err e = store_stmt(st, SQL_RECORD, &s, d);
 

@@ -20,7 +20,7 @@ static const char SQL_GET[] =
 static const char SQL_LIST[] = "SELECT " LIMIT_COLUMNS " FROM identity_limits ORDER BY subject";
 static const char SQL_DELETE[] = "DELETE FROM identity_limits WHERE subject = lower(:subject)";
 
-static void row_to_limits(sqlite3_stmt *s, void *out)
+static void row_to_limits(struct store_q *s, void *out)
 {
     struct store_identity_limits *l = out;
 
@@ -52,7 +52,7 @@ void store_identity_limits_list_free(struct store_identity_limits *list, size_t 
 enum err store_identity_limits_put(struct store *st, const struct store_identity_limits *l,
                                    int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PUT, &s, d);
 
     if (e != ERR_OK)
@@ -68,7 +68,7 @@ enum err store_identity_limits_put(struct store *st, const struct store_identity
 enum err store_identity_limits_get(struct store *st, const char *subject,
                                    struct store_identity_limits *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     *out = (struct store_identity_limits){0};
@@ -79,7 +79,7 @@ enum err store_identity_limits_get(struct store *st, const char *subject,
     if (e != ERR_OK)
         return e;
     row_to_limits(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -91,7 +91,7 @@ static void clear_limits(void *l)
 enum err store_identity_limits_list(struct store *st, struct store_identity_limits **out, size_t *n,
                                     struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_LIST, &s, d);
 
     *out = NULL;
@@ -104,7 +104,7 @@ enum err store_identity_limits_list(struct store *st, struct store_identity_limi
 
 enum err store_identity_limits_delete(struct store *st, const char *subject, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_DELETE, &s, d);
     int64_t changed;
 

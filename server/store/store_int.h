@@ -10,15 +10,36 @@
 
 #define STORE_STMT_SLOTS 256
 
+/* A prepared statement of the store, whatever the backend: every store_*.c file binds, steps
+ * and reads through it. On SQLite it wraps one cached sqlite3_stmt (reading a column is a
+ * call into SQLite, nothing is copied); see store.c. */
+struct store_q;
+
+/* What store_step answers besides a backend's failure code (which store_fail maps). */
+#define STORE_ROW 100  /* a row is ready to read (SQLITE_ROW) */
+#define STORE_DONE 101 /* no more rows (SQLITE_DONE) */
+
+/* A statement with a PostgreSQL text of its own beside the SQLite one, for SQL that is not
+ * valid PostgreSQL as written (INSERT OR IGNORE, json_each, julianday, ...). Both name their
+ * parameters alike (:name). Prepared with store_stmt_sql. */
+struct store_sql {
+    const char *lite;
+    const char *pg;
+};
+
+struct store_pg_conn;
+
 struct store_conn {
-    sqlite3 *db;
+    sqlite3 *db; /* NULL on PostgreSQL */
     struct store *st;
-    const char *keys[STORE_STMT_SLOTS]; /* SQL constant address -> statement */
-    sqlite3_stmt *stmts[STORE_STMT_SLOTS];
+    const void *keys[STORE_STMT_SLOTS]; /* SQL constant address -> statement */
+    struct store_q *qs[STORE_STMT_SLOTS];
     bool in_tx;
-    int64_t scratch_changes; /* changes to TEMP tables, which store_changes() leaves out */
-    uint64_t serial;         /* tells this process's connections apart (store_version) */
-    struct store_conn *next; /* in st->conns */
+    int64_t scratch_changes;     /* changes to TEMP tables, which store_changes() leaves out */
+    uint64_t serial;             /* tells this process's connections apart (store_version) */
+    struct store_pg_conn *pg_tx; /* PostgreSQL: the connection held for the transaction */
+    int64_t pg_changes;          /* PostgreSQL: rows changed by this thread's statements */
+    struct store_conn *next;     /* in st->conns */
 };
 
 /* The versions of list are positive and increasing (ERR_INTERNAL "migration_order" if not):
@@ -27,34 +48,51 @@ enum err store_migrations_check(const struct store_migration *list, int n, struc
 /* The calling thread's connection, opened on first use; NULL (d filled) if it can't open. */
 struct store_conn *store_conn_get(struct store *st, struct err_detail *d);
 /* The cached statement for sql on this thread's connection, prepared on first use and ready
- * to bind. Finish every use with sqlite3_reset (store_stmt_done does). ERR_INTERNAL when all
- * STORE_STMT_SLOTS slots hold other statements. */
-enum err store_stmt(struct store *st, const char *sql, sqlite3_stmt **out, struct err_detail *d);
-/* sqlite3_step retrying SQLITE_BUSY outside transactions. */
-int store_step(sqlite3_stmt *s);
-/* Runs s to completion (no rows expected), resets it; maps errors. */
-enum err store_exec_stmt(sqlite3_stmt *s, struct err_detail *d, const char *what);
+ * to bind. Finish every use with store_reset (store_exec_stmt and friends do). ERR_INTERNAL
+ * when all STORE_STMT_SLOTS slots hold other statements. */
+enum err store_stmt(struct store *st, const char *sql, struct store_q **out, struct err_detail *d);
+/* The same for a statement with a text per backend. */
+enum err store_stmt_sql(struct store *st, const struct store_sql *sql, struct store_q **out,
+                        struct err_detail *d);
+/* The PostgreSQL pool of a store opened on PostgreSQL, NULL on SQLite. */
+struct store_pg *store_pg_of(struct store *st);
+/* Steps q: STORE_ROW, STORE_DONE or a failure code for store_fail. Outside transactions a busy
+ * database is retried. */
+int store_step(struct store_q *q);
+/* Ends this use of q: its result and bindings are dropped, it can run again. */
+void store_reset(struct store_q *q);
+/* Runs q to completion (no rows expected), resets it; maps errors. */
+enum err store_exec_stmt(struct store_q *q, struct err_detail *d, const char *what);
 /* The same, giving the number of rows the statement changed. */
-enum err store_exec_count(sqlite3_stmt *s, int64_t *changed, struct err_detail *d,
+enum err store_exec_count(struct store_q *q, int64_t *changed, struct err_detail *d,
                           const char *what);
-/* Steps s expecting at most one row: ERR_OK with the row ready to read (the caller resets s),
- * else ERR_NOT_FOUND or the failure, with s reset. */
-enum err store_step_one(sqlite3_stmt *s, struct err_detail *d, const char *what);
-/* Maps a failed step's code on s's connection into enum err (constraint -> ERR_CONFLICT or
- * ERR_INVALID for CHECK) with SQLite's message; resets s. */
-enum err store_fail(sqlite3_stmt *s, int rc, struct err_detail *d, const char *what);
+/* Steps q expecting at most one row: ERR_OK with the row ready to read (the caller resets q),
+ * else ERR_NOT_FOUND or the failure, with q reset. */
+enum err store_step_one(struct store_q *q, struct err_detail *d, const char *what);
+/* Maps a failed step's code into enum err (constraint -> ERR_CONFLICT or ERR_INVALID for
+ * CHECK) with the database's message; resets q. */
+enum err store_fail(struct store_q *q, int rc, struct err_detail *d, const char *what);
+/* The rowid of the row q's connection inserted last (SQLite only). */
+int64_t store_last_rowid(struct store_q *q);
 
 /* Bind by :name; a NULL string binds SQL NULL. Text is not copied: it must live until the
  * statement is reset. A name the statement lacks is a programmer error: it is logged and the
  * statement's next step fails (store_fail: ERR_INTERNAL naming the parameter), in every build. */
-void bind_text(sqlite3_stmt *s, const char *name, const char *v);
-void bind_text_or(sqlite3_stmt *s, const char *name, const char *v, const char *dflt);
-void bind_int64(sqlite3_stmt *s, const char *name, int64_t v);
+void bind_text(struct store_q *q, const char *name, const char *v);
+void bind_text_or(struct store_q *q, const char *name, const char *v, const char *dflt);
+void bind_int64(struct store_q *q, const char *name, int64_t v);
 /* Binds v, or NULL when v == 0. */
-void bind_time(sqlite3_stmt *s, const char *name, int64_t v);
+void bind_time(struct store_q *q, const char *name, int64_t v);
 /* Copies of column text (NULL stays NULL) and integers (NULL -> 0). */
-char *col_text(sqlite3_stmt *s, int i);
-int64_t col_int64(sqlite3_stmt *s, int i);
+char *col_text(struct store_q *q, int i);
+int64_t col_int64(struct store_q *q, int i);
+/* Column i's text without a copy (NULL for SQL NULL), valid until the next step or reset. */
+const char *col_view(struct store_q *q, int i);
+/* Whether column i is SQL NULL; whether it holds an integer. */
+bool col_null(struct store_q *q, int i);
+bool col_is_int(struct store_q *q, int i);
+/* The number of columns of q's rows. */
+int col_count(struct store_q *q);
 /* Lowercase ASCII copy (ARM ids are case-insensitive; their keys are lowercase). */
 char *store_lower(const char *s);
 

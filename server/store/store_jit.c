@@ -9,12 +9,16 @@
 #include "vmlogind/store_jit.h"
 #include "vmlogind/xalloc.h"
 
-#define ELIG_COLUMNS                                                                               \
+/* The approvers as a JSON array in key order, written alike by both backends. */
+#define ELIG_COLUMNS_WITH(approvers)                                                               \
     "e.id, e.scope, e.scope_key, e.role, e.principal_id, e.principal_type, e.max_duration_s,"      \
     " e.require_approval, e.require_justification, e.require_ticket, e.expires_at,"                \
-    " e.justification, e.created_by, e.created_at,"                                                \
-    " (SELECT json_group_array(approver_id) FROM eligibility_approvers a"                          \
-    "   WHERE a.eligibility_id = e.id)"
+    " e.justification, e.created_by, e.created_at, (SELECT " approvers                             \
+    " FROM eligibility_approvers a WHERE a.eligibility_id = e.id)"
+#define ELIG_COLUMNS_LITE ELIG_COLUMNS_WITH("json_group_array(approver_id)")
+#define ELIG_COLUMNS_PG                                                                            \
+    ELIG_COLUMNS_WITH("coalesce('[' || string_agg(to_json(approver_id)::text, ','"                 \
+                      " ORDER BY approver_id) || ']', '[]')")
 #define ACT_COLUMNS                                                                                \
     "a.id, a.eligibility_id, a.scope, a.scope_key, a.role, a.principal_id, a.requested_by,"        \
     " a.duration_s, a.justification, a.ticket, a.state, a.approvers, a.pending_until,"             \
@@ -29,23 +33,31 @@ static const char SQL_ELIG_INSERT[] =
     " VALUES (:id, :scope, lower(:scope), :role, lower(:principal_id), :principal_type,"
     " :max_duration_s, :require_approval, :require_justification, :require_ticket, :expires_at,"
     " coalesce(:justification, ''), :created_by, :now)";
-static const char SQL_APPROVER_INSERT[] =
-    "INSERT OR IGNORE INTO eligibility_approvers (eligibility_id, approver_id)"
-    " VALUES (:id, lower(:approver))";
-static const char SQL_ELIG_GET[] =
-    "SELECT " ELIG_COLUMNS " FROM eligibilities e WHERE e.id = lower(:id)";
+static const struct store_sql SQL_APPROVER_INSERT = {
+    .lite = "INSERT OR IGNORE INTO eligibility_approvers (eligibility_id, approver_id)"
+            " VALUES (:id, lower(:approver))",
+    .pg = "INSERT INTO eligibility_approvers (eligibility_id, approver_id)"
+          " VALUES (:id, lower(:approver)) ON CONFLICT DO NOTHING",
+};
+#define ELIG_GET(columns) "SELECT " columns " FROM eligibilities e WHERE e.id = lower(:id)"
+static const struct store_sql SQL_ELIG_GET = {.lite = ELIG_GET(ELIG_COLUMNS_LITE),
+                                              .pg = ELIG_GET(ELIG_COLUMNS_PG)};
 static const char SQL_ELIG_DELETE[] = "DELETE FROM eligibilities WHERE id = lower(:id)";
-static const char SQL_ELIG_PAGE[] =
-    "SELECT " ELIG_COLUMNS " FROM eligibilities e WHERE e.id > :after"
-    " AND (:scope_key IS NULL OR e.scope_key = :scope_key)"
-    " AND (:principal IS NULL OR e.principal_id = lower(:principal))"
-    " ORDER BY e.id LIMIT :limit";
-static const char SQL_ELIG_COVERING[] =
-    "SELECT " ELIG_COLUMNS " FROM eligibilities e WHERE e.role = :role"
-    " AND (e.expires_at IS NULL OR e.expires_at > :now)"
-    " AND (e.scope_key = lower(:scope)"
-    "      OR substr(lower(:scope), 1, length(e.scope_key) + 1) = e.scope_key || '/')"
-    " ORDER BY length(e.scope_key) DESC, e.id LIMIT 100";
+#define ELIG_PAGE(columns)                                                                         \
+    "SELECT " columns " FROM eligibilities e WHERE e.id > :after"                                  \
+    " AND (CAST(:scope_key AS TEXT) IS NULL OR e.scope_key = :scope_key)"                          \
+    " AND (CAST(:principal AS TEXT) IS NULL OR e.principal_id = lower(:principal))"                \
+    " ORDER BY e.id LIMIT :limit"
+static const struct store_sql SQL_ELIG_PAGE = {.lite = ELIG_PAGE(ELIG_COLUMNS_LITE),
+                                               .pg = ELIG_PAGE(ELIG_COLUMNS_PG)};
+#define ELIG_COVERING(columns)                                                                     \
+    "SELECT " columns " FROM eligibilities e WHERE e.role = :role"                                 \
+    " AND (e.expires_at IS NULL OR e.expires_at > :now)"                                           \
+    " AND (e.scope_key = lower(:scope)"                                                            \
+    "      OR substr(lower(:scope), 1, length(e.scope_key) + 1) = e.scope_key || '/')"             \
+    " ORDER BY length(e.scope_key) DESC, e.id LIMIT 100"
+static const struct store_sql SQL_ELIG_COVERING = {.lite = ELIG_COVERING(ELIG_COLUMNS_LITE),
+                                                   .pg = ELIG_COVERING(ELIG_COLUMNS_PG)};
 
 static const char SQL_ACT_INSERT[] =
     "INSERT INTO activations (id, eligibility_id, scope, scope_key, role, principal_id,"
@@ -56,20 +68,21 @@ static const char SQL_ACT_INSERT[] =
     " coalesce(:approvers, '[]'), :pending_until, :grant_id, :expires_at, :now, :now)";
 static const char SQL_ACT_GET[] = "SELECT " ACT_COLUMNS ACT_FROM " WHERE a.id = lower(:id)";
 static const char SQL_ACT_PAGE[] = "SELECT " ACT_COLUMNS ACT_FROM " WHERE a.id > :after"
-                                   " AND (:state IS NULL OR a.state = :state)"
+                                   " AND (CAST(:state AS TEXT) IS NULL OR a.state = :state)"
                                    " ORDER BY a.id LIMIT :limit";
 static const char SQL_ACT_UPDATE[] =
     "UPDATE activations SET state = coalesce(:state, state),"
     " decided_by = coalesce(:decided_by, decided_by), reason = coalesce(:reason, reason),"
     " grant_id = coalesce(:grant_id, grant_id),"
-    " expires_at = CASE WHEN :expires_at > 0 THEN :expires_at ELSE expires_at END,"
+    " expires_at = CASE WHEN CAST(:expires_at AS BIGINT) > 0 THEN :expires_at"
+    "  ELSE expires_at END,"
     " generation = generation + 1, updated_at = :now"
     " WHERE id = lower(:id) AND generation = :gen";
 static const char SQL_ACT_EXISTS[] = "SELECT 1 FROM activations WHERE id = lower(:id)";
 
 /* ---- eligibilities ------------------------------------------------------------------------- */
 
-static void row_to_elig(sqlite3_stmt *s, void *out)
+static void row_to_elig(struct store_q *s, void *out)
 {
     struct store_eligibility *e = out;
 
@@ -122,7 +135,7 @@ enum err store_eligibility_insert(struct store *st, const struct store_eligibili
                                   const char *const *approvers, size_t napprovers, int64_t now,
                                   struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, SQL_ELIG_INSERT, &s, d);
 
     if (rc != ERR_OK)
@@ -142,7 +155,7 @@ enum err store_eligibility_insert(struct store *st, const struct store_eligibili
     bind_int64(s, ":now", now);
     rc = store_exec_stmt(s, d, "eligibility insert");
     for (size_t i = 0; rc == ERR_OK && i < napprovers; i++) {
-        rc = store_stmt(st, SQL_APPROVER_INSERT, &s, d);
+        rc = store_stmt_sql(st, &SQL_APPROVER_INSERT, &s, d);
         if (rc != ERR_OK)
             break;
         bind_text(s, ":id", e->id);
@@ -155,8 +168,8 @@ enum err store_eligibility_insert(struct store *st, const struct store_eligibili
 enum err store_eligibility_get(struct store *st, const char *id, struct store_eligibility *out,
                                struct err_detail *d)
 {
-    sqlite3_stmt *s;
-    enum err rc = store_stmt(st, SQL_ELIG_GET, &s, d);
+    struct store_q *s;
+    enum err rc = store_stmt_sql(st, &SQL_ELIG_GET, &s, d);
 
     *out = (struct store_eligibility){0};
     if (rc != ERR_OK)
@@ -166,13 +179,13 @@ enum err store_eligibility_get(struct store *st, const char *id, struct store_el
     if (rc != ERR_OK)
         return rc;
     row_to_elig(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_eligibility_delete(struct store *st, const char *id, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t changed = 0;
     enum err rc = store_stmt(st, SQL_ELIG_DELETE, &s, d);
 
@@ -195,7 +208,7 @@ enum err store_eligibility_list(struct store *st, const char *scope_key, const c
                                 const char *after, int limit, struct store_eligibility **out,
                                 size_t *n, char **next_after, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc;
 
     *out = NULL;
@@ -203,7 +216,7 @@ enum err store_eligibility_list(struct store *st, const char *scope_key, const c
     *next_after = NULL;
     if (limit < 1 || limit > 1000)
         return err_set(d, ERR_INVALID, "invalid_limit", "limit is 1 to 1000");
-    rc = store_stmt(st, SQL_ELIG_PAGE, &s, d);
+    rc = store_stmt_sql(st, &SQL_ELIG_PAGE, &s, d);
     if (rc != ERR_OK)
         return rc;
     bind_text_or(s, ":after", after, "");
@@ -221,8 +234,8 @@ enum err store_eligibility_covering(struct store *st, const char *scope_key, con
                                     int64_t now, struct store_eligibility **out, size_t *n,
                                     struct err_detail *d)
 {
-    sqlite3_stmt *s;
-    enum err rc = store_stmt(st, SQL_ELIG_COVERING, &s, d);
+    struct store_q *s;
+    enum err rc = store_stmt_sql(st, &SQL_ELIG_COVERING, &s, d);
 
     *out = NULL;
     *n = 0;
@@ -237,7 +250,7 @@ enum err store_eligibility_covering(struct store *st, const char *scope_key, con
 
 /* ---- activations --------------------------------------------------------------------------- */
 
-static void row_to_act(sqlite3_stmt *s, void *out)
+static void row_to_act(struct store_q *s, void *out)
 {
     struct store_activation *a = out;
 
@@ -301,7 +314,7 @@ void store_activation_list_free(struct store_activation *list, size_t n)
 enum err store_activation_insert(struct store *st, const struct store_activation *a, int64_t now,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, SQL_ACT_INSERT, &s, d);
 
     if (rc != ERR_OK)
@@ -327,7 +340,7 @@ enum err store_activation_insert(struct store *st, const struct store_activation
 enum err store_activation_get(struct store *st, const char *id, struct store_activation *out,
                               struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc = store_stmt(st, SQL_ACT_GET, &s, d);
 
     *out = (struct store_activation){0};
@@ -338,7 +351,7 @@ enum err store_activation_get(struct store *st, const char *id, struct store_act
     if (rc != ERR_OK)
         return rc;
     row_to_act(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -346,7 +359,7 @@ enum err store_activation_list(struct store *st, const char *state, const char *
                                struct store_activation **out, size_t *n, char **next_after,
                                struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err rc;
 
     *out = NULL;
@@ -371,7 +384,7 @@ enum err store_activation_update(struct store *st, const char *id, int64_t gen,
                                  const struct store_activation_update *u, int64_t now,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t changed = 0;
     enum err rc = store_stmt(st, SQL_ACT_UPDATE, &s, d);
 
@@ -394,7 +407,7 @@ enum err store_activation_update(struct store *st, const char *id, int64_t gen,
     bind_text(s, ":id", id);
     rc = store_step_one(s, d, "activation");
     if (rc == ERR_OK) {
-        sqlite3_reset(s);
+        store_reset(s);
         return err_set(d, ERR_CONFLICT, "activation_changed", "the activation changed meanwhile");
     }
     return rc;

@@ -33,7 +33,7 @@ static const char SQL_SUB_ENSURE[] =
     "INSERT INTO subscriptions (id, first_seen_at, changed_at) VALUES (lower(:id), :now, :now)"
     " ON CONFLICT (id) DO NOTHING";
 
-static void row_to_setting(sqlite3_stmt *s, struct store_login_setting *o)
+static void row_to_setting(struct store_q *s, struct store_login_setting *o)
 {
     o->scope_key = col_text(s, 0);
     o->scope = col_text(s, 1);
@@ -76,21 +76,21 @@ void store_login_setting_list_free(struct store_login_setting *list, size_t n)
     free(list);
 }
 
-static enum err get_one(sqlite3_stmt *s, struct store_login_setting *out, struct err_detail *d)
+static enum err get_one(struct store_q *s, struct store_login_setting *out, struct err_detail *d)
 {
     enum err e = store_step_one(s, d, "login setting");
 
     if (e != ERR_OK)
         return e;
     row_to_setting(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_login_setting_get(struct store *st, const char *scope_key,
                                  struct store_login_setting *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     *out = (struct store_login_setting){0};
@@ -103,7 +103,7 @@ enum err store_login_setting_get(struct store *st, const char *scope_key,
 enum err store_login_setting_put(struct store *st, const struct store_login_setting *in,
                                  int64_t now, int64_t *generation, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PUT, &s, d);
 
     if (e != ERR_OK)
@@ -124,7 +124,7 @@ enum err store_login_setting_put(struct store *st, const struct store_login_sett
         return e;
     if (generation != NULL)
         *generation = col_int64(s, 0);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -132,7 +132,7 @@ enum err store_login_setting_effective(struct store *st, const char *vm_key, con
                                        const char *sub_key, struct store_login_setting *out,
                                        struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_EFFECTIVE, &s, d);
 
     *out = (struct store_login_setting){0};
@@ -147,7 +147,7 @@ enum err store_login_setting_effective(struct store *st, const char *vm_key, con
 enum err store_login_setting_list(struct store *st, struct store_login_setting **out, size_t *n,
                                   struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_LIST, &s, d);
     size_t cap = 8;
     int rc;
@@ -157,7 +157,7 @@ enum err store_login_setting_list(struct store *st, struct store_login_setting *
     if (e != ERR_OK)
         return e;
     *out = xcalloc(cap, sizeof(**out));
-    while ((rc = store_step(s)) == SQLITE_ROW) {
+    while ((rc = store_step(s)) == STORE_ROW) {
         if (*n == cap) {
             *out = xreallocarray(*out, xmul(2, cap), sizeof(**out));
             cap *= 2;
@@ -165,20 +165,20 @@ enum err store_login_setting_list(struct store *st, struct store_login_setting *
         (*out)[*n] = (struct store_login_setting){0};
         row_to_setting(s, &(*out)[(*n)++]);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         store_login_setting_list_free(*out, *n);
         *out = NULL;
         *n = 0;
         return store_fail(s, rc, d, "login settings list");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_login_subscription_ensure(struct store *st, const char *subscription_id, int64_t now,
                                          struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_SUB_ENSURE, &s, d);
 
     if (e != ERR_OK)

@@ -17,7 +17,7 @@ static const char SQL_OPS[] = "SELECT status, count(*) FROM operations GROUP BY 
 static enum err read_tasks(struct store *st, int64_t now, struct store_metrics *m,
                            struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_TASKS, &s, d);
 
     if (e != ERR_OK)
@@ -29,14 +29,14 @@ static enum err read_tasks(struct store *st, int64_t now, struct store_metrics *
     m->tasks_due = col_int64(s, 0);
     m->tasks_oldest_due = col_int64(s, 1);
     m->tasks_dead = col_int64(s, 2);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_metrics_read(struct store *st, int64_t now, struct store_metrics *m,
                             struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e;
     int rc;
 
@@ -46,14 +46,14 @@ enum err store_metrics_read(struct store *st, int64_t now, struct store_metrics 
         e = store_stmt(st, SQL_OPS, &s, d);
     if (e != ERR_OK)
         return e;
-    while ((rc = store_step(s)) == SQLITE_ROW) {
-        const char *status = (const char *)sqlite3_column_text(s, 0);
+    while ((rc = store_step(s)) == STORE_ROW) {
+        const char *status = col_view(s, 0);
         for (int i = 0; status != NULL && i < STORE_METRICS_OP_STATES; i++)
             if (strcmp(status, store_metrics_op_states[i]) == 0)
                 m->operations[i] = col_int64(s, 1);
     }
-    if (rc != SQLITE_DONE)
+    if (rc != STORE_DONE)
         return store_fail(s, rc, d, "operation metrics");
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "store/store_int.h"
+#include "vmlogind/store_pg.h"
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
 
@@ -21,7 +22,7 @@ static const char SQL_USER_VERSION[] = "PRAGMA user_version";
 
 enum err store_schema_version(struct store *st, int *version, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_USER_VERSION, &s, d);
     int rc;
 
@@ -29,10 +30,10 @@ enum err store_schema_version(struct store *st, int *version, struct err_detail 
     if (e != ERR_OK)
         return e;
     rc = store_step(s);
-    if (rc != SQLITE_ROW)
+    if (rc != STORE_ROW)
         return store_fail(s, rc, d, "read user_version");
-    *version = sqlite3_column_int(s, 0);
-    sqlite3_reset(s);
+    *version = (int)col_int64(s, 0);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -62,7 +63,7 @@ static enum err apply_one(struct store *st, sqlite3 *db, const struct store_migr
 {
     char pragma[64];
     char *msg = NULL;
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e;
     int fk_violations = 0;
 
@@ -159,5 +160,7 @@ enum err store_migrate_with(struct store *st, const struct store_migration *list
 
 enum err store_migrate(struct store *st, struct err_detail *d)
 {
+    if (store_pg_of(st) != NULL)
+        return store_pg_migrate(store_pg_of(st), d);
     return store_migrate_with(st, store_migrations, store_migrations_count, d);
 }

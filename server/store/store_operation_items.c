@@ -39,7 +39,7 @@ void store_operation_items_free(struct store_operation_item *items, size_t n)
 enum err store_operation_item_add(struct store *st, const char *operation_id, const char *item,
                                   int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_ADD, &s, d);
 
     if (e != ERR_OK)
@@ -55,7 +55,7 @@ enum err store_operation_item_set(struct store *st, const char *operation_id, co
                                   const char *error_message, const struct store_call_ids *ids,
                                   int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_SET, &s, d);
     int64_t changed = 0;
 
@@ -80,7 +80,7 @@ enum err store_operation_items_list(struct store *st, const char *operation_id,
                                     struct store_operation_item **out, size_t *n,
                                     struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_LIST, &s, d);
     size_t cap = 8;
     int rc;
@@ -91,7 +91,7 @@ enum err store_operation_items_list(struct store *st, const char *operation_id,
         return e;
     bind_text(s, ":op", operation_id);
     *out = xcalloc(cap, sizeof(**out));
-    while ((rc = store_step(s)) == SQLITE_ROW) {
+    while ((rc = store_step(s)) == STORE_ROW) {
         struct store_operation_item *it;
         if (*n == cap) {
             *out = xreallocarray(*out, xmul(2, cap), sizeof(**out));
@@ -107,12 +107,12 @@ enum err store_operation_items_list(struct store *st, const char *operation_id,
         it->client_request_id = col_text(s, 6);
         it->azure_request_id = col_text(s, 7);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         store_operation_items_free(*out, *n);
         *out = NULL;
         *n = 0;
         return store_fail(s, rc, d, "operation items list");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }

@@ -23,7 +23,7 @@ static const char SQL_UPDATE[] =
     "            THEN coalesce(ended_at, :now) ELSE NULL END"
     " WHERE id = :id";
 
-static void row_to_operation(sqlite3_stmt *s, struct store_operation *o)
+static void row_to_operation(struct store_q *s, struct store_operation *o)
 {
     o->id = col_text(s, 0);
     o->kind = col_text(s, 1);
@@ -58,7 +58,7 @@ void store_operation_clear(struct store_operation *o)
 enum err store_operation_create(struct store *st, const struct store_operation *o, int64_t now,
                                 struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_CREATE, &s, d);
 
     if (e != ERR_OK)
@@ -79,7 +79,7 @@ enum err store_operation_create(struct store *st, const struct store_operation *
 enum err store_operation_get(struct store *st, const char *id, struct store_operation *out,
                              struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     *out = (struct store_operation){0};
@@ -90,7 +90,7 @@ enum err store_operation_get(struct store *st, const char *id, struct store_oper
     if (e != ERR_OK)
         return e;
     row_to_operation(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -98,7 +98,7 @@ enum err store_operation_update(struct store *st, const char *id, const char *st
                                 const char *steps, const char *error_code,
                                 const char *error_message, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_UPDATE, &s, d);
     int64_t changed;
 

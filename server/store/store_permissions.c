@@ -18,7 +18,7 @@ static const char SQL_RGS[] =
 enum err store_permission_check_put(struct store *st, const char *subject, const char *result,
                                     int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PUT, &s, d);
 
     if (e != ERR_OK)
@@ -32,7 +32,7 @@ enum err store_permission_check_put(struct store *st, const char *subject, const
 enum err store_permission_check_get(struct store *st, const char *subject, char **result,
                                     int64_t *checked_at, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     *result = NULL;
@@ -45,14 +45,14 @@ enum err store_permission_check_get(struct store *st, const char *subject, char 
         return e;
     *result = col_text(s, 0);
     *checked_at = col_int64(s, 1);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_vm_resource_groups(struct store *st, const char *subscription_id, size_t limit,
                                   char ***out, size_t *n, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_RGS, &s, d);
     int rc;
 
@@ -63,10 +63,10 @@ enum err store_vm_resource_groups(struct store *st, const char *subscription_id,
     bind_text(s, ":sub", subscription_id);
     bind_int64(s, ":limit", (int64_t)limit);
     *out = xcalloc(limit + 1, sizeof(**out));
-    while ((rc = store_step(s)) == SQLITE_ROW && *n < limit)
+    while ((rc = store_step(s)) == STORE_ROW && *n < limit)
         (*out)[(*n)++] = col_text(s, 0);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    if (rc != STORE_ROW && rc != STORE_DONE)
         return store_fail(s, rc, d, "vm resource groups");
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }

@@ -405,3 +405,14 @@ PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail
     store_pg_keepalive(c.pg);
     return c.pg;
 }
+
+void store_pg_sqlstate(const struct err_detail *d, char out[6])
+{
+    /* result_error writes "PostgreSQL <SQLSTATE>: <message>" */
+    const char *m = d->msg;
+
+    out[0] = '\0';
+    if (strcmp(d->code, "store_pg") == 0 && strncmp(m, "PostgreSQL ", 11) == 0 && strlen(m) > 17 &&
+        m[16] == ':')
+        snprintf(out, 6, "%.5s", m + 11);
+}

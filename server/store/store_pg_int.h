@@ -54,4 +54,7 @@ void store_pg_keepalive(PGconn *conn);
  * (store_pg_listen.c). */
 enum err store_pg_listen_install(struct store_pg *pg, struct err_detail *d) VL_MUST_CHECK;
 
+/* The SQLSTATE of a failure store_pg_exec reported in d (5 characters), or "" for another. */
+void store_pg_sqlstate(const struct err_detail *d, char out[6]);
+
 #endif

@@ -55,7 +55,7 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
                            size_t *changed, struct err_detail *d)
 {
     const struct store_principal_facts *p = items;
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t c;
     enum err e = store_stmt(st, SQL_UPSERT, &s, d);
 
@@ -88,7 +88,7 @@ enum err store_principals_upsert(struct store *st, const struct store_principal_
 enum err store_principal_mark_deleted(struct store *st, const char *id, const char *deleted,
                                       int64_t now, bool *changed, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t n = 0;
     enum err e = store_stmt(st, SQL_MARK_DELETED, &s, d);
 
@@ -119,8 +119,8 @@ static enum err replace_members(struct store *st, const void *items, size_t n, i
                                 size_t *changed, struct err_detail *d)
 {
     const struct members_batch *b = items;
-    sqlite3_stmt *up = NULL;
-    sqlite3_stmt *seen = NULL;
+    struct store_q *up = NULL;
+    struct store_q *seen = NULL;
     int64_t c = 0;
     enum err e = store_seen_exec(st, SQL_MEMBERS_RESET, d);
 
@@ -167,7 +167,7 @@ enum err store_group_members_replace(struct store *st, const char *group_id,
 
 enum err store_group_members_prune(struct store *st, size_t *removed, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t n = 0;
     enum err e = store_stmt(st, SQL_PRUNE, &s, d);
 
@@ -181,7 +181,7 @@ enum err store_group_members_prune(struct store *st, size_t *removed, struct err
 enum err store_principals_count(struct store *st, int64_t *principals, int64_t *members,
                                 struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_COUNT, &s, d);
 
     *principals = 0;
@@ -192,6 +192,6 @@ enum err store_principals_count(struct store *st, int64_t *principals, int64_t *
         return e;
     *principals = col_int64(s, 0);
     *members = col_int64(s, 1);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }

@@ -65,7 +65,7 @@ static void ra_clear(void *p)
     store_role_assignment_clear(p);
 }
 
-static void row_to_ra(sqlite3_stmt *s, void *p)
+static void row_to_ra(struct store_q *s, void *p)
 {
     struct store_role_assignment *r = p;
 
@@ -127,7 +127,7 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
 {
     const struct ra_batch *b = items;
     const struct store_role_assignment_facts *ra = b->ra;
-    sqlite3_stmt *up = NULL;
+    struct store_q *up = NULL;
     int64_t c;
     enum err e = ERR_OK;
 
@@ -184,7 +184,7 @@ enum err store_role_assignments_mark_gone(struct store *st, struct store_seen *s
                                           const char *subscription_id, int64_t now, size_t *gone,
                                           struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e =
         store_stmt(st, subscription_id != NULL ? SQL_PRESENT_SUB : SQL_PRESENT_ABOVE, &s, d);
 
@@ -200,7 +200,7 @@ enum err store_role_assignments_mark_gone(struct store *st, struct store_seen *s
                                 "role assignment mark gone");
 }
 
-static void row_to_id(sqlite3_stmt *s, void *p)
+static void row_to_id(struct store_q *s, void *p)
 {
     *(char **)p = col_text(s, 0);
 }
@@ -213,7 +213,7 @@ static void id_clear(void *p)
 enum err store_role_assignment_principal_ids(struct store *st, char ***ids, size_t *n,
                                              struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PRINCIPALS, &s, d);
 
     *ids = NULL;
@@ -228,7 +228,7 @@ enum err store_role_assignments_under(struct store *st, const char *scope,
                                       struct store_role_assignment **out, size_t *n,
                                       struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_UNDER, &s, d);
 
     *out = NULL;

@@ -8,7 +8,7 @@
 #include "store/store_seen.h"
 #include "vmlogind/xalloc.h"
 
-enum err store_seen_step(struct store *st, sqlite3_stmt *s, struct err_detail *d)
+enum err store_seen_step(struct store *st, struct store_q *s, struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
     int64_t n = 0, before;
@@ -19,21 +19,21 @@ enum err store_seen_step(struct store *st, sqlite3_stmt *s, struct err_detail *d
     /* measured as the connection's total before and after: sqlite3_changes() is stale after a
      * statement that is not INSERT/UPDATE/DELETE (CREATE TEMP TABLE), which once made a
      * re-sync report -2 rows written */
-    before = sqlite3_total_changes64(c->db);
+    before = store_changes(st);
     e = store_exec_count(s, &n, d, "sync scratch");
-    c->scratch_changes += sqlite3_total_changes64(c->db) - before;
+    c->scratch_changes += store_changes(st) - before;
     return e;
 }
 
 enum err store_seen_exec(struct store *st, const char *sql, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     return e == ERR_OK ? store_seen_step(st, s, d) : e;
 }
 
-enum err store_collect(sqlite3_stmt *s, size_t elem_size, void (*row)(sqlite3_stmt *, void *),
+enum err store_collect(struct store_q *s, size_t elem_size, void (*row)(struct store_q *, void *),
                        void (*clear)(void *), void **out, size_t *n, struct err_detail *d,
                        const char *what)
 {
@@ -42,7 +42,7 @@ enum err store_collect(sqlite3_stmt *s, size_t elem_size, void (*row)(sqlite3_st
     int rc;
 
     *n = 0;
-    while ((rc = store_step(s)) == SQLITE_ROW) {
+    while ((rc = store_step(s)) == STORE_ROW) {
         if (*n == cap) {
             arr = xreallocarray(arr, xmul(cap, 2), elem_size);
             memset(arr + cap * elem_size, 0, cap * elem_size);
@@ -50,7 +50,7 @@ enum err store_collect(sqlite3_stmt *s, size_t elem_size, void (*row)(sqlite3_st
         }
         row(s, arr + (*n)++ * elem_size);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         for (size_t i = 0; i < *n; i++)
             clear(arr + i * elem_size);
         free(arr);
@@ -58,7 +58,7 @@ enum err store_collect(sqlite3_stmt *s, size_t elem_size, void (*row)(sqlite3_st
         *n = 0;
         return store_fail(s, rc, d, what);
     }
-    sqlite3_reset(s);
+    store_reset(s);
     *out = arr;
     return ERR_OK;
 }
@@ -275,23 +275,18 @@ bool store_seen_known_same(const struct store_seen *s, const char *key, uint64_t
 }
 
 /* The facts hash of the current row of rows: columns 1.. */
-static uint64_t row_facts(sqlite3_stmt *rows)
+static uint64_t row_facts(struct store_q *rows)
 {
     uint64_t h = SEEN_FACTS_SEED;
-    int n = sqlite3_column_count(rows);
+    int n = col_count(rows);
 
     for (int i = 1; i < n; i++) {
-        switch (sqlite3_column_type(rows, i)) {
-        case SQLITE_INTEGER:
-            h = store_seen_hash_int(h, sqlite3_column_int64(rows, i), false);
-            break;
-        case SQLITE_NULL:
+        if (col_null(rows, i))
             h = store_seen_hash_int(h, 0, true);
-            break;
-        default:
-            h = store_seen_hash_text(h, (const char *)sqlite3_column_text(rows, i), false);
-            break;
-        }
+        else if (col_is_int(rows, i))
+            h = store_seen_hash_int(h, col_int64(rows, i), false);
+        else
+            h = store_seen_hash_text(h, col_view(rows, i), false);
     }
     return h;
 }
@@ -327,33 +322,33 @@ uint64_t store_seen_group_of(const char *text)
     return key_hash_n(text + n, strcspn(text + n, "/"));
 }
 
-enum err store_seen_known_load(struct store_seen *set, sqlite3_stmt *rows, int group_col,
+enum err store_seen_known_load(struct store_seen *set, struct store_q *rows, int group_col,
                                struct err_detail *d, const char *what)
 {
     int rc;
 
     set->known_loaded = true;
-    while ((rc = store_step(rows)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(rows, 0);
+    while ((rc = store_step(rows)) == STORE_ROW) {
+        const char *k = col_view(rows, 0);
 
         if (k != NULL)
             known_insert(set, key_hash(k), row_facts(rows),
-                         store_seen_group_of((const char *)sqlite3_column_text(rows, group_col)));
+                         store_seen_group_of(col_view(rows, group_col)));
     }
-    if (rc != SQLITE_DONE)
+    if (rc != STORE_DONE)
         return store_fail(rows, rc, d, what);
-    sqlite3_reset(rows);
+    store_reset(rows);
     return ERR_OK;
 }
 
-static enum err unseen(const struct store_seen *set, sqlite3_stmt *s, char ***keys, size_t *n,
+static enum err unseen(const struct store_seen *set, struct store_q *s, char ***keys, size_t *n,
                        struct err_detail *d, const char *what)
 {
     size_t cap = 0;
     int rc;
 
-    while ((rc = store_step(s)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(s, 0);
+    while ((rc = store_step(s)) == STORE_ROW) {
+        const char *k = col_view(s, 0);
 
         if (k == NULL || seen_set_has(set, k))
             continue;
@@ -363,9 +358,9 @@ static enum err unseen(const struct store_seen *set, sqlite3_stmt *s, char ***ke
         }
         (*keys)[(*n)++] = xstrdup(k);
     }
-    if (rc != SQLITE_DONE)
+    if (rc != STORE_DONE)
         return store_fail(s, rc, d, what);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -373,7 +368,7 @@ static enum err mark_each(struct store *st, struct store_seen *set, const char *
                           size_t n, int64_t now, size_t *gone, struct err_detail *d,
                           const char *what)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t c;
     enum err e = store_stmt(st, sql, &s, d);
 
@@ -387,7 +382,7 @@ static enum err mark_each(struct store *st, struct store_seen *set, const char *
     return e;
 }
 
-enum err seen_set_mark_unseen(struct store *st, struct store_seen *set, sqlite3_stmt *present,
+enum err seen_set_mark_unseen(struct store *st, struct store_seen *set, struct store_q *present,
                               const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
                               const char *what)
 {

@@ -18,12 +18,12 @@ enum err store_seen_exec(struct store *st, const char *sql, struct err_detail *d
 enum err store_seen_reset(struct store *st, const char *create_sql, const char *reset_sql,
                           struct err_detail *d);
 /* Steps the already bound statement s (on a TEMP table) and counts its changes as scratch. */
-enum err store_seen_step(struct store *st, sqlite3_stmt *s, struct err_detail *d);
+enum err store_seen_step(struct store *st, struct store_q *s, struct err_detail *d);
 
 /* Steps the bound statement s, converting each row with row(s, element) into a new array of
  * elements of elem_size bytes. On failure frees what was built with clear(element) and
  * returns the mapped error; s is reset either way. */
-enum err store_collect(sqlite3_stmt *s, size_t elem_size, void (*row)(sqlite3_stmt *, void *),
+enum err store_collect(struct store_q *s, size_t elem_size, void (*row)(struct store_q *, void *),
                        void (*clear)(void *), void **out, size_t *n, struct err_detail *d,
                        const char *what);
 
@@ -70,7 +70,7 @@ uint64_t store_seen_hash_int(uint64_t h, int64_t v, bool null);
 /* Once per pass and table (set->known_loaded): the present rows of the bound statement rows,
  * column 0 the key, the others the facts in the order the upsert hashes them (text, or
  * integer/NULL). Resets rows either way. */
-enum err store_seen_known_load(struct store_seen *set, sqlite3_stmt *rows, int group_col,
+enum err store_seen_known_load(struct store_seen *set, struct store_q *rows, int group_col,
                                struct err_detail *d, const char *what);
 /* The subscription of a scope, or of a bare subscription id, hashed (0: above all of them).
  * Column group_col of store_seen_known_load's rows gives it per row. */
@@ -95,7 +95,7 @@ void store_seen_known_forget(struct store_seen *set);
  * NULL: none was): runs mark_sql (binding :id_key and :now) on each in one write transaction,
  * none when all were seen. *gone is the rows updated (0 on failure). Resets present either
  * way. */
-enum err seen_set_mark_unseen(struct store *st, struct store_seen *set, sqlite3_stmt *present,
+enum err seen_set_mark_unseen(struct store *st, struct store_seen *set, struct store_q *present,
                               const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
                               const char *what);
 

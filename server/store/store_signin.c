@@ -25,7 +25,7 @@ static const char SQL_DIAG_GET[] =
 static enum err put(struct store *st, const char *sql, const char *vm, const char *principal,
                     const char *result, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     if (e != ERR_OK)
@@ -41,7 +41,7 @@ static enum err put(struct store *st, const char *sql, const char *vm, const cha
 static enum err get(struct store *st, const char *sql, const char *vm, const char *principal,
                     char **result, int64_t *checked_at, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     *result = NULL;
@@ -56,7 +56,7 @@ static enum err get(struct store *st, const char *sql, const char *vm, const cha
         return e;
     *result = col_text(s, 0);
     *checked_at = col_int64(s, 1);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 

@@ -12,13 +12,13 @@ static const char SQL_UPSERT[] =
     " gone_at = NULL"
     " WHERE subscriptions.gone_at IS NOT NULL"
     " OR (subscriptions.display_name, subscriptions.state, subscriptions.tenant_id)"
-    " IS NOT (excluded.display_name, excluded.state, excluded.tenant_id)";
+    " IS DISTINCT FROM (excluded.display_name, excluded.state, excluded.tenant_id)";
 
 enum err store_subscription_upsert(struct store *st, const char *id, const char *display_name,
                                    const char *state, const char *tenant_id, int64_t now,
                                    bool *changed, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t n = 0;
     enum err e = store_stmt(st, SQL_UPSERT, &s, d);
 
@@ -50,7 +50,7 @@ static void sub_clear(void *p)
     free(r->tenant_id);
 }
 
-static void row_to_sub(sqlite3_stmt *s, void *p)
+static void row_to_sub(struct store_q *s, void *p)
 {
     struct store_subscription *r = p;
 
@@ -73,7 +73,7 @@ void store_subscription_list_free(struct store_subscription *list, size_t n)
 enum err store_subscription_list(struct store *st, struct store_subscription **out, size_t *n,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_LIST, &s, d);
 
     *out = NULL;
@@ -87,7 +87,7 @@ enum err store_subscription_list(struct store *st, struct store_subscription **o
 enum err store_subscription_mark_gone(struct store *st, const char *id, int64_t now, bool *changed,
                                       struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t n = 0;
     enum err e = store_stmt(st, SQL_MARK_GONE, &s, d);
 

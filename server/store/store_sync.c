@@ -53,14 +53,14 @@ static const char SQL_CKPT_NOW[] = "PRAGMA wal_checkpoint(PASSIVE)";
 
 static void pragma(struct store *st, const char *sql)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     struct err_detail d;
 
     if (store_stmt(st, sql, &s, &d) != ERR_OK)
         return; /* only a cache size: the pass works without it */
-    while (store_step(s) == SQLITE_ROW)
+    while (store_step(s) == STORE_ROW)
         continue;
-    sqlite3_reset(s);
+    store_reset(s);
 }
 
 void store_sync_cache_begin(struct store *st)
@@ -97,7 +97,7 @@ static const char *const count_params[RUN_NCOUNTS] = {
 enum err store_sync_run_start(struct store *st, struct store_sync_run *r, struct err_detail *d)
 {
     struct store_conn *c = store_conn_get(st, d);
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = c != NULL ? store_stmt(st, SQL_INTERRUPTED, &s, d) : ERR_STORE;
 
     if (e != ERR_OK)
@@ -112,7 +112,7 @@ enum err store_sync_run_start(struct store *st, struct store_sync_run *r, struct
     e = store_exec_stmt(s, d, "sync run start");
     if (e != ERR_OK)
         return e;
-    r->id = sqlite3_last_insert_rowid(c->db);
+    r->id = store_last_rowid(s);
     (void)snprintf(r->state, sizeof(r->state), "%s", sync_state_str(SYNC_STATE_RUNNING));
     e = store_stmt(st, SQL_PRUNE, &s, d);
     if (e == ERR_OK) {
@@ -126,7 +126,7 @@ enum err store_sync_run_update(struct store *st, const struct store_sync_run *r,
                                struct err_detail *d)
 {
     struct store_sync_run copy = *r;
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_UPDATE, &s, d);
 
     if (e != ERR_OK)
@@ -140,26 +140,26 @@ enum err store_sync_run_update(struct store *st, const struct store_sync_run *r,
     return store_exec_stmt(s, d, "sync run update");
 }
 
-static void row_to_run(sqlite3_stmt *s, struct store_sync_run *r)
+static void row_to_run(struct store_q *s, struct store_sync_run *r)
 {
-    const unsigned char *t;
+    const char *t;
 
     *r = (struct store_sync_run){0};
     r->id = col_int64(s, 0);
-    t = sqlite3_column_text(s, 1);
-    (void)snprintf(r->state, sizeof(r->state), "%s", t != NULL ? (const char *)t : "");
+    t = col_view(s, 1);
+    (void)snprintf(r->state, sizeof(r->state), "%s", t != NULL ? t : "");
     r->started_at = col_int64(s, 2);
     r->finished_at = col_int64(s, 3);
     for (int i = 0; i < RUN_NCOUNTS; i++)
         *count_at(r, i) = col_int64(s, 4 + i);
-    t = sqlite3_column_text(s, 4 + RUN_NCOUNTS);
-    (void)snprintf(r->last_error, sizeof(r->last_error), "%s", t != NULL ? (const char *)t : "");
+    t = col_view(s, 4 + RUN_NCOUNTS);
+    (void)snprintf(r->last_error, sizeof(r->last_error), "%s", t != NULL ? t : "");
 }
 
 static enum err read_one(struct store *st, const char *sql, struct store_sync_run *out,
                          struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, sql, &s, d);
 
     *out = (struct store_sync_run){0};
@@ -168,7 +168,7 @@ static enum err read_one(struct store *st, const char *sql, struct store_sync_ru
     if (e != ERR_OK)
         return e;
     row_to_run(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 

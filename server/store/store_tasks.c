@@ -28,14 +28,25 @@ static const char SQL_UPSERT[] =
     "  state = 'pending'";
 
 /* PostgreSQL: the subquery gains FOR UPDATE SKIP LOCKED. */
-static const char SQL_LEASE[] =
-    "UPDATE tasks SET lease_owner = :owner, lease_until = :until, due_at = :until,"
+#define LEASE_SET                                                                                  \
+    "UPDATE tasks SET lease_owner = :owner, lease_until = :until, due_at = :until,"                \
     " attempts = attempts + 1, rewake = 0, updated_at = :now"
-    " WHERE id = (SELECT id FROM tasks"
-    "  WHERE state = 'pending' AND due_at <= :now AND (:kind IS NULL OR kind = :kind)"
-    "  AND (:key IS NULL OR key = :key)"
-    "  ORDER BY due_at, id LIMIT 1)"
-    " RETURNING " TASK_COLUMNS;
+/* On PostgreSQL concurrent leasers skip each other's row (SKIP LOCKED) instead of waiting for
+ * it, as SQLite's single writer never had to; the lease expires by due_at = lease_until alike. */
+static const struct store_sql SQL_LEASE = {
+    .lite =
+        LEASE_SET " WHERE id = (SELECT id FROM tasks"
+                  "  WHERE state = 'pending' AND due_at <= :now AND (:kind IS NULL OR kind = :kind)"
+                  "  AND (:key IS NULL OR key = :key)"
+                  "  ORDER BY due_at, id LIMIT 1)"
+                  " RETURNING " TASK_COLUMNS,
+    .pg = LEASE_SET " WHERE id = (SELECT id FROM tasks"
+                    "  WHERE state = 'pending' AND due_at <= :now"
+                    "  AND (CAST(:kind AS text) IS NULL OR kind = :kind)"
+                    "  AND (CAST(:key AS text) IS NULL OR key = :key)"
+                    "  ORDER BY due_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                    " RETURNING " TASK_COLUMNS,
+};
 
 static const char SQL_RENEW[] =
     "UPDATE tasks SET lease_until = :until, due_at = :until, op_url = coalesce(:op_url, op_url),"
@@ -50,7 +61,8 @@ static const char SQL_COMPLETE[] =
     " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
 
 static const char SQL_RESCHEDULE[] =
-    "UPDATE tasks SET due_at = CASE WHEN rewake = 1 THEN :now ELSE :due_at END,"
+    "UPDATE tasks SET due_at = CASE WHEN rewake = 1 THEN CAST(:now AS BIGINT)"
+    " ELSE CAST(:due_at AS BIGINT) END,"
     " rewake = 0, lease_owner = NULL, lease_until = NULL, last_error = :last_error,"
     " op_url = :op_url, updated_at = :now"
     " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
@@ -62,14 +74,22 @@ static const char SQL_FAIL[] =
     " updated_at = :now"
     " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
 
-static const char SQL_RELEASE[] =
-    "UPDATE tasks SET due_at = :now, attempts = max(attempts - 1, 0), rewake = 0,"
-    " lease_owner = NULL, lease_until = NULL, updated_at = :now"
-    " WHERE id = :id AND lease_owner = :owner AND state = 'pending'";
+#define RELEASE_SET(attempts)                                                                      \
+    "UPDATE tasks SET due_at = :now, attempts = " attempts ", rewake = 0,"                         \
+    " lease_owner = NULL, lease_until = NULL, updated_at = :now"                                   \
+    " WHERE id = :id AND lease_owner = :owner AND state = 'pending'"
+static const struct store_sql SQL_RELEASE = {
+    .lite = RELEASE_SET("max(attempts - 1, 0)"),
+    .pg = RELEASE_SET("greatest(attempts - 1, 0)"),
+};
 
-static const char SQL_OWNERS[] =
-    "SELECT DISTINCT lease_owner FROM tasks WHERE state = 'pending' AND lease_owner IS NOT NULL"
-    " AND lease_until > :now AND substr(lease_owner, 1, length(:prefix)) = :prefix";
+#define OWNERS_WHERE                                                                               \
+    "SELECT DISTINCT lease_owner FROM tasks WHERE state = 'pending' AND lease_owner IS NOT NULL"   \
+    " AND lease_until > :now"
+static const struct store_sql SQL_OWNERS = {
+    .lite = OWNERS_WHERE " AND substr(lease_owner, 1, length(:prefix)) = :prefix",
+    .pg = OWNERS_WHERE " AND substr(lease_owner, 1, length(CAST(:prefix AS text))) = :prefix",
+};
 
 static const char SQL_RELEASE_OWNER[] =
     "UPDATE tasks SET due_at = :now, lease_owner = NULL, lease_until = NULL, updated_at = :now"
@@ -88,12 +108,12 @@ static enum store_task_state state_of(const char *s)
     return STORE_TASK_PENDING;
 }
 
-static void row_to_task(sqlite3_stmt *s, struct store_task *t)
+static void row_to_task(struct store_q *s, struct store_task *t)
 {
     t->id = col_int64(s, 0);
     t->kind = col_text(s, 1);
     t->key = col_text(s, 2);
-    t->state = state_of((const char *)sqlite3_column_text(s, 3));
+    t->state = state_of(col_view(s, 3));
     t->due_at = col_int64(s, 4);
     t->attempts = (int)col_int64(s, 5);
     t->lease_owner = col_text(s, 6);
@@ -121,7 +141,7 @@ void store_task_clear(struct store_task *t)
 enum err store_task_upsert(struct store *st, const char *kind, const char *key, int64_t due_at,
                            const char *payload, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_UPSERT, &s, d);
 
     if (e != ERR_OK)
@@ -135,7 +155,7 @@ enum err store_task_upsert(struct store *st, const char *kind, const char *key, 
 }
 
 /* Reads the one row a SELECT or RETURNING statement yields; ERR_NOT_FOUND if none. */
-static enum err one_task(sqlite3_stmt *s, struct store_task *out, struct err_detail *d,
+static enum err one_task(struct store_q *s, struct store_task *out, struct err_detail *d,
                          const char *what)
 {
     enum err e = store_step_one(s, d, what);
@@ -144,7 +164,7 @@ static enum err one_task(sqlite3_stmt *s, struct store_task *out, struct err_det
     if (e != ERR_OK)
         return e;
     row_to_task(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -152,8 +172,8 @@ enum err store_task_lease_key(struct store *st, const char *kind, const char *ke
                               const char *owner, int64_t now, int64_t lease_ms,
                               struct store_task *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
-    enum err e = store_stmt(st, SQL_LEASE, &s, d);
+    struct store_q *s;
+    enum err e = store_stmt_sql(st, &SQL_LEASE, &s, d);
 
     *out = (struct store_task){0};
     if (e != ERR_OK)
@@ -173,7 +193,7 @@ enum err store_task_lease(struct store *st, const char *kind, const char *owner,
 }
 
 /* Runs a lease-conditioned update; ERR_CONFLICT when the caller no longer holds the lease. */
-static enum err by_owner(sqlite3_stmt *s, int64_t id, const char *owner, int64_t now,
+static enum err by_owner(struct store_q *s, int64_t id, const char *owner, int64_t now,
                          struct err_detail *d, const char *what)
 {
     int64_t n;
@@ -192,7 +212,7 @@ static enum err by_owner(sqlite3_stmt *s, int64_t id, const char *owner, int64_t
 enum err store_task_renew(struct store *st, int64_t id, const char *owner, int64_t now,
                           int64_t lease_ms, const char *op_url, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_RENEW, &s, d);
 
     if (e != ERR_OK)
@@ -205,7 +225,7 @@ enum err store_task_renew(struct store *st, int64_t id, const char *owner, int64
 enum err store_task_complete(struct store *st, int64_t id, const char *owner, int64_t now,
                              struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_COMPLETE, &s, d);
 
     if (e != ERR_OK)
@@ -217,7 +237,7 @@ enum err store_task_reschedule(struct store *st, int64_t id, const char *owner, 
                                int64_t delay_ms, const char *last_error, const char *op_url,
                                struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_RESCHEDULE, &s, d);
 
     if (e != ERR_OK)
@@ -231,7 +251,7 @@ enum err store_task_reschedule(struct store *st, int64_t id, const char *owner, 
 enum err store_task_fail(struct store *st, int64_t id, const char *owner, int64_t now,
                          const char *last_error, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_FAIL, &s, d);
 
     if (e != ERR_OK)
@@ -243,8 +263,8 @@ enum err store_task_fail(struct store *st, int64_t id, const char *owner, int64_
 enum err store_task_release(struct store *st, int64_t id, const char *owner, int64_t now,
                             struct err_detail *d)
 {
-    sqlite3_stmt *s;
-    enum err e = store_stmt(st, SQL_RELEASE, &s, d);
+    struct store_q *s;
+    enum err e = store_stmt_sql(st, &SQL_RELEASE, &s, d);
 
     if (e != ERR_OK)
         return e;
@@ -254,7 +274,7 @@ enum err store_task_release(struct store *st, int64_t id, const char *owner, int
 enum err store_task_get(struct store *st, const char *kind, const char *key, struct store_task *out,
                         struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     *out = (struct store_task){0};
@@ -267,7 +287,7 @@ enum err store_task_get(struct store *st, const char *kind, const char *key, str
 
 enum err store_task_count_due(struct store *st, int64_t now, int64_t *count, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_COUNT_DUE, &s, d);
     int rc;
 
@@ -276,10 +296,10 @@ enum err store_task_count_due(struct store *st, int64_t now, int64_t *count, str
         return e;
     bind_int64(s, ":now", now);
     rc = store_step(s);
-    if (rc != SQLITE_ROW)
+    if (rc != STORE_ROW)
         return store_fail(s, rc, d, "task count");
     *count = col_int64(s, 0);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -306,10 +326,10 @@ void store_strv_free(char **v)
 enum err store_task_lease_owners(struct store *st, const char *prefix, int64_t now, char ***owners,
                                  struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     size_t n = 0;
     char **v = xcalloc(1, sizeof(*v));
-    enum err e = store_stmt(st, SQL_OWNERS, &s, d);
+    enum err e = store_stmt_sql(st, &SQL_OWNERS, &s, d);
     int rc;
 
     *owners = NULL;
@@ -319,16 +339,16 @@ enum err store_task_lease_owners(struct store *st, const char *prefix, int64_t n
     }
     bind_text(s, ":prefix", prefix);
     bind_int64(s, ":now", now);
-    while ((rc = store_step(s)) == SQLITE_ROW) {
+    while ((rc = store_step(s)) == STORE_ROW) {
         v = xreallocarray(v, xadd(n, 2), sizeof(*v));
         v[n++] = col_text(s, 0);
         v[n] = NULL;
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != STORE_DONE) {
         store_strv_free(v);
         return store_fail(s, rc, d, "task lease owners");
     }
-    sqlite3_reset(s);
+    store_reset(s);
     *owners = v;
     return ERR_OK;
 }
@@ -336,7 +356,7 @@ enum err store_task_lease_owners(struct store *st, const char *prefix, int64_t n
 enum err store_task_release_owner(struct store *st, const char *owner, int64_t now, int64_t *n,
                                   struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t changed = 0;
     enum err e = store_stmt(st, SQL_RELEASE_OWNER, &s, d);
 

@@ -39,7 +39,7 @@ static const char SQL_PUT_PREFLIGHT[] =
     " ON CONFLICT (vm_key) DO UPDATE SET preflight = :preflight, preflight_at = :now,"
     "  updated_at = :now, generation = vm_login.generation + 1";
 
-static void row_to_login(sqlite3_stmt *s, struct store_vm_login *o)
+static void row_to_login(struct store_q *s, struct store_vm_login *o)
 {
     o->vm_key = col_text(s, 0);
     o->setting_key = col_text(s, 1);
@@ -83,7 +83,7 @@ void store_vm_login_clear(struct store_vm_login *l)
 enum err store_vm_login_get(struct store *st, const char *vm_key, struct store_vm_login *out,
                             struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     *out = (struct store_vm_login){0};
@@ -94,14 +94,14 @@ enum err store_vm_login_get(struct store *st, const char *vm_key, struct store_v
     if (e != ERR_OK)
         return e;
     row_to_login(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_vm_login_put(struct store *st, const struct store_vm_login *l, int64_t now,
                             struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PUT, &s, d);
 
     if (e != ERR_OK)
@@ -130,7 +130,7 @@ enum err store_vm_login_put(struct store *st, const struct store_vm_login *l, in
 enum err store_vm_login_put_preflight(struct store *st, const char *vm_key,
                                       const char *preflight_json, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PUT_PREFLIGHT, &s, d);
 
     if (e != ERR_OK)

@@ -44,7 +44,8 @@ static const char SQL_UPSERT[] =
     " excluded.identity_type, excluded.identity_principal_id, excluded.user_assigned_ids,"
     " excluded.tags),"
     " generation = vms.generation + 1, changed_at = excluded.changed_at, gone_at = NULL"
-    " WHERE vms.gone_at IS NOT NULL OR " VM_FACTS_OF("vms") " IS NOT " VM_FACTS_OF("excluded");
+    " WHERE vms.gone_at IS NOT NULL OR " VM_FACTS_OF("vms") " IS DISTINCT FROM " VM_FACTS_OF(
+        "excluded");
 
 /* The facts of the present VMs as the upsert compares them (VM_FACTS_OF), for the pass's
  * comparison before writing (store_seen_known_load). */
@@ -97,7 +98,7 @@ static char **vm_field(struct store_vm *v, int i)
     return (char **)(void *)((char *)v + vm_text[i]);
 }
 
-static void row_to_vm(sqlite3_stmt *s, struct store_vm *v)
+static void row_to_vm(struct store_q *s, struct store_vm *v)
 {
     for (int i = 0; i < VM_TEXT_N; i++) {
         if (vm_text[i] != SKIP)
@@ -156,7 +157,7 @@ static uint64_t facts_hash(const struct store_vm_facts *v)
     return store_seen_hash_text(h, v->tags != NULL ? v->tags : "{}", false);
 }
 
-static void bind_facts(sqlite3_stmt *s, const struct store_vm_facts *v)
+static void bind_facts(struct store_q *s, const struct store_vm_facts *v)
 {
     bind_text(s, ":id", v->id);
     bind_text_or(s, ":subscription_id", v->subscription_id, "");
@@ -185,7 +186,7 @@ static enum err upsert_all(struct store *st, struct store_seen *seen,
                            const struct store_vm_facts *vms, size_t n, int64_t now, size_t *changed,
                            struct err_detail *d)
 {
-    sqlite3_stmt *up = NULL;
+    struct store_q *up = NULL;
     int64_t c;
     enum err e = ERR_OK;
 
@@ -242,7 +243,7 @@ enum err store_vms_upsert(struct store *st, struct store_seen *seen,
 enum err store_vms_mark_gone(struct store *st, struct store_seen *seen, const char *subscription_id,
                              int64_t now, size_t *gone, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PRESENT, &s, d);
 
     if (gone != NULL)
@@ -257,7 +258,7 @@ enum err store_vms_mark_gone(struct store *st, struct store_seen *seen, const ch
 
 enum err store_vm_get(struct store *st, const char *id, struct store_vm *out, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     *out = (struct store_vm){0};
@@ -268,7 +269,7 @@ enum err store_vm_get(struct store *st, const char *id, struct store_vm *out, st
     if (e != ERR_OK)
         return e;
     row_to_vm(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -293,17 +294,17 @@ static char *range_prefix(const struct store_vm_filter *f)
     return p;
 }
 
-static enum err page(sqlite3_stmt *s, int limit, struct store_vm **out, size_t *n,
+static enum err page(struct store_q *s, int limit, struct store_vm **out, size_t *n,
                      struct err_detail *d)
 {
     int rc;
 
     *out = xcalloc((size_t)limit + 1, sizeof(**out));
-    while ((rc = store_step(s)) == SQLITE_ROW)
+    while ((rc = store_step(s)) == STORE_ROW)
         row_to_vm(s, &(*out)[(*n)++]);
-    if (rc != SQLITE_DONE)
+    if (rc != STORE_DONE)
         return store_fail(s, rc, d, "vm list");
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
@@ -311,7 +312,7 @@ enum err store_vm_list(struct store *st, const struct store_vm_filter *f, const 
                        int limit, struct store_vm **out, size_t *n, char **next_after,
                        struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char *lo;
     char *hi;
     enum err e;

@@ -179,7 +179,7 @@ void store_webhook_list_free(struct store_webhook *list, size_t n)
     free(list);
 }
 
-static void row_to_webhook(sqlite3_stmt *s, void *p)
+static void row_to_webhook(struct store_q *s, void *p)
 {
     struct store_webhook *w = p;
 
@@ -204,7 +204,7 @@ static void row_to_webhook(sqlite3_stmt *s, void *p)
 enum err store_webhooks_insert(struct store *st, const struct store_webhook *w,
                                struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char *sealed = seal(st, w->id, w->secret);
     enum err e = sealed != NULL ? store_stmt(st, SQL_INSERT, &s, d)
                                 : err_set(d, ERR_INTERNAL, "seal", "could not seal the secret");
@@ -230,7 +230,7 @@ enum err store_webhooks_insert(struct store *st, const struct store_webhook *w,
 enum err store_webhooks_get(struct store *st, const char *id, struct store_webhook *out,
                             struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_GET, &s, d);
 
     *out = (struct store_webhook){0};
@@ -241,7 +241,7 @@ enum err store_webhooks_get(struct store *st, const char *id, struct store_webho
     if (e != ERR_OK)
         return e;
     row_to_webhook(s, out);
-    sqlite3_reset(s);
+    store_reset(s);
     unseal_webhook(st, out);
     return ERR_OK;
 }
@@ -249,7 +249,7 @@ enum err store_webhooks_get(struct store *st, const char *id, struct store_webho
 enum err store_webhooks_list(struct store *st, struct store_webhook **out, size_t *n,
                              struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_LIST, &s, d);
 
     *out = NULL;
@@ -265,7 +265,7 @@ enum err store_webhooks_list(struct store *st, struct store_webhook **out, size_
 }
 
 /* Runs s (bound to :id already or not) expecting it to change one row. */
-static enum err exec_one(sqlite3_stmt *s, struct err_detail *d, const char *what)
+static enum err exec_one(struct store_q *s, struct err_detail *d, const char *what)
 {
     int64_t changed = 0;
     enum err e = store_exec_count(s, &changed, d, what);
@@ -277,7 +277,7 @@ static enum err exec_one(sqlite3_stmt *s, struct err_detail *d, const char *what
 
 enum err store_webhooks_delete(struct store *st, const char *id, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_DELETE, &s, d);
 
     if (e != ERR_OK)
@@ -289,7 +289,7 @@ enum err store_webhooks_delete(struct store *st, const char *id, struct err_deta
 enum err store_webhooks_rotate(struct store *st, const char *id, const char *secret,
                                int64_t prev_until, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     char *sealed = seal(st, id, secret);
     enum err e = sealed != NULL ? store_stmt(st, SQL_ROTATE, &s, d)
                                 : err_set(d, ERR_INTERNAL, "seal", "could not seal the secret");
@@ -310,7 +310,7 @@ enum err store_webhooks_rotate(struct store *st, const char *id, const char *sec
 enum err store_webhooks_set_enabled(struct store *st, const char *id, bool enabled,
                                     const char *reason, int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_ENABLE, &s, d);
 
     if (e != ERR_OK)
@@ -326,7 +326,7 @@ enum err store_webhooks_enqueue(struct store *st, const char *id, const char *ms
                                 const char *type, const char *body, int64_t now,
                                 int64_t *delivery_id, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_ENQUEUE, &s, d);
 
     *delivery_id = 0;
@@ -339,7 +339,7 @@ enum err store_webhooks_enqueue(struct store *st, const char *id, const char *ms
     bind_int64(s, ":now", now);
     e = store_exec_stmt(s, d, "webhook test delivery");
     if (e == ERR_OK)
-        *delivery_id = (int64_t)sqlite3_last_insert_rowid(sqlite3_db_handle(s));
+        *delivery_id = store_last_rowid(s);
     return e;
 }
 
@@ -373,7 +373,7 @@ void store_delivery_list_free(struct store_delivery *list, size_t n)
     free(list);
 }
 
-static void row_to_delivery(sqlite3_stmt *s, void *p)
+static void row_to_delivery(struct store_q *s, void *p)
 {
     struct store_delivery *x = p;
 
@@ -393,7 +393,7 @@ static void row_to_delivery(sqlite3_stmt *s, void *p)
     x->pending = col_int64(s, 13) != 0;
 }
 
-static void row_to_due(sqlite3_stmt *s, void *p)
+static void row_to_due(struct store_q *s, void *p)
 {
     struct store_delivery *x = p;
 
@@ -408,7 +408,7 @@ enum err store_deliveries_list(struct store *st, const char *webhook_id, int64_t
                                size_t limit, struct store_delivery **out, size_t *n,
                                struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_DELIVERIES, &s, d);
 
     *out = NULL;
@@ -425,7 +425,7 @@ enum err store_deliveries_list(struct store *st, const char *webhook_id, int64_t
 enum err store_deliveries_redeliver(struct store *st, const char *webhook_id, int64_t id,
                                     int64_t now, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t changed = 0;
     enum err e = store_stmt(st, SQL_REDELIVER, &s, d);
 
@@ -443,7 +443,7 @@ enum err store_deliveries_redeliver(struct store *st, const char *webhook_id, in
 enum err store_deliveries_due(struct store *st, int64_t now, size_t limit,
                               struct store_delivery **out, size_t *n, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_DUE, &s, d);
 
     *out = NULL;
@@ -465,7 +465,7 @@ enum err store_deliveries_due(struct store *st, int64_t now, size_t limit,
 static enum err record_in_tx(struct store *st, const struct store_delivery *x,
                              const struct store_attempt *a, bool *disabled, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     int64_t failures;
     bool enabled;
     char reason[400];
@@ -491,7 +491,7 @@ static enum err record_in_tx(struct store *st, const struct store_delivery *x,
         return e == ERR_NOT_FOUND ? ERR_OK : e; /* deleted meanwhile */
     failures = col_int64(s, 0);
     enabled = col_int64(s, 1) != 0;
-    sqlite3_reset(s);
+    store_reset(s);
     if (a->ok || !enabled || failures < a->disable_after)
         return ERR_OK;
     snprintf(reason, sizeof(reason), "%lld failed attempts in a row; the last: %.300s",
@@ -517,7 +517,7 @@ enum err store_deliveries_record(struct store *st, const struct store_delivery *
 enum err store_deliveries_pending(struct store *st, int64_t *count, int64_t *oldest_at,
                                   struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_PENDING, &s, d);
 
     *count = *oldest_at = 0;
@@ -528,13 +528,13 @@ enum err store_deliveries_pending(struct store *st, int64_t *count, int64_t *old
         return e;
     *count = col_int64(s, 0);
     *oldest_at = col_int64(s, 1);
-    sqlite3_reset(s);
+    store_reset(s);
     return ERR_OK;
 }
 
 enum err store_deliveries_trim(struct store *st, int64_t before, struct err_detail *d)
 {
-    sqlite3_stmt *s;
+    struct store_q *s;
     enum err e = store_stmt(st, SQL_TRIM, &s, d);
 
     if (e != ERR_OK)

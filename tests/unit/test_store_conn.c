@@ -1,7 +1,9 @@
 /* test_store_conn.c: the per-connection machinery of store.c and store_seen.c, whose faults
  * were once caught only by assert (compiled out of Release builds): a full statement cache,
  * a bind to a parameter the statement lacks, and more seen-sets on a thread than a fixed
- * table held. Each must be an error or handled in every build. */
+ * table held. Each must be an error or handled in every build. Also the statement handle on
+ * either backend (unit.test_store_conn.pg runs it on PostgreSQL): :name parameters, NULL
+ * columns, a commit after a failed statement, and (PostgreSQL) one prepare per connection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +22,7 @@ static char sqls[STORE_STMT_SLOTS + 1][24];
 static void test_stmt_cache_full_is_an_error(void **state)
 {
     struct store *st = ST(state);
-    static sqlite3_stmt *got[STORE_STMT_SLOTS + 1];
+    static struct store_q *got[STORE_STMT_SLOTS + 1];
     struct err_detail d = {0};
     size_t n = 0;
     enum err rc = ERR_OK;
@@ -38,13 +40,13 @@ static void test_stmt_cache_full_is_an_error(void **state)
     assert_true(n > 0 && n <= STORE_STMT_SLOTS);
     /* no live statement was prepared over: each still answers its own query */
     for (size_t i = 0; i < n; i++) {
-        sqlite3_stmt *s;
+        struct store_q *s;
 
         assert_int_equal(store_stmt(st, sqls[i], &s, &d), ERR_OK);
         assert_ptr_equal(s, got[i]);
         assert_int_equal(store_step_one(s, &d, "select"), ERR_OK);
         assert_int_equal(col_int64(s, 0), (int64_t)i);
-        sqlite3_reset(s);
+        store_reset(s);
     }
 }
 
@@ -54,7 +56,7 @@ static void test_missing_bind_param_is_an_error(void **state)
 {
     struct store *st = ST(state);
     struct err_detail d = {0};
-    sqlite3_stmt *s;
+    struct store_q *s;
 
     assert_int_equal(store_stmt(st, SQL_ECHO, &s, &d), ERR_OK);
     bind_text(s, ":b", "x"); /* no :b in SQL_ECHO */
@@ -65,8 +67,8 @@ static void test_missing_bind_param_is_an_error(void **state)
     assert_int_equal(store_stmt(st, SQL_ECHO, &s, &d), ERR_OK);
     bind_text(s, ":a", "y");
     assert_int_equal(store_step_one(s, &d, "echo"), ERR_OK);
-    assert_string_equal((const char *)sqlite3_column_text(s, 0), "y");
-    sqlite3_reset(s);
+    assert_string_equal(col_view(s, 0), "y");
+    store_reset(s);
 
     /* a bad bind followed by a fresh fetch before the step is still cleared, not leaked into
      * the next caller */
@@ -75,7 +77,85 @@ static void test_missing_bind_param_is_an_error(void **state)
     bind_int64(s, ":a", 7);
     assert_int_equal(store_step_one(s, &d, "echo"), ERR_OK);
     assert_int_equal(col_int64(s, 0), 7);
-    sqlite3_reset(s);
+    store_reset(s);
+}
+
+/* :name parameters: one name used twice is one parameter; text in quotes is not one. */
+static const char SQL_NAMES[] = "SELECT :a || ':b' || :a || ' ''x:c'' ', NULL, :n";
+
+static void test_parameter_names(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    struct store_q *s;
+
+    assert_int_equal(store_stmt(st, SQL_NAMES, &s, &d), ERR_OK);
+    bind_text(s, ":a", "x");
+    bind_int64(s, ":n", -42);
+    assert_int_equal(store_step_one(s, &d, "names"), ERR_OK);
+    assert_string_equal(col_view(s, 0), "x:bx 'x:c' ");
+    assert_true(col_null(s, 1));
+    assert_null(col_text(s, 1));
+    assert_int_equal(col_int64(s, 1), 0);
+    assert_int_equal(col_int64(s, 2), -42);
+    assert_false(col_null(s, 2));
+    assert_int_equal(col_count(s), 3);
+    store_reset(s);
+    /* ':b' is text, not a parameter */
+    assert_int_equal(store_stmt(st, SQL_NAMES, &s, &d), ERR_OK);
+    bind_text(s, ":b", "y");
+    assert_int_equal(store_step_one(s, &d, "names"), ERR_INTERNAL);
+}
+
+static const char SQL_DUP_KEY[] =
+    "INSERT INTO api_keys (id, name, role, key_hash, created_at) VALUES ('k', 'n', 'reader',"
+    " '0000000000000000000000000000000000000000000000000000000000000000', 1)";
+
+/* A transaction whose statement failed: on SQLite the statement alone is undone and the
+ * transaction commits the rest; PostgreSQL aborts the whole transaction, and its commit says
+ * so instead of reporting success. */
+static void test_commit_after_failed_statement(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    struct store_q *s;
+    enum err want = fixture_pg_host() != NULL ? ERR_STORE : ERR_OK;
+
+    assert_int_equal(store_stmt(st, SQL_DUP_KEY, &s, &d), ERR_OK);
+    assert_int_equal(store_exec_stmt(s, &d, "key"), ERR_OK);
+    assert_int_equal(store_tx_begin(st, &d), ERR_OK);
+    assert_int_equal(store_stmt(st, SQL_DUP_KEY, &s, &d), ERR_OK);
+    assert_int_equal(store_exec_stmt(s, &d, "key"), ERR_CONFLICT);
+    assert_int_equal(store_tx_commit(st, &d), want);
+    assert_false(store_in_tx(st));
+    /* the thread's connection is usable again either way */
+    assert_int_equal(store_tx_begin(st, &d), ERR_OK);
+    store_tx_rollback(st);
+}
+
+static const char SQL_PREPARED[] = "SELECT count(*) FROM pg_prepared_statements"
+                                   " WHERE statement LIKE '%FROM api_keys WHERE id = $1%'"
+                                   " AND statement NOT LIKE '%pg_prepared_statements%'";
+
+/* PostgreSQL: a store statement is prepared once on a connection and reused after. A
+ * transaction holds one connection, so the count it reads is that connection's. */
+static void test_prepared_once_per_connection(void **state)
+{
+    struct store *st = ST(state);
+    struct store_api_key k;
+    struct err_detail d = {0};
+    struct store_q *s;
+
+    if (fixture_pg_host() == NULL)
+        skip();
+    assert_int_equal(store_tx_begin(st, &d), ERR_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_api_key_get(st, "nope", &k, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_stmt(st, SQL_PREPARED, &s, &d), ERR_OK);
+    assert_int_equal(store_step_one(s, &d, "prepared"), ERR_OK);
+    assert_int_equal(col_int64(s, 0), 1);
+    store_reset(s);
+    store_tx_rollback(st);
 }
 
 /* A pass's seen set: keys compare as SQL lower() makes id_key, it grows past its first table
@@ -112,6 +192,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_bind_param_is_an_error, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_seen_set, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_parameter_names, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_after_failed_statement, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_prepared_once_per_connection, fixture_setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

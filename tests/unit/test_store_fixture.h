@@ -1,5 +1,7 @@
 /* test_store_fixture.h: a migrated store per test for the test_store_*.c files, on a
- * temporary file (so several connections share it) or on :memory:. */
+ * temporary file (so several connections share it) or on :memory:. With
+ * VMLOGIND_TEST_STORE_PG set (the ctest registrations *.pg: the test PostgreSQL's socket
+ * directory) the same tests run on PostgreSQL instead, each in a schema of its own. */
 #ifndef TEST_STORE_FIXTURE_H
 #define TEST_STORE_FIXTURE_H
 
@@ -7,12 +9,98 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <string.h>
+
 #include "vmlogind/store.h"
+#include "vmlogind/store_pg.h"
 
 struct fixture {
     struct store *st;
     char path[64];
+    char schema[48]; /* PostgreSQL: the test's schema */
+    char ci[320];    /* PostgreSQL: the connection string that selects it */
 };
+
+/* The test PostgreSQL's socket directory when the tests run there, else NULL. */
+static inline const char *fixture_pg_host(void)
+{
+    const char *h = getenv("VMLOGIND_TEST_STORE_PG");
+    return h != NULL && h[0] != '\0' ? h : NULL;
+}
+
+/* Runs sql as the test server's superuser; false (and a message) on failure. */
+static inline bool fixture_pg_admin(const char *sql)
+{
+    char ci[256];
+    PGconn *c;
+    PGresult *r;
+    bool ok;
+
+    snprintf(ci, sizeof(ci), "host=%s user=vmlogind dbname=postgres", fixture_pg_host());
+    c = PQconnectdb(ci);
+    r = PQexec(c, sql);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "fixture: %s: %s\n", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok;
+}
+
+/* A store on a new schema of the test PostgreSQL, found first on the search path. */
+static inline enum err fixture_open_pg(struct fixture *f, struct err_detail *d)
+{
+    static int seq;
+    char sql[96];
+    struct store_pg_options o = {.conninfo = f->ci, .pool_size = 4};
+
+    snprintf(f->schema, sizeof(f->schema), "vl_test_%d_%d", (int)getpid(), ++seq);
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->schema);
+    if (!fixture_pg_admin(sql))
+        return err_set(d, ERR_STORE, "fixture", "cannot create schema %s", f->schema);
+    snprintf(f->ci, sizeof(f->ci),
+             "host=%s user=vmlogind dbname=postgres options='-c search_path=%s'", fixture_pg_host(),
+             f->schema);
+    return store_open_pg(&o, &f->st, d);
+}
+
+/* Opens f's database again into f->st (after the test closed it). */
+static inline enum err fixture_reopen(struct fixture *f, struct err_detail *d)
+{
+    struct store_pg_options o = {.conninfo = f->ci, .pool_size = 4};
+
+    if (f->schema[0] != '\0')
+        return store_open_pg(&o, &f->st, d);
+    return store_open(f->path, &f->st, d);
+}
+
+/* Runs sql on f's database on a connection of its own, outside the store: 0 when it ran, 1
+ * when a constraint (CHECK, NOT NULL, unique, foreign key) refused it, -1 for another error. */
+static inline int fixture_raw_exec(struct fixture *f, const char *sql)
+{
+    int rc;
+
+    if (f->schema[0] != '\0') {
+        PGconn *c = PQconnectdb(f->ci);
+        PGresult *r = PQexec(c, sql);
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK           ? 0
+             : state != NULL && strncmp(state, "23", 2) == 0 ? 1
+                                                             : -1;
+        PQclear(r);
+        PQfinish(c);
+        return rc;
+    }
+    sqlite3 *db;
+    if (sqlite3_open(f->path, &db) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(db, 5000);
+    rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : (rc & 0xff) == SQLITE_CONSTRAINT ? 1 : -1;
+}
 
 static inline int fixture_setup_at(void **state, bool on_file)
 {
@@ -30,7 +118,9 @@ static inline int fixture_setup_at(void **state, bool on_file)
             return -1;
         close(fd);
     }
-    if (store_open(f->path, &f->st, &d) != ERR_OK || store_migrate(f->st, &d) != ERR_OK) {
+    if ((fixture_pg_host() != NULL ? fixture_open_pg(f, &d) : store_open(f->path, &f->st, &d)) !=
+            ERR_OK ||
+        store_migrate(f->st, &d) != ERR_OK) {
         fprintf(stderr, "fixture: %s\n", d.msg);
         return -1;
     }
@@ -59,9 +149,14 @@ static inline int fixture_setup_file(void **state)
 static inline int fixture_teardown(void **state)
 {
     struct fixture *f = *state;
-    char p[96];
+    char p[160];
 
     store_close(f->st);
+    if (f->schema[0] != '\0') {
+        snprintf(p, sizeof(p), "SET client_min_messages = warning; DROP SCHEMA %s CASCADE",
+                 f->schema);
+        (void)fixture_pg_admin(p);
+    }
     if (f->path[0] == '/') {
         unlink(f->path);
         snprintf(p, sizeof(p), "%s-wal", f->path);

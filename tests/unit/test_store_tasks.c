@@ -1,12 +1,14 @@
 /* test_store_tasks.c: the durable task queue: upsert without duplicates, lease order and
  * exclusivity, a dead worker's lease expiring, complete/reschedule/fail/release conditioned on
- * the lease, wake-ups during a lease, backoff, and two threads leasing concurrently. */
+ * the lease, wake-ups during a lease, backoff, and two threads leasing concurrently; on
+ * PostgreSQL (unit.test_store_tasks.pg), a lease skipping a task another transaction holds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -220,6 +222,73 @@ static void test_two_threads(void **state)
     assert_int_equal(w[0].leased + w[1].leased, 2 * PER_THREAD);
 }
 
+struct skipper {
+    struct store *st;
+    pthread_mutex_t mu;
+    pthread_cond_t done_cv;
+    bool done;
+    enum err rc;
+    char key[16];
+};
+
+static void *lease_other(void *p)
+{
+    struct skipper *k = p;
+    struct store_task t = {0};
+    enum err rc = store_task_lease(k->st, NULL, "w2", T0 + 20, LEASE, &t, NULL);
+
+    pthread_mutex_lock(&k->mu);
+    k->rc = rc;
+    if (rc == ERR_OK)
+        snprintf(k->key, sizeof(k->key), "%s", t.key);
+    k->done = true;
+    pthread_cond_signal(&k->done_cv);
+    pthread_mutex_unlock(&k->mu);
+    store_task_clear(&t);
+    store_thread_done(k->st);
+    return NULL;
+}
+
+/* PostgreSQL: a task leased in a transaction not yet committed is skipped, not waited for
+ * (FOR UPDATE SKIP LOCKED): another worker leases the next task at once. (SQLite has one
+ * writer at a time; there the second lease waits for the first transaction.) */
+static void test_lease_skips_locked(void **state)
+{
+    struct store *st = ST(state);
+    struct skipper k = {.st = st};
+    struct store_task a = {0};
+    struct timespec until;
+    pthread_t th;
+    bool done;
+
+    if (fixture_pg_host() == NULL)
+        skip();
+    assert_int_equal(store_task_upsert(st, "grant", "a", T0, NULL, T0, NULL), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "grant", "b", T0 + 1, NULL, T0, NULL), ERR_OK);
+    pthread_mutex_init(&k.mu, NULL);
+    pthread_cond_init(&k.done_cv, NULL);
+    assert_int_equal(store_tx_begin(st, NULL), ERR_OK);
+    lease_ok(st, "w1", T0 + 20, &a);
+    assert_string_equal(a.key, "a");
+    assert_int_equal(pthread_create(&th, NULL, lease_other, &k), 0);
+    /* the other worker answers while this transaction still holds task a */
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&k.mu);
+    while (!k.done && pthread_cond_timedwait(&k.done_cv, &k.mu, &until) == 0)
+        ;
+    done = k.done;
+    pthread_mutex_unlock(&k.mu);
+    assert_int_equal(store_tx_commit(st, NULL), ERR_OK);
+    pthread_join(th, NULL);
+    assert_true(done);
+    assert_int_equal(k.rc, ERR_OK);
+    assert_string_equal(k.key, "b");
+    store_task_clear(&a);
+    pthread_cond_destroy(&k.done_cv);
+    pthread_mutex_destroy(&k.mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wake_during_lease, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test_setup_teardown(test_two_threads, fixture_setup_file, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lease_skips_locked, fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* test_store_vms.c: the sync upsert writes nothing for unchanged VMs and bumps generation on
  * change, mark-gone, case-insensitive get, cursor paging with filters, readers on a second
- * thread during a sync, and an unasserted ingest figure. */
+ * thread during a sync, a VM's login row (put, preflight, scan), its sign-in facts and
+ * diagnostics, the permission report and resource groups, and an unasserted ingest figure. */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,8 @@
 #include <cmocka.h>
 
 #include "unit/test_store_fixture.h"
+#include "vmlogind/store_login.h"
+#include "vmlogind/store_signin.h"
 
 /* The current sync pass's seen set (store_seen_new per pass, as the reconciler's pass does). */
 static struct store_seen *pass;
@@ -246,6 +250,134 @@ static void test_list_paged_filtered(void **state)
     assert_int_equal(store_vm_list(st, &f, NULL, 5, &page, &n, &next, NULL), ERR_INVALID);
 }
 
+struct scan_seen {
+    size_t n;
+    size_t with_login;
+    char state[16];
+};
+
+static enum err scan_one(const struct store_vm_login_view *v, void *arg)
+{
+    struct scan_seen *k = arg;
+
+    k->n++;
+    if (v->login != NULL) {
+        k->with_login++;
+        snprintf(k->state, sizeof(k->state), "%s", v->login->state);
+    }
+    return ERR_OK;
+}
+
+/* The reconciler's login row of a VM: written whole, its preflight kept when a write has none,
+ * a bad state or an unknown VM refused, and scans pairing each present VM with its row. */
+static void test_vm_login_row(void **state)
+{
+    struct store *st = ST(state);
+    struct store_vm_login l = {.state = "failed",
+                               .step = "identity",
+                               .cause_code = "c1",
+                               .has_identity = true,
+                               .failures = 2,
+                               .backoff_until = 500};
+    struct store_vm_login got = {0};
+    struct scan_seen k = {0};
+    struct err_detail d = {0};
+    char *key;
+
+    subscriptions(st);
+    make_fleet(2, SUB, 0);
+    pass_begin();
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 2, 10, NULL, NULL), ERR_OK);
+    key = strdup(F.ids[0]);
+    for (char *c = key; *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    l.vm_key = key;
+    assert_int_equal(store_vm_login_get(st, key, &got, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_vm_login_put_preflight(st, key, "{\"ok\":true}", 20, &d), ERR_OK);
+    assert_int_equal(store_vm_login_put(st, &l, 30, &d), ERR_OK);
+    assert_int_equal(store_vm_login_get(st, key, &got, &d), ERR_OK);
+    assert_string_equal(got.state, "failed");
+    assert_string_equal(got.step, "identity");
+    assert_string_equal(got.cause_code, "c1");
+    assert_null(got.cause_message);
+    assert_null(got.setting_key);
+    assert_true(got.has_identity);
+    assert_int_equal(got.failures, 2);
+    assert_int_equal(got.backoff_until, 500);
+    assert_string_equal(got.preflight, "{\"ok\":true}"); /* kept */
+    assert_int_equal(got.preflight_at, 20);
+    assert_int_equal(got.updated_at, 30);
+    store_vm_login_clear(&got);
+
+    l.state = "sleeping";
+    assert_int_equal(store_vm_login_put(st, &l, 40, &d), ERR_INVALID);
+    l.state = "enabled";
+    l.vm_key = "/subscriptions/x/vm/none";
+    assert_int_equal(store_vm_login_put(st, &l, 40, &d), ERR_PRECONDITION);
+
+    assert_int_equal(store_vm_login_scan(st, SUB, NULL, NULL, scan_one, &k, &d), ERR_OK);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.with_login, 1);
+    assert_string_equal(k.state, "failed");
+    free(key);
+}
+
+/* The sign-in facts of a VM and principal and a VM's diagnostics: kept by lowercase keys, the
+ * last write wins, JSON checked. */
+static void test_signin_facts(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    char *got = NULL;
+    int64_t at = 0;
+
+    assert_int_equal(store_signin_facts_get(st, "/S/vm", "Bob@X", &got, &at, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_signin_facts_put(st, "/S/vm", "Bob@X", "{\"a\":1}", 10, &d), ERR_OK);
+    assert_int_equal(store_signin_facts_put(st, "/s/VM", "bob@x", "{\"a\":2}", 20, &d), ERR_OK);
+    assert_int_equal(store_signin_facts_get(st, "/s/vm", "BOB@x", &got, &at, &d), ERR_OK);
+    assert_string_equal(got, "{\"a\":2}");
+    assert_int_equal(at, 20);
+    free(got);
+    assert_int_equal(store_signin_facts_put(st, "/s/vm", "bob@x", "{", 30, &d), ERR_INVALID);
+
+    assert_int_equal(store_vm_diagnostics_get(st, "/s/vm", &got, &at, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_vm_diagnostics_put(st, "/S/VM", "[1]", 40, &d), ERR_OK);
+    assert_int_equal(store_vm_diagnostics_get(st, "/s/vm", &got, &at, &d), ERR_OK);
+    assert_string_equal(got, "[1]");
+    assert_int_equal(at, 40);
+    free(got);
+}
+
+/* vmlogind's own permission report, and the resource groups of a subscription's live VMs. */
+static void test_permissions_and_groups(void **state)
+{
+    struct store *st = ST(state);
+    struct err_detail d = {0};
+    char *got = NULL, **rgs = NULL;
+    int64_t at = 0;
+    size_t n = 0;
+
+    assert_int_equal(store_permission_check_get(st, "self", &got, &at, &d), ERR_NOT_FOUND);
+    assert_int_equal(store_permission_check_put(st, "self", "{\"ok\":1}", 10, &d), ERR_OK);
+    assert_int_equal(store_permission_check_put(st, "self", "{\"ok\":2}", 20, &d), ERR_OK);
+    assert_int_equal(store_permission_check_get(st, "self", &got, &at, &d), ERR_OK);
+    assert_string_equal(got, "{\"ok\":2}");
+    assert_int_equal(at, 20);
+    free(got);
+
+    subscriptions(st);
+    make_fleet(6, SUB, 0); /* resource groups RG-0 .. RG-3 */
+    pass_begin();
+    assert_int_equal(store_vms_upsert(st, pass, F.f, 6, 10, NULL, NULL), ERR_OK);
+    assert_int_equal(store_vm_resource_groups(st, SUB, 3, &rgs, &n, &d), ERR_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(rgs[0], "RG-0");
+    assert_string_equal(rgs[2], "RG-2");
+    for (size_t i = 0; i < n; i++)
+        free(rgs[i]);
+    free(rgs);
+}
+
 struct reader {
     struct store *st;
     int reads;
@@ -333,6 +465,10 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_mark_gone_and_return, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_list_paged_filtered, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_vm_login_row, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_signin_facts, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_permissions_and_groups, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_read_write, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_ingest_figure, fixture_setup_file, fixture_teardown),
