@@ -1,6 +1,7 @@
 /* jose.c: base64/base64url, SHA-256, compact JWS (RS256, PS256) sign/verify, RSA JWK <-> EVP_PKEY,
  * certificate thumbprints and PEM loading, all with OpenSSL 3 EVP/OSSL_PARAM APIs.
  * It validates structure and signatures only; claim policy (iss, aud, exp) belongs to callers. */
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -117,11 +118,23 @@ unsigned char *b64_decode(const char *s, size_t slen, size_t *out_len)
     return decode(B64_STD, s, slen, out_len);
 }
 
+/* OpenSSL 3 looks EVP_sha256()'s implementation up in its provider store on every digest
+ * (an "implicit fetch", https://www.openssl.org/docs/man3.0/man7/crypto.html, "Performance");
+ * fetched once, it is not. The API key of every request is hashed here. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void sha256(const void *p, size_t n, unsigned char out[32])
 {
     unsigned int len = 32;
 
-    if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1)
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256_md == NULL || EVP_Digest(p, n, out, &len, sha256_md, NULL) != 1)
         abort();
 }
 
