@@ -55,6 +55,7 @@ struct ax_scope {
     uint32_t first, n;
     bool plain;    /* nothing in it needs escaping in JSON (nor in its compact assignments' ids) */
     uint8_t vm;    /* AX_VM_*: the scope is a VM's, with a row */
+    uint16_t len;  /* strlen(scope), 0 when it does not fit */
     uint32_t name; /* its row's computer name, at this offset in names (0: "") */
 };
 
@@ -151,6 +152,39 @@ static uint32_t hash_lower(const char *s)
         h = (h ^ (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c)) * 16777619u;
     }
     return h;
+}
+
+/* The bytes of x with ASCII capitals lowercased, eight at a time: a byte's high bit is set in
+ * upper when it is ASCII and in 'A'..'Z' (each byte computed apart: no carry crosses one). */
+static uint64_t lower8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t low7 = x & ~high;
+    uint64_t ge_a = low7 + (0x80 - 'A') * ones; /* high bit: byte >= 'A' */
+    uint64_t gt_z = low7 + (0x7f - 'Z') * ones; /* high bit: byte > 'Z' */
+    uint64_t upper = (ge_a & ~gt_z) & ~x & high;
+
+    return x | (upper >> 2); /* 0x80 >> 2 = 0x20 */
+}
+
+/* Is the lowercase of s (len bytes) exactly key (len bytes)? */
+static bool lower_eq_n(const char *s, const char *key, size_t len)
+{
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, s + i, 8);
+        memcpy(&b, key + i, 8);
+        if (lower8(a) != b)
+            return false;
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((char)(c >= 'A' && c <= 'Z' ? c + 32 : c) != key[i])
+            return false;
+    }
+    return true;
 }
 
 /* Is the lowercase of s exactly key? */
@@ -265,7 +299,9 @@ static uint32_t id_intern(struct access_snapshot *ix, const char *id)
  * The hash tells most other keys apart without reading their scope (a cache miss each). */
 #define SLOT(hash, i) ((uint64_t)(hash) << 32 | ((uint64_t)(i) + 1))
 
-static long scope_find_hashed(const struct access_snapshot *ix, const char *key, uint32_t hash)
+/* The scope whose key is key (klen bytes, hash its hash_str), or -1. */
+static long scope_find_hashed(const struct access_snapshot *ix, const char *key, size_t klen,
+                              uint32_t hash)
 {
     if (ix->sch_cap == 0)
         return -1;
@@ -274,14 +310,18 @@ static long scope_find_hashed(const struct access_snapshot *ix, const char *key,
         uint32_t i = (uint32_t)v;
         if (v == 0)
             return -1;
-        if ((uint32_t)(v >> 32) == hash && lower_eq(ix->scopes[i - 1].scope, key))
+        if ((uint32_t)(v >> 32) != hash)
+            continue;
+        const struct ax_scope *s = &ix->scopes[i - 1];
+        if (s->len != 0 ? s->len == klen && lower_eq_n(s->scope, key, klen)
+                        : lower_eq(s->scope, key))
             return (long)i - 1;
     }
 }
 
 static long scope_find(const struct access_snapshot *ix, const char *key)
 {
-    return scope_find_hashed(ix, key, hash_str(key));
+    return scope_find_hashed(ix, key, strlen(key), hash_str(key));
 }
 
 static void scope_put(struct access_snapshot *ix, uint32_t hash, size_t i)
@@ -315,8 +355,10 @@ static long scope_intern(struct access_snapshot *ix, const char *scope, const ch
     if (!lower_eq(scope, scope_key))
         return -1;
     ix->scopes = grow(ix->scopes, &ix->capscopes, ix->nscopes + 1, sizeof(*ix->scopes));
-    ix->scopes[ix->nscopes++] =
-        (struct ax_scope){.scope = arena_dup(ix, scope), .plain = json_plain(scope)};
+    size_t len = strlen(scope);
+    ix->scopes[ix->nscopes++] = (struct ax_scope){.scope = arena_dup(ix, scope),
+                                                  .plain = json_plain(scope),
+                                                  .len = len <= UINT16_MAX ? (uint16_t)len : 0};
     if (ix->nscopes * 2 > ix->sch_cap)
         scope_rehash(ix);
     else
@@ -962,7 +1004,7 @@ static bool find_keys(const struct access_snapshot *ix, const char *const *keys,
         }
         hash = hash_more(hash, keys[k] + prev);
         prev = strlen(keys[k]);
-        s = scope_find_hashed(ix, keys[k], hash);
+        s = scope_find_hashed(ix, keys[k], prev, hash);
         if (found != NULL)
             found[k] = s;
         sc[k] = s >= 0 ? &ix->scopes[s] : NULL;
