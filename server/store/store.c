@@ -749,6 +749,34 @@ char *col_text(struct store_q *q, int i)
     return t ? xstrdup(t) : NULL;
 }
 
+/* Drops the whitespace outside JSON strings, in place. */
+static void json_compact(char *s)
+{
+    bool in_str = false;
+    char *w = s;
+
+    for (const char *r = s; *r != '\0'; r++) {
+        if (in_str && *r == '\\' && r[1] != '\0') {
+            *w++ = *r++; /* the escaped character stays, whatever it is */
+        } else if (*r == '"') {
+            in_str = !in_str;
+        } else if (!in_str && (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r')) {
+            continue;
+        }
+        *w++ = *r;
+    }
+    *w = '\0';
+}
+
+char *col_json(struct store_q *q, int i)
+{
+    char *t = col_text(q, i);
+
+    if (t != NULL && q->pg != NULL)
+        json_compact(t);
+    return t;
+}
+
 int64_t col_int64(struct store_q *q, int i)
 {
     if (q->pg != NULL)

@@ -1,9 +1,11 @@
 /* store_audit.c: the append-only, hash-chained audit log (DESIGN section 6). An append reads
  * the tail and inserts the next row inside the caller's write transaction, so the audited
- * change and its row commit or vanish together. Rows are chained with HMAC-SHA256 under a key
- * kept outside the database (rows older versions wrote keep their plain SHA-256); the key file
- * and the signed checkpoints are store_audit_anchor.c's. It decides nothing about what gets
- * audited. */
+ * change and its row commit or vanish together. Write transactions take turns (SQLite's write
+ * lock; PostgreSQL's advisory lock of store_q_pg.c, across replicas), so appends of several
+ * replicas still make one chain: none reads a tail another is about to extend. Rows are chained
+ * with HMAC-SHA256 under a key kept outside the database (rows older versions wrote keep their
+ * plain SHA-256); the key file and the signed checkpoints are store_audit_anchor.c's. It decides
+ * nothing about what gets audited. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

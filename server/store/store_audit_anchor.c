@@ -26,9 +26,11 @@ static const char SQL_KEYED_USE[] =
     " FROM audit_anchor)) + (SELECT count(*) FROM audit_checkpoints)";
 static const char SQL_HEAD[] = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 static const char SQL_LAST_CP[] = "SELECT seq, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1";
+/* A checkpoint of a head already signed is kept as it was (ON CONFLICT DO NOTHING: SQLite's
+ * and PostgreSQL's spelling alike). */
 static const char SQL_CP_INSERT[] =
-    "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, legacy_end, at, mac)"
-    " VALUES (:seq, :hash, :legacy_end, :at, :mac)";
+    "INSERT INTO audit_checkpoints (seq, hash, legacy_end, at, mac)"
+    " VALUES (:seq, :hash, :legacy_end, :at, :mac) ON CONFLICT DO NOTHING";
 static const char SQL_CP_ALL[] =
     "SELECT seq, hash, legacy_end, at, mac FROM audit_checkpoints ORDER BY seq";
 

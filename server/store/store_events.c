@@ -10,8 +10,12 @@
 /* Two subqueries: SQLite answers each min/max from the primary key alone. */
 static const char SQL_BOUNDS[] = "SELECT coalesce((SELECT min(seq) FROM events), 0),"
                                  " coalesce((SELECT max(seq) FROM events), 0)";
-static const char SQL_EMIT[] = "INSERT INTO events (at, type, scope, data)"
-                               " VALUES (:at, :type, :scope, json(:data))";
+/* json() refuses data that is not JSON (SQLite also makes it compact); PostgreSQL has the cast,
+ * and its text is made compact where it is read (col_json). */
+#define SQL_EMIT_WITH(data)                                                                        \
+    "INSERT INTO events (at, type, scope, data) VALUES (:at, :type, :scope, " data ")"
+static const struct store_sql SQL_EMIT = {.lite = SQL_EMIT_WITH("json(:data)"),
+                                          .pg = SQL_EMIT_WITH("CAST(CAST(:data AS json) AS TEXT)")};
 static const char SQL_AFTER[] = "SELECT seq, at, type, scope, data FROM events"
                                 " WHERE seq > :after ORDER BY seq LIMIT :limit";
 
@@ -45,7 +49,7 @@ static void row_to_event(struct store_q *s, void *p)
     e->at = col_int64(s, 1);
     e->type = col_text(s, 2);
     e->scope = col_text(s, 3);
-    e->data = col_text(s, 4);
+    e->data = col_json(s, 4); /* the same bytes on both backends (store_int.h) */
 }
 
 enum err store_events_bounds(struct store *st, int64_t *oldest, int64_t *newest,
@@ -86,7 +90,7 @@ enum err store_events_emit(struct store *st, int64_t at, const char *type, const
                            const char *data, struct err_detail *d)
 {
     struct store_q *s;
-    enum err e = store_stmt(st, SQL_EMIT, &s, d);
+    enum err e = store_stmt_sql(st, &SQL_EMIT, &s, d);
 
     if (e != ERR_OK)
         return e;

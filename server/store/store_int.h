@@ -88,6 +88,10 @@ char *col_text(struct store_q *q, int i);
 int64_t col_int64(struct store_q *q, int i);
 /* Column i's text without a copy (NULL for SQL NULL), valid until the next step or reset. */
 const char *col_view(struct store_q *q, int i);
+/* A copy of column i's JSON text as SQLite writes it: compact. PostgreSQL's json_build_object
+ * (the event triggers) writes {"a" : 1, "b" : 2}; its whitespace outside strings is dropped, so
+ * what the store hands out (SSE, webhook bodies) is the same bytes on both backends. */
+char *col_json(struct store_q *q, int i);
 /* Whether column i is SQL NULL; whether it holds an integer. */
 bool col_null(struct store_q *q, int i);
 bool col_is_int(struct store_q *q, int i);

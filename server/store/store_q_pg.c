@@ -262,19 +262,34 @@ enum err store_pgq_fail(struct store_pgq *q, struct err_detail *d, const char *w
     return e;
 }
 
+/* A write transaction is SQLite's BEGIN IMMEDIATE: one writer at a time, across every
+ * connection of every replica. PostgreSQL's READ COMMITTED alone would let two transactions
+ * read the same rows and both write what they decided from them (two audit appends reading one
+ * tail, a read-modify-write losing the other's update), and the store retries nothing. So a
+ * write transaction first takes one transaction-level advisory lock, held until its commit or
+ * rollback: "vmlogind.write" (FNV-1a, the key space of store_pg_job.c), not the migrators' key.
+ * It waits at most 30 s for it, as long as for a pooled connection (SQLite's busy wait), then
+ * fails (55P03) instead of waiting behind a stuck writer for ever. One round trip. Read
+ * transactions take no lock and see one snapshot, as SQLite's do. */
+#define SQL_BEGIN_WRITE                                                                            \
+    "BEGIN; SET LOCAL lock_timeout = '30s';"                                                       \
+    " SELECT pg_advisory_xact_lock(6347651197954986470); SET LOCAL lock_timeout TO DEFAULT"
+#define SQL_BEGIN_READ "BEGIN ISOLATION LEVEL REPEATABLE READ"
+
 enum err store_pgq_begin(struct store_pg *pool, bool write, struct store_pg_conn **out,
                          struct err_detail *d)
 {
-    /* A read transaction sees one snapshot, as SQLite's does. */
-    const char *sql = write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ";
     struct store_pg_conn *c = store_pg_acquire(pool, STORE_PG_ACQUIRE_MS, d);
     enum err e;
 
     *out = NULL;
     if (c == NULL)
         return ERR_STORE;
-    e = store_pg_run(c, sql, d);
+    e = store_pg_run(c, write ? SQL_BEGIN_WRITE : SQL_BEGIN_READ, d);
     if (e != ERR_OK) {
+        /* the BEGIN may have run before the lock failed: the connection goes back idle */
+        if (PQtransactionStatus(store_pg_conn_pg(c)) != PQTRANS_IDLE)
+            (void)store_pg_run(c, "ROLLBACK", NULL);
         store_pg_release(pool, c);
         return e;
     }

@@ -41,8 +41,9 @@ int store_pgq_col_count(const struct store_pgq *q);
 enum err store_pgq_fail(struct store_pgq *q, struct err_detail *d, const char *what);
 /* A transaction on a connection taken from pool and held (*out) until store_pgq_end, which
  * commits (a transaction a failed statement aborted is reported, not committed) or rolls back
- * and gives the connection back. A write transaction is READ COMMITTED; a read one is
- * REPEATABLE READ, one snapshot as on SQLite. */
+ * and gives the connection back. A write transaction is READ COMMITTED under one advisory lock
+ * every write transaction takes first, so writers take turns as under SQLite's BEGIN IMMEDIATE;
+ * a read one is REPEATABLE READ, one snapshot as on SQLite. */
 enum err store_pgq_begin(struct store_pg *pool, bool write, struct store_pg_conn **out,
                          struct err_detail *d);
 enum err store_pgq_end(struct store_pg *pool, struct store_pg_conn *c, bool commit,

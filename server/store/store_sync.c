@@ -15,11 +15,11 @@
     " principals_seen, principals_changed, members_changed, rows_written, errors"
 
 static const char SQL_START[] =
-    "INSERT INTO sync_runs (state, started_at) VALUES ('running', :started_at)";
+    "INSERT INTO sync_runs (state, started_at) VALUES ('running', :started_at) RETURNING id";
 static const char SQL_INTERRUPTED[] =
     "UPDATE sync_runs SET state = 'failed', finished_at = :now, last_error = 'interrupted'"
     " WHERE state = 'running'";
-static const char SQL_PRUNE[] = "DELETE FROM sync_runs WHERE id <= :id - 100";
+static const char SQL_PRUNE[] = "DELETE FROM sync_runs WHERE id <= CAST(:id AS BIGINT) - 100";
 static const char SQL_UPDATE[] =
     "UPDATE sync_runs SET state = :state, finished_at = :finished_at, (" RUN_COUNTS ") ="
     " (:subscriptions, :vms_seen, :vms_changed, :vms_gone, :extensions_seen,"
@@ -51,12 +51,14 @@ static const char SQL_CKPT_PASS[] = "PRAGMA wal_autocheckpoint = 16384";
 static const char SQL_CKPT_IDLE[] = "PRAGMA wal_autocheckpoint = 1000";
 static const char SQL_CKPT_NOW[] = "PRAGMA wal_checkpoint(PASSIVE)";
 
+/* SQLite only: PostgreSQL keeps its own cache and checkpoints (and a failed statement would
+ * abort the transaction it ran in). */
 static void pragma(struct store *st, const char *sql)
 {
     struct store_q *s;
     struct err_detail d;
 
-    if (store_stmt(st, sql, &s, &d) != ERR_OK)
+    if (store_pg_of(st) != NULL || store_stmt(st, sql, &s, &d) != ERR_OK)
         return; /* only a cache size: the pass works without it */
     while (store_step(s) == STORE_ROW)
         continue;
@@ -109,10 +111,11 @@ enum err store_sync_run_start(struct store *st, struct store_sync_run *r, struct
     if (e != ERR_OK)
         return e;
     bind_int64(s, ":started_at", r->started_at);
-    e = store_exec_stmt(s, d, "sync run start");
+    e = store_step_one(s, d, "sync run start");
     if (e != ERR_OK)
         return e;
-    r->id = store_last_rowid(s);
+    r->id = col_int64(s, 0); /* RETURNING: SQLite 3.35+, PostgreSQL alike */
+    store_reset(s);
     (void)snprintf(r->state, sizeof(r->state), "%s", sync_state_str(SYNC_STATE_RUNNING));
     e = store_stmt(st, SQL_PRUNE, &s, d);
     if (e == ERR_OK) {

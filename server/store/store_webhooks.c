@@ -36,13 +36,15 @@ static const char SQL_DELETE[] = "DELETE FROM webhooks WHERE id = :id";
 static const char SQL_ROTATE[] =
     "UPDATE webhooks SET prev_secret = secret, prev_until = :prev_until, secret = :secret,"
     " updated_at = :now WHERE id = :id";
+/* The casts give PostgreSQL one type per parameter (it types each from its first use). */
 static const char SQL_ENABLE[] =
-    "UPDATE webhooks SET enabled = :enabled, failures = CASE WHEN :enabled THEN 0 ELSE failures"
-    " END, disabled_reason = :reason, disabled_at = CASE WHEN :enabled THEN NULL ELSE :now END,"
-    " updated_at = :now WHERE id = :id";
+    "UPDATE webhooks SET enabled = CAST(:enabled AS BIGINT), failures = CASE WHEN"
+    " CAST(:enabled AS BIGINT) = 1 THEN 0 ELSE failures END, disabled_reason = :reason,"
+    " disabled_at = CASE WHEN CAST(:enabled AS BIGINT) = 1 THEN NULL ELSE CAST(:now AS BIGINT)"
+    " END, updated_at = CAST(:now AS BIGINT) WHERE id = :id";
 static const char SQL_ENQUEUE[] =
     "INSERT INTO webhook_deliveries (webhook_id, msg_id, seq, type, body, next_at, created_at)"
-    " VALUES (:id, :msg_id, NULL, :type, :body, :now, :now)";
+    " VALUES (:id, :msg_id, NULL, :type, :body, :now, :now) RETURNING id";
 
 #define DELIVERY_COLS                                                                              \
     "d.id, d.webhook_id, d.msg_id, d.seq, d.type, d.body, d.state, d.attempts, d.next_at,"         \
@@ -50,7 +52,8 @@ static const char SQL_ENQUEUE[] =
 
 static const char SQL_DELIVERIES[] =
     "SELECT " DELIVERY_COLS " FROM webhook_deliveries d WHERE d.webhook_id = :id"
-    " AND (:before = 0 OR d.id < :before) ORDER BY d.id DESC LIMIT :limit";
+    " AND (CAST(:before AS BIGINT) = 0 OR d.id < CAST(:before AS BIGINT))"
+    " ORDER BY d.id DESC LIMIT :limit";
 static const char SQL_REDELIVER[] =
     "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_at = :now"
     " WHERE webhook_id = :webhook_id AND id = :id";
@@ -337,10 +340,12 @@ enum err store_webhooks_enqueue(struct store *st, const char *id, const char *ms
     bind_text(s, ":type", type);
     bind_text(s, ":body", body);
     bind_int64(s, ":now", now);
-    e = store_exec_stmt(s, d, "webhook test delivery");
-    if (e == ERR_OK)
-        *delivery_id = store_last_rowid(s);
-    return e;
+    e = store_step_one(s, d, "webhook test delivery");
+    if (e != ERR_OK)
+        return e;
+    *delivery_id = col_int64(s, 0); /* RETURNING: SQLite 3.35+, PostgreSQL alike */
+    store_reset(s);
+    return ERR_OK;
 }
 
 /* ---- deliveries ------------------------------------------------------------------------------ */
@@ -382,7 +387,7 @@ static void row_to_delivery(struct store_q *s, void *p)
     x->msg_id = col_text(s, 2);
     x->seq = col_int64(s, 3);
     x->type = col_text(s, 4);
-    x->body = col_text(s, 5);
+    x->body = col_json(s, 5); /* the same bytes on both backends (store_int.h) */
     x->state = col_text(s, 6);
     x->attempts = col_int64(s, 7);
     x->next_at = col_int64(s, 8);

@@ -8,7 +8,10 @@ runs the same writes on both (operations and their items, grants, a VM's login s
 drift and repair, a failed sync, permission checks, just-in-time activations, two webhook
 subscriptions), then compares the event log (type, scope, data as JSON), the webhook outbox
 (subscription, message id, type, body as JSON) and the access generation. The event data of
-every trigger is thereby checked key by key, value by value.
+every trigger is thereby checked key by key, value by value. Then the bytes: PostgreSQL's data
+and bodies, compacted as the store reads them there (col_json: whitespace outside strings
+dropped), must be SQLite's text exactly (key order, numbers, escapes), so SSE and webhook
+bodies do not depend on the backend.
 """
 import json
 import os
@@ -129,6 +132,26 @@ def norm_deliveries(rows):
             for w, m, s, t, b in rows]
 
 
+def compact(text):
+    """text without the whitespace outside JSON strings, as store.c's json_compact makes it."""
+    out, in_str, esc = [], False, False
+    for ch in text:
+        if in_str:
+            esc, in_str = (False, in_str) if esc else (ch == "\\", ch != '"')
+        elif ch in " \t\n\r":
+            continue
+        else:
+            in_str = ch == '"'
+        out.append(ch)
+    return "".join(out)
+
+
+def byte_problems(what, lite_rows, pg_rows, col):
+    """Rows whose JSON text at col differs from SQLite's once PostgreSQL's is compacted."""
+    return [f"{what} {i + 1} bytes: SQLite {a[col]}\n      PostgreSQL {compact(b[col])}"
+            for i, (a, b) in enumerate(zip(lite_rows, pg_rows)) if a[col] != compact(b[col])]
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: check_pg_triggers.py MIGRATIONS_DIR PGHOST")
@@ -153,15 +176,17 @@ def main():
                 fh.write("".join(w + ";\n" for w in WRITES))
             psql(host, dbname, path=script)
             problems = []
-            lite_ev = norm_events(db.execute(EVENTS).fetchall())
-            pg_ev = norm_events(psql(host, dbname, EVENTS))
+            lite_rows, pg_rows = db.execute(EVENTS).fetchall(), psql(host, dbname, EVENTS)
+            problems += byte_problems("event", lite_rows, pg_rows, 4)
+            lite_ev, pg_ev = norm_events(lite_rows), norm_events(pg_rows)
             for i in range(max(len(lite_ev), len(pg_ev))):
                 a = lite_ev[i] if i < len(lite_ev) else None
                 b = pg_ev[i] if i < len(pg_ev) else None
                 if a != b:
                     problems.append(f"event {i + 1}: SQLite {a}\n      PostgreSQL {b}")
-            lite_dl = norm_deliveries(db.execute(DELIVERIES).fetchall())
-            pg_dl = norm_deliveries(psql(host, dbname, DELIVERIES))
+            lite_rows, pg_rows = db.execute(DELIVERIES).fetchall(), psql(host, dbname, DELIVERIES)
+            problems += byte_problems("webhook delivery", lite_rows, pg_rows, 4)
+            lite_dl, pg_dl = norm_deliveries(lite_rows), norm_deliveries(pg_rows)
             if lite_dl != pg_dl:
                 problems.append(f"webhook deliveries: SQLite {lite_dl}\n      PostgreSQL {pg_dl}")
             gens = (db.execute(GEN).fetchone()[0] - gen0[0],

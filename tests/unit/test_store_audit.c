@@ -2,7 +2,8 @@
  * edited row, an append rolled back with its change), its anchoring (rows deleted from the
  * end found by the checkpoint file, a row rewritten with the chain recomputed by plain SHA-256
  * found, checkpoints forged without the key refused, an older plain-SHA log migrated with no
- * row lost), API keys and operations. */
+ * row lost), API keys and operations. unit.test_store_audit.pg runs it on PostgreSQL: the
+ * edits behind the store's back go through fixture_raw_exec there. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "store/store_int.h"
 #include "unit/test_store_fixture.h"
 #include "vmlogind/jose.h"
 
@@ -32,16 +34,24 @@ static void append(struct store *st, int i, struct store_audit_entry *e)
     e->target = NULL; /* borrowed, gone with this frame */
 }
 
-/* Edits one row behind the store's back, as an attacker with file access would. */
-static void tamper(const char *path, const char *sql)
+/* Runs SQL on the database behind the store's back, as an attacker with access to the file
+ * (or to the database's owner) would, the guards dropped first. */
+static void raw(struct fixture *f, const char *sql)
 {
-    sqlite3 *db;
+    static const char guards_lite[] = "DROP TRIGGER IF EXISTS audit_log_no_update;"
+                                      "DROP TRIGGER IF EXISTS audit_log_no_delete;"
+                                      "DROP TRIGGER IF EXISTS audit_anchor_no_update;"
+                                      "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;";
+    static const char guards_pg[] =
+        "SET client_min_messages = warning;"
+        "DROP TRIGGER IF EXISTS audit_log_no_update ON audit_log;"
+        "DROP TRIGGER IF EXISTS audit_log_no_delete ON audit_log;"
+        "DROP TRIGGER IF EXISTS audit_anchor_no_update ON audit_anchor;"
+        "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete ON audit_checkpoints;";
 
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER audit_log_no_update", NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    (void)fixture_raw_exec(f, f->schema[0] != '\0' ? guards_pg : guards_lite);
+    if (fixture_raw_exec(f, sql) != 0)
+        fail_msg("%s: failed", sql);
 }
 
 static void test_chain_verify_and_tamper(void **state)
@@ -54,12 +64,16 @@ static void test_chain_verify_and_tamper(void **state)
     int64_t broken;
     size_t n;
 
+    /* one transaction: each append joins it (and PostgreSQL takes no round trips for 1200
+     * transactions) */
+    assert_int_equal(store_tx_begin(f->st, NULL), ERR_OK);
     for (int i = 1; i <= 1200; i++) {
         append(f->st, i, &e);
         assert_int_equal(e.seq, i);
         if (i == 1)
             assert_string_equal(e.prev_hash, STORE_AUDIT_GENESIS);
     }
+    assert_int_equal(store_tx_commit(f->st, NULL), ERR_OK);
     assert_int_equal(store_audit_verify(f->st, &rows, &broken, &d), ERR_OK);
     assert_int_equal(rows, 1200);
     assert_int_equal(broken, 0);
@@ -76,15 +90,10 @@ static void test_chain_verify_and_tamper(void **state)
     assert_int_equal(store_audit_list(f->st, 0, 0, &list, &n, &d), ERR_INVALID);
 
     /* The store refuses to edit history. */
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_not_equal(
-        sqlite3_exec(db, "UPDATE audit_log SET actor = 'x' WHERE seq = 3", NULL, NULL, NULL),
-        SQLITE_OK);
-    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM audit_log", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_not_equal(fixture_raw_exec(f, "UPDATE audit_log SET actor = 'x' WHERE seq = 3"), 0);
+    assert_int_not_equal(fixture_raw_exec(f, "DELETE FROM audit_log"), 0);
 
-    tamper(f->path, "UPDATE audit_log SET outcome = 'denied' WHERE seq = 777");
+    raw(f, "UPDATE audit_log SET outcome = 'denied' WHERE seq = 777");
     assert_int_equal(store_audit_verify(f->st, &rows, &broken, &d), ERR_CONFLICT);
     assert_int_equal(broken, 777);
     assert_int_equal(rows, 776);
@@ -101,27 +110,9 @@ static void test_tamper_hash_recomputed_breaks_next(void **state)
     for (int i = 1; i <= 5; i++)
         append(f->st, i, &e);
     /* Rewriting a row's own hash does not help: the next row's link breaks. */
-    tamper(f->path, "UPDATE audit_log SET hash = '" STORE_AUDIT_GENESIS "' WHERE seq = 2");
+    raw(f, "UPDATE audit_log SET hash = '" STORE_AUDIT_GENESIS "' WHERE seq = 2");
     assert_int_equal(store_audit_verify(f->st, &rows, &broken, NULL), ERR_CONFLICT);
     assert_int_equal(broken, 2);
-}
-
-/* Runs SQL on the database file behind the store's back, the guards dropped first. */
-static void raw(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    char *err = NULL;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_exec(db,
-                 "DROP TRIGGER IF EXISTS audit_log_no_update;"
-                 "DROP TRIGGER IF EXISTS audit_log_no_delete;"
-                 "DROP TRIGGER IF EXISTS audit_anchor_no_update;"
-                 "DROP TRIGGER IF EXISTS audit_checkpoints_no_delete;",
-                 NULL, NULL, NULL);
-    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-        fail_msg("%s: %s", sql, err);
-    sqlite3_close(db);
 }
 
 static const char *cp_file(const struct fixture *f)
@@ -181,7 +172,7 @@ static void test_truncation_found_by_checkpoint_file(void **state)
     assert_int_equal(r.legacy_end, 0);
 
     /* The last rows go, with the checkpoints in the database: the chain left is intact... */
-    raw(f->path, "DELETE FROM audit_log WHERE seq > 7; DELETE FROM audit_checkpoints");
+    raw(f, "DELETE FROM audit_log WHERE seq > 7; DELETE FROM audit_checkpoints");
     assert_int_equal(store_audit_verify_anchored(f->st, NULL, &r, &d), ERR_OK);
     assert_int_equal(r.rows, 7);
     /* ...but the file outside the database still says it reached seq 10. */
@@ -197,7 +188,7 @@ static void test_truncation_found_by_database_checkpoint(void **state)
     struct fixture *f = *state;
 
     rows_and_checkpoint(f, 6);
-    raw(f->path, "DELETE FROM audit_log WHERE seq > 4");
+    raw(f, "DELETE FROM audit_log WHERE seq > 4");
     expect_bad(f, NULL, "audit_truncated", "truncated after checkpoint seq 6");
 }
 
@@ -207,12 +198,12 @@ static void rewrite_plain(struct fixture *f, int from, int to)
 {
     struct store_audit_entry *list;
     char prev[65] = {0};
+    char *script = NULL; /* one run of raw for all the rows: connections cost on PostgreSQL */
     size_t n;
 
     assert_int_equal(store_audit_list(f->st, 0, 1000, &list, &n, NULL), ERR_OK);
     for (size_t i = 0; i < n; i++) {
         struct store_audit_entry *e = &list[i];
-        char *sql;
         if (e->seq < from || e->seq > to) {
             memcpy(prev, e->hash, sizeof(prev));
             continue;
@@ -225,12 +216,12 @@ static void rewrite_plain(struct fixture *f, int from, int to)
         }
         store_audit_hash(e, e->hash);
         memcpy(prev, e->hash, sizeof(prev));
-        sql = sqlite3_mprintf("UPDATE audit_log SET outcome = %Q, prev_hash = %Q, hash = %Q "
-                              "WHERE seq = %lld",
-                              e->outcome, e->prev_hash, e->hash, (long long)e->seq);
-        raw(f->path, sql);
-        sqlite3_free(sql);
+        script = sqlite3_mprintf("%zUPDATE audit_log SET outcome = %Q, prev_hash = %Q, hash = %Q "
+                                 "WHERE seq = %lld;",
+                                 script, e->outcome, e->prev_hash, e->hash, (long long)e->seq);
     }
+    raw(f, script);
+    sqlite3_free(script);
     store_audit_list_free(list, n);
 }
 
@@ -248,7 +239,7 @@ static void test_rewrite_with_plain_sha_found(void **state)
     assert_int_equal(r.rows, 4);
     /* Claiming the whole log predates the key (so plain SHA-256 would do) is caught by the
      * signed checkpoints, which carry where the keyed chain starts. */
-    raw(f->path, "UPDATE audit_anchor SET legacy_end = 10");
+    raw(f, "UPDATE audit_anchor SET legacy_end = 10");
     rewrite_plain(f, 1, 10);
     expect_bad(f, cp_file(f), "audit_checkpoint_mismatch", "predate the key");
 }
@@ -263,7 +254,7 @@ static void test_checkpoint_forgery_refused(void **state)
     FILE *out;
 
     rows_and_checkpoint(f, 10);
-    raw(f->path, "DELETE FROM audit_log WHERE seq > 7; DELETE FROM audit_checkpoints");
+    raw(f, "DELETE FROM audit_log WHERE seq > 7; DELETE FROM audit_checkpoints");
     assert_int_equal(store_audit_list(f->st, 6, 1, &list, &n, NULL), ERR_OK);
     assert_int_equal(n, 1);
     /* A checkpoint of the new head "signed" with plain SHA-256, replacing the file. */
@@ -277,24 +268,22 @@ static void test_checkpoint_forgery_refused(void **state)
     fclose(out);
     expect_bad(f, cp_file(f), "audit_checkpoint_forged", "line 1");
     /* The same into the database table. */
-    raw(f->path, "DELETE FROM audit_checkpoints");
+    raw(f, "DELETE FROM audit_checkpoints");
     {
         char *sql = sqlite3_mprintf("INSERT INTO audit_checkpoints VALUES (7, %Q, 0, 9000, %Q)",
                                     list[0].hash, sha);
-        raw(f->path, sql);
+        raw(f, sql);
         sqlite3_free(sql);
     }
     expect_bad(f, NULL, "audit_checkpoint_forged", "in the database");
-    raw(f->path, "DELETE FROM audit_checkpoints");
+    raw(f, "DELETE FROM audit_checkpoints");
     /* A checkpoint signed with another key does not pass either. */
     {
         struct err_detail d = {{0}, {0}};
-        char other_path[96];
         unsigned char k[32];
         for (size_t i = 0; i < sizeof(k); i++)
             k[i] = (unsigned char)(list[0].hash[i] ^ 0x5a);
-        snprintf(other_path, sizeof(other_path), "%s", f->path);
-        assert_int_equal(store_open(other_path, &other, &d), ERR_OK);
+        assert_int_equal(fixture_open_second(f, &other, &d), ERR_OK);
         assert_int_equal(store_audit_key_set(other, k, sizeof(k), &d), ERR_OK);
         unlink(cp_file(f));
         assert_int_equal(store_audit_checkpoint(other, cp_file(f), 9000, 1, 0, NULL, &d), ERR_OK);
@@ -307,7 +296,7 @@ static void test_checkpoint_forgery_refused(void **state)
         struct store *nokey;
         struct store_audit_entry e = {
             .at = 1, .actor = (char *)"a", .action = (char *)"b", .outcome = (char *)"c"};
-        assert_int_equal(store_open(f->path, &nokey, NULL), ERR_OK);
+        assert_int_equal(fixture_open_second(f, &nokey, NULL), ERR_OK);
         assert_int_equal(store_audit_append(nokey, &e, NULL), ERR_PRECONDITION);
         store_close(nokey);
     }
@@ -324,17 +313,31 @@ static void test_legacy_log_migrates(void **state)
     struct err_detail d = {{0}, {0}};
     char key[96], prev[65] = STORE_AUDIT_GENESIS;
     bool created = false;
+    bool pg = f->schema[0] != '\0';
+    const struct store_migration *migs = pg ? store_pg_migrations : store_migrations;
+    int count = pg ? store_pg_migrations_count : store_migrations_count;
     int before = 0;
 
     store_close(f->st);
     f->st = NULL;
-    unlink(f->path);
-    while (before < store_migrations_count && store_migrations[before].version < 8)
+    if (pg) { /* the schema empty again */
+        char sql[160];
+        snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE; CREATE SCHEMA %s", f->schema,
+                 f->schema);
+        assert_true(fixture_pg_admin(sql));
+    } else {
+        unlink(f->path);
+    }
+    while (before < count && migs[before].version < 8)
         before++;
-    assert_int_equal(store_open(f->path, &st, &d), ERR_OK);
-    assert_int_equal(store_migrate_with(st, store_migrations, before, &d), ERR_OK);
+    assert_int_equal(fixture_reopen(f, &d), ERR_OK);
+    st = f->st;
+    f->st = NULL;
+    assert_int_equal(pg ? store_pg_migrate_with(store_pg_of(st), migs, before, &d)
+                        : store_migrate_with(st, migs, before, &d),
+                     ERR_OK);
+    char *script = NULL;
     for (int i = 1; i <= 5; i++) {
-        char *sql;
         e = (struct store_audit_entry){.seq = i,
                                        .at = 100 + i,
                                        .actor = (char *)"cli",
@@ -344,13 +347,13 @@ static void test_legacy_log_migrates(void **state)
         memcpy(e.prev_hash, prev, sizeof(prev));
         store_audit_hash(&e, e.hash);
         memcpy(prev, e.hash, sizeof(prev));
-        sql = sqlite3_mprintf("INSERT INTO audit_log (seq, at, actor, action, target, outcome, "
-                              "prev_hash, hash) VALUES (%d, %d, 'cli', 'apiKey.create', 'k', "
-                              "'succeeded', %Q, %Q)",
-                              i, 100 + i, e.prev_hash, e.hash);
-        raw(f->path, sql);
-        sqlite3_free(sql);
+        script = sqlite3_mprintf("%zINSERT INTO audit_log (seq, at, actor, action, target, "
+                                 "outcome, prev_hash, hash) VALUES (%d, %d, 'cli', "
+                                 "'apiKey.create', 'k', 'succeeded', %Q, %Q);",
+                                 script, i, 100 + i, e.prev_hash, e.hash);
     }
+    raw(f, script);
+    sqlite3_free(script);
     assert_int_equal(store_migrate(st, &d), ERR_OK);
     snprintf(key, sizeof(key), "%s.audit-key", f->path);
     unlink(key);

@@ -76,6 +76,18 @@ static inline enum err fixture_reopen(struct fixture *f, struct err_detail *d)
     return store_open(f->path, &f->st, d);
 }
 
+/* A second store on f's database, as another replica (or process) has one; f->st stays. */
+static inline enum err fixture_open_second(struct fixture *f, struct store **out,
+                                           struct err_detail *d)
+{
+    struct store *first = f->st;
+    enum err e = fixture_reopen(f, d);
+
+    *out = f->st;
+    f->st = first;
+    return e;
+}
+
 /* Runs sql on f's database on a connection of its own, outside the store: 0 when it ran, 1
  * when a constraint (CHECK, NOT NULL, unique, foreign key) refused it, -1 for another error. */
 static inline int fixture_raw_exec(struct fixture *f, const char *sql)
@@ -123,6 +135,13 @@ static inline int fixture_setup_at(void **state, bool on_file)
         store_migrate(f->st, &d) != ERR_OK) {
         fprintf(stderr, "fixture: %s\n", d.msg);
         return -1;
+    }
+    if (!on_file && f->schema[0] != '\0') { /* a key of its own, as a :memory: store has */
+        static const char key[] = "the audit key of a throwaway test schema";
+        if (store_audit_key_set(f->st, key, sizeof(key) - 1, &d) != ERR_OK) {
+            fprintf(stderr, "fixture: %s\n", d.msg);
+            return -1;
+        }
     }
     if (on_file) { /* a random audit key made now, in a file beside the database */
         char key[96];
