@@ -94,6 +94,7 @@ static void conn_free(struct store_conn *c)
         q_free(c->qs[i]);
     if (c->pg_tx != NULL) /* a thread that ended inside a transaction */
         (void)store_pgq_end(c->st->pg, c->pg_tx, false, NULL);
+    store_pg_scratch_free(c->pg_scratch);
     sqlite3_close(c->db);
     free(c);
 }

@@ -1,7 +1,9 @@
 /* store_access.c: indexed reads for effective access and grant checks. Lists of ids are bound
- * as one JSON array and expanded with json_each, so every statement stays a static string
- * prepared once. Only the two VM login role GUIDs are ever selected: Owner, Contributor and
- * the rest never count as login. */
+ * as one JSON array and expanded with json_each (json_array_elements_text on PostgreSQL), so
+ * every statement stays a static string prepared once. Only the two VM login role GUIDs are
+ * ever selected: Owner, Contributor and the rest never count as login. A statement SQLite and
+ * PostgreSQL cannot share has a text per backend (struct store_sql); the SQLite texts are the
+ * ones the access index was measured with. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,31 +22,45 @@
 #define PRINCIPAL_COLUMNS "id, kind, upn, display_name, user_type, account_enabled, deleted"
 
 /* Observed rows, each with the live grant behind it (by deterministic name, or by the ARM id
- * of an assignment the grant adopted). */
-#define OBSERVED(where)                                                                            \
+ * of an assignment the grant adopted). ARM ids compare without case: SQLite's NOCASE, lower()
+ * on PostgreSQL, where the index is on lower(assignment_id) and ra.id_key is lower(id). */
+#define OBSERVED_AS(where, same_arm_id)                                                            \
     "SELECT ra.scope, ra.scope_key, ra.role_definition_id, ra.principal_id, ra.principal_type,"    \
     " coalesce(g1.id, g2.id), ra.id, coalesce(g1.expires_at, g2.expires_at),"                      \
     " coalesce(g1.activation_id, g2.activation_id)"                                                \
     " FROM role_assignments ra"                                                                    \
     " LEFT JOIN login_grants g1 ON g1.assignment_name = ra.name AND g1.state IN " LIVE             \
     " LEFT JOIN login_grants g2 ON g2.assignment_id IS NOT NULL"                                   \
-    " AND g2.assignment_id = ra.id_key COLLATE NOCASE AND g2.state IN " LIVE " WHERE " where       \
+    " AND " same_arm_id " AND g2.state IN " LIVE " WHERE " where                                   \
     " AND ra.gone_at IS NULL AND ra.role_definition_id IN " LOGIN_ROLES
+#define OBSERVED(where) OBSERVED_AS(where, "g2.assignment_id = ra.id_key COLLATE NOCASE")
+#define OBSERVED_PG(where) OBSERVED_AS(where, "lower(g2.assignment_id) = ra.id_key")
 #define GRANTED(where)                                                                             \
     "SELECT g.scope, g.scope_key, " ROLE_OF_GRANT ", g.principal_id, g.principal_type, g.id,"      \
     " g.assignment_id, g.expires_at, g.activation_id FROM login_grants g WHERE " where             \
     " AND g.state = 'active'"
 
-static const char SQL_AT_SCOPES[] =
-    OBSERVED("ra.scope_key IN (SELECT value FROM json_each(:keys))") " UNION ALL " GRANTED(
-        "g.scope_key IN (SELECT value FROM json_each(:keys))");
-static const char SQL_OF_PRINCIPALS[] =
-    OBSERVED("ra.principal_id IN (SELECT value FROM json_each(:ids))") " UNION ALL " GRANTED(
-        "g.principal_id IN (SELECT value FROM json_each(:ids))");
+/* The elements of a JSON array of strings bound to p, as a subquery for IN. */
+#define IN_LITE(p) "(SELECT value FROM json_each(" p "))"
+#define IN_PG(p) "(SELECT value FROM json_array_elements_text(CAST(" p " AS json)))"
+
+static const struct store_sql SQL_AT_SCOPES = {
+    .lite = OBSERVED("ra.scope_key IN " IN_LITE(":keys")) " UNION ALL " GRANTED(
+        "g.scope_key IN " IN_LITE(":keys")),
+    .pg = OBSERVED_PG("ra.scope_key IN " IN_PG(":keys")) " UNION ALL " GRANTED(
+        "g.scope_key IN " IN_PG(":keys")),
+};
+static const struct store_sql SQL_OF_PRINCIPALS = {
+    .lite = OBSERVED("ra.principal_id IN " IN_LITE(":ids")) " UNION ALL " GRANTED(
+        "g.principal_id IN " IN_LITE(":ids")),
+    .pg = OBSERVED_PG("ra.principal_id IN " IN_PG(":ids")) " UNION ALL " GRANTED(
+        "g.principal_id IN " IN_PG(":ids")),
+};
 static const char SQL_PRINCIPAL_FIND[] = "SELECT " PRINCIPAL_COLUMNS " FROM principals"
                                          " WHERE id = lower(:x) OR upn_key = lower(:x) LIMIT 1";
-static const char SQL_PRINCIPALS_GET[] = "SELECT " PRINCIPAL_COLUMNS " FROM principals"
-                                         " WHERE id IN (SELECT value FROM json_each(:ids))";
+#define PRINCIPALS_GET(in) "SELECT " PRINCIPAL_COLUMNS " FROM principals WHERE id IN " in
+static const struct store_sql SQL_PRINCIPALS_GET = {.lite = PRINCIPALS_GET(IN_LITE(":ids")),
+                                                    .pg = PRINCIPALS_GET(IN_PG(":ids"))};
 /* UNION (not UNION ALL) ends cycles in nested groups. */
 static const char SQL_GROUPS_OF[] =
     "WITH RECURSIVE up(gid) AS ("
@@ -53,13 +69,14 @@ static const char SQL_GROUPS_OF[] =
     " SELECT gid FROM up";
 static const char SQL_KNOWS_MEMBERS[] =
     "SELECT 1 FROM group_members WHERE group_id = lower(:id) LIMIT 1";
-static const char SQL_MEMBERS_OF[] =
-    "WITH RECURSIVE m(root, member_id, member_kind) AS ("
-    " SELECT group_id, member_id, member_kind FROM group_members"
-    " WHERE group_id IN (SELECT value FROM json_each(:ids))"
-    " UNION SELECT m.root, gm.member_id, gm.member_kind FROM m"
-    " JOIN group_members gm ON gm.group_id = m.member_id WHERE m.member_kind = 'group')"
-    " SELECT root, member_id, member_kind FROM m";
+#define MEMBERS_OF(in)                                                                             \
+    "WITH RECURSIVE m(root, member_id, member_kind) AS ("                                          \
+    " SELECT group_id, member_id, member_kind FROM group_members"                                  \
+    " WHERE group_id IN " in " UNION SELECT m.root, gm.member_id, gm.member_kind FROM m"           \
+    " JOIN group_members gm ON gm.group_id = m.member_id WHERE m.member_kind = 'group')"           \
+    " SELECT root, member_id, member_kind FROM m"
+static const struct store_sql SQL_MEMBERS_OF = {.lite = MEMBERS_OF(IN_LITE(":ids")),
+                                                .pg = MEMBERS_OF(IN_PG(":ids"))};
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -173,7 +190,7 @@ enum err store_access_principals_get(struct store *st, const char *const *ids, s
     *n = 0;
     if (nids == 0)
         return ERR_OK;
-    e = store_stmt(st, SQL_PRINCIPALS_GET, &s, d);
+    e = store_stmt_sql(st, &SQL_PRINCIPALS_GET, &s, d);
     if (e != ERR_OK)
         return e;
     keys = ids_json(ids, nids);
@@ -288,7 +305,7 @@ static void free_access(void *list, size_t n)
     store_access_rows_free(list, n);
 }
 
-static enum err access_query(struct store *st, const char *sql, const char *param,
+static enum err access_query(struct store *st, const struct store_sql *sql, const char *param,
                              const char *const *ids, size_t nids, struct store_access_row **out,
                              size_t *n, struct err_detail *d)
 {
@@ -300,7 +317,7 @@ static enum err access_query(struct store *st, const char *sql, const char *para
     *n = 0;
     if (nids == 0)
         return ERR_OK;
-    e = store_stmt(st, sql, &s, d);
+    e = store_stmt_sql(st, sql, &s, d);
     if (e != ERR_OK)
         return e;
     keys = ids_json(ids, nids);
@@ -313,13 +330,13 @@ static enum err access_query(struct store *st, const char *sql, const char *para
 enum err store_access_at_scopes(struct store *st, const char *const *scope_keys, size_t nkeys,
                                 struct store_access_row **out, size_t *n, struct err_detail *d)
 {
-    return access_query(st, SQL_AT_SCOPES, ":keys", scope_keys, nkeys, out, n, d);
+    return access_query(st, &SQL_AT_SCOPES, ":keys", scope_keys, nkeys, out, n, d);
 }
 
 enum err store_access_of_principals(struct store *st, const char *const *ids, size_t nids,
                                     struct store_access_row **out, size_t *n, struct err_detail *d)
 {
-    return access_query(st, SQL_OF_PRINCIPALS, ":ids", ids, nids, out, n, d);
+    return access_query(st, &SQL_OF_PRINCIPALS, ":ids", ids, nids, out, n, d);
 }
 
 /* ---- members ------------------------------------------------------------------------------- */
@@ -359,7 +376,7 @@ enum err store_access_members_of(struct store *st, const char *const *group_ids,
     *n = 0;
     if (ngroups == 0)
         return ERR_OK;
-    e = store_stmt(st, SQL_MEMBERS_OF, &s, d);
+    e = store_stmt_sql(st, &SQL_MEMBERS_OF, &s, d);
     if (e != ERR_OK)
         return e;
     keys = ids_json(group_ids, ngroups);
@@ -372,8 +389,13 @@ enum err store_access_members_of(struct store *st, const char *const *group_ids,
 /* ---- whole-table scans for the in-memory access index --------------------------------------- */
 
 static const char SQL_GENERATION[] = "SELECT epoch, gen FROM access_generation WHERE id = 1";
-static const char SQL_ALL_ASSIGNMENTS[] =
-    "SELECT *, 0 FROM (" OBSERVED("1") ") UNION ALL SELECT *, 1 FROM (" GRANTED("1") ")";
+/* PostgreSQL 15 wants a name for each subquery (o, gr), and a boolean after WHERE. */
+#define ALL_ASSIGNMENTS(observed, o, granted, g)                                                   \
+    "SELECT *, 0 FROM (" observed ")" o " UNION ALL SELECT *, 1 FROM (" granted ")" g
+static const struct store_sql SQL_ALL_ASSIGNMENTS = {
+    .lite = ALL_ASSIGNMENTS(OBSERVED("1"), "", GRANTED("1"), ""),
+    .pg = ALL_ASSIGNMENTS(OBSERVED_PG("true"), " o", GRANTED("true"), " gr"),
+};
 static const char SQL_ALL_MEMBERS[] =
     "WITH RECURSIVE m(root, member_id, member_kind) AS ("
     " SELECT group_id, member_id, member_kind FROM group_members"
@@ -405,14 +427,15 @@ struct scan_fn {
     void *arg;
 };
 
-/* Runs sql and hands each row to row(); ends early (ERR_UNAVAILABLE) when the caller's stop()
- * says so, looked at every 4096 rows: a full scan takes seconds at 1M assignments and must not
- * hold up a shutdown. */
-static enum err scan(struct store *st, const char *sql, void (*row)(struct store_q *, void *),
-                     const struct scan_fn *f, struct err_detail *d, const char *what)
+/* Runs sql (two: a text per backend, when sql is NULL) and hands each row to row(); ends
+ * early (ERR_UNAVAILABLE) when the caller's stop() says so, looked at every 4096 rows: a full
+ * scan takes seconds at 1M assignments and must not hold up a shutdown. */
+static enum err scan(struct store *st, const char *sql, const struct store_sql *two,
+                     void (*row)(struct store_q *, void *), const struct scan_fn *f,
+                     struct err_detail *d, const char *what)
 {
     struct store_q *s;
-    enum err e = store_stmt(st, sql, &s, d);
+    enum err e = sql != NULL ? store_stmt(st, sql, &s, d) : store_stmt_sql(st, two, &s, d);
     unsigned long n = 0;
     int rc;
 
@@ -482,13 +505,13 @@ enum err store_access_scan(struct store *st, const struct store_access_scan_fns 
         return e;
     e = store_access_generation(st, epoch, gen, d);
     if (e == ERR_OK)
-        e = scan(st, SQL_ALL_PRINCIPALS, principal_row, &f, d, "principals");
+        e = scan(st, SQL_ALL_PRINCIPALS, NULL, principal_row, &f, d, "principals");
     if (e == ERR_OK)
-        e = scan(st, SQL_ALL_MEMBERS, member_row, &f, d, "members");
+        e = scan(st, SQL_ALL_MEMBERS, NULL, member_row, &f, d, "members");
     if (e == ERR_OK)
-        e = scan(st, SQL_ALL_ASSIGNMENTS, assignment_row, &f, d, "assignments");
+        e = scan(st, NULL, &SQL_ALL_ASSIGNMENTS, assignment_row, &f, d, "assignments");
     if (e == ERR_OK && fns->vm != NULL)
-        e = scan(st, SQL_ALL_VMS, vm_row, &f, d, "vms");
+        e = scan(st, SQL_ALL_VMS, NULL, vm_row, &f, d, "vms");
     if (e == ERR_OK)
         return store_tx_commit(st, d);
     store_tx_rollback(st);

@@ -1,7 +1,8 @@
 /* store_extensions.c: observed VM extensions, from each VM's embedded resources[]. The upsert
  * writes a row only when a fact changed, so a re-sync of an unchanged fleet writes nothing.
- * Which extensions a sync pass saw lives in this connection's TEMP table ext_seen. Matching the
- * login extension by publisher and type is the callers' business (model.h). */
+ * Which extensions a sync pass saw lives in this connection's TEMP table ext_seen (on
+ * PostgreSQL in the thread's in-memory set, store_seen.h: struct store_pg_scratch). Matching
+ * the login extension by publisher and type is the callers' business (model.h). */
 #include <stdlib.h>
 
 #include "store/store_seen.h"
@@ -32,9 +33,10 @@ static const char SQL_UPSERT[] =
     " OR (extensions.name, extensions.publisher, extensions.type,"
     " extensions.type_handler_version, extensions.auto_upgrade_minor,"
     " extensions.provisioning_state, extensions.status_code, extensions.status_level,"
-    " extensions.status_message) IS NOT (excluded.name, excluded.publisher, excluded.type,"
-    " excluded.type_handler_version, excluded.auto_upgrade_minor, excluded.provisioning_state,"
-    " excluded.status_code, excluded.status_level, excluded.status_message)";
+    " extensions.status_message) IS DISTINCT FROM (excluded.name, excluded.publisher,"
+    " excluded.type, excluded.type_handler_version, excluded.auto_upgrade_minor,"
+    " excluded.provisioning_state, excluded.status_code, excluded.status_level,"
+    " excluded.status_message)";
 /* VM keys of a subscription are the range ['/subscriptions/<s>/', '/subscriptions/<s>0'). */
 static const char SQL_MARK_GONE[] =
     "UPDATE extensions SET gone_at = :now, changed_at = :now, generation = generation + 1"
@@ -42,6 +44,16 @@ static const char SQL_MARK_GONE[] =
     " AND vm_key < '/subscriptions/' || lower(:sub) || '0' AND gone_at IS NULL"
     " AND NOT EXISTS (SELECT 1 FROM ext_seen s"
     " WHERE s.vm_key = extensions.vm_key AND s.name_key = extensions.name_key)";
+/* PostgreSQL: the present extensions of the subscription's VMs, keyed as in the seen set
+ * (store_pg_scratch_ext_key), and the one that marks such a key gone. */
+static const char SQL_PRESENT_PG[] =
+    "SELECT vm_key || chr(10) || name_key FROM extensions"
+    " WHERE vm_key > '/subscriptions/' || lower(:sub) || '/'"
+    " AND vm_key < '/subscriptions/' || lower(:sub) || '0' AND gone_at IS NULL";
+static const char SQL_MARK_ONE_PG[] =
+    "UPDATE extensions SET gone_at = :now, changed_at = :now, generation = generation + 1"
+    " WHERE vm_key = split_part(CAST(:id_key AS text), chr(10), 1)"
+    " AND name_key = split_part(CAST(:id_key AS text), chr(10), 2) AND gone_at IS NULL";
 static const char SQL_OF_VM[] = "SELECT " EXT_COLUMNS " FROM extensions"
                                 " WHERE vm_key = lower(:vm_id) AND gone_at IS NULL"
                                 " ORDER BY name_key";
@@ -99,7 +111,38 @@ void store_extension_list_free(struct store_extension *list, size_t n)
 
 enum err store_extensions_sync_begin(struct store *st, struct err_detail *d)
 {
-    return store_seen_reset(st, SQL_SEEN_CREATE, SQL_SEEN_RESET, d);
+    struct store_pg_scratch *pg;
+
+    if (store_pg_of(st) == NULL)
+        return store_seen_reset(st, SQL_SEEN_CREATE, SQL_SEEN_RESET, d);
+    pg = store_pg_scratch(st, d);
+    if (pg == NULL)
+        return ERR_STORE;
+    store_seen_free(pg->exts);
+    pg->exts = store_seen_new();
+    return ERR_OK;
+}
+
+/* Records that the pass saw x: a row of ext_seen on SQLite (seen: its statement), a key of the
+ * thread's set on PostgreSQL (seen: NULL). */
+static enum err saw(struct store *st, struct store_q *seen, const struct store_extension_facts *x,
+                    struct err_detail *d)
+{
+    struct store_pg_scratch *pg;
+    char *key;
+
+    if (seen != NULL) {
+        bind_text(seen, ":vm_id", x->vm_id);
+        bind_text(seen, ":name", x->name);
+        return store_seen_step(st, seen, d);
+    }
+    pg = store_pg_scratch(st, d);
+    if (pg == NULL)
+        return ERR_STORE;
+    key = store_pg_scratch_ext_key(x->vm_id, x->name);
+    seen_set_add(pg->exts, key);
+    free(key);
+    return ERR_OK;
 }
 
 static void bind_facts(struct store_q *s, const struct store_extension_facts *x, int64_t now)
@@ -122,11 +165,11 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
 {
     const struct store_extension_facts *x = items;
     struct store_q *up;
-    struct store_q *seen;
+    struct store_q *seen = NULL;
     int64_t c;
     enum err e = store_stmt(st, SQL_UPSERT, &up, d);
 
-    if (e == ERR_OK)
+    if (e == ERR_OK && store_pg_of(st) == NULL)
         e = store_stmt(st, SQL_SEEN, &seen, d);
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
         if (x[i].vm_id == NULL || x[i].name == NULL)
@@ -136,9 +179,7 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
         *changed += (size_t)c;
         if (e != ERR_OK)
             break;
-        bind_text(seen, ":vm_id", x[i].vm_id);
-        bind_text(seen, ":name", x[i].name);
-        e = store_seen_step(st, seen, d);
+        e = saw(st, seen, &x[i], d);
     }
     return e;
 }
@@ -149,12 +190,33 @@ enum err store_extensions_upsert(struct store *st, const struct store_extension_
     return store_batch(st, upsert_all, e, n, now, changed, d);
 }
 
+/* PostgreSQL: the present extensions the thread's set has not seen, marked one by one. */
+static enum err mark_gone_pg(struct store *st, const char *subscription_id, int64_t now,
+                             size_t *gone, struct err_detail *d)
+{
+    struct store_pg_scratch *pg = store_pg_scratch(st, d);
+    struct store_q *s;
+    enum err e = pg != NULL ? store_stmt(st, SQL_PRESENT_PG, &s, d) : ERR_STORE;
+
+    if (gone != NULL)
+        *gone = 0;
+    if (e != ERR_OK)
+        return e;
+    bind_text(s, ":sub", subscription_id);
+    return seen_set_mark_unseen(st, pg->exts, s, SQL_MARK_ONE_PG, now, gone, d,
+                                "extension mark gone");
+}
+
 enum err store_extensions_mark_gone(struct store *st, const char *subscription_id, int64_t now,
                                     size_t *gone, struct err_detail *d)
 {
     struct store_q *s;
     int64_t n = 0;
-    enum err e = store_stmt(st, SQL_MARK_GONE, &s, d);
+    enum err e;
+
+    if (store_pg_of(st) != NULL)
+        return mark_gone_pg(st, subscription_id, now, gone, d);
+    e = store_stmt(st, SQL_MARK_GONE, &s, d);
 
     if (e == ERR_OK) {
         bind_text(s, ":sub", subscription_id);

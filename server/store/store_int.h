@@ -28,6 +28,7 @@ struct store_sql {
 };
 
 struct store_pg_conn;
+struct store_pg_scratch;
 
 struct store_conn {
     sqlite3 *db; /* NULL on PostgreSQL */
@@ -40,6 +41,8 @@ struct store_conn {
     struct store_pg_conn *pg_tx; /* PostgreSQL: the connection held for the transaction */
     int64_t pg_changes;          /* PostgreSQL: rows changed by this thread's statements */
     struct store_conn *next;     /* in st->conns */
+    /* PostgreSQL: a sync pass's seen sets (store_seen.h) */
+    struct store_pg_scratch *pg_scratch;
 };
 
 /* The versions of list are positive and increasing (ERR_INTERNAL "migration_order" if not):

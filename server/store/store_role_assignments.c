@@ -28,7 +28,7 @@ static const char SQL_UPSERT[] =
     " OR (role_assignments.id, role_assignments.name, role_assignments.scope,"
     " role_assignments.role_definition_id, role_assignments.principal_id,"
     " role_assignments.principal_type, role_assignments.created_on,"
-    " role_assignments.created_by) IS NOT (excluded.id, excluded.name, excluded.scope,"
+    " role_assignments.created_by) IS DISTINCT FROM (excluded.id, excluded.name, excluded.scope,"
     " excluded.role_definition_id, excluded.principal_id, excluded.principal_type,"
     " excluded.created_on, excluded.created_by)";
 /* The present assignments at the subscription's scope and everything below it. */

@@ -1,6 +1,7 @@
 /* store_seen.c: the scratch side of sync passes: statements on this connection's TEMP tables,
  * whose changes are kept out of store_changes() so a pass that writes nothing observed reports
  * zero. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -418,4 +419,34 @@ bool store_seen_known_all_seen(const struct store_seen *set, const char *subscri
             return false;
     }
     return true;
+}
+
+/* ---- PostgreSQL: the pass's scratch sets in memory ------------------------------------------ */
+
+struct store_pg_scratch *store_pg_scratch(struct store *st, struct err_detail *d)
+{
+    struct store_conn *c = store_conn_get(st, d);
+
+    if (c == NULL)
+        return NULL;
+    if (c->pg_scratch == NULL) {
+        c->pg_scratch = xcalloc(1, sizeof(*c->pg_scratch));
+        c->pg_scratch->exts = store_seen_new();
+        c->pg_scratch->groups = json_array();
+    }
+    return c->pg_scratch;
+}
+
+void store_pg_scratch_free(struct store_pg_scratch *s)
+{
+    if (s == NULL)
+        return;
+    store_seen_free(s->exts);
+    json_decref(s->groups);
+    free(s);
+}
+
+char *store_pg_scratch_ext_key(const char *vm_id, const char *name)
+{
+    return xasprintf("%s\n%s", vm_id, name);
 }

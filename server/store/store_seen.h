@@ -99,4 +99,23 @@ enum err seen_set_mark_unseen(struct store *st, struct store_seen *set, struct s
                               const char *mark_sql, int64_t now, size_t *gone, struct err_detail *d,
                               const char *what);
 
+/* PostgreSQL: a sync pass's scratch sets, kept in memory on the thread's connection (struct
+ * store_conn) where SQLite keeps TEMP tables. A TEMP table lives in one database session, and
+ * on PostgreSQL a thread's statements run each on a pooled connection (a transaction holds one
+ * until it ends), while a pass spans many transactions; so the pass's sets stay in the thread,
+ * as they do on SQLite (one connection per thread). What a statement needs of them is bound to
+ * it: the keys of the groups replaced as a JSON array, the seen extensions looked up in C. */
+struct store_pg_scratch {
+    struct store_seen *exts; /* extensions upserted since store_extensions_sync_begin, by
+                              * store_pg_scratch_ext_key */
+    struct json_t *groups;   /* ids of the groups replaced since store_group_members_sync_begin */
+};
+/* The calling thread's scratch sets (both made empty on first use); NULL (d filled) when the
+ * thread has no connection. */
+struct store_pg_scratch *store_pg_scratch(struct store *st, struct err_detail *d);
+void store_pg_scratch_free(struct store_pg_scratch *s);
+/* The key of an extension in exts: "<vm id>\n<name>" (hashed without case, so the stored
+ * vm_key || chr(10) || name_key is the same key). A new string. */
+char *store_pg_scratch_ext_key(const char *vm_id, const char *name);
+
 #endif
