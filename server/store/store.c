@@ -443,11 +443,6 @@ void store_reset(struct store_q *q)
         sqlite3_reset(q->s);
 }
 
-int64_t store_last_rowid(struct store_q *q)
-{
-    return q->s != NULL ? sqlite3_last_insert_rowid(sqlite3_db_handle(q->s)) : 0;
-}
-
 enum err store_fail(struct store_q *q, int rc, struct err_detail *d, const char *what)
 {
     sqlite3_stmt *s = q->s;

@@ -75,8 +75,6 @@ enum err store_step_one(struct store_q *q, struct err_detail *d, const char *wha
 /* Maps a failed step's code into enum err (constraint -> ERR_CONFLICT or ERR_INVALID for
  * CHECK) with the database's message; resets q. */
 enum err store_fail(struct store_q *q, int rc, struct err_detail *d, const char *what);
-/* The rowid of the row q's connection inserted last (SQLite only). */
-int64_t store_last_rowid(struct store_q *q);
 
 /* Bind by :name; a NULL string binds SQL NULL. Text is not copied: it must live until the
  * statement is reset. A name the statement lacks is a programmer error: it is logged and the
