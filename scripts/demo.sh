@@ -5,8 +5,17 @@
 # can sign in, and then prints what to try. Ctrl-C stops both (without a terminal it stops
 # by itself after the demo). Each step it waits for has a deadline: when one does not finish in
 # time the demo says which and exits non-zero.
+#   --postgresql  the store on PostgreSQL 15 (a throwaway server made for the run, listening on a
+#                 Unix socket only) with two vmlogind replicas on it: the demo talks to the first
+#                 and ends by showing that the second answers the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+pg=0
+case "${1:-}" in
+--postgresql) pg=1 ;;
+"") ;;
+*) echo "usage: $0 [--postgresql]" >&2; exit 2 ;;
+esac
 
 VMLOGIND_WITH_AZCLI=0 ./scripts/install-deps.sh
 cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -17,6 +26,7 @@ pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    [ "$pg" = 0 ] || bash tests/pg/pg_server.sh stop "$work-pg" || true
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
@@ -66,6 +76,16 @@ sync_interval_s = 60
 lro_poll_min_ms = 200
 lro_poll_max_ms = 1000
 CONF
+if [ "$pg" = 1 ]; then
+    # beside $work, which the server's own user (postgres) may not enter
+    say "PostgreSQL 15: a throwaway server for the demo (Unix socket in $work-pg only)"
+    bash tests/pg/pg_server.sh start "$work-pg"
+    cat >>"$work/vmlogind.conf" <<CONF
+store_backend = postgresql
+postgres_url = host=$work-pg dbname=postgres user=vmlogind
+audit_key_file = $work/audit-key
+CONF
+fi
 build-demo/server/vmlogind migrate --config "$work/vmlogind.conf" --db "$work/vmlogind.db" >/dev/null 2>&1
 key=$(build-demo/server/vmlogind keys create --name demo --role administrator \
     --config "$work/vmlogind.conf" --db "$work/vmlogind.db" 2>/dev/null | grep -o 'vlk_[A-Za-z0-9_-]*' | head -n1)
@@ -78,6 +98,14 @@ build-demo/server/vmlogind --config "$work/vmlogind.conf" --db "$work/vmlogind.d
 pids+=($!)
 api=$(wait_url "$work/vmlogind.out")
 echo "vmlogind at $api (log: $work/vmlogind.log)"
+if [ "$pg" = 1 ]; then
+    # the second replica: the same settings and database, its own port and audit checkpoints
+    build-demo/server/vmlogind --config "$work/vmlogind.conf" --db "$work/vmlogind-2.db" \
+        --listen 127.0.0.1:0 >"$work/vmlogind-2.out" 2>"$work/vmlogind-2.log" &
+    pids+=($!)
+    api2=$(wait_url "$work/vmlogind-2.out")
+    echo "vmlogind replica 2 at $api2 (log: $work/vmlogind-2.log)"
+fi
 
 H=(-s -H "Authorization: Bearer $key")
 sub=5d0f6e8a-0000-4000-8000-00000000bbbb
@@ -237,6 +265,18 @@ for c in d["checks"]:
         if c.get("fix"):
             print("      fix: %s" % c["fix"])' "$who"
     done
+fi
+
+if [ "$pg" = 1 ]; then
+    say "Replica 2 answers the same (GET .../access and the audit chain, from each replica)"
+    vm=$rg/virtualMachines/win-vm-01
+    for u in "$api" "$api2"; do
+        printf '  %s: %s\n' "$u" "$(curl "${H[@]}" "$u/v1$vm/access" | sha256sum | cut -c1-16)"
+    done
+    [ "$(curl "${H[@]}" "$api/v1$vm/access" | sha256sum)" = \
+        "$(curl "${H[@]}" "$api2/v1$vm/access" | sha256sum)" ] ||
+        fail "the two replicas answered GET .../access differently"
+    curl "${H[@]}" "$api2/v1/audit/verification" | json
 fi
 
 cat <<EOF2

@@ -161,7 +161,18 @@ static int open_store(const struct config *cfg, struct store **st)
     struct err_detail d;
 
     store_set_cloud(cfg->cloud);
-    if (store_open(cfg->db, st, &d) != ERR_OK) {
+    if (strcmp(cfg->store_backend, "postgresql") == 0) {
+        struct store_pg_options o = {.conninfo = cfg->postgres_url,
+                                     .password_file = cfg->postgres_password_file,
+                                     .pool_size = (int)cfg->postgres_pool_size,
+                                     .cloud = cfg->cloud};
+        if (store_open_pg(&o, st, &d) != ERR_OK) {
+            /* d names the URL with its password masked */
+            log_error("store_open_failed", "backend=postgresql error=\"%s\"", d.msg);
+            fprintf(stderr, "vmlogind: %s\n", d.msg);
+            return 1;
+        }
+    } else if (store_open(cfg->db, st, &d) != ERR_OK) {
         log_error("store_open_failed", "db=%s error=\"%s\"", cfg->db, d.msg);
         return 1;
     }
@@ -653,13 +664,6 @@ int main(int argc, char **argv)
     }
     if (a.nwords > 0 && strcmp(a.words[0], "migrate") == 0)
         return cmd_migrate(&cfg);
-    if (strcmp(cfg.store_backend, "postgresql") == 0) {
-        /* The store operations on PostgreSQL are still to come. */
-        fprintf(stderr, "vmlogind: configuration: store_backend=postgresql supports only "
-                        "`vmlogind migrate` so far; serve and the other commands need "
-                        "store_backend=sqlite\n");
-        return 2;
-    }
     if (a.nwords == 0 || strcmp(a.words[0], "serve") == 0)
         return serve(&cfg);
     if (strcmp(a.words[0], "keys") == 0 || strcmp(a.words[0], "audit") == 0 ||

@@ -1,7 +1,7 @@
 /* store_pg.h: the PostgreSQL 15 store backend (store_backend = postgresql), for several
- * replicas on one database. So far: its connection pool and its migrations
- * (migrations/postgresql/, the same numbers and names as the SQLite ones); the store
- * operations of store.h on it are still to come, so `vmlogind serve` refuses it. */
+ * replicas on one database: its connection pool, its migrations (migrations/postgresql/, the
+ * same numbers and names as the SQLite ones), the store of store.h on it (store_open_pg), and
+ * what replicas share beyond the store (singleton jobs, the access generation's notices). */
 #ifndef VMLOGIND_STORE_PG_H
 #define VMLOGIND_STORE_PG_H
 

@@ -23,10 +23,13 @@ static const char SQL_USER_VERSION[] = "PRAGMA user_version";
 enum err store_schema_version(struct store *st, int *version, struct err_detail *d)
 {
     struct store_q *s;
-    enum err e = store_stmt(st, SQL_USER_VERSION, &s, d);
+    enum err e;
     int rc;
 
     *version = 0;
+    if (store_pg_of(st) != NULL)
+        return store_pg_schema_version(store_pg_of(st), version, d);
+    e = store_stmt(st, SQL_USER_VERSION, &s, d);
     if (e != ERR_OK)
         return e;
     rc = store_step(s);
