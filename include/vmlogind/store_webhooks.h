@@ -98,6 +98,16 @@ enum err store_deliveries_due(struct store *st, int64_t now, size_t limit,
                               struct store_delivery **out, size_t *n,
                               struct err_detail *d) VL_MUST_CHECK;
 
+/* Takes a due delivery (as store_deliveries_due read it) for one attempt: its due time moves to
+ * until, so no other worker or replica finds it due before then. *claimed false: another one
+ * took it first (or it changed meanwhile); leave it. A replica that dies mid-attempt leaves
+ * the delivery due again at until: it is sent again then (receivers dedupe by the message id,
+ * as Standard Webhooks asks). On SQLite, whose one replica's workers split the subscriptions
+ * among them, there is nobody to claim against: *claimed is true and nothing is written, so a
+ * restarted replica resends an interrupted delivery at once. */
+enum err store_deliveries_claim(struct store *st, const struct store_delivery *x, int64_t until,
+                                bool *claimed, struct err_detail *d) VL_MUST_CHECK;
+
 /* One attempt's outcome. ok: the delivery succeeded. Otherwise next_at > 0 schedules the next
  * attempt and 0 ends it failed. The subscription's run of failures is reset on success or
  * counted; at disable_after it is disabled with a reason naming error. *disabled tells. */

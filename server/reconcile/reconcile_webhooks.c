@@ -27,6 +27,7 @@
 #define WH_WORKERS_MAX 16
 #define WH_RESPONSE_MAX 65536 /* read at most this much of an answer */
 #define WH_TRIM_EVERY_MS (3600 * 1000)
+#define WH_CLAIM_MARGIN_MS 5000 /* a claim lasts the attempt's timeout and this */
 
 struct reconcile_webhooks {
     const struct config *cfg;
@@ -202,21 +203,37 @@ static bool send_once(const struct config *cfg, const struct store_delivery *x, 
     return false;
 }
 
-static void deliver(struct worker *wk, const struct store_delivery *x)
+/* Claims x for one attempt (see store_deliveries_claim): false when another replica or worker
+ * has it. The claim outlasts the attempt's timeout by a margin, so a live sender's record
+ * lands first. */
+static bool claim(struct reconcile_webhooks *w, const struct store_delivery *x)
+{
+    struct err_detail d;
+    bool claimed = false;
+    int64_t until = clock_now_ms() + w->cfg->webhook_timeout_ms + WH_CLAIM_MARGIN_MS;
+
+    if (store_deliveries_claim(w->st, x, until, &claimed, &d) != ERR_OK)
+        log_warn("webhook_claim_failed", "delivery=%lld error=\"%s\"", (long long)x->id, d.msg);
+    return claimed;
+}
+
+/* One attempt at x when this worker gets it (false: another has it). */
+static bool deliver(struct worker *wk, const struct store_delivery *x)
 {
     struct reconcile_webhooks *w = wk->w;
-    int64_t now = clock_now_ms();
     char err[400] = "";
     long status = 0;
-    bool ok = send_once(w->cfg, x, now, &status, err, sizeof(err)), disabled = false;
-    struct store_attempt a = {.ok = ok,
-                              .status = status,
-                              .error = err,
-                              .now = clock_now_ms(),
-                              .disable_after = w->cfg->webhook_disable_after};
+    bool ok, disabled = false;
+    struct store_attempt a = {.error = err, .disable_after = w->cfg->webhook_disable_after};
     struct err_detail d;
     size_t idx = (size_t)x->attempts;
 
+    if (!claim(w, x))
+        return false;
+    ok = send_once(w->cfg, x, clock_now_ms(), &status, err, sizeof(err));
+    a.ok = ok;
+    a.status = status;
+    a.now = clock_now_ms();
     if (!ok && idx < w->nschedule) {
         int64_t base = w->schedule[idx];
         a.next_at = a.now + base + (int64_t)(next_rand(wk) % (uint64_t)(base / 5 + 1));
@@ -235,6 +252,7 @@ static void deliver(struct worker *wk, const struct store_delivery *x)
              " retry_in_ms=%lld disabled=%d",
              x->webhook_id, (long long)x->id, x->msg_id, x->type, (long long)x->attempts + 1,
              status, err, a.next_at > 0 ? (long long)(a.next_at - a.now) : 0LL, disabled);
+    return true;
 }
 
 static bool stopping(struct reconcile_webhooks *w)
@@ -262,8 +280,8 @@ static size_t round_once(struct worker *wk)
     for (size_t i = 0; i < n && !stopping(w); i++) {
         if (hash_id(due[i].webhook_id) % w->nthreads != wk->k)
             continue;
-        deliver(wk, &due[i]);
-        sent++;
+        if (deliver(wk, &due[i]))
+            sent++;
     }
     store_delivery_list_free(due, n);
     return sent;

@@ -65,6 +65,10 @@ static const char SQL_DUE[] =
 static const char SQL_RECORD[] =
     "UPDATE webhook_deliveries SET state = :state, attempts = attempts + 1, next_at = :next_at,"
     " last_at = :now, last_status = :status, last_error = :error WHERE id = :id";
+/* Compare-and-set on the due time the caller read: of several replicas (or workers) that read
+ * the same due delivery, one statement changes the row and the others change nothing. */
+static const char SQL_CLAIM[] = "UPDATE webhook_deliveries SET next_at = :until"
+                                " WHERE id = :id AND state = 'pending' AND next_at = :next_at";
 static const char SQL_FAILURES[] =
     "UPDATE webhooks SET failures = CASE WHEN :ok THEN 0 ELSE failures + 1 END"
     " WHERE id = :id RETURNING failures, enabled";
@@ -463,6 +467,30 @@ enum err store_deliveries_due(struct store *st, int64_t now, size_t limit,
         (*out)[i].secret = unseal(st, (*out)[i].webhook_id, (*out)[i].secret);
         (*out)[i].prev_secret = unseal(st, (*out)[i].webhook_id, (*out)[i].prev_secret);
     }
+    return e;
+}
+
+enum err store_deliveries_claim(struct store *st, const struct store_delivery *x, int64_t until,
+                                bool *claimed, struct err_detail *d)
+{
+    struct store_q *s;
+    int64_t changed = 0;
+    enum err e = store_stmt(st, SQL_CLAIM, &s, d);
+
+    *claimed = false;
+    if (store_pg_of(st) == NULL) {
+        /* one process sends (SQLite has one replica) and its workers split the subscriptions:
+         * nobody to claim against, and a restarted replica resends at once */
+        *claimed = true;
+        return ERR_OK;
+    }
+    if (e != ERR_OK)
+        return e;
+    bind_int64(s, ":id", x->id);
+    bind_int64(s, ":next_at", x->next_at);
+    bind_int64(s, ":until", until);
+    e = store_exec_count(s, &changed, d, "webhook delivery claim");
+    *claimed = e == ERR_OK && changed == 1;
     return e;
 }
 

@@ -318,6 +318,54 @@ static void test_due_and_outcomes(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM webhook_deliveries"), 0);
 }
 
+/* Of two senders (replicas) that read the same due delivery, one claims it; it is not due
+ * again until the claim runs out, and then the next claim of it works. On SQLite (one replica)
+ * every claim succeeds and writes nothing. */
+static void test_claim_once(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = f->st;
+    struct store_delivery *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int64_t id = 0;
+    bool claimed = true;
+
+    webhook(f, "w", "[\"*\"]", "[]", 1, 1);
+    assert_int_equal(store_webhooks_enqueue(st, "w", "m1", "webhook.test", "{}", 100, &id, NULL),
+                     ERR_OK);
+    assert_int_equal(store_deliveries_due(st, 200, 10, &a, &na, NULL), ERR_OK);
+    assert_int_equal(store_deliveries_due(st, 200, 10, &b, &nb, NULL), ERR_OK);
+    assert_int_equal(na, 1);
+    assert_int_equal(nb, 1);
+    assert_int_equal(store_deliveries_claim(st, &a[0], 5000, &claimed, NULL), ERR_OK);
+    assert_true(claimed);
+    assert_int_equal(store_deliveries_claim(st, &b[0], 5000, &claimed, NULL), ERR_OK);
+    if (fixture_pg_host() == NULL) {
+        assert_true(claimed);
+        assert_int_equal(count(f, "SELECT count(*) FROM webhook_deliveries WHERE next_at = 100"),
+                         1);
+        store_delivery_list_free(a, na);
+        store_delivery_list_free(b, nb);
+        return;
+    }
+    assert_false(claimed);
+    store_delivery_list_free(b, nb);
+    assert_int_equal(store_deliveries_due(st, 4999, 10, &b, &nb, NULL), ERR_OK);
+    assert_int_equal(nb, 0);
+    store_delivery_list_free(b, nb);
+    /* the claimer died: at the claim's end it is due again, and taken again */
+    assert_int_equal(store_deliveries_due(st, 5000, 10, &b, &nb, NULL), ERR_OK);
+    assert_int_equal(nb, 1);
+    assert_int_equal(b[0].id, id);
+    assert_int_equal(store_deliveries_claim(st, &b[0], 9000, &claimed, NULL), ERR_OK);
+    assert_true(claimed);
+    /* the first reading is stale now */
+    assert_int_equal(store_deliveries_claim(st, &a[0], 9000, &claimed, NULL), ERR_OK);
+    assert_false(claimed);
+    store_delivery_list_free(a, na);
+    store_delivery_list_free(b, nb);
+}
+
 /* With an audit key, the secret is sealed at rest (not in the row), opens for its own row only,
  * and the previous one after a rotation opens too. */
 static void test_secret_sealed(void **state)
@@ -363,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_types_from_triggers, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_fanout, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_due_and_outcomes, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_claim_once, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_secret_sealed, fixture_setup_file, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
