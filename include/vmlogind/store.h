@@ -55,6 +55,9 @@ enum err store_migrate_with(struct store *st, const struct store_migration *list
 enum err store_schema_version(struct store *st, int *version, struct err_detail *d) VL_MUST_CHECK;
 /* Open and migrated to the newest embedded version: what /readyz asks. */
 bool store_is_ready(struct store *st);
+/* Whether other processes may serve the same store (PostgreSQL: several replicas), so what a
+ * process keeps in memory for all callers (rate buckets, say) must live in the store instead. */
+bool store_is_shared(const struct store *st);
 
 /* Write transaction (BEGIN IMMEDIATE): holds the write lock until commit or rollback; busy is
  * retried inside. Nested begin on one thread is ERR_INTERNAL. */

@@ -1,6 +1,7 @@
 /* auth.c: the authenticator the daemon holds: reads "Bearer <credential>", sends API keys
  * ("vlk_...") to auth_keys.c and anything else to the JWT validator, and owns the per-caller
  * rate limiter. It never logs a credential; errors carry fixed reasons only. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,15 +9,21 @@
 
 #include "vmlogind/auth.h"
 #include "vmlogind/clock.h"
+#include "vmlogind/log.h"
 #include "vmlogind/store.h"
+#include "vmlogind/store_rate.h"
 #include "vmlogind/xalloc.h"
 
 #define RATE_MAX_IDS 10000
+#define RATE_TRIM_MS (3600 * 1000) /* shared buckets idle this long are forgotten */
 
 struct auth {
     struct store *st;
-    struct auth_jwt *jwt; /* NULL when JWTs are not configured */
-    struct auth_rate *rate;
+    struct auth_jwt *jwt;   /* NULL when JWTs are not configured */
+    struct auth_rate *rate; /* this replica's buckets (SQLite; PostgreSQL when it fails) */
+    double rate_rps, rate_burst;
+    _Atomic int64_t rate_failed_ms;  /* when the shared buckets last failed, logged */
+    _Atomic int64_t rate_trimmed_ms; /* when idle shared buckets were last forgotten */
 };
 
 const char *auth_login_base(const struct config *cfg)
@@ -46,6 +53,8 @@ enum err auth_new_with(const struct config *cfg, struct store *st,
     a->st = st;
     a->rate =
         auth_rate_new((double)cfg->rate_limit_rps, (double)cfg->rate_limit_burst, RATE_MAX_IDS);
+    a->rate_rps = (double)cfg->rate_limit_rps;
+    a->rate_burst = (double)cfg->rate_limit_burst;
     if (jo != NULL) {
         rc = auth_jwt_new(jo, &a->jwt, d);
         if (rc != ERR_OK) {
@@ -155,12 +164,41 @@ enum err auth_authenticate(struct auth *a, const char *authorization, struct aut
     return rc;
 }
 
+/* The caller's bucket shared by the replicas (PostgreSQL): true when it decided. A store that
+ * cannot answer leaves the decision to this replica's own bucket, logged once a minute. */
+static bool shared_rate(struct auth *a, const struct auth_caller *c, bool *ok, int64_t *wait_ms)
+{
+    struct err_detail d;
+    int64_t now = clock_mono_ms(), last = atomic_load(&a->rate_failed_ms);
+
+    int64_t trimmed = atomic_load(&a->rate_trimmed_ms);
+
+    /* buckets idle for an hour are full, the same as none: forgotten once an hour */
+    if (now - trimmed >= RATE_TRIM_MS &&
+        atomic_compare_exchange_strong(&a->rate_trimmed_ms, &trimmed, now) &&
+        store_rate_trim(a->st, RATE_TRIM_MS, &d) != ERR_OK)
+        log_warn("rate_trim_failed", "error=\"%s\"", d.msg);
+    if (store_rate_take(a->st, c->subject, a->rate_rps, a->rate_burst, ok, wait_ms, &d) == ERR_OK)
+        return true;
+    if (now - last >= 60000 && atomic_compare_exchange_strong(&a->rate_failed_ms, &last, now))
+        log_warn("rate_store_failed",
+                 "error=\"%s\" effect=\"this replica's own buckets limit "
+                 "callers until the store answers\"",
+                 d.msg);
+    return false;
+}
+
 bool auth_rate_allow(struct auth *a, const struct auth_caller *c, int64_t *retry_after_s)
 {
     int64_t wait_ms = 0;
+    bool ok = true;
 
-    if (auth_rate_take(a->rate, c->subject, clock_mono_ms(), &wait_ms))
+    if (a->st != NULL && store_is_shared(a->st) && shared_rate(a, c, &ok, &wait_ms)) {
+        if (ok)
+            return true;
+    } else if (auth_rate_take(a->rate, c->subject, clock_mono_ms(), &wait_ms)) {
         return true;
+    }
     *retry_after_s = wait_ms <= 0 ? 1 : (wait_ms + 999) / 1000;
     return false;
 }

@@ -614,6 +614,11 @@ void store_tx_rollback(struct store *st)
         log_error("store_rollback", "err=\"%s\"", sqlite3_errmsg(c->db));
 }
 
+bool store_is_shared(const struct store *st)
+{
+    return st != NULL && st->pg != NULL;
+}
+
 bool store_in_tx(struct store *st)
 {
     struct store_conn *c = pthread_getspecific(st->key);

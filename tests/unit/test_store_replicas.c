@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "unit/test_store_fixture.h"
+#include "vmlogind/store_rate.h"
 
 #define ROUNDS 150
 #define COUNTER "op-counter"
@@ -165,12 +166,53 @@ static void test_audit_appends_make_one_chain(void **state)
     store_audit_list_free(list, n);
 }
 
+/* One caller's rate bucket is one bucket whichever replica takes from it (PostgreSQL); SQLite,
+ * one replica, keeps its buckets in memory and has none in the store. At 1 token a second
+ * nothing refills noticeably within the test. */
+static void test_rate_bucket_is_shared(void **state)
+{
+    struct fixture *f = *state;
+    struct store *second = open_second(f);
+    struct err_detail d = {0};
+    bool ok = false;
+    int64_t wait = 0;
+
+    if (!store_is_shared(f->st)) {
+        assert_int_equal(store_rate_take(f->st, "key:a", 1, 3, &ok, &wait, &d), ERR_INTERNAL);
+        store_close(second);
+        return;
+    }
+    assert_true(store_is_shared(second));
+    assert_int_equal(store_rate_take(f->st, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
+    assert_true(ok);
+    assert_int_equal(store_rate_take(second, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
+    assert_true(ok);
+    assert_int_equal(store_rate_take(f->st, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
+    assert_true(ok);
+    /* three of three taken, across both: the next one waits, on either replica */
+    assert_int_equal(store_rate_take(second, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
+    assert_false(ok);
+    assert_true(wait > 0 && wait <= 1000);
+    assert_int_equal(store_rate_take(f->st, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
+    assert_false(ok);
+    /* another caller has a bucket of its own */
+    assert_int_equal(store_rate_take(second, "key:b", 1, 3, &ok, &wait, &d), ERR_OK);
+    assert_true(ok);
+    /* a trim keeps the buckets in use */
+    assert_int_equal(store_rate_trim(second, 3600 * 1000, &d), ERR_OK);
+    assert_int_equal(store_rate_take(second, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
+    assert_false(ok);
+    store_close(second);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_read_modify_write_loses_nothing, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_audit_appends_make_one_chain, fixture_setup_file,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_bucket_is_shared, fixture_setup_file,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
