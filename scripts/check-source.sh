@@ -95,6 +95,7 @@ own_exempt=' http_alloc http_printf ' # request arena: freed with the request, l
 own_exempt+=' x5t_sha1 x5t_sha256 ' # thumbprint strings, named as JOSE names them
 own_exempt+=' http_problem_body ' # the reply body for http_reply_take (hands it on)
 own_exempt+=' model_onvm_script model_signin_evaluate ' # new jansson references, as documented
+own_exempt+=' store_pg_pool ' # the store's own pool, borrowed: jobs and listeners open on it
 mapfile -t headers < <(list_files 'include/vmlogind/*.h')
 need_files "exported headers" "${headers[@]}"
 if ! grep -HnE '^(const )?[a-z_]+( [a-z_]+)? \*+[a-z_0-9]+\(' "${headers[@]}" </dev/null |

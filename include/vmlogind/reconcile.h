@@ -88,4 +88,18 @@ void reconcile_again(struct reconcile_result *res, int64_t delay_ms, const char 
     VL_PRINTF(3, 4);
 void reconcile_failed(struct reconcile_result *res, const char *fmt, ...) VL_PRINTF(2, 3);
 
+/* A task that must run on one replica at a time even when its lease runs out while it still
+ * works (the inventory sync, sweeps): on PostgreSQL, a singleton job (store_pg_job) named by the
+ * task's kind and key, held until reconcile_job_end. false: another replica runs it now; the
+ * task is rescheduled for later with a note (res is set), the handler returns. On SQLite (one
+ * replica) every begin succeeds and holds nothing. */
+struct reconcile_job;
+bool reconcile_job_begin(const struct reconcile_env *env, const struct store_task *task,
+                         struct reconcile_result *res, struct reconcile_job **job);
+/* Whether the job is still held (false: its session dropped, another replica may take it; the
+ * handler should stop at its next step). Always true on SQLite. */
+bool reconcile_job_held(struct reconcile_job *job);
+/* Releases the job; NULL is allowed. */
+void reconcile_job_end(struct reconcile_job *job);
+
 #endif

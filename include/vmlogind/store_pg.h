@@ -47,6 +47,9 @@ enum err store_pg_schema_version(struct store_pg *pg, int *version,
  * areas run on it: see README (PostgreSQL); the others are SQLite's only. */
 enum err store_open_pg(const struct store_pg_options *o, struct store **out,
                        struct err_detail *d) VL_MUST_CHECK;
+/* The pool of a store opened with store_open_pg, NULL for any other store: for the jobs and
+ * the listener below. */
+struct store_pg *store_pg_pool(struct store *st);
 /* The connection string as it may be logged: every password masked. */
 const char *store_pg_conninfo_masked(const struct store_pg *pg);
 

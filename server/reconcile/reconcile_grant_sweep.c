@@ -486,6 +486,7 @@ void reconcile_grant_sweep(const struct reconcile_env *env, const struct store_t
     struct store_login_policy pol = {0};
     size_t failed = 0;
     int64_t period = env->cfg->sync_interval_s * 1000;
+    struct reconcile_job *job = NULL;
     bool judged;
 
     s.policy_only = strncmp(task->key, POLICY_PREFIX, strlen(POLICY_PREFIX)) == 0;
@@ -509,6 +510,8 @@ void reconcile_grant_sweep(const struct reconcile_env *env, const struct store_t
         reconcile_again(res, 60000, "Azure is not configured");
         return;
     }
+    if (!reconcile_job_begin(env, task, res, &job))
+        return; /* another replica sweeps this scope now */
     if (!s.policy_only && store_operation_update(env->store, task->key,
                                                  operation_status_str(OPERATION_STATUS_RUNNING),
                                                  NULL, NULL, NULL, clock_now_ms(), NULL) != ERR_OK)
@@ -528,5 +531,6 @@ void reconcile_grant_sweep(const struct reconcile_env *env, const struct store_t
         reconcile_again(res, period > POLICY_MIN_PERIOD_MS ? period : POLICY_MIN_PERIOD_MS, "%s",
                         "");
     }
+    reconcile_job_end(job);
     sweep_free(&s);
 }

@@ -137,6 +137,12 @@ enum err reconcile_sync_progress(struct sync_pass *s)
     if (mono - s->last_progress_ms < SYNC_PROGRESS_MS)
         return ERR_OK;
     s->last_progress_ms = mono;
+    if (!reconcile_job_held(s->job)) {
+        /* the database dropped the job's session: another replica may sync now */
+        log_warn("sync_job_lost", "effect=\"this pass stops; the task runs again\"");
+        s->stopped = true;
+        return ERR_UNAVAILABLE;
+    }
     /* renewing the lease writes the task row: bookkeeping, not an observed row */
     before = store_changes(s->env->store);
     if (reconcile_renew(s->env, s->task, NULL) != ERR_OK)
@@ -297,10 +303,13 @@ void reconcile_sync(const struct reconcile_env *env, const struct store_task *ta
         reconcile_done(res); /* nothing to sync from; main has said why */
         return;
     }
+    if (!reconcile_job_begin(env, task, res, &s.job))
+        return; /* another replica syncs now */
     s.now = clock_now_ms();
     s.run.started_at = s.now;
     s.changes_start = store_changes(env->store);
     if (store_sync_run_start(env->store, &s.run, &d) != ERR_OK) {
+        reconcile_job_end(s.job);
         reconcile_again(res, SYNC_RETRY_BASE_MS, "sync run: %s", d.msg);
         return;
     }
@@ -330,6 +339,7 @@ void reconcile_sync(const struct reconcile_env *env, const struct store_task *ta
              (long long)s.ms_assignments, (long long)s.ms_principals);
     cover_changes(env, &s);
     finish(env, task, &s, res);
+    reconcile_job_end(s.job);
     reconcile_sync_strs_free(s.found, s.n_found);
     reconcile_sync_strs_free(s.groups, s.n_groups);
     store_seen_free(s.seen_vms);

@@ -39,6 +39,7 @@ struct vm_status {
 struct sync_pass {
     const struct reconcile_env *env;
     const struct store_task *task;
+    struct reconcile_job *job; /* on PostgreSQL: this pass holds the sync (reconcile_job_begin) */
     struct store_sync_run run;
     int64_t changes_start;    /* store_changes() when the run started */
     int64_t bookkeeping;      /* changes made by sync_runs writes, not observed rows */

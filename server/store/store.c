@@ -83,11 +83,6 @@ static void q_free(struct store_q *q)
     free(q);
 }
 
-struct store_pg *store_pg_of(struct store *st)
-{
-    return st->pg;
-}
-
 static void conn_free(struct store_conn *c)
 {
     for (int i = 0; i < STORE_STMT_SLOTS; i++)
@@ -612,6 +607,11 @@ void store_tx_rollback(struct store *st)
         return;
     if (exec_cached(st, SQL_ROLLBACK, NULL) != ERR_OK)
         log_error("store_rollback", "err=\"%s\"", sqlite3_errmsg(c->db));
+}
+
+struct store_pg *store_pg_pool(struct store *st)
+{
+    return st != NULL ? st->pg : NULL;
 }
 
 bool store_is_shared(const struct store *st)

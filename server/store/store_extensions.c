@@ -113,7 +113,7 @@ enum err store_extensions_sync_begin(struct store *st, struct err_detail *d)
 {
     struct store_pg_scratch *pg;
 
-    if (store_pg_of(st) == NULL)
+    if (store_pg_pool(st) == NULL)
         return store_seen_reset(st, SQL_SEEN_CREATE, SQL_SEEN_RESET, d);
     pg = store_pg_scratch(st, d);
     if (pg == NULL)
@@ -169,7 +169,7 @@ static enum err upsert_all(struct store *st, const void *items, size_t n, int64_
     int64_t c;
     enum err e = store_stmt(st, SQL_UPSERT, &up, d);
 
-    if (e == ERR_OK && store_pg_of(st) == NULL)
+    if (e == ERR_OK && store_pg_pool(st) == NULL)
         e = store_stmt(st, SQL_SEEN, &seen, d);
     for (size_t i = 0; e == ERR_OK && i < n; i++) {
         if (x[i].vm_id == NULL || x[i].name == NULL)
@@ -214,7 +214,7 @@ enum err store_extensions_mark_gone(struct store *st, const char *subscription_i
     int64_t n = 0;
     enum err e;
 
-    if (store_pg_of(st) != NULL)
+    if (store_pg_pool(st) != NULL)
         return mark_gone_pg(st, subscription_id, now, gone, d);
     e = store_stmt(st, SQL_MARK_GONE, &s, d);
 

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "vmlogind/store.h"
+#include "vmlogind/store_pg.h" /* store_pg_pool */
 
 #define STORE_STMT_SLOTS 256
 
@@ -57,8 +58,6 @@ enum err store_stmt(struct store *st, const char *sql, struct store_q **out, str
 /* The same for a statement with a text per backend. */
 enum err store_stmt_sql(struct store *st, const struct store_sql *sql, struct store_q **out,
                         struct err_detail *d);
-/* The PostgreSQL pool of a store opened on PostgreSQL, NULL on SQLite. */
-struct store_pg *store_pg_of(struct store *st);
 /* Steps q: STORE_ROW, STORE_DONE or a failure code for store_fail. Outside transactions a busy
  * database is retried. */
 int store_step(struct store_q *q);

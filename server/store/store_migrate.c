@@ -27,8 +27,8 @@ enum err store_schema_version(struct store *st, int *version, struct err_detail 
     int rc;
 
     *version = 0;
-    if (store_pg_of(st) != NULL)
-        return store_pg_schema_version(store_pg_of(st), version, d);
+    if (store_pg_pool(st) != NULL)
+        return store_pg_schema_version(store_pg_pool(st), version, d);
     e = store_stmt(st, SQL_USER_VERSION, &s, d);
     if (e != ERR_OK)
         return e;
@@ -163,7 +163,7 @@ enum err store_migrate_with(struct store *st, const struct store_migration *list
 
 enum err store_migrate(struct store *st, struct err_detail *d)
 {
-    if (store_pg_of(st) != NULL)
-        return store_pg_migrate(store_pg_of(st), d);
+    if (store_pg_pool(st) != NULL)
+        return store_pg_migrate(store_pg_pool(st), d);
     return store_migrate_with(st, store_migrations, store_migrations_count, d);
 }

@@ -119,7 +119,7 @@ enum err store_group_members_sync_begin(struct store *st, struct err_detail *d)
     struct store_pg_scratch *pg;
     enum err e;
 
-    if (store_pg_of(st) != NULL) {
+    if (store_pg_pool(st) != NULL) {
         pg = store_pg_scratch(st, d);
         if (pg == NULL)
             return ERR_STORE;
@@ -139,7 +139,7 @@ struct members_batch {
 static enum err upsert_members(struct store *st, const struct members_batch *b, size_t n,
                                int64_t now, size_t *changed, struct err_detail *d)
 {
-    bool lite = store_pg_of(st) == NULL;
+    bool lite = store_pg_pool(st) == NULL;
     struct store_q *up = NULL;
     struct store_q *seen = NULL;
     int64_t c = 0;
@@ -189,7 +189,7 @@ static enum err drop_members(struct store *st, const struct members_batch *b, si
     if (e != ERR_OK)
         return e;
     bind_text(s, ":group_id", b->group_id);
-    if (store_pg_of(st) != NULL) {
+    if (store_pg_pool(st) != NULL) {
         ids = member_ids_json(b->m, n);
         bind_text(s, ":members", ids);
     }
@@ -208,7 +208,7 @@ static enum err replace_members(struct store *st, const void *items, size_t n, i
 
     if (e == ERR_OK)
         e = drop_members(st, b, n, changed, d);
-    if (e != ERR_OK || store_pg_of(st) != NULL)
+    if (e != ERR_OK || store_pg_pool(st) != NULL)
         return e; /* PostgreSQL: store_group_members_replace records the group */
     e = store_stmt(st, SQL_GROUP_SEEN, &seen, d);
     if (e == ERR_OK) {
@@ -226,7 +226,7 @@ enum err store_group_members_replace(struct store *st, const char *group_id,
     struct store_pg_scratch *pg;
     enum err e = store_batch(st, replace_members, &b, n, now, changed, d);
 
-    if (e != ERR_OK || store_pg_of(st) == NULL)
+    if (e != ERR_OK || store_pg_pool(st) == NULL)
         return e;
     /* as group_seen's row, recorded once the members are written */
     pg = store_pg_scratch(st, d);
@@ -246,7 +246,7 @@ enum err store_group_members_prune(struct store *st, size_t *removed, struct err
 
     if (removed != NULL)
         *removed = 0;
-    if (store_pg_of(st) != NULL) {
+    if (store_pg_pool(st) != NULL) {
         pg = store_pg_scratch(st, d);
         if (pg == NULL)
             return ERR_STORE; /* never prune with no list of the groups replaced */

@@ -64,7 +64,7 @@ enum err store_rate_take(struct store *st, const char *subject, double rps, doub
 
     *ok = true;
     *retry_after_ms = 0;
-    if (store_pg_of(st) == NULL)
+    if (store_pg_pool(st) == NULL)
         return err_set(d, ERR_INTERNAL, "rate_backend", "shared rate buckets need PostgreSQL");
     e = store_stmt(st, SQL_TAKE, &s, d);
     if (e != ERR_OK)

@@ -58,7 +58,7 @@ static void pragma(struct store *st, const char *sql)
     struct store_q *s;
     struct err_detail d;
 
-    if (store_pg_of(st) != NULL || store_stmt(st, sql, &s, &d) != ERR_OK)
+    if (store_pg_pool(st) != NULL || store_stmt(st, sql, &s, &d) != ERR_OK)
         return; /* only a cache size: the pass works without it */
     while (store_step(s) == STORE_ROW)
         continue;

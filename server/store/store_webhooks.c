@@ -478,7 +478,7 @@ enum err store_deliveries_claim(struct store *st, const struct store_delivery *x
     enum err e = store_stmt(st, SQL_CLAIM, &s, d);
 
     *claimed = false;
-    if (store_pg_of(st) == NULL) {
+    if (store_pg_pool(st) == NULL) {
         /* one process sends (SQLite has one replica) and its workers split the subscriptions:
          * nobody to claim against, and a restarted replica resends at once */
         *claimed = true;

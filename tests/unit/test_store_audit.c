@@ -333,7 +333,7 @@ static void test_legacy_log_migrates(void **state)
     assert_int_equal(fixture_reopen(f, &d), ERR_OK);
     st = f->st;
     f->st = NULL;
-    assert_int_equal(pg ? store_pg_migrate_with(store_pg_of(st), migs, before, &d)
+    assert_int_equal(pg ? store_pg_migrate_with(store_pg_pool(st), migs, before, &d)
                         : store_migrate_with(st, migs, before, &d),
                      ERR_OK);
     char *script = NULL;
