@@ -19,6 +19,7 @@
 #include "vmlogind/clock.h"
 #include "vmlogind/log.h"
 #include "vmlogind/store.h"
+#include "vmlogind/store_pg.h"
 #include "vmlogind/xalloc.h"
 
 #define RA_SUFFIX "/providers/Microsoft.Authorization/roleAssignments/"
@@ -27,6 +28,7 @@
 #define ARENA_CHUNK (1u << 20)
 #define SMALL_MAX 250
 #define REBUILD_GAP_MS 1000 /* at least this (and the last build's time) between builds */
+#define LISTEN_WAIT_MS 250  /* PostgreSQL: the listener's longest wait (how soon it sees a stop) */
 #define QUIET_MS 300        /* a generation must hold this long before an index is built for it */
 #define BUILDER_POLL_MS 50  /* how often the builder looks at the generation */
 #define ID_SLOT 40          /* object ids are GUIDs: longer ones are not indexed */
@@ -709,6 +711,11 @@ struct access_index {
     atomic_bool stop; /* the builder is to end: a build under way gives up */
     pthread_t thread;
     bool started;
+    /* PostgreSQL: the listener thread, woken by other replicas' writes (store_pg_listen) */
+    pthread_t listener;
+    bool listening;
+    _Atomic int64_t built_gen;       /* the generation of the snapshot held, 0: none (metrics) */
+    atomic_uint_fast64_t notified;   /* notifications of a new generation received (metrics) */
     atomic_uint_fast64_t answers[2]; /* by enum access_path */
 };
 
@@ -802,6 +809,7 @@ static void builder_step(struct access_index *ix)
         ix->failed_gen = gen;
     }
     ix->cur = s; /* its reference */
+    atomic_store(&ix->built_gen, s != NULL ? s->gen : 0);
     pthread_mutex_unlock(&ix->mu);
 }
 
@@ -834,6 +842,49 @@ static void *builder_main(void *arg)
     return NULL;
 }
 
+/* A notified change of the generation: an index in use is rebuilt now, before a reader finds
+ * it stale (the reader's check of the generation keeps answers exact either way). */
+static void notified(struct access_index *ix, int64_t gen)
+{
+    atomic_fetch_add(&ix->notified, 1);
+    pthread_mutex_lock(&ix->mu);
+    if (ix->cur != NULL && ix->cur->gen != gen && !ix->asked) {
+        ix->asked = true;
+        pthread_cond_signal(&ix->cv);
+    }
+    pthread_mutex_unlock(&ix->mu);
+}
+
+/* PostgreSQL: waits for the generation's notifications (another replica's writes, and this
+ * one's) and hands them to the builder. Its waits are short, so a stop is seen soon. */
+static void *listener_main(void *arg)
+{
+    struct access_index *ix = arg;
+    struct store_pg_listen *l = NULL;
+    struct err_detail d;
+    bool warned = false;
+
+    while (!atomic_load(&ix->stop)) {
+        enum store_pg_listen_event ev = STORE_PG_LISTEN_TIMEOUT;
+        int64_t gen = 0;
+        if (l == NULL && store_pg_listen_open(store_pg_pool(ix->st), &l, &d) != ERR_OK) {
+            if (!warned)
+                log_warn("access_listener_failed",
+                         "error=\"%s\" effect=\"the index is rebuilt "
+                         "when a reader finds it stale\"",
+                         d.msg);
+            warned = true;
+            nanosleep(&(struct timespec){.tv_nsec = LISTEN_WAIT_MS * 1000000L}, NULL);
+            continue;
+        }
+        if (store_pg_listen_wait(l, LISTEN_WAIT_MS, &ev, &gen, &d) == ERR_OK &&
+            ev != STORE_PG_LISTEN_TIMEOUT)
+            notified(ix, gen);
+    }
+    store_pg_listen_close(l);
+    return NULL;
+}
+
 enum err access_index_new(struct store *st, bool build, struct access_index **out)
 {
     struct access_index *ix = xcalloc(1, sizeof(*ix));
@@ -849,6 +900,8 @@ enum err access_index_new(struct store *st, bool build, struct access_index **ou
     atomic_init(&ix->stop, false);
     atomic_init(&ix->answers[0], 0);
     atomic_init(&ix->answers[1], 0);
+    atomic_init(&ix->built_gen, 0);
+    atomic_init(&ix->notified, 0);
     *out = ix;
     if (!build)
         return ERR_OK;
@@ -859,6 +912,12 @@ enum err access_index_new(struct store *st, bool build, struct access_index **ou
         return ERR_INTERNAL;
     }
     ix->started = true;
+    if (store_pg_pool(st) != NULL) {
+        if (pthread_create(&ix->listener, NULL, listener_main, ix) == 0)
+            ix->listening = true;
+        else
+            log_warn("access_listener_not_started", "reason=\"thread\"");
+    }
     return ERR_OK;
 }
 
@@ -873,6 +932,8 @@ void access_index_free(struct access_index *ix)
         pthread_mutex_unlock(&ix->mu);
         pthread_join(ix->thread, NULL);
     }
+    if (ix->listening)
+        pthread_join(ix->listener, NULL);
     unref(ix->cur);
     pthread_cond_destroy(&ix->cv);
     pthread_mutex_destroy(&ix->mu);
@@ -897,9 +958,19 @@ enum err access_index_metrics(const struct access_index *ix, struct buf *out)
                       "that gave them.\n"
                       "# TYPE vmlogind_access_answers_total counter\n"
                       "vmlogind_access_answers_total{path=\"index\"} %llu\n"
-                      "vmlogind_access_answers_total{path=\"store\"} %llu\n",
+                      "vmlogind_access_answers_total{path=\"store\"} %llu\n"
+                      "# HELP vmlogind_access_index_generation The access generation of the "
+                      "in-memory index (0: none held).\n"
+                      "# TYPE vmlogind_access_index_generation gauge\n"
+                      "vmlogind_access_index_generation %lld\n"
+                      "# HELP vmlogind_access_notifications_total Notifications of a new access "
+                      "generation received (PostgreSQL: any replica's writes).\n"
+                      "# TYPE vmlogind_access_notifications_total counter\n"
+                      "vmlogind_access_notifications_total %llu\n",
                       (unsigned long long)atomic_load(&ix->answers[0]),
-                      (unsigned long long)atomic_load(&ix->answers[1]));
+                      (unsigned long long)atomic_load(&ix->answers[1]),
+                      (long long)atomic_load(&ix->built_gen),
+                      (unsigned long long)atomic_load(&ix->notified));
 }
 
 /* ---- reading ------------------------------------------------------------------------------- */

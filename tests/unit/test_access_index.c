@@ -199,6 +199,66 @@ static void test_index_follows_the_vm_row(void **state)
     access_index_free(ix);
 }
 
+/* A figure of access_index_metrics' text (name: "\nNAME "). */
+static long long metric(const struct access_index *ix, const char *name)
+{
+    struct buf b;
+    const char *at;
+    long long v;
+
+    buf_init(&b, 1 << 16);
+    assert_int_equal(access_index_metrics(ix, &b), ERR_OK);
+    at = strstr(b.data, name);
+    assert_non_null(at);
+    v = strtoll(at + strlen(name), NULL, 10);
+    buf_cleanup(&b);
+    return v;
+}
+
+static long long index_gen(const struct access_index *ix)
+{
+    return metric(ix, "\nvmlogind_access_index_generation ");
+}
+
+/* PostgreSQL: another replica's write (a second store handle) is notified, and an index in use
+ * is rebuilt for it before any reader asks. SQLite has one replica: nothing to listen to. */
+static void test_index_follows_other_replicas(void **state)
+{
+    struct fixture *f = *state;
+    struct store *other = NULL;
+    struct access_index *ix = NULL;
+    int64_t epoch = 0, gen = 0, deadline;
+    char *a;
+
+    if (fixture_pg_host() == NULL)
+        skip();
+    seed(f->st);
+    assert_int_equal(access_index_new(f->st, true, &ix), ERR_OK);
+    free(answer_from_index(ix));
+    assert_int_equal(fixture_open_second(f, &other, NULL), ERR_OK);
+    assert_int_equal(store_subscription_upsert(other, "11111111-2222-4333-8444-555555555555",
+                                               "Prod", "Enabled", "t", 1, NULL, NULL),
+                     ERR_OK);
+    put_vm(other, "HOST-9");
+    assert_int_equal(store_access_generation(other, &epoch, &gen, NULL), ERR_OK);
+    assert_true(index_gen(ix) < gen);
+    deadline = clock_mono_ms() + 60000;
+    while (index_gen(ix) != gen && clock_mono_ms() < deadline)
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000L}, NULL);
+    assert_int_equal(index_gen(ix), gen); /* no reader asked meanwhile */
+    /* told by the database, not found by a poll */
+    assert_true(metric(ix, "\nvmlogind_access_notifications_total ") > 0);
+    {
+        enum access_path path = ACCESS_PATH_STORE;
+        a = answer(ix, &path);
+        assert_int_equal(path, ACCESS_PATH_INDEX);
+        assert_non_null(strstr(a, "\"computerName\":\"HOST-9\""));
+        free(a);
+    }
+    access_index_free(ix);
+    store_close(other);
+}
+
 static void test_render_unknown_principal_and_group(void **state)
 {
     struct model_access_assignment a = {.scope = RG,
@@ -239,6 +299,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_answers_once_built, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_index_follows_the_vm_row, fixture_setup_file,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_index_follows_other_replicas, fixture_setup_file,
                                         fixture_teardown),
         cmocka_unit_test(test_render_unknown_principal_and_group),
     };
