@@ -136,6 +136,39 @@ static enum err check_conninfo(const char *conninfo, const char *masked, struct 
     return ERR_OK;
 }
 
+static bool c_locale(const char *l)
+{
+    return strcmp(l, "C") == 0 || strcmp(l, "POSIX") == 0 || strcmp(l, "C.UTF-8") == 0 ||
+           strcmp(l, "C.utf8") == 0;
+}
+
+/* The database must sort and compare text byte by byte, as SQLite and the access index do
+ * (ids, cursors and answers in one order on every path and replica; lower() of ASCII only). */
+static enum err check_collation(struct store_pg_conn *c, struct err_detail *d)
+{
+    PGresult *r = store_pg_exec(c,
+                                "SELECT CASE WHEN datlocprovider = 'i' THEN 'ICU ' ||"
+                                " coalesce(daticulocale, '') ELSE datcollate END, datctype"
+                                " FROM pg_database WHERE datname = current_database()",
+                                0, NULL, d);
+    enum err e = ERR_OK;
+
+    if (r == NULL)
+        return ERR_STORE;
+    if (PQntuples(r) == 1) {
+        const char *coll = PQgetvalue(r, 0, 0), *ctype = PQgetvalue(r, 0, 1);
+        /* C.UTF-8 of glibc 2.35 and later (Debian 12) sorts by code point: byte order */
+        if (!c_locale(coll) || !c_locale(ctype))
+            e = err_set(d, ERR_INVALID, "postgres_collation",
+                        "the database's collation is %.40s (ctype %.40s); vmlogind needs the "
+                        "byte order of the C locale: CREATE DATABASE vmlogind TEMPLATE template0 "
+                        "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+                        coll, ctype);
+    }
+    PQclear(r);
+    return e;
+}
+
 enum err store_pg_open(const struct store_pg_options *o, struct store_pg **out,
                        struct err_detail *d)
 {
@@ -171,7 +204,12 @@ enum err store_pg_open(const struct store_pg_options *o, struct store_pg **out,
     }
     log_info("store_pg_open", "conninfo=\"%s\" pool_size=%d server_version=%d", pg->masked,
              pg->size, PQserverVersion(c->pg));
+    e = check_collation(c, d);
     store_pg_release(pg, c);
+    if (e != ERR_OK) {
+        store_pg_close(pg);
+        return e;
+    }
     *out = pg;
     return ERR_OK;
 }

@@ -3,7 +3,7 @@
 # the ctest fixture "pg"): it applies the PostgreSQL migrations and says the version, a second
 # run changes nothing, a password in postgres_url is printed masked only; the other commands run
 # on it too (`keys create` then `keys list` sees the key), and a database that cannot be reached
-# is named with its password masked.
+# is named with its password masked, and one that does not sort text in byte order is refused.
 # test_cli_pg.sh VMLOGIND_BINARY MIGRATIONS_DIR
 set -euo pipefail
 bin=$1
@@ -55,6 +55,15 @@ VMLOGIND_POSTGRES_URL="host=$host user=vmlogind dbname=vl_none_$$ password=cli-p
 [ "$rc" = 1 ] || fail "keys list on a missing database exited $rc, expected 1"
 grep -q "password=\*\*\*" "$tmp/err" || fail "no masked URL in: $(cat "$tmp/err")"
 if grep -q cli-pw-5e1 "$tmp/out" "$tmp/err"; then fail "the failure printed the password"; fi
+
+# a database that sorts text by a language's rules (ICU en-US here) is refused, with the fix
+psql_admin postgres "CREATE DATABASE ${db}_icu TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
+rc=0
+VMLOGIND_POSTGRES_URL="host=$host user=vmlogind dbname=${db}_icu" "$bin" migrate \
+    >"$tmp/out" 2>"$tmp/err" || rc=$?
+psql_admin postgres "DROP DATABASE ${db}_icu WITH (FORCE)"
+[ "$rc" = 1 ] || fail "migrate on an ICU-collated database exited $rc, expected 1"
+grep -q "collation is ICU en-US.*LC_COLLATE 'C'" "$tmp/err" || fail "ICU database: $(cat "$tmp/err")"
 
 unset VMLOGIND_POSTGRES_URL
 rc=0
