@@ -80,6 +80,8 @@ if [ "$pg" = 1 ]; then
     # beside $work, which the server's own user (postgres) may not enter
     say "PostgreSQL 15: a throwaway server for the demo (Unix socket in $work-pg only)"
     bash tests/pg/pg_server.sh start "$work-pg"
+    # one audit key for both replicas (each would otherwise need its own: a broken chain)
+    (umask 077 && openssl rand -hex 32 >"$work/audit-key")
     cat >>"$work/vmlogind.conf" <<CONF
 store_backend = postgresql
 postgres_url = host=$work-pg dbname=postgres user=vmlogind

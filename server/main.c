@@ -205,19 +205,26 @@ static void audit_files(const struct config *cfg, struct audit_files *f)
         snprintf(f->checkpoints, sizeof(f->checkpoints), "%s.audit-checkpoints", cfg->db);
 }
 
-/* Loads the audit key (making one on first start when create) and, when create, signs the
- * head of the chain if it moved since the last checkpoint. 0 or 1 after a message. */
+/* Loads the audit key (making one on first start when create, on SQLite; replicas on
+ * PostgreSQL share a key file the operator makes) and, when create, signs the head of the chain
+ * if it moved since the last checkpoint. 0 or 1 after a message. */
 static int audit_open(const struct config *cfg, struct store *st, bool create)
 {
     struct audit_files f = {{0}, {0}};
     struct err_detail d;
     struct stat sb;
-    bool created = false;
+    bool created = false, pg = store_is_shared(st);
 
     audit_files(cfg, &f);
+    if (pg && cfg->audit_key_file[0] == '\0') {
+        /* a key made beside each replica's --db would be one key per replica: a broken chain */
+        fprintf(stderr, "vmlogind: store_backend=postgresql needs audit_key_file, the same key "
+                        "file on every replica (make one with: openssl rand -hex 32 > FILE)\n");
+        return 1;
+    }
     if (f.key[0] == '\0')
         return 0;
-    if (store_audit_key_load(st, f.key, create, &created, &d) != ERR_OK) {
+    if (store_audit_key_load(st, f.key, create && !pg, &created, &d) != ERR_OK) {
         log_error("audit_key_unusable", "path=%s error=\"%s\"", f.key, d.msg);
         fprintf(stderr, "vmlogind: %s\n", d.msg);
         return 1;

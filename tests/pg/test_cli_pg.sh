@@ -42,6 +42,16 @@ rows=$(psql_admin "$db" "SELECT count(*) FROM schema_migrations")
 fix=$(psql_admin "$db" "SELECT vl_login_fix('1007')")
 [ -n "$fix" ] || fail "migrate made no vl_login_fix (the login.failed triggers call it)"
 
+# replicas share one audit key file: without one the commands that audit refuse to run
+rc=0
+"$bin" keys create --name cli-pg --role reader >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] || fail "keys create without audit_key_file exited $rc, expected 1"
+grep -q "needs audit_key_file" "$tmp/err" || fail "without audit_key_file: $(cat "$tmp/err")"
+export VMLOGIND_AUDIT_KEY_FILE=$tmp/audit-key
+rc=0
+"$bin" keys create --name cli-pg --role reader >"$tmp/out" 2>"$tmp/err" || rc=$?
+[ "$rc" = 1 ] || fail "keys create with a missing audit key file exited $rc, expected 1"
+(umask 077 && openssl rand -hex 32 >"$tmp/audit-key")
 "$bin" keys create --name cli-pg --role reader >"$tmp/out" 2>"$tmp/err" ||
     { cat "$tmp/err"; fail "keys create on PostgreSQL"; }
 grep -q 'vlk_' "$tmp/out" || fail "keys create printed no key: $(cat "$tmp/out")"
