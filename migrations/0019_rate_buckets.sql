@@ -4,5 +4,6 @@
 CREATE TABLE rate_buckets (
     subject TEXT PRIMARY KEY,
     tokens REAL NOT NULL,
-    at_ms INTEGER NOT NULL
+    at_ms INTEGER NOT NULL,
+    taken REAL NOT NULL DEFAULT 0 -- the tokens the last take took (a replica takes a batch)
 ) STRICT;

@@ -266,6 +266,16 @@ struct auth_rate *auth_rate_new(double rps, double burst, size_t max_ids);
 void auth_rate_free(struct auth_rate *r);
 /* Takes one token for id at now_ms; false when empty, with the wait in *retry_after_ms. */
 bool auth_rate_take(struct auth_rate *r, const char *id, int64_t now_ms, int64_t *retry_after_ms);
+/* Tokens this replica took ahead from a bucket shared by all replicas (store_rate_take takes a
+ * batch, one is spent, the rest wait here), per identity, for AUTH_RATE_STASH_KEEP_MS at most:
+ * a replica spends only tokens taken from the shared bucket, so the replicas together never
+ * exceed its limit; unspent ones expire rather than make a later burst. */
+#define AUTH_RATE_STASH_KEEP_MS 1000
+struct auth_rate *auth_rate_stash_new(size_t max_ids);
+/* Spends one of id's tokens; false when it has none (left). */
+bool auth_rate_stash_take(struct auth_rate *r, const char *id, int64_t now_ms);
+/* Adds tokens to id's (their time starts now). */
+void auth_rate_stash_put(struct auth_rate *r, const char *id, double tokens, int64_t now_ms);
 
 /* ---- the authenticator the daemon holds (auth.c) ---------------------------------------- */
 

@@ -3,5 +3,6 @@
 CREATE TABLE rate_buckets (
     subject TEXT PRIMARY KEY,
     tokens DOUBLE PRECISION NOT NULL,
-    at_ms BIGINT NOT NULL
+    at_ms BIGINT NOT NULL,
+    taken DOUBLE PRECISION NOT NULL DEFAULT 0
 );

@@ -19,8 +19,9 @@
 
 struct auth {
     struct store *st;
-    struct auth_jwt *jwt;   /* NULL when JWTs are not configured */
-    struct auth_rate *rate; /* this replica's buckets (SQLite; PostgreSQL when it fails) */
+    struct auth_jwt *jwt;    /* NULL when JWTs are not configured */
+    struct auth_rate *rate;  /* this replica's buckets (SQLite; PostgreSQL when it fails) */
+    struct auth_rate *stash; /* PostgreSQL: tokens taken ahead from the shared buckets */
     double rate_rps, rate_burst;
     _Atomic int64_t rate_failed_ms;  /* when the shared buckets last failed, logged */
     _Atomic int64_t rate_trimmed_ms; /* when idle shared buckets were last forgotten */
@@ -53,6 +54,7 @@ enum err auth_new_with(const struct config *cfg, struct store *st,
     a->st = st;
     a->rate =
         auth_rate_new((double)cfg->rate_limit_rps, (double)cfg->rate_limit_burst, RATE_MAX_IDS);
+    a->stash = auth_rate_stash_new(RATE_MAX_IDS);
     a->rate_rps = (double)cfg->rate_limit_rps;
     a->rate_burst = (double)cfg->rate_limit_burst;
     if (jo != NULL) {
@@ -94,6 +96,7 @@ void auth_free(struct auth *a)
         return;
     auth_jwt_free(a->jwt);
     auth_rate_free(a->rate);
+    auth_rate_free(a->stash);
     free(a);
 }
 
@@ -164,22 +167,33 @@ enum err auth_authenticate(struct auth *a, const char *authorization, struct aut
     return rc;
 }
 
-/* The caller's bucket shared by the replicas (PostgreSQL): true when it decided. A store that
- * cannot answer leaves the decision to this replica's own bucket, logged once a minute. */
+/* The caller's bucket shared by the replicas (PostgreSQL): true when it decided. A token comes
+ * from the tokens this replica took ahead, else from the shared bucket, a batch at a time (a
+ * tenth of the smaller of burst and rate: one statement for several requests of a busy caller,
+ * and the replicas together never spend more than the bucket gave). A store that cannot answer
+ * leaves the decision to this replica's own bucket, logged once a minute. */
 static bool shared_rate(struct auth *a, const struct auth_caller *c, bool *ok, int64_t *wait_ms)
 {
     struct err_detail d;
     int64_t now = clock_mono_ms(), last = atomic_load(&a->rate_failed_ms);
+    int64_t trimmed = atomic_load(&a->rate_trimmed_ms), taken = 0;
+    double least = a->rate_rps < a->rate_burst ? a->rate_rps : a->rate_burst;
 
-    int64_t trimmed = atomic_load(&a->rate_trimmed_ms);
-
+    *ok = true;
+    if (auth_rate_stash_take(a->stash, c->subject, now))
+        return true;
     /* buckets idle for an hour are full, the same as none: forgotten once an hour */
     if (now - trimmed >= RATE_TRIM_MS &&
         atomic_compare_exchange_strong(&a->rate_trimmed_ms, &trimmed, now) &&
         store_rate_trim(a->st, RATE_TRIM_MS, &d) != ERR_OK)
         log_warn("rate_trim_failed", "error=\"%s\"", d.msg);
-    if (store_rate_take(a->st, c->subject, a->rate_rps, a->rate_burst, ok, wait_ms, &d) == ERR_OK)
+    if (store_rate_take(a->st, c->subject, a->rate_rps, a->rate_burst, (int64_t)(least / 10),
+                        &taken, wait_ms, &d) == ERR_OK) {
+        *ok = taken > 0;
+        if (taken > 1)
+            auth_rate_stash_put(a->stash, c->subject, (double)(taken - 1), now);
         return true;
+    }
     if (now - last >= 60000 && atomic_compare_exchange_strong(&a->rate_failed_ms, &last, now))
         log_warn("rate_store_failed",
                  "error=\"%s\" effect=\"this replica's own buckets limit "

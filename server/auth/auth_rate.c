@@ -20,6 +20,7 @@ struct rate_node {
 
 struct auth_rate {
     pthread_mutex_t mu;
+    bool stash; /* prefetched tokens (auth_rate_stash_new): start empty, never refill */
     double rps;
     double burst;
     size_t max_ids;
@@ -112,7 +113,7 @@ static struct rate_node *find_or_add(struct auth_rate *r, const char *id, int64_
     len = strlen(id);
     n = xmalloc(sizeof(*n) + len + 1);
     memcpy(n->id, id, len + 1);
-    n->tokens = r->burst;
+    n->tokens = r->stash ? 0 : r->burst;
     n->last_ms = now_ms;
     n->next = r->table[h];
     r->table[h] = n;
@@ -140,4 +141,44 @@ bool auth_rate_take(struct auth_rate *r, const char *id, int64_t now_ms, int64_t
         *retry_after_ms = (int64_t)ceil((1.0 - n->tokens) * 1000.0 / r->rps);
     pthread_mutex_unlock(&r->mu);
     return ok;
+}
+
+/* ---- prefetched tokens of a shared bucket ----------------------------------------------- */
+
+struct auth_rate *auth_rate_stash_new(size_t max_ids)
+{
+    /* rps 1, burst 1: an entry idle for a second (its tokens expired) is the first forgotten */
+    struct auth_rate *r = auth_rate_new(1, 1, max_ids);
+
+    r->stash = true;
+    return r;
+}
+
+bool auth_rate_stash_take(struct auth_rate *r, const char *id, int64_t now_ms)
+{
+    struct rate_node *n;
+    bool ok;
+
+    pthread_mutex_lock(&r->mu);
+    n = find_or_add(r, id, now_ms);
+    if (now_ms - n->last_ms >= AUTH_RATE_STASH_KEEP_MS)
+        n->tokens = 0;
+    ok = n->tokens >= 1.0;
+    if (ok)
+        n->tokens -= 1.0;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+void auth_rate_stash_put(struct auth_rate *r, const char *id, double tokens, int64_t now_ms)
+{
+    struct rate_node *n;
+
+    pthread_mutex_lock(&r->mu);
+    n = find_or_add(r, id, now_ms);
+    if (now_ms - n->last_ms >= AUTH_RATE_STASH_KEEP_MS)
+        n->tokens = 0;
+    n->tokens += tokens;
+    n->last_ms = now_ms;
+    pthread_mutex_unlock(&r->mu);
 }

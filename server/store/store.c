@@ -72,6 +72,7 @@ struct store_q {
     sqlite3_stmt *s;         /* SQLite; NULL on PostgreSQL */
     struct store_pgq *pg;    /* PostgreSQL (store_q_pg.c); NULL on SQLite */
     struct store_conn *conn; /* the thread connection it is cached on */
+    bool apart;              /* PostgreSQL: this use runs apart from the transaction */
 };
 
 static void q_free(struct store_q *q)
@@ -394,15 +395,32 @@ static enum err stmt_get(struct store *st, const void *key, const char *text, st
     return ERR_OK;
 }
 
+/* Every use of a cached statement says anew whether it runs apart (store_stmt_apart). */
+static enum err stmt_use(struct store *st, const void *key, const char *sql, bool apart,
+                         struct store_q **out, struct err_detail *d)
+{
+    enum err e = stmt_get(st, key, sql, out, d);
+
+    if (e == ERR_OK)
+        (*out)->apart = apart;
+    return e;
+}
+
 enum err store_stmt(struct store *st, const char *sql, struct store_q **out, struct err_detail *d)
 {
-    return stmt_get(st, sql, sql, out, d);
+    return stmt_use(st, sql, sql, false, out, d);
 }
 
 enum err store_stmt_sql(struct store *st, const struct store_sql *sql, struct store_q **out,
                         struct err_detail *d)
 {
-    return stmt_get(st, sql, st->pg != NULL ? sql->pg : sql->lite, out, d);
+    return stmt_use(st, sql, st->pg != NULL ? sql->pg : sql->lite, false, out, d);
+}
+
+enum err store_stmt_apart(struct store *st, const char *sql, struct store_q **out,
+                          struct err_detail *d)
+{
+    return stmt_use(st, sql, sql, true, out, d);
 }
 
 _Static_assert(STORE_ROW == SQLITE_ROW && STORE_DONE == SQLITE_DONE, "store_step's codes");
@@ -414,8 +432,11 @@ int store_step(struct store_q *q)
 
     if (q == bad_bind.q)
         return SQLITE_RANGE; /* a parameter was not bound: store_fail reports it */
+    if (q->pg != NULL && q->apart && q->conn->pg_tx != NULL)
+        return store_pgq_step(q->pg, q->conn->st->pg, NULL, 0, &q->conn->pg_changes);
     if (q->pg != NULL)
-        return store_pgq_step(q->pg, q->conn->st->pg, q->conn->pg_tx, &q->conn->pg_changes);
+        return store_pgq_step(q->pg, q->conn->st->pg, q->conn->pg_tx, STORE_PG_ACQUIRE_MS,
+                              &q->conn->pg_changes);
     rc = sqlite3_step(s);
 
     /* busy_timeout already waited; outside a transaction a retry is safe. Inside one, the

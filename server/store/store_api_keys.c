@@ -154,7 +154,7 @@ enum err store_api_key_revoke(struct store *st, const char *id, int64_t now, str
 enum err store_api_key_touch(struct store *st, const char *id, int64_t now, struct err_detail *d)
 {
     struct store_q *s;
-    enum err e = store_stmt(st, SQL_TOUCH, &s, d);
+    enum err e = store_stmt_apart(st, SQL_TOUCH, &s, d);
 
     if (e != ERR_OK)
         return e;

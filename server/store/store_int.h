@@ -58,6 +58,14 @@ enum err store_stmt(struct store *st, const char *sql, struct store_q **out, str
 /* The same for a statement with a text per backend. */
 enum err store_stmt_sql(struct store *st, const struct store_sql *sql, struct store_q **out,
                         struct err_detail *d);
+/* The same for a statement that must not join the thread's transaction: a bookkeeping write
+ * made during a read (an API key's last use, a rate bucket), whose failure must not abort the
+ * transaction and which must not fail on the transaction's snapshot. On PostgreSQL it runs on a
+ * pooled connection of its own, in autocommit, and only when one is free right now (else the
+ * step fails: such writes are best effort); on SQLite as store_stmt (its one connection, where
+ * a failed statement leaves the transaction usable). */
+enum err store_stmt_apart(struct store *st, const char *sql, struct store_q **out,
+                          struct err_detail *d);
 /* Steps q: STORE_ROW, STORE_DONE or a failure code for store_fail. Outside transactions a busy
  * database is retried. */
 int store_step(struct store_q *q);

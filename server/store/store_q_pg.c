@@ -173,7 +173,7 @@ static int64_t rows_changed(const PGresult *r)
 }
 
 int store_pgq_step(struct store_pgq *q, struct store_pg *pool, struct store_pg_conn *held,
-                   int64_t *changes)
+                   int wait_ms, int64_t *changes)
 {
     struct store_pg_conn *c = held;
 
@@ -182,7 +182,7 @@ int store_pgq_step(struct store_pgq *q, struct store_pg *pool, struct store_pg_c
         q->changed = 0;
         q->err = (struct err_detail){0};
         if (c == NULL)
-            c = store_pg_acquire(pool, STORE_PG_ACQUIRE_MS, &q->err);
+            c = store_pg_acquire(pool, wait_ms, &q->err);
         if (c == NULL)
             return STORE_PG_FAILED;
         q->res = store_pg_exec(c, q->text, q->n, q->vals, &q->err);

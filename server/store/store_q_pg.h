@@ -24,10 +24,10 @@ void store_pgq_bind_text(struct store_pgq *q, int i, const char *v);
 void store_pgq_bind_int64(struct store_pgq *q, int i, int64_t v);
 void store_pgq_clear_bindings(struct store_pgq *q);
 /* The first step runs q on held (the thread's transaction) or on a connection of pool taken for
- * the call, adding the rows it changed to *changes; every step makes the next row current.
- * STORE_ROW, STORE_DONE or STORE_PG_FAILED. */
+ * the call (waiting up to wait_ms for a free one), adding the rows it changed to *changes; every
+ * step makes the next row current. STORE_ROW, STORE_DONE or STORE_PG_FAILED. */
 int store_pgq_step(struct store_pgq *q, struct store_pg *pool, struct store_pg_conn *held,
-                   int64_t *changes);
+                   int wait_ms, int64_t *changes);
 void store_pgq_reset(struct store_pgq *q);
 /* The rows the last run changed (INSERT, UPDATE, DELETE). */
 int64_t store_pgq_changed(const struct store_pgq *q);

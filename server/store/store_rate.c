@@ -1,8 +1,10 @@
 /* store_rate.c: the shared token buckets of store_rate.h. One statement takes a token: an
  * upsert that refills the bucket by the time since its last take (the database's clock) and
- * takes one when a whole token is there; a caller whose bucket is empty changes no row, and a
- * second statement reads when its next token is due. Each runs on its own, outside write
- * transactions, so a take waits for nothing but a concurrent take of the same caller. */
+ * takes up to the tokens asked for, whole ones, when one is there; a caller whose bucket is
+ * empty changes no row, and a
+ * second statement reads when its next token is due. Both run apart from the request's read
+ * transaction (store_stmt_apart): autocommit on a pooled connection, so a take waits for nothing
+ * but a concurrent take of the same caller and never fails on the transaction's snapshot. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -15,10 +17,11 @@
     " * CAST(:rps AS double precision) / 1000)"
 
 static const char SQL_TAKE[] =
-    "INSERT INTO rate_buckets AS b (subject, tokens, at_ms)"
-    " SELECT :subject, CAST(:burst AS double precision) - 1, " NOW_MS
-    " ON CONFLICT (subject) DO UPDATE SET tokens = " REFILLED " - 1,"
-    " at_ms = GREATEST(b.at_ms, EXCLUDED.at_ms) WHERE " REFILLED " >= 1 RETURNING tokens";
+    "INSERT INTO rate_buckets AS b (subject, tokens, at_ms, taken)"
+    " SELECT :subject, CAST(:burst AS double precision) - :want, " NOW_MS ", :want"
+    " ON CONFLICT (subject) DO UPDATE SET tokens = " REFILLED " - LEAST(:want, floor(" REFILLED
+    ")), taken = LEAST(:want, floor(" REFILLED ")), at_ms = GREATEST(b.at_ms, EXCLUDED.at_ms)"
+    " WHERE " REFILLED " >= 1 RETURNING taken";
 /* The tokens the bucket holds now (after its refill since the last take). */
 static const char SQL_LEVEL[] =
     "SELECT LEAST(CAST(:burst AS double precision), tokens + GREATEST(0, " NOW_MS " - at_ms)"
@@ -38,7 +41,7 @@ static enum err retry_after(struct store *st, const char *subject, double rps, d
 {
     struct store_q *s;
     double level = 0;
-    enum err e = store_stmt(st, SQL_LEVEL, &s, d);
+    enum err e = store_stmt_apart(st, SQL_LEVEL, &s, d);
 
     *ms = 1000;
     if (e != ERR_OK)
@@ -56,29 +59,34 @@ static enum err retry_after(struct store *st, const char *subject, double rps, d
     return ERR_OK;
 }
 
-enum err store_rate_take(struct store *st, const char *subject, double rps, double burst, bool *ok,
-                         int64_t *retry_after_ms, struct err_detail *d)
+enum err store_rate_take(struct store *st, const char *subject, double rps, double burst,
+                         int64_t want, int64_t *taken, int64_t *retry_after_ms,
+                         struct err_detail *d)
 {
     struct store_q *s;
     enum err e;
 
-    *ok = true;
+    *taken = 0;
     *retry_after_ms = 0;
+    rps = rps > 0 ? rps : 1;
+    burst = burst >= 1 ? burst : 1;
+    want = want < 1 ? 1 : want > (int64_t)burst ? (int64_t)burst : want;
     if (store_pg_pool(st) == NULL)
         return err_set(d, ERR_INTERNAL, "rate_backend", "shared rate buckets need PostgreSQL");
-    e = store_stmt(st, SQL_TAKE, &s, d);
+    e = store_stmt_apart(st, SQL_TAKE, &s, d);
     if (e != ERR_OK)
         return e;
-    bind_bucket(s, subject, rps > 0 ? rps : 1, burst >= 1 ? burst : 1);
+    bind_bucket(s, subject, rps, burst);
+    bind_int64(s, ":want", want);
     e = store_step_one(s, d, "rate bucket take");
     if (e == ERR_OK) {
+        *taken = col_int64(s, 0);
         store_reset(s);
         return ERR_OK;
     }
     if (e != ERR_NOT_FOUND)
         return e;
-    *ok = false;
-    return retry_after(st, subject, rps > 0 ? rps : 1, burst >= 1 ? burst : 1, retry_after_ms, d);
+    return retry_after(st, subject, rps, burst, retry_after_ms, d);
 }
 
 enum err store_rate_trim(struct store *st, int64_t idle_ms, struct err_detail *d)

@@ -333,6 +333,29 @@ static void test_rate_limit(void **state)
     auth_rate_free(r);
 }
 
+/* Tokens taken ahead from a shared bucket: none until put, spent one by one, never refilled,
+ * and gone once kept AUTH_RATE_STASH_KEEP_MS. */
+static void test_rate_stash(void **state)
+{
+    struct auth_rate *r = auth_rate_stash_new(4);
+
+    (void)state;
+    assert_false(auth_rate_stash_take(r, "key:a", 1000));
+    auth_rate_stash_put(r, "key:a", 2, 1000);
+    assert_false(auth_rate_stash_take(r, "key:b", 1000)); /* another identity's are its own */
+    assert_true(auth_rate_stash_take(r, "key:a", 1100));
+    assert_true(auth_rate_stash_take(r, "key:a", 1200));
+    assert_false(auth_rate_stash_take(r, "key:a", 1300));
+    auth_rate_stash_put(r, "key:a", 1, 2000);
+    assert_false(auth_rate_stash_take(r, "key:a", 2000 + AUTH_RATE_STASH_KEEP_MS));
+    auth_rate_stash_put(r, "key:a", 1, 5000);
+    auth_rate_stash_put(r, "key:a", 1, 5100); /* they add up */
+    assert_true(auth_rate_stash_take(r, "key:a", 5200));
+    assert_true(auth_rate_stash_take(r, "key:a", 5200));
+    assert_false(auth_rate_stash_take(r, "key:a", 5200));
+    auth_rate_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_delegation_deferred),
         cmocka_unit_test(test_restrict_twice_intersects),
         cmocka_unit_test(test_rate_limit),
+        cmocka_unit_test(test_rate_stash),
     };
     xalloc_init_json();
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -168,40 +168,41 @@ static void test_audit_appends_make_one_chain(void **state)
 
 /* One caller's rate bucket is one bucket whichever replica takes from it (PostgreSQL); SQLite,
  * one replica, keeps its buckets in memory and has none in the store. At 1 token a second
- * nothing refills noticeably within the test. */
+ * nothing refills a whole token within the test's few milliseconds. */
 static void test_rate_bucket_is_shared(void **state)
 {
     struct fixture *f = *state;
     struct store *second = open_second(f);
     struct err_detail d = {0};
-    bool ok = false;
-    int64_t wait = 0;
+    int64_t taken = 0, wait = 0;
 
     if (!store_is_shared(f->st)) {
-        assert_int_equal(store_rate_take(f->st, "key:a", 1, 3, &ok, &wait, &d), ERR_INTERNAL);
+        assert_int_equal(store_rate_take(f->st, "key:a", 1, 5, 1, &taken, &wait, &d), ERR_INTERNAL);
         store_close(second);
         return;
     }
     assert_true(store_is_shared(second));
-    assert_int_equal(store_rate_take(f->st, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
-    assert_true(ok);
-    assert_int_equal(store_rate_take(second, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
-    assert_true(ok);
-    assert_int_equal(store_rate_take(f->st, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
-    assert_true(ok);
-    /* three of three taken, across both: the next one waits, on either replica */
-    assert_int_equal(store_rate_take(second, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
-    assert_false(ok);
+    assert_int_equal(store_rate_take(f->st, "key:a", 1, 5, 1, &taken, &wait, &d), ERR_OK);
+    assert_int_equal(taken, 1);
+    /* a batch: as many as asked while the bucket holds them */
+    assert_int_equal(store_rate_take(second, "key:a", 1, 5, 2, &taken, &wait, &d), ERR_OK);
+    assert_int_equal(taken, 2);
+    /* then what is left, whole tokens only: 2 of the 3 asked */
+    assert_int_equal(store_rate_take(f->st, "key:a", 1, 5, 3, &taken, &wait, &d), ERR_OK);
+    assert_int_equal(taken, 2);
+    /* five of five taken, across both: the next one waits, on either replica */
+    assert_int_equal(store_rate_take(second, "key:a", 1, 5, 1, &taken, &wait, &d), ERR_OK);
+    assert_int_equal(taken, 0);
     assert_true(wait > 0 && wait <= 1000);
-    assert_int_equal(store_rate_take(f->st, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
-    assert_false(ok);
-    /* another caller has a bucket of its own */
-    assert_int_equal(store_rate_take(second, "key:b", 1, 3, &ok, &wait, &d), ERR_OK);
-    assert_true(ok);
+    assert_int_equal(store_rate_take(f->st, "key:a", 1, 5, 2, &taken, &wait, &d), ERR_OK);
+    assert_int_equal(taken, 0);
+    /* another caller has a bucket of its own; a batch larger than the burst is the burst */
+    assert_int_equal(store_rate_take(second, "key:b", 1, 5, 9, &taken, &wait, &d), ERR_OK);
+    assert_int_equal(taken, 5);
     /* a trim keeps the buckets in use */
     assert_int_equal(store_rate_trim(second, 3600 * 1000, &d), ERR_OK);
-    assert_int_equal(store_rate_take(second, "key:a", 1, 3, &ok, &wait, &d), ERR_OK);
-    assert_false(ok);
+    assert_int_equal(store_rate_take(second, "key:a", 1, 5, 1, &taken, &wait, &d), ERR_OK);
+    assert_int_equal(taken, 0);
     store_close(second);
 }
 
