@@ -131,7 +131,8 @@ static void test_pool_prepares_once(void **state)
     assert_int_equal(add_one(a, "1"), 2);
     assert_int_equal(add_one(a, "-1"), 0);
     assert_int_equal(server_prepared(a), 1);
-    assert_int_equal(store_pg_conn_prepared(a), 2); /* SQL_ADD and the catalog query */
+    /* SQL_ADD, the catalog query and the open's collation check */
+    assert_int_equal(store_pg_conn_prepared(a), 3);
     b = store_pg_acquire(pg, 1000, &d);
     assert_non_null(b);
     assert_ptr_not_equal(a, b);
@@ -145,7 +146,7 @@ static void test_pool_prepares_once(void **state)
     a = store_pg_acquire(pg, 1000, &d);
     assert_non_null(a);
     assert_int_equal(add_one(a, "9"), 10);
-    assert_int_equal(store_pg_conn_prepared(a), 2);
+    assert_int_equal(store_pg_conn_prepared(a), 3);
     assert_int_equal(server_prepared(a), 1);
     /* A failing statement reports PostgreSQL's SQLSTATE, and the connection goes on. */
     assert_null(store_pg_exec(a, "SELECT 1 / $1::int", 1, (const char *[]){"0"}, &d));
