@@ -1,7 +1,8 @@
 /* test_store_tasks.c: the durable task queue: upsert without duplicates, lease order and
  * exclusivity, a dead worker's lease expiring, complete/reschedule/fail/release conditioned on
  * the lease, wake-ups during a lease, backoff, and two threads leasing concurrently; on
- * PostgreSQL (unit.test_store_tasks.pg), a lease skipping a task another transaction holds. */
+ * PostgreSQL (unit.test_store_tasks.pg), a lease skipping a task another transaction holds;
+ * targeted leases, and a dead predecessor's leases found by owner and given back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,6 +107,61 @@ static void test_dead_worker_lease_expires(void **state)
     assert_int_equal(b.lease_until, T0 + LEASE + 1 + LEASE);
     store_task_clear(&a);
     store_task_clear(&b);
+}
+
+/* A targeted wake leases that task only, ahead of an older backlog, and not while another
+ * holds it; a restarted process finds the leases of its dead predecessors by owner prefix and
+ * makes their tasks due at once. */
+static void test_lease_key_and_dead_owners(void **state)
+{
+    struct store *st = ST(state);
+    struct store_task a, b, c, none;
+    char **owners = NULL;
+    int64_t n = 0, due = 0;
+
+    assert_int_equal(store_task_upsert(st, "grant", "old", T0, NULL, T0, NULL), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "vm_login", "woken", T0 + 5, NULL, T0, NULL), ERR_OK);
+    assert_int_equal(store_task_upsert(st, "vm_login", "third", T0 + 6, NULL, T0, NULL), ERR_OK);
+    assert_int_equal(
+        store_task_lease_key(st, "vm_login", "woken", "host/1/w0", T0 + 10, LEASE, &a, NULL),
+        ERR_OK);
+    assert_string_equal(a.key, "woken"); /* not "old", due earlier */
+    assert_int_equal(
+        store_task_lease_key(st, "vm_login", "woken", "host/2/w0", T0 + 10, LEASE, &none, NULL),
+        ERR_NOT_FOUND); /* held */
+    assert_int_equal(
+        store_task_lease_key(st, "vm_login", "absent", "host/2/w0", T0 + 10, LEASE, &none, NULL),
+        ERR_NOT_FOUND);
+    lease_ok(st, "host/1/w1", T0 + 10, &b);
+    assert_string_equal(b.key, "old");
+    lease_ok(st, "other/7/w0", T0 + 10, &c);
+    assert_string_equal(c.key, "third");
+    assert_int_equal(store_task_lease_owners(st, "host/", T0 + 20, &owners, NULL), ERR_OK);
+    assert_non_null(owners[0]);
+    assert_non_null(owners[1]);
+    assert_null(owners[2]);
+    assert_true((strcmp(owners[0], "host/1/w0") == 0 && strcmp(owners[1], "host/1/w1") == 0) ||
+                (strcmp(owners[1], "host/1/w0") == 0 && strcmp(owners[0], "host/1/w1") == 0));
+    store_strv_free(owners);
+    /* host/1 died: its two tasks are due now, the other host's lease stands */
+    assert_int_equal(store_task_release_owner(st, "host/1/w0", T0 + 20, &n, NULL), ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_task_release_owner(st, "host/1/w1", T0 + 20, NULL, NULL), ERR_OK);
+    assert_int_equal(store_task_count_due(st, T0 + 20, &due, NULL), ERR_OK);
+    assert_int_equal(due, 2);
+    assert_int_equal(store_task_lease_owners(st, "host/", T0 + 20, &owners, NULL), ERR_OK);
+    assert_null(owners[0]);
+    store_strv_free(owners);
+    /* the dead owner's late reply changes nothing */
+    assert_int_equal(store_task_complete(st, a.id, "host/1/w0", T0 + 21, NULL), ERR_CONFLICT);
+    assert_int_equal(
+        store_task_lease_key(st, "vm_login", "woken", "host/2/w0", T0 + 21, LEASE, &none, NULL),
+        ERR_OK);
+    assert_string_equal(none.lease_owner, "host/2/w0");
+    store_task_clear(&none);
+    store_task_clear(&a);
+    store_task_clear(&b);
+    store_task_clear(&c);
 }
 
 static void test_reschedule_fail_release(void **state)
@@ -297,6 +353,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease_order_and_exclusivity, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_dead_worker_lease_expires, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lease_key_and_dead_owners, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_reschedule_fail_release, fixture_setup,
                                         fixture_teardown),
