@@ -88,6 +88,15 @@ void reconcile_again(struct reconcile_result *res, int64_t delay_ms, const char 
     VL_PRINTF(3, 4);
 void reconcile_failed(struct reconcile_result *res, const char *fmt, ...) VL_PRINTF(2, 3);
 
+/* Which replicas live, on PostgreSQL (reconcile_liveness.c): a replica holds a lock named after
+ * its lease owners' prefix ("host/pid/") while it runs; a sweep gives back at once the leases
+ * of every prefix whose lock nobody holds (a replica killed or cut off, on any host), instead of
+ * letting them run out. NULL (and a no-op sweep) on SQLite. Start it before any lease. */
+struct reconcile_liveness;
+struct reconcile_liveness *reconcile_liveness_new(struct store *st, const char *prefix);
+void reconcile_liveness_sweep(struct reconcile_liveness *l, int64_t now);
+void reconcile_liveness_free(struct reconcile_liveness *l);
+
 /* A task that must run on one replica at a time even when its lease runs out while it still
  * works (the inventory sync, sweeps): on PostgreSQL, a singleton job (store_pg_job) named by the
  * task's kind and key, held until reconcile_job_end. false: another replica runs it now; the

@@ -23,6 +23,7 @@
 /* Tasks a write touched, run ahead of the backlog; more than this in one burst fall back to
  * due order (nothing is lost: the tasks are in the store either way). */
 #define MAX_HINTS 64
+#define LIVENESS_SWEEP_MS 5000 /* PostgreSQL: how often dead replicas' leases are looked for */
 
 struct hint {
     char kind[32];
@@ -57,6 +58,8 @@ struct reconciler {
     struct hint hints[MAX_HINTS]; /* under mu: a ring of tasks to lease first */
     size_t hint_head, nhints;     /* under mu */
     _Atomic uint64_t hinted_runs; /* tasks leased through a hint */
+    struct reconcile_liveness *live; /* PostgreSQL: this replica's liveness, NULL on SQLite */
+    _Atomic int64_t swept;           /* when worker 0 last swept dead replicas' leases */
 };
 
 void reconcile_done(struct reconcile_result *res)
@@ -312,6 +315,11 @@ static void *worker_main(void *arg)
         }
         if (rc != ERR_NOT_FOUND)
             log_warn("task_lease_failed", "error=\"%s\"", d.msg);
+        if (r->live != NULL && w == r->workers &&
+            clock_mono_ms() - atomic_load(&r->swept) >= LIVENESS_SWEEP_MS) {
+            atomic_store(&r->swept, clock_mono_ms());
+            reconcile_liveness_sweep(r->live, clock_now_ms());
+        }
         /* nothing due: wait for a wake-up, the soonest reschedule, or the tick */
         pthread_mutex_lock(&r->mu);
         if (r->wakes == seen && !atomic_load(&r->stopping)) {
@@ -374,6 +382,14 @@ enum err reconciler_start(struct store *st, struct azure_client *az, const struc
     release_dead_leases(st, host);
     r = xcalloc(1, sizeof(*r));
     r->store = st;
+    {
+        /* before any worker leases: other replicas must find this one alive */
+        char prefix[96];
+        snprintf(prefix, sizeof(prefix), "%s/%d/", host, (int)getpid());
+        r->live = reconcile_liveness_new(st, prefix);
+        reconcile_liveness_sweep(r->live, clock_now_ms());
+        atomic_init(&r->swept, clock_mono_ms());
+    }
     if (az != NULL)
         reconcile_cloud_azure_init(&r->cloud, az);
     r->has_cloud = az != NULL;
@@ -411,6 +427,7 @@ void reconciler_stop(struct reconciler *r)
     reconciler_wake(r);
     for (int i = 0; i < r->nworkers; i++)
         pthread_join(r->workers[i].thread, NULL);
+    reconcile_liveness_free(r->live);
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->mu);
     free(r->workers);
