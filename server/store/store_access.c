@@ -392,18 +392,28 @@ static const char SQL_GENERATION[] = "SELECT epoch, gen FROM access_generation W
 /* PostgreSQL 15 wants a name for each subquery (o, gr), and a boolean after WHERE. */
 #define ALL_ASSIGNMENTS(observed, o, granted, g)                                                   \
     "SELECT *, 0 FROM (" observed ")" o " UNION ALL SELECT *, 1 FROM (" granted ")" g
+/* The full scans. On PostgreSQL each runs as a cursor, read SCAN_FETCH rows at a time, so a
+ * scan of a million rows never holds them all in one result (SQLite steps row by row anyway). */
+#define CURSOR "DECLARE vl_scan NO SCROLL CURSOR FOR "
+#define SCAN_FETCH "4096"
 static const struct store_sql SQL_ALL_ASSIGNMENTS = {
     .lite = ALL_ASSIGNMENTS(OBSERVED("1"), "", GRANTED("1"), ""),
-    .pg = ALL_ASSIGNMENTS(OBSERVED_PG("true"), " o", GRANTED("true"), " gr"),
+    .pg = CURSOR ALL_ASSIGNMENTS(OBSERVED_PG("true"), " o", GRANTED("true"), " gr"),
 };
-static const char SQL_ALL_MEMBERS[] =
-    "WITH RECURSIVE m(root, member_id, member_kind) AS ("
-    " SELECT group_id, member_id, member_kind FROM group_members"
-    " UNION SELECT m.root, gm.member_id, gm.member_kind FROM m"
-    " JOIN group_members gm ON gm.group_id = m.member_id WHERE m.member_kind = 'group')"
-    " SELECT root, member_id, member_kind FROM m";
-static const char SQL_ALL_PRINCIPALS[] = "SELECT " PRINCIPAL_COLUMNS " FROM principals";
-static const char SQL_ALL_VMS[] = "SELECT id_key, gone_at IS NOT NULL, computer_name FROM vms";
+#define ALL_MEMBERS                                                                                \
+    "WITH RECURSIVE m(root, member_id, member_kind) AS ("                                          \
+    " SELECT group_id, member_id, member_kind FROM group_members"                                  \
+    " UNION SELECT m.root, gm.member_id, gm.member_kind FROM m"                                    \
+    " JOIN group_members gm ON gm.group_id = m.member_id WHERE m.member_kind = 'group')"           \
+    " SELECT root, member_id, member_kind FROM m"
+#define ALL_PRINCIPALS "SELECT " PRINCIPAL_COLUMNS " FROM principals"
+#define ALL_VMS "SELECT id_key, gone_at IS NOT NULL, computer_name FROM vms"
+static const struct store_sql SQL_ALL_MEMBERS = {.lite = ALL_MEMBERS, .pg = CURSOR ALL_MEMBERS};
+static const struct store_sql SQL_ALL_PRINCIPALS = {.lite = ALL_PRINCIPALS,
+                                                    .pg = CURSOR ALL_PRINCIPALS};
+static const struct store_sql SQL_ALL_VMS = {.lite = ALL_VMS, .pg = CURSOR ALL_VMS};
+static const char SQL_SCAN_FETCH[] = "FETCH " SCAN_FETCH " FROM vl_scan";
+static const char SQL_SCAN_CLOSE[] = "CLOSE vl_scan";
 
 enum err store_access_generation(struct store *st, int64_t *epoch, int64_t *gen,
                                  struct err_detail *d)
@@ -427,31 +437,64 @@ struct scan_fn {
     void *arg;
 };
 
-/* Runs sql (two: a text per backend, when sql is NULL) and hands each row to row(); ends
- * early (ERR_UNAVAILABLE) when the caller's stop() says so, looked at every 4096 rows: a full
- * scan takes seconds at 1M assignments and must not hold up a shutdown. */
-static enum err scan(struct store *st, const char *sql, const struct store_sql *two,
+/* Hands each row of q to row(); ends early (ERR_UNAVAILABLE) when the caller's stop() says so,
+ * looked at every 4096 rows: a full scan takes seconds at 1M assignments and must not hold up a
+ * shutdown. *n counts the rows. */
+static enum err scan_rows(struct store_q *q, void (*row)(struct store_q *, void *),
+                          const struct scan_fn *f, unsigned long *n, struct err_detail *d,
+                          const char *what)
+{
+    int rc;
+
+    while ((rc = store_step(q)) == STORE_ROW) {
+        if ((++*n & 4095) == 0 && f->fns->stop != NULL && f->fns->stop(f->arg)) {
+            store_reset(q);
+            return err_set(d, ERR_UNAVAILABLE, "stopped", "%s: scan stopped", what);
+        }
+        row(q, (void *)f);
+    }
+    if (rc != STORE_DONE)
+        return store_fail(q, rc, d, what);
+    store_reset(q);
+    return ERR_OK;
+}
+
+/* PostgreSQL: the cursor sql declared, fetched SCAN_FETCH rows at a time until a fetch comes
+ * back short, then closed (the transaction's end would close it too). */
+static enum err scan_cursor(struct store *st, void (*row)(struct store_q *, void *),
+                            const struct scan_fn *f, struct err_detail *d, const char *what)
+{
+    struct store_q *q;
+    unsigned long n = 0, before;
+    enum err e = store_stmt(st, SQL_SCAN_FETCH, &q, d);
+
+    while (e == ERR_OK) {
+        before = n;
+        e = scan_rows(q, row, f, &n, d, what);
+        if (e != ERR_OK || n - before < strtoul(SCAN_FETCH, NULL, 10))
+            break;
+        e = store_stmt(st, SQL_SCAN_FETCH, &q, d);
+    }
+    if (e == ERR_OK)
+        e = store_stmt(st, SQL_SCAN_CLOSE, &q, d);
+    return e == ERR_OK ? store_exec_stmt(q, d, what) : e;
+}
+
+/* Runs sql and hands each row to row() (scan_rows); on PostgreSQL through its cursor. */
+static enum err scan(struct store *st, const struct store_sql *sql,
                      void (*row)(struct store_q *, void *), const struct scan_fn *f,
                      struct err_detail *d, const char *what)
 {
     struct store_q *s;
-    enum err e = sql != NULL ? store_stmt(st, sql, &s, d) : store_stmt_sql(st, two, &s, d);
     unsigned long n = 0;
-    int rc;
+    enum err e = store_stmt_sql(st, sql, &s, d);
 
     if (e != ERR_OK)
         return e;
-    while ((rc = store_step(s)) == STORE_ROW) {
-        if ((++n & 4095) == 0 && f->fns->stop != NULL && f->fns->stop(f->arg)) {
-            store_reset(s);
-            return err_set(d, ERR_UNAVAILABLE, "stopped", "%s: scan stopped", what);
-        }
-        row(s, (void *)f);
-    }
-    if (rc != STORE_DONE)
-        return store_fail(s, rc, d, what);
-    store_reset(s);
-    return ERR_OK;
+    if (store_pg_pool(st) == NULL)
+        return scan_rows(s, row, f, &n, d, what);
+    e = store_exec_stmt(s, d, what);
+    return e == ERR_OK ? scan_cursor(st, row, f, d, what) : e;
 }
 
 static void assignment_row(struct store_q *s, void *p)
@@ -505,13 +548,13 @@ enum err store_access_scan(struct store *st, const struct store_access_scan_fns 
         return e;
     e = store_access_generation(st, epoch, gen, d);
     if (e == ERR_OK)
-        e = scan(st, SQL_ALL_PRINCIPALS, NULL, principal_row, &f, d, "principals");
+        e = scan(st, &SQL_ALL_PRINCIPALS, principal_row, &f, d, "principals");
     if (e == ERR_OK)
-        e = scan(st, SQL_ALL_MEMBERS, NULL, member_row, &f, d, "members");
+        e = scan(st, &SQL_ALL_MEMBERS, member_row, &f, d, "members");
     if (e == ERR_OK)
-        e = scan(st, NULL, &SQL_ALL_ASSIGNMENTS, assignment_row, &f, d, "assignments");
+        e = scan(st, &SQL_ALL_ASSIGNMENTS, assignment_row, &f, d, "assignments");
     if (e == ERR_OK && fns->vm != NULL)
-        e = scan(st, SQL_ALL_VMS, NULL, vm_row, &f, d, "vms");
+        e = scan(st, &SQL_ALL_VMS, vm_row, &f, d, "vms");
     if (e == ERR_OK)
         return store_tx_commit(st, d);
     store_tx_rollback(st);

@@ -246,6 +246,28 @@ static void test_scan_and_generation(void **state)
     assert_int_equal(s.vms, 0);
 }
 
+/* A scan longer than one fetch of PostgreSQL's cursor (4096 rows) reads every row once. */
+static void test_scan_reads_past_a_fetch(void **state)
+{
+    struct fixture *f = *state;
+    struct store_access_scan_fns fns = {
+        .principal = on_principal, .member = on_member, .assignment = on_assignment, .vm = on_vm};
+    struct scanned s = {0};
+    int64_t epoch = 0, gen = 0;
+
+    assert_int_equal(fixture_raw_exec(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+                                         " SELECT i + 1 FROM n WHERE i < 9000)"
+                                         " INSERT INTO principals (id, kind, changed_at)"
+                                         " SELECT 'p-' || i, 'user', 1 FROM n"),
+                     0);
+    assert_int_equal(store_access_scan(f->st, &fns, &s, &epoch, &gen, NULL), ERR_OK);
+    assert_int_equal(s.principals, 9000);
+    /* and again: the cursor of the last scan is closed */
+    s = (struct scanned){0};
+    assert_int_equal(store_access_scan(f->st, &fns, &s, &epoch, &gen, NULL), ERR_OK);
+    assert_int_equal(s.principals, 9000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +276,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_principals_and_members, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_scan_and_generation, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_scan_reads_past_a_fetch, fixture_setup_file,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
