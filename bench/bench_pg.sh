@@ -44,7 +44,8 @@ bench_pg_access() {
     python3 "$BENCH_SRC/bench/pg_load_fleet.py" --db "$db" \
         --psql "psql -h $pgdir -U vmlogind -d fleet" 2> >(cat >&2)
     key=$(bench_key "$db" reader)
-    pkey=$("$VMLOGIND" keys create "${pflags[@]}" --name bench --role reader 2>/dev/null |
+    pkey=$("$VMLOGIND" keys create "${pflags[@]}" --db "$DATA/pg-replica.db" --name bench \
+        --role reader 2>/dev/null |
         grep -E '^vlk_' | head -n1)
     [[ -n $key && -n $pkey ]] || { bench_log "keys create failed"; return 1; }
     bench_vm_paths "$db" /access "$DATA/access-paths.txt"
