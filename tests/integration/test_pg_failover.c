@@ -4,7 +4,9 @@
  * Meanwhile replicas are SIGKILLed at random points of the rollout (drawn from a seeded PRNG
  * over its ARM writes and the VMs and grants done) and started again: at once, after more
  * progress, or, once per run, only after the others took over its leased tasks when the leases
- * ran out. Then everything converges: every VM holds exactly one AADLoginForWindows extension
+ * ran out; once per run the server also ends every database connection of the replicas, as a
+ * restart or failover of PostgreSQL does, and the API answers on at once. Then everything
+ * converges: every VM holds exactly one AADLoginForWindows extension
  * and a system-assigned identity, every grant exactly one role assignment, both operations
  * and all their items end Succeeded, no task is dead, overdue or left leased by a killed
  * process, no sync stays running, the audit chain verifies on every replica, and every
@@ -62,6 +64,7 @@ struct fo {
     struct grant_req grants[GRANTS];
     bool has_identity[FLEET];
     int64_t progress_total; /* ARM writes without repeats, VMs and grants */
+    char ended[1024];       /* backends ended by end_db_connections, comma separated */
     uint64_t seed;
     uint64_t rng;
 };
@@ -139,6 +142,18 @@ static void psql_ok(const struct fo *f, const char *db, const char *sql)
     if (out == NULL)
         fail_msg("psql failed: %s", sql);
     free(out);
+}
+
+/* A count(*) statement answers 0. */
+static bool psql_zero(const struct fo *f, const char *db, const char *sql)
+{
+    char *out = psql_new(f, db, sql);
+    bool zero;
+
+    assert_non_null(out);
+    zero = strcmp(out, "0\n") == 0;
+    free(out);
+    return zero;
 }
 
 /* ---- the scenario: the demo tenant plus the fleet and its users ---------------------------- */
@@ -360,17 +375,11 @@ static bool leases_taken_over(void *arg)
 {
     struct takeover_wait *w = arg;
     char sql[256];
-    char *out;
-    bool none;
 
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM tasks WHERE state = 'pending' AND lease_owner LIKE '%%/%d/%%'",
              (int)w->pid);
-    out = psql_new(w->f, w->f->dbname, sql);
-    assert_non_null(out);
-    none = strcmp(out, "0\n") == 0;
-    free(out);
-    return none;
+    return psql_zero(w->f, w->f->dbname, sql);
 }
 
 /* Every task the killed process held is done or leased by a replica that is up: its leases ran
@@ -382,6 +391,46 @@ static void wait_takeover(struct fo *f, pid_t pid)
     if (!h_poll(leases_taken_over, &w, 30000))
         fail_msg("tasks leased by killed process %d were not taken over (seed %llu)", (int)pid,
                  (unsigned long long)f->seed);
+}
+
+/* Every connection the replicas hold to the database is ended by the server, as a PostgreSQL
+ * failover or restart ends them; returns once the server has let them all go. */
+static bool backends_gone(void *arg)
+{
+    struct fo *f = arg;
+    char sql[1400];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'"
+             " AND pid = ANY(CAST(string_to_array('%s', ',') AS int[]))",
+             f->dbname, f->ended);
+    return psql_zero(f, "postgres", sql);
+}
+
+static void end_db_connections(struct fo *f)
+{
+    char sql[256];
+    char *out;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT string_agg(CAST(pid AS text), ',') FROM (SELECT pid,"
+             " pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'"
+             " AND pid <> pg_backend_pid()) t",
+             f->dbname);
+    out = psql_new(f, "postgres", sql);
+    assert_non_null(out);
+    out[strcspn(out, "\n")] = '\0';
+    snprintf(f->ended, sizeof(f->ended), "%s", out[0] != '\0' ? out : "0");
+    free(out);
+    print_message("ended the replicas' database connections (%s)\n", f->ended);
+    if (!h_poll(backends_gone, f, 10000))
+        fail_msg("PostgreSQL did not end the connections %s", f->ended);
+    for (int i = 0; i < REPLICAS; i++) { /* each answers at once, from a session opened anew */
+        char path[128];
+
+        snprintf(path, sizeof(path), "/v1/operations/%s", f->ops[0]);
+        json_decref(h_api(f->r[i].p.url, f->c.key, "GET", path, NULL, 200));
+    }
 }
 
 /* ---- load --------------------------------------------------------------------------------- */
@@ -626,6 +675,8 @@ static void chaos_round(struct fo *f, struct writer *w, int round)
                   two ? "two replicas" : "one replica", (long long)at, (long long)f->progress_total,
                   (long long)progress(f));
     wait_progress(f, at); /* a rollout already past it: kill now */
+    if (round == 1)
+        end_db_connections(f);
     pid = f->r[victim].p.pid;
     kill_replica(f, w, victim);
     if (two)
