@@ -1,16 +1,17 @@
 /* Three vmlogind replicas on one PostgreSQL database against azsim: Entra login is enabled on
  * 100 VMs (two resource groups, one operation each) and a client thread makes 40 login grants,
  * each with an Idempotency-Key, sending a request cut off by a kill again to another replica.
- * Meanwhile replicas are SIGKILLed at random points of the rollout (drawn from a seeded PRNG
- * over its ARM writes and the VMs and grants done) and started again: at once, after more
- * progress, or, once per run, only after the others took over its leased tasks when the leases
- * ran out; once per run the server also ends every database connection of the replicas, as a
- * restart or failover of PostgreSQL does, and the API answers on at once. Then everything
- * converges: every VM holds exactly one AADLoginForWindows extension
- * and a system-assigned identity, every grant exactly one role assignment, both operations
- * and all their items end Succeeded, no task is dead, overdue or left leased by a killed
- * process, no sync stays running, the audit chain verifies on every replica, and every
- * replica answers the same reads with the same bytes.
+ * Meanwhile replicas are SIGKILLed (now and then SIGTERMed, as a rolling update stops them,
+ * which must end cleanly) at random points of the rollout, drawn from a seeded PRNG over its
+ * ARM writes and the VMs and grants done, and started again: at once, after more progress,
+ * or, once per run, only after the others took over its leased tasks when the leases ran out.
+ * Once per run the server also ends every database connection of the replicas, as a restart
+ * or failover of PostgreSQL does, and each replica answers on at once. Then everything
+ * converges: every VM holds exactly one AADLoginForWindows extension and a system-assigned
+ * identity, every grant exactly one role assignment, both operations and all their items end
+ * Succeeded, no task is dead, overdue or left leased by a killed process, no sync stays
+ * running, the audit chain verifies on every replica (and `audit verify` on each one's
+ * checkpoint file), and every replica answers the same reads with the same bytes.
  * VMLOGIND_TEST_SEED=N replays a run's choices (the seed is printed; the timing of the
  * processes is not replayed); VMLOGIND_TEST_PGHOST comes from ctest's fixture "pg". */
 #include <fcntl.h>
@@ -650,6 +651,21 @@ static void kill_replica(struct fo *f, struct writer *w, int i)
     f->up[i] = false;
 }
 
+/* SIGTERM, as a rolling update stops a replica: it ends cleanly (status 0) within 8 s, its
+ * leases given back or recorded. */
+static void stop_replica(struct fo *f, struct writer *w, int i)
+{
+    int st;
+
+    writer_set_url(w, i, "");
+    print_message("SIGTERM replica %d (pid %d)\n", i, (int)f->r[i].p.pid);
+    st = h_daemon_stop(&f->r[i]);
+    if (st != 0)
+        fail_msg("replica %d stopped with status %d (seed %llu)", i, st,
+                 (unsigned long long)f->seed);
+    f->up[i] = false;
+}
+
 static void restart_replica(struct fo *f, struct writer *w, int i)
 {
     assert_true(h_daemon_restart(&f->r[i], NULL));
@@ -678,7 +694,10 @@ static void chaos_round(struct fo *f, struct writer *w, int round)
     if (round == 1)
         end_db_connections(f);
     pid = f->r[victim].p.pid;
-    kill_replica(f, w, victim);
+    if (!takeover && rnd_below(f, 4) == 0)
+        stop_replica(f, w, victim);
+    else
+        kill_replica(f, w, victim);
     if (two)
         kill_replica(f, w, (victim + 1 + rnd_below(f, REPLICAS - 1)) % REPLICAS);
     if (takeover)
