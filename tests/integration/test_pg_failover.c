@@ -35,8 +35,12 @@
 #define ADMIN_GUID "1c0163c0-47e6-4577-8991-ea5c82e286e4"
 #define USER_GUID "fb879df8-f326-4884-b1cf-06f3ad86be52"
 
-/* Short leases and polls so a killed replica's work is taken over within seconds. */
+/* Short leases and polls so a killed replica's work is taken over within seconds; the rate
+ * limit per caller well above what the test's polls and its client send to one replica when
+ * the other two are down. */
 #define FAILOVER_CONFIG                                                                            \
+    "rate_limit_rps = 1000\n"                                                                      \
+    "rate_limit_burst = 2000\n"                                                                    \
     "login_recheck_s = 2\n"                                                                        \
     "task_lease_s = 5\n"                                                                           \
     "lro_poll_max_ms = 200\n"                                                                      \
