@@ -44,7 +44,7 @@ static const struct setting settings[] = {
     S(db, "vmlogind.db", NULL, false, "SQLite database file"),
     S(store_backend, "sqlite", "sqlite|postgresql", false,
       "where the store lives: sqlite (the db file) or postgresql (postgres_url; several "
-      "replicas on one database; so far `vmlogind migrate` only)"),
+      "replicas on one database)"),
     S(postgres_url, "", NULL, false,
       "PostgreSQL 15 connection string (libpq key=value or postgresql:// URI); keep the "
       "password out of it (postgres_password_file or PGPASSFILE): it is logged masked"),

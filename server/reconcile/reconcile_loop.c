@@ -344,10 +344,26 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Whether an owner id of this host names an earlier process that is gone. Owner ids are
+ * "host/pid/run/wN" (run: a random token per start; older ones lack it). A pid that still
+ * exists is alive, whoever it is, unless it is this process's own pid under another run: a
+ * container's PID 1 started again after a kill has the same host name and pid as the run
+ * before it. */
+static bool owner_gone(const char *owner, size_t prefix_len, const char *run)
+{
+    char *end = NULL;
+    long pid = strtol(owner + prefix_len, &end, 10);
+
+    if (end == NULL || *end != '/' || pid <= 0)
+        return false;
+    if (pid == (long)getpid())
+        return strncmp(end + 1, run, strlen(run)) != 0 || end[1 + strlen(run)] != '/';
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 /* Leases held by an earlier process on this host that is no longer running (a crash or
- * SIGKILL) are given back at once instead of waiting out task_lease_s. Owner ids are
- * "host/pid/wN"; a pid that still exists is left alone, whoever it is. */
-static void release_dead_leases(struct store *st, const char *host)
+ * SIGKILL) are given back at once instead of waiting out task_lease_s. */
+static void release_dead_leases(struct store *st, const char *host, const char *run)
 {
     char prefix[96], **owners = NULL;
     struct err_detail d;
@@ -356,12 +372,8 @@ static void release_dead_leases(struct store *st, const char *host)
     if (store_task_lease_owners(st, prefix, clock_now_ms(), &owners, &d) != ERR_OK)
         return;
     for (size_t i = 0; owners[i] != NULL; i++) {
-        char *end = NULL;
-        long pid = strtol(owners[i] + strlen(prefix), &end, 10);
         int64_t n = 0;
-        if (end == NULL || *end != '/' || pid <= 0 || pid == (long)getpid())
-            continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        if (!owner_gone(owners[i], strlen(prefix), run))
             continue;
         if (store_task_release_owner(st, owners[i], clock_now_ms(), &n, &d) == ERR_OK && n > 0)
             log_info("task_leases_recovered", "owner=%s tasks=%lld", owners[i], (long long)n);
@@ -375,11 +387,15 @@ enum err reconciler_start(struct store *st, struct azure_client *az, const struc
 {
     struct reconciler *r;
     char host[64] = "host";
+    unsigned char rb[4];
+    char run[9];
 
     if (nkinds > MAX_KINDS || workers < 1)
         return err_set(d, ERR_INVALID, "reconciler", "bad reconciler settings");
     gethostname(host, sizeof(host) - 1);
-    release_dead_leases(st, host);
+    uuid_random_bytes(rb, sizeof(rb));
+    snprintf(run, sizeof(run), "%02x%02x%02x%02x", rb[0], rb[1], rb[2], rb[3]);
+    release_dead_leases(st, host, run);
     r = xcalloc(1, sizeof(*r));
     r->store = st;
     {
@@ -407,7 +423,7 @@ enum err reconciler_start(struct store *st, struct azure_client *az, const struc
     for (int i = 0; i < workers; i++) {
         struct worker *w = &r->workers[i];
         w->r = r;
-        snprintf(w->owner, sizeof(w->owner), "%s/%d/w%d", host, (int)getpid(), i);
+        snprintf(w->owner, sizeof(w->owner), "%s/%d/%s/w%d", host, (int)getpid(), run, i);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             r->nworkers = i;
             reconciler_stop(r);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -193,9 +194,23 @@ static enum err cp_append_file(const char *file, const struct store_audit_cp *c,
     return ERR_OK;
 }
 
-/* Inside the write transaction: the head, and whether it is due for a checkpoint. */
+/* Whether file is given but holds no checkpoint yet (missing or empty). Each replica on one
+ * database keeps a file of its own, and signs into it only the checkpoints it makes: one that
+ * starts when the head is signed already would have none, and `audit verify` there could not
+ * rule out truncation. Such a file gets the head signed anew (the database keeps its row). */
+static bool file_unanchored(const char *file)
+{
+    struct stat sb;
+
+    if (file == NULL || file[0] == '\0')
+        return false;
+    return stat(file, &sb) != 0 ? errno == ENOENT : sb.st_size == 0;
+}
+
+/* Inside the write transaction: the head, and whether it is due for a checkpoint (always when
+ * force). */
 static enum err cp_due(struct store *st, int64_t now, int64_t min_rows, int64_t min_age_ms,
-                       struct store_audit_cp *c, bool *due, struct err_detail *d)
+                       bool force, struct store_audit_cp *c, bool *due, struct err_detail *d)
 {
     struct store_q *s;
     int64_t last_seq = -1, last_at = 0;
@@ -225,7 +240,7 @@ static enum err cp_due(struct store *st, int64_t now, int64_t min_rows, int64_t 
     }
     if (e == ERR_NOT_FOUND)
         e = ERR_OK;
-    *due = last_seq < 0 ||
+    *due = force || last_seq < 0 ||
            (c->seq > last_seq && (c->seq - last_seq >= min_rows || now - last_at >= min_age_ms));
     return e;
 }
@@ -236,6 +251,7 @@ enum err store_audit_checkpoint(struct store *st, const char *file, int64_t now,
     struct store_audit_cp c;
     struct store_q *s;
     bool due = false;
+    bool force = file_unanchored(file);
     enum err e;
 
     if (written != NULL)
@@ -243,13 +259,13 @@ enum err store_audit_checkpoint(struct store *st, const char *file, int64_t now,
     if (!store_audit_keys(st)->set)
         return err_set(d, ERR_PRECONDITION, "audit_key_missing", "the audit key is not loaded");
     /* A look without the write lock first: most calls (a timer's) find nothing due. */
-    e = cp_due(st, now, min_rows, min_age_ms, &c, &due, d);
+    e = cp_due(st, now, min_rows, min_age_ms, force, &c, &due, d);
     if (e != ERR_OK || !due)
         return e;
     e = store_tx_begin(st, d);
     if (e != ERR_OK)
         return e;
-    e = cp_due(st, now, min_rows, min_age_ms, &c, &due, d);
+    e = cp_due(st, now, min_rows, min_age_ms, force, &c, &due, d);
     if (e != ERR_OK || !due) {
         store_tx_rollback(st);
         return e;

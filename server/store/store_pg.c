@@ -4,6 +4,7 @@
  * comes from postgres_password_file (kept in memory for reconnects, wiped at close) or from
  * libpq itself (PGPASSFILE, ~/.pgpass); only the masked connection string is ever logged. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +282,17 @@ static struct timespec deadline_in(int ms)
     return ts;
 }
 
+/* An idle connection has nothing to read: input there is the server ending the session (a
+ * terminated backend, a restart or failover of PostgreSQL sends its FATAL message, then closes)
+ * or something as unexpected. Such a connection is opened afresh before use, instead of
+ * failing the statement it would be handed. */
+static bool ended_by_server(PGconn *conn)
+{
+    struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+
+    return p.fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 struct store_pg_conn *store_pg_acquire(struct store_pg *pg, int timeout_ms, struct err_detail *d)
 {
     struct timespec until = deadline_in(timeout_ms);
@@ -300,7 +312,8 @@ struct store_pg_conn *store_pg_acquire(struct store_pg *pg, int timeout_ms, stru
         return NULL;
     }
     /* Connecting happens outside the lock; the slot is ours meanwhile. */
-    if ((c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) && connect_one(pg, c, d) != ERR_OK) {
+    if ((c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK || ended_by_server(c->pg)) &&
+        connect_one(pg, c, d) != ERR_OK) {
         store_pg_release(pg, c);
         return NULL;
     }

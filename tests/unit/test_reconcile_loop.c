@@ -123,25 +123,22 @@ static void test_loop(void **state)
     store_close(st);
 }
 
-/* A task leased by a process of this host that no longer exists (SIGKILL) runs at once after a
- * restart, not after its hour-long lease. */
-static void test_dead_predecessor_lease(void **state)
+/* A task leased for an hour by owner (a process of this host before this one) runs at once
+ * after the reconciler starts. */
+static void predecessor_lease_recovered(const char *owner)
 {
     struct store *st = NULL;
     struct reconciler *r = NULL;
     struct config cfg;
     struct err_detail d;
     struct store_task t = {0};
-    char host[64] = "host", owner[128], path[] = "/tmp/vmlogind-rec-XXXXXX";
+    char path[] = "/tmp/vmlogind-rec-XXXXXX";
     int before = atomic_load(&done_runs);
     int fd;
-    (void)state;
 
     fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
-    gethostname(host, sizeof(host) - 1);
-    snprintf(owner, sizeof(owner), "%s/4194304/w0", host); /* above pid_max: never alive */
     config_defaults(&cfg);
     assert_int_equal(store_open(path, &st, &d), ERR_OK);
     assert_int_equal(store_migrate(st, &d), ERR_OK);
@@ -155,6 +152,33 @@ static void test_dead_predecessor_lease(void **state)
     reconciler_stop(r);
     store_close(st);
     unlink(path);
+}
+
+/* A task leased by a process of this host that no longer exists (SIGKILL) runs at once after a
+ * restart, not after its hour-long lease. */
+static void test_dead_predecessor_lease(void **state)
+{
+    char host[64] = "host", owner[128];
+    (void)state;
+
+    gethostname(host, sizeof(host) - 1);
+    snprintf(owner, sizeof(owner), "%s/4194304/0a1b2c3d/w0", host); /* above pid_max */
+    predecessor_lease_recovered(owner);
+}
+
+/* The same when the process before had this process's pid, as a container's PID 1 started
+ * again after a kill does: another run token (or none, as owners had before them) is not this
+ * process, though its pid is. */
+static void test_same_pid_predecessor_lease(void **state)
+{
+    char host[64] = "host", owner[128];
+    (void)state;
+
+    gethostname(host, sizeof(host) - 1);
+    snprintf(owner, sizeof(owner), "%s/%d/0a1b2c3d/w0", host, (int)getpid());
+    predecessor_lease_recovered(owner);
+    snprintf(owner, sizeof(owner), "%s/%d/w0", host, (int)getpid());
+    predecessor_lease_recovered(owner);
 }
 
 /* The targeted wake: the order in which one worker runs "order" tasks. */
@@ -220,8 +244,8 @@ static void test_targeted_wake(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_loop),
-                                       cmocka_unit_test(test_dead_predecessor_lease),
-                                       cmocka_unit_test(test_targeted_wake)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loop), cmocka_unit_test(test_dead_predecessor_lease),
+        cmocka_unit_test(test_same_pid_predecessor_lease), cmocka_unit_test(test_targeted_wake)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

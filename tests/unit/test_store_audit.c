@@ -183,6 +183,32 @@ static void test_truncation_found_by_checkpoint_file(void **state)
     expect_bad(f, cp_file(f), "audit_unanchored", "cannot be ruled out");
 }
 
+/* Replicas on one database each keep a checkpoint file of their own. One whose file holds
+ * nothing yet gets the head signed into it though the head is signed already (by another
+ * replica), so `audit verify` holds the chain to its file too; once it holds one, nothing new
+ * writes nothing. */
+static void test_each_replica_file_anchored(void **state)
+{
+    struct fixture *f = *state;
+    struct store_audit_report r;
+    struct err_detail d = {{0}, {0}};
+    bool written = false;
+    char other[128];
+
+    rows_and_checkpoint(f, 3);
+    snprintf(other, sizeof(other), "%s.replica-2", cp_file(f));
+    unlink(other);
+    assert_int_equal(store_audit_checkpoint(f->st, other, 6000, 1, 0, &written, NULL), ERR_OK);
+    assert_true(written);
+    assert_int_equal(store_audit_verify_anchored(f->st, other, &r, &d), ERR_OK);
+    assert_int_equal(r.checkpoint_seq, 3);
+    assert_int_equal(store_audit_checkpoint(f->st, other, 7000, 1, 0, &written, NULL), ERR_OK);
+    assert_false(written);
+    assert_int_equal(store_audit_checkpoint(f->st, cp_file(f), 7000, 1, 0, &written, NULL), ERR_OK);
+    assert_false(written);
+    unlink(other);
+}
+
 static void test_truncation_found_by_database_checkpoint(void **state)
 {
     struct fixture *f = *state;
@@ -509,6 +535,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_truncation_found_by_checkpoint_file,
                                         fixture_setup_file, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_each_replica_file_anchored, fixture_setup_file,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_truncation_found_by_database_checkpoint,
                                         fixture_setup_file, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_rewrite_with_plain_sha_found, fixture_setup_file,

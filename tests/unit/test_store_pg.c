@@ -537,6 +537,34 @@ static struct store_pg_job *job_open(struct store_pg *pg, const char *name)
     return j;
 }
 
+/* A pooled connection the server ended while it sat idle (a terminated backend, as a restart
+ * or failover of PostgreSQL ends every session) is opened afresh when next acquired: the
+ * statement it is handed runs, on a new session, instead of failing. */
+static void test_pool_reopens_ended_connection(void **state)
+{
+    char db[64], ci[512];
+    struct err_detail d;
+    struct store_pg *pg;
+    struct store_pg_conn *c;
+    int pid;
+    (void)state;
+    NEED_SERVER();
+    new_db(db, sizeof(db), ci, sizeof(ci));
+    pg = open_pg(ci, 1);
+    c = store_pg_acquire(pg, 1000, &d);
+    assert_non_null(c);
+    pid = exec_int(c, "SELECT pg_backend_pid() + 0 * $1::int", "0");
+    store_pg_release(pg, c);
+    terminate_backend(pid);
+    c = store_pg_acquire(pg, 1000, &d);
+    assert_non_null(c);
+    assert_int_equal(add_one(c, "41"), 42);
+    assert_int_not_equal(exec_int(c, "SELECT pg_backend_pid() + 0 * $1::int", "0"), pid);
+    store_pg_release(pg, c);
+    store_pg_close(pg);
+    drop_db(db);
+}
+
 /* Two replicas: two handles on one new database. */
 struct replicas {
     char db[64], ci[512];
@@ -741,6 +769,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_prepares_once),
+        cmocka_unit_test(test_pool_reopens_ended_connection),
         cmocka_unit_test(test_password_never_logged),
         cmocka_unit_test(test_password_file),
         cmocka_unit_test(test_migrate_twice),
