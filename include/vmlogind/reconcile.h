@@ -89,7 +89,7 @@ void reconcile_again(struct reconcile_result *res, int64_t delay_ms, const char 
 void reconcile_failed(struct reconcile_result *res, const char *fmt, ...) VL_PRINTF(2, 3);
 
 /* Which replicas live, on PostgreSQL (reconcile_liveness.c): a replica holds a lock named after
- * its lease owners' prefix ("host/pid/") while it runs; a sweep gives back at once the leases
+ * its lease owners' prefix ("host/pid/run/") while it runs; a sweep gives back at once the leases
  * of every prefix whose lock nobody holds (a replica killed or cut off, on any host), instead of
  * letting them run out. NULL (and a no-op sweep) on SQLite. Start it before any lease. */
 struct reconcile_liveness;

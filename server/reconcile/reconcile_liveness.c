@@ -1,6 +1,6 @@
 /* reconcile_liveness.c: on PostgreSQL, which replicas live. Each replica holds a session-level
- * advisory lock named after its lease owners' prefix ("host/pid/") for as long as it runs, taken
- * before its workers lease anything. A replica that dies (killed, its node lost) or loses the
+ * advisory lock named after its lease owners' prefix ("host/pid/run/") for as long as it runs,
+ * taken before its workers lease anything. A replica that dies (killed, its node lost) or loses the
  * database loses its session, and PostgreSQL frees the lock; the sweep of any other replica then
  * takes it, and so knows the leases of that prefix have no living holder, and makes their tasks
  * due at once instead of after task_lease_s. A replica that only lost its connection for a while
@@ -72,12 +72,18 @@ static bool prefix_dead(struct store *st, const char *prefix, size_t len)
     return took;
 }
 
-/* The length of owner's "host/pid/" prefix, 0 when it has none. */
+/* The length of owner's "host/pid/run/" prefix, 0 when it has none (an owner that names no
+ * run is left to its lease's end). */
 static size_t owner_prefix(const char *owner)
 {
-    const char *a = strchr(owner, '/'), *b = a != NULL ? strchr(a + 1, '/') : NULL;
+    const char *p = owner;
 
-    return b != NULL ? (size_t)(b - owner) + 1 : 0;
+    for (int i = 0; i < 3 && p != NULL; i++) {
+        p = strchr(p, '/');
+        if (p != NULL)
+            p++;
+    }
+    return p != NULL ? (size_t)(p - owner) : 0;
 }
 
 void reconcile_liveness_sweep(struct reconcile_liveness *l, int64_t now)

@@ -401,7 +401,7 @@ enum err reconciler_start(struct store *st, struct azure_client *az, const struc
     {
         /* before any worker leases: other replicas must find this one alive */
         char prefix[96];
-        snprintf(prefix, sizeof(prefix), "%s/%d/", host, (int)getpid());
+        snprintf(prefix, sizeof(prefix), "%s/%d/%s/", host, (int)getpid(), run);
         r->live = reconcile_liveness_new(st, prefix);
         reconcile_liveness_sweep(r->live, clock_now_ms());
         atomic_init(&r->swept, clock_mono_ms());

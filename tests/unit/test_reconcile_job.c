@@ -55,7 +55,7 @@ static void test_one_replica_at_a_time(void **state)
 }
 
 /* A replica's leases go back as soon as it is dead (its liveness lock free), not before: two
- * handles play replicas on two hosts; owners without a "host/pid/" prefix are left alone. */
+ * handles play replicas on two hosts; owners without a "host/pid/run/" prefix are left alone. */
 static void test_dead_replica_leases_come_back(void **state)
 {
     struct fixture *f = *state;
@@ -65,18 +65,18 @@ static void test_dead_replica_leases_come_back(void **state)
     int64_t due = -1;
 
     if (fixture_pg_host() == NULL) {
-        assert_null(reconcile_liveness_new(f->st, "ha/1/"));
+        assert_null(reconcile_liveness_new(f->st, "ha/1/r0/"));
         reconcile_liveness_sweep(NULL, 0);
         return;
     }
     assert_int_equal(fixture_open_second(f, &b, NULL), ERR_OK);
-    la = reconcile_liveness_new(f->st, "ha/1/");
-    lb = reconcile_liveness_new(b, "hb/2/");
+    la = reconcile_liveness_new(f->st, "ha/1/r0/");
+    lb = reconcile_liveness_new(b, "hb/2/r1/");
     assert_non_null(la);
     assert_non_null(lb);
     assert_int_equal(store_task_upsert(b, "grant", "g1", 1000, NULL, 1000, NULL), ERR_OK);
     assert_int_equal(store_task_upsert(b, "grant", "g2", 1000, NULL, 1000, NULL), ERR_OK);
-    assert_int_equal(store_task_lease(b, NULL, "hb/2/w0", 1000, 600000, &t, NULL), ERR_OK);
+    assert_int_equal(store_task_lease(b, NULL, "hb/2/r1/w0", 1000, 600000, &t, NULL), ERR_OK);
     store_task_clear(&t);
     assert_int_equal(store_task_lease(b, NULL, "nohost", 1000, 600000, &t, NULL), ERR_OK);
     store_task_clear(&t);
