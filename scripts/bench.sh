@@ -3,7 +3,7 @@
 # prints one summary table (figure, budget, measured, verdict). Benchmarks are never part of
 # the test run; each starts what it needs on 127.0.0.1 and stops it.
 #
-#   scripts/bench.sh [access] [memory] [enable200] [azloop] [sync] [slowloris]   (default: all)
+#   scripts/bench.sh [access] [memory] [enable200] [azloop] [sync] [slowloris] [pg]   (default: all)
 #
 # Env: BENCH_DATA (scratch and cached fleet database, default build-bench/bench-data; the 100k-
 # VM / 1M-assignment database takes a few minutes to build the first time), JOBS (default 2).
@@ -15,7 +15,7 @@ export BUILD=$build
 export DATA=${BENCH_DATA:-$build/bench-data}
 jobs=${JOBS:-2}
 wanted=("$@")
-[[ ${#wanted[@]} -gt 0 ]] || wanted=(access memory enable200 azloop sync slowloris)
+[[ ${#wanted[@]} -gt 0 ]] || wanted=(access memory enable200 azloop sync slowloris pg)
 
 command -v wrk >/dev/null || { echo "bench.sh: wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
 mkdir -p "$DATA"
@@ -77,6 +77,11 @@ for b in "${wanted[@]}"; do
         # issue 10's attack at the default limits: 1,100 trickling connections from 10
         # addresses; every probe (healthz and an authenticated read) must be answered
         run slowloris python3 "$root/bench/bench_slowloris.py" --vmlogind "$build/server/vmlogind"
+        ;;
+    pg)
+        # PostgreSQL beside SQLite, same run: /access over the same fleet, the 200-VM enablement
+        # (a throwaway PostgreSQL server, tests/pg/pg_server.sh)
+        run pg "$root/bench/bench_pg.sh"
         ;;
     *) echo "bench.sh: unknown benchmark '$b'" >&2 ;;
     esac
