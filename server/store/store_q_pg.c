@@ -256,8 +256,10 @@ enum err store_pgq_fail(struct store_pgq *q, struct err_detail *d, const char *w
         code = q->err.code;
     }
     err_set(d, e, code, "%s: %s", what, q->err.msg);
-    if (e == ERR_STORE)
-        log_error("store_error", "op=%s err=\"%s\"", what, q->err.msg);
+    if (e == ERR_STORE) {
+        char m[2 * sizeof(q->err.msg) + 3]; /* PostgreSQL's messages quote names: escaped */
+        log_error("store_error", "op=%s err=%s", what, log_q(m, sizeof(m), q->err.msg));
+    }
     store_pgq_reset(q);
     return e;
 }

@@ -235,8 +235,132 @@ void h_sim_stop(struct sim *s)
     h_proc_stop(&s->p, 5000);
 }
 
+/* Daemons on PostgreSQL (VMLOGIND_TEST_DAEMON_PG): each gets a database of its own on the test
+ * server, made with psql and dropped when the test exits (WITH (FORCE): a killed daemon's
+ * sessions may linger). */
+#define MAX_PG_DBS 32
+static char pg_dbs[MAX_PG_DBS][48];
+
+static const char *pg_dir(void)
+{
+    const char *v = getenv("VMLOGIND_TEST_DAEMON_PG");
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+bool h_daemon_pg(void)
+{
+    return pg_dir() != NULL;
+}
+
+/* Runs argv (PATH searched) and copies the first line of its stdout to out (cap > 0); returns
+ * its exit status, or -1. */
+static int run_first_line(char *const argv[], char *out, size_t cap)
+{
+    int pipefd[2];
+    int status = 0;
+    size_t len = 0;
+    bool eol = false;
+    char c;
+    pid_t pid;
+
+    if (pipe(pipefd) != 0)
+        die("pipe");
+    pid = fork();
+    if (pid < 0)
+        die("fork");
+    if (pid == 0) {
+        dup2(pipefd[1], STDOUT_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    /* read to the end, so the child never blocks on a full pipe */
+    while (read(pipefd[0], &c, 1) == 1) {
+        eol = eol || c == '\n';
+        if (!eol && len + 1 < cap)
+            out[len++] = c;
+    }
+    out[len] = '\0';
+    close(pipefd[0]);
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Runs one SQL text with psql as the test server's superuser on database db. */
+static int pg_psql(const char *db, const char *sql, char *out, size_t cap)
+{
+    const char *bindir = getenv("PG_BINDIR");
+    char psql[512];
+    char *argv[] = {psql, "-X",       "-q", "-At",      "-v", "ON_ERROR_STOP=1", "-h", NULL,
+                    "-U", "vmlogind", "-d", (char *)db, "-c", (char *)sql,       NULL};
+
+    snprintf(psql, sizeof(psql), "%s/psql",
+             bindir != NULL && *bindir != '\0' ? bindir : "/usr/lib/postgresql/15/bin");
+    if (access(psql, X_OK) != 0)
+        snprintf(psql, sizeof(psql), "psql");
+    argv[7] = (char *)pg_dir();
+    return run_first_line(argv, out, cap);
+}
+
+static int pg_admin(const char *sql)
+{
+    char line[256];
+    return pg_psql("postgres", sql, line, sizeof(line));
+}
+
+static void pg_drop_all(void)
+{
+    char sql[128];
+
+    kill_children();
+    for (int i = 0; i < MAX_PG_DBS; i++) {
+        if (pg_dbs[i][0] == '\0')
+            continue;
+        snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %.47s WITH (FORCE)", pg_dbs[i]);
+        if (pg_admin(sql) != 0)
+            fprintf(stderr, "harness: could not drop database %s\n", pg_dbs[i]);
+        pg_dbs[i][0] = '\0';
+    }
+}
+
+/* Makes d's database and the settings that point d at it (d->db only names the audit key). */
+static void pg_make_db(struct daemon *d)
+{
+    static bool registered;
+    static unsigned next;
+    char sql[128];
+    int slot = 0;
+
+    while (slot < MAX_PG_DBS && pg_dbs[slot][0] != '\0')
+        slot++;
+    if (slot == MAX_PG_DBS) {
+        fprintf(stderr, "harness: more than %d PostgreSQL daemons\n", MAX_PG_DBS);
+        abort();
+    }
+    if (!registered) {
+        atexit(pg_drop_all);
+        registered = true;
+    }
+    snprintf(pg_dbs[slot], sizeof(pg_dbs[slot]), "vl_it_%ld_%u", (long)getpid(), next++);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %.47s", pg_dbs[slot]);
+    if (pg_admin(sql) != 0) {
+        fprintf(stderr, "harness: %s on %s failed\n", sql, pg_dir());
+        abort();
+    }
+    snprintf(d->pg_db, sizeof(d->pg_db), "%.47s", pg_dbs[slot]);
+    snprintf(d->pg_env[0], sizeof(d->pg_env[0]), "VMLOGIND_STORE_BACKEND=postgresql");
+    snprintf(d->pg_env[1], sizeof(d->pg_env[1]),
+             "VMLOGIND_POSTGRES_URL=host=%s dbname=%.47s user=vmlogind", pg_dir(), pg_dbs[slot]);
+    snprintf(d->pg_env[2], sizeof(d->pg_env[2]), "VMLOGIND_AUDIT_KEY_FILE=%s.audit-key", d->db);
+}
+
 static bool daemon_spawn(struct daemon *d, char *const env[])
 {
+    char *all[64];
+    size_t n = 0;
     char log[512];
     char *argv[] = {(char *)VMLOGIND_BIN,
                     (char *)"--listen",
@@ -246,8 +370,15 @@ static bool daemon_spawn(struct daemon *d, char *const env[])
                     (char *)"--config",
                     d->config,
                     NULL};
+    /* the test's own entries come last, so they win */
+    for (size_t i = 0; i < 3; i++)
+        if (d->pg_env[i][0] != '\0')
+            all[n++] = d->pg_env[i];
+    for (size_t i = 0; env != NULL && env[i] != NULL && n < 63; i++)
+        all[n++] = env[i];
+    all[n] = NULL;
     snprintf(log, sizeof(log), "%s/vmlogind.log", d->dir);
-    return h_proc_start(&d->p, argv, env, log, 30000);
+    return h_proc_start(&d->p, argv, all, log, 30000);
 }
 
 bool h_daemon_start(struct daemon *d, const char *config_text, char *const env[])
@@ -257,6 +388,8 @@ bool h_daemon_start(struct daemon *d, const char *config_text, char *const env[]
     snprintf(d->db, sizeof(d->db), "%s/vmlogind.db", d->dir);
     snprintf(d->config, sizeof(d->config), "%s/vmlogind.conf", d->dir);
     h_write_file(d->config, config_text ? config_text : "");
+    if (h_daemon_pg())
+        pg_make_db(d);
     return daemon_spawn(d, env);
 }
 
@@ -273,13 +406,20 @@ int h_daemon_stop(struct daemon *d)
 int h_daemon_run(struct daemon *d, const char *const args[], char **out)
 {
     char cmd[4096];
-    size_t o;
+    size_t o = 0;
     FILE *f;
     int status;
     char *data = NULL;
     size_t len = 0, cap = 0;
 
-    o = (size_t)snprintf(cmd, sizeof(cmd), "'%s'", VMLOGIND_BIN);
+    for (size_t i = 0; i < 3 && o < sizeof(cmd); i++) {
+        const char *eq = strchr(d->pg_env[i], '=');
+        if (eq != NULL)
+            o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "%.*s='%s' ", (int)(eq - d->pg_env[i]),
+                                  d->pg_env[i], eq + 1);
+    }
+    if (o < sizeof(cmd))
+        o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "'%s'", VMLOGIND_BIN);
     for (size_t i = 0; args[i] != NULL && o < sizeof(cmd); i++)
         o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, " '%s'", args[i]);
     if (o < sizeof(cmd))
@@ -308,6 +448,30 @@ int h_daemon_run(struct daemon *d, const char *const args[], char **out)
     else
         free(data);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int h_daemon_sql(struct daemon *d, const char *sqlite_sql, const char *pg_sql, char *out,
+                 size_t cap)
+{
+    char line[1024];
+    char *argv[] = {"sqlite3", "-bail", "-cmd", ".timeout 20000", d->db, (char *)sqlite_sql, NULL};
+    int rc;
+
+    if (d->pg_db[0] != '\0')
+        rc = pg_psql(d->pg_db, pg_sql != NULL ? pg_sql : sqlite_sql, line, sizeof(line));
+    else
+        rc = run_first_line(argv, line, sizeof(line));
+    if (out != NULL)
+        snprintf(out, cap, "%s", line);
+    return rc;
+}
+
+void h_skip_on_pg(const char *why)
+{
+    if (h_daemon_pg()) {
+        print_message("skipped on PostgreSQL: %s\n", why);
+        skip();
+    }
 }
 
 void h_set_ca(const char *ca_file)

@@ -45,17 +45,33 @@ bool h_sim_start(struct sim *s, const char *scenario_path, const char *const ext
 void h_sim_stop(struct sim *s);
 
 /* vmlogind on a free port with a fresh database in its own temporary directory. config_text
- * (may be NULL) is written to a config file passed with --config; env may be NULL. */
+ * (may be NULL) is written to a config file passed with --config; env may be NULL.
+ * With VMLOGIND_TEST_DAEMON_PG=<socket directory of the test PostgreSQL> in the environment
+ * (ctest's integration.*.pg copies), that database is a PostgreSQL one made for this daemon
+ * (store_backend, postgres_url and audit_key_file come in VMLOGIND_* variables, which win over
+ * the config file); restarts and h_daemon_run use it too, and it is dropped when the test exits. */
 struct daemon {
     struct proc p;
     char dir[256];
     char db[320];
     char config[320];
+    char pg_db[48];      /* its PostgreSQL database, else empty */
+    char pg_env[3][640]; /* "VMLOGIND_...=..." on PostgreSQL, else empty */
 };
 bool h_daemon_start(struct daemon *d, const char *config_text, char *const env[]);
 /* Starts again on the same directory and database (after a stop or kill). */
 bool h_daemon_restart(struct daemon *d, char *const env[]);
 int h_daemon_stop(struct daemon *d);
+/* True when daemons run on PostgreSQL (VMLOGIND_TEST_DAEMON_PG). */
+bool h_daemon_pg(void);
+/* Skips the running test (cmocka skip()) when daemons run on PostgreSQL, saying why: for a
+ * test about the SQLite file itself. */
+void h_skip_on_pg(const char *why);
+/* Runs one SQL text on d's database: the sqlite3 CLI on its file, or psql on its PostgreSQL
+ * database, where pg_sql is the text when not NULL (where the dialects differ). Copies the first
+ * line of the output to out (may be NULL); returns the command's exit status. */
+int h_daemon_sql(struct daemon *d, const char *sqlite_sql, const char *pg_sql, char *out,
+                 size_t cap);
 /* Runs vmlogind with args (subcommands) on d's database/config; returns exit status and
  * the captured stdout (caller frees) if out is not NULL. */
 int h_daemon_run(struct daemon *d, const char *const args[], char **out);

@@ -71,16 +71,10 @@ static void expect(const char *method, const char *path, const char *ctype, cons
 
 static long count_rows(const char *table)
 {
-    char cmd[700], line[64] = "";
-    FILE *p;
+    char sql[128], line[64];
 
-    snprintf(cmd, sizeof(cmd), "sqlite3 -cmd '.timeout 10000' '%s' 'SELECT count(*) FROM %s'", d.db,
-             table);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    if (fgets(line, sizeof(line), p) == NULL)
-        line[0] = '\0';
-    pclose(p);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    assert_int_equal(h_daemon_sql(&d, sql, NULL, line, sizeof(line)), 0);
     return strtol(line, NULL, 10);
 }
 

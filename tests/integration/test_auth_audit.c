@@ -181,7 +181,7 @@ static void test_audit_paging(void **state)
 static void test_tamper_detected(void **state)
 {
     struct daemon d;
-    char key[128], cmd[1024], *out = NULL;
+    char key[128], *out = NULL;
     const char *verify[] = {"audit", "verify", NULL};
     (void)state;
 
@@ -195,17 +195,16 @@ static void test_tamper_detected(void **state)
     assert_non_null(strstr(out, "audit log intact (3 rows)"));
     free(out);
 
-    /* the table refuses edits; someone with the file drops the guard and rewrites row 2 */
-    snprintf(cmd, sizeof(cmd),
-             "sqlite3 -cmd '.timeout 10000' '%s' \"UPDATE audit_log SET actor = 'mallory' WHERE "
-             "seq = 2\" 2>/dev/null",
-             d.db);
-    assert_true(system(cmd) != 0);
-    snprintf(cmd, sizeof(cmd),
-             "sqlite3 -cmd '.timeout 10000' '%s' \"DROP TRIGGER audit_log_no_update; "
-             "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2\"",
-             d.db);
-    assert_int_equal(system(cmd), 0);
+    /* the table refuses edits; someone with the database drops the guard and rewrites row 2 */
+    assert_true(h_daemon_sql(&d, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2", NULL, NULL,
+                             0) != 0);
+    assert_int_equal(h_daemon_sql(&d,
+                                  "DROP TRIGGER audit_log_no_update; "
+                                  "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2",
+                                  "DROP TRIGGER audit_log_no_update ON audit_log; "
+                                  "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2",
+                                  NULL, 0),
+                     0);
     assert_int_not_equal(h_daemon_run(&d, verify, &out), 0);
     assert_non_null(strstr(out, "row 2"));
     free(out);

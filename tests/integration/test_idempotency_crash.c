@@ -2,8 +2,9 @@
  * (checked in the database before any restart, so no recovery at start is needed), and a retry
  * with the same key gets a real answer (it runs), not 409 "still running" for the rest of the
  * day. The request is held inside its write transaction by a trigger (installed with the
- * sqlite3 CLI) that makes the task insert of POST /v1/sync compute for minutes; the daemon is
- * killed once the database's write lock has been held across several polls. */
+ * sqlite3 CLI, or psql on PostgreSQL) that makes the task insert of POST /v1/sync compute (or
+ * sleep) for minutes; the daemon is killed once the request has been seen held across several
+ * polls. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -24,33 +25,30 @@
 
 static struct daemon d;
 
-/* Runs one SQL text with the sqlite3 CLI on the daemon's database; its first output line is
- * copied to out (may be NULL). Returns the exit status. */
-static int sql(const char *text, char *out, size_t cap)
+/* Runs one SQL text on the daemon's database (h_daemon_sql: the sqlite3 CLI waits for the
+ * daemon's write lock like the daemon waits for ours); pg_text is its PostgreSQL text when not
+ * NULL. Returns the exit status. */
+static int sql(const char *text, const char *pg_text, char *out, size_t cap)
 {
-    char cmd[2048];
-    FILE *p;
-    int rc;
-
-    /* the daemon writes too (keys, the reconciler): wait for its lock like it waits for ours */
-    snprintf(cmd, sizeof(cmd), "sqlite3 -bail -cmd '.timeout 20000' '%s' \"%s\"", d.db, text);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    if (out != NULL && (fgets(out, (int)cap, p) == NULL))
-        out[0] = '\0';
-    if (out != NULL)
-        out[strcspn(out, "\n")] = '\0';
-    rc = pclose(p);
-    return rc;
+    return h_daemon_sql(&d, text, pg_text, out, cap);
 }
 
-/* True once the write lock has been seen held on 3 polls in a row (arg counts them): that is
- * the request in its transaction, not a short write of the reconciler. */
+/* True once the request has been seen held in its transaction on 3 polls in a row (arg counts
+ * them), not a short write of the reconciler: SQLite's write lock taken, or on PostgreSQL a
+ * session of the daemon asleep in the trigger. */
 static bool held(void *arg)
 {
     int *seen = arg;
-    char cmd[1024];
+    char cmd[1024], n[32] = "";
 
+    if (h_daemon_pg()) {
+        sql("",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+            "wait_event = 'PgSleep'",
+            n, sizeof(n));
+        *seen = strcmp(n, "1") == 0 ? *seen + 1 : 0;
+        return *seen >= 3;
+    }
     snprintf(cmd, sizeof(cmd), "sqlite3 -bail '%s' 'BEGIN IMMEDIATE; ROLLBACK;' >/dev/null 2>&1",
              d.db);
     *seen = system(cmd) != 0 ? *seen + 1 : 0;
@@ -87,26 +85,41 @@ static void test_kill_during_idempotent_post(void **state)
 
     assert_true(h_daemon_start(&d, "sync_interval_s = 0\n", NULL));
     h_daemon_key(&d, "operator", NULL, key, sizeof(key));
-    /* 2000^3 rows to count: minutes of work inside the handler's transaction */
+    /* 2000^3 rows to count (or ten minutes' sleep): inside the handler's transaction */
     assert_int_equal(sql("CREATE TABLE slow_rows (x INTEGER);"
                          " WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
                          " LIMIT 2000) INSERT INTO slow_rows SELECT x FROM c;"
                          " CREATE TRIGGER slow_sync BEFORE INSERT ON tasks"
                          " WHEN NEW.kind = 'sync' BEGIN"
                          " SELECT count(*) FROM slow_rows a, slow_rows b, slow_rows c; END;",
+                         "CREATE FUNCTION slow_sync() RETURNS trigger LANGUAGE plpgsql AS $$"
+                         " BEGIN PERFORM pg_sleep(600); RETURN NEW; END $$;"
+                         " CREATE TRIGGER slow_sync BEFORE INSERT ON tasks FOR EACH ROW"
+                         " WHEN (NEW.kind = 'sync') EXECUTE FUNCTION slow_sync();",
                          NULL, 0),
                      0);
     fd = post_async(key);
     assert_true(h_poll(held, &seen, 20000));
     h_proc_kill(&d.p); /* kill -9 while the request runs */
     close(fd);
-    /* nothing of the request survived: no key "in progress", no half-made change */
-    sql("SELECT count(*) FROM idempotency_keys", n, sizeof(n));
+    /* PostgreSQL's session of the dead daemon finds its client gone once the statement ends:
+     * end it now, so it rolls back and frees the write lock */
+    assert_int_equal(sql("SELECT 0",
+                         "SELECT count(*) FROM pg_stat_activity WHERE CASE WHEN datname = "
+                         "current_database() AND pid <> pg_backend_pid() THEN NOT "
+                         "pg_terminate_backend(pid, 20000) ELSE false END",
+                         n, sizeof(n)),
+                     0);
     assert_string_equal(n, "0");
-    sql("SELECT count(*) FROM tasks WHERE kind = 'sync'", n, sizeof(n));
+    /* nothing of the request survived: no key "in progress", no half-made change */
+    sql("SELECT count(*) FROM idempotency_keys", NULL, n, sizeof(n));
+    assert_string_equal(n, "0");
+    sql("SELECT count(*) FROM tasks WHERE kind = 'sync'", NULL, n, sizeof(n));
     assert_string_equal(n, "0");
 
-    assert_int_equal(sql("DROP TRIGGER slow_sync; DROP TABLE slow_rows;", NULL, 0), 0);
+    assert_int_equal(sql("DROP TRIGGER slow_sync; DROP TABLE slow_rows;",
+                         "DROP TRIGGER slow_sync ON tasks; DROP FUNCTION slow_sync();", NULL, 0),
+                     0);
     assert_true(h_daemon_restart(&d, NULL));
     hdrs[0] = h_bearer(key);
     hdrs[1] = "Idempotency-Key: " IDEM_KEY;

@@ -43,24 +43,21 @@ static json_t *admin(const char *method, const char *path, const char *body, lon
 /* Audit rows of action about id with outcome. */
 static int audited_as(const char *action, const char *id, const char *outcome);
 
-/* The event log's types for activation id, in order, comma-separated (read with the sqlite3
- * CLI, as the webhook outbox and GET /v1/events see them); the caller frees. */
+/* The event log's types for activation id, in order, comma-separated (read from the database, as
+ * the webhook outbox and GET /v1/events see them); the caller frees. */
 static char *activation_events(const char *id)
 {
-    char cmd[1024], line[1024] = "";
-    FILE *f;
+    char sqlite_sql[512], pg_sql[512], line[1024];
 
-    snprintf(cmd, sizeof(cmd),
-             "sqlite3 -readonly -cmd '.timeout 20000' '%s' \"SELECT group_concat(type) FROM "
-             "(SELECT type FROM events WHERE json_extract(data, '$.activationId') = '%s' "
-             "ORDER BY seq)\"",
-             C.d.db, id);
-    f = popen(cmd, "r");
-    assert_non_null(f);
-    if (fgets(line, sizeof(line), f) == NULL)
-        line[0] = '\0';
-    assert_int_equal(pclose(f), 0);
-    line[strcspn(line, "\n")] = '\0';
+    snprintf(sqlite_sql, sizeof(sqlite_sql),
+             "SELECT group_concat(type) FROM (SELECT type FROM events WHERE "
+             "json_extract(data, '$.activationId') = '%s' ORDER BY seq)",
+             id);
+    snprintf(pg_sql, sizeof(pg_sql),
+             "SELECT string_agg(type, ',' ORDER BY seq) FROM events WHERE "
+             "data::json->>'activationId' = '%s'",
+             id);
+    assert_int_equal(h_daemon_sql(&C.d, sqlite_sql, pg_sql, line, sizeof(line)), 0);
     return strdup(line);
 }
 

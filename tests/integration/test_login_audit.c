@@ -30,31 +30,17 @@ static bool audit_has(void *arg)
     return found;
 }
 
-static void sqlite(struct lctx *c, const char *sql)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "sqlite3 -cmd '.timeout 10000' '%s' \"%s\"", c->d.db, sql);
-    assert_int_equal(system(cmd), 0);
-}
-
 /* The VM's task was put back because the audit row could not be written. */
 static bool refused_for_audit(void *arg)
 {
     struct lctx *c = arg;
-    char cmd[1024], line[256] = "";
-    FILE *p;
+    char line[256];
 
-    snprintf(cmd, sizeof(cmd),
-             "sqlite3 -cmd '.timeout 10000' '%s' \"SELECT count(*) FROM tasks WHERE kind = "
-             "'vm_login' AND "
-             "last_error LIKE '%%audit log unavailable%%'\"",
-             c->d.db);
-    p = popen(cmd, "r");
-    if (p == NULL)
+    if (h_daemon_sql(&c->d,
+                     "SELECT count(*) FROM tasks WHERE kind = 'vm_login' AND "
+                     "last_error LIKE '%audit log unavailable%'",
+                     NULL, line, sizeof(line)) != 0)
         return false;
-    if (fgets(line, sizeof(line), p) == NULL)
-        line[0] = '\0';
-    pclose(p);
     return strtol(line, NULL, 10) > 0;
 }
 
@@ -69,8 +55,16 @@ static void test_no_audit_no_change(void **state)
 
     lctx_start(&c, "0.02", NULL);
     /* the audit log refuses new rows: the reconciler must not touch Azure */
-    sqlite(&c, "CREATE TRIGGER audit_block BEFORE INSERT ON audit_log "
-               "WHEN NEW.actor = 'reconciler' BEGIN SELECT RAISE(ABORT, 'blocked'); END;");
+    assert_int_equal(
+        h_daemon_sql(&c.d,
+                     "CREATE TRIGGER audit_block BEFORE INSERT ON audit_log "
+                     "WHEN NEW.actor = 'reconciler' BEGIN SELECT RAISE(ABORT, 'blocked'); END;",
+                     "CREATE FUNCTION audit_block() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                     "BEGIN IF NEW.actor = 'reconciler' THEN RAISE EXCEPTION 'blocked'; END IF; "
+                     "RETURN NEW; END $$; CREATE TRIGGER audit_block BEFORE INSERT ON audit_log "
+                     "FOR EACH ROW EXECUTE FUNCTION audit_block();",
+                     NULL, 0),
+        0);
     j = login_call(&c, "PUT", VM_API(RG, "win-vm-01"), "{}", op, sizeof(op));
     json_decref(j);
     /* the reconciler looks at the VM (reads), then stops short of the change and says why */
@@ -79,7 +73,9 @@ static void test_no_audit_no_change(void **state)
     assert_int_equal(sim_mutations(&c, "win-vm-01", NULL), 0);
 
     /* once rows can be written again, the change goes ahead, audited before and after */
-    sqlite(&c, "DROP TRIGGER audit_block;");
+    assert_int_equal(h_daemon_sql(&c.d, "DROP TRIGGER audit_block;",
+                                  "DROP TRIGGER audit_block ON audit_log;", NULL, 0),
+                     0);
     j = wait_op(&c, op, 60000);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "Succeeded");
     json_decref(j);
