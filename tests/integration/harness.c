@@ -326,6 +326,36 @@ static void pg_drop_all(void)
     }
 }
 
+/* The audit key file replicas on PostgreSQL share, made now (vmlogind makes none there): 32
+ * random bytes as hex, mode 0600. */
+static void pg_make_audit_key(const struct daemon *d)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[32];
+    char text[66], path[400];
+    FILE *f = fopen("/dev/urandom", "rb");
+    int fd;
+
+    if (f == NULL || fread(raw, 1, sizeof(raw), f) != sizeof(raw)) {
+        fprintf(stderr, "harness: no randomness for the audit key\n");
+        abort();
+    }
+    fclose(f);
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        text[2 * i] = hex[raw[i] >> 4];
+        text[2 * i + 1] = hex[raw[i] & 15];
+    }
+    text[64] = '\n';
+    text[65] = '\0';
+    snprintf(path, sizeof(path), "%s.audit-key", d->db);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, text, 65) != 65) {
+        fprintf(stderr, "harness: cannot write %s\n", path);
+        abort();
+    }
+    close(fd);
+}
+
 /* Makes d's database and the settings that point d at it (d->db only names the audit key). */
 static void pg_make_db(struct daemon *d)
 {
@@ -355,6 +385,7 @@ static void pg_make_db(struct daemon *d)
     snprintf(d->pg_env[1], sizeof(d->pg_env[1]),
              "VMLOGIND_POSTGRES_URL=host=%s dbname=%.47s user=vmlogind", pg_dir(), pg_dbs[slot]);
     snprintf(d->pg_env[2], sizeof(d->pg_env[2]), "VMLOGIND_AUDIT_KEY_FILE=%s.audit-key", d->db);
+    pg_make_audit_key(d);
 }
 
 static bool daemon_spawn(struct daemon *d, char *const env[])

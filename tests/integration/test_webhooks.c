@@ -32,6 +32,7 @@
     "webhook_retry_schedule_ms = 200,400,800,1600,3200,3200,3200,3200\n"                           \
     "webhook_disable_after = 8\n"                                                                  \
     "webhook_poll_ms = 50\n"                                                                       \
+    "webhook_timeout_ms = 5000\n" /* on PostgreSQL a killed sender's claim runs this + 5 s */      \
     "webhook_rotation_overlap_s = 3600\n"                                                          \
     "principal_not_found_timeout_s = 30\n"
 
