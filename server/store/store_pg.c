@@ -92,6 +92,8 @@ static enum err connect_one(struct store_pg *pg, struct store_pg_conn *c, struct
         return ERR_STORE;
     }
     PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
+    PQclear(PQexec(c->pg, STORE_PG_KEEPALIVE_SQL));
+    store_pg_keepalive(c->pg);
     return ERR_OK;
 }
 
@@ -448,12 +450,10 @@ PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail
     /* Set after connecting: the connection string's own keywords stay as they are. */
     lit = PQescapeLiteral(c.pg, app != NULL ? app : "vmlogind",
                           strlen(app != NULL ? app : "vmlogind"));
-    snprintf(sql, sizeof(sql), "SET application_name = %s; " STORE_PG_KEEPALIVE_SQL,
-             lit != NULL ? lit : "'vmlogind'");
+    snprintf(sql, sizeof(sql), "SET application_name = %s", lit != NULL ? lit : "'vmlogind'");
     PQfreemem(lit);
     r = PQexec(c.pg, sql);
     PQclear(r);
-    store_pg_keepalive(c.pg);
     return c.pg;
 }
 

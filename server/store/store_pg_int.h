@@ -43,10 +43,15 @@ int store_pg_pool_open(struct store_pg *pg);
  * The caller PQfinish()es it; NULL (d filled, "store_pg_connect") when connecting failed. */
 PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail *d);
 
-/* The server's keepalives for a dedicated connection (10 s idle, 5 s apart, 3 probes), as SQL
- * run at connect, and the client's, on its socket (store_pg_keepalive.c). */
+/* What every connection sets at connect, pooled or dedicated, so that a replica that vanishes
+ * without a word (a node powered off, a partition) does not keep its session, and with it a
+ * transaction's write lock or a job's lock, for the hours TCP would take: the server's
+ * keepalives (10 s idle, 5 s apart, 3 probes), its check of the client during a long statement,
+ * and an end to a transaction left idle for a minute. The client's keepalives go on its socket
+ * (store_pg_keepalive.c). */
 #define STORE_PG_KEEPALIVE_SQL                                                                     \
-    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3;" \
+    " SET client_connection_check_interval = '5s'; SET idle_in_transaction_session_timeout = '60s'"
 void store_pg_keepalive(PGconn *conn);
 
 /* store_pg_migrate calls this after the migrations: it replaces access_gen_bump (migration

@@ -111,6 +111,36 @@ static int server_prepared(struct store_pg_conn *c)
     return exec_int(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", SQL_ADD);
 }
 
+/* Every pooled connection bounds how long a vanished replica's session lives on: the client
+ * check during a statement, an end to an idle transaction (the server's keepalives, set too,
+ * read 0 on the test's Unix socket). */
+static void test_pool_sessions_bounded(void **state)
+{
+    static const char *const want[][2] = {
+        {"SHOW idle_in_transaction_session_timeout", "1min"},
+        {"SHOW client_connection_check_interval", "5s"},
+    };
+    char db[64], ci[512];
+    struct err_detail d;
+    struct store_pg *pg;
+    struct store_pg_conn *c;
+    (void)state;
+    NEED_SERVER();
+    new_db(db, sizeof(db), ci, sizeof(ci));
+    pg = open_pg(ci, 1);
+    c = store_pg_acquire(pg, 1000, &d);
+    assert_non_null(c);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        PGresult *r = store_pg_exec(c, want[i][0], 0, NULL, &d);
+        assert_non_null(r);
+        assert_string_equal(PQgetvalue(r, 0, 0), want[i][1]);
+        PQclear(r);
+    }
+    store_pg_release(pg, c);
+    store_pg_close(pg);
+    drop_db(db);
+}
+
 /* Each statement is prepared once per connection; the pool holds pool_size connections, a
  * caller finding them all busy is told so at its deadline, and a released connection comes
  * back with its statements. */
@@ -769,6 +799,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_prepares_once),
+        cmocka_unit_test(test_pool_sessions_bounded),
         cmocka_unit_test(test_pool_reopens_ended_connection),
         cmocka_unit_test(test_password_never_logged),
         cmocka_unit_test(test_password_file),
