@@ -51,7 +51,8 @@ PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail
  * (store_pg_keepalive.c). */
 #define STORE_PG_KEEPALIVE_SQL                                                                     \
     "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3;" \
-    " SET client_connection_check_interval = '5s'; SET idle_in_transaction_session_timeout = '60s'"
+    " SET client_connection_check_interval = '5s'; SET idle_in_transaction_session_timeout = "     \
+    "'60s'"
 void store_pg_keepalive(PGconn *conn);
 
 /* store_pg_migrate calls this after the migrations: it replaces access_gen_bump (migration
