@@ -175,6 +175,7 @@ enum err auth_authenticate(struct auth *a, const char *authorization, struct aut
 static bool shared_rate(struct auth *a, const struct auth_caller *c, bool *ok, int64_t *wait_ms)
 {
     struct err_detail d;
+    char m[512];
     int64_t now = clock_mono_ms(), last = atomic_load(&a->rate_failed_ms);
     int64_t trimmed = atomic_load(&a->rate_trimmed_ms), taken = 0;
     double least = a->rate_rps < a->rate_burst ? a->rate_rps : a->rate_burst;
@@ -186,7 +187,7 @@ static bool shared_rate(struct auth *a, const struct auth_caller *c, bool *ok, i
     if (now - trimmed >= RATE_TRIM_MS &&
         atomic_compare_exchange_strong(&a->rate_trimmed_ms, &trimmed, now) &&
         store_rate_trim(a->st, RATE_TRIM_MS, &d) != ERR_OK)
-        log_warn("rate_trim_failed", "error=\"%s\"", d.msg);
+        log_warn("rate_trim_failed", "error=%s", log_q(m, sizeof(m), d.msg));
     if (store_rate_take(a->st, c->subject, a->rate_rps, a->rate_burst, (int64_t)(least / 10),
                         &taken, wait_ms, &d) == ERR_OK) {
         *ok = taken > 0;
@@ -196,9 +197,9 @@ static bool shared_rate(struct auth *a, const struct auth_caller *c, bool *ok, i
     }
     if (now - last >= 60000 && atomic_compare_exchange_strong(&a->rate_failed_ms, &last, now))
         log_warn("rate_store_failed",
-                 "error=\"%s\" effect=\"this replica's own buckets limit "
-                 "callers until the store answers\"",
-                 d.msg);
+                 "error=%s effect=\"this replica's own buckets limit callers until the store "
+                 "answers\"",
+                 log_q(m, sizeof(m), d.msg));
     return false;
 }
 

@@ -344,9 +344,10 @@ static enum err q_prepare(struct store_conn *c, const char *text, struct store_q
     if (c->st->pg == NULL) {
         rc = sqlite3_prepare_v3(c->db, text, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
         if (rc != SQLITE_OK) {
+            char m[512];
             /* A statement that doesn't prepare is a bug or a schema not migrated yet. */
             err_set(d, ERR_STORE, "store_prepare", "prepare failed: %s", sqlite3_errmsg(c->db));
-            log_error("store_prepare", "err=\"%s\"", sqlite3_errmsg(c->db));
+            log_error("store_prepare", "err=%s", log_q(m, sizeof(m), sqlite3_errmsg(c->db)));
             return ERR_STORE;
         }
     }
@@ -494,8 +495,11 @@ enum err store_fail(struct store_q *q, int rc, struct err_detail *d, const char 
         break;
     }
     err_set(d, e, code, "%s: %s", what, sqlite3_errmsg(db));
-    if (e == ERR_STORE)
-        log_error("store_error", "op=%s rc=%d err=\"%s\"", what, rc, sqlite3_errmsg(db));
+    if (e == ERR_STORE) {
+        char m[512];
+        log_error("store_error", "op=%s rc=%d err=%s", what, rc,
+                  log_q(m, sizeof(m), sqlite3_errmsg(db)));
+    }
     sqlite3_reset(s);
     return e;
 }
@@ -626,8 +630,10 @@ void store_tx_rollback(struct store *st)
     }
     if (c->db == NULL || sqlite3_get_autocommit(c->db))
         return;
-    if (exec_cached(st, SQL_ROLLBACK, NULL) != ERR_OK)
-        log_error("store_rollback", "err=\"%s\"", sqlite3_errmsg(c->db));
+    if (exec_cached(st, SQL_ROLLBACK, NULL) != ERR_OK) {
+        char m[512];
+        log_error("store_rollback", "err=%s", log_q(m, sizeof(m), sqlite3_errmsg(c->db)));
+    }
 }
 
 struct store_pg *store_pg_pool(struct store *st)
