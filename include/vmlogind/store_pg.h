@@ -60,7 +60,8 @@ const char *store_pg_conninfo_masked(const struct store_pg *pg);
  * handle per job and thread (a handle is not shared between threads). */
 struct store_pg_job;
 
-/* A handle for the job name (1 to 63 bytes); it connects on the first try. */
+/* A handle for the job name (any length; the lock is keyed by all of it, logs show its first 63
+ * bytes); it connects on the first try. */
 enum err store_pg_job_open(struct store_pg *pg, const char *name, struct store_pg_job **out,
                            struct err_detail *d) VL_MUST_CHECK;
 /* Takes the job if no replica holds it. *held true: this replica holds it now, run it; false:

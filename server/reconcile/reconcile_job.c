@@ -17,33 +17,23 @@ struct reconcile_job {
     struct store_pg_job *pg;
 };
 
-/* "kind:" and the FNV-1a of the key: a job name within store_pg_job's 63 bytes. */
-static void job_name(const struct store_task *task, char *out, size_t cap)
-{
-    unsigned long long h = 14695981039346656037ULL;
-
-    for (const char *p = task->key != NULL ? task->key : ""; *p != '\0'; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ULL;
-    }
-    snprintf(out, cap, "%.40s:%016llx", task->kind, h);
-}
-
 bool reconcile_job_begin(const struct reconcile_env *env, const struct store_task *task,
                          struct reconcile_result *res, struct reconcile_job **job)
 {
     struct store_pg *pool = store_pg_pool(env->store);
     struct store_pg_job *pj = NULL;
     struct err_detail d;
-    char name[64];
+    char *name;
     bool held = false;
+    enum err e;
 
     *job = NULL;
     if (pool == NULL)
         return true;
-    job_name(task, name, sizeof(name));
-    if (store_pg_job_open(pool, name, &pj, &d) != ERR_OK ||
-        store_pg_job_try(pj, &held, &d) != ERR_OK) {
+    name = xasprintf("%s:%s", task->kind, task->key != NULL ? task->key : "");
+    e = store_pg_job_open(pool, name, &pj, &d);
+    free(name);
+    if (e != ERR_OK || store_pg_job_try(pj, &held, &d) != ERR_OK) {
         store_pg_job_close(pj);
         reconcile_again(res, JOB_BUSY_RETRY_MS, "the database's job lock: %s", d.msg);
         return false;

@@ -21,23 +21,17 @@ struct reconcile_liveness {
     char prefix[96];
 };
 
-/* The lock's name for an owner prefix: "live:" and its FNV-1a (a job name is 63 bytes at most). */
+/* The lock's name for an owner prefix (its first len bytes). */
 static void live_name(const char *prefix, size_t len, char *out, size_t cap)
 {
-    unsigned long long h = 14695981039346656037ULL;
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)prefix[i];
-        h *= 1099511628211ULL;
-    }
-    snprintf(out, cap, "live:%016llx", h);
+    snprintf(out, cap, "live:%.*s", (int)len, prefix);
 }
 
 struct reconcile_liveness *reconcile_liveness_new(struct store *st, const char *prefix)
 {
     struct reconcile_liveness *l;
     struct err_detail d;
-    char name[64];
+    char name[128];
     bool held = false;
 
     if (store_pg_pool(st) == NULL)
@@ -61,7 +55,7 @@ static bool prefix_dead(struct store *st, const char *prefix, size_t len)
 {
     struct store_pg_job *job = NULL;
     struct err_detail d;
-    char name[64];
+    char name[128];
     bool took = false;
 
     live_name(prefix, len, name, sizeof(name));

@@ -370,10 +370,8 @@ static bool result_ok(const PGresult *r)
     return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
 }
 
-static uint64_t fnv1a(const char *s)
+uint64_t store_pg_fnv1a(uint64_t h, const char *s)
 {
-    uint64_t h = 14695981039346656037ULL;
-
     for (; *s != '\0'; s++) {
         h ^= (unsigned char)*s;
         h *= 1099511628211ULL;
@@ -397,7 +395,8 @@ static const char *prepared_name(struct store_pg_conn *c, const char *sql, int n
     }
     s = &c->stmts[c->nstmts];
     /* Two texts with one hash would both name vl_<hash>: the index keeps them apart. */
-    snprintf(s->name, sizeof(s->name), "vl_%016llx_%d", (unsigned long long)fnv1a(sql), c->nstmts);
+    snprintf(s->name, sizeof(s->name), "vl_%016llx_%d",
+             (unsigned long long)store_pg_fnv1a(STORE_PG_FNV_START, sql), c->nstmts);
     r = PQprepare(c->pg, s->name, sql, n, NULL);
     if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
         result_error(c->pg, r, d);

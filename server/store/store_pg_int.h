@@ -43,6 +43,11 @@ int store_pg_pool_open(struct store_pg *pg);
  * The caller PQfinish()es it; NULL (d filled, "store_pg_connect") when connecting failed. */
 PGconn *store_pg_connect(struct store_pg *pg, const char *app, struct err_detail *d);
 
+/* FNV-1a of s, continued from h (STORE_PG_FNV_START for a whole string): the names of
+ * prepared statements, the keys of job locks. */
+#define STORE_PG_FNV_START 14695981039346656037ULL
+uint64_t store_pg_fnv1a(uint64_t h, const char *s);
+
 /* What every connection sets at connect, pooled or dedicated, so that a replica that vanishes
  * without a word (a node powered off, a partition) does not keep its session, and with it a
  * transaction's write lock or a job's lock, for the hours TCP would take: the server's

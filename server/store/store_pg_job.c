@@ -17,8 +17,8 @@
 struct store_pg_job {
     struct store_pg *pg;
     PGconn *conn;
-    char name[JOB_NAME_MAX];
-    char key[24]; /* the lock's bigint key as text */
+    char name[JOB_NAME_MAX]; /* its first bytes, for logs and application_name */
+    char key[24];            /* the lock's bigint key as text */
     bool held;
 };
 
@@ -26,18 +26,12 @@ static const char SQL_TRY[] = "SELECT pg_try_advisory_lock($1::bigint)";
 static const char SQL_UNLOCK[] = "SELECT pg_advisory_unlock($1::bigint)";
 static const char SQL_ALIVE[] = "SELECT 1";
 
-/* The lock's key: FNV-1a of "vmlogind.job:" and the name, as a signed bigint. The migrators'
- * transaction lock (store_pg_migrate.c) is another key of the same space. */
+/* The lock's key: FNV-1a of "vmlogind.job:" and the whole name, as a signed bigint. The
+ * migrators' transaction lock (store_pg_migrate.c) is another key of the same space. */
 static void job_key(const char *name, char *out, size_t cap)
 {
-    uint64_t h = 14695981039346656037ULL;
-    char text[JOB_NAME_MAX + 16];
+    uint64_t h = store_pg_fnv1a(store_pg_fnv1a(STORE_PG_FNV_START, "vmlogind.job:"), name);
 
-    snprintf(text, sizeof(text), "vmlogind.job:%s", name);
-    for (const char *p = text; *p != '\0'; p++) {
-        h ^= (unsigned char)*p;
-        h *= 1099511628211ULL;
-    }
     snprintf(out, cap, "%lld", (long long)(int64_t)h);
 }
 
@@ -47,12 +41,11 @@ enum err store_pg_job_open(struct store_pg *pg, const char *name, struct store_p
     struct store_pg_job *job;
 
     *out = NULL;
-    if (name == NULL || name[0] == '\0' || strlen(name) >= JOB_NAME_MAX)
-        return err_set(d, ERR_INVALID, "store_pg_job", "a job name of 1 to %d bytes",
-                       JOB_NAME_MAX - 1);
+    if (name == NULL || name[0] == '\0')
+        return err_set(d, ERR_INVALID, "store_pg_job", "a job needs a name");
     job = xcalloc(1, sizeof(*job));
     job->pg = pg;
-    snprintf(job->name, sizeof(job->name), "%s", name);
+    snprintf(job->name, sizeof(job->name), "%.*s", JOB_NAME_MAX - 1, name); /* for logs */
     job_key(name, job->key, sizeof(job->key));
     *out = job;
     return ERR_OK;
