@@ -65,7 +65,7 @@ static const char SQL_DUE[] =
 static const char SQL_RECORD[] =
     "UPDATE webhook_deliveries SET state = :state, attempts = attempts + 1, next_at = :next_at,"
     " last_at = :now, last_status = :status, last_error = :error WHERE id = :id";
-/* Compare-and-set on the due time the caller read: of several replicas (or workers) that read
+/* Compare-and-set on the due time the caller read: of several replicas that read
  * the same due delivery, one statement changes the row and the others change nothing. */
 static const char SQL_CLAIM[] = "UPDATE webhook_deliveries SET next_at = :until"
                                 " WHERE id = :id AND state = 'pending' AND next_at = :next_at";
